@@ -1,0 +1,24 @@
+# Production image: `paris-avenir serve` behind the City's reverse proxy (TLS there).
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PARIS_AVENIR_ENV=prod
+
+RUN useradd --create-home --uid 10001 avenir
+WORKDIR /app
+
+COPY pyproject.toml constraints.txt README.md LICENSE ./
+COPY paris_avenir ./paris_avenir
+COPY migrations ./migrations
+COPY alembic.ini ./
+COPY templates ./templates
+COPY static ./static
+# Editable, so templates/, static/ and migrations/ are found beside the package.
+RUN pip install --no-cache-dir -c constraints.txt -e . \
+    && mkdir -p /app/var && chown avenir /app/var
+
+USER avenir
+EXPOSE 8000
+# Migrations run as a separate step of the deployment: `paris-avenir migrate`.
+CMD ["paris-avenir", "serve", "--host", "0.0.0.0", "--port", "8000"]

@@ -1,0 +1,56 @@
+# The two set-up commands of the README: `make run` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# Every install is pinned by constraints.txt, so a fresh machine gets what CI tested.
+PIP_INSTALL := $(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt
+
+.PHONY: run test install install-dev lint typecheck pytest messages lock clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: $(BIN)/python pyproject.toml constraints.txt
+	$(PIP_INSTALL) -e .
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed
+	$(PIP_INSTALL) -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+## make run: install, migrate the SQLite database under ./var, load the demo, serve :8000
+run: install
+	$(BIN)/paris-avenir migrate
+	$(BIN)/paris-avenir demo
+	$(BIN)/paris-avenir serve
+
+## make test: install the dev tools, then lint, type checks and the whole test suite
+test: install-dev lint typecheck pytest
+
+lint:
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck:
+	$(BIN)/mypy
+
+pytest:
+	$(BIN)/pytest
+
+## make messages: extract the texts to translate and update every catalog
+messages: install-dev
+	$(BIN)/pybabel extract -F babel.cfg -k N_ -k lazy_gettext -o paris_avenir/locale/messages.pot --no-location --sort-output .
+	$(BIN)/pybabel update -i paris_avenir/locale/messages.pot -d paris_avenir/locale --ignore-obsolete
+
+## make lock: re-pin every dependency after changing pyproject.toml
+lock:
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	.lock-venv/bin/pip freeze --exclude-editable --disable-pip-version-check | grep -v '^paris-avenir' > constraints.txt
+	rm -rf .lock-venv
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

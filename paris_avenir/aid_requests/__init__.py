@@ -1,0 +1,1 @@
+"""Aid requests: the catalogue of aids and each youth's requests with their history."""

@@ -1,0 +1,70 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.middleware.gzip import GZipMiddleware
+
+from paris_avenir.config import Settings, get_settings
+from paris_avenir.db import create_database_engine, make_session_factory
+from paris_avenir.web import routes as web_routes
+from paris_avenir.web.errors import csrf_failure_sender, install_error_handlers
+from paris_avenir.web.middleware import (
+    CSRFMiddleware,
+    LocaleMiddleware,
+    SecurityHeadersMiddleware,
+)
+from paris_avenir.web.static_assets import StaticAssets
+from paris_avenir.web.templating import build_environment
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    engine: Engine | None = None,
+    session_factory: sessionmaker[Session] | None = None,
+) -> FastAPI:
+    settings = settings or get_settings()
+    owns_engine = engine is None
+    engine = engine or create_database_engine(settings.database_url)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if owns_engine:
+            engine.dispose()
+
+    app = FastAPI(
+        title="Paris avenir",
+        lifespan=lifespan,
+        docs_url=None if settings.is_prod else "/docs",
+        redoc_url=None,
+        openapi_url=None if settings.is_prod else "/openapi.json",
+    )
+    static_assets = StaticAssets()
+    templates = build_environment(static_assets)
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.session_factory = session_factory or make_session_factory(engine)
+    app.state.templates = templates
+
+    install_error_handlers(app)
+    app.include_router(static_assets.router())
+    app.include_router(web_routes.router)
+
+    # Added innermost first: the security headers wrap everything, even CSRF refusals.
+    app.add_middleware(
+        CSRFMiddleware,
+        secret=settings.secret_key,
+        secure_cookie=settings.is_prod,
+        on_failure=csrf_failure_sender(templates),
+    )
+    app.add_middleware(LocaleMiddleware)
+    app.add_middleware(GZipMiddleware, minimum_size=500)
+    app.add_middleware(SecurityHeadersMiddleware, hsts=settings.is_prod)
+    return app

@@ -1,0 +1,1 @@
+"""Appointments: staff availability and booked appointments."""

@@ -1,0 +1,96 @@
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import date, datetime, time
+
+from sqlalchemy import ForeignKey, Index, SmallInteger, String, Text, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from paris_avenir.db import Base, RecordMixin, UTCDateTime, str_enum
+
+
+class AppointmentKind(enum.StrEnum):
+    REFERENT = "referent"
+    PSYCHOLOGIST = "psychologue"
+    COUNTER = "guichet"  # accompagnement démarches (titre de séjour, santé, recours…)
+    FOLLOW_UP_INTERVIEW = "entretien_6_mois"  # CASF art. L222-5-2-1
+
+
+class AppointmentPlace(enum.StrEnum):
+    OFFICE = "bureau"
+    PHONE = "telephone"
+    VIDEO = "visio"
+
+
+class AppointmentStatus(enum.StrEnum):
+    BOOKED = "reserve"
+    CANCELLED = "annule"
+    ATTENDED = "honore"
+    MISSED = "manque"
+
+
+class WeeklyAvailability(RecordMixin, Base):
+    """A recurring opening (e.g. Tuesdays 9:00–12:00, Paris local time) of a staff member."""
+
+    __tablename__ = "weekly_availability"
+
+    staff_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("staff_user.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[AppointmentKind] = mapped_column(str_enum(AppointmentKind, "appointment_kind"))
+    place: Mapped[AppointmentPlace] = mapped_column(str_enum(AppointmentPlace, "appointment_place"))
+    address: Mapped[str | None] = mapped_column(String(300))
+    weekday: Mapped[int] = mapped_column(SmallInteger)  # 0 = Monday
+    start_time: Mapped[time]  # wall-clock time in Europe/Paris
+    end_time: Mapped[time]
+    slot_minutes: Mapped[int] = mapped_column(default=30, server_default=text("30"))
+    valid_from: Mapped[date | None]
+    valid_until: Mapped[date | None]
+
+
+class AvailabilityException(RecordMixin, Base):
+    """Leave, public holiday, training: no appointment may be booked in this interval."""
+
+    __tablename__ = "availability_exception"
+
+    staff_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("staff_user.id", ondelete="CASCADE"), index=True
+    )
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    reason: Mapped[str | None] = mapped_column(String(200))
+
+
+class Appointment(RecordMixin, Base):
+    __tablename__ = "appointment"
+    __table_args__ = (
+        # Never double-booked: one live appointment per staff member and start instant.
+        Index(
+            "uq_appointment_staff_live_slot",
+            "staff_id",
+            "starts_at",
+            unique=True,
+            postgresql_where=text("status <> 'annule'"),
+            sqlite_where=text("status <> 'annule'"),
+        ),
+        Index("ix_appointment_starts_at", "starts_at"),
+    )
+
+    youth_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("youth.id", ondelete="CASCADE"), index=True
+    )
+    staff_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("staff_user.id"))
+    kind: Mapped[AppointmentKind] = mapped_column(str_enum(AppointmentKind, "appointment_kind"))
+    place: Mapped[AppointmentPlace] = mapped_column(str_enum(AppointmentPlace, "appointment_place"))
+    address: Mapped[str | None] = mapped_column(String(300))
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    status: Mapped[AppointmentStatus] = mapped_column(
+        str_enum(AppointmentStatus, "appointment_status"), default=AppointmentStatus.BOOKED
+    )
+    note_for_youth: Mapped[str | None] = mapped_column(Text)
+    booked_by_staff_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("staff_user.id"))
+    # Psychological support is health data: the référent sees it only if the youth shares it.
+    shared_with_referent: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Index, String, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from paris_avenir.db import Base, RecordMixin, UTCDateTime
+
+
+class AuditEvent(RecordMixin, Base):
+    """An append-only trace of an access or change. Never a phone number, email or code."""
+
+    __tablename__ = "audit_event"
+    __table_args__ = (Index("ix_audit_event_youth_id_occurred_at", "youth_id", "occurred_at"),)
+
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    action: Mapped[str] = mapped_column(String(60))  # e.g. youth.view, access_denied
+    actor_staff_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("staff_user.id"))
+    actor_youth_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("youth.id", ondelete="SET NULL")
+    )
+    # Whose data it concerns: shown to that youth in "Qui a consulté mon dossier".
+    youth_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("youth.id", ondelete="SET NULL"))
+    object_type: Mapped[str | None] = mapped_column(String(40))
+    object_id: Mapped[uuid.UUID | None]
+    on_behalf_of_youth: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
+    ip_address: Mapped[str | None] = mapped_column(String(45))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

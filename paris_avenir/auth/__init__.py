@@ -1,0 +1,1 @@
+"""Authentication and authorisation (sign-in codes, OIDC, sessions, scope checks)."""

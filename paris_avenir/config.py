@@ -1,0 +1,73 @@
+"""Settings, read from the environment with the PARIS_AVENIR_ prefix.
+
+In production (ENV=prod) the platform refuses to start with a missing or development
+secret: a leaked development key would let anyone forge sessions and sign-in links.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SECRET_KEY = "dev-only-secret-key-never-use-in-production"  # noqa: S105
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+MIN_PROD_SECRET_LENGTH = 32
+
+
+class ConfigurationError(RuntimeError):
+    """A setting makes it unsafe or impossible to start."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PARIS_AVENIR_", extra="ignore")
+
+    env: Literal["dev", "prod"] = "dev"
+    database_url: str = f"sqlite:///{PROJECT_ROOT / 'var' / 'paris_avenir.sqlite3'}"
+    secret_key: str = DEV_SECRET_KEY
+    base_url: str = "http://127.0.0.1:8000"
+
+    smtp_url: str = "smtp://127.0.0.1:1025"
+    mail_from: str = "Paris avenir <ne-pas-repondre@paris-avenir.example.org>"
+    sms_backend: Literal["file", "http"] = "file"
+    sms_file: Path = PROJECT_ROOT / "var" / "sms.jsonl"
+    sms_api_url: str = ""
+    sms_api_key: str = ""
+
+    oidc_staff_issuer: str = ""
+    oidc_staff_client_id: str = ""
+    oidc_staff_client_secret: str = ""
+    franceconnect_issuer: str = ""
+    franceconnect_client_id: str = ""
+    franceconnect_client_secret: str = ""
+
+    upload_dir: Path = PROJECT_ROOT / "var" / "uploads"
+    default_locale: str = "fr"
+    timezone: str = "Europe/Paris"
+
+    @model_validator(mode="after")
+    def _refuse_dev_secrets_in_prod(self) -> Settings:
+        if self.env == "prod":
+            if not self.secret_key or self.secret_key == DEV_SECRET_KEY:
+                raise ConfigurationError(
+                    "PARIS_AVENIR_SECRET_KEY is missing or is the development value: "
+                    "set a random secret of at least 32 characters before starting in prod."
+                )
+            if len(self.secret_key) < MIN_PROD_SECRET_LENGTH:
+                raise ConfigurationError(
+                    "PARIS_AVENIR_SECRET_KEY is too short for prod: "
+                    "use a random secret of at least 32 characters."
+                )
+        return self
+
+    @property
+    def is_prod(self) -> bool:
+        return self.env == "prod"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,474 @@
+"""Idempotent demo data: invented people only, fiction-range phones, example.org emails.
+
+Every entity has a natural key (staff email, youth ASE reference); what exists already is
+left alone, and a youth's requests, appointments and messages are created only with the
+youth, so a second run adds nothing.
+"""
+
+from __future__ import annotations
+
+import random
+import unicodedata
+from dataclasses import dataclass, fields
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from paris_avenir.aid_requests.catalogue import DEFAULT_PARAMETERS, ensure_catalogue
+from paris_avenir.aid_requests.models import AidCode, AidRequest, AidRequestEvent, RequestStatus
+from paris_avenir.appointments.models import (
+    Appointment,
+    AppointmentKind,
+    AppointmentPlace,
+    WeeklyAvailability,
+)
+from paris_avenir.db import utcnow
+from paris_avenir.messaging.models import Message, MessageThread
+from paris_avenir.staff.models import CaseloadAssignment, StaffRole, StaffUser, Team
+from paris_avenir.youths.models import Channel, EmploymentSituation, HousingSituation, Youth
+
+PARIS = ZoneInfo("Europe/Paris")
+DEMO_SEED = 2026
+YOUTH_COUNT = 30
+OFFICE = "Espace Paris avenir, 5 rue de l'Exemple, 75013 Paris"
+
+TEAM_NAME = "Équipe Paris avenir Sud"
+STAFF = [
+    ("admin@example.org", "Nadia Admin", StaffRole.ADMIN),
+    ("superviseure@example.org", "Hélène Martin", StaffRole.SUPERVISOR),
+    ("referent.diallo@example.org", "Awa Diallo", StaffRole.REFERENT),
+    ("referent.marchand@example.org", "Julien Marchand", StaffRole.REFERENT),
+    ("referent.benali@example.org", "Sofia Benali", StaffRole.REFERENT),
+    ("psychologue@example.org", "Claire Nguyen", StaffRole.PSYCHOLOGIST),
+]
+FIRST_NAMES = [
+    "Moussa",
+    "Inès",
+    "Kevin",
+    "Fatoumata",
+    "Ahmad",
+    "Lina",
+    "Yanis",
+    "Mariam",
+    "Samuel",
+    "Aïcha",
+    "Bilal",
+    "Chloé",
+    "Idrissa",
+    "Sarah",
+    "Mohammad",
+    "Léa",
+    "Oumar",
+    "Nour",
+    "Dylan",
+    "Kadiatou",
+    "Zabiullah",
+    "Emma",
+    "Tesfay",
+    "Amina",
+    "Lucas",
+    "Hawa",
+    "Abdul",
+    "Manon",
+    "Selam",
+    "Rayan",
+]
+LAST_NAMES = [
+    "Traoré",
+    "Petit",
+    "Durand",
+    "Camara",
+    "Rahimi",
+    "Lefèvre",
+    "Haddad",
+    "Keita",
+    "Moreau",
+    "Sissoko",
+    "Amrani",
+    "Girard",
+    "Coulibaly",
+    "Roux",
+    "Ahmadzai",
+    "Fontaine",
+    "Diarra",
+    "Mansour",
+    "Laurent",
+    "Konaté",
+    "Safi",
+    "Bonnet",
+    "Gebre",
+    "Cissé",
+    "Mercier",
+    "Touré",
+    "Karimi",
+    "Blanc",
+    "Tesfaye",
+    "Benslimane",
+]
+# Former unaccompanied minors and their languages: Arabic, Dari, Pashto, English, Tigrinya.
+MNA_LANGUAGES = {
+    4: "fa_AF",
+    7: "ar",
+    10: "ar",
+    14: "fa_AF",
+    17: "ar",
+    20: "ps",
+    22: "ti",
+    26: "ps",
+    28: "en",
+    12: "en",
+}
+# Youths quiet for 30 to 120 days, for the outreach watch.
+QUIET_DAYS = {2: 31, 5: 38, 9: 46, 13: 61, 18: 75, 21: 95, 25: 120}
+# One request in every status of the life cycle, and a few more.
+REQUESTS = [
+    (0, AidCode.ALLOCATION, RequestStatus.DRAFT),
+    (1, AidCode.ALLOCATION, RequestStatus.SUBMITTED),
+    (3, AidCode.LOGEMENT, RequestStatus.UNDER_REVIEW),
+    (4, AidCode.NAVIGO, RequestStatus.MISSING_DOCUMENTS),
+    (6, AidCode.BOURSE, RequestStatus.GRANTED),
+    (8, AidCode.AIDE_URGENCE, RequestStatus.REFUSED),
+    (11, AidCode.ALLOCATION, RequestStatus.PAID),
+    (15, AidCode.ALLOCATION, RequestStatus.RENEWAL_DUE),
+    (16, AidCode.PREMIER_EMPLOI, RequestStatus.WITHDRAWN),
+    (19, AidCode.GARANTIE_FSL, RequestStatus.SUBMITTED),
+    (23, AidCode.GUICHET, RequestStatus.UNDER_REVIEW),
+    (7, AidCode.LOGEMENT, RequestStatus.SUBMITTED),
+]
+# The path each final status went through.
+PATHS: dict[RequestStatus, list[RequestStatus]] = {
+    RequestStatus.DRAFT: [RequestStatus.DRAFT],
+    RequestStatus.SUBMITTED: [RequestStatus.DRAFT, RequestStatus.SUBMITTED],
+    RequestStatus.UNDER_REVIEW: [
+        RequestStatus.DRAFT,
+        RequestStatus.SUBMITTED,
+        RequestStatus.UNDER_REVIEW,
+    ],
+    RequestStatus.MISSING_DOCUMENTS: [
+        RequestStatus.DRAFT,
+        RequestStatus.SUBMITTED,
+        RequestStatus.UNDER_REVIEW,
+        RequestStatus.MISSING_DOCUMENTS,
+    ],
+    RequestStatus.GRANTED: [
+        RequestStatus.DRAFT,
+        RequestStatus.SUBMITTED,
+        RequestStatus.UNDER_REVIEW,
+        RequestStatus.GRANTED,
+    ],
+    RequestStatus.REFUSED: [
+        RequestStatus.DRAFT,
+        RequestStatus.SUBMITTED,
+        RequestStatus.UNDER_REVIEW,
+        RequestStatus.REFUSED,
+    ],
+    RequestStatus.PAID: [
+        RequestStatus.DRAFT,
+        RequestStatus.SUBMITTED,
+        RequestStatus.UNDER_REVIEW,
+        RequestStatus.GRANTED,
+        RequestStatus.PAID,
+    ],
+    RequestStatus.RENEWAL_DUE: [
+        RequestStatus.DRAFT,
+        RequestStatus.SUBMITTED,
+        RequestStatus.UNDER_REVIEW,
+        RequestStatus.GRANTED,
+        RequestStatus.PAID,
+        RequestStatus.RENEWAL_DUE,
+    ],
+    RequestStatus.WITHDRAWN: [
+        RequestStatus.DRAFT,
+        RequestStatus.SUBMITTED,
+        RequestStatus.WITHDRAWN,
+    ],
+}
+STAFF_STEPS = {
+    RequestStatus.UNDER_REVIEW,
+    RequestStatus.MISSING_DOCUMENTS,
+    RequestStatus.GRANTED,
+    RequestStatus.REFUSED,
+    RequestStatus.PAID,
+    RequestStatus.RENEWAL_DUE,
+}
+REASONS = {
+    RequestStatus.MISSING_DOCUMENTS: "Il manque une photo d'identité récente.",
+    RequestStatus.GRANTED: "Votre demande est accordée.",
+    RequestStatus.REFUSED: (
+        "Vous avez déjà reçu une aide d'urgence ce mois-ci. "
+        "Parlez-en avec votre référent : il existe d'autres solutions."
+    ),
+    RequestStatus.WITHDRAWN: "J'ai trouvé un apprentissage par moi-même.",
+}
+
+
+@dataclass
+class DemoSummary:
+    staff: int = 0
+    youths: int = 0
+    aid_requests: int = 0
+    appointments: int = 0
+    messages: int = 0
+    aids: int = 0
+
+    @property
+    def total(self) -> int:
+        return sum(getattr(self, field.name) for field in fields(self))
+
+    def describe(self) -> str:
+        return ", ".join(f"{field.name}={getattr(self, field.name)}" for field in fields(self))
+
+
+def _years_before(day: date, years: int) -> date:
+    try:
+        return day.replace(year=day.year - years)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year - years, day=28)
+
+
+def _paris_instant(day: date, hour: int, minute: int = 0) -> datetime:
+    return datetime.combine(day, time(hour, minute), tzinfo=PARIS).astimezone(UTC)
+
+
+def _business_day(day: date, count: int) -> date:
+    """The count-th weekday after day (1 = the next weekday)."""
+    candidate = day
+    while count > 0:
+        candidate += timedelta(days=1)
+        if candidate.weekday() < 5:
+            count -= 1
+    return candidate
+
+
+def _ensure_staff(session: Session, summary: DemoSummary) -> dict[str, StaffUser]:
+    team = session.scalar(select(Team).where(Team.name == TEAM_NAME))
+    if team is None:
+        team = Team(name=TEAM_NAME)
+        session.add(team)
+        session.flush()
+    by_email = {user.email: user for user in session.scalars(select(StaffUser))}
+    for email, full_name, role in STAFF:
+        if email not in by_email:
+            user = StaffUser(
+                email=email,
+                full_name=full_name,
+                role=role,
+                team_id=team.id,
+                work_phone="+33639989" + str(len(by_email)).zfill(3),
+            )
+            session.add(user)
+            by_email[email] = user
+            summary.staff += 1
+            if role in {StaffRole.REFERENT, StaffRole.PSYCHOLOGIST}:
+                kind = (
+                    AppointmentKind.REFERENT
+                    if role is StaffRole.REFERENT
+                    else AppointmentKind.PSYCHOLOGIST
+                )
+                session.flush()
+                for weekday in range(5):
+                    for start, end in ((time(9, 30), time(12, 30)), (time(14), time(17))):
+                        session.add(
+                            WeeklyAvailability(
+                                staff_id=user.id,
+                                kind=kind,
+                                place=AppointmentPlace.OFFICE,
+                                address=OFFICE,
+                                weekday=weekday,
+                                start_time=start,
+                                end_time=end,
+                                slot_minutes=45 if kind is AppointmentKind.PSYCHOLOGIST else 30,
+                            )
+                        )
+    session.flush()
+    return by_email
+
+
+def load_demo_data(session: Session, *, now: datetime | None = None) -> DemoSummary:
+    now = now or utcnow()
+    today = now.astimezone(PARIS).date()
+    rng = random.Random(DEMO_SEED)  # noqa: S311 - demo data, not security
+    summary = DemoSummary(aids=ensure_catalogue(session))
+    staff = _ensure_staff(session, summary)
+    referents = [user for user in staff.values() if user.role is StaffRole.REFERENT]
+    referents.sort(key=lambda user: user.email)
+    psychologist = staff["psychologue@example.org"]
+
+    existing_refs = set(session.scalars(select(Youth.ase_ref)))
+    for index in range(YOUTH_COUNT):
+        ase_ref = f"DEMO-ASE-{index + 1:04d}"
+        if ase_ref in existing_refs:
+            continue
+        age = 18 + index % 8
+        birth_date = _years_before(today, age) - timedelta(days=rng.randint(20, 340))
+        exit_age = 18 if index % 3 else 21
+        ase_exit_date = min(
+            _years_before(today, age - exit_age) - timedelta(days=rng.randint(0, 300)), today
+        )
+        first, last = FIRST_NAMES[index], LAST_NAMES[index]
+        language = MNA_LANGUAGES.get(index, "fr")
+        quiet_days = QUIET_DAYS.get(index)
+        never_activated = index in {25, 29}
+        youth = Youth(
+            ase_ref=ase_ref,
+            first_name=first,
+            last_name=last,
+            birth_date=birth_date,
+            phone=f"+3363998{index + 1:04d}",
+            email=f"{ascii_slug(first)}.{ascii_slug(last)}@example.org",
+            language=language,
+            preferred_channel=Channel.EMAIL if index % 4 == 3 else Channel.SMS,
+            ase_exit_date=ase_exit_date,
+            former_unaccompanied_minor=index in MNA_LANGUAGES,
+            housing_situation=rng.choice(list(HousingSituation)),
+            employment_situation=rng.choice(list(EmploymentSituation)),
+            monthly_income_cents=rng.choice([0, 0, 25000, 60000, 120000]),
+            has_family_support=rng.random() < 0.2,
+            in_higher_education=index % 5 == 1,
+            lives_in_ile_de_france=index != 27,
+            activated_at=None if never_activated else now - timedelta(days=150 + index),
+            last_activity_at=(
+                None
+                if never_activated
+                else now
+                - timedelta(
+                    days=quiet_days if quiet_days else rng.randint(0, 20), hours=rng.randint(0, 10)
+                )
+            ),
+        )
+        session.add(youth)
+        session.flush()
+        summary.youths += 1
+        referent = referents[index % len(referents)]
+        session.add(
+            CaseloadAssignment(
+                youth_id=youth.id,
+                referent_id=referent.id,
+                started_at=now - timedelta(days=200),
+                assigned_by_id=staff["superviseure@example.org"].id,
+            )
+        )
+        summary.aid_requests += _add_requests(session, youth, referent, now, index)
+        summary.appointments += _add_appointments(
+            session, youth, referent, psychologist, today, index
+        )
+        summary.messages += _add_messages(session, youth, referent, now, index)
+    session.flush()
+    return summary
+
+
+def ascii_slug(name: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", name)
+    return "".join(char for char in decomposed if char.isascii() and char.isalnum()).lower()
+
+
+def _add_requests(
+    session: Session, youth: Youth, referent: StaffUser, now: datetime, index: int
+) -> int:
+    count = 0
+    for youth_index, aid_code, final_status in REQUESTS:
+        if youth_index != index:
+            continue
+        path = PATHS[final_status]
+        started = now - timedelta(days=10 * len(path) + index)
+        request = AidRequest(
+            youth_id=youth.id,
+            aid_code=aid_code,
+            status=final_status,
+            form_data={},
+            current_step=3 if len(path) > 1 else 1,
+        )
+        session.add(request)
+        session.flush()
+        previous: RequestStatus | None = None
+        for step, status in enumerate(path):
+            occurred_at = started + timedelta(days=10 * step)
+            if status is RequestStatus.SUBMITTED:
+                request.submitted_at = occurred_at
+            if status in {RequestStatus.GRANTED, RequestStatus.REFUSED}:
+                request.decided_at = occurred_at
+                request.decision_reason = REASONS[status]
+            session.add(
+                AidRequestEvent(
+                    aid_request_id=request.id,
+                    from_status=previous,
+                    to_status=status,
+                    occurred_at=occurred_at,
+                    actor_staff_id=referent.id if status in STAFF_STEPS else None,
+                    actor_is_youth=status not in STAFF_STEPS,
+                    reason=REASONS.get(status),
+                )
+            )
+            previous = status
+        if final_status in {RequestStatus.GRANTED, RequestStatus.PAID, RequestStatus.RENEWAL_DUE}:
+            default = DEFAULT_PARAMETERS[aid_code].get("monthly_amount_cents")
+            request.granted_amount_cents = int(default) if default else 150000
+        if final_status is RequestStatus.RENEWAL_DUE:
+            request.renewal_due_on = now + timedelta(days=14)
+        count += 1
+    return count
+
+
+def _add_appointments(
+    session: Session,
+    youth: Youth,
+    referent: StaffUser,
+    psychologist: StaffUser,
+    today: date,
+    index: int,
+) -> int:
+    if index % 3 != 0:
+        return 0
+    day = _business_day(today, 1 + index // 3)
+    starts_at = _paris_instant(day, 10 if index % 2 else 14, 30 if index % 6 else 0)
+    session.add(
+        Appointment(
+            youth_id=youth.id,
+            staff_id=referent.id,
+            kind=AppointmentKind.REFERENT,
+            place=AppointmentPlace.OFFICE,
+            address=OFFICE,
+            starts_at=starts_at,
+            ends_at=starts_at + timedelta(minutes=30),
+        )
+    )
+    if index in {0, 9}:
+        psy_start = _paris_instant(_business_day(today, 3 + index), 15)
+        session.add(
+            Appointment(
+                youth_id=youth.id,
+                staff_id=psychologist.id,
+                kind=AppointmentKind.PSYCHOLOGIST,
+                place=AppointmentPlace.OFFICE,
+                address=OFFICE,
+                starts_at=psy_start,
+                ends_at=psy_start + timedelta(minutes=45),
+            )
+        )
+        return 2
+    return 1
+
+
+def _add_messages(
+    session: Session, youth: Youth, referent: StaffUser, now: datetime, index: int
+) -> int:
+    if index % 2:
+        return 0
+    sent_at = now - timedelta(days=2, hours=index)
+    thread = MessageThread(youth_id=youth.id, subject="Votre suivi", last_message_at=sent_at)
+    session.add(thread)
+    session.flush()
+    session.add(
+        Message(
+            thread_id=thread.id,
+            author_staff_id=referent.id,
+            sent_at=sent_at,
+            body=(
+                f"Bonjour {youth.first_name}, c'est {referent.full_name.split()[0]}, "
+                "je vous suis à Paris avenir. Comment allez-vous ? Vous pouvez me répondre ici."
+            ),
+        )
+    )
+    return 1

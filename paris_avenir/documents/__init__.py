@@ -1,0 +1,1 @@
+"""Documents: the youth's vault of supporting documents (pièces justificatives)."""

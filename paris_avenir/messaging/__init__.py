@@ -1,0 +1,1 @@
+"""Messaging: conversations with the référent, and the outbox of outgoing SMS and email."""

@@ -1,0 +1,103 @@
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import datetime
+
+from sqlalchemy import Column, ForeignKey, Index, String, Table, Text, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from paris_avenir.db import Base, RecordMixin, UTCDateTime, str_enum
+from paris_avenir.youths.models import Channel
+
+
+class MessageThread(RecordMixin, Base):
+    """A conversation between a youth and their référent: general, or about one request."""
+
+    __tablename__ = "message_thread"
+
+    youth_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("youth.id", ondelete="CASCADE"), index=True
+    )
+    aid_request_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("aid_request.id", ondelete="CASCADE")
+    )
+    subject: Mapped[str] = mapped_column(String(200))
+    last_message_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+message_attachment = Table(
+    "message_attachment",
+    Base.metadata,
+    Column("message_id", ForeignKey("message.id", ondelete="CASCADE"), primary_key=True),
+    Column("document_id", ForeignKey("document.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class Message(RecordMixin, Base):
+    __tablename__ = "message"
+    __table_args__ = (Index("ix_message_thread_id_sent_at", "thread_id", "sent_at"),)
+
+    thread_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("message_thread.id", ondelete="CASCADE")
+    )
+    # Exactly one author: the youth (author_staff_id empty) or a staff member.
+    author_staff_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("staff_user.id"))
+    on_behalf_of_youth: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
+    body: Mapped[str] = mapped_column(Text)
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class OutboxStatus(enum.StrEnum):
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class OutboxMessage(RecordMixin, Base):
+    """An outgoing SMS or email, written in the transaction that decided to send it."""
+
+    __tablename__ = "outbox_message"
+    __table_args__ = (
+        Index("ix_outbox_message_status_next_attempt_at", "status", "next_attempt_at"),
+    )
+
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    channel: Mapped[Channel] = mapped_column(str_enum(Channel, "channel"))
+    recipient: Mapped[str] = mapped_column(String(254))
+    youth_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("youth.id", ondelete="CASCADE"), index=True
+    )
+    staff_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("staff_user.id"))
+    template: Mapped[str] = mapped_column(String(100))
+    language: Mapped[str] = mapped_column(String(10), default="fr", server_default="fr")
+    subject: Mapped[str | None] = mapped_column(String(200))
+    body_text: Mapped[str] = mapped_column(Text)
+    body_html: Mapped[str | None] = mapped_column(Text)
+    is_urgent: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
+    status: Mapped[OutboxStatus] = mapped_column(
+        str_enum(OutboxStatus, "outbox_status"), default=OutboxStatus.QUEUED
+    )
+    attempt_count: Mapped[int] = mapped_column(default=0, server_default=text("0"))
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    provider_message_id: Mapped[str | None] = mapped_column(String(100), index=True)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class OutboxStatusEvent(RecordMixin, Base):
+    """The delivery history of an outbox message (queued, sent, delivered, failed…)."""
+
+    __tablename__ = "outbox_status_event"
+
+    outbox_message_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("outbox_message.id", ondelete="CASCADE"), index=True
+    )
+    status: Mapped[OutboxStatus] = mapped_column(str_enum(OutboxStatus, "outbox_status"))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    detail: Mapped[str | None] = mapped_column(String(500))

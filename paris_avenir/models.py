@@ -1,0 +1,83 @@
+"""Every table of the product, imported in one place for Alembic and the tests."""
+
+from paris_avenir.aid_requests.models import (
+    Aid,
+    AidCode,
+    AidRequest,
+    AidRequestEvent,
+    RequestStatus,
+    aid_request_document,
+)
+from paris_avenir.appointments.models import (
+    Appointment,
+    AppointmentKind,
+    AppointmentPlace,
+    AppointmentStatus,
+    AvailabilityException,
+    WeeklyAvailability,
+)
+from paris_avenir.audit.models import AuditEvent
+from paris_avenir.db import Base
+from paris_avenir.documents.models import Document, DocumentKind
+from paris_avenir.messaging.models import (
+    Message,
+    MessageThread,
+    OutboxMessage,
+    OutboxStatus,
+    OutboxStatusEvent,
+    message_attachment,
+)
+from paris_avenir.outreach.models import (
+    OutreachAttempt,
+    OutreachReason,
+    OutreachResponse,
+    StaffTask,
+    StaffTaskKind,
+)
+from paris_avenir.staff.models import CaseloadAssignment, StaffRole, StaffUser, Team
+from paris_avenir.youths.models import (
+    Channel,
+    EmploymentSituation,
+    FollowUpNote,
+    HousingSituation,
+    Youth,
+)
+
+__all__ = [
+    "Aid",
+    "AidCode",
+    "AidRequest",
+    "AidRequestEvent",
+    "Appointment",
+    "AppointmentKind",
+    "AppointmentPlace",
+    "AppointmentStatus",
+    "AuditEvent",
+    "AvailabilityException",
+    "Base",
+    "CaseloadAssignment",
+    "Channel",
+    "Document",
+    "DocumentKind",
+    "EmploymentSituation",
+    "FollowUpNote",
+    "HousingSituation",
+    "Message",
+    "MessageThread",
+    "OutboxMessage",
+    "OutboxStatus",
+    "OutboxStatusEvent",
+    "OutreachAttempt",
+    "OutreachReason",
+    "OutreachResponse",
+    "RequestStatus",
+    "StaffRole",
+    "StaffTask",
+    "StaffTaskKind",
+    "StaffUser",
+    "Team",
+    "WeeklyAvailability",
+    "Youth",
+    "aid_request_document",
+    "message_attachment",
+]

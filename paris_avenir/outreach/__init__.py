@@ -1,0 +1,1 @@
+"""Outreach: the watch over quiet youths (lutte contre le non-recours)."""

@@ -1,0 +1,1 @@
+"""Staff: référents, psychologists, supervisors and admins, their teams and caseloads."""

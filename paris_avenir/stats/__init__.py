@@ -1,0 +1,1 @@
+"""Statistics for the Observatoire: anonymised aggregates only."""

@@ -1,0 +1,1 @@
+"""Web shell: templating, fragments, i18n, security headers, CSRF, static assets."""

@@ -1,0 +1,129 @@
+"""Error pages in the user's language: a full page, or a small toast for HTMX requests."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, Response
+from jinja2 import Environment
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Scope, Send
+
+from paris_avenir.web import i18n
+from paris_avenir.web.i18n import N_
+from paris_avenir.web.templating import render
+
+logger = logging.getLogger(__name__)
+
+
+# Title and plain-French lines of each error page, translated when displayed.
+ERROR_TEXTS: dict[int | str, tuple[str, tuple[str, ...]]] = {
+    400: (
+        N_("Ce qui a été envoyé n’est pas correct"),
+        (N_("Vérifiez ce que vous avez écrit, puis réessayez."),),
+    ),
+    403: (N_("Accès refusé"), (N_("Vous n’avez pas le droit d’ouvrir cette page."),)),
+    "csrf": (
+        N_("La page a expiré"),
+        (
+            N_("Pour votre sécurité, nous n’avons rien enregistré."),
+            N_("Revenez en arrière, rechargez la page, puis réessayez."),
+        ),
+    ),
+    404: (
+        N_("Page introuvable"),
+        (
+            N_("Cette page n’existe pas, ou plus."),
+            N_("Vérifiez l’adresse, ou revenez à l’accueil."),
+        ),
+    ),
+    405: (N_("Action impossible"), (N_("Cette action n’est pas possible sur cette page."),)),
+    429: (
+        N_("Trop d’essais"),
+        (
+            N_("Vous avez fait trop d’essais en peu de temps."),
+            N_("Attendez quelques minutes, puis réessayez."),
+        ),
+    ),
+    500: (
+        N_("Un problème technique est arrivé"),
+        (
+            N_("Ce n’est pas de votre faute. Nous avons été prévenus."),
+            N_("Réessayez dans quelques minutes."),
+        ),
+    ),
+    503: (
+        N_("Service indisponible"),
+        (N_("Le service est arrêté pour quelques minutes."), N_("Réessayez plus tard.")),
+    ),
+}
+GENERIC_ERROR = (N_("Une erreur est arrivée"), (N_("Réessayez, ou revenez à l’accueil."),))
+
+
+def error_context(key: int | str, status_code: int) -> dict[str, Any]:
+    title, lines = ERROR_TEXTS.get(key, GENERIC_ERROR)
+    return {
+        "status_code": status_code,
+        "error_title": i18n.gettext(title),
+        "error_lines": [i18n.gettext(line) for line in lines],
+    }
+
+
+def _error_page(request: Request, status_code: int) -> Response:
+    headers = {}
+    if request.headers.get("HX-Request") == "true":
+        # htmx ignores error statuses by default: retarget the answer to the toast region.
+        headers = {"HX-Retarget": "#toast", "HX-Reswap": "innerHTML"}
+    return render(
+        request,
+        "errors/error.html",
+        error_context(status_code, status_code),
+        status_code=status_code,
+        headers=headers,
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        response = _error_page(request, exc.status_code)
+        if exc.headers:
+            response.headers.update(exc.headers)
+        return response
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, _exc: RequestValidationError) -> Response:
+        return _error_page(request, 400)
+
+    @app.exception_handler(Exception)
+    async def server_error(request: Request, exc: Exception) -> Response:
+        # The message may contain personal data: log the type and where, not the text.
+        logger.error(
+            "unhandled %s on %s %s",
+            type(exc).__name__,
+            request.method,
+            request.url.path,
+            exc_info=(type(exc), exc, exc.__traceback__),
+        )
+        return _error_page(request, 500)
+
+
+def csrf_failure_sender(environment: Environment) -> Any:
+    """The 403 that asgi-csrf sends, as a French page instead of its English sentence."""
+
+    async def send_csrf_failed(scope: Scope, send: Send, _error: Any) -> None:
+        i18n.set_locale(scope.get("locale", i18n.SOURCE_LOCALE))
+        html = environment.get_template("errors/error.html").render(
+            {"request": None, "csrf_token": "", **error_context("csrf", 403)}
+        )
+        response = HTMLResponse(html, status_code=403)
+        await response({"type": "http", **scope}, _no_body, send)
+
+    return send_csrf_failed
+
+
+async def _no_body() -> dict[str, Any]:
+    return {"type": "http.disconnect"}

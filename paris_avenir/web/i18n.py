@@ -1,0 +1,107 @@
+"""Translations: French is the source language; catalogs are gettext .po files.
+
+The current locale lives in a context variable set once per request, so templates and
+service code call the same `gettext` without passing the request around. Catalogs are
+compiled in memory from the .po files at first use: no binary .mo file to forget to build.
+"""
+
+from __future__ import annotations
+
+import gettext as gettext_module
+from contextvars import ContextVar
+from functools import cache
+from io import BytesIO
+from typing import Any
+
+from babel import Locale
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.support import LazyProxy
+
+from paris_avenir.config import PROJECT_ROOT
+
+LOCALE_DIR = PROJECT_ROOT / "paris_avenir" / "locale"
+SOURCE_LOCALE = "fr"
+
+_current_locale: ContextVar[str] = ContextVar("current_locale", default=SOURCE_LOCALE)
+
+
+def available_locales() -> list[str]:
+    """The source language first, then every locale that has a catalog."""
+    found = sorted(path.parent.parent.name for path in LOCALE_DIR.glob("*/LC_MESSAGES/messages.po"))
+    return [SOURCE_LOCALE, *(code for code in found if code != SOURCE_LOCALE)]
+
+
+@cache
+def translations_for(locale_code: str) -> gettext_module.NullTranslations:
+    po_path = LOCALE_DIR / locale_code / "LC_MESSAGES" / "messages.po"
+    if locale_code == SOURCE_LOCALE or not po_path.exists():
+        return gettext_module.NullTranslations()
+    with po_path.open("rb") as po_file:
+        catalog = read_po(po_file, locale=locale_code)
+    buffer = BytesIO()
+    write_mo(buffer, catalog)
+    buffer.seek(0)
+    return gettext_module.GNUTranslations(buffer)
+
+
+def set_locale(locale_code: str) -> None:
+    _current_locale.set(locale_code)
+
+
+def get_locale() -> str:
+    return _current_locale.get()
+
+
+def text_direction(locale_code: str) -> str:
+    return Locale.parse(locale_code).text_direction  # "ltr" or "rtl"
+
+
+def gettext(message: str, **variables: Any) -> str:
+    text = translations_for(get_locale()).gettext(message)
+    return text % variables if variables else text
+
+
+def ngettext(singular: str, plural: str, n: int, **variables: Any) -> str:
+    text = translations_for(get_locale()).ngettext(singular, plural, n)
+    return text % {"num": n, **variables}
+
+
+def lazy_gettext(message: str) -> LazyProxy:
+    """For module-level texts (labels of a catalogue), translated when displayed."""
+    return LazyProxy(gettext, message, enable_cache=False)
+
+
+def negotiate_locale(cookie_value: str | None, accept_language: str | None) -> str:
+    """The explicit choice (cookie) wins, then the browser's languages, then French."""
+    available = available_locales()
+    if cookie_value in available:
+        return cookie_value
+    if accept_language:
+        preferred = []
+        for part in accept_language.split(","):
+            tag, _, quality = part.strip().partition(";q=")
+            try:
+                weight = float(quality) if quality else 1.0
+            except ValueError:
+                continue
+            preferred.append((weight, tag.strip()))
+        for _weight, tag in sorted(preferred, key=lambda item: -item[0]):
+            negotiated = Locale.negotiate([tag.replace("-", "_")], available, sep="_")
+            if negotiated:
+                return str(negotiated)
+    return SOURCE_LOCALE
+
+
+def raw_gettext(message: str) -> str:
+    """Untouched translation, for Jinja's new-style gettext which formats by itself."""
+    return translations_for(get_locale()).gettext(message)
+
+
+def raw_ngettext(singular: str, plural: str, n: int) -> str:
+    return translations_for(get_locale()).ngettext(singular, plural, n)
+
+
+def N_(message: str) -> str:
+    """Marks a text for extraction; it is translated later, where it is displayed."""
+    return message

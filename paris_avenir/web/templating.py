@@ -1,0 +1,77 @@
+"""One template serves both the full page and its HTMX fragment.
+
+A plain request (or an hx-boost navigation, which needs the whole page for its title and
+body) gets the full page; a targeted HTMX request gets only the `content` block.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2_fragments import render_block
+
+from paris_avenir.config import PROJECT_ROOT
+from paris_avenir.web import i18n
+from paris_avenir.web.static_assets import StaticAssets
+
+TEMPLATES_DIR = PROJECT_ROOT / "templates"
+FRAGMENT_BLOCK = "content"
+
+
+def build_environment(static_assets: StaticAssets) -> Environment:
+    environment = Environment(
+        loader=FileSystemLoader(TEMPLATES_DIR),
+        autoescape=select_autoescape(default=True),
+        undefined=StrictUndefined,
+        extensions=["jinja2.ext.i18n"],
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    environment.install_gettext_callables(  # type: ignore[attr-defined]
+        i18n.raw_gettext, i18n.raw_ngettext, newstyle=True
+    )
+    environment.globals.update(
+        static_url=static_assets.url,
+        get_locale=i18n.get_locale,
+        text_direction=i18n.text_direction,
+    )
+    return environment
+
+
+def wants_fragment(request: Request) -> bool:
+    headers = request.headers
+    return (
+        headers.get("HX-Request") == "true"
+        and headers.get("HX-Boosted") != "true"
+        and headers.get("HX-History-Restore-Request") != "true"
+    )
+
+
+def template_context(request: Request, context: dict[str, Any]) -> dict[str, Any]:
+    csrf_token = request.scope.get("csrftoken")
+    return {
+        "request": request,
+        "csrf_token": csrf_token() if csrf_token else "",
+        **context,
+    }
+
+
+def render(
+    request: Request,
+    template_name: str,
+    context: dict[str, Any] | None = None,
+    *,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+) -> HTMLResponse:
+    environment: Environment = request.app.state.templates
+    full_context = template_context(request, context or {})
+    response_headers = {"Vary": "HX-Request", **(headers or {})}
+    if wants_fragment(request):
+        html = render_block(environment, template_name, FRAGMENT_BLOCK, full_context)
+    else:
+        html = environment.get_template(template_name).render(full_context)
+    return HTMLResponse(html, status_code=status_code, headers=response_headers)

@@ -1,0 +1,1 @@
+"""Youths: the young adults who left ASE care, their situation and preferences."""

@@ -1,0 +1,103 @@
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import date, datetime
+
+from sqlalchemy import ForeignKey, Index, String, Text, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from paris_avenir.db import Base, RecordMixin, UTCDateTime, str_enum
+
+
+class Channel(enum.StrEnum):
+    SMS = "sms"
+    EMAIL = "email"
+
+
+class HousingSituation(enum.StrEnum):
+    STABLE = "stable"  # own lease or social housing
+    TEMPORARY = "temporaire"  # friends, family, youth hostel, hotel
+    EMERGENCY = "urgence"  # 115, shelter
+    STREET = "rue"
+    UNKNOWN = "inconnu"
+
+
+class EmploymentSituation(enum.StrEnum):
+    PERMANENT_JOB = "cdi"
+    TEMPORARY_JOB = "cdd_interim"
+    APPRENTICESHIP = "apprentissage"
+    STUDENT = "etudes"
+    TRAINING = "formation"
+    JOB_SEEKING = "recherche"
+    NONE = "sans_activite"
+    UNKNOWN = "inconnu"
+
+
+class Youth(RecordMixin, Base):
+    """A young adult (18–25) who left ASE care."""
+
+    __tablename__ = "youth"
+    __table_args__ = (Index("ix_youth_last_activity_at", "last_activity_at"),)
+
+    ase_ref: Mapped[str] = mapped_column(String(40), unique=True)
+    first_name: Mapped[str] = mapped_column(String(100))
+    last_name: Mapped[str] = mapped_column(String(100))
+    birth_date: Mapped[date]
+    # E.164 (+33639980012); validated by the phone module, never logged.
+    phone: Mapped[str | None] = mapped_column(String(20), index=True)
+    email: Mapped[str | None] = mapped_column(String(254), index=True)
+    language: Mapped[str] = mapped_column(String(10), default="fr", server_default="fr")
+    preferred_channel: Mapped[Channel] = mapped_column(
+        str_enum(Channel, "channel"), default=Channel.SMS, server_default=Channel.SMS.value
+    )
+
+    ase_exit_date: Mapped[date | None]
+    former_unaccompanied_minor: Mapped[bool] = mapped_column(
+        default=False, server_default=text("false")
+    )
+    housing_situation: Mapped[HousingSituation] = mapped_column(
+        str_enum(HousingSituation, "housing_situation"),
+        default=HousingSituation.UNKNOWN,
+        server_default=HousingSituation.UNKNOWN.value,
+    )
+    employment_situation: Mapped[EmploymentSituation] = mapped_column(
+        str_enum(EmploymentSituation, "employment_situation"),
+        default=EmploymentSituation.UNKNOWN,
+        server_default=EmploymentSituation.UNKNOWN.value,
+    )
+    monthly_income_cents: Mapped[int | None]
+    has_family_support: Mapped[bool | None]
+    in_higher_education: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
+    lives_in_ile_de_france: Mapped[bool] = mapped_column(default=True, server_default=text("true"))
+
+    # Account and consent.
+    activated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    franceconnect_subject: Mapped[str | None] = mapped_column(String(255), unique=True)
+    outreach_opted_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    outreach_paused_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    phone_unreachable_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    email_unreachable_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    deletion_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    # Meaningful activity only (sign-in, request action, message, attended appointment,
+    # check-in answer): what the outreach cycle measures quietness against.
+    last_activity_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    @property
+    def display_name(self) -> str:
+        return f"{self.first_name} {self.last_name}"
+
+
+class FollowUpNote(RecordMixin, Base):
+    """An entry of the référent's follow-up journal; the text is encrypted at rest."""
+
+    __tablename__ = "follow_up_note"
+
+    youth_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("youth.id", ondelete="CASCADE"), index=True
+    )
+    author_staff_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("staff_user.id"))
+    body_encrypted: Mapped[str] = mapped_column(Text)
+    written_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    on_behalf_of_youth: Mapped[bool] = mapped_column(default=False, server_default=text("false"))

@@ -1,0 +1,92 @@
+"""Every page, in a real browser at 360x640: accessible, light, self-contained."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from axe_playwright_python.sync_playwright import Axe
+
+from tests.browser.conftest import new_phone_context
+
+pytestmark = pytest.mark.browser
+
+# Every page a visitor can reach today; later issues add theirs here.
+PAGES = {
+    "accueil": "/",
+    "page introuvable": "/cette-page-n-existe-pas",
+}
+PAGE_WEIGHT_BUDGET = 50 * 1024
+
+
+@pytest.mark.parametrize("path", PAGES.values(), ids=PAGES.keys())
+def test_page_has_no_axe_violation_at_360x640(live_server: str, browser: Any, path: str) -> None:
+    context = new_phone_context(browser)
+    page = context.new_page()
+    page.goto(live_server + path)
+    results = Axe().run(page)
+    context.close()
+    assert results.violations_count == 0, results.generate_report()
+
+
+@pytest.mark.parametrize("path", PAGES.values(), ids=PAGES.keys())
+def test_first_load_is_light_and_stays_on_our_host(
+    live_server: str, browser: Any, path: str
+) -> None:
+    context = new_phone_context(browser)
+    page = context.new_page()
+    finished: list[Any] = []
+    page.on("requestfinished", lambda request: finished.append(request))
+    page.goto(live_server + path, wait_until="networkidle")
+    transferred = 0
+    for request in finished:
+        sizes = request.sizes()
+        transferred += sizes["responseBodySize"] + sizes["responseHeadersSize"]
+    hosts = {urlsplit(request.url).netloc for request in finished}
+    context.close()
+    assert hosts == {urlsplit(live_server).netloc}, f"requests to other hosts: {hosts}"
+    assert 0 < transferred <= PAGE_WEIGHT_BUDGET, f"{path}: {transferred} bytes"
+
+
+@pytest.mark.parametrize("width", [320, 360])
+def test_home_page_reflows_without_horizontal_scrolling(
+    live_server: str, browser: Any, width: int
+) -> None:
+    context = new_phone_context(browser, width=width)
+    page = context.new_page()
+    page.goto(live_server + "/")
+    overflow = page.evaluate(
+        "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+    context.close()
+    assert overflow <= 0
+
+
+def test_home_page_works_without_javascript(live_server: str, browser: Any) -> None:
+    context = new_phone_context(browser, javascript=False)
+    page = context.new_page()
+    page.goto(live_server + "/")
+    assert page.get_by_role("heading", level=1).inner_text().startswith("Paris avenir")
+    assert page.get_by_role("link", name="Se connecter").first.is_visible()
+    assert page.get_by_role("heading", name="Besoin d’aide tout de suite ?").is_visible()
+    context.close()
+
+
+def test_htmx_runs_under_the_content_security_policy(live_server: str, browser: Any) -> None:
+    context = new_phone_context(browser)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on(
+        "console", lambda message: errors.append(message.text) if message.type == "error" else None
+    )
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(live_server + "/")
+    page.wait_for_function("window.htmx !== undefined")
+    # A boosted navigation swaps the page in place and updates the title.
+    page.get_by_role("link", name="Paris avenir").click()
+    page.wait_for_load_state("networkidle")
+    title = page.title()
+    context.close()
+    assert title == "Accueil – Paris avenir"
+    assert errors == []

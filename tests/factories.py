@@ -1,0 +1,86 @@
+"""Plain factory functions: build a valid object, apply overrides, flush."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from paris_avenir.appointments.models import (
+    Appointment,
+    AppointmentKind,
+    AppointmentPlace,
+)
+from paris_avenir.staff.models import CaseloadAssignment, StaffRole, StaffUser
+from paris_avenir.youths.models import Youth
+
+_sequence = itertools.count(1)
+
+
+def create_youth(session: Session, **overrides: Any) -> Youth:
+    number = next(_sequence)
+    values: dict[str, Any] = {
+        "ase_ref": f"TEST-{number:05d}",
+        "first_name": "Camille",
+        "last_name": f"Essai{number}",
+        "birth_date": date(2005, 3, 14),
+        "phone": f"+3363998{number % 10000:04d}",
+        "email": f"camille.essai{number}@example.org",
+        "ase_exit_date": date(2023, 3, 14),
+    }
+    values.update(overrides)
+    youth = Youth(**values)
+    session.add(youth)
+    session.flush()
+    return youth
+
+
+def create_staff(
+    session: Session, role: StaffRole = StaffRole.REFERENT, **overrides: Any
+) -> StaffUser:
+    number = next(_sequence)
+    values: dict[str, Any] = {
+        "email": f"agent{number}@example.org",
+        "full_name": f"Agent Essai {number}",
+        "role": role,
+    }
+    values.update(overrides)
+    staff = StaffUser(**values)
+    session.add(staff)
+    session.flush()
+    return staff
+
+
+def assign(
+    session: Session, youth: Youth, referent: StaffUser, **overrides: Any
+) -> CaseloadAssignment:
+    values: dict[str, Any] = {
+        "youth_id": youth.id,
+        "referent_id": referent.id,
+        "started_at": datetime.now(UTC) - timedelta(days=30),
+    }
+    values.update(overrides)
+    assignment = CaseloadAssignment(**values)
+    session.add(assignment)
+    session.flush()
+    return assignment
+
+
+def create_appointment(
+    session: Session, youth: Youth, staff: StaffUser, starts_at: datetime, **overrides: Any
+) -> Appointment:
+    values: dict[str, Any] = {
+        "youth_id": youth.id,
+        "staff_id": staff.id,
+        "kind": AppointmentKind.REFERENT,
+        "place": AppointmentPlace.OFFICE,
+        "starts_at": starts_at,
+        "ends_at": starts_at + timedelta(minutes=30),
+    }
+    values.update(overrides)
+    appointment = Appointment(**values)
+    session.add(appointment)
+    session.flush()
+    return appointment

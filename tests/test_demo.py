@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from paris_avenir.aid_requests.models import Aid, AidRequest, RequestStatus
+from paris_avenir.appointments.models import Appointment
+from paris_avenir.demo import load_demo_data
+from paris_avenir.kit.phone import is_fiction_number
+from paris_avenir.models import Base
+from paris_avenir.staff.models import CaseloadAssignment, StaffRole, StaffUser
+from paris_avenir.youths.models import Youth
+
+NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
+
+
+def row_counts(session: Session) -> dict[str, int]:
+    return {
+        table.name: session.scalar(select(func.count()).select_from(table)) or 0
+        for table in Base.metadata.sorted_tables
+    }
+
+
+def age_on(birth_date: date, day: date) -> int:
+    return day.year - birth_date.year - ((day.month, day.day) < (birth_date.month, birth_date.day))
+
+
+def test_demo_data_covers_what_the_platform_shows(session: Session) -> None:
+    summary = load_demo_data(session, now=NOW)
+    assert summary.youths == 30
+
+    roles = list(session.scalars(select(StaffUser.role)))
+    assert sorted(roles) == sorted(
+        [StaffRole.ADMIN, StaffRole.SUPERVISOR, StaffRole.PSYCHOLOGIST] + [StaffRole.REFERENT] * 3
+    )
+    youths = list(session.scalars(select(Youth)))
+    assert {age_on(youth.birth_date, NOW.date()) for youth in youths} == set(range(18, 26))
+    assert all(youth.phone and is_fiction_number(youth.phone) for youth in youths)
+    assert all(youth.email and youth.email.endswith("@example.org") for youth in youths)
+    assert {"ar", "fa_AF", "ps", "en"} <= {youth.language for youth in youths}
+    assert sum(youth.former_unaccompanied_minor for youth in youths) >= 5
+    quiet_days = [(NOW - youth.last_activity_at).days for youth in youths if youth.last_activity_at]
+    assert sum(30 <= days <= 120 for days in quiet_days) >= 5
+    assert set(session.scalars(select(AidRequest.status))) == set(RequestStatus)
+    assert (
+        session.scalar(
+            select(func.count()).select_from(Appointment).where(Appointment.starts_at > NOW)
+        )
+        or 0 >= 5
+    )
+    assert session.scalar(select(func.count()).select_from(CaseloadAssignment)) == 30
+    assert session.scalar(select(func.count()).select_from(Aid)) == 9
+
+
+def test_demo_is_idempotent(session: Session) -> None:
+    load_demo_data(session, now=NOW)
+    before = row_counts(session)
+    second = load_demo_data(session, now=NOW)
+    assert second.total == 0
+    assert row_counts(session) == before
