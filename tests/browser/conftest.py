@@ -102,7 +102,9 @@ def live_server(
     engine.dispose()
 
 
-@pytest.fixture(scope="session")
+# Package scope: Playwright's sync API keeps an event loop running while it is open, which
+# would break the asyncio tests that come after the browser tests.
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
     _browser_tests_enabled()
     from playwright.sync_api import sync_playwright
