@@ -10,8 +10,14 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.middleware.gzip import GZipMiddleware
 
+from paris_avenir.auth import routes as auth_routes
+from paris_avenir.auth.oidc import OidcClient, ProviderSettings
 from paris_avenir.config import Settings, get_settings
 from paris_avenir.db import create_database_engine, make_session_factory
+from paris_avenir.kit.crypto import build_cipher
+from paris_avenir.messaging import routes as messaging_routes
+from paris_avenir.messaging.channels import Channels, build_channels
+from paris_avenir.staff import routes as staff_routes
 from paris_avenir.web import routes as web_routes
 from paris_avenir.web.errors import csrf_failure_sender, install_error_handlers
 from paris_avenir.web.middleware import (
@@ -21,6 +27,7 @@ from paris_avenir.web.middleware import (
 )
 from paris_avenir.web.static_assets import StaticAssets
 from paris_avenir.web.templating import build_environment
+from paris_avenir.youths import routes as youth_routes
 
 
 def create_app(
@@ -28,6 +35,7 @@ def create_app(
     *,
     engine: Engine | None = None,
     session_factory: sessionmaker[Session] | None = None,
+    channels: Channels | None = None,
 ) -> FastAPI:
     settings = settings or get_settings()
     owns_engine = engine is None
@@ -52,10 +60,39 @@ def create_app(
     app.state.engine = engine
     app.state.session_factory = session_factory or make_session_factory(engine)
     app.state.templates = templates
+    app.state.cipher = build_cipher(settings)
+    app.state.channels = channels or build_channels(settings)
+    app.state.oidc = {
+        "franceconnect": OidcClient(
+            ProviderSettings(
+                name="franceconnect",
+                issuer=settings.franceconnect_issuer,
+                client_id=settings.franceconnect_client_id,
+                client_secret=settings.franceconnect_client_secret,
+                redirect_uri=settings.base_url.rstrip("/") + "/connexion/franceconnect/retour",
+                scope="openid given_name family_name birthdate",
+                extra_authorize_params={"acr_values": "eidas1"},
+            )
+        ),
+        "staff": OidcClient(
+            ProviderSettings(
+                name="staff",
+                issuer=settings.oidc_staff_issuer,
+                client_id=settings.oidc_staff_client_id,
+                client_secret=settings.oidc_staff_client_secret,
+                redirect_uri=settings.base_url.rstrip("/") + "/pro/connexion/oidc/retour",
+                scope="openid email given_name usual_name",
+            )
+        ),
+    }
 
     install_error_handlers(app)
     app.include_router(static_assets.router())
     app.include_router(web_routes.router)
+    app.include_router(auth_routes.router)
+    app.include_router(youth_routes.router)
+    app.include_router(staff_routes.router)
+    app.include_router(messaging_routes.router)
 
     # Added innermost first: the security headers wrap everything, even CSRF refusals.
     app.add_middleware(

@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from paris_avenir.config import ConfigurationError, Settings, get_settings
 from paris_avenir.db import create_database_engine
@@ -60,10 +61,56 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from paris_avenir.app import create_app
+    from paris_avenir.scheduler import build_scheduler
 
     app = create_app(_load_settings())
-    uvicorn.run(app, host=args.host, port=args.port, proxy_headers=True, log_level="info")
+    scheduler = build_scheduler(app.state.settings, app.state.session_factory, app.state.channels)
+    scheduler.start()
+    try:
+        uvicorn.run(app, host=args.host, port=args.port, proxy_headers=True, log_level="info")
+    finally:
+        scheduler.shutdown(wait=False)
     return 0
+
+
+def cmd_create_staff(args: argparse.Namespace) -> int:
+    from paris_avenir.auth.staff_local import create_staff
+    from paris_avenir.db import make_session_factory
+    from paris_avenir.kit.crypto import build_cipher
+    from paris_avenir.staff.models import StaffRole
+
+    settings = _load_settings()
+    password = sys.stdin.readline().rstrip("\n") if args.password_stdin else None
+    engine = create_database_engine(settings.database_url)
+    try:
+        with make_session_factory(engine).begin() as session:
+            created = create_staff(
+                session,
+                build_cipher(settings),
+                email=args.email,
+                full_name=args.name,
+                role=StaffRole(args.role),
+                team_name=args.team,
+                password=password,
+            )
+    except ValueError as error:
+        print(f"paris-avenir: {error}", file=sys.stderr)
+        return 1
+    finally:
+        engine.dispose()
+    # Shown once, here only: neither is stored in clear nor logged.
+    print(f"Compte créé : {created.staff.email} ({created.staff.role.value})")
+    if not args.password_stdin:
+        print(f"Mot de passe provisoire : {created.password}")
+    print("Ajoutez ce compte à l'application d'authentification (TOTP) :")
+    print(created.totp_uri)
+    return 0
+
+
+def _roles() -> list[Any]:
+    from paris_avenir.staff.models import StaffRole
+
+    return list(StaffRole)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -82,6 +129,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="load the demo data (idempotent)")
     demo.set_defaults(handler=cmd_demo)
+
+    staff = commands.add_parser(
+        "create-staff", help="create a local staff account (password + TOTP)"
+    )
+    staff.add_argument("--email", required=True)
+    staff.add_argument("--name", required=True, help="full name")
+    staff.add_argument("--role", required=True, choices=[role.value for role in _roles()])
+    staff.add_argument("--team", help="team name (created if missing)")
+    staff.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from standard input instead of generating one",
+    )
+    staff.set_defaults(handler=cmd_create_staff)
     return parser
 
 

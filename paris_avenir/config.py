@@ -30,12 +30,20 @@ class Settings(BaseSettings):
     secret_key: str = DEV_SECRET_KEY
     base_url: str = "http://127.0.0.1:8000"
 
+    # Fernet keys (comma-separated, newest first) for data encrypted at rest; rotation =
+    # prepend a new key. Empty in dev: derived from SECRET_KEY. Required in prod.
+    encryption_keys: str = ""
+
     smtp_url: str = "smtp://127.0.0.1:1025"
     mail_from: str = "Paris avenir <ne-pas-repondre@paris-avenir.example.org>"
     sms_backend: Literal["file", "http"] = "file"
     sms_file: Path = PROJECT_ROOT / "var" / "sms.jsonl"
-    sms_api_url: str = ""
+    # Brevo's transactional SMS API (see docs/sms.md for why this provider).
+    sms_api_url: str = "https://api.brevo.com/v3/transactionalSMS/sms"
     sms_api_key: str = ""
+    sms_sender: str = "ParisAvenir"
+    # Shared secret the provider presents (Authorization: Bearer …) on its webhooks.
+    sms_webhook_token: str = ""
 
     oidc_staff_issuer: str = ""
     oidc_staff_client_id: str = ""
@@ -45,6 +53,8 @@ class Settings(BaseSettings):
     franceconnect_client_secret: str = ""
 
     upload_dir: Path = PROJECT_ROOT / "var" / "uploads"
+    # How the outbox worker runs inside `serve` (seconds between passes).
+    outbox_interval_seconds: int = 15
     default_locale: str = "fr"
     timezone: str = "Europe/Paris"
 
@@ -61,11 +71,22 @@ class Settings(BaseSettings):
                     "PARIS_AVENIR_SECRET_KEY is too short for prod: "
                     "use a random secret of at least 32 characters."
                 )
+            if not self.encryption_keys:
+                raise ConfigurationError(
+                    "PARIS_AVENIR_ENCRYPTION_KEYS is missing: prod needs its own Fernet key(s), "
+                    "e.g. from `python -c 'from cryptography.fernet import Fernet; "
+                    "print(Fernet.generate_key().decode())'`."
+                )
         return self
 
     @property
     def is_prod(self) -> bool:
         return self.env == "prod"
+
+    @property
+    def session_cookie_name(self) -> str:
+        # __Host- binds the cookie to this exact host over HTTPS; browsers refuse it on http.
+        return "__Host-session" if self.is_prod else "session"
 
 
 @lru_cache

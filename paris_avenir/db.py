@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, HTTPException, Request
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event, func
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.engine import Dialect, make_url
@@ -125,16 +125,30 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False)
 
 
+class CommittedHTTPException(HTTPException):
+    """An error answer whose flushed changes must still be committed: the audit entry of a
+    refused access outlives the 404 it answers."""
+
+
+def transaction_scope(session: Session) -> Iterator[Session]:
+    """Commit on success, roll back on error, except for a CommittedHTTPException."""
+    try:
+        yield session
+    except CommittedHTTPException:
+        session.commit()
+        raise
+    except BaseException:
+        session.rollback()
+        raise
+    else:
+        session.commit()
+
+
 def get_session(request: Request) -> Iterator[Session]:
-    """One transaction per request: commit on success, roll back on any error."""
+    """One transaction per request (see transaction_scope)."""
     factory: sessionmaker[Session] = request.app.state.session_factory
     with factory() as session:
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
+        yield from transaction_scope(session)
 
 
 # scope="function": the commit happens before the response leaves, so a 303 is never sent

@@ -17,6 +17,7 @@ from paris_avenir.appointments.models import (
     WeeklyAvailability,
 )
 from paris_avenir.audit.models import AuditEvent
+from paris_avenir.auth.models import AuthMethod, LoginLink, OidcFlow, SignInAttempt, UserSession
 from paris_avenir.db import Base
 from paris_avenir.documents.models import Document, DocumentKind
 from paris_avenir.messaging.models import (
@@ -53,6 +54,7 @@ __all__ = [
     "AppointmentPlace",
     "AppointmentStatus",
     "AuditEvent",
+    "AuthMethod",
     "AvailabilityException",
     "Base",
     "CaseloadAssignment",
@@ -62,8 +64,10 @@ __all__ = [
     "EmploymentSituation",
     "FollowUpNote",
     "HousingSituation",
+    "LoginLink",
     "Message",
     "MessageThread",
+    "OidcFlow",
     "OutboxMessage",
     "OutboxStatus",
     "OutboxStatusEvent",
@@ -71,11 +75,13 @@ __all__ = [
     "OutreachReason",
     "OutreachResponse",
     "RequestStatus",
+    "SignInAttempt",
     "StaffRole",
     "StaffTask",
     "StaffTaskKind",
     "StaffUser",
     "Team",
+    "UserSession",
     "WeeklyAvailability",
     "Youth",
     "aid_request_document",

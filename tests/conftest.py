@@ -11,6 +11,7 @@ PostgreSQL and browser tests into a failure, so CI cannot pass by skipping them.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,14 +20,15 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import Engine, event, text
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, Engine, event, text
+from sqlalchemy.orm import Session, sessionmaker
 
 from paris_avenir.app import create_app
 from paris_avenir.config import Settings
-from paris_avenir.db import create_database_engine, get_session
+from paris_avenir.db import create_database_engine, get_session, transaction_scope
 from paris_avenir.migrate import upgrade_to_head
 from tests.querycount import CountQueries, QueryCounter
+from tests.servers import BrevoSmsApi, OidcProvider, SmtpServer, running
 
 POSTGRES_URL_ENV = "PARIS_AVENIR_TEST_DATABASE_URL"
 REQUIRE_ALL_ENV = "PARIS_AVENIR_TEST_REQUIRE_ALL"
@@ -68,19 +70,28 @@ def engine(
 
 
 @pytest.fixture
-def session(engine: Engine) -> Iterator[Session]:
-    """A session whose every commit is a savepoint inside one rolled-back transaction."""
-    connection = engine.connect()
-    transaction = connection.begin()
-    db_session = Session(
+def connection(engine: Engine) -> Iterator[Connection]:
+    """One connection per test, inside a transaction that is rolled back at the end."""
+    with engine.connect() as db_connection:
+        transaction = db_connection.begin()
+        try:
+            yield db_connection
+        finally:
+            transaction.rollback()
+
+
+@pytest.fixture
+def session_factory(connection: Connection) -> sessionmaker[Session]:
+    """Sessions whose every commit is a savepoint inside the test's transaction."""
+    return sessionmaker(
         bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
     )
-    try:
+
+
+@pytest.fixture
+def session(session_factory: sessionmaker[Session]) -> Iterator[Session]:
+    with session_factory() as db_session:
         yield db_session
-    finally:
-        db_session.close()
-        transaction.rollback()
-        connection.close()
 
 
 @pytest.fixture
@@ -91,20 +102,20 @@ def settings(tmp_path: Path) -> Settings:
         database_url=f"sqlite:///{tmp_path / 'unused.sqlite3'}",
         sms_file=tmp_path / "sms.jsonl",
         upload_dir=tmp_path / "uploads",
+        # Nothing listens there: tests that need mail start their own SMTP server.
+        smtp_url="smtp://127.0.0.1:9",
     )
 
 
 @pytest.fixture
-def app(settings: Settings, engine: Engine, session: Session) -> FastAPI:
-    application = create_app(settings, engine=engine)
+def app(
+    settings: Settings, engine: Engine, session: Session, session_factory: sessionmaker[Session]
+) -> FastAPI:
+    # Background work (the outbox) opens its own sessions, on the test's connection too.
+    application = create_app(settings, engine=engine, session_factory=session_factory)
 
     def test_session() -> Iterator[Session]:
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
+        yield from transaction_scope(session)
 
     application.dependency_overrides[get_session] = test_session
     return application
@@ -141,8 +152,23 @@ def count_queries(engine: Engine) -> CountQueries:
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     """Says how many PostgreSQL and browser tests ran, so a CI log shows they did."""
     passed = terminalreporter.stats.get("passed", [])
-    postgres = sum("postgresql" in report.nodeid for report in passed)
+    postgres = sum(bool(re.search(r"[\[-]postgresql[\]-]", report.nodeid)) for report in passed)
     browser = sum("/browser/" in report.nodeid for report in passed)
     terminalreporter.write_line(
         f"paris-avenir: {postgres} PostgreSQL tests passed, {browser} browser tests passed"
     )
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpServer]:
+    yield from running(SmtpServer())
+
+
+@pytest.fixture
+def sms_api() -> Iterator[BrevoSmsApi]:
+    yield from running(BrevoSmsApi())
+
+
+@pytest.fixture
+def oidc_provider() -> Iterator[OidcProvider]:
+    yield from running(OidcProvider())

@@ -84,3 +84,7 @@ def create_appointment(
     session.add(appointment)
     session.flush()
     return appointment
+
+
+# A Fernet key for tests only (it protects nothing real).
+TEST_FERNET_KEY = "Bjg8yNO5Z59IeO4ftabBM1Rxue1PbH4VB8O9Ilr4mLQ="

@@ -15,6 +15,7 @@ from paris_avenir.app import create_app
 from paris_avenir.config import Settings
 from paris_avenir.db import SessionDep
 from paris_avenir.staff.models import Team
+from tests.factories import TEST_FERNET_KEY
 
 
 @pytest.fixture
@@ -93,7 +94,9 @@ async def test_header_token_lets_an_htmx_request_through(
 
 
 async def test_hsts_only_in_production(settings: Settings) -> None:
-    prod = create_app(settings.model_copy(update={"env": "prod"}))
+    prod = create_app(
+        settings.model_copy(update={"env": "prod", "encryption_keys": TEST_FERNET_KEY})
+    )
     transport = httpx.ASGITransport(app=prod)
     async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as http:
         response = await http.get("/")

@@ -7,6 +7,7 @@ import sys
 import pytest
 
 from paris_avenir.config import DEV_SECRET_KEY, ConfigurationError, Settings
+from tests.factories import TEST_FERNET_KEY
 
 
 def test_dev_runs_with_the_development_secret() -> None:
@@ -20,7 +21,7 @@ def test_prod_refuses_a_missing_dev_or_short_secret(secret: str) -> None:
 
 
 def test_prod_accepts_a_real_secret() -> None:
-    settings = Settings(env="prod", secret_key="k" * 48)
+    settings = Settings(env="prod", secret_key="k" * 48, encryption_keys=TEST_FERNET_KEY)
     assert settings.is_prod
 
 
@@ -50,3 +51,8 @@ def test_serve_in_prod_without_secret_stops_with_one_clear_line() -> None:
     assert len(error_lines) == 1, completed.stderr
     assert "PARIS_AVENIR_SECRET_KEY" in error_lines[0]
     assert "Traceback" not in completed.stderr
+
+
+def test_prod_refuses_to_run_without_its_own_encryption_keys() -> None:
+    with pytest.raises(ConfigurationError, match="PARIS_AVENIR_ENCRYPTION_KEYS"):
+        Settings(env="prod", secret_key="k" * 48)

@@ -19,11 +19,11 @@ class AuditEvent(RecordMixin, Base):
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
     action: Mapped[str] = mapped_column(String(60))  # e.g. youth.view, access_denied
     actor_staff_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("staff_user.id"))
-    actor_youth_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("youth.id", ondelete="SET NULL")
-    )
+    # No foreign keys to youth: the trail must outlive a deleted account, and the log is
+    # append-only (a database trigger refuses UPDATE), so nothing may rewrite it.
+    actor_youth_id: Mapped[uuid.UUID | None]
     # Whose data it concerns: shown to that youth in "Qui a consulté mon dossier".
-    youth_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("youth.id", ondelete="SET NULL"))
+    youth_id: Mapped[uuid.UUID | None]
     object_type: Mapped[str | None] = mapped_column(String(40))
     object_id: Mapped[uuid.UUID | None]
     on_behalf_of_youth: Mapped[bool] = mapped_column(default=False, server_default=text("false"))

@@ -36,6 +36,8 @@ class StaffUser(RecordMixin, Base):
     password_hash: Mapped[str | None] = mapped_column(String(255))
     totp_secret_encrypted: Mapped[str | None] = mapped_column(String(255))
     oidc_subject: Mapped[str | None] = mapped_column(String(255), unique=True)
+    # Last TOTP time step accepted: a code cannot be replayed within its window.
+    totp_last_step: Mapped[int | None]
     failed_sign_in_count: Mapped[int] = mapped_column(default=0, server_default=text("0"))
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_sign_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Scope, Send
@@ -74,7 +74,7 @@ def error_context(key: int | str, status_code: int) -> dict[str, Any]:
 
 def _error_page(request: Request, status_code: int) -> Response:
     headers = {}
-    if request.headers.get("HX-Request") == "true":
+    if request.headers.get("HX-Request") == "true" and request.headers.get("HX-Boosted") != "true":
         # htmx ignores error statuses by default: retarget the answer to the toast region.
         headers = {"HX-Retarget": "#toast", "HX-Reswap": "innerHTML"}
     return render(
@@ -86,9 +86,18 @@ def _error_page(request: Request, status_code: int) -> Response:
     )
 
 
+def redirect(request: Request, location: str) -> Response:
+    """303 for browsers; htmx (targeted requests) follows HX-Redirect instead."""
+    if request.headers.get("HX-Request") == "true" and request.headers.get("HX-Boosted") != "true":
+        return Response(status_code=204, headers={"HX-Redirect": location})
+    return RedirectResponse(location, status_code=303)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code in {301, 302, 303, 307, 308} and exc.headers:
+            return redirect(request, exc.headers["Location"])
         response = _error_page(request, exc.status_code)
         if exc.headers:
             response.headers.update(exc.headers)
@@ -117,7 +126,13 @@ def csrf_failure_sender(environment: Environment) -> Any:
     async def send_csrf_failed(scope: Scope, send: Send, _error: Any) -> None:
         i18n.set_locale(scope.get("locale", i18n.SOURCE_LOCALE))
         html = environment.get_template("errors/error.html").render(
-            {"request": None, "csrf_token": "", **error_context("csrf", 403)}
+            {
+                "request": None,
+                "csrf_token": "",
+                "viewer_youth": None,
+                "viewer_staff": None,
+                **error_context("csrf", 403),
+            }
         )
         response = HTMLResponse(html, status_code=403)
         await response({"type": "http", **scope}, _no_body, send)

@@ -105,3 +105,18 @@ def raw_ngettext(singular: str, plural: str, n: int) -> str:
 def N_(message: str) -> str:
     """Marks a text for extraction; it is translated later, where it is displayed."""
     return message
+
+
+class using_locale:
+    """Renders texts in another language (a message for a youth), then restores the caller's."""
+
+    def __init__(self, locale_code: str) -> None:
+        self.locale_code = locale_code if locale_code in available_locales() else SOURCE_LOCALE
+        self._token: Any = None
+
+    def __enter__(self) -> str:
+        self._token = _current_locale.set(self.locale_code)
+        return self.locale_code
+
+    def __exit__(self, *_exc: object) -> None:
+        _current_locale.reset(self._token)

@@ -6,19 +6,24 @@ body) gets the full page; a targeted HTMX request gets only the `content` block.
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from babel import dates as babel_dates
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from jinja2_fragments import render_block
 
 from paris_avenir.config import PROJECT_ROOT
+from paris_avenir.kit import phone as phones
 from paris_avenir.web import i18n
 from paris_avenir.web.static_assets import StaticAssets
 
 TEMPLATES_DIR = PROJECT_ROOT / "templates"
 FRAGMENT_BLOCK = "content"
+PARIS = ZoneInfo("Europe/Paris")
 
 
 def build_environment(static_assets: StaticAssets) -> Environment:
@@ -38,7 +43,31 @@ def build_environment(static_assets: StaticAssets) -> Environment:
         get_locale=i18n.get_locale,
         text_direction=i18n.text_direction,
     )
+    environment.filters.update(
+        datetime_paris=format_datetime_paris,
+        date_long=format_date_long,
+        phone=phone_display,
+    )
     return environment
+
+
+def format_datetime_paris(value: datetime | None) -> str:
+    """ "27 novembre 2026 à 14:30", in Paris time and the reader's language."""
+    if value is None:
+        return ""
+    return babel_dates.format_datetime(
+        value, i18n.gettext("d MMMM y 'à' HH:mm"), tzinfo=PARIS, locale=i18n.get_locale()
+    )
+
+
+def format_date_long(value: date | None) -> str:
+    if value is None:
+        return ""
+    return babel_dates.format_date(value, "long", locale=i18n.get_locale())
+
+
+def phone_display(value: str | None) -> str:
+    return phones.format_for_display(value) if value else ""
 
 
 def wants_fragment(request: Request) -> bool:
@@ -55,6 +84,9 @@ def template_context(request: Request, context: dict[str, Any]) -> dict[str, Any
     return {
         "request": request,
         "csrf_token": csrf_token() if csrf_token else "",
+        # Set by the sign-in dependencies: the navigation adapts to who is reading.
+        "viewer_youth": getattr(request.state, "viewer_youth", None),
+        "viewer_staff": getattr(request.state, "viewer_staff", None),
         **context,
     }
 

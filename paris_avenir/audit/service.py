@@ -1,0 +1,101 @@
+"""Writing and reading the audit log. Entries are added in the caller's transaction, so an
+action and its trace commit (or roll back) together."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from paris_avenir.audit.models import AuditEvent
+from paris_avenir.db import utcnow
+from paris_avenir.staff.models import StaffRole, StaffUser
+from paris_avenir.web.i18n import N_, gettext
+
+# What a youth reads in "Qui a consulté mon dossier", for each action on their data.
+ACTION_LABELS: dict[str, str] = {
+    "youth.view": N_("a consulté votre dossier"),
+    "youth.update": N_("a modifié votre dossier"),
+    "aid_request.view": N_("a consulté une demande"),
+    "aid_request.update": N_("a traité une demande"),
+    "document.download": N_("a ouvert un document"),
+    "message.view": N_("a lu vos messages"),
+    "youth.export": N_("a exporté vos données"),
+}
+ROLE_LABELS: dict[StaffRole, str] = {
+    StaffRole.REFERENT: N_("référent"),
+    StaffRole.PSYCHOLOGIST: N_("psychologue"),
+    StaffRole.SUPERVISOR: N_("superviseur"),
+    StaffRole.ADMIN: N_("administrateur"),
+}
+# Keys that must never reach the log, whatever a caller passes in `detail`.
+FORBIDDEN_DETAIL_KEYS = {"phone", "email", "code", "password", "token", "totp"}
+
+
+def record(
+    session: Session,
+    action: str,
+    *,
+    actor_staff_id: uuid.UUID | None = None,
+    actor_youth_id: uuid.UUID | None = None,
+    youth_id: uuid.UUID | None = None,
+    object_type: str | None = None,
+    object_id: uuid.UUID | None = None,
+    on_behalf_of_youth: bool = False,
+    ip_address: str | None = None,
+    detail: dict[str, Any] | None = None,
+    now: datetime | None = None,
+) -> AuditEvent:
+    detail = detail or {}
+    leaked = FORBIDDEN_DETAIL_KEYS & set(detail)
+    if leaked:
+        raise ValueError(f"audit detail must not contain {sorted(leaked)}")
+    event = AuditEvent(
+        occurred_at=now or utcnow(),
+        action=action,
+        actor_staff_id=actor_staff_id,
+        actor_youth_id=actor_youth_id,
+        youth_id=youth_id,
+        object_type=object_type,
+        object_id=object_id,
+        on_behalf_of_youth=on_behalf_of_youth,
+        ip_address=ip_address,
+        detail=detail,
+    )
+    session.add(event)
+    session.flush()
+    return event
+
+
+@dataclass(frozen=True)
+class AccessEntry:
+    occurred_at: datetime
+    staff_name: str
+    role_label: str
+    what: str
+
+
+def staff_accesses_to(
+    session: Session, youth_id: uuid.UUID, *, limit: int = 100
+) -> list[AccessEntry]:
+    """Who among the staff looked at or changed this youth's data, newest first."""
+    rows = session.execute(
+        select(AuditEvent.occurred_at, AuditEvent.action, StaffUser.full_name, StaffUser.role)
+        .join(StaffUser, StaffUser.id == AuditEvent.actor_staff_id)
+        .where(AuditEvent.youth_id == youth_id, AuditEvent.action.in_(ACTION_LABELS))
+        .order_by(AuditEvent.occurred_at.desc())
+        .limit(limit)
+    ).all()
+    return [
+        AccessEntry(
+            occurred_at=occurred_at,
+            staff_name=full_name,
+            role_label=gettext(ROLE_LABELS[role]),
+            what=gettext(ACTION_LABELS[action]),
+        )
+        for occurred_at, action, full_name, role in rows
+    ]

@@ -1,0 +1,64 @@
+"""Request dependencies: who is signed in, and the gate to pages that need it."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import Depends, HTTPException, Request
+
+from paris_avenir.auth import sessions
+from paris_avenir.auth.models import UserSession
+from paris_avenir.db import SessionDep
+from paris_avenir.staff.models import StaffUser
+from paris_avenir.youths.models import Youth
+
+
+class SignInRequired(HTTPException):
+    """Answered by a redirect to the right sign-in page (303, or HX-Redirect for htmx)."""
+
+    def __init__(self, location: str) -> None:
+        super().__init__(status_code=303, headers={"Location": location})
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+_UNSET = object()
+
+
+def current_user_session(request: Request, session: SessionDep) -> UserSession | None:
+    """The live session of this request, looked up once."""
+    record = getattr(request.state, "user_session", _UNSET)
+    if record is _UNSET:
+        record = sessions.find_active(session, sessions.session_token(request))
+        request.state.user_session = record
+    assert record is None or isinstance(record, UserSession)
+    return record
+
+
+def _sign_in_url(base: str, request: Request) -> str:
+    return f"{base}?suite={quote(request.url.path)}"
+
+
+def require_youth(request: Request, session: SessionDep) -> Youth:
+    record = current_user_session(request, session)
+    youth = session.get(Youth, record.youth_id) if record and record.youth_id else None
+    if youth is None:
+        raise SignInRequired(_sign_in_url("/connexion", request))
+    request.state.viewer_youth = youth
+    return youth
+
+
+def require_staff(request: Request, session: SessionDep) -> StaffUser:
+    record = current_user_session(request, session)
+    staff = session.get(StaffUser, record.staff_id) if record and record.staff_id else None
+    if staff is None or not staff.is_active:
+        raise SignInRequired(_sign_in_url("/pro/connexion", request))
+    request.state.viewer_staff = staff
+    return staff
+
+
+CurrentYouth = Annotated[Youth, Depends(require_youth)]
+CurrentStaff = Annotated[StaffUser, Depends(require_staff)]

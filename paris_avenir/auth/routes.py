@@ -1,0 +1,503 @@
+"""Sign-in and sign-out pages: youths by one-time code or FranceConnect, staff by password +
+TOTP or single sign-on. Handlers stay thin: the rules live in codes, sessions, staff_local
+and oidc."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, BackgroundTasks, Form, Request
+from fastapi.responses import RedirectResponse, Response
+
+from paris_avenir.audit import service as audit
+from paris_avenir.auth import codes, links, sessions, staff_local
+from paris_avenir.auth.dependencies import CurrentYouth, client_ip, current_user_session
+from paris_avenir.auth.models import AuthMethod
+from paris_avenir.auth.oidc import OidcClient, OidcFailure
+from paris_avenir.config import Settings
+from paris_avenir.db import SessionDep, utcnow
+from paris_avenir.messaging import outbox
+from paris_avenir.staff.models import StaffUser
+from paris_avenir.web.i18n import N_
+from paris_avenir.web.i18n import gettext as _
+from paris_avenir.web.templating import render
+from paris_avenir.youths.models import Youth
+
+router = APIRouter()
+ATTEMPT_COOKIE = "tentative_connexion"
+ATTEMPT_COOKIE_PATH = "/connexion"
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def _redirect(location: str) -> RedirectResponse:
+    return RedirectResponse(location, status_code=303)
+
+
+def _safe_next(raw: str | None, default: str) -> str:
+    """Only a path of this site: never an open redirect to another host."""
+    if raw and raw.startswith("/") and not raw.startswith("//") and "\\" not in raw:
+        return raw
+    return default
+
+
+def _open_session(
+    request: Request,
+    session: SessionDep,
+    response: Response,
+    *,
+    youth: Youth | None = None,
+    staff: StaffUser | None = None,
+    method: AuthMethod,
+) -> None:
+    settings = _settings(request)
+    new = sessions.start_session(
+        session,
+        youth_id=youth.id if youth else None,
+        staff_id=staff.id if staff else None,
+        method=method,
+        replacing_token=sessions.session_token(request),
+    )
+    sessions.set_session_cookie(response, settings, new.token, staff=staff is not None)
+    now = utcnow()
+    if youth is not None:
+        youth.last_activity_at = now
+        youth.activated_at = youth.activated_at or now
+        audit.record(
+            session,
+            "youth.sign_in",
+            actor_youth_id=youth.id,
+            youth_id=youth.id,
+            ip_address=client_ip(request),
+            detail={"method": method.value},
+        )
+    if staff is not None:
+        audit.record(
+            session,
+            "staff.sign_in",
+            actor_staff_id=staff.id,
+            ip_address=client_ip(request),
+            detail={"method": method.value},
+        )
+
+
+# --- Youth: one-time code -------------------------------------------------------------
+
+
+def _sign_in_page(
+    request: Request, *, error: str | None = None, typed: str = "", status_code: int = 200
+) -> Response:
+    settings = _settings(request)
+    return render(
+        request,
+        "auth/sign_in.html",
+        {
+            "error": error,
+            "typed": typed,
+            "next": request.query_params.get("suite", ""),
+            "signed_out": request.query_params.get("deconnecte") == "1",
+            "franceconnect": request.app.state.oidc["franceconnect"].settings.configured,
+            "settings": settings,
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/connexion")
+def sign_in_form(request: Request) -> Response:
+    return _sign_in_page(request)
+
+
+@router.post("/connexion")
+def sign_in_request_code(
+    request: Request,
+    session: SessionDep,
+    background: BackgroundTasks,
+    destination: Annotated[str, Form()] = "",
+    suite: Annotated[str, Form()] = "",
+) -> Response:
+    settings = _settings(request)
+    try:
+        result = codes.request_code(
+            session,
+            secret_key=settings.secret_key,
+            raw_destination=destination,
+            ip_address=client_ip(request),
+        )
+    except codes.InvalidDestination:
+        return _sign_in_page(
+            request,
+            typed=destination,
+            status_code=422,
+            error=_(
+                "Ce n’est pas un numéro de téléphone ou un e-mail. "
+                "Exemple : 06 12 34 56 78 ou prenom@exemple.fr"
+            ),
+        )
+    except codes.RateLimited:
+        return _sign_in_page(
+            request,
+            typed=destination,
+            status_code=429,
+            error=_("Trop de codes demandés. Attendez 15 minutes, puis réessayez."),
+        )
+    if result.outbox_message is not None:
+        # Sent right after the commit, outside the request: known and unknown numbers
+        # answer in the same time.
+        background.add_task(
+            outbox.send_one,
+            request.app.state.session_factory,
+            result.outbox_message.id,
+            request.app.state.channels,
+        )
+    response = _redirect("/connexion/code" + (f"?suite={suite}" if suite else ""))
+    response.set_cookie(
+        ATTEMPT_COOKIE,
+        result.attempt_token,
+        max_age=int(codes.CODE_LIFETIME.total_seconds()) + 300,
+        path=ATTEMPT_COOKIE_PATH,
+        secure=settings.is_prod,
+        httponly=True,
+        samesite="lax",
+    )
+    return response
+
+
+def _code_page(
+    request: Request,
+    session: SessionDep,
+    *,
+    error: str | None = None,
+    notice: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    attempt = codes.find_attempt(session, request.cookies.get(ATTEMPT_COOKIE))
+    if attempt is None:
+        return _redirect("/connexion")
+    return render(
+        request,
+        "auth/code.html",
+        {
+            "masked_destination": attempt.masked_destination,
+            "by_sms": attempt.channel.value == "sms",
+            "error": error,
+            "notice": notice,
+            "next": request.query_params.get("suite", ""),
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/connexion/code")
+def code_form(request: Request, session: SessionDep) -> Response:
+    return _code_page(request, session)
+
+
+@router.post("/connexion/code")
+def code_submit(
+    request: Request,
+    session: SessionDep,
+    code: Annotated[str, Form()] = "",
+    suite: Annotated[str, Form()] = "",
+) -> Response:
+    settings = _settings(request)
+    check = codes.check_code(
+        session,
+        secret_key=settings.secret_key,
+        attempt_token=request.cookies.get(ATTEMPT_COOKIE),
+        code=code,
+    )
+    if check.outcome is codes.CodeOutcome.ACCEPTED and check.youth is not None:
+        response = _redirect(_safe_next(suite, "/mon-espace"))
+        _open_session(request, session, response, youth=check.youth, method=AuthMethod.CODE)
+        response.delete_cookie(ATTEMPT_COOKIE, path=ATTEMPT_COOKIE_PATH)
+        return response
+    if check.outcome is codes.CodeOutcome.WRONG:
+        error = _(
+            "Ce code n’est pas le bon. Vérifiez le message reçu. Essais restants : %(left)s.",
+            left=check.tries_left,
+        )
+        return _code_page(request, session, error=error, status_code=422)
+    if check.outcome is codes.CodeOutcome.VOIDED:
+        return _sign_in_page(
+            request,
+            status_code=422,
+            error=_("Trop d’essais avec ce code. Demandez un nouveau code."),
+        )
+    return _sign_in_page(
+        request, status_code=422, error=_("Ce code ne marche plus. Demandez un nouveau code.")
+    )
+
+
+@router.post("/connexion/code/email")
+def code_by_email(request: Request, session: SessionDep, background: BackgroundTasks) -> Response:
+    settings = _settings(request)
+    message = codes.send_code_by_email_instead(
+        session, secret_key=settings.secret_key, attempt_token=request.cookies.get(ATTEMPT_COOKIE)
+    )
+    if message is not None:
+        background.add_task(
+            outbox.send_one,
+            request.app.state.session_factory,
+            message.id,
+            request.app.state.channels,
+        )
+    return _code_page(
+        request,
+        session,
+        notice=_(
+            "Si votre dossier a une adresse e-mail, un nouveau code vient d’y partir. "
+            "Regardez aussi dans les spams."
+        ),
+    )
+
+
+@router.post("/deconnexion")
+def sign_out(request: Request, session: SessionDep) -> Response:
+    record = current_user_session(request, session)
+    token = sessions.session_token(request)
+    is_staff = record is not None and record.staff_id is not None
+    if token:
+        sessions.revoke(session, token)
+    response = _redirect("/pro/connexion?deconnecte=1" if is_staff else "/connexion?deconnecte=1")
+    sessions.clear_session_cookie(response, _settings(request))
+    return response
+
+
+# --- Sign-in links (invitations, check-ins) --------------------------------------------
+
+
+@router.get("/lien/{token}")
+def login_link_page(request: Request, session: SessionDep, token: str) -> Response:
+    usable = links.usable_link(session, token) is not None
+    return render(
+        request,
+        "auth/link.html",
+        {"token": token, "usable": usable},
+        status_code=200 if usable else 410,
+    )
+
+
+@router.post("/lien/{token}")
+def login_link_use(request: Request, session: SessionDep, token: str) -> Response:
+    youth = links.consume_link(session, token)
+    if youth is None:
+        return render(request, "auth/link.html", {"token": token, "usable": False}, status_code=410)
+    response = _redirect("/mon-espace")
+    _open_session(request, session, response, youth=youth, method=AuthMethod.LINK)
+    return response
+
+
+# --- FranceConnect (youths) -----------------------------------------------------------
+
+
+def _oidc(request: Request, name: str) -> OidcClient:
+    client: OidcClient = request.app.state.oidc[name]
+    return client
+
+
+@router.get("/connexion/franceconnect")
+def franceconnect_start(request: Request, session: SessionDep) -> Response:
+    client = _oidc(request, "franceconnect")
+    if not client.settings.configured:
+        return _sign_in_page(request, status_code=404)
+    return _redirect(client.start(session, purpose="sign_in"))
+
+
+@router.post("/mon-espace/franceconnect")
+def franceconnect_link_start(
+    request: Request, session: SessionDep, youth: CurrentYouth
+) -> Response:
+    client = _oidc(request, "franceconnect")
+    record = current_user_session(request, session)
+    if record is None or not sessions.is_recently_authenticated(record):
+        # Linking an identity is sensitive: prove again that this phone is yours.
+        return _redirect("/connexion?suite=/mon-espace")
+    return _redirect(client.start(session, purpose="link", youth_id=youth.id))
+
+
+OIDC_ERRORS = {
+    OidcFailure.STATE: N_("La connexion a expiré ou a déjà été utilisée. Recommencez."),
+    OidcFailure.PROVIDER_ERROR: N_("La connexion a été annulée."),
+    OidcFailure.TOKEN: N_("La connexion a été refusée. Recommencez."),
+    OidcFailure.ID_TOKEN: N_("La connexion a été refusée. Recommencez."),
+    OidcFailure.UNAVAILABLE: N_("Le service de connexion ne répond pas. Réessayez plus tard."),
+}
+
+
+@router.get("/connexion/franceconnect/retour")
+def franceconnect_callback(
+    request: Request,
+    session: SessionDep,
+    state: str | None = None,
+    code: str | None = None,
+    error: str | None = None,
+) -> Response:
+    result = _oidc(request, "franceconnect").finish(session, state=state, code=code, error=error)
+    if result.failure is not None or result.claims is None or result.flow is None:
+        failure = result.failure or OidcFailure.ID_TOKEN
+        audit.record(
+            session,
+            "youth.sign_in_failed",
+            ip_address=client_ip(request),
+            detail={"method": "franceconnect", "reason": failure.value},
+        )
+        return _sign_in_page(request, status_code=400, error=_(OIDC_ERRORS[failure]))
+    subject = str(result.claims["sub"])
+    if result.flow.purpose == "link" and result.flow.youth_id is not None:
+        youth = session.get(Youth, result.flow.youth_id)
+        taken = session.query(Youth).filter(Youth.franceconnect_subject == subject).first()
+        if youth is None or (taken is not None and taken.id != youth.id):
+            return _sign_in_page(
+                request,
+                status_code=409,
+                error=_(
+                    "Ce compte FranceConnect est déjà lié à un autre dossier. "
+                    "Parlez-en à votre référent."
+                ),
+            )
+        youth.franceconnect_subject = subject
+        audit.record(
+            session,
+            "youth.franceconnect_linked",
+            actor_youth_id=youth.id,
+            youth_id=youth.id,
+            ip_address=client_ip(request),
+        )
+        return _redirect("/mon-espace")
+    # Matched on the subject only, never on an email or a name.
+    youth = session.query(Youth).filter(Youth.franceconnect_subject == subject).first()
+    if youth is None:
+        return _sign_in_page(
+            request,
+            status_code=404,
+            error=_(
+                "Aucun dossier n’est lié à ce compte FranceConnect. Connectez-vous avec un code, "
+                "puis liez FranceConnect dans « Mon espace »."
+            ),
+        )
+    response = _redirect("/mon-espace")
+    _open_session(request, session, response, youth=youth, method=AuthMethod.FRANCECONNECT)
+    return response
+
+
+# --- Staff ----------------------------------------------------------------------------
+
+
+def _staff_sign_in_page(
+    request: Request, *, error: str | None = None, email: str = "", status_code: int = 200
+) -> Response:
+    return render(
+        request,
+        "auth/staff_sign_in.html",
+        {
+            "error": error,
+            "email": email,
+            "next": request.query_params.get("suite", ""),
+            "signed_out": request.query_params.get("deconnecte") == "1",
+            "single_sign_on": _oidc(request, "staff").settings.configured,
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/pro/connexion")
+def staff_sign_in_form(request: Request) -> Response:
+    return _staff_sign_in_page(request)
+
+
+@router.post("/pro/connexion")
+def staff_sign_in(
+    request: Request,
+    session: SessionDep,
+    email: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
+    totp: Annotated[str, Form()] = "",
+    suite: Annotated[str, Form()] = "",
+) -> Response:
+    result = staff_local.sign_in(
+        session, request.app.state.cipher, email=email, password=password, totp_code=totp
+    )
+    if result.outcome is staff_local.SignInOutcome.ACCEPTED and result.staff is not None:
+        response = _redirect(_safe_next(suite, "/pro"))
+        _open_session(
+            request, session, response, staff=result.staff, method=AuthMethod.PASSWORD_TOTP
+        )
+        return response
+    audit.record(
+        session,
+        "staff.sign_in_failed",
+        actor_staff_id=result.staff.id if result.staff else None,
+        ip_address=client_ip(request),
+        detail={"method": "password_totp"},
+    )
+    return _staff_sign_in_page(
+        request,
+        email=email,
+        status_code=422,
+        error=_(
+            "Connexion refusée : e-mail, mot de passe ou code incorrect, ou compte bloqué "
+            "après trop d’essais (réessayez dans 15 minutes)."
+        ),
+    )
+
+
+@router.get("/pro/connexion/oidc")
+def staff_oidc_start(request: Request, session: SessionDep) -> Response:
+    client = _oidc(request, "staff")
+    if not client.settings.configured:
+        return _staff_sign_in_page(request, status_code=404)
+    return _redirect(client.start(session, purpose="sign_in"))
+
+
+@router.get("/pro/connexion/oidc/retour")
+def staff_oidc_callback(
+    request: Request,
+    session: SessionDep,
+    state: str | None = None,
+    code: str | None = None,
+    error: str | None = None,
+) -> Response:
+    result = _oidc(request, "staff").finish(session, state=state, code=code, error=error)
+    if result.failure is not None or result.claims is None:
+        failure = result.failure or OidcFailure.ID_TOKEN
+        audit.record(
+            session,
+            "staff.sign_in_failed",
+            ip_address=client_ip(request),
+            detail={"method": "oidc", "reason": failure.value},
+        )
+        return _staff_sign_in_page(request, status_code=400, error=_(OIDC_ERRORS[failure]))
+    subject = str(result.claims["sub"])
+    staff = session.query(StaffUser).filter(StaffUser.oidc_subject == subject).first()
+    email = str(result.claims.get("email", "")).lower()
+    if staff is None and email and result.claims.get("email_verified", True):
+        # First single sign-on of an account an admin created: bind it to the subject.
+        staff = (
+            session.query(StaffUser)
+            .filter(StaffUser.email == email, StaffUser.oidc_subject.is_(None))
+            .first()
+        )
+        if staff is not None:
+            staff.oidc_subject = subject
+    if staff is None or not staff.is_active:
+        audit.record(
+            session,
+            "staff.sign_in_failed",
+            ip_address=client_ip(request),
+            detail={"method": "oidc", "reason": "no_account"},
+        )
+        return _staff_sign_in_page(
+            request,
+            status_code=403,
+            error=_(
+                "Aucun compte actif ne correspond. "
+                "Demandez à un administrateur de créer votre compte."
+            ),
+        )
+    response = _redirect("/pro")
+    _open_session(request, session, response, staff=staff, method=AuthMethod.OIDC)
+    return response

@@ -1,0 +1,94 @@
+"""Who on the staff may see which youth. Every staff-side query about youths goes through
+here: a référent sees their caseload, a supervisor their team's, a psychologist only their
+own appointments (never a youth's file), an admin configuration and no youth file.
+
+Anything out of scope answers 404, exactly like an id that does not exist, and leaves an
+`access_denied` entry in the audit log.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import ColumnElement, false, select
+from sqlalchemy.orm import Session
+
+from paris_avenir.audit import service as audit
+from paris_avenir.db import CommittedHTTPException
+from paris_avenir.staff.models import CaseloadAssignment, StaffRole, StaffUser
+from paris_avenir.youths.models import Youth
+
+
+def youth_scope(staff: StaffUser) -> ColumnElement[bool]:
+    """A WHERE clause on Youth.id: the youths this staff member may see."""
+    current = CaseloadAssignment.ended_at.is_(None)
+    if staff.role is StaffRole.REFERENT:
+        return Youth.id.in_(
+            select(CaseloadAssignment.youth_id).where(
+                current, CaseloadAssignment.referent_id == staff.id
+            )
+        )
+    if staff.role is StaffRole.SUPERVISOR and staff.team_id is not None:
+        return Youth.id.in_(
+            select(CaseloadAssignment.youth_id)
+            .join(StaffUser, StaffUser.id == CaseloadAssignment.referent_id)
+            .where(current, StaffUser.team_id == staff.team_id)
+        )
+    return false()
+
+
+class NotInScope(CommittedHTTPException):
+    """404, byte-identical to a missing id; the audit entry it carries is committed."""
+
+    def __init__(self) -> None:
+        super().__init__(status_code=404)
+
+
+def deny(
+    session: Session,
+    staff: StaffUser,
+    *,
+    object_type: str,
+    object_id: uuid.UUID | str,
+    ip_address: str | None,
+) -> NotInScope:
+    audit.record(
+        session,
+        "access_denied",
+        actor_staff_id=staff.id,
+        object_type=object_type,
+        object_id=object_id if isinstance(object_id, uuid.UUID) else None,
+        ip_address=ip_address,
+        detail={} if isinstance(object_id, uuid.UUID) else {"malformed_id": True},
+    )
+    return NotInScope()
+
+
+def youth_for_staff(
+    session: Session,
+    staff: StaffUser,
+    youth_id: str,
+    *,
+    ip_address: str | None,
+    action: str = "youth.view",
+) -> Youth:
+    """The youth, if in scope (and the access audited); otherwise raises NotInScope."""
+    try:
+        parsed = uuid.UUID(youth_id)
+    except ValueError:
+        raise deny(
+            session, staff, object_type="youth", object_id=youth_id, ip_address=ip_address
+        ) from None
+    youth = session.scalar(select(Youth).where(Youth.id == parsed, youth_scope(staff)))
+    if youth is None:
+        raise deny(session, staff, object_type="youth", object_id=parsed, ip_address=ip_address)
+    audit.record(
+        session,
+        action,
+        actor_staff_id=staff.id,
+        youth_id=youth.id,
+        object_type="youth",
+        object_id=youth.id,
+        ip_address=ip_address,
+    )
+    return youth

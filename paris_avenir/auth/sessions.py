@@ -1,0 +1,136 @@
+"""Server-side sessions: the cookie holds a random token, the database its hash.
+
+Youth sessions last long on their own phone (90 days, sliding) but sensitive changes ask
+for a fresh sign-in; staff sessions end after 30 minutes idle and 10 hours in all.
+Signing out, or disabling a staff account, revokes on the server: the old cookie is dead.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from fastapi import Request, Response
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from paris_avenir.auth.models import AuthMethod, UserSession
+from paris_avenir.config import Settings
+from paris_avenir.db import utcnow
+from paris_avenir.kit.crypto import new_token, token_hash
+
+YOUTH_LIFETIME = timedelta(days=90)
+STAFF_IDLE_TIMEOUT = timedelta(minutes=30)
+STAFF_LIFETIME = timedelta(hours=10)
+# A youth's sensitive change (new phone, data export, linking FranceConnect) needs a
+# sign-in this recent.
+RECENT_AUTHENTICATION = timedelta(minutes=15)
+# Writing last_seen_at on every request would turn every page view into a write.
+LAST_SEEN_RESOLUTION = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class NewSession:
+    token: str
+    record: UserSession
+
+
+def start_session(
+    session: Session,
+    *,
+    youth_id: uuid.UUID | None = None,
+    staff_id: uuid.UUID | None = None,
+    method: AuthMethod,
+    replacing_token: str | None = None,
+    now: datetime | None = None,
+) -> NewSession:
+    """A new session (always a new id: no fixation), revoking the one it replaces."""
+    if (youth_id is None) == (staff_id is None):
+        raise ValueError("a session belongs to exactly one youth or one staff member")
+    now = now or utcnow()
+    if replacing_token:
+        revoke(session, replacing_token, now=now)
+    token = new_token()
+    lifetime = YOUTH_LIFETIME if youth_id else STAFF_LIFETIME
+    record = UserSession(
+        token_hash=token_hash(token),
+        youth_id=youth_id,
+        staff_id=staff_id,
+        auth_method=method,
+        authenticated_at=now,
+        last_seen_at=now,
+        expires_at=now + lifetime,
+    )
+    session.add(record)
+    session.flush()
+    return NewSession(token=token, record=record)
+
+
+def find_active(
+    session: Session, token: str | None, *, now: datetime | None = None
+) -> UserSession | None:
+    """The live session behind a cookie, or None (unknown, revoked, expired or idle)."""
+    if not token:
+        return None
+    now = now or utcnow()
+    record = session.scalar(select(UserSession).where(UserSession.token_hash == token_hash(token)))
+    if record is None or record.revoked_at is not None or record.expires_at <= now:
+        return None
+    if record.staff_id is not None and now - record.last_seen_at > STAFF_IDLE_TIMEOUT:
+        record.revoked_at = now
+        return None
+    if now - record.last_seen_at >= LAST_SEEN_RESOLUTION:
+        record.last_seen_at = now
+        if record.youth_id is not None:
+            record.expires_at = now + YOUTH_LIFETIME
+    return record
+
+
+def revoke(session: Session, token: str, *, now: datetime | None = None) -> None:
+    session.execute(
+        update(UserSession)
+        .where(UserSession.token_hash == token_hash(token), UserSession.revoked_at.is_(None))
+        .values(revoked_at=now or utcnow())
+    )
+
+
+def revoke_all_for_staff(
+    session: Session, staff_id: uuid.UUID, *, now: datetime | None = None
+) -> None:
+    session.execute(
+        update(UserSession)
+        .where(UserSession.staff_id == staff_id, UserSession.revoked_at.is_(None))
+        .values(revoked_at=now or utcnow())
+    )
+
+
+def is_recently_authenticated(record: UserSession, *, now: datetime | None = None) -> bool:
+    return (now or utcnow()) - record.authenticated_at <= RECENT_AUTHENTICATION
+
+
+def set_session_cookie(response: Response, settings: Settings, token: str, *, staff: bool) -> None:
+    response.set_cookie(
+        settings.session_cookie_name,
+        token,
+        max_age=None if staff else int(YOUTH_LIFETIME.total_seconds()),
+        path="/",
+        secure=settings.is_prod,
+        httponly=True,
+        samesite="lax",
+    )
+
+
+def clear_session_cookie(response: Response, settings: Settings) -> None:
+    response.delete_cookie(
+        settings.session_cookie_name,
+        path="/",
+        secure=settings.is_prod,
+        httponly=True,
+        samesite="lax",
+    )
+
+
+def session_token(request: Request) -> str | None:
+    settings: Settings = request.app.state.settings
+    return request.cookies.get(settings.session_cookie_name)

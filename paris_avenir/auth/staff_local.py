@@ -1,0 +1,152 @@
+"""Staff local accounts: argon2 password plus a mandatory TOTP code; locked after repeated
+failures. Never SMS for staff (SIM swapping)."""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import pyotp
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from cryptography.fernet import InvalidToken, MultiFernet
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from paris_avenir.db import utcnow
+from paris_avenir.staff.models import StaffRole, StaffUser, Team
+
+MAX_FAILURES = 5
+LOCK_DURATION = timedelta(minutes=15)
+TOTP_ISSUER = "Paris avenir"
+_hasher = PasswordHasher()
+# Verifying against this when the email is unknown costs the same time as a real check.
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def new_totp_secret() -> str:
+    return pyotp.random_base32()
+
+
+def provisioning_uri(secret: str, email: str) -> str:
+    return pyotp.TOTP(secret).provisioning_uri(name=email, issuer_name=TOTP_ISSUER)
+
+
+@dataclass(frozen=True)
+class CreatedStaff:
+    staff: StaffUser
+    password: str
+    totp_uri: str
+
+
+def create_staff(
+    session: Session,
+    cipher: MultiFernet,
+    *,
+    email: str,
+    full_name: str,
+    role: StaffRole,
+    team_name: str | None = None,
+    password: str | None = None,
+) -> CreatedStaff:
+    email = email.strip().lower()
+    if session.scalar(select(StaffUser).where(func.lower(StaffUser.email) == email)):
+        raise ValueError("a staff account with this email already exists")
+    team = None
+    if team_name:
+        team = session.scalar(select(Team).where(Team.name == team_name))
+        if team is None:
+            team = Team(name=team_name)
+            session.add(team)
+            session.flush()
+    password = password or secrets.token_urlsafe(15)
+    totp_secret = new_totp_secret()
+    staff = StaffUser(
+        email=email,
+        full_name=full_name,
+        role=role,
+        team_id=team.id if team else None,
+        password_hash=hash_password(password),
+        totp_secret_encrypted=cipher.encrypt(totp_secret.encode()).decode(),
+    )
+    session.add(staff)
+    session.flush()
+    return CreatedStaff(staff, password, provisioning_uri(totp_secret, email))
+
+
+class SignInOutcome(enum.StrEnum):
+    ACCEPTED = "accepted"
+    REFUSED = "refused"  # wrong email, password or code, or a locked or disabled account
+
+
+@dataclass(frozen=True)
+class StaffSignIn:
+    outcome: SignInOutcome
+    staff: StaffUser | None = None  # set when the account exists, for the audit log
+
+
+def _totp_step(secret: str, code: str, now: datetime, last_step: int | None) -> int | None:
+    """The time step this code belongs to (±1 step of clock drift), unless already used."""
+    totp = pyotp.TOTP(secret)
+    current = totp.timecode(now)
+    for step in (current - 1, current, current + 1):
+        if secrets.compare_digest(totp.generate_otp(step), code) and (
+            last_step is None or step > last_step
+        ):
+            return step
+    return None
+
+
+def sign_in(
+    session: Session,
+    cipher: MultiFernet,
+    *,
+    email: str,
+    password: str,
+    totp_code: str,
+    now: datetime | None = None,
+) -> StaffSignIn:
+    now = now or utcnow()
+    staff = session.scalar(
+        select(StaffUser).where(func.lower(StaffUser.email) == email.strip().lower())
+    )
+    if staff is None or staff.password_hash is None or staff.totp_secret_encrypted is None:
+        with contextlib.suppress(VerificationError):
+            _hasher.verify(_DUMMY_HASH, password)
+        return StaffSignIn(SignInOutcome.REFUSED, staff)
+    if not staff.is_active or (staff.locked_until is not None and staff.locked_until > now):
+        return StaffSignIn(SignInOutcome.REFUSED, staff)
+    password_ok: bool
+    try:
+        password_ok = _hasher.verify(staff.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        password_ok = False
+    try:
+        secret = cipher.decrypt(staff.totp_secret_encrypted.encode()).decode()
+    except InvalidToken:
+        secret = None
+    step = (
+        _totp_step(secret, totp_code.strip().replace(" ", ""), now, staff.totp_last_step)
+        if secret
+        else None
+    )
+    if not password_ok or step is None:
+        staff.failed_sign_in_count += 1
+        if staff.failed_sign_in_count >= MAX_FAILURES:
+            staff.locked_until = now + LOCK_DURATION
+            staff.failed_sign_in_count = 0
+        return StaffSignIn(SignInOutcome.REFUSED, staff)
+    if _hasher.check_needs_rehash(staff.password_hash):
+        staff.password_hash = hash_password(password)
+    staff.totp_last_step = step
+    staff.failed_sign_in_count = 0
+    staff.locked_until = None
+    staff.last_sign_in_at = now
+    return StaffSignIn(SignInOutcome.ACCEPTED, staff)

@@ -1,0 +1,56 @@
+"""Delivery channels. Each raises TemporaryFailure (retry later) or PermanentFailure (never
+retry: the address or number is wrong) and never puts a recipient in an error message."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from paris_avenir.config import Settings
+
+
+class DeliveryError(Exception):
+    permanent = False
+
+
+class TemporaryFailure(DeliveryError):
+    pass
+
+
+class PermanentFailure(DeliveryError):
+    permanent = True
+
+
+class SmsSender(Protocol):
+    def send_sms(self, *, to: str, text: str, reference: str, tag: str) -> str | None:
+        """Send one SMS to an E.164 number; return the provider's message id."""
+        ...
+
+
+class EmailSender(Protocol):
+    def send_email(
+        self, *, to: str, subject: str, text: str, html: str | None, reference: str
+    ) -> str | None:
+        """Send one email; return its Message-ID."""
+        ...
+
+
+@dataclass
+class Channels:
+    sms: SmsSender
+    email: EmailSender
+
+
+def build_channels(settings: Settings) -> Channels:
+    from paris_avenir.messaging.channels.email_smtp import SmtpEmailSender
+    from paris_avenir.messaging.channels.sms_brevo import BrevoSmsSender
+    from paris_avenir.messaging.channels.sms_file import FileSmsSender
+
+    sms: SmsSender
+    if settings.sms_backend == "http":
+        sms = BrevoSmsSender(
+            api_url=settings.sms_api_url, api_key=settings.sms_api_key, sender=settings.sms_sender
+        )
+    else:
+        sms = FileSmsSender(settings.sms_file)
+    return Channels(sms=sms, email=SmtpEmailSender(settings.smtp_url, sender=settings.mail_from))

@@ -1,0 +1,61 @@
+"""SMS through Brevo's transactional SMS API (POST /v3/transactionalSMS/sms).
+
+Why Brevo: a French company hosting its data in the EU, already used by French public
+digital services for transactional SMS, with delivery webhooks and inbound replies (STOP).
+The adapter is small; another provider is another class with the same `send_sms`.
+"""
+
+from __future__ import annotations
+
+import httpx
+
+from paris_avenir.messaging.channels import PermanentFailure, TemporaryFailure
+from paris_avenir.messaging.sms_segments import is_gsm7
+
+# 400: the request itself is wrong (invalid number, empty text): retrying cannot help.
+PERMANENT_STATUSES = {400, 404, 422}
+
+
+class BrevoSmsSender:
+    def __init__(
+        self,
+        *,
+        api_url: str,
+        api_key: str,
+        sender: str,
+        timeout: float = 10.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.api_url = api_url
+        self.sender = sender
+        self.client = httpx.Client(
+            timeout=timeout,
+            transport=transport,
+            headers={"api-key": api_key, "accept": "application/json"},
+        )
+
+    def send_sms(self, *, to: str, text: str, reference: str, tag: str) -> str | None:
+        payload = {
+            "sender": self.sender,
+            "recipient": to.lstrip("+"),  # Brevo wants the international number, no "+"
+            "content": text,
+            "type": "transactional",
+            "tag": tag,
+            "unicodeEnabled": not is_gsm7(text),
+        }
+        try:
+            response = self.client.post(self.api_url, json=payload)
+        except httpx.HTTPError as error:
+            raise TemporaryFailure(f"SMS provider unreachable ({type(error).__name__})") from None
+        if response.status_code in PERMANENT_STATUSES:
+            raise PermanentFailure(f"SMS provider refused the message ({response.status_code})")
+        if response.status_code >= 300:
+            raise TemporaryFailure(f"SMS provider answered {response.status_code}")
+        try:
+            message_id = response.json().get("messageId")
+        except ValueError:
+            message_id = None
+        return str(message_id) if message_id is not None else None
+
+    def close(self) -> None:
+        self.client.close()

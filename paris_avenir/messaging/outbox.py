@@ -1,0 +1,276 @@
+"""The outbox: every outgoing SMS or email is a row written in the transaction that decided
+to send it, then dispatched with retries and exponential backoff.
+
+A message is claimed (queued → sending) in a short transaction of its own before it is
+handed to the channel, and its result is committed right after: a crash leaves it in
+`sending` until its lease runs out, never lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from paris_avenir.db import utcnow
+from paris_avenir.messaging.channels import Channels, DeliveryError
+from paris_avenir.messaging.models import OutboxMessage, OutboxStatus, OutboxStatusEvent
+from paris_avenir.youths.models import Channel, Youth
+
+logger = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 8
+FIRST_RETRY_DELAY = timedelta(seconds=30)
+MAX_RETRY_DELAY = timedelta(hours=1)
+# How long a claimed message may stay in `sending` before another worker may retry it.
+SENDING_LEASE = timedelta(minutes=5)
+# Where a receipt may move a message. Nothing leaves `delivered`; a late "sent" never
+# undoes "delivered" or "failed".
+RECEIPT_TRANSITIONS: dict[OutboxStatus, set[OutboxStatus]] = {
+    OutboxStatus.QUEUED: {OutboxStatus.SENT, OutboxStatus.DELIVERED, OutboxStatus.FAILED},
+    OutboxStatus.SENDING: {OutboxStatus.SENT, OutboxStatus.DELIVERED, OutboxStatus.FAILED},
+    OutboxStatus.SENT: {OutboxStatus.DELIVERED, OutboxStatus.FAILED},
+    OutboxStatus.FAILED: {OutboxStatus.DELIVERED},
+    OutboxStatus.DELIVERED: set(),
+    OutboxStatus.CANCELLED: set(),
+}
+
+
+def retry_delay(attempt_count: int) -> timedelta:
+    """30 s, 1 min, 2 min, 4 min… capped at one hour."""
+    delay: timedelta = FIRST_RETRY_DELAY * (2 ** max(attempt_count - 1, 0))
+    return min(delay, MAX_RETRY_DELAY)
+
+
+def _history(
+    session: Session,
+    message: OutboxMessage,
+    status: OutboxStatus,
+    now: datetime,
+    detail: str | None = None,
+) -> None:
+    session.add(
+        OutboxStatusEvent(
+            outbox_message_id=message.id, status=status, occurred_at=now, detail=detail
+        )
+    )
+
+
+def enqueue(
+    session: Session,
+    *,
+    channel: Channel,
+    recipient: str,
+    template: str,
+    body_text: str,
+    idempotency_key: str,
+    subject: str | None = None,
+    body_html: str | None = None,
+    youth_id: uuid.UUID | None = None,
+    staff_id: uuid.UUID | None = None,
+    language: str = "fr",
+    urgent: bool = False,
+    now: datetime | None = None,
+) -> OutboxMessage:
+    """Queue a message once: the same idempotency key never queues a second one."""
+    now = now or utcnow()
+    existing = session.scalar(
+        select(OutboxMessage).where(OutboxMessage.idempotency_key == idempotency_key)
+    )
+    if existing is not None:
+        return existing
+    message = OutboxMessage(
+        idempotency_key=idempotency_key,
+        channel=channel,
+        recipient=recipient,
+        template=template,
+        subject=subject,
+        body_text=body_text,
+        body_html=body_html,
+        youth_id=youth_id,
+        staff_id=staff_id,
+        language=language,
+        is_urgent=urgent,
+        status=OutboxStatus.QUEUED,
+        next_attempt_at=now,
+    )
+    try:
+        with session.begin_nested():
+            session.add(message)
+            session.flush()
+    except IntegrityError:
+        # Another transaction queued the same key between our check and our insert.
+        return session.scalars(
+            select(OutboxMessage).where(OutboxMessage.idempotency_key == idempotency_key)
+        ).one()
+    _history(session, message, OutboxStatus.QUEUED, now)
+    session.flush()
+    return message
+
+
+def _claim(session: Session, message_id: uuid.UUID, now: datetime) -> bool:
+    """queued (or sending with an expired lease) → sending, by one worker only."""
+    claimed = session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.id == message_id,
+            OutboxMessage.next_attempt_at <= now,
+            OutboxMessage.status.in_([OutboxStatus.QUEUED, OutboxStatus.SENDING]),
+        )
+        .values(
+            status=OutboxStatus.SENDING,
+            next_attempt_at=now + SENDING_LEASE,
+            attempt_count=OutboxMessage.attempt_count + 1,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return bool(claimed.rowcount == 1)  # type: ignore[attr-defined]
+
+
+def due_message_ids(session: Session, now: datetime, limit: int) -> list[uuid.UUID]:
+    statement = (
+        select(OutboxMessage.id)
+        .where(
+            OutboxMessage.status.in_([OutboxStatus.QUEUED, OutboxStatus.SENDING]),
+            OutboxMessage.next_attempt_at <= now,
+        )
+        .order_by(OutboxMessage.is_urgent.desc(), OutboxMessage.next_attempt_at)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        # Several workers share the queue: each skips the rows another one holds.
+        statement = statement.with_for_update(skip_locked=True)
+    return list(session.scalars(statement))
+
+
+@dataclass
+class DispatchReport:
+    sent: list[uuid.UUID] = field(default_factory=list)
+    retried: list[uuid.UUID] = field(default_factory=list)
+    failed: list[uuid.UUID] = field(default_factory=list)
+
+
+def _deliver(channels: Channels, message: OutboxMessage) -> str | None:
+    if message.channel is Channel.SMS:
+        return channels.sms.send_sms(
+            to=message.recipient,
+            text=message.body_text,
+            reference=message.idempotency_key,
+            tag=message.template,
+        )
+    return channels.email.send_email(
+        to=message.recipient,
+        subject=message.subject or "Paris avenir",
+        text=message.body_text,
+        html=message.body_html,
+        reference=str(message.id),
+    )
+
+
+def _flag_unreachable(session: Session, message: OutboxMessage, now: datetime) -> None:
+    if message.youth_id is None:
+        return
+    youth = session.get(Youth, message.youth_id)
+    if youth is None:
+        return
+    if message.channel is Channel.SMS and youth.phone == message.recipient:
+        youth.phone_unreachable_at = now
+    elif message.channel is Channel.EMAIL and youth.email == message.recipient:
+        youth.email_unreachable_at = now
+
+
+def send_one(
+    session_factory: sessionmaker[Session],
+    message_id: uuid.UUID,
+    channels: Channels,
+    *,
+    now: datetime | None = None,
+    report: DispatchReport | None = None,
+) -> OutboxStatus | None:
+    """Claim, send and record one message. Returns its new status, or None if another
+    worker holds it or it is not due."""
+    now = now or utcnow()
+    report = report if report is not None else DispatchReport()
+    with session_factory.begin() as session:
+        if not _claim(session, message_id, now):
+            return None
+    with session_factory() as session:
+        message = session.get_one(OutboxMessage, message_id)
+        try:
+            provider_id = _deliver(channels, message)
+        except DeliveryError as error:
+            message.last_error = str(error)[:500]
+            if error.permanent or message.attempt_count >= MAX_ATTEMPTS:
+                message.status = OutboxStatus.FAILED
+                message.next_attempt_at = None
+                if error.permanent:
+                    _flag_unreachable(session, message, now)
+                report.failed.append(message.id)
+            else:
+                message.status = OutboxStatus.QUEUED
+                message.next_attempt_at = now + retry_delay(message.attempt_count)
+                report.retried.append(message.id)
+            _history(session, message, message.status, now, detail=message.last_error)
+            logger.info("outbox %s %s: %s", message.id, message.status.value, message.last_error)
+        else:
+            message.status = OutboxStatus.SENT
+            message.sent_at = now
+            message.next_attempt_at = None
+            message.provider_message_id = provider_id
+            message.last_error = None
+            _history(session, message, OutboxStatus.SENT, now)
+            report.sent.append(message.id)
+        session.commit()
+        return message.status
+
+
+def dispatch_due(
+    session_factory: sessionmaker[Session],
+    channels: Channels,
+    *,
+    now: datetime | None = None,
+    limit: int = 100,
+) -> DispatchReport:
+    now = now or utcnow()
+    report = DispatchReport()
+    with session_factory() as session:
+        ids = due_message_ids(session, now, limit)
+        session.commit()
+    for message_id in ids:
+        send_one(session_factory, message_id, channels, now=now, report=report)
+    return report
+
+
+def apply_receipt(
+    session: Session,
+    provider_message_id: str,
+    status: OutboxStatus,
+    *,
+    now: datetime | None = None,
+    detail: str | None = None,
+) -> OutboxMessage | None:
+    """A delivery receipt from the provider; late or out-of-order ones change nothing."""
+    now = now or utcnow()
+    message = session.scalar(
+        select(OutboxMessage).where(OutboxMessage.provider_message_id == provider_message_id)
+    )
+    if message is None:
+        return None
+    if status in RECEIPT_TRANSITIONS[message.status]:
+        message.status = status
+        if status is OutboxStatus.DELIVERED:
+            message.delivered_at = now
+        _history(session, message, status, now, detail=detail)
+        if status is OutboxStatus.FAILED:
+            _flag_unreachable(session, message, now)
+    else:
+        _history(
+            session, message, message.status, now, detail=f"ignored late receipt: {status.value}"
+        )
+    session.flush()
+    return message

@@ -1,0 +1,72 @@
+"""The words of outgoing messages, in the recipient's language.
+
+SMS texts stay within one GSM-7 segment in French (no curly apostrophe, no ê or ç), which
+tests check; emails carry the same words as plain text and HTML.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from paris_avenir.web import i18n
+from paris_avenir.web.templating import TEMPLATES_DIR
+
+
+@dataclass(frozen=True)
+class EmailContent:
+    subject: str
+    text: str
+    html: str
+
+
+@cache
+def _email_environment() -> Environment:
+    environment = Environment(
+        loader=FileSystemLoader(TEMPLATES_DIR),
+        autoescape=select_autoescape(default=True),
+        undefined=StrictUndefined,
+        extensions=["jinja2.ext.i18n"],
+    )
+    environment.install_gettext_callables(  # type: ignore[attr-defined]
+        i18n.raw_gettext, i18n.raw_ngettext, newstyle=True
+    )
+    return environment
+
+
+def _render_email(
+    template: str, subject: str, text: str, language: str, **context: object
+) -> EmailContent:
+    html = (
+        _email_environment()
+        .get_template(template)
+        .render(lang=language, direction=i18n.text_direction(language), subject=subject, **context)
+    )
+    return EmailContent(subject=subject, text=text, html=html)
+
+
+def sign_in_code_sms(code: str, language: str) -> str:
+    with i18n.using_locale(language):
+        return i18n.gettext(
+            "Paris avenir : votre code est %(code)s. Il marche 10 minutes. "
+            "Ne le donnez à personne.",
+            code=code,
+        )
+
+
+def sign_in_code_email(code: str, language: str) -> EmailContent:
+    with i18n.using_locale(language) as locale:
+        # No code in the subject: it would show on the lock screen of a shared phone.
+        subject = i18n.gettext("Votre code pour vous connecter à Paris avenir")
+        text = "\n\n".join(
+            [
+                i18n.gettext("Voici votre code pour vous connecter : %(code)s", code=code),
+                i18n.gettext("Il marche pendant 10 minutes.")
+                + "\n"
+                + i18n.gettext("Ne le donnez à personne, même pas à votre référent."),
+                i18n.gettext("Vous n’avez rien demandé ? Ignorez ce message."),
+            ]
+        )
+        return _render_email("emails/sign_in_code.html", subject, text, locale, code=code)

@@ -1,0 +1,42 @@
+"""Background jobs (APScheduler). `serve` runs them inside the web process (the
+single-machine default); later, `paris-avenir scheduler` runs them alone."""
+
+from __future__ import annotations
+
+import logging
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy.orm import Session, sessionmaker
+
+from paris_avenir.config import Settings
+from paris_avenir.messaging import outbox
+from paris_avenir.messaging.channels import Channels
+
+logger = logging.getLogger(__name__)
+
+
+def dispatch_outbox(session_factory: sessionmaker[Session], channels: Channels) -> None:
+    report = outbox.dispatch_due(session_factory, channels)
+    if report.sent or report.retried or report.failed:
+        logger.info(
+            "outbox: %d sent, %d to retry, %d failed",
+            len(report.sent),
+            len(report.retried),
+            len(report.failed),
+        )
+
+
+def build_scheduler(
+    settings: Settings, session_factory: sessionmaker[Session], channels: Channels
+) -> BackgroundScheduler:
+    scheduler = BackgroundScheduler(timezone="Europe/Paris")
+    scheduler.add_job(
+        dispatch_outbox,
+        "interval",
+        seconds=settings.outbox_interval_seconds,
+        args=[session_factory, channels],
+        id="outbox",
+        max_instances=1,
+        coalesce=True,
+    )
+    return scheduler

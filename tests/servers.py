@@ -1,0 +1,338 @@
+"""Real servers on loopback for the tests: SMTP (aiosmtpd), the SMS provider's HTTP API
+(Brevo), and an OpenID Connect provider. Each speaks the real protocol over a socket."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+from aiosmtpd.controller import Controller
+from joserfc import jwt
+from joserfc.jwk import RSAKey
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+# --- SMTP -----------------------------------------------------------------------------
+
+
+class _CollectingHandler:
+    def __init__(self, inbox: list[EmailMessage]) -> None:
+        self.inbox = inbox
+
+    async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:
+        message = message_from_bytes(envelope.content, policy=policy.default)
+        assert isinstance(message, EmailMessage)
+        self.inbox.append(message)
+        return "250 Message accepted for delivery"
+
+
+class SmtpServer:
+    """An SMTP server on loopback that keeps every message it receives."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.inbox: list[EmailMessage] = []
+        self._controller: Controller | None = None
+
+    @property
+    def url(self) -> str:
+        return f"smtp://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self._controller = Controller(
+            _CollectingHandler(self.inbox), hostname="127.0.0.1", port=self.port
+        )
+        self._controller.start()
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+    def text_of(self, message: EmailMessage) -> str:
+        body = message.get_body(preferencelist=("plain",))
+        assert body is not None, "no text part"
+        return str(body.get_content())
+
+
+# --- A small HTTP server base ---------------------------------------------------------
+
+
+class _Server:
+    def __init__(self) -> None:
+        self.port = free_port()
+        self._httpd: ThreadingHTTPServer | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def handle(
+        self,
+        method: str,
+        path: str,
+        query: dict[str, list[str]],
+        headers: dict[str, str],
+        body: bytes,
+    ) -> tuple[int, dict[str, str], bytes]:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _serve(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                parts = urlsplit(self.path)
+                status, headers, content = server.handle(
+                    self.command,
+                    parts.path,
+                    parse_qs(parts.query),
+                    {key.lower(): value for key, value in self.headers.items()},
+                    body,
+                )
+                self.send_response(status)
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                self.send_header("Content-Length", str(len(content)))
+                self.end_headers()
+                self.wfile.write(content)
+
+            do_GET = _serve
+            do_POST = _serve
+
+            def log_message(self, *_args: Any) -> None:
+                pass
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+
+
+def _json(status: int, payload: Any) -> tuple[int, dict[str, str], bytes]:
+    return status, {"Content-Type": "application/json"}, json.dumps(payload).encode()
+
+
+# --- Brevo's transactional SMS API ----------------------------------------------------
+
+
+@dataclass
+class SmsApiCall:
+    headers: dict[str, str]
+    payload: dict[str, Any]
+    at: float
+
+
+class BrevoSmsApi(_Server):
+    """POST /v3/transactionalSMS/sms as Brevo answers it: 201 with a messageId, or the
+    statuses queued in `next_statuses` (500, 400…) to play failures."""
+
+    API_KEY = "test-brevo-key"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[SmsApiCall] = []
+        self.next_statuses: list[int] = []
+        self._next_id = 1000
+
+    @property
+    def url(self) -> str:
+        return self.base_url + "/v3/transactionalSMS/sms"
+
+    def handle(
+        self,
+        method: str,
+        path: str,
+        query: dict[str, list[str]],
+        headers: dict[str, str],
+        body: bytes,
+    ) -> tuple[int, dict[str, str], bytes]:
+        if method != "POST" or path != "/v3/transactionalSMS/sms":
+            return _json(404, {"code": "not_found", "message": "Not found"})
+        if headers.get("api-key") != self.API_KEY:
+            return _json(401, {"code": "unauthorized", "message": "Key not found"})
+        payload = json.loads(body)
+        self.calls.append(SmsApiCall(headers, payload, time.monotonic()))
+        status = self.next_statuses.pop(0) if self.next_statuses else 201
+        if status == 201:
+            self._next_id += 1
+            return _json(
+                201,
+                {
+                    "reference": secrets.token_hex(8),
+                    "messageId": self._next_id,
+                    "smsCount": 1,
+                    "usedCredits": 1,
+                    "remainingCredits": 99,
+                },
+            )
+        if status == 400:
+            return _json(400, {"code": "invalid_parameter", "message": "Invalid phone number"})
+        return _json(status, {"code": "internal_error", "message": "Internal error"})
+
+
+# --- OpenID Connect provider ----------------------------------------------------------
+
+
+@dataclass
+class _Grant:
+    client_id: str
+    redirect_uri: str
+    challenge: str
+    nonce: str
+    subject: str
+    claims: dict[str, Any]
+    used: bool = False
+
+
+@dataclass
+class OidcProvider(_Server):
+    """Authorization-code flow with PKCE (S256), RS256 ID tokens, one-time codes.
+
+    `next_subject` / `next_claims` choose who signs in; `tamper_nonce` signs the next ID
+    token with a different nonce, `sign_with_other_key` with a key not in the JWKS.
+    """
+
+    client_id: str = "paris-avenir-test"
+    client_secret: str = "test-client-secret"
+    next_subject: str = "sub-0001"
+    next_claims: dict[str, Any] = field(default_factory=dict)
+    tamper_nonce: bool = False
+    sign_with_other_key: bool = False
+
+    def __post_init__(self) -> None:
+        _Server.__init__(self)
+        self.key = RSAKey.generate_key(2048, parameters={"kid": "test-key", "use": "sig"})
+        self.other_key = RSAKey.generate_key(2048, parameters={"kid": "test-key"})
+        self.grants: dict[str, _Grant] = {}
+        self.token_requests = 0
+
+    @property
+    def issuer(self) -> str:
+        return self.base_url
+
+    def handle(
+        self,
+        method: str,
+        path: str,
+        query: dict[str, list[str]],
+        headers: dict[str, str],
+        body: bytes,
+    ) -> tuple[int, dict[str, str], bytes]:
+        if path == "/.well-known/openid-configuration":
+            return _json(
+                200,
+                {
+                    "issuer": self.issuer,
+                    "authorization_endpoint": self.issuer + "/authorize",
+                    "token_endpoint": self.issuer + "/token",
+                    "jwks_uri": self.issuer + "/jwks",
+                    "response_types_supported": ["code"],
+                    "id_token_signing_alg_values_supported": ["RS256"],
+                    "code_challenge_methods_supported": ["S256"],
+                },
+            )
+        if path == "/jwks":
+            return _json(200, {"keys": [self.key.as_dict(private=False)]})
+        if path == "/authorize":
+            return self._authorize({key: values[0] for key, values in query.items()})
+        if path == "/token" and method == "POST":
+            form = {key: values[0] for key, values in parse_qs(body.decode()).items()}
+            return self._token(form)
+        return _json(404, {"error": "not_found"})
+
+    def _authorize(self, params: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+        if (
+            params.get("client_id") != self.client_id
+            or params.get("response_type") != "code"
+            or params.get("code_challenge_method") != "S256"
+            or not params.get("code_challenge")
+        ):
+            return _json(400, {"error": "invalid_request"})
+        code = secrets.token_urlsafe(16)
+        self.grants[code] = _Grant(
+            client_id=self.client_id,
+            redirect_uri=params["redirect_uri"],
+            challenge=params["code_challenge"],
+            nonce=params.get("nonce", ""),
+            subject=self.next_subject,
+            claims=dict(self.next_claims),
+        )
+        location = (
+            params["redirect_uri"]
+            + "?"
+            + urlencode({"code": code, "state": params.get("state", "")})
+        )
+        return 302, {"Location": location}, b""
+
+    def _token(self, form: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+        self.token_requests += 1
+        grant = self.grants.get(form.get("code", ""))
+        if (
+            form.get("client_id") != self.client_id
+            or form.get("client_secret") != self.client_secret
+        ):
+            return _json(401, {"error": "invalid_client"})
+        if grant is None or grant.used or form.get("redirect_uri") != grant.redirect_uri:
+            return _json(400, {"error": "invalid_grant"})
+        grant.used = True  # a code works once: a replay gets invalid_grant
+        verifier = form.get("code_verifier", "")
+        challenge = (
+            base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
+            .rstrip(b"=")
+            .decode()
+        )
+        if challenge != grant.challenge:
+            return _json(400, {"error": "invalid_grant", "error_description": "PKCE"})
+        now = int(time.time())
+        claims = {
+            "iss": self.issuer,
+            "sub": grant.subject,
+            "aud": self.client_id,
+            "iat": now,
+            "exp": now + 300,
+            "nonce": "not-the-nonce" if self.tamper_nonce else grant.nonce,
+            **grant.claims,
+        }
+        key = self.other_key if self.sign_with_other_key else self.key
+        id_token = jwt.encode({"alg": "RS256", "kid": "test-key"}, claims, key)
+        return _json(
+            200,
+            {
+                "access_token": secrets.token_urlsafe(16),
+                "token_type": "Bearer",
+                "expires_in": 300,
+                "id_token": id_token,
+            },
+        )
+
+
+def running(server: Any) -> Iterator[Any]:
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
