@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import secrets
@@ -123,7 +124,7 @@ class _Server:
                 pass
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
+        threading.Thread(target=self._httpd.serve_forever, args=(0.02,), daemon=True).start()
 
     def stop(self) -> None:
         if self._httpd is not None:
@@ -208,6 +209,15 @@ class _Grant:
     used: bool = False
 
 
+@functools.cache
+def _signing_keys() -> tuple[RSAKey, RSAKey]:
+    """The provider's key and an impostor's with the same kid (generated once: RSA is slow)."""
+    return (
+        RSAKey.generate_key(2048, parameters={"kid": "test-key", "use": "sig"}),
+        RSAKey.generate_key(2048, parameters={"kid": "test-key"}),
+    )
+
+
 @dataclass
 class OidcProvider(_Server):
     """Authorization-code flow with PKCE (S256), RS256 ID tokens, one-time codes.
@@ -225,8 +235,7 @@ class OidcProvider(_Server):
 
     def __post_init__(self) -> None:
         _Server.__init__(self)
-        self.key = RSAKey.generate_key(2048, parameters={"kid": "test-key", "use": "sig"})
-        self.other_key = RSAKey.generate_key(2048, parameters={"kid": "test-key"})
+        self.key, self.other_key = _signing_keys()
         self.grants: dict[str, _Grant] = {}
         self.token_requests = 0
 

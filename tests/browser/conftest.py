@@ -6,12 +6,15 @@ when PARIS_AVENIR_TEST_DATABASE_URL is set, on PostgreSQL too (in a schema of it
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import socket
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +22,17 @@ import pytest
 import uvicorn
 from sqlalchemy import Engine, text
 
+from paris_avenir import demo
 from paris_avenir.app import create_app
+from paris_avenir.auth.staff_local import create_staff
 from paris_avenir.config import Settings
 from paris_avenir.db import create_database_engine, make_session_factory
-from paris_avenir.demo import load_demo_data
+from paris_avenir.demo import TEAM_NAME, load_demo_data
+from paris_avenir.kit.crypto import build_cipher
 from paris_avenir.migrate import upgrade_to_head
+from paris_avenir.staff.models import StaffRole
 from tests.conftest import BACKENDS, POSTGRES_URL_ENV, skip_or_fail
+from tests.servers import SmtpServer
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -68,22 +76,58 @@ def _server_engine(backend: str, directory: Path) -> Engine:
     )
 
 
+@dataclass
+class LiveServer:
+    url: str
+    sms_file: Path
+    smtp: SmtpServer
+    # email → TOTP provisioning URI; one account per use, as a TOTP code works only once.
+    staff_accounts: dict[str, str]
+
+    def last_sms_to(self, e164: str) -> str:
+        for line in reversed(self.sms_file.read_text().splitlines()):
+            sms = json.loads(line)
+            if sms["to"] == e164:
+                return str(sms["text"])
+        raise AssertionError(f"no SMS to {e164}")
+
+
+STAFF_PASSWORD = "mot de passe de demonstration"
+PAGES_STAFF = "agent.pages@example.org"
+JOURNEY_STAFF = "agent.parcours@example.org"
+
+
 @pytest.fixture(scope="session", params=BACKENDS)
 def live_server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
+) -> Iterator[LiveServer]:
     _browser_tests_enabled()
     directory = tmp_path_factory.mktemp(f"live-{request.param}")
     engine = _server_engine(request.param, directory)
     upgrade_to_head(engine)
-    with make_session_factory(engine).begin() as session:
-        load_demo_data(session)
+    smtp = SmtpServer()
+    smtp.start()
     settings = Settings(
         env="dev",
         secret_key="browser-test-secret-" + "x" * 32,
         sms_file=directory / "sms.jsonl",
         upload_dir=directory / "uploads",
+        smtp_url=smtp.url,
     )
+    with make_session_factory(engine).begin() as session:
+        load_demo_data(session)
+        staff_accounts = {}
+        for email in (PAGES_STAFF, JOURNEY_STAFF):
+            created = create_staff(
+                session,
+                build_cipher(settings),
+                email=email,
+                full_name="Agent Navigateur",
+                role=StaffRole.SUPERVISOR,
+                team_name=TEAM_NAME,
+                password=STAFF_PASSWORD,
+            )
+            staff_accounts[email] = created.totp_uri
     port = _free_port()
     config = uvicorn.Config(
         create_app(settings, engine=engine), host="127.0.0.1", port=port, log_level="warning"
@@ -96,9 +140,15 @@ def live_server(
         if time.monotonic() > deadline or not thread.is_alive():
             pytest.fail("the test server did not start")
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
+    yield LiveServer(
+        url=f"http://127.0.0.1:{port}",
+        sms_file=settings.sms_file,
+        smtp=smtp,
+        staff_accounts=staff_accounts,
+    )
     server.should_exit = True
     thread.join(timeout=10)
+    smtp.stop()
     engine.dispose()
 
 
@@ -126,3 +176,84 @@ def new_phone_context(browser: Any, *, javascript: bool = True, width: int = 360
         is_mobile=True,
         has_touch=True,
     )
+
+
+@dataclass(frozen=True)
+class DemoYouth:
+    """The n-th youth of the demo data (1 to 30)."""
+
+    number: int
+
+    @property
+    def first_name(self) -> str:
+        return demo.FIRST_NAMES[self.number - 1]
+
+    @property
+    def phone(self) -> str:
+        return f"+3363998{self.number:04d}"
+
+    @property
+    def phone_as_typed(self) -> str:
+        return f"06 39 98 {self.number // 100:02d} {self.number % 100:02d}"
+
+    @property
+    def email(self) -> str:
+        last_name = demo.LAST_NAMES[self.number - 1]
+        return f"{demo.ascii_slug(self.first_name)}.{demo.ascii_slug(last_name)}@example.org"
+
+
+def sign_in_youth(
+    page: Any, live: LiveServer, youth: DemoYouth = DemoYouth(1), *, by_email: bool = False
+) -> None:
+    """The whole journey a youth makes: number or email, then the code that arrives."""
+    page.goto(live.url + "/connexion")
+    page.get_by_label("Votre numéro de téléphone ou votre e-mail").fill(
+        youth.email if by_email else youth.phone_as_typed
+    )
+    inbox_before = len(live.smtp.inbox)
+    page.get_by_role("button", name="Recevoir un code").click()
+    page.get_by_role("heading", name="Entrez le code reçu").wait_for()
+    if by_email:
+        deadline = time.monotonic() + 10
+        while len(live.smtp.inbox) == inbox_before and time.monotonic() < deadline:
+            time.sleep(0.05)
+        text = live.smtp.text_of(live.smtp.inbox[-1])
+    else:
+        text = live.last_sms_to(youth.phone)
+    match = re.search(r"\b(\d{6})\b", text)
+    assert match
+    page.get_by_label("Code à 6 chiffres").fill(match.group(1))
+    page.get_by_role("button", name="Valider").click()
+    page.get_by_role("heading", name=f"Bonjour {youth.first_name}").wait_for()
+
+
+def sign_in_staff(page: Any, live: LiveServer, email: str = PAGES_STAFF) -> None:
+    import pyotp
+
+    page.goto(live.url + "/pro/connexion")
+    page.get_by_label("E-mail professionnel").fill(email)
+    page.get_by_label("Mot de passe").fill(STAFF_PASSWORD)
+    page.get_by_label("Code de votre application d’authentification").fill(
+        pyotp.TOTP(pyotp.parse_uri(live.staff_accounts[email]).secret).now()
+    )
+    page.get_by_role("button", name="Se connecter").click()
+    page.get_by_role("heading", name="Mes jeunes").wait_for()
+
+
+@pytest.fixture(scope="package")
+def youth_cookies(live_server: LiveServer, browser: Any) -> list[Any]:
+    """One sign-in (demo youth 3) shared by the page checks: codes are rate-limited."""
+    context = new_phone_context(browser)
+    sign_in_youth(context.new_page(), live_server, DemoYouth(3))
+    cookies = context.cookies()
+    context.close()
+    return list(cookies)
+
+
+@pytest.fixture(scope="package")
+def staff_cookies(live_server: LiveServer, browser: Any) -> list[Any]:
+    context = browser.new_context()
+    sign_in_staff(context.new_page(), live_server)
+    cookies = context.cookies()
+    context.close()
+    return list(cookies)

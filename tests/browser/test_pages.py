@@ -8,54 +8,89 @@ from urllib.parse import urlsplit
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 
-from tests.browser.conftest import new_phone_context
+from tests.browser.conftest import LiveServer, new_phone_context
 
 pytestmark = pytest.mark.browser
 
-# Every page a visitor can reach today; later issues add theirs here.
-PAGES = {
+# Every page, by who can reach it; later issues add theirs here.
+PUBLIC_PAGES = {
     "accueil": "/",
     "page introuvable": "/cette-page-n-existe-pas",
+    "connexion": "/connexion",
+    "connexion des professionnels": "/pro/connexion",
+    "lien expiré": "/lien/expire",
 }
+YOUTH_PAGES = {
+    "mon espace": "/mon-espace",
+    "qui a consulté mon dossier": "/mon-espace/acces",
+}
+STAFF_PAGES = {
+    "mes jeunes": "/pro",
+}
+ALL_PAGES = {**PUBLIC_PAGES, **YOUTH_PAGES, **STAFF_PAGES}
 PAGE_WEIGHT_BUDGET = 50 * 1024
 
 
-@pytest.mark.parametrize("path", PAGES.values(), ids=PAGES.keys())
-def test_page_has_no_axe_violation_at_360x640(live_server: str, browser: Any, path: str) -> None:
-    context = new_phone_context(browser)
+@pytest.fixture
+def context_for(browser: Any, request: pytest.FixtureRequest) -> Any:
+    """A fresh phone context (cold cache) with the cookies of whoever may see the page."""
+    opened: list[Any] = []
+
+    def open_context(path: str, **options: Any) -> Any:
+        context = new_phone_context(browser, **options)
+        if path in YOUTH_PAGES.values():
+            context.add_cookies(request.getfixturevalue("youth_cookies"))
+        elif path in STAFF_PAGES.values():
+            context.add_cookies(request.getfixturevalue("staff_cookies"))
+        opened.append(context)
+        return context
+
+    yield open_context
+    for context in opened:
+        context.close()
+
+
+@pytest.mark.parametrize("path", ALL_PAGES.values(), ids=ALL_PAGES.keys())
+def test_page_has_no_axe_violation_at_360x640(
+    live_server: LiveServer, context_for: Any, path: str
+) -> None:
+    context = context_for(path)
     page = context.new_page()
-    page.goto(live_server + path)
+    page.goto(live_server.url + path)
     results = Axe().run(page)
     context.close()
     assert results.violations_count == 0, results.generate_report()
 
 
-@pytest.mark.parametrize("path", PAGES.values(), ids=PAGES.keys())
+@pytest.mark.parametrize(
+    "path", {**PUBLIC_PAGES, **YOUTH_PAGES}.values(), ids={**PUBLIC_PAGES, **YOUTH_PAGES}.keys()
+)
 def test_first_load_is_light_and_stays_on_our_host(
-    live_server: str, browser: Any, path: str
+    live_server: LiveServer, context_for: Any, path: str
 ) -> None:
-    context = new_phone_context(browser)
+    context = context_for(path)
     page = context.new_page()
     finished: list[Any] = []
     page.on("requestfinished", lambda request: finished.append(request))
-    page.goto(live_server + path, wait_until="networkidle")
+    page.goto(live_server.url + path, wait_until="networkidle")
     transferred = 0
     for request in finished:
         sizes = request.sizes()
         transferred += sizes["responseBodySize"] + sizes["responseHeadersSize"]
     hosts = {urlsplit(request.url).netloc for request in finished}
     context.close()
-    assert hosts == {urlsplit(live_server).netloc}, f"requests to other hosts: {hosts}"
+    assert hosts == {urlsplit(live_server.url).netloc}, f"requests to other hosts: {hosts}"
     assert 0 < transferred <= PAGE_WEIGHT_BUDGET, f"{path}: {transferred} bytes"
 
 
 @pytest.mark.parametrize("width", [320, 360])
-def test_home_page_reflows_without_horizontal_scrolling(
-    live_server: str, browser: Any, width: int
+@pytest.mark.parametrize("path", ["/", "/connexion", "/mon-espace"])
+def test_pages_reflow_without_horizontal_scrolling(
+    live_server: LiveServer, context_for: Any, width: int, path: str
 ) -> None:
-    context = new_phone_context(browser, width=width)
+    context = context_for(path, width=width)
     page = context.new_page()
-    page.goto(live_server + "/")
+    page.goto(live_server.url + path)
     overflow = page.evaluate(
         "document.documentElement.scrollWidth - document.documentElement.clientWidth"
     )
@@ -63,17 +98,17 @@ def test_home_page_reflows_without_horizontal_scrolling(
     assert overflow <= 0
 
 
-def test_home_page_works_without_javascript(live_server: str, browser: Any) -> None:
+def test_home_page_works_without_javascript(live_server: LiveServer, browser: Any) -> None:
     context = new_phone_context(browser, javascript=False)
     page = context.new_page()
-    page.goto(live_server + "/")
+    page.goto(live_server.url + "/")
     assert page.get_by_role("heading", level=1).inner_text().startswith("Paris avenir")
     assert page.get_by_role("link", name="Se connecter").first.is_visible()
     assert page.get_by_role("heading", name="Besoin d’aide tout de suite ?").is_visible()
     context.close()
 
 
-def test_htmx_runs_under_the_content_security_policy(live_server: str, browser: Any) -> None:
+def test_htmx_runs_under_the_content_security_policy(live_server: LiveServer, browser: Any) -> None:
     context = new_phone_context(browser)
     page = context.new_page()
     errors: list[str] = []
@@ -81,7 +116,7 @@ def test_htmx_runs_under_the_content_security_policy(live_server: str, browser: 
         "console", lambda message: errors.append(message.text) if message.type == "error" else None
     )
     page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(live_server + "/")
+    page.goto(live_server.url + "/")
     page.wait_for_function("window.htmx !== undefined")
     # A boosted navigation swaps the page in place and updates the title.
     page.get_by_role("link", name="Paris avenir").click()
