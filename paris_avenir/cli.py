@@ -42,18 +42,28 @@ def cmd_migrate(_args: argparse.Namespace) -> int:
 
 def cmd_demo(_args: argparse.Namespace) -> int:
     from paris_avenir.db import make_session_factory
-    from paris_avenir.demo import load_demo_data
+    from paris_avenir.demo import DEMO_STAFF_PASSWORD, demo_totp_uri, load_demo_data
+    from paris_avenir.kit.crypto import build_cipher
 
-    engine = create_database_engine(_load_settings().database_url)
+    settings = _load_settings()
+    if settings.is_prod:
+        print("paris-avenir: les données de démonstration sont refusées en prod.", file=sys.stderr)
+        return 2
+    engine = create_database_engine(settings.database_url)
     try:
         with make_session_factory(engine).begin() as session:
-            created = load_demo_data(session)
+            created = load_demo_data(session, cipher=build_cipher(settings))
     finally:
         engine.dispose()
     if created.total:
         print(f"Données de démonstration ajoutées : {created.describe()}.")
     else:
         print("Données de démonstration déjà présentes : rien ajouté.")
+    print(
+        f"Comptes professionnels de démo : mot de passe « {DEMO_STAFF_PASSWORD} », "
+        f"code TOTP de : {demo_totp_uri()}"
+    )
+    print(f"Codes de connexion des jeunes (développement) : {settings.sms_file}")
     return 0
 
 

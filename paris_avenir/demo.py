@@ -13,6 +13,7 @@ from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from cryptography.fernet import MultiFernet
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -24,6 +25,7 @@ from paris_avenir.appointments.models import (
     AppointmentPlace,
     WeeklyAvailability,
 )
+from paris_avenir.auth import staff_local
 from paris_avenir.db import utcnow
 from paris_avenir.messaging.models import Message, MessageThread
 from paris_avenir.staff.models import CaseloadAssignment, StaffRole, StaffUser, Team
@@ -242,7 +244,19 @@ def _business_day(day: date, count: int) -> date:
     return candidate
 
 
-def _ensure_staff(session: Session, summary: DemoSummary) -> dict[str, StaffUser]:
+# Development only (`demo` refuses to run in prod): every demo staff account signs in with
+# this password and this TOTP secret, so a newcomer can open the back office at once.
+DEMO_STAFF_PASSWORD = "paris-avenir-demo"  # noqa: S105
+DEMO_TOTP_SECRET = "PARISAVENIRDEMOPARISAVENIRDEMO23"  # noqa: S105
+
+
+def demo_totp_uri() -> str:
+    return staff_local.provisioning_uri(DEMO_TOTP_SECRET, "demo@example.org")
+
+
+def _ensure_staff(
+    session: Session, summary: DemoSummary, cipher: MultiFernet | None
+) -> dict[str, StaffUser]:
     team = session.scalar(select(Team).where(Team.name == TEAM_NAME))
     if team is None:
         team = Team(name=TEAM_NAME)
@@ -258,6 +272,9 @@ def _ensure_staff(session: Session, summary: DemoSummary) -> dict[str, StaffUser
                 team_id=team.id,
                 work_phone="+33639989" + str(len(by_email)).zfill(3),
             )
+            if cipher is not None:
+                user.password_hash = staff_local.hash_password(DEMO_STAFF_PASSWORD)
+                user.totp_secret_encrypted = cipher.encrypt(DEMO_TOTP_SECRET.encode()).decode()
             session.add(user)
             by_email[email] = user
             summary.staff += 1
@@ -286,12 +303,15 @@ def _ensure_staff(session: Session, summary: DemoSummary) -> dict[str, StaffUser
     return by_email
 
 
-def load_demo_data(session: Session, *, now: datetime | None = None) -> DemoSummary:
+def load_demo_data(
+    session: Session, *, now: datetime | None = None, cipher: MultiFernet | None = None
+) -> DemoSummary:
+    """Add what is missing of the demo; with a cipher, staff get the demo credentials."""
     now = now or utcnow()
     today = now.astimezone(PARIS).date()
     rng = random.Random(DEMO_SEED)  # noqa: S311 - demo data, not security
     summary = DemoSummary(aids=ensure_catalogue(session))
-    staff = _ensure_staff(session, summary)
+    staff = _ensure_staff(session, summary, cipher)
     referents = [user for user in staff.values() if user.role is StaffRole.REFERENT]
     referents.sort(key=lambda user: user.email)
     psychologist = staff["psychologue@example.org"]

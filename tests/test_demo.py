@@ -1,17 +1,26 @@
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import UTC, date, datetime
+from pathlib import Path
 
+import httpx
+import pyotp
+from fastapi import FastAPI
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from paris_avenir.aid_requests.models import Aid, AidRequest, RequestStatus
 from paris_avenir.appointments.models import Appointment
-from paris_avenir.demo import load_demo_data
+from paris_avenir.demo import DEMO_STAFF_PASSWORD, DEMO_TOTP_SECRET, load_demo_data
 from paris_avenir.kit.phone import is_fiction_number
 from paris_avenir.models import Base
 from paris_avenir.staff.models import CaseloadAssignment, StaffRole, StaffUser
 from paris_avenir.youths.models import Youth
+from tests.factories import TEST_FERNET_KEY
+from tests.helpers import post_form
 
 NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 
@@ -60,3 +69,46 @@ def test_demo_is_idempotent(session: Session) -> None:
     second = load_demo_data(session, now=NOW)
     assert second.total == 0
     assert row_counts(session) == before
+
+
+async def test_demo_staff_sign_in_with_the_demo_credentials(
+    app: FastAPI, client: httpx.AsyncClient, session: Session
+) -> None:
+    load_demo_data(session, now=NOW, cipher=app.state.cipher)
+    session.commit()
+    response = await post_form(
+        client,
+        "/pro/connexion",
+        {
+            "email": "referent.diallo@example.org",
+            "password": DEMO_STAFF_PASSWORD,
+            "totp": pyotp.TOTP(DEMO_TOTP_SECRET).now(),
+        },
+    )
+    assert response.status_code == 303
+    page = await client.get("/pro")
+    assert page.text.count("/pro/jeunes/") == 10  # a third of the 30 demo youths
+
+
+def test_demo_refuses_to_run_in_prod(tmp_path: Path) -> None:
+    environment = {
+        key: value for key, value in os.environ.items() if not key.startswith("PARIS_AVENIR_")
+    }
+    environment.update(
+        {
+            "PARIS_AVENIR_ENV": "prod",
+            "PARIS_AVENIR_SECRET_KEY": "s" * 40,
+            "PARIS_AVENIR_ENCRYPTION_KEYS": TEST_FERNET_KEY,
+            "PARIS_AVENIR_DATABASE_URL": f"sqlite:///{tmp_path / 'prod.sqlite3'}",
+        }
+    )
+    completed = subprocess.run(
+        [sys.executable, "-m", "paris_avenir.cli", "demo"],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert completed.returncode == 2
+    assert "refusées en prod" in completed.stderr
