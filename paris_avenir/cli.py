@@ -158,6 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # One line every 15 seconds for each job run says nothing an operator needs.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     args = build_parser().parse_args(argv)
     return int(args.handler(args))
 
