@@ -4,6 +4,7 @@ and oidc."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Form, Request
@@ -84,13 +85,21 @@ def _open_session(
         )
 
 
+def _send_after_response(
+    request: Request, background: BackgroundTasks, message_id: uuid.UUID
+) -> None:
+    """Sign-in codes leave at once, right after the commit, not at the next outbox pass."""
+    background.add_task(
+        outbox.send_one, request.app.state.session_factory, message_id, request.app.state.channels
+    )
+
+
 # --- Youth: one-time code -------------------------------------------------------------
 
 
 def _sign_in_page(
     request: Request, *, error: str | None = None, typed: str = "", status_code: int = 200
 ) -> Response:
-    settings = _settings(request)
     return render(
         request,
         "auth/sign_in.html",
@@ -100,7 +109,6 @@ def _sign_in_page(
             "next": request.query_params.get("suite", ""),
             "signed_out": request.query_params.get("deconnecte") == "1",
             "franceconnect": request.app.state.oidc["franceconnect"].settings.configured,
-            "settings": settings,
         },
         status_code=status_code,
     )
@@ -147,12 +155,7 @@ def sign_in_request_code(
     if result.outbox_message is not None:
         # Sent right after the commit, outside the request: known and unknown numbers
         # answer in the same time.
-        background.add_task(
-            outbox.send_one,
-            request.app.state.session_factory,
-            result.outbox_message.id,
-            request.app.state.channels,
-        )
+        _send_after_response(request, background, result.outbox_message.id)
     response = _redirect("/connexion/code" + (f"?suite={suite}" if suite else ""))
     response.set_cookie(
         ATTEMPT_COOKIE,
@@ -239,12 +242,7 @@ def code_by_email(request: Request, session: SessionDep, background: BackgroundT
         session, secret_key=settings.secret_key, attempt_token=request.cookies.get(ATTEMPT_COOKIE)
     )
     if message is not None:
-        background.add_task(
-            outbox.send_one,
-            request.app.state.session_factory,
-            message.id,
-            request.app.state.channels,
-        )
+        _send_after_response(request, background, message.id)
     return _code_page(
         request,
         session,
