@@ -314,3 +314,16 @@ async def test_no_phone_number_or_code_in_logs_or_audit(
         assert secret not in logged
     audit_text = " ".join(str(event.detail) for event in session.scalars(select(AuditEvent)))
     assert E164 not in audit_text and code not in audit_text
+
+
+async def test_signed_in_pages_stay_out_of_every_cache(
+    app: FastAPI, client: httpx.AsyncClient, session: Session, youth: Youth
+) -> None:
+    from tests.helpers import sign_in_as
+
+    sign_in_as(client, app, session, youth=youth)
+    for page in ("/mon-espace", "/mon-espace/acces"):
+        response = await client.get(page)
+        assert response.status_code == 200
+        assert response.headers["cache-control"] == "no-store"
+        assert 'historyCacheSize":0' in response.text  # nor in htmx's history snapshots

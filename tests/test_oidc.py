@@ -187,3 +187,21 @@ async def test_staff_single_sign_on_without_an_account_is_refused(
     response = await client.get(await authorize(client, "/pro/connexion/oidc"))
     assert response.status_code == 403
     assert (await client.get("/pro")).status_code == 303
+
+
+async def test_linking_franceconnect_asks_for_a_fresh_sign_in(
+    app: FastAPI, client: httpx.AsyncClient, franceconnect: OidcProvider, session: Session
+) -> None:
+    from datetime import timedelta
+
+    from paris_avenir.auth.models import UserSession
+
+    youth = create_youth(session, first_name="Idrissa")
+    session.commit()
+    sign_in_as(client, app, session, youth=youth)
+    record = session.scalars(select(UserSession).where(UserSession.youth_id == youth.id)).one()
+    record.authenticated_at -= timedelta(hours=2)  # signed in long ago on this phone
+    session.commit()
+    response = await post_form(client, "/mon-espace/franceconnect")
+    assert response.status_code == 303
+    assert response.headers["location"] == "/connexion?suite=/mon-espace"
