@@ -78,9 +78,8 @@ def test_first_load_is_light_and_stays_on_our_host(
         sizes = request.sizes()
         transferred += sizes["responseBodySize"] + sizes["responseHeadersSize"]
     hosts = {urlsplit(request.url).netloc for request in finished}
-    print(
-        f"page weight {path}: {transferred} bytes ({transferred / PAGE_WEIGHT_BUDGET:.0%} of budget)"
-    )
+    share = transferred / PAGE_WEIGHT_BUDGET
+    print(f"page weight {path}: {transferred} bytes ({share:.0%} of budget)")
     context.close()
     assert hosts == {urlsplit(live_server.url).netloc}, f"requests to other hosts: {hosts}"
     assert 0 < transferred <= PAGE_WEIGHT_BUDGET, f"{path}: {transferred} bytes"
