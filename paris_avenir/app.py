@@ -10,17 +10,23 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.middleware.gzip import GZipMiddleware
 
+from paris_avenir.aid_requests import routes as aid_request_routes
 from paris_avenir.auth import routes as auth_routes
 from paris_avenir.auth.oidc import OidcClient, ProviderSettings
 from paris_avenir.config import Settings, get_settings
 from paris_avenir.db import create_database_engine, make_session_factory
+from paris_avenir.documents import routes as document_routes
+from paris_avenir.documents.storage import DocumentStore
 from paris_avenir.kit.crypto import build_cipher
 from paris_avenir.messaging import routes as messaging_routes
+from paris_avenir.messaging import webhooks as messaging_webhooks
 from paris_avenir.messaging.channels import Channels, build_channels
 from paris_avenir.staff import routes as staff_routes
 from paris_avenir.web import routes as web_routes
 from paris_avenir.web.errors import csrf_failure_sender, install_error_handlers
 from paris_avenir.web.middleware import (
+    MAX_REQUEST_BYTES,
+    BodySizeLimitMiddleware,
     CSRFMiddleware,
     LocaleMiddleware,
     SecurityHeadersMiddleware,
@@ -61,6 +67,7 @@ def create_app(
     app.state.session_factory = session_factory or make_session_factory(engine)
     app.state.templates = templates
     app.state.cipher = build_cipher(settings)
+    app.state.document_store = DocumentStore(settings.upload_dir, app.state.cipher)
     app.state.channels = channels or build_channels(settings)
     app.state.oidc = {
         "franceconnect": OidcClient(
@@ -91,8 +98,11 @@ def create_app(
     app.include_router(web_routes.router)
     app.include_router(auth_routes.router)
     app.include_router(youth_routes.router)
-    app.include_router(staff_routes.router)
+    app.include_router(aid_request_routes.router)
+    app.include_router(document_routes.router)
     app.include_router(messaging_routes.router)
+    app.include_router(staff_routes.router)
+    app.include_router(messaging_webhooks.router)
 
     # Added innermost first: the security headers wrap everything, even CSRF refusals.
     app.add_middleware(
@@ -102,6 +112,7 @@ def create_app(
         on_failure=csrf_failure_sender(templates),
     )
     app.add_middleware(LocaleMiddleware)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=MAX_REQUEST_BYTES)
     app.add_middleware(GZipMiddleware, minimum_size=500)
     app.add_middleware(SecurityHeadersMiddleware, hsts=settings.is_prod)
     return app

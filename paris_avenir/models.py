@@ -38,6 +38,7 @@ from paris_avenir.outreach.models import (
 from paris_avenir.staff.models import CaseloadAssignment, StaffRole, StaffUser, Team
 from paris_avenir.youths.models import (
     Channel,
+    ContactVerification,
     EmploymentSituation,
     FollowUpNote,
     HousingSituation,
@@ -59,6 +60,7 @@ __all__ = [
     "Base",
     "CaseloadAssignment",
     "Channel",
+    "ContactVerification",
     "Document",
     "DocumentKind",
     "EmploymentSituation",

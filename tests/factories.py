@@ -88,3 +88,32 @@ def create_appointment(
 
 # A Fernet key for tests only (it protects nothing real).
 TEST_FERNET_KEY = "Bjg8yNO5Z59IeO4ftabBM1Rxue1PbH4VB8O9Ilr4mLQ="
+
+
+def jpeg_bytes(size: tuple[int, int] = (40, 30), *, gps: bool = False) -> bytes:
+    """A real JPEG photo, optionally carrying a GPS position in its EXIF, as phones do."""
+    import io
+
+    from PIL import Image
+
+    image = Image.new("RGB", size, (180, 40, 40))
+    exif = Image.Exif()
+    if gps:
+        exif[0x8825] = {1: "N", 2: (48.0, 51.0, 24.0), 3: "E", 4: (2.0, 21.0, 3.0)}
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", exif=exif)
+    return buffer.getvalue()
+
+
+PDF_BYTES = (
+    b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
+    b"2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
+)
+
+
+def create_document(session: Session, store: Any, youth: Youth, kind: Any, **overrides: Any) -> Any:
+    from paris_avenir.documents import service as documents
+
+    values: dict[str, Any] = {"filename": "piece.pdf", "content": PDF_BYTES}
+    values.update(overrides)
+    return documents.add_document(session, store, youth_id=youth.id, kind=kind, **values)

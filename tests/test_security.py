@@ -107,3 +107,66 @@ async def test_hsts_only_in_production(settings: Settings) -> None:
 async def test_no_hsts_in_development(client: httpx.AsyncClient) -> None:
     response = await client.get("/")
     assert "strict-transport-security" not in response.headers
+
+
+@pytest.fixture
+def app_with_an_upload(app: FastAPI) -> FastAPI:
+    @app.post("/test-only/upload")
+    async def receive_upload(request: Request, session: SessionDep) -> PlainTextResponse:
+        form = await request.form()
+        session.add(Team(name=str(form["name"])))
+        return PlainTextResponse("stored")
+
+    return app
+
+
+async def test_an_upload_without_its_token_is_refused(
+    app_with_an_upload: FastAPI, client: httpx.AsyncClient, session: Session
+) -> None:
+    await csrf_token(client)
+    response = await client.post(
+        "/test-only/upload",
+        data={"name": "Intrus"},
+        files={"file": ("a.pdf", b"%PDF-1.4", "application/pdf")},
+    )
+    assert response.status_code == 403
+    assert team_names(session) == []
+
+
+@pytest.mark.parametrize("token_first", [True, False])
+async def test_an_upload_with_its_token_goes_through(
+    app_with_an_upload: FastAPI, client: httpx.AsyncClient, session: Session, token_first: bool
+) -> None:
+    token = await csrf_token(client)
+    boundary = "limite"
+    token_part = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="csrftoken"\r\n\r\n{token}\r\n'
+    )
+    name_part = f'--{boundary}\r\nContent-Disposition: form-data; name="name"\r\n\r\nSud\r\n'
+    file_part = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.pdf"\r\n'
+        "Content-Type: application/pdf\r\n\r\n%PDF-1.4\r\n"
+    )
+    parts = (
+        [token_part, name_part, file_part] if token_first else [name_part, file_part, token_part]
+    )
+    body = "".join(parts) + f"--{boundary}--\r\n"
+    response = await client.post(
+        "/test-only/upload",
+        content=body.encode(),
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
+    assert response.status_code == 200
+    assert team_names(session) == ["Sud"]
+
+
+async def test_an_oversized_request_is_refused_before_it_is_read(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/connexion",
+        content=b"x",
+        headers={
+            "Content-Length": str(41 * 1024 * 1024),
+            "Content-Type": "application/x-www-form-urlencoded",
+        },
+    )
+    assert response.status_code == 413

@@ -9,6 +9,7 @@ from sqlalchemy import JSON, Column, ForeignKey, Index, Table, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from paris_avenir.db import Base, RecordMixin, UTCDateTime, str_enum
+from paris_avenir.documents.models import Document
 
 
 class AidCode(enum.StrEnum):
@@ -80,6 +81,14 @@ class AidRequest(RecordMixin, Base):
     events: Mapped[list[AidRequestEvent]] = relationship(
         back_populates="aid_request", lazy="raise", order_by="AidRequestEvent.occurred_at"
     )
+    documents: Mapped[list[Document]] = relationship(
+        secondary=aid_request_document, lazy="raise", order_by="Document.created_at"
+    )
+
+    @property
+    def reference(self) -> str:
+        """What a youth reads out on the phone: "D-3F9A2C"."""
+        return "D-" + self.id.hex[:6].upper()
 
 
 class AidRequestEvent(RecordMixin, Base):

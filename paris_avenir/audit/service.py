@@ -24,6 +24,7 @@ ACTION_LABELS: dict[str, str] = {
     "aid_request.update": N_("a traité une demande"),
     "document.download": N_("a ouvert un document"),
     "message.view": N_("a lu vos messages"),
+    "message.send": N_("vous a écrit un message"),
     "youth.export": N_("a exporté vos données"),
 }
 ROLE_LABELS: dict[StaffRole, str] = {

@@ -6,11 +6,12 @@ from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import Depends, HTTPException, Request
+from sqlalchemy import select
 
 from paris_avenir.auth import sessions
 from paris_avenir.auth.models import UserSession
 from paris_avenir.db import SessionDep
-from paris_avenir.staff.models import StaffUser
+from paris_avenir.staff.models import CaseloadAssignment, StaffUser
 from paris_avenir.youths.models import Youth
 
 
@@ -48,6 +49,12 @@ def require_youth(request: Request, session: SessionDep) -> Youth:
     if youth is None:
         raise SignInRequired(_sign_in_url("/connexion", request))
     request.state.viewer_youth = youth
+    # Every youth page shows how to reach their référent.
+    request.state.viewer_referent = session.scalar(
+        select(StaffUser)
+        .join(CaseloadAssignment, CaseloadAssignment.referent_id == StaffUser.id)
+        .where(CaseloadAssignment.youth_id == youth.id, CaseloadAssignment.ended_at.is_(None))
+    )
     return youth
 
 

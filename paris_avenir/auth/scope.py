@@ -70,9 +70,10 @@ def youth_for_staff(
     youth_id: str,
     *,
     ip_address: str | None,
-    action: str = "youth.view",
+    action: str | None = "youth.view",
 ) -> Youth:
-    """The youth, if in scope (and the access audited); otherwise raises NotInScope."""
+    """The youth, if in scope, its access audited as `action` (None when the caller audits
+    something more precise); otherwise raises NotInScope."""
     try:
         parsed = uuid.UUID(youth_id)
     except ValueError:
@@ -82,13 +83,14 @@ def youth_for_staff(
     youth = session.scalar(select(Youth).where(Youth.id == parsed, youth_scope(staff)))
     if youth is None:
         raise deny(session, staff, object_type="youth", object_id=parsed, ip_address=ip_address)
-    audit.record(
-        session,
-        action,
-        actor_staff_id=staff.id,
-        youth_id=youth.id,
-        object_type="youth",
-        object_id=youth.id,
-        ip_address=ip_address,
-    )
+    if action is not None:
+        audit.record(
+            session,
+            action,
+            actor_staff_id=staff.id,
+            youth_id=youth.id,
+            object_type="youth",
+            object_id=youth.id,
+            ip_address=ip_address,
+        )
     return youth

@@ -5,9 +5,10 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy import Column, ForeignKey, Index, String, Table, Text, text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from paris_avenir.db import Base, RecordMixin, UTCDateTime, str_enum
+from paris_avenir.documents.models import Document
 from paris_avenir.youths.models import Channel
 
 
@@ -46,7 +47,14 @@ class Message(RecordMixin, Base):
     on_behalf_of_youth: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
     body: Mapped[str] = mapped_column(Text)
     sent_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # When the other side read it: the read receipt.
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    attachments: Mapped[list[Document]] = relationship(secondary=message_attachment, lazy="raise")
+
+    @property
+    def from_youth(self) -> bool:
+        return self.author_staff_id is None
 
 
 class OutboxStatus(enum.StrEnum):

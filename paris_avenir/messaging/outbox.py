@@ -76,8 +76,10 @@ def enqueue(
     language: str = "fr",
     urgent: bool = False,
     now: datetime | None = None,
+    not_before: datetime | None = None,
 ) -> OutboxMessage:
-    """Queue a message once: the same idempotency key never queues a second one."""
+    """Queue a message once: the same idempotency key never queues a second one.
+    `not_before` holds it back (quiet hours)."""
     now = now or utcnow()
     existing = session.scalar(
         select(OutboxMessage).where(OutboxMessage.idempotency_key == idempotency_key)
@@ -97,7 +99,7 @@ def enqueue(
         language=language,
         is_urgent=urgent,
         status=OutboxStatus.QUEUED,
-        next_attempt_at=now,
+        next_attempt_at=max(now, not_before) if not_before else now,
     )
     try:
         with session.begin_nested():

@@ -1,86 +1,133 @@
-"""Webhooks of the SMS provider (Brevo): delivery receipts and inbound replies (STOP).
-
-Authenticated by a shared secret the provider sends as `Authorization: Bearer …`; exempt
-from CSRF (no cookie is involved). Disabled (404) until PARIS_AVENIR_SMS_WEBHOOK_TOKEN is set.
-"""
+"""Messages between a youth and their référent."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi.responses import RedirectResponse, Response
 
+from paris_avenir.aid_requests import service as requests_service
+from paris_avenir.audit import service as audit
+from paris_avenir.auth.dependencies import CurrentStaff, CurrentYouth, client_ip
+from paris_avenir.auth.scope import youth_for_staff
 from paris_avenir.config import Settings
-from paris_avenir.db import SessionDep
-from paris_avenir.kit import phone as phones
-from paris_avenir.kit.crypto import constant_time_equals
-from paris_avenir.messaging import outbox
-from paris_avenir.messaging.models import OutboxStatus
-from paris_avenir.youths import service as youth_service
+from paris_avenir.db import SessionDep, utcnow
+from paris_avenir.documents import service as documents
+from paris_avenir.messaging import notifications, service
+from paris_avenir.messaging.models import MessageThread
+from paris_avenir.web.templating import render
 
-router = APIRouter(prefix="/webhooks")
-
-RECEIPT_EVENTS = {
-    "sent": OutboxStatus.SENT,
-    "accepted": OutboxStatus.SENT,
-    "delivered": OutboxStatus.DELIVERED,
-    "hardbounce": OutboxStatus.FAILED,
-    "hard_bounce": OutboxStatus.FAILED,
-    "rejected": OutboxStatus.FAILED,
-    "blacklisted": OutboxStatus.FAILED,
-}
-REPLY_EVENTS = {"reply", "replied", "inbound"}
-UNSUBSCRIBE_EVENTS = {"unsubscribe", "unsubscribed"}
-# What a youth may answer to stop messages: the French and English usual words.
-STOP_WORDS = {"STOP", "STOP SMS", "ARRET", "ARRÊT", "STOPSMS", "UNSUBSCRIBE"}
+router = APIRouter()
 
 
-def _authenticate(request: Request) -> None:
-    settings: Settings = request.app.state.settings
-    expected = settings.sms_webhook_token
-    if not expected:
+def _thread_page(
+    request: Request,
+    session: SessionDep,
+    youth_id: Any,
+    thread: MessageThread,
+    *,
+    error: str | None = None,
+    typed: str = "",
+    status_code: int = 200,
+) -> Response:
+    return render(
+        request,
+        "messaging/thread.html",
+        {
+            "thread": thread,
+            "messages": service.thread_messages(session, thread.id),
+            "vault": documents.youth_documents(session, youth_id),
+            "document_label": documents.kind_label,
+            "error": error,
+            "typed": typed,
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/mon-espace/messages")
+def threads(request: Request, session: SessionDep, youth: CurrentYouth) -> Response:
+    service.general_thread(session, youth.id)  # there is always someone to write to
+    return render(
+        request,
+        "messaging/threads.html",
+        {
+            "summaries": service.threads_for_youth(session, youth.id),
+        },
+    )
+
+
+@router.get("/mon-espace/messages/{thread_id}")
+def thread(request: Request, session: SessionDep, youth: CurrentYouth, thread_id: str) -> Response:
+    found = service.thread_of_youth(session, youth.id, thread_id)
+    if found is None:
         raise HTTPException(status_code=404)
-    given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
-    if not given or not constant_time_equals(given, expected):
-        raise HTTPException(status_code=401)
+    service.mark_read(session, found, by_youth=True)
+    return _thread_page(request, session, youth.id, found)
 
 
-def _first(payload: dict[str, Any], *keys: str) -> Any:
-    for key in keys:
-        if payload.get(key) not in (None, ""):
-            return payload[key]
-    return None
-
-
-@router.post("/sms/brevo")
-async def brevo_sms_event(request: Request, session: SessionDep) -> JSONResponse:
-    _authenticate(request)
+@router.post("/mon-espace/messages/{thread_id}")
+async def reply(
+    request: Request, session: SessionDep, youth: CurrentYouth, thread_id: str
+) -> Response:
+    found = service.thread_of_youth(session, youth.id, thread_id)
+    if found is None:
+        raise HTTPException(status_code=404)
+    form = await request.form()
+    body = str(form.get("message", ""))
     try:
-        payload = await request.json()
-    except ValueError:
+        service.post_message(
+            session,
+            found,
+            body=body,
+            author_staff_id=None,
+            document_ids=[str(value) for value in form.getlist("documents")],
+        )
+    except service.MessageError as error:
+        return _thread_page(
+            request, session, youth.id, found, error=str(error), typed=body, status_code=422
+        )
+    youth.last_activity_at = utcnow()
+    return RedirectResponse(f"/mon-espace/messages/{found.id}#dernier", status_code=303)
+
+
+@router.post("/mon-espace/demandes/{request_id}/message")
+def open_request_thread(session: SessionDep, youth: CurrentYouth, request_id: str) -> Response:
+    aid_request = requests_service.request_of_youth(session, youth.id, request_id)
+    if aid_request is None:
+        raise HTTPException(status_code=404)
+    found = service.request_thread(session, aid_request)
+    return RedirectResponse(f"/mon-espace/messages/{found.id}", status_code=303)
+
+
+@router.post("/pro/jeunes/{youth_id}/messages")
+def staff_writes(
+    request: Request,
+    session: SessionDep,
+    staff: CurrentStaff,
+    youth_id: str,
+    message: Annotated[str, Form()] = "",
+) -> Response:
+    """A référent writes to a youth (the back office's full conversation view is issue 5's)."""
+    youth = youth_for_staff(session, staff, youth_id, ip_address=client_ip(request), action=None)
+    found = service.general_thread(session, youth.id)
+    try:
+        posted = service.post_message(session, found, body=message, author_staff_id=staff.id)
+    except service.MessageError:
         raise HTTPException(status_code=400) from None
-    if not isinstance(payload, dict):
-        raise HTTPException(status_code=400)
-    event = str(_first(payload, "event", "msg_status") or "").strip().lower()
-    if event in RECEIPT_EVENTS:
-        message_id = _first(payload, "messageId", "message_id", "id")
-        if message_id is not None:
-            outbox.apply_receipt(
-                session, str(message_id), RECEIPT_EVENTS[event], detail=f"provider event: {event}"
-            )
-        return JSONResponse({"status": "ok"})
-    if event in REPLY_EVENTS or event in UNSUBSCRIBE_EVENTS:
-        number = _first(payload, "from", "phone_number", "to", "msisdn")
-        text = str(_first(payload, "reply", "text", "content") or "")
-        if number and (event in UNSUBSCRIBE_EVENTS or text.strip().upper() in STOP_WORDS):
-            try:
-                e164 = phones.normalise_phone(
-                    str(number) if str(number).startswith("+") else f"+{number}"
-                )
-            except phones.InvalidPhoneNumber:
-                return JSONResponse({"status": "ignored"})
-            for youth in youth_service.youths_with_phone(session, e164):
-                youth_service.opt_out_of_outreach(session, youth, via="sms_stop")
-        return JSONResponse({"status": "ok"})
-    return JSONResponse({"status": "ignored"})
+    audit.record(
+        session,
+        "message.send",
+        actor_staff_id=staff.id,
+        youth_id=youth.id,
+        object_type="message",
+        object_id=posted.id,
+        ip_address=client_ip(request),
+    )
+    settings: Settings = request.app.state.settings
+    first_unread = service.first_unread_from_staff(session, found.id) or posted.id
+    notifications.notify_new_message(
+        session, youth, thread_id=found.id, first_unread_id=first_unread, base_url=settings.base_url
+    )
+    return RedirectResponse(f"/pro/jeunes/{youth.id}?message=envoye", status_code=303)

@@ -10,7 +10,9 @@ from collections.abc import Callable
 from http.cookies import SimpleCookie
 from typing import Any
 
+import asgi_csrf as asgi_csrf_module
 from asgi_csrf import asgi_csrf
+from python_multipart.multipart import FormParser
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -88,6 +90,58 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
+# Far above the 10 MB a document may weigh (so its own page can explain the limit), low
+# enough that nobody fills the disk with one request.
+MAX_REQUEST_BYTES = 40 * 1024 * 1024
+
+
+class BodySizeLimitMiddleware:
+    """Refuses (413) a request whose declared or actual body exceeds the limit."""
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = _header(scope, b"content-length")
+        if declared and declared.isdigit() and int(declared) > self.max_bytes:
+            await _too_large(send)
+            return
+        received = 0
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.max_bytes:
+                raise TooLarge
+            return message
+
+        try:
+            await self.app(scope, counting_receive, send)
+        except TooLarge:
+            await _too_large(send)
+
+
+class TooLarge(Exception):
+    pass
+
+
+async def _too_large(send: Send) -> None:
+    body = i18n.gettext("Ce que vous envoyez est trop lourd.").encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [(b"content-type", b"text/plain; charset=utf-8")],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
 class LocaleMiddleware:
     """Sets the request's language from the explicit choice, then Accept-Language."""
 
@@ -102,6 +156,22 @@ class LocaleMiddleware:
             i18n.set_locale(locale)
             scope["locale"] = locale
         await self.app(scope, receive, send)
+
+
+class _MultipartParserForAsgiCsrf(FormParser):
+    """asgi-csrf 0.11 builds python-multipart's parser with a `FileClass` argument that
+    python-multipart removed in 0.0.25, and python-multipart before 0.0.30 has known
+    denial-of-service flaws. This adapter keeps the current, fixed parser and lets asgi-csrf
+    read the `csrftoken` field of upload forms as it was designed to; the token check itself
+    stays asgi-csrf's."""
+
+    def __init__(
+        self, content_type: str, on_field: Any, _on_file: Any, boundary: Any = None, **_legacy: Any
+    ) -> None:
+        super().__init__(content_type, on_field, lambda _file: None, boundary=boundary)
+
+
+asgi_csrf_module.FormParser = _MultipartParserForAsgiCsrf
 
 
 class _EveryPath:

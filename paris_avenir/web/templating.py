@@ -18,6 +18,7 @@ from jinja2_fragments import render_block
 
 from paris_avenir.config import PROJECT_ROOT
 from paris_avenir.kit import phone as phones
+from paris_avenir.kit.forms import format_euros
 from paris_avenir.web import i18n
 from paris_avenir.web.static_assets import StaticAssets
 
@@ -47,6 +48,7 @@ def build_environment(static_assets: StaticAssets) -> Environment:
         datetime_paris=format_datetime_paris,
         date_long=format_date_long,
         phone=phone_display,
+        euros=format_euros,
     )
     return environment
 
@@ -87,6 +89,7 @@ def template_context(request: Request, context: dict[str, Any]) -> dict[str, Any
         # Set by the sign-in dependencies: the navigation adapts to who is reading.
         "viewer_youth": getattr(request.state, "viewer_youth", None),
         "viewer_staff": getattr(request.state, "viewer_staff", None),
+        "viewer_referent": getattr(request.state, "viewer_referent", None),
         **context,
     }
 

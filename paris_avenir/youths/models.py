@@ -101,3 +101,19 @@ class FollowUpNote(RecordMixin, Base):
     body_encrypted: Mapped[str] = mapped_column(Text)
     written_at: Mapped[datetime] = mapped_column(UTCDateTime())
     on_behalf_of_youth: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
+
+
+class ContactVerification(RecordMixin, Base):
+    """A new phone number or email, waiting for the code sent to it."""
+
+    __tablename__ = "contact_verification"
+
+    youth_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("youth.id", ondelete="CASCADE"), index=True
+    )
+    channel: Mapped[Channel] = mapped_column(str_enum(Channel, "channel"))
+    new_value: Mapped[str] = mapped_column(String(254))
+    code_hash: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    wrong_tries: Mapped[int] = mapped_column(default=0, server_default=text("0"))
+    consumed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -1,42 +1,66 @@
-"""The youth's own space."""
+"""The youth's own space: home, profile and preferences, their data, leaving."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
-from fastapi.responses import Response
-from sqlalchemy import select
+import json
+from typing import Annotated
+from zoneinfo import ZoneInfo
 
+from fastapi import APIRouter, BackgroundTasks, Form, Request
+from fastapi.responses import RedirectResponse, Response
+
+from paris_avenir.aid_requests import kinds as catalogue
+from paris_avenir.aid_requests import service as requests_service
+from paris_avenir.aid_requests.models import RequestStatus
 from paris_avenir.audit import service as audit
-from paris_avenir.auth.dependencies import CurrentYouth
-from paris_avenir.db import SessionDep
-from paris_avenir.staff.models import CaseloadAssignment, StaffUser
+from paris_avenir.auth import sessions
+from paris_avenir.auth.dependencies import CurrentYouth, current_user_session
+from paris_avenir.config import Settings
+from paris_avenir.db import SessionDep, utcnow
+from paris_avenir.kit.phone import format_for_display
+from paris_avenir.messaging import outbox
+from paris_avenir.messaging import service as messaging
+from paris_avenir.web.i18n import gettext as _
 from paris_avenir.web.templating import render
+from paris_avenir.youths import service
+from paris_avenir.youths.export import export_youth_data
+from paris_avenir.youths.models import Channel
 
-router = APIRouter()
-
-
-def current_referent(session: SessionDep, youth_id: object) -> StaffUser | None:
-    return session.scalar(
-        select(StaffUser)
-        .join(CaseloadAssignment, CaseloadAssignment.referent_id == StaffUser.id)
-        .where(CaseloadAssignment.youth_id == youth_id, CaseloadAssignment.ended_at.is_(None))
-    )
+router = APIRouter(prefix="/mon-espace")
+PARIS = ZoneInfo("Europe/Paris")
 
 
-@router.get("/mon-espace")
+def _redirect(location: str) -> RedirectResponse:
+    return RedirectResponse(location, status_code=303)
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+@router.get("")
 def my_space(request: Request, session: SessionDep, youth: CurrentYouth) -> Response:
+    requests = requests_service.youth_requests(session, youth.id)
+    today = utcnow().astimezone(PARIS).date()
     return render(
         request,
         "youths/my_space.html",
         {
             "youth": youth,
-            "referent": current_referent(session, youth.id),
+            "drafts": [r for r in requests if r.status is RequestStatus.DRAFT],
+            "missing_documents": [
+                r for r in requests if r.status is RequestStatus.MISSING_DOCUMENTS
+            ],
+            "renewals": requests_service.renewals_due(requests, today),
+            "unread": messaging.unread_count_for_youth(session, youth.id),
+            "kind_name": lambda code: catalogue.kind(code).name,
             "franceconnect": request.app.state.oidc["franceconnect"].settings.configured,
         },
     )
 
 
-@router.get("/mon-espace/acces")
+@router.get("/acces")
 def who_accessed_my_file(request: Request, session: SessionDep, youth: CurrentYouth) -> Response:
     return render(
         request,
@@ -46,3 +70,167 @@ def who_accessed_my_file(request: Request, session: SessionDep, youth: CurrentYo
             "accesses": audit.staff_accesses_to(session, youth.id),
         },
     )
+
+
+# --- Profile ------------------------------------------------------------------------------
+
+
+def _profile_page(
+    request: Request,
+    youth: object,
+    *,
+    error: str | None = None,
+    notice: str | None = None,
+    typed: str = "",
+    status_code: int = 200,
+) -> Response:
+    return render(
+        request,
+        "youths/profile.html",
+        {
+            "youth": youth,
+            "languages": service.LANGUAGES,
+            "error": error,
+            "notice": notice,
+            "typed": typed,
+            "phone_display": format_for_display,
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/profil")
+def profile(request: Request, youth: CurrentYouth) -> Response:
+    notice = _("C’est enregistré.") if request.query_params.get("enregistre") == "1" else None
+    return _profile_page(request, youth, notice=notice)
+
+
+@router.post("/profil")
+def save_preferences(
+    session: SessionDep,
+    youth: CurrentYouth,
+    langue: Annotated[str, Form()] = "fr",
+    canal: Annotated[str, Form()] = "sms",
+    pas_de_relance: Annotated[str, Form()] = "",
+) -> Response:
+    try:
+        channel = Channel(canal)
+    except ValueError:
+        channel = youth.preferred_channel
+    service.update_preferences(
+        session, youth, language=langue, channel=channel, outreach_opted_out=pas_de_relance == "oui"
+    )
+    response = _redirect("/mon-espace/profil?enregistre=1")
+    response.set_cookie(
+        "langue", youth.language, max_age=365 * 24 * 3600, samesite="lax", httponly=True, path="/"
+    )
+    return response
+
+
+def _needs_fresh_sign_in(request: Request, session: SessionDep) -> bool:
+    record = current_user_session(request, session)
+    return record is None or not sessions.is_recently_authenticated(record)
+
+
+@router.post("/profil/contact")
+def change_contact(
+    request: Request,
+    session: SessionDep,
+    youth: CurrentYouth,
+    background: BackgroundTasks,
+    nouveau: Annotated[str, Form()] = "",
+) -> Response:
+    if _needs_fresh_sign_in(request, session):
+        return _redirect("/connexion?suite=/mon-espace/profil")
+    try:
+        verification, message = service.request_contact_change(
+            session, youth, secret_key=_settings(request).secret_key, raw_value=nouveau
+        )
+    except service.ContactError as error:
+        return _profile_page(request, youth, error=str(error), typed=nouveau, status_code=422)
+    # The code leaves right after the commit, like a sign-in code.
+    background.add_task(
+        outbox.send_one, request.app.state.session_factory, message.id, request.app.state.channels
+    )
+    return render(request, "youths/contact_code.html", {"new_value": verification.new_value})
+
+
+@router.post("/profil/contact/code")
+def confirm_contact(
+    request: Request, session: SessionDep, youth: CurrentYouth, code: Annotated[str, Form()] = ""
+) -> Response:
+    try:
+        service.confirm_contact_change(
+            session, youth, secret_key=_settings(request).secret_key, code=code
+        )
+    except service.ContactError as error:
+        return render(
+            request,
+            "youths/contact_code.html",
+            {"new_value": "", "error": str(error)},
+            status_code=422,
+        )
+    return _redirect("/mon-espace/profil?enregistre=1")
+
+
+# --- My data ------------------------------------------------------------------------------
+
+
+@router.get("/donnees")
+def my_data(request: Request, session: SessionDep, youth: CurrentYouth) -> Response:
+    if _needs_fresh_sign_in(request, session):
+        return _redirect("/connexion?suite=/mon-espace/donnees")
+    data = export_youth_data(session, youth)
+    audit.record(
+        session,
+        "youth.export",
+        actor_youth_id=youth.id,
+        youth_id=youth.id,
+        detail={"format": "page"},
+    )
+    return render(request, "youths/data.html", {"data": data})
+
+
+@router.get("/donnees.json")
+def my_data_json(request: Request, session: SessionDep, youth: CurrentYouth) -> Response:
+    if _needs_fresh_sign_in(request, session):
+        return _redirect("/connexion?suite=/mon-espace/donnees")
+    data = export_youth_data(session, youth)
+    audit.record(
+        session,
+        "youth.export",
+        actor_youth_id=youth.id,
+        youth_id=youth.id,
+        detail={"format": "json"},
+    )
+    return Response(
+        json.dumps(data, ensure_ascii=False, indent=2),
+        media_type="application/json",
+        headers={"Content-Disposition": 'attachment; filename="mes-donnees-paris-avenir.json"'},
+    )
+
+
+# --- Leaving ------------------------------------------------------------------------------
+
+
+@router.get("/suppression")
+def deletion_form(request: Request, youth: CurrentYouth) -> Response:
+    return render(request, "youths/deletion.html", {"youth": youth})
+
+
+@router.post("/suppression")
+def request_deletion(
+    request: Request,
+    session: SessionDep,
+    youth: CurrentYouth,
+    confirme: Annotated[str, Form()] = "",
+) -> Response:
+    if confirme != "oui":
+        return render(
+            request,
+            "youths/deletion.html",
+            {"youth": youth, "error": _("Cochez la case pour confirmer.")},
+            status_code=422,
+        )
+    service.request_deletion(session, youth)
+    return _redirect("/mon-espace/suppression")

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from paris_avenir.audit import service as audit
+from paris_avenir.auth import codes
 from paris_avenir.db import utcnow
-from paris_avenir.youths.models import Youth
+from paris_avenir.kit.crypto import constant_time_equals, keyed_hash, new_numeric_code
+from paris_avenir.messaging import outbox, texts
+from paris_avenir.messaging.models import OutboxMessage
+from paris_avenir.outreach.models import StaffTask, StaffTaskKind
+from paris_avenir.staff.models import CaseloadAssignment
+from paris_avenir.web.i18n import gettext
+from paris_avenir.youths.models import Channel, ContactVerification, Youth
 
 
 def opt_out_of_outreach(
@@ -31,3 +38,191 @@ def opt_out_of_outreach(
 
 def youths_with_phone(session: Session, e164: str) -> list[Youth]:
     return list(session.scalars(select(Youth).where(Youth.phone == e164)))
+
+
+# --- Preferences ------------------------------------------------------------------------
+
+# Each language in its own name, so that anyone finds theirs.
+LANGUAGES: tuple[tuple[str, str], ...] = (
+    ("fr", "Français"),
+    ("en", "English"),
+    ("ar", "العربية"),
+    ("fa_AF", "دری"),
+    ("ps", "پښتو"),
+    ("ti", "ትግርኛ"),
+)
+
+
+def update_preferences(
+    session: Session,
+    youth: Youth,
+    *,
+    language: str,
+    channel: Channel,
+    outreach_opted_out: bool,
+    now: datetime | None = None,
+) -> None:
+    now = now or utcnow()
+    if language in dict(LANGUAGES):
+        youth.language = language
+    if (channel is Channel.SMS and youth.phone) or (channel is Channel.EMAIL and youth.email):
+        youth.preferred_channel = channel
+    if outreach_opted_out:
+        opt_out_of_outreach(session, youth, via="profile", now=now)
+    elif youth.outreach_opted_out_at is not None:
+        youth.outreach_opted_out_at = None
+        audit.record(
+            session, "youth.outreach_opt_in", actor_youth_id=youth.id, youth_id=youth.id, now=now
+        )
+    youth.last_activity_at = now
+
+
+# --- A new phone number or email, proven by a code ----------------------------------------
+
+CONTACT_CODE_LIFETIME = timedelta(minutes=10)
+CONTACT_MAX_TRIES = 5
+
+
+class ContactError(ValueError):
+    """The message is for the youth."""
+
+
+def request_contact_change(
+    session: Session, youth: Youth, *, secret_key: str, raw_value: str, now: datetime | None = None
+) -> tuple[ContactVerification, OutboxMessage]:
+    """Sends a code to the new number or email; nothing changes until it comes back."""
+    now = now or utcnow()
+    try:
+        destination = codes.parse_destination(raw_value)
+    except codes.InvalidDestination:
+        raise ContactError(
+            gettext(
+                "Ce n’est pas un numéro de téléphone ou un e-mail. "
+                "Exemple : 06 12 34 56 78 ou prenom@exemple.fr"
+            )
+        ) from None
+    current = youth.phone if destination.channel is Channel.SMS else youth.email
+    if current == destination.value:
+        raise ContactError(gettext("C’est déjà votre numéro ou votre e-mail."))
+    recent = session.scalar(
+        select(func.count())
+        .select_from(ContactVerification)
+        .where(
+            ContactVerification.youth_id == youth.id,
+            ContactVerification.created_at >= now - timedelta(minutes=15),
+        )
+    )
+    if (recent or 0) >= 3:
+        raise ContactError(gettext("Trop de codes demandés. Attendez 15 minutes, puis réessayez."))
+    code = new_numeric_code()
+    verification = ContactVerification(
+        youth_id=youth.id,
+        channel=destination.channel,
+        new_value=destination.value,
+        code_hash=keyed_hash(
+            secret_key, f"{youth.id}:{destination.value}:{code}", purpose="contact"
+        ),
+        expires_at=now + CONTACT_CODE_LIFETIME,
+    )
+    session.add(verification)
+    session.flush()
+    key = f"contact-code:{verification.id}"
+    if destination.channel is Channel.SMS:
+        message = outbox.enqueue(
+            session,
+            channel=Channel.SMS,
+            recipient=destination.value,
+            template="contact_code",
+            body_text=texts.sign_in_code_sms(code, youth.language),
+            idempotency_key=key,
+            youth_id=youth.id,
+            language=youth.language,
+            urgent=True,
+            now=now,
+        )
+    else:
+        email = texts.sign_in_code_email(code, youth.language)
+        message = outbox.enqueue(
+            session,
+            channel=Channel.EMAIL,
+            recipient=destination.value,
+            template="contact_code",
+            subject=email.subject,
+            body_text=email.text,
+            body_html=email.html,
+            idempotency_key=key,
+            youth_id=youth.id,
+            language=youth.language,
+            urgent=True,
+            now=now,
+        )
+    return verification, message
+
+
+def confirm_contact_change(
+    session: Session, youth: Youth, *, secret_key: str, code: str, now: datetime | None = None
+) -> Channel:
+    now = now or utcnow()
+    verification = session.scalar(
+        select(ContactVerification)
+        .where(ContactVerification.youth_id == youth.id, ContactVerification.consumed_at.is_(None))
+        .order_by(ContactVerification.created_at.desc())
+        .limit(1)
+    )
+    if (
+        verification is None
+        or verification.expires_at <= now
+        or verification.wrong_tries >= CONTACT_MAX_TRIES
+    ):
+        raise ContactError(gettext("Ce code ne marche plus. Demandez un nouveau code."))
+    candidate = keyed_hash(
+        secret_key, f"{youth.id}:{verification.new_value}:{code.strip()}", purpose="contact"
+    )
+    if not constant_time_equals(candidate, verification.code_hash):
+        verification.wrong_tries += 1
+        raise ContactError(gettext("Ce code n’est pas le bon. Vérifiez le message reçu."))
+    verification.consumed_at = now
+    if verification.channel is Channel.SMS:
+        youth.phone = verification.new_value
+        youth.phone_unreachable_at = None
+    else:
+        youth.email = verification.new_value
+        youth.email_unreachable_at = None
+    audit.record(
+        session,
+        "youth.contact_changed",
+        actor_youth_id=youth.id,
+        youth_id=youth.id,
+        detail={"channel": verification.channel.value},
+        now=now,
+    )
+    youth.last_activity_at = now
+    return verification.channel
+
+
+# --- Deletion request ---------------------------------------------------------------------
+
+
+def request_deletion(session: Session, youth: Youth, *, now: datetime | None = None) -> None:
+    """Not immediate: the référent checks what must be kept (aid paid, legal duties) and
+    handles it; the youth is told what happens."""
+    now = now or utcnow()
+    if youth.deletion_requested_at is not None:
+        return
+    youth.deletion_requested_at = now
+    referent_id = session.scalar(
+        select(CaseloadAssignment.referent_id).where(
+            CaseloadAssignment.youth_id == youth.id, CaseloadAssignment.ended_at.is_(None)
+        )
+    )
+    session.add(
+        StaffTask(
+            youth_id=youth.id,
+            assignee_id=referent_id,
+            kind=StaffTaskKind.DELETION_REQUEST,
+            due_at=now + timedelta(days=30),
+        )
+    )
+    audit.record(
+        session, "youth.deletion_requested", actor_youth_id=youth.id, youth_id=youth.id, now=now
+    )

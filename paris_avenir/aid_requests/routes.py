@@ -1,0 +1,337 @@
+"""Mes droits and Mes demandes: the catalogue explained, requests in a few steps."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi.responses import RedirectResponse, Response
+
+from paris_avenir.aid_requests import kinds as catalogue
+from paris_avenir.aid_requests import service
+from paris_avenir.aid_requests.kinds.base import AidKind, FieldKind, FormField
+from paris_avenir.aid_requests.models import AidCode, AidRequest, RequestStatus
+from paris_avenir.aid_requests.national_rights import national_rights
+from paris_avenir.auth.dependencies import CurrentYouth
+from paris_avenir.db import SessionDep, utcnow
+from paris_avenir.documents import service as documents
+from paris_avenir.web.i18n import gettext as _
+from paris_avenir.web.templating import render
+
+router = APIRouter(prefix="/mon-espace")
+PARIS = ZoneInfo("Europe/Paris")
+
+
+def _today() -> Any:
+    return utcnow().astimezone(PARIS).date()
+
+
+def _redirect(location: str) -> RedirectResponse:
+    return RedirectResponse(location, status_code=303)
+
+
+def _kind_or_404(code: str) -> AidKind:
+    try:
+        return catalogue.kind(AidCode(code))
+    except ValueError:
+        raise HTTPException(status_code=404) from None
+
+
+def _own_request(session: SessionDep, youth_id: Any, request_id: str) -> AidRequest:
+    request = service.request_of_youth(session, youth_id, request_id)
+    if request is None:
+        raise HTTPException(status_code=404)
+    return request
+
+
+# --- Mes droits ---------------------------------------------------------------------------
+
+
+@router.get("/droits")
+def rights(request: Request, session: SessionDep, youth: CurrentYouth) -> Response:
+    parameters = service.aid_parameters(session)
+    today = _today()
+    aids = [
+        (
+            kind,
+            kind.eligibility(youth, parameters.get(kind.code, {}), today),
+            kind.gives(parameters.get(kind.code, {})),
+        )
+        for kind in catalogue.all_kinds()
+    ]
+    return render(
+        request,
+        "aid_requests/rights.html",
+        {
+            "aids": aids,
+            "national_rights": national_rights(),
+        },
+    )
+
+
+@router.get("/droits/{code}")
+def aid_detail(request: Request, session: SessionDep, youth: CurrentYouth, code: str) -> Response:
+    kind = _kind_or_404(code)
+    parameters = service.aid_parameters(session).get(kind.code, {})
+    return render(
+        request,
+        "aid_requests/aid.html",
+        {
+            "kind": kind,
+            "gives": kind.gives(parameters),
+            "eligibility": kind.eligibility(youth, parameters, _today()),
+            "document_label": documents.kind_label,
+            "is_open": kind.code in service.open_aid_codes(session),
+            "error": None,
+        },
+    )
+
+
+# --- Mes demandes -------------------------------------------------------------------------
+
+
+@router.post("/demandes")
+def start(
+    request: Request, session: SessionDep, youth: CurrentYouth, aide: Annotated[str, Form()] = ""
+) -> Response:
+    kind = _kind_or_404(aide)
+    try:
+        aid_request = service.start_request(session, youth, kind.code)
+    except service.RequestError as error:
+        return render(
+            request,
+            "aid_requests/aid.html",
+            {
+                "kind": kind,
+                "gives": kind.gives(service.aid_parameters(session).get(kind.code, {})),
+                "eligibility": kind.eligibility(youth, {}, _today()),
+                "document_label": documents.kind_label,
+                "is_open": False,
+                "error": str(error),
+            },
+            status_code=409,
+        )
+    return _redirect(f"/mon-espace/demandes/{aid_request.id}/etape/{aid_request.current_step or 1}")
+
+
+@router.get("/demandes")
+def my_requests(request: Request, session: SessionDep, youth: CurrentYouth) -> Response:
+    requests = service.youth_requests(session, youth.id)
+    return render(
+        request,
+        "aid_requests/list.html",
+        {
+            "requests": requests,
+            "renewals": service.renewals_due(requests, _today()),
+            "kind_name": lambda code: catalogue.kind(code).name,
+            "status_label": service.status_label,
+            "next_step": service.next_step,
+        },
+    )
+
+
+def _sections(kind: AidKind) -> list[str]:
+    return [
+        *(["questions"] if kind.questions else []),
+        *(["documents"] if kind.documents else []),
+        "review",
+    ]
+
+
+def _display(field: FormField, value: str | None) -> str:
+    if value in (None, ""):
+        return _("Pas de réponse")
+    assert value is not None
+    if field.kind in {FieldKind.CHOICE, FieldKind.YES_NO}:
+        return dict(field.choices).get(value, value)
+    if field.kind is FieldKind.MONEY:
+        return f"{value}\u00a0€"
+    return value
+
+
+def _step_page(
+    request: Request,
+    session: SessionDep,
+    youth: Any,
+    aid_request: AidRequest,
+    step: int,
+    *,
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+    error: str | None = None,
+) -> Response:
+    kind = catalogue.kind(aid_request.aid_code)
+    sections = _sections(kind)
+    section = sections[step - 1]
+    context: dict[str, Any] = {
+        "aid_request": aid_request,
+        "kind": kind,
+        "step": step,
+        "step_count": len(sections),
+        "section": section,
+        "answers": aid_request.form_data or {},
+        "errors": errors or {},
+        "error": error,
+    }
+    if section == "documents":
+        vault = documents.youth_documents(session, youth.id)
+        attached = service.attached_document_ids(session, aid_request)
+        rows = []
+        for needed in kind.documents:
+            candidates = [doc for doc in vault if doc.kind is needed.kind]
+            chosen = {doc.id for doc in candidates if doc.id in attached}
+            if not chosen and candidates and not attached:
+                chosen = {candidates[0].id}  # the newest one: nothing asked twice
+            rows.append((needed, candidates, chosen))
+        context.update(rows=rows, document_label=documents.kind_label, today=_today())
+    if section == "review":
+        missing = service.missing_for_submission(session, aid_request, kind)
+        context.update(
+            summary=[
+                (field.label, _display(field, (aid_request.form_data or {}).get(field.name)))
+                for field in kind.questions
+            ],
+            attached=aid_request.documents,
+            missing=missing,
+            document_label=documents.kind_label,
+            questions_step=sections.index("questions") + 1 if "questions" in sections else None,
+            documents_step=sections.index("documents") + 1 if "documents" in sections else None,
+            missing_documents=[
+                documents.kind_label(needed.kind)
+                for needed in kind.documents
+                if needed.kind.value in missing.documents
+            ],
+        )
+    return render(request, "aid_requests/step.html", context, status_code=status_code)
+
+
+@router.get("/demandes/{request_id}/etape/{step}")
+def step_form(
+    request: Request, session: SessionDep, youth: CurrentYouth, request_id: str, step: int
+) -> Response:
+    aid_request = _own_request(session, youth.id, request_id)
+    if aid_request.status is not RequestStatus.DRAFT:
+        return _redirect(f"/mon-espace/demandes/{aid_request.id}")
+    if not 1 <= step <= len(_sections(catalogue.kind(aid_request.aid_code))):
+        raise HTTPException(status_code=404)
+    return _step_page(request, session, youth, aid_request, step)
+
+
+@router.post("/demandes/{request_id}/etape/{step}")
+async def step_save(
+    request: Request, session: SessionDep, youth: CurrentYouth, request_id: str, step: int
+) -> Response:
+    aid_request = _own_request(session, youth.id, request_id)
+    if aid_request.status is not RequestStatus.DRAFT:
+        return _redirect(f"/mon-espace/demandes/{aid_request.id}")
+    kind = catalogue.kind(aid_request.aid_code)
+    sections = _sections(kind)
+    if not 1 <= step <= len(sections):
+        raise HTTPException(status_code=404)
+    form = await request.form()
+    later = form.get("action") == "plus_tard"
+    section = sections[step - 1]
+    if section == "questions":
+        errors = service.save_answers(
+            aid_request, kind, {key: str(value) for key, value in form.items()}
+        )
+        if errors and not later:
+            return _step_page(
+                request, session, youth, aid_request, step, errors=errors, status_code=422
+            )
+    elif section == "documents":
+        service.set_documents(
+            session, aid_request, youth.id, [str(value) for value in form.getlist("documents")]
+        )
+    aid_request.current_step = max(aid_request.current_step, min(step + 1, len(sections)))
+    youth.last_activity_at = utcnow()
+    if later:
+        return _redirect("/mon-espace/demandes?enregistre=1")
+    return _redirect(f"/mon-espace/demandes/{aid_request.id}/etape/{min(step + 1, len(sections))}")
+
+
+@router.post("/demandes/{request_id}/envoyer")
+def send(
+    request: Request,
+    session: SessionDep,
+    youth: CurrentYouth,
+    request_id: str,
+    certifie: Annotated[str, Form()] = "",
+) -> Response:
+    aid_request = _own_request(session, youth.id, request_id)
+    last_step = len(_sections(catalogue.kind(aid_request.aid_code)))
+    if certifie != "oui":
+        return _step_page(
+            request,
+            session,
+            youth,
+            aid_request,
+            last_step,
+            status_code=422,
+            error=_("Cochez la case pour dire que vos réponses sont vraies."),
+        )
+    try:
+        service.submit(session, aid_request, youth)
+    except service.RequestError as error:
+        return _step_page(
+            request, session, youth, aid_request, last_step, status_code=422, error=str(error)
+        )
+    return _redirect(f"/mon-espace/demandes/{aid_request.id}?envoyee=1")
+
+
+@router.get("/demandes/{request_id}")
+def request_detail(
+    request: Request, session: SessionDep, youth: CurrentYouth, request_id: str
+) -> Response:
+    aid_request = _own_request(session, youth.id, request_id)
+    kind = catalogue.kind(aid_request.aid_code)
+    return render(
+        request,
+        "aid_requests/detail.html",
+        {
+            "aid_request": aid_request,
+            "kind": kind,
+            "status_label": service.status_label,
+            "next_step": service.next_step,
+            "withdrawable": aid_request.status in service.WITHDRAWABLE,
+            "summary": [
+                (field.label, _display(field, (aid_request.form_data or {}).get(field.name)))
+                for field in kind.questions
+            ],
+            "document_label": documents.kind_label,
+            "sent": request.query_params.get("envoyee") == "1",
+        },
+    )
+
+
+@router.post("/demandes/{request_id}/retirer")
+def withdraw(
+    request: Request,
+    session: SessionDep,
+    youth: CurrentYouth,
+    request_id: str,
+    raison: Annotated[str, Form()] = "",
+) -> Response:
+    aid_request = _own_request(session, youth.id, request_id)
+    try:
+        service.withdraw(session, aid_request, youth, reason=raison)
+    except service.RequestError:
+        raise HTTPException(status_code=409) from None
+    return _redirect(f"/mon-espace/demandes/{aid_request.id}")
+
+
+@router.post("/demandes/{request_id}/documents-ajoutes")
+async def missing_documents_added(
+    request: Request, session: SessionDep, youth: CurrentYouth, request_id: str
+) -> Response:
+    aid_request = _own_request(session, youth.id, request_id)
+    form = await request.form()
+    chosen = [str(value) for value in form.getlist("documents")]
+    current = {str(document.id) for document in aid_request.documents}
+    service.set_documents(session, aid_request, youth.id, sorted(current | set(chosen)))
+    try:
+        service.documents_supplied(session, aid_request, youth)
+    except service.RequestError:
+        raise HTTPException(status_code=409) from None
+    return _redirect(f"/mon-espace/demandes/{aid_request.id}")

@@ -1,0 +1,198 @@
+"""The youth's vault: list, add (photo or file), download, delete."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
+from fastapi.responses import RedirectResponse, Response
+
+from paris_avenir.audit import service as audit
+from paris_avenir.auth.dependencies import CurrentStaff, CurrentYouth, client_ip
+from paris_avenir.auth.scope import deny, youth_for_staff
+from paris_avenir.db import SessionDep, utcnow
+from paris_avenir.documents import service
+from paris_avenir.documents.models import Document, DocumentKind
+from paris_avenir.documents.storage import DocumentStore
+from paris_avenir.documents.validation import MAX_BYTES, RefusedFile
+from paris_avenir.kit.forms import parse_date
+from paris_avenir.web.i18n import gettext as _
+from paris_avenir.web.templating import render
+
+router = APIRouter()
+PARIS = ZoneInfo("Europe/Paris")
+
+
+def _store(request: Request) -> DocumentStore:
+    store: DocumentStore = request.app.state.document_store
+    return store
+
+
+def _safe_return(raw: str) -> str:
+    return raw if raw.startswith("/mon-espace/") and "//" not in raw else "/mon-espace/documents"
+
+
+def vault_page(
+    request: Request,
+    session: SessionDep,
+    youth_id: object,
+    *,
+    error: str | None = None,
+    chosen_kind: str = "",
+    status_code: int = 200,
+    back: str = "",
+) -> Response:
+    documents = service.youth_documents(session, youth_id)  # type: ignore[arg-type]
+    return render(
+        request,
+        "documents/vault.html",
+        {
+            "documents": documents,
+            "kinds": [(kind.value, service.kind_label(kind)) for kind in DocumentKind],
+            "expiring_kinds": [kind.value for kind in service.EXPIRING_KINDS],
+            "kind_label": service.kind_label,
+            "today": utcnow().astimezone(PARIS).date(),
+            "error": error,
+            "chosen_kind": chosen_kind,
+            "back": back,
+            "max_megabytes": MAX_BYTES // 1024 // 1024,
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/mon-espace/documents")
+def vault(
+    request: Request, session: SessionDep, youth: CurrentYouth, retour: str = "", type: str = ""
+) -> Response:
+    return vault_page(request, session, youth.id, chosen_kind=type, back=retour)
+
+
+@router.post("/mon-espace/documents")
+def upload(
+    request: Request,
+    session: SessionDep,
+    youth: CurrentYouth,
+    fichier: Annotated[UploadFile | None, File()] = None,
+    type_document: Annotated[str, Form()] = "",
+    expire_le: Annotated[str, Form()] = "",
+    retour: Annotated[str, Form()] = "",
+) -> Response:
+    try:
+        kind = DocumentKind(type_document)
+    except ValueError:
+        return vault_page(
+            request,
+            session,
+            youth.id,
+            status_code=422,
+            back=retour,
+            error=_("Choisissez le type de document."),
+        )
+    if fichier is None or not fichier.filename:
+        return vault_page(
+            request,
+            session,
+            youth.id,
+            status_code=422,
+            chosen_kind=kind.value,
+            back=retour,
+            error=_("Choisissez un fichier ou prenez une photo."),
+        )
+    # Read one byte more than allowed: enough to know it is too big, never the whole file.
+    content = fichier.file.read(MAX_BYTES + 1)
+    size = fichier.size if fichier.size is not None else len(content)
+    expires_on = parse_date(expire_le) if expire_le else None
+    try:
+        service.add_document(
+            session,
+            _store(request),
+            youth_id=youth.id,
+            kind=kind,
+            filename=fichier.filename,
+            content=content,
+            size=size,
+            expires_on=expires_on,
+        )
+    except RefusedFile as refusal:
+        return vault_page(
+            request,
+            session,
+            youth.id,
+            status_code=422,
+            chosen_kind=kind.value,
+            back=retour,
+            error=str(refusal),
+        )
+    youth.last_activity_at = utcnow()
+    return RedirectResponse(
+        _safe_return(retour) if retour else "/mon-espace/documents?ajoute=1", status_code=303
+    )
+
+
+def _download(document: Document, request: Request) -> Response:
+    content = _store(request).read(document.storage_key)
+    return Response(
+        content,
+        media_type=document.content_type,
+        headers={
+            "Content-Disposition": f'attachment; filename="{service.download_name(document)}"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@router.get("/mon-espace/documents/{document_id}")
+def download_own(
+    request: Request, session: SessionDep, youth: CurrentYouth, document_id: str
+) -> Response:
+    document = service.document_of_youth(session, youth.id, document_id)
+    if document is None:
+        raise HTTPException(status_code=404)
+    return _download(document, request)
+
+
+@router.post("/mon-espace/documents/{document_id}/supprimer")
+def delete_own(
+    request: Request, session: SessionDep, youth: CurrentYouth, document_id: str
+) -> Response:
+    document = service.document_of_youth(session, youth.id, document_id)
+    if document is None:
+        raise HTTPException(status_code=404)
+    if not service.delete_document(session, _store(request), document):
+        return vault_page(
+            request,
+            session,
+            youth.id,
+            status_code=409,
+            error=_("Ce document sert pour une demande envoyée : il ne peut pas être supprimé."),
+        )
+    return RedirectResponse("/mon-espace/documents?supprime=1", status_code=303)
+
+
+@router.get("/pro/jeunes/{youth_id}/documents/{document_id}")
+def download_for_staff(
+    request: Request, session: SessionDep, staff: CurrentStaff, youth_id: str, document_id: str
+) -> Response:
+    # The download itself is audited below, with the document it concerns.
+    youth = youth_for_staff(session, staff, youth_id, ip_address=client_ip(request), action=None)
+    document = service.document_of_youth(session, youth.id, document_id)
+    if document is None:
+        raise deny(
+            session,
+            staff,
+            object_type="document",
+            object_id=document_id,
+            ip_address=client_ip(request),
+        )
+    audit.record(
+        session,
+        "document.download",
+        actor_staff_id=staff.id,
+        youth_id=youth.id,
+        object_type="document",
+        object_id=document.id,
+        ip_address=client_ip(request),
+    )
+    return _download(document, request)

@@ -1,0 +1,108 @@
+"""Telling a youth that something happened (a message, a decision), through the outbox:
+on their preferred channel if it works, in their language, never in quiet hours, and
+once per batch (three messages in a row are one notification)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from paris_avenir.db import utcnow
+from paris_avenir.kit.quiet_hours import next_sending_time
+from paris_avenir.messaging import outbox
+from paris_avenir.messaging.models import OutboxMessage
+from paris_avenir.web import i18n
+from paris_avenir.youths.models import Channel, Youth
+
+
+def reachable_channel(youth: Youth) -> Channel | None:
+    """The preferred channel if it can work, otherwise the other one."""
+    usable = {
+        Channel.SMS: youth.phone is not None and youth.phone_unreachable_at is None,
+        Channel.EMAIL: youth.email is not None and youth.email_unreachable_at is None,
+    }
+    if usable[youth.preferred_channel]:
+        return youth.preferred_channel
+    other = Channel.EMAIL if youth.preferred_channel is Channel.SMS else Channel.SMS
+    return other if usable[other] else None
+
+
+def notify(
+    session: Session,
+    youth: Youth,
+    *,
+    template: str,
+    key: str,
+    sms_text: str,
+    email_subject: str,
+    email_text: str,
+    now: datetime | None = None,
+) -> OutboxMessage | None:
+    channel = reachable_channel(youth)
+    if channel is None:
+        return None
+    send_at = next_sending_time(now or utcnow())
+    if channel is Channel.SMS:
+        assert youth.phone is not None
+        return outbox.enqueue(
+            session,
+            channel=channel,
+            recipient=youth.phone,
+            template=template,
+            body_text=sms_text,
+            idempotency_key=key,
+            youth_id=youth.id,
+            language=youth.language,
+            now=now,
+            not_before=send_at,
+        )
+    assert youth.email is not None
+    return outbox.enqueue(
+        session,
+        channel=channel,
+        recipient=youth.email,
+        template=template,
+        subject=email_subject,
+        body_text=email_text,
+        idempotency_key=key,
+        youth_id=youth.id,
+        language=youth.language,
+        now=now,
+        not_before=send_at,
+    )
+
+
+def notify_new_message(
+    session: Session,
+    youth: Youth,
+    *,
+    thread_id: uuid.UUID,
+    first_unread_id: uuid.UUID,
+    base_url: str,
+    now: datetime | None = None,
+) -> OutboxMessage | None:
+    link = f"{base_url.rstrip('/')}/mon-espace/messages"
+    with i18n.using_locale(youth.language):
+        sms = i18n.gettext(
+            "Paris avenir : vous avez un nouveau message de votre referent. "
+            "Lisez-le ici : %(link)s",
+            link=link,
+        )
+        subject = i18n.gettext("Nouveau message de votre référent")
+        text = i18n.gettext(
+            "Bonjour,\n\nVous avez un nouveau message de votre référent dans votre espace "
+            "Paris avenir.\n\nLisez-le ici : %(link)s",
+            link=link,
+        )
+    return notify(
+        session,
+        youth,
+        template="new_message",
+        key=f"new-message:{thread_id}:{first_unread_id}",
+        sms_text=sms,
+        email_subject=subject,
+        email_text=text,
+        now=now,
+    )
