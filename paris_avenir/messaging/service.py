@@ -77,9 +77,7 @@ def threads_for_youth(session: Session, youth_id: uuid.UUID) -> list[ThreadSumma
                 Message.read_at.is_(None),
             )
             .group_by(Message.thread_id)
-        )
-        .tuples()
-        .all()
+        ).all()
     )
     return [ThreadSummary(thread, int(unread.get(thread.id, 0))) for thread in threads]
 

@@ -90,6 +90,9 @@ def template_context(request: Request, context: dict[str, Any]) -> dict[str, Any
         "viewer_youth": getattr(request.state, "viewer_youth", None),
         "viewer_staff": getattr(request.state, "viewer_staff", None),
         "viewer_referent": getattr(request.state, "viewer_referent", None),
+        # Optional messages most pages may show; absent unless a handler sets them.
+        "error": None,
+        "notice": None,
         **context,
     }
 

@@ -56,7 +56,7 @@ def _plain(value: Any) -> Any:
 
 def export_youth_data(session: Session, youth: Youth) -> dict[str, Any]:
     staff_names: dict[uuid.UUID | None, str] = dict(
-        session.execute(select(StaffUser.id, StaffUser.full_name)).tuples().all()
+        session.execute(select(StaffUser.id, StaffUser.full_name)).all()
     )
     requests = list(
         session.scalars(

@@ -1,0 +1,299 @@
+"""Filing a request in a few steps: saved at every step, asked once, tracked to the end."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from paris_avenir.aid_requests import service
+from paris_avenir.aid_requests.catalogue import ensure_catalogue
+from paris_avenir.aid_requests.models import AidCode, AidRequest, AidRequestEvent, RequestStatus
+from paris_avenir.db import utcnow
+from paris_avenir.documents.models import DocumentKind
+from paris_avenir.youths.models import EmploymentSituation, Youth
+from tests.factories import create_document, create_youth
+from tests.helpers import post_form, sign_in_as
+from tests.querycount import CountQueries
+
+
+@pytest.fixture
+def youth(app: FastAPI, client: httpx.AsyncClient, session: Session) -> Youth:
+    ensure_catalogue(session)
+    youth = create_youth(
+        session,
+        first_name="Oumar",
+        employment_situation=EmploymentSituation.TRAINING,
+        monthly_income_cents=25000,
+        has_family_support=None,
+    )
+    session.commit()
+    sign_in_as(client, app, session, youth=youth)
+    return youth
+
+
+async def start(client: httpx.AsyncClient, aid: str = "allocation") -> str:
+    response = await post_form(client, "/mon-espace/demandes", {"aide": aid})
+    assert response.status_code == 303
+    return str(response.headers["location"])
+
+
+def the_request(session: Session) -> AidRequest:
+    session.expire_all()
+    return session.scalars(
+        select(AidRequest)
+        .options(selectinload(AidRequest.events), selectinload(AidRequest.documents))
+        .order_by(AidRequest.created_at)
+        .limit(1)
+    ).one()
+
+
+async def test_a_draft_is_prefilled_from_the_profile(
+    client: httpx.AsyncClient, session: Session, youth: Youth
+) -> None:
+    location = await start(client)
+    assert location.endswith("/etape/1")
+    page = await client.get(location)
+    assert "Étape 1 sur 3" in page.text
+    assert 'value="formation" checked' in page.text
+    assert 'value="250"' in page.text
+    assert the_request(session).status is RequestStatus.DRAFT
+    # Starting again reopens the same draft instead of a second one.
+    assert await start(client) == location
+
+
+async def test_wrong_answers_are_explained_and_the_rest_is_kept(
+    client: httpx.AsyncClient, session: Session, youth: Youth
+) -> None:
+    location = await start(client)
+    response = await post_form(
+        client,
+        location,
+        {"employment_situation": "recherche", "monthly_income": "beaucoup", "action": "continuer"},
+    )
+    assert response.status_code == 422
+    assert "Écrivez un montant en euros" in response.text
+    assert 'value="beaucoup"' in response.text and 'aria-invalid="true"' in response.text
+    assert "Répondez à cette question." in response.text  # family support unanswered
+    answers = the_request(session).form_data
+    assert answers["employment_situation"] == "recherche"
+
+
+async def test_finish_later_keeps_the_draft(
+    client: httpx.AsyncClient, session: Session, youth: Youth
+) -> None:
+    location = await start(client)
+    response = await post_form(
+        client, location, {"employment_situation": "recherche", "action": "plus_tard"}
+    )
+    assert response.headers["location"] == "/mon-espace/demandes?enregistre=1"
+    page = await client.get("/mon-espace/demandes")
+    assert "Continuer la demande" in page.text
+    assert the_request(session).form_data["employment_situation"] == "recherche"
+
+
+async def test_an_allocation_filed_with_two_documents_of_the_vault(
+    app: FastAPI, client: httpx.AsyncClient, session: Session, youth: Youth
+) -> None:
+    identity = create_document(session, app.state.document_store, youth, DocumentKind.IDENTITY)
+    bank = create_document(session, app.state.document_store, youth, DocumentKind.BANK_DETAILS)
+    session.commit()
+    location = await start(client)
+    base = location.rsplit("/", 1)[0]
+    answers = {
+        "employment_situation": "recherche",
+        "monthly_income": "250,50",
+        "family_support": "non",
+        "action": "continuer",
+    }
+    assert (await post_form(client, base + "/1", answers)).headers["location"] == base + "/2"
+    page = await client.get(base + "/2")
+    assert (
+        f'value="{identity.id}" checked' in page.text and f'value="{bank.id}" checked' in page.text
+    )
+    response = await post_form(
+        client, base + "/2", {"documents": [str(identity.id), str(bank.id)], "action": "continuer"}
+    )
+    assert response.headers["location"] == base + "/3"
+    review = await client.get(base + "/3")
+    assert "250,50" in review.text and "Envoyer ma demande" in review.text
+
+    refused = await post_form(client, location.rsplit("/etape", 1)[0] + "/envoyer", {})
+    assert refused.status_code == 422 and "Cochez la case" in refused.text
+    sent = await post_form(
+        client, location.rsplit("/etape", 1)[0] + "/envoyer", {"certifie": "oui"}
+    )
+    assert sent.status_code == 303
+    detail = await client.get(sent.headers["location"])
+    assert "Déposée" in detail.text and "Votre demande est envoyée" in detail.text
+
+    request = the_request(session)
+    assert request.status is RequestStatus.SUBMITTED and request.submitted_at is not None
+    assert {document.id for document in request.documents} == {identity.id, bank.id}
+    history = [
+        (event.from_status, event.to_status, event.actor_is_youth) for event in request.events
+    ]
+    assert history == [
+        (None, RequestStatus.DRAFT, True),
+        (RequestStatus.DRAFT, RequestStatus.SUBMITTED, True),
+    ]
+    session.refresh(youth)
+    assert youth.monthly_income_cents == 25050 and youth.has_family_support is False
+    assert youth.employment_situation is EmploymentSituation.JOB_SEEKING
+
+
+async def test_a_request_without_its_documents_cannot_be_sent(
+    client: httpx.AsyncClient, session: Session, youth: Youth
+) -> None:
+    location = await start(client)
+    base = location.rsplit("/", 1)[0]
+    await post_form(
+        client,
+        base + "/1",
+        {
+            "employment_situation": "recherche",
+            "monthly_income": "0",
+            "family_support": "non",
+            "action": "continuer",
+        },
+    )
+    review = await client.get(base + "/3")
+    assert "Avant d’envoyer, il manque" in review.text and "Pièce d’identité" in review.text
+    sent = await post_form(client, base.rsplit("/etape", 1)[0] + "/envoyer", {"certifie": "oui"})
+    assert sent.status_code == 422
+    assert the_request(session).status is RequestStatus.DRAFT
+
+
+async def test_the_next_request_asks_nothing_twice(
+    app: FastAPI, client: httpx.AsyncClient, session: Session, youth: Youth
+) -> None:
+    earlier = AidRequest(
+        youth_id=youth.id,
+        aid_code=AidCode.BOURSE,
+        status=RequestStatus.WITHDRAWN,
+        form_data={"school": "Université Paris Cité", "programme": "Licence de droit"},
+    )
+    session.add(earlier)
+    session.commit()
+    page = await client.get(await start(client, "bourse"))
+    assert 'value="Université Paris Cité"' in page.text and 'value="Licence de droit"' in page.text
+
+
+async def test_a_youth_withdraws_until_a_decision(
+    client: httpx.AsyncClient, session: Session, youth: Youth
+) -> None:
+    request = AidRequest(
+        youth_id=youth.id, aid_code=AidCode.AIDE_URGENCE, status=RequestStatus.SUBMITTED
+    )
+    session.add(request)
+    session.commit()
+    response = await post_form(
+        client,
+        f"/mon-espace/demandes/{request.id}/retirer",
+        {"raison": "J'ai trouvé une solution."},
+    )
+    assert response.status_code == 303
+    request = the_request(session)
+    assert request.status is RequestStatus.WITHDRAWN
+    assert request.events[-1].reason == "J'ai trouvé une solution."
+
+    granted = AidRequest(youth_id=youth.id, aid_code=AidCode.NAVIGO, status=RequestStatus.GRANTED)
+    session.add(granted)
+    session.commit()
+    refused = await post_form(client, f"/mon-espace/demandes/{granted.id}/retirer")
+    assert refused.status_code == 409
+
+
+async def test_missing_documents_go_back_to_the_referent(
+    app: FastAPI, client: httpx.AsyncClient, session: Session, youth: Youth
+) -> None:
+    request = AidRequest(
+        youth_id=youth.id,
+        aid_code=AidCode.NAVIGO,
+        status=RequestStatus.MISSING_DOCUMENTS,
+        decision_reason="Il manque une photo récente.",
+    )
+    session.add(request)
+    photo = create_document(session, app.state.document_store, youth, DocumentKind.PHOTO)
+    session.commit()
+    page = await client.get(f"/mon-espace/demandes/{request.id}")
+    assert "Il manque une photo récente." in page.text
+    assert "J’ai ajouté les documents" in page.text
+    response = await post_form(
+        client,
+        f"/mon-espace/demandes/{request.id}/documents-ajoutes",
+        {"documents": [str(photo.id)]},
+    )
+    assert response.status_code == 303
+    request = the_request(session)
+    assert request.status is RequestStatus.UNDER_REVIEW
+    assert [document.id for document in request.documents] == [photo.id]
+
+
+async def test_an_allocation_coming_to_its_end_is_prompted_for_renewal(
+    client: httpx.AsyncClient, session: Session, youth: Youth
+) -> None:
+    session.add(
+        AidRequest(
+            youth_id=youth.id,
+            aid_code=AidCode.ALLOCATION,
+            status=RequestStatus.PAID,
+            renewal_due_on=utcnow() + timedelta(days=12),
+        )
+    )
+    session.commit()
+    assert "pensez à la renouveler" in (await client.get("/mon-espace/demandes")).text
+    assert "pensez à la renouveler" in (await client.get("/mon-espace")).text
+
+
+def test_transitions_follow_the_life_cycle(session: Session) -> None:
+    youth = create_youth(session)
+    request = AidRequest(
+        youth_id=youth.id, aid_code=AidCode.ALLOCATION, status=RequestStatus.REFUSED
+    )
+    session.add(request)
+    session.flush()
+    with pytest.raises(service.RequestError):
+        service.record_transition(session, request, RequestStatus.GRANTED)
+    assert session.scalars(select(AidRequestEvent)).all() == []
+
+
+async def test_pages_run_the_same_number_of_queries_whatever_the_amount(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    session: Session,
+    youth: Youth,
+    count_queries: CountQueries,
+) -> None:
+    async def queries(path: str) -> int:
+        with count_queries() as counter:
+            assert (await client.get(path)).status_code == 200
+        return counter.count
+
+    def add(count: int) -> None:
+        for _ in range(count):
+            request = AidRequest(
+                youth_id=youth.id, aid_code=AidCode.AIDE_URGENCE, status=RequestStatus.SUBMITTED
+            )
+            session.add(request)
+            create_document(session, app.state.document_store, youth, DocumentKind.OTHER)
+        session.commit()
+
+    add(2)
+    few = {
+        path: await queries(path)
+        for path in (
+            "/mon-espace",
+            "/mon-espace/demandes",
+            "/mon-espace/documents",
+            "/mon-espace/droits",
+        )
+    }
+    add(15)
+    many = {path: await queries(path) for path in few}
+    assert many == few
+    assert max(few.values()) <= 12
