@@ -84,12 +84,21 @@ class LiveServer:
     # email → TOTP provisioning URI; one account per use, as a TOTP code works only once.
     staff_accounts: dict[str, str]
 
-    def last_sms_to(self, e164: str) -> str:
-        for line in reversed(self.sms_file.read_text().splitlines()):
-            sms = json.loads(line)
-            if sms["to"] == e164:
-                return str(sms["text"])
+    def last_sms_to(self, e164: str, *, after: int = 0) -> str:
+        """The newest SMS to this number beyond the first `after` lines of the file; waits
+        for it, since codes leave right after the response, not before."""
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            lines = self.sms_file.read_text().splitlines() if self.sms_file.exists() else []
+            for line in reversed(lines[after:]):
+                sms = json.loads(line)
+                if sms["to"] == e164:
+                    return str(sms["text"])
+            time.sleep(0.05)
         raise AssertionError(f"no SMS to {e164}")
+
+    def sms_count(self) -> int:
+        return len(self.sms_file.read_text().splitlines()) if self.sms_file.exists() else 0
 
 
 STAFF_PASSWORD = "mot de passe de demonstration"
@@ -211,6 +220,7 @@ def sign_in_youth(
         youth.email if by_email else youth.phone_as_typed
     )
     inbox_before = len(live.smtp.inbox)
+    sms_before = live.sms_count()
     page.get_by_role("button", name="Recevoir un code").click()
     page.get_by_role("heading", name="Entrez le code reçu").wait_for()
     if by_email:
@@ -219,7 +229,7 @@ def sign_in_youth(
             time.sleep(0.05)
         text = live.smtp.text_of(live.smtp.inbox[-1])
     else:
-        text = live.last_sms_to(youth.phone)
+        text = live.last_sms_to(youth.phone, after=sms_before)
     match = re.search(r"\b(\d{6})\b", text)
     assert match
     page.get_by_label("Code à 6 chiffres").fill(match.group(1))

@@ -23,6 +23,15 @@ PUBLIC_PAGES = {
 YOUTH_PAGES = {
     "mon espace": "/mon-espace",
     "qui a consulté mon dossier": "/mon-espace/acces",
+    "mes droits": "/mon-espace/droits",
+    "une aide": "/mon-espace/droits/allocation",
+    "une aide sur rendez-vous": "/mon-espace/droits/psychologue",
+    "mes demandes": "/mon-espace/demandes",
+    "mes documents": "/mon-espace/documents",
+    "messages": "/mon-espace/messages",
+    "mon profil": "/mon-espace/profil",
+    "mes données": "/mon-espace/donnees",
+    "supprimer mon compte": "/mon-espace/suppression",
 }
 STAFF_PAGES = {
     "mes jeunes": "/pro",
@@ -86,7 +95,10 @@ def test_first_load_is_light_and_stays_on_our_host(
 
 
 @pytest.mark.parametrize("width", [320, 360])
-@pytest.mark.parametrize("path", ["/", "/connexion", "/mon-espace"])
+@pytest.mark.parametrize(
+    "path",
+    ["/", "/connexion", "/mon-espace", "/mon-espace/droits/allocation", "/mon-espace/documents"],
+)
 def test_pages_reflow_without_horizontal_scrolling(
     live_server: LiveServer, context_for: Any, width: int, path: str
 ) -> None:
