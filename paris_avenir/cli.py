@@ -117,6 +117,23 @@ def cmd_create_staff(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rotate_document_keys(_args: argparse.Namespace) -> int:
+    from paris_avenir.db import make_session_factory
+    from paris_avenir.documents.service import rotate_all
+    from paris_avenir.documents.storage import DocumentStore
+    from paris_avenir.kit.crypto import build_cipher
+
+    settings = _load_settings()
+    engine = create_database_engine(settings.database_url)
+    try:
+        with make_session_factory(engine)() as session:
+            count = rotate_all(session, DocumentStore(settings.upload_dir, build_cipher(settings)))
+    finally:
+        engine.dispose()
+    print(f"Documents rechiffrés avec la clé la plus récente : {count}.")
+    return 0
+
+
 def _roles() -> list[Any]:
     from paris_avenir.staff.models import StaffRole
 
@@ -153,6 +170,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="read the password from standard input instead of generating one",
     )
     staff.set_defaults(handler=cmd_create_staff)
+
+    rotate = commands.add_parser(
+        "rotate-document-keys",
+        help="re-encrypt every stored document with the first key of ENCRYPTION_KEYS",
+    )
+    rotate.set_defaults(handler=cmd_rotate_document_keys)
     return parser
 
 

@@ -196,3 +196,44 @@ async def test_staff_downloads_are_scoped_and_audited(
     )
     assert actions == ["document.download"]
     assert (await client.get(f"/pro/jeunes/{youth.id}/documents/{youth.id}")).status_code == 404
+
+
+def test_the_rotation_command_re_encrypts_every_document(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from paris_avenir.db import create_database_engine, make_session_factory
+    from paris_avenir.migrate import upgrade_to_head
+
+    old_key, new_key = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    database = f"sqlite:///{tmp_path / 'rotate.sqlite3'}"
+    engine = create_database_engine(database)
+    upgrade_to_head(engine)
+    store = DocumentStore(tmp_path / "uploads", MultiFernet([Fernet(old_key)]))
+    with make_session_factory(engine).begin() as session:
+        document = create_document(session, store, create_youth(session), DocumentKind.IDENTITY)
+        key = document.storage_key
+    engine.dispose()
+    environment = {
+        name: value for name, value in os.environ.items() if not name.startswith("PARIS_AVENIR_")
+    }
+    environment.update(
+        {
+            "PARIS_AVENIR_DATABASE_URL": database,
+            "PARIS_AVENIR_UPLOAD_DIR": str(tmp_path / "uploads"),
+            "PARIS_AVENIR_ENCRYPTION_KEYS": f"{new_key},{old_key}",
+        }
+    )
+    completed = subprocess.run(
+        [sys.executable, "-m", "paris_avenir.cli", "rotate-document-keys"],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert "rechiffrés avec la clé la plus récente : 1" in completed.stdout
+    assert (
+        DocumentStore(tmp_path / "uploads", MultiFernet([Fernet(new_key)])).read(key) == PDF_BYTES
+    )

@@ -18,6 +18,7 @@ from paris_avenir.staff.models import StaffUser
 from paris_avenir.youths.models import Channel, Youth
 from tests.factories import assign, create_document, create_staff, create_youth
 from tests.helpers import post_form, sign_in_as
+from tests.querycount import CountQueries
 
 
 @pytest.fixture
@@ -137,3 +138,27 @@ async def test_another_caseload_cannot_write_to_the_youth(
     response = await post_form(client, f"/pro/jeunes/{youth.id}/messages", {"message": "Bonjour"})
     assert response.status_code == 404
     assert session.scalars(select(Message)).all() == []
+
+
+async def test_a_long_conversation_costs_no_more_queries(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    session: Session,
+    youth: Youth,
+    referent: StaffUser,
+    count_queries: CountQueries,
+) -> None:
+    thread = service.general_thread(session, youth.id)
+    sign_in_as(client, app, session, youth=youth)
+
+    async def queries_after(count: int) -> int:
+        for number in range(count):
+            service.post_message(
+                session, thread, body=f"Message {number}", author_staff_id=referent.id
+            )
+        session.commit()
+        with count_queries() as counter:
+            assert (await client.get(f"/mon-espace/messages/{thread.id}")).status_code == 200
+        return counter.count
+
+    assert await queries_after(2) == await queries_after(20)
