@@ -26,6 +26,8 @@ ACTION_LABELS: dict[str, str] = {
     "message.view": N_("a lu vos messages"),
     "message.send": N_("vous a écrit un message"),
     "youth.export": N_("a exporté vos données"),
+    "youth.note": N_("a écrit dans votre suivi"),
+    "youth.reassigned": N_("vous a confié à un autre référent"),
 }
 ROLE_LABELS: dict[StaffRole, str] = {
     StaffRole.REFERENT: N_("référent"),

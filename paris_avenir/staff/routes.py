@@ -1,36 +1,357 @@
-"""The staff side (back office). Every route that takes a youth id goes through
-auth.scope, which answers 404 (and audits) outside the caller's scope."""
+"""The back office. Every route that takes a youth or request id goes through auth.scope
+(404 + audit outside the caller's scope); every view of a youth's data is audited."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
-from fastapi.responses import Response
-from sqlalchemy import select
+import uuid
+from typing import Annotated, Any
 
+from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy import or_, select
+
+from paris_avenir.aid_requests import instruction
+from paris_avenir.aid_requests import kinds as catalogue
+from paris_avenir.aid_requests import service as requests_service
+from paris_avenir.aid_requests.models import RequestStatus
+from paris_avenir.appointments.models import Appointment, AppointmentKind
+from paris_avenir.audit import service as audit
 from paris_avenir.auth.dependencies import CurrentStaff, client_ip
-from paris_avenir.auth.scope import youth_for_staff, youth_scope
-from paris_avenir.db import SessionDep
+from paris_avenir.auth.scope import youth_for_staff
+from paris_avenir.config import Settings
+from paris_avenir.db import SessionDep, utcnow
+from paris_avenir.documents import service as documents
+from paris_avenir.kit.forms import parse_euros
+from paris_avenir.messaging import service as messaging
+from paris_avenir.outreach.models import OutreachAttempt
+from paris_avenir.staff import caseload
+from paris_avenir.staff import service as staff_service
+from paris_avenir.staff.models import CaseloadAssignment, StaffRole, StaffUser
+from paris_avenir.web.i18n import gettext as _
 from paris_avenir.web.templating import render
 from paris_avenir.youths.models import Youth
 
 router = APIRouter(prefix="/pro")
-CASELOAD_PAGE_SIZE = 50
+
+
+def _redirect(location: str) -> RedirectResponse:
+    return RedirectResponse(location, status_code=303)
+
+
+def _base_url(request: Request) -> str:
+    settings: Settings = request.app.state.settings
+    return settings.base_url
+
+
+def _enum(value: str, enum_class: Any, default: Any) -> Any:
+    try:
+        return enum_class(value)
+    except ValueError:
+        return default
 
 
 @router.get("")
-def staff_home(request: Request, session: SessionDep, staff: CurrentStaff) -> Response:
-    youths = session.scalars(
-        select(Youth)
-        .where(youth_scope(staff))
-        .order_by(Youth.last_activity_at.asc().nulls_first(), Youth.last_name)
-        .limit(CASELOAD_PAGE_SIZE)
-    ).all()
-    return render(request, "staff/home.html", {"staff": staff, "youths": youths})
+def dashboard(
+    request: Request,
+    session: SessionDep,
+    staff: CurrentStaff,
+    filtre: str = "tous",
+    tri: str = "silence",
+    q: str = "",
+    page: int = 1,
+) -> Response:
+    chosen = _enum(filtre, caseload.Filter, caseload.Filter.ALL)
+    sort = _enum(tri, caseload.Sort, caseload.Sort.QUIETEST)
+    result = caseload.caseload(session, staff, chosen=chosen, sort=sort, search=q[:100], page=page)
+    return render(
+        request,
+        "staff/home.html",
+        {
+            "staff": staff,
+            "result": result,
+            "filter": chosen,
+            "sort": sort,
+            "q": q[:100],
+            "filters": [
+                (item.value, label)
+                for item, label in (
+                    (caseload.Filter.ALL, _("Tous")),
+                    (caseload.Filter.QUIET, _("Silencieux depuis 30 jours")),
+                    (caseload.Filter.WAITING, _("Demandes à traiter")),
+                    (caseload.Filter.UNREACHABLE, _("Injoignables")),
+                    (caseload.Filter.OPTED_OUT, _("Désinscrits des relances")),
+                )
+            ],
+            "sorts": [
+                (caseload.Sort.QUIETEST.value, _("Les plus silencieux d’abord")),
+                (caseload.Sort.NAME.value, _("Nom")),
+                (caseload.Sort.ASE_REF.value, _("Référence ASE")),
+            ],
+        },
+    )
+
+
+def _youth_file(
+    request: Request,
+    session: SessionDep,
+    staff: StaffUser,
+    youth_id: str,
+    *,
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    youth = youth_for_staff(session, staff, youth_id, ip_address=client_ip(request))
+    thread = messaging.general_thread(session, youth.id)
+    if messaging.mark_read(session, thread, by_youth=False):
+        audit.record(
+            session,
+            "message.view",
+            actor_staff_id=staff.id,
+            youth_id=youth.id,
+            object_type="message_thread",
+            object_id=thread.id,
+            ip_address=client_ip(request),
+        )
+    current = session.scalar(
+        select(StaffUser)
+        .join(CaseloadAssignment, CaseloadAssignment.referent_id == StaffUser.id)
+        .where(CaseloadAssignment.youth_id == youth.id, CaseloadAssignment.ended_at.is_(None))
+    )
+    appointments = list(
+        session.scalars(
+            select(Appointment)
+            .where(
+                Appointment.youth_id == youth.id,
+                # Psychological support is health data: hidden unless the youth shares it.
+                or_(
+                    Appointment.kind != AppointmentKind.PSYCHOLOGIST,
+                    Appointment.shared_with_referent,
+                ),
+            )
+            .order_by(Appointment.starts_at.desc())
+            .limit(20)
+        )
+    )
+    return render(
+        request,
+        "staff/youth_file.html",
+        {
+            "staff": staff,
+            "youth": youth,
+            "referent": current,
+            "requests": requests_service.youth_requests(session, youth.id),
+            "documents": documents.youth_documents(session, youth.id),
+            "messages": messaging.thread_messages(session, thread.id)[-30:],
+            "appointments": appointments,
+            "attempts": list(
+                session.scalars(
+                    select(OutreachAttempt)
+                    .where(OutreachAttempt.youth_id == youth.id)
+                    .order_by(OutreachAttempt.attempted_at.desc())
+                    .limit(20)
+                )
+            ),
+            "journal": staff_service.journal(session, request.app.state.cipher, youth.id),
+            "team": staff_service.team_referents(session, staff.team_id)
+            if staff.role is StaffRole.SUPERVISOR
+            else [],
+            "kind_name": lambda code: catalogue.kind(code).name,
+            "status_label": requests_service.status_label,
+            "document_label": documents.kind_label,
+            "milestones": caseload.milestones(youth, utcnow().astimezone(caseload.PARIS).date()),
+            "sent": request.query_params.get("message") == "envoye",
+            "error": error,
+        },
+        status_code=status_code,
+    )
 
 
 @router.get("/jeunes/{youth_id}")
 def youth_file(
     request: Request, session: SessionDep, staff: CurrentStaff, youth_id: str
 ) -> Response:
-    youth = youth_for_staff(session, staff, youth_id, ip_address=client_ip(request))
-    return render(request, "staff/youth_file.html", {"staff": staff, "youth": youth})
+    return _youth_file(request, session, staff, youth_id)
+
+
+@router.post("/jeunes/{youth_id}/notes")
+def add_note(
+    request: Request,
+    session: SessionDep,
+    staff: CurrentStaff,
+    youth_id: str,
+    note: Annotated[str, Form()] = "",
+) -> Response:
+    youth = youth_for_staff(session, staff, youth_id, ip_address=client_ip(request), action=None)
+    try:
+        staff_service.add_note(
+            session, request.app.state.cipher, youth_id=youth.id, author=staff, text=note
+        )
+    except staff_service.AssignmentError as error:
+        return _youth_file(request, session, staff, youth_id, error=str(error), status_code=422)
+    return _redirect(f"/pro/jeunes/{youth.id}#journal")
+
+
+@router.post("/jeunes/{youth_id}/referent")
+def reassign(
+    request: Request,
+    session: SessionDep,
+    staff: CurrentStaff,
+    youth_id: str,
+    referent: Annotated[str, Form()] = "",
+    raison: Annotated[str, Form()] = "",
+) -> Response:
+    youth = youth_for_staff(session, staff, youth_id, ip_address=client_ip(request), action=None)
+    if staff.role is not StaffRole.SUPERVISOR:
+        raise HTTPException(status_code=403)
+    try:
+        staff_service.reassign(
+            session, youth.id, to_referent_id=uuid.UUID(referent), by=staff, reason=raison
+        )
+    except (ValueError, staff_service.AssignmentError) as error:
+        message = (
+            str(error)
+            if isinstance(error, staff_service.AssignmentError)
+            else _("Choisissez un référent actif de votre équipe.")
+        )
+        return _youth_file(request, session, staff, youth_id, error=message, status_code=422)
+    return _redirect(f"/pro/jeunes/{youth.id}?reaffecte=1")
+
+
+# --- Instruction --------------------------------------------------------------------------
+
+
+@router.get("/demandes")
+def request_queue(request: Request, session: SessionDep, staff: CurrentStaff) -> Response:
+    return render(
+        request,
+        "staff/queue.html",
+        {
+            "staff": staff,
+            "rows": instruction.queue(session, staff),
+            "kind_name": lambda code: catalogue.kind(code).name,
+            "status_label": requests_service.status_label,
+            "overdue_days": instruction.OVERDUE_DAYS,
+        },
+    )
+
+
+def _instruction_page(
+    request: Request,
+    session: SessionDep,
+    staff: StaffUser,
+    request_id: str,
+    *,
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    aid_request = instruction.request_for_staff(
+        session, staff, request_id, ip_address=client_ip(request)
+    )
+    audit.record(
+        session,
+        "aid_request.view",
+        actor_staff_id=staff.id,
+        youth_id=aid_request.youth_id,
+        object_type="aid_request",
+        object_id=aid_request.id,
+        ip_address=client_ip(request),
+    )
+    youth = session.get_one(Youth, aid_request.youth_id)
+    kind = catalogue.kind(aid_request.aid_code)
+    parameters = requests_service.aid_parameters(session).get(kind.code, {})
+    default_amount = parameters.get("monthly_amount_cents")
+    return render(
+        request,
+        "staff/instruction.html",
+        {
+            "staff": staff,
+            "aid_request": aid_request,
+            "youth": youth,
+            "kind": kind,
+            "eligibility": kind.eligibility(
+                youth, parameters, utcnow().astimezone(caseload.PARIS).date()
+            ),
+            "answers": [
+                (field.label, (aid_request.form_data or {}).get(field.name, ""))
+                for field in kind.questions
+            ],
+            "status_label": requests_service.status_label,
+            "document_label": documents.kind_label,
+            "default_amount": f"{int(default_amount) / 100:.2f}".replace(".", ",")
+            if default_amount
+            else "",
+            "days_waiting": (utcnow() - (aid_request.submitted_at or aid_request.created_at)).days,
+            "overdue_days": instruction.OVERDUE_DAYS,
+            "error": error,
+            "can_take_on": aid_request.status is RequestStatus.SUBMITTED,
+            "can_decide": aid_request.status
+            in {RequestStatus.SUBMITTED, RequestStatus.UNDER_REVIEW},
+            "can_ask": aid_request.status in {RequestStatus.SUBMITTED, RequestStatus.UNDER_REVIEW},
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/demandes/{request_id}")
+def instruction_page(
+    request: Request, session: SessionDep, staff: CurrentStaff, request_id: str
+) -> Response:
+    return _instruction_page(request, session, staff, request_id)
+
+
+@router.post("/demandes/{request_id}/{action}")
+def instruct(
+    request: Request,
+    session: SessionDep,
+    staff: CurrentStaff,
+    request_id: str,
+    action: str,
+    texte: Annotated[str, Form()] = "",
+    montant: Annotated[str, Form()] = "",
+) -> Response:
+    aid_request = instruction.request_for_staff(
+        session, staff, request_id, ip_address=client_ip(request)
+    )
+    common: dict[str, Any] = {"base_url": _base_url(request), "ip_address": client_ip(request)}
+    try:
+        if action == "prendre":
+            instruction.take_on(session, aid_request, staff, **common)
+        elif action == "pieces":
+            instruction.ask_for_documents(session, aid_request, staff, what=texte, **common)
+        elif action == "accorder":
+            amount = parse_euros(montant) if montant.strip() else None
+            if montant.strip() and amount is None:
+                raise requests_service.RequestError(
+                    _("Écrivez un montant en euros, par exemple 651,69.")
+                )
+            instruction.grant(
+                session, aid_request, staff, amount_cents=amount, message=texte, **common
+            )
+        elif action == "refuser":
+            instruction.refuse(session, aid_request, staff, reason=texte, **common)
+        else:
+            raise HTTPException(status_code=404)
+    except requests_service.RequestError as error:
+        session.rollback()
+        return _instruction_page(
+            request, session, staff, request_id, error=str(error), status_code=422
+        )
+    return _redirect(f"/pro/demandes/{aid_request.id}")
+
+
+# --- Team (supervisors) -------------------------------------------------------------------
+
+
+@router.get("/equipe")
+def team(request: Request, session: SessionDep, staff: CurrentStaff) -> Response:
+    if staff.role is not StaffRole.SUPERVISOR:
+        raise HTTPException(status_code=403)
+    return render(
+        request,
+        "staff/team.html",
+        {
+            "staff": staff,
+            "loads": staff_service.team_load(session, staff),
+            "target": staff_service.CASELOAD_TARGET,
+        },
+    )

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from cryptography.fernet import MultiFernet
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from paris_avenir.audit import service as audit
 from paris_avenir.auth import sessions
 from paris_avenir.db import utcnow
-from paris_avenir.staff.models import StaffUser
+from paris_avenir.staff.models import CaseloadAssignment, StaffRole, StaffUser
+from paris_avenir.web.i18n import gettext
+from paris_avenir.youths.models import FollowUpNote
 
 
 def disable_staff(session: Session, staff: StaffUser, *, by: StaffUser | None) -> None:
@@ -23,3 +31,187 @@ def disable_staff(session: Session, staff: StaffUser, *, by: StaffUser | None) -
         object_id=staff.id,
         now=now,
     )
+
+
+# --- Caseload assignments -----------------------------------------------------------------
+
+
+class AssignmentError(ValueError):
+    """The message is for the supervisor."""
+
+
+def team_referents(session: Session, team_id: uuid.UUID | None) -> list[StaffUser]:
+    return list(
+        session.scalars(
+            select(StaffUser)
+            .where(
+                StaffUser.team_id == team_id,
+                StaffUser.role == StaffRole.REFERENT,
+                StaffUser.is_active.is_(True),
+            )
+            .order_by(StaffUser.full_name)
+        )
+    )
+
+
+def reassign(
+    session: Session,
+    youth_id: uuid.UUID,
+    *,
+    to_referent_id: uuid.UUID,
+    by: StaffUser,
+    reason: str | None = None,
+    now: datetime | None = None,
+) -> CaseloadAssignment:
+    """Ends the current assignment (kept as history) and starts the new one: from now on the
+    former référent no longer reaches this youth."""
+    now = now or utcnow()
+    target = session.get(StaffUser, to_referent_id)
+    if (
+        target is None
+        or target.role is not StaffRole.REFERENT
+        or not target.is_active
+        or (by.role is StaffRole.SUPERVISOR and target.team_id != by.team_id)
+    ):
+        raise AssignmentError(gettext("Choisissez un référent actif de votre équipe."))
+    current = session.scalar(
+        select(CaseloadAssignment).where(
+            CaseloadAssignment.youth_id == youth_id, CaseloadAssignment.ended_at.is_(None)
+        )
+    )
+    if current is not None and current.referent_id == target.id:
+        return current
+    if current is not None:
+        current.ended_at = now
+        session.flush()  # the partial unique index allows one current assignment
+    assignment = CaseloadAssignment(
+        youth_id=youth_id,
+        referent_id=target.id,
+        started_at=now,
+        assigned_by_id=by.id,
+        reason=(reason or "").strip()[:500] or None,
+    )
+    session.add(assignment)
+    session.flush()
+    audit.record(
+        session,
+        "youth.reassigned",
+        actor_staff_id=by.id,
+        youth_id=youth_id,
+        object_type="caseload_assignment",
+        object_id=assignment.id,
+        detail={"from": str(current.referent_id) if current else None, "to": str(target.id)},
+        now=now,
+    )
+    return assignment
+
+
+@dataclass(frozen=True)
+class TeamLoad:
+    referent: StaffUser
+    youths: int
+    overdue_requests: int
+
+    @property
+    def over_target(self) -> bool:
+        return self.youths > CASELOAD_TARGET[1]
+
+
+# The programme's target: 25 to 30 youths per social worker (down from 40).
+CASELOAD_TARGET = (25, 30)
+
+
+def team_load(
+    session: Session, supervisor: StaffUser, *, now: datetime | None = None
+) -> list[TeamLoad]:
+    """Caseload size and overdue requests per référent of the team, in three queries."""
+    from paris_avenir.aid_requests.instruction import OVERDUE_DAYS, QUEUE_STATUSES
+    from paris_avenir.aid_requests.models import AidRequest
+
+    now = now or utcnow()
+    referents = team_referents(session, supervisor.team_id)
+    ids = [referent.id for referent in referents]
+    sizes = {
+        row[0]: int(row[1])
+        for row in session.execute(
+            select(CaseloadAssignment.referent_id, func.count())
+            .where(CaseloadAssignment.referent_id.in_(ids), CaseloadAssignment.ended_at.is_(None))
+            .group_by(CaseloadAssignment.referent_id)
+        )
+    }
+    overdue = {
+        row[0]: int(row[1])
+        for row in session.execute(
+            select(CaseloadAssignment.referent_id, func.count())
+            .join(AidRequest, AidRequest.youth_id == CaseloadAssignment.youth_id)
+            .where(
+                CaseloadAssignment.referent_id.in_(ids),
+                CaseloadAssignment.ended_at.is_(None),
+                AidRequest.status.in_(QUEUE_STATUSES),
+                AidRequest.submitted_at <= now - timedelta(days=OVERDUE_DAYS),
+            )
+            .group_by(CaseloadAssignment.referent_id)
+        )
+    }
+    return [
+        TeamLoad(referent, sizes.get(referent.id, 0), overdue.get(referent.id, 0))
+        for referent in referents
+    ]
+
+
+# --- Follow-up journal --------------------------------------------------------------------
+
+
+def add_note(
+    session: Session,
+    cipher: MultiFernet,
+    *,
+    youth_id: uuid.UUID,
+    author: StaffUser,
+    text: str,
+    on_behalf_of_youth: bool = False,
+    now: datetime | None = None,
+) -> FollowUpNote:
+    text = text.strip()
+    if not text:
+        raise AssignmentError(gettext("Écrivez la note avant de l’enregistrer."))
+    now = now or utcnow()
+    note = FollowUpNote(
+        youth_id=youth_id,
+        author_staff_id=author.id,
+        written_at=now,
+        body_encrypted=cipher.encrypt(text[:10000].encode()).decode(),
+        on_behalf_of_youth=on_behalf_of_youth,
+    )
+    session.add(note)
+    session.flush()
+    audit.record(
+        session,
+        "youth.note",
+        actor_staff_id=author.id,
+        youth_id=youth_id,
+        object_type="follow_up_note",
+        object_id=note.id,
+        now=now,
+    )
+    return note
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    written_at: datetime
+    author: str
+    text: str
+
+
+def journal(session: Session, cipher: MultiFernet, youth_id: uuid.UUID) -> list[JournalEntry]:
+    rows = session.execute(
+        select(FollowUpNote, StaffUser.full_name)
+        .join(StaffUser, StaffUser.id == FollowUpNote.author_staff_id)
+        .where(FollowUpNote.youth_id == youth_id)
+        .order_by(FollowUpNote.written_at.desc())
+    ).all()
+    return [
+        JournalEntry(note.written_at, name, cipher.decrypt(note.body_encrypted.encode()).decode())
+        for note, name in rows
+    ]

@@ -1,0 +1,259 @@
+"""Instruction by staff: a queue oldest first, and every decision recorded in the request's
+history, audited, and told to the youth through the outbox."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, time
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from paris_avenir.aid_requests import kinds as catalogue
+from paris_avenir.aid_requests.models import AidRequest, RequestStatus
+from paris_avenir.aid_requests.service import RequestError, record_transition
+from paris_avenir.audit import service as audit
+from paris_avenir.auth.scope import deny, youth_scope
+from paris_avenir.db import utcnow
+from paris_avenir.kit.dates import add_months
+from paris_avenir.messaging import notifications
+from paris_avenir.staff.models import StaffUser
+from paris_avenir.web import i18n
+from paris_avenir.youths.models import Youth
+
+PARIS = ZoneInfo("Europe/Paris")
+QUEUE_STATUSES = (
+    RequestStatus.SUBMITTED,
+    RequestStatus.UNDER_REVIEW,
+    RequestStatus.MISSING_DOCUMENTS,
+)
+OVERDUE_DAYS = 30
+QUEUE_LIMIT = 200
+
+
+@dataclass(frozen=True)
+class QueueRow:
+    request: AidRequest
+    youth_name: str
+    days_waiting: int
+
+    @property
+    def overdue(self) -> bool:
+        return self.days_waiting > OVERDUE_DAYS
+
+
+def queue(session: Session, staff: StaffUser, *, now: datetime | None = None) -> list[QueueRow]:
+    """Requests to instruct in the staff member's scope, the oldest first (one query)."""
+    now = now or utcnow()
+    rows = session.execute(
+        select(AidRequest, Youth.first_name, Youth.last_name)
+        .join(Youth, Youth.id == AidRequest.youth_id)
+        .where(youth_scope(staff), AidRequest.status.in_(QUEUE_STATUSES))
+        .order_by(AidRequest.submitted_at.asc().nulls_last(), AidRequest.created_at)
+        .limit(QUEUE_LIMIT)
+    ).all()
+    return [
+        QueueRow(
+            request, f"{first} {last}", (now - (request.submitted_at or request.created_at)).days
+        )
+        for request, first, last in rows
+    ]
+
+
+def request_for_staff(
+    session: Session, staff: StaffUser, request_id: str, *, ip_address: str | None
+) -> AidRequest:
+    """The request with its history and documents if its youth is in scope; otherwise a
+    404 identical to a missing id, with an access_denied audit entry."""
+    try:
+        parsed = uuid.UUID(request_id)
+    except ValueError:
+        raise deny(
+            session, staff, object_type="aid_request", object_id=request_id, ip_address=ip_address
+        ) from None
+    request = session.scalar(
+        select(AidRequest)
+        .join(Youth, Youth.id == AidRequest.youth_id)
+        .where(AidRequest.id == parsed, youth_scope(staff))
+        .options(selectinload(AidRequest.events), selectinload(AidRequest.documents))
+    )
+    if request is None:
+        raise deny(
+            session, staff, object_type="aid_request", object_id=parsed, ip_address=ip_address
+        )
+    return request
+
+
+def _tell_youth(
+    session: Session, request: AidRequest, event_id: uuid.UUID, base_url: str, now: datetime
+) -> None:
+    youth = session.get_one(Youth, request.youth_id)
+    link = f"{base_url.rstrip('/')}/mon-espace/demandes/{request.id}"
+    with i18n.using_locale(youth.language):
+        sms = i18n.gettext(
+            "Paris avenir : du nouveau sur votre demande. Regardez ici : %(link)s", link=link
+        )
+        subject = i18n.gettext("Du nouveau sur votre demande")
+        text = i18n.gettext(
+            "Bonjour,\n\nVotre référent a répondu à votre demande « %(aid)s ».\n\n"
+            "Regardez ici : %(link)s",
+            aid=catalogue.kind(request.aid_code).name,
+            link=link,
+        )
+    notifications.notify(
+        session,
+        youth,
+        template="request_update",
+        key=f"request-update:{event_id}",
+        sms_text=sms,
+        email_subject=subject,
+        email_text=text,
+        now=now,
+    )
+
+
+def _decide(
+    session: Session,
+    request: AidRequest,
+    staff: StaffUser,
+    to: RequestStatus,
+    *,
+    reason: str | None,
+    base_url: str,
+    ip_address: str | None,
+    now: datetime,
+    on_behalf_of_youth: bool = False,
+) -> None:
+    event = record_transition(
+        session,
+        request,
+        to,
+        actor_staff_id=staff.id,
+        reason=reason,
+        on_behalf_of_youth=on_behalf_of_youth,
+        now=now,
+    )
+    audit.record(
+        session,
+        "aid_request.update",
+        actor_staff_id=staff.id,
+        youth_id=request.youth_id,
+        object_type="aid_request",
+        object_id=request.id,
+        ip_address=ip_address,
+        detail={"to": to.value},
+        now=now,
+    )
+    _tell_youth(session, request, event.id, base_url, now)
+
+
+def take_on(
+    session: Session,
+    request: AidRequest,
+    staff: StaffUser,
+    *,
+    base_url: str,
+    ip_address: str | None = None,
+    now: datetime | None = None,
+) -> None:
+    _decide(
+        session,
+        request,
+        staff,
+        RequestStatus.UNDER_REVIEW,
+        reason=None,
+        base_url=base_url,
+        ip_address=ip_address,
+        now=now or utcnow(),
+    )
+
+
+def ask_for_documents(
+    session: Session,
+    request: AidRequest,
+    staff: StaffUser,
+    *,
+    what: str,
+    base_url: str,
+    ip_address: str | None = None,
+    now: datetime | None = None,
+) -> None:
+    what = what.strip()
+    if not what:
+        raise RequestError(i18n.gettext("Écrivez au jeune ce qui manque."))
+    request.decision_reason = what[:1000]
+    _decide(
+        session,
+        request,
+        staff,
+        RequestStatus.MISSING_DOCUMENTS,
+        reason=what[:1000],
+        base_url=base_url,
+        ip_address=ip_address,
+        now=now or utcnow(),
+    )
+
+
+def grant(
+    session: Session,
+    request: AidRequest,
+    staff: StaffUser,
+    *,
+    amount_cents: int | None,
+    message: str,
+    base_url: str,
+    ip_address: str | None = None,
+    now: datetime | None = None,
+) -> None:
+    now = now or utcnow()
+    kind = catalogue.kind(request.aid_code)
+    request.decided_at = now
+    request.granted_amount_cents = amount_cents
+    request.decision_reason = message.strip()[:1000] or None
+    if kind.renewal_months:
+        due = add_months(now.astimezone(PARIS).date(), kind.renewal_months)
+        request.renewal_due_on = datetime.combine(due, time(12), tzinfo=PARIS)
+    _decide(
+        session,
+        request,
+        staff,
+        RequestStatus.GRANTED,
+        reason=request.decision_reason,
+        base_url=base_url,
+        ip_address=ip_address,
+        now=now,
+    )
+
+
+def refuse(
+    session: Session,
+    request: AidRequest,
+    staff: StaffUser,
+    *,
+    reason: str,
+    base_url: str,
+    ip_address: str | None = None,
+    now: datetime | None = None,
+) -> None:
+    reason = reason.strip()
+    if len(reason) < 10:
+        raise RequestError(
+            i18n.gettext(
+                "Expliquez le refus au jeune, avec des mots simples (10 caractères au moins)."
+            )
+        )
+    now = now or utcnow()
+    request.decided_at = now
+    request.decision_reason = reason[:1000]
+    _decide(
+        session,
+        request,
+        staff,
+        RequestStatus.REFUSED,
+        reason=reason[:1000],
+        base_url=base_url,
+        ip_address=ip_address,
+        now=now,
+    )
