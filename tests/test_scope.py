@@ -13,11 +13,13 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from paris_avenir.aid_requests.models import AidCode, AidRequest, RequestStatus
 from paris_avenir.audit.models import AuditEvent
 from paris_avenir.db import utcnow
+from paris_avenir.documents.models import DocumentKind
 from paris_avenir.staff.models import CaseloadAssignment, StaffRole, StaffUser, Team
 from paris_avenir.youths.models import Youth
-from tests.factories import assign, create_staff, create_youth
+from tests.factories import assign, create_document, create_staff, create_youth
 from tests.helpers import post_form, sign_in_as
 
 ID_PARAMETER = re.compile(r"\{(\w+_id)\}")
@@ -68,8 +70,12 @@ def staff_routes_with_ids(app: FastAPI) -> list[tuple[str, str]]:
     return found
 
 
-def fill(path: str, value: str) -> str:
-    return ID_PARAMETER.sub(value, path)
+def fill(path: str, ids: dict[str, str], default: str | None = None) -> str:
+    """Each {…_id} gets the given id, or a random one (or `default`); {action} a real one."""
+    filled = ID_PARAMETER.sub(
+        lambda match: ids.get(match.group(1)) or default or str(uuid.uuid4()), path
+    )
+    return filled.replace("{action}", "accorder")
 
 
 def denied_count(session: Session, staff: StaffUser) -> int:
@@ -92,17 +98,49 @@ async def call(client: httpx.AsyncClient, method: str, url: str) -> httpx.Respon
 async def test_every_staff_route_with_an_id_refuses_another_caseload(
     app: FastAPI, client: httpx.AsyncClient, session: Session, world: World
 ) -> None:
+    their_request = AidRequest(
+        youth_id=world.other_youth.id, aid_code=AidCode.NAVIGO, status=RequestStatus.SUBMITTED
+    )
+    session.add(their_request)
+    their_document = create_document(
+        session, app.state.document_store, world.other_youth, DocumentKind.IDENTITY
+    )
+    session.commit()
+    theirs = {
+        "youth_id": str(world.other_youth.id),
+        "request_id": str(their_request.id),
+        "document_id": str(their_document.id),
+    }
     routes = staff_routes_with_ids(app)
-    assert ("GET", "/pro/jeunes/{youth_id}") in routes
+    assert {
+        ("GET", "/pro/jeunes/{youth_id}"),
+        ("GET", "/pro/demandes/{request_id}"),
+        ("GET", "/pro/jeunes/{youth_id}/documents/{document_id}"),
+    } <= set(routes)
     sign_in_as(client, app, session, staff=world.referent)
     for method, path in routes:
         before = denied_count(session, world.referent)
-        out_of_scope = await call(client, method, fill(path, str(world.other_youth.id)))
-        missing = await call(client, method, fill(path, str(uuid.uuid4())))
-        malformed = await call(client, method, fill(path, "pas-un-id"))
+        out_of_scope = await call(client, method, fill(path, theirs))
+        missing = await call(client, method, fill(path, {}))
+        malformed = await call(client, method, fill(path, {}, "pas-un-id"))
         assert out_of_scope.status_code == missing.status_code == malformed.status_code == 404, path
         assert out_of_scope.content == missing.content == malformed.content, path
         assert denied_count(session, world.referent) == before + 3, path
+    session.refresh(their_request)
+    assert their_request.status is RequestStatus.SUBMITTED
+
+
+async def test_a_youth_in_scope_does_not_open_another_youths_document(
+    app: FastAPI, client: httpx.AsyncClient, session: Session, world: World
+) -> None:
+    their_document = create_document(
+        session, app.state.document_store, world.other_youth, DocumentKind.IDENTITY
+    )
+    session.commit()
+    sign_in_as(client, app, session, staff=world.referent)
+    response = await client.get(f"/pro/jeunes/{world.youth.id}/documents/{their_document.id}")
+    assert response.status_code == 404
+    assert denied_count(session, world.referent) == 1
 
 
 async def test_a_referent_opens_their_own_youth_and_the_youth_sees_it(
