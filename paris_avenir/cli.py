@@ -134,6 +134,31 @@ def cmd_rotate_document_keys(_args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import_youths(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from paris_avenir.db import make_session_factory
+    from paris_avenir.youths.importer import describe, import_youths
+
+    settings = _load_settings()
+    try:
+        content = Path(args.file).read_bytes()
+    except OSError as error:
+        print(f"paris-avenir: fichier illisible : {error.strerror}", file=sys.stderr)
+        return 2
+    engine = create_database_engine(settings.database_url)
+    try:
+        with make_session_factory(engine).begin() as session:
+            report = import_youths(
+                session, content, base_url=settings.base_url, dry_run=args.dry_run
+            )
+    finally:
+        engine.dispose()
+    for line in describe(report):
+        print(line, file=sys.stderr if report.errors else sys.stdout)
+    return 1 if report.errors else 0
+
+
 def _roles() -> list[Any]:
     from paris_avenir.staff.models import StaffRole
 
@@ -170,6 +195,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="read the password from standard input instead of generating one",
     )
     staff.set_defaults(handler=cmd_create_staff)
+
+    importer = commands.add_parser(
+        "import-youths", help="import the ASE information system's CSV export (all or nothing)"
+    )
+    importer.add_argument("file")
+    importer.add_argument("--dry-run", action="store_true", help="check and count, write nothing")
+    importer.set_defaults(handler=cmd_import_youths)
 
     rotate = commands.add_parser(
         "rotate-document-keys",

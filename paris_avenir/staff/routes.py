@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import or_, select
 
@@ -29,9 +29,11 @@ from paris_avenir.staff import service as staff_service
 from paris_avenir.staff.models import CaseloadAssignment, StaffRole, StaffUser
 from paris_avenir.web.i18n import gettext as _
 from paris_avenir.web.templating import render
+from paris_avenir.youths import importer
 from paris_avenir.youths.models import Youth
 
 router = APIRouter(prefix="/pro")
+MAX_IMPORT_BYTES = 5 * 1024 * 1024
 
 
 def _redirect(location: str) -> RedirectResponse:
@@ -354,4 +356,58 @@ def team(request: Request, session: SessionDep, staff: CurrentStaff) -> Response
             "loads": staff_service.team_load(session, staff),
             "target": staff_service.CASELOAD_TARGET,
         },
+    )
+
+
+# --- Import from the ASE information system -----------------------------------------------
+
+IMPORT_ROLES = {StaffRole.SUPERVISOR, StaffRole.ADMIN}
+
+
+@router.get("/import")
+def import_form(request: Request, staff: CurrentStaff) -> Response:
+    if staff.role not in IMPORT_ROLES:
+        raise HTTPException(status_code=403)
+    return render(request, "staff/import.html", {"staff": staff, "report": None, "lines": []})
+
+
+@router.post("/import")
+def import_upload(
+    request: Request,
+    session: SessionDep,
+    staff: CurrentStaff,
+    fichier: Annotated[UploadFile | None, File()] = None,
+    essai: Annotated[str, Form()] = "",
+) -> Response:
+    if staff.role not in IMPORT_ROLES:
+        raise HTTPException(status_code=403)
+    content = fichier.file.read(MAX_IMPORT_BYTES + 1) if fichier is not None else b""
+    if not content or len(content) > MAX_IMPORT_BYTES:
+        return render(
+            request,
+            "staff/import.html",
+            {
+                "staff": staff,
+                "report": None,
+                "lines": [],
+                "error": _("Choisissez un fichier CSV de 5 Mo au plus."),
+            },
+            status_code=422,
+        )
+    report = importer.import_youths(
+        session, content, base_url=_base_url(request), dry_run=essai == "oui"
+    )
+    if report.imported:
+        audit.record(
+            session,
+            "youth.import",
+            actor_staff_id=staff.id,
+            ip_address=client_ip(request),
+            detail={"created": report.created, "updated": report.updated},
+        )
+    return render(
+        request,
+        "staff/import.html",
+        {"staff": staff, "report": report, "lines": importer.describe(report)},
+        status_code=422 if report.errors else 200,
     )
