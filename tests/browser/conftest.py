@@ -124,7 +124,8 @@ def live_server(
         smtp_url=smtp.url,
     )
     with make_session_factory(engine).begin() as session:
-        load_demo_data(session)
+        # With the cipher, demo staff get the documented demo password and TOTP secret.
+        load_demo_data(session, cipher=build_cipher(settings))
         staff_accounts = {}
         for email in (PAGES_STAFF, JOURNEY_STAFF):
             created = create_staff(

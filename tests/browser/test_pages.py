@@ -35,6 +35,10 @@ YOUTH_PAGES = {
 }
 STAFF_PAGES = {
     "mes jeunes": "/pro",
+    "jeunes silencieux": "/pro?filtre=silencieux&tri=nom",
+    "demandes à instruire": "/pro/demandes",
+    "mon équipe": "/pro/equipe",
+    "importer": "/pro/import",
 }
 ALL_PAGES = {**PUBLIC_PAGES, **YOUTH_PAGES, **STAFF_PAGES}
 PAGE_WEIGHT_BUDGET = 50 * 1024
