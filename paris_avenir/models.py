@@ -35,7 +35,13 @@ from paris_avenir.outreach.models import (
     StaffTask,
     StaffTaskKind,
 )
-from paris_avenir.staff.models import CaseloadAssignment, StaffRole, StaffUser, Team
+from paris_avenir.staff.models import (
+    CaseloadAssignment,
+    CounterSession,
+    StaffRole,
+    StaffUser,
+    Team,
+)
 from paris_avenir.youths.models import (
     Channel,
     ContactVerification,
@@ -61,6 +67,7 @@ __all__ = [
     "CaseloadAssignment",
     "Channel",
     "ContactVerification",
+    "CounterSession",
     "Document",
     "DocumentKind",
     "EmploymentSituation",

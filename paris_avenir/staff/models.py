@@ -69,3 +69,18 @@ class CaseloadAssignment(RecordMixin, Base):
     reason: Mapped[str | None] = mapped_column(String(500))
 
     referent: Mapped[StaffUser] = relationship(foreign_keys=[referent_id], lazy="raise")
+
+
+class CounterSession(RecordMixin, Base):
+    """Counter mode ("mode guichet"): a staff member acts for a youth who is present and
+    agreed. Every action taken under it is marked as done for the youth."""
+
+    __tablename__ = "counter_session"
+
+    staff_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("staff_user.id"), index=True)
+    youth_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("youth.id", ondelete="CASCADE"), index=True
+    )
+    consent_recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -13,7 +13,7 @@ from sqlalchemy import or_, select
 from paris_avenir.aid_requests import instruction
 from paris_avenir.aid_requests import kinds as catalogue
 from paris_avenir.aid_requests import service as requests_service
-from paris_avenir.aid_requests.models import RequestStatus
+from paris_avenir.aid_requests.models import AidCode, RequestStatus
 from paris_avenir.appointments.models import Appointment, AppointmentKind
 from paris_avenir.audit import service as audit
 from paris_avenir.auth.dependencies import CurrentStaff, client_ip
@@ -21,10 +21,12 @@ from paris_avenir.auth.scope import youth_for_staff
 from paris_avenir.config import Settings
 from paris_avenir.db import SessionDep, utcnow
 from paris_avenir.documents import service as documents
+from paris_avenir.documents.models import DocumentKind
+from paris_avenir.documents.validation import MAX_BYTES, RefusedFile
 from paris_avenir.kit.forms import parse_euros
 from paris_avenir.messaging import service as messaging
 from paris_avenir.outreach.models import OutreachAttempt
-from paris_avenir.staff import caseload
+from paris_avenir.staff import caseload, counter
 from paris_avenir.staff import service as staff_service
 from paris_avenir.staff.models import CaseloadAssignment, StaffRole, StaffUser
 from paris_avenir.web.i18n import gettext as _
@@ -411,3 +413,189 @@ def import_upload(
         {"staff": staff, "report": report, "lines": importer.describe(report)},
         status_code=422 if report.errors else 200,
     )
+
+
+# --- Counter mode -------------------------------------------------------------------------
+
+
+def _counter_youth(request: Request, session: SessionDep, staff: StaffUser, youth_id: str) -> Youth:
+    youth = youth_for_staff(session, staff, youth_id, ip_address=client_ip(request), action=None)
+    if staff.role not in COUNTER_ROLES:
+        raise HTTPException(status_code=403)
+    return youth
+
+
+COUNTER_ROLES = {StaffRole.REFERENT, StaffRole.SUPERVISOR}
+
+
+@router.post("/jeunes/{youth_id}/guichet")
+def counter_start(
+    request: Request,
+    session: SessionDep,
+    staff: CurrentStaff,
+    youth_id: str,
+    accord: Annotated[str, Form()] = "",
+) -> Response:
+    youth = _counter_youth(request, session, staff, youth_id)
+    if accord != "oui":
+        return _youth_file(
+            request,
+            session,
+            staff,
+            youth_id,
+            status_code=422,
+            error=_(
+                "Cochez la case : le jeune est présent et d’accord pour que vous agissiez pour lui."
+            ),
+        )
+    counter.start(session, staff, youth, ip_address=client_ip(request))
+    return _redirect(f"/pro/jeunes/{youth.id}/guichet")
+
+
+def _counter_page(
+    request: Request,
+    session: SessionDep,
+    staff: StaffUser,
+    youth: Youth,
+    *,
+    template: str = "staff/counter.html",
+    status_code: int = 200,
+    **context: Any,
+) -> Response:
+    if counter.active(session, staff, youth) is None:
+        return _redirect(f"/pro/jeunes/{youth.id}?guichet=ferme")
+    return render(
+        request,
+        template,
+        {
+            "staff": staff,
+            "youth": youth,
+            "document_label": documents.kind_label,
+            "kinds": [kind for kind in catalogue.all_kinds() if not kind.by_appointment],
+            "document_kinds": [(kind.value, documents.kind_label(kind)) for kind in DocumentKind],
+            "vault": documents.youth_documents(session, youth.id),
+            **context,
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/jeunes/{youth_id}/guichet")
+def counter_home(
+    request: Request, session: SessionDep, staff: CurrentStaff, youth_id: str
+) -> Response:
+    youth = _counter_youth(request, session, staff, youth_id)
+    return _counter_page(request, session, staff, youth)
+
+
+@router.get("/jeunes/{youth_id}/guichet/demande")
+def counter_request_form(
+    request: Request, session: SessionDep, staff: CurrentStaff, youth_id: str, aide: str = ""
+) -> Response:
+    youth = _counter_youth(request, session, staff, youth_id)
+    kind = catalogue.kind(_enum(aide, AidCode, AidCode.ALLOCATION))
+    earlier = requests_service.youth_requests(session, youth.id)
+    return _counter_page(
+        request,
+        session,
+        staff,
+        youth,
+        template="staff/counter_request.html",
+        kind=kind,
+        answers=requests_service.prefill(youth, kind, earlier),
+        errors={},
+    )
+
+
+@router.post("/jeunes/{youth_id}/guichet/demande")
+async def counter_request_send(
+    request: Request, session: SessionDep, staff: CurrentStaff, youth_id: str
+) -> Response:
+    youth = _counter_youth(request, session, staff, youth_id)
+    if counter.active(session, staff, youth) is None:
+        return _redirect(f"/pro/jeunes/{youth.id}?guichet=ferme")
+    form = await request.form()
+    code = _enum(str(form.get("aide", "")), AidCode, None)
+    if code is None or catalogue.kind(code).by_appointment:
+        raise HTTPException(status_code=400)
+    try:
+        filed, errors = counter.file_request(
+            session,
+            staff,
+            youth,
+            code,
+            {key: str(value) for key, value in form.items()},
+            [str(value) for value in form.getlist("documents")],
+            ip_address=client_ip(request),
+        )
+    except requests_service.RequestError as error:
+        return _counter_page(request, session, staff, youth, status_code=422, error=str(error))
+    if errors:
+        return _counter_page(
+            request,
+            session,
+            staff,
+            youth,
+            template="staff/counter_request.html",
+            kind=catalogue.kind(code),
+            answers=filed.form_data or {},
+            errors=errors,
+            status_code=422,
+        )
+    missing = requests_service.missing_for_submission(session, filed, catalogue.kind(code))
+    return _redirect(
+        f"/pro/jeunes/{youth.id}/guichet?envoyee={filed.id}"
+        if filed.status is RequestStatus.SUBMITTED
+        else f"/pro/jeunes/{youth.id}/guichet?incomplete={len(missing.documents)}"
+    )
+
+
+@router.post("/jeunes/{youth_id}/guichet/documents")
+def counter_upload(
+    request: Request,
+    session: SessionDep,
+    staff: CurrentStaff,
+    youth_id: str,
+    fichier: Annotated[UploadFile | None, File()] = None,
+    type_document: Annotated[str, Form()] = "",
+) -> Response:
+    youth = _counter_youth(request, session, staff, youth_id)
+    if counter.active(session, staff, youth) is None:
+        return _redirect(f"/pro/jeunes/{youth.id}?guichet=ferme")
+    kind = _enum(type_document, DocumentKind, None)
+    if kind is None or fichier is None or not fichier.filename:
+        return _counter_page(
+            request,
+            session,
+            staff,
+            youth,
+            status_code=422,
+            error=_("Choisissez le type de document et le fichier."),
+        )
+    content = fichier.file.read(MAX_BYTES + 1)
+    try:
+        counter.upload_document(
+            session,
+            request.app.state.document_store,
+            staff,
+            youth,
+            kind=kind,
+            filename=fichier.filename,
+            content=content,
+            size=fichier.size,
+            ip_address=client_ip(request),
+        )
+    except RefusedFile as refusal:
+        return _counter_page(request, session, staff, youth, status_code=422, error=str(refusal))
+    return _redirect(f"/pro/jeunes/{youth.id}/guichet?document=ajoute")
+
+
+@router.post("/jeunes/{youth_id}/guichet/fin")
+def counter_end(
+    request: Request, session: SessionDep, staff: CurrentStaff, youth_id: str
+) -> Response:
+    youth = _counter_youth(request, session, staff, youth_id)
+    current = counter.active(session, staff, youth)
+    if current is not None:
+        counter.end(current)
+    return _redirect(f"/pro/jeunes/{youth.id}")
