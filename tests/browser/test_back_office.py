@@ -53,7 +53,10 @@ def test_a_referent_instructs_a_request_and_the_youth_follows_it(
 
     staff.get_by_role("link", name="Demandes à instruire").click()
     staff.get_by_role("link", name=f"{INES.first_name} Petit").first.click()
+    staff.get_by_role("heading", name="Réponses du jeune").wait_for()
     staff.get_by_role("button", name="Prendre en charge").click()
+    # Wait for the page the action returns before opening its next form.
+    staff.locator(".badge", has_text="En cours d’examen").wait_for()
     staff.get_by_text("Demander des pièces").click()
     staff.get_by_label("Ce qui manque (le jeune lit ce texte)").fill(
         "Il manque votre RIB, s’il vous plaît."
@@ -79,6 +82,7 @@ def test_a_referent_instructs_a_request_and_the_youth_follows_it(
     youth.locator(".badge", has_text="En cours d’examen").wait_for()
 
     staff.reload()
+    staff.locator(".badge", has_text="En cours d’examen").wait_for()
     staff.get_by_text("Accorder", exact=True).click()
     staff.get_by_role("button", name="Accorder l’aide").click()
     staff.locator(".badge", has_text="Accordée").wait_for()
