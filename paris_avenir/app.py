@@ -22,6 +22,7 @@ from paris_avenir.messaging import routes as messaging_routes
 from paris_avenir.messaging import webhooks as messaging_webhooks
 from paris_avenir.messaging.channels import Channels, build_channels
 from paris_avenir.staff import routes as staff_routes
+from paris_avenir.stats import routes as stats_routes
 from paris_avenir.web import routes as web_routes
 from paris_avenir.web.errors import csrf_failure_sender, install_error_handlers
 from paris_avenir.web.middleware import (
@@ -102,6 +103,7 @@ def create_app(
     app.include_router(document_routes.router)
     app.include_router(messaging_routes.router)
     app.include_router(staff_routes.router)
+    app.include_router(stats_routes.router)
     app.include_router(messaging_webhooks.router)
 
     # Added innermost first: the security headers wrap everything, even CSRF refusals.

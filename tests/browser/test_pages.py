@@ -39,6 +39,7 @@ STAFF_PAGES = {
     "demandes à instruire": "/pro/demandes",
     "mon équipe": "/pro/equipe",
     "importer": "/pro/import",
+    "statistiques": "/pro/statistiques",
 }
 ALL_PAGES = {**PUBLIC_PAGES, **YOUTH_PAGES, **STAFF_PAGES}
 PAGE_WEIGHT_BUDGET = 50 * 1024
