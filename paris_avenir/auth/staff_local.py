@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from paris_avenir.db import utcnow
 from paris_avenir.staff.models import StaffRole, StaffUser, Team
+from paris_avenir.web.i18n import gettext
 
 MAX_FAILURES = 5
 LOCK_DURATION = timedelta(minutes=15)
@@ -58,7 +59,7 @@ def create_staff(
 ) -> CreatedStaff:
     email = email.strip().lower()
     if session.scalar(select(StaffUser).where(func.lower(StaffUser.email) == email)):
-        raise ValueError("a staff account with this email already exists")
+        raise ValueError(gettext("Un compte existe déjà avec cet e-mail."))
     team = None
     if team_name:
         team = session.scalar(select(Team).where(Team.name == team_name))

@@ -1,0 +1,124 @@
+"""Admin work: the aid catalogue's parameters and the staff accounts. Admins configure; they
+never see a youth's file."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from paris_avenir.aid_requests.models import Aid, AidCode
+from paris_avenir.audit import service as audit
+from paris_avenir.db import utcnow
+from paris_avenir.kit.forms import format_euros_input, parse_euros
+from paris_avenir.staff.models import StaffRole, StaffUser, Team
+from paris_avenir.web.i18n import gettext
+
+MAX_AGE = 30
+
+
+class AdminError(ValueError):
+    """The message is for the admin."""
+
+
+def parameter_fields(aid: Aid) -> list[tuple[str, str, str]]:
+    """(key, label, value as typed): euros for amounts, whole numbers otherwise."""
+    fields = []
+    for key, value in sorted((aid.parameters or {}).items()):
+        if key.endswith("_cents"):
+            fields.append(
+                (
+                    key,
+                    gettext("%(name)s (euros)", name=key.removesuffix("_cents")),
+                    format_euros_input(int(value)),
+                )
+            )
+        else:
+            fields.append((key, key, str(value)))
+    return fields
+
+
+def update_aid(
+    session: Session,
+    code: AidCode,
+    form: Mapping[str, str],
+    *,
+    by: StaffUser,
+    now: datetime | None = None,
+) -> Aid:
+    aid = session.scalars(select(Aid).where(Aid.code == code)).one()
+    parameters: dict[str, Any] = dict(aid.parameters or {})
+    changed = []
+    for key in list(parameters):
+        raw = form.get(key, "").strip()
+        if key.endswith("_cents"):
+            value: int | None = parse_euros(raw)
+            if value is None:
+                raise AdminError(gettext("« %(name)s » : écrivez un montant en euros.", name=key))
+        else:
+            value = int(raw) if raw.isdigit() else None
+            if (
+                value is None
+                or (key.endswith("_age") and not 16 <= value <= MAX_AGE)
+                or value > 10_000
+            ):
+                raise AdminError(
+                    gettext("« %(name)s » : écrivez un nombre entier plausible.", name=key)
+                )
+        if parameters[key] != value:
+            changed.append(key)
+            parameters[key] = value
+    if parameters.get("min_age", 0) > parameters.get("max_age", MAX_AGE):
+        raise AdminError(gettext("L’âge minimum doit être plus petit que l’âge maximum."))
+    is_open = form.get("ouverte") == "oui"
+    if is_open != aid.is_open:
+        changed.append("is_open")
+    aid.is_open = is_open
+    aid.parameters = parameters
+    audit.record(
+        session,
+        "admin.aid_parameters",
+        actor_staff_id=by.id,
+        object_type="aid",
+        detail={"aid": code.value, "changed": changed},
+        now=now or utcnow(),
+    )
+    return aid
+
+
+def staff_accounts(session: Session) -> list[tuple[StaffUser, str | None]]:
+    return [
+        (staff, team)
+        for staff, team in session.execute(
+            select(StaffUser, Team.name)
+            .outerjoin(Team, Team.id == StaffUser.team_id)
+            .order_by(StaffUser.is_active.desc(), StaffUser.full_name)
+        ).all()
+    ]
+
+
+def change_role(
+    session: Session,
+    staff: StaffUser,
+    role: StaffRole,
+    *,
+    by: StaffUser,
+    now: datetime | None = None,
+) -> None:
+    if staff.id == by.id:
+        raise AdminError(gettext("Vous ne pouvez pas changer votre propre rôle."))
+    if staff.role is role:
+        return
+    audit.record(
+        session,
+        "staff.role_changed",
+        actor_staff_id=by.id,
+        object_type="staff_user",
+        object_id=staff.id,
+        detail={"from": staff.role.value, "to": role.value},
+        now=now or utcnow(),
+    )
+    staff.role = role

@@ -1,0 +1,193 @@
+"""Admin pages (role admin only): aid parameters and staff accounts."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy import select
+
+from paris_avenir.aid_requests import kinds as catalogue
+from paris_avenir.aid_requests.models import Aid, AidCode
+from paris_avenir.audit import service as audit
+from paris_avenir.auth.dependencies import CurrentStaff, client_ip
+from paris_avenir.auth.staff_local import create_staff
+from paris_avenir.db import SessionDep
+from paris_avenir.staff import admin
+from paris_avenir.staff.models import StaffRole, StaffUser
+from paris_avenir.staff.service import disable_staff
+from paris_avenir.web.i18n import gettext as _
+from paris_avenir.web.templating import render
+
+router = APIRouter(prefix="/pro/admin")
+
+
+def _require_admin(staff: StaffUser) -> None:
+    if staff.role is not StaffRole.ADMIN:
+        raise HTTPException(status_code=403)
+
+
+def _aids_page(
+    request: Request,
+    session: SessionDep,
+    staff: StaffUser,
+    *,
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    aids = list(session.scalars(select(Aid).order_by(Aid.code)))
+    return render(
+        request,
+        "staff/admin_aids.html",
+        {
+            "staff": staff,
+            "error": error,
+            "aids": [
+                (aid, catalogue.kind(aid.code).name, admin.parameter_fields(aid)) for aid in aids
+            ],
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/aides")
+def aids(request: Request, session: SessionDep, staff: CurrentStaff) -> Response:
+    _require_admin(staff)
+    return _aids_page(request, session, staff)
+
+
+@router.post("/aides/{code}")
+async def update_aid(
+    request: Request, session: SessionDep, staff: CurrentStaff, code: str
+) -> Response:
+    _require_admin(staff)
+    try:
+        aid_code = AidCode(code)
+    except ValueError:
+        raise HTTPException(status_code=404) from None
+    form = await request.form()
+    try:
+        admin.update_aid(
+            session, aid_code, {key: str(value) for key, value in form.items()}, by=staff
+        )
+    except admin.AdminError as error:
+        session.rollback()
+        return _aids_page(request, session, staff, error=str(error), status_code=422)
+    return RedirectResponse(f"/pro/admin/aides?enregistre={aid_code.value}", status_code=303)
+
+
+def _staff_page(
+    request: Request,
+    session: SessionDep,
+    staff: StaffUser,
+    *,
+    error: str | None = None,
+    created: object = None,
+    status_code: int = 200,
+) -> Response:
+    return render(
+        request,
+        "staff/admin_staff.html",
+        {
+            "staff": staff,
+            "accounts": admin.staff_accounts(session),
+            "roles": list(StaffRole),
+            "error": error,
+            "created": created,
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/agents")
+def accounts(request: Request, session: SessionDep, staff: CurrentStaff) -> Response:
+    _require_admin(staff)
+    return _staff_page(request, session, staff)
+
+
+@router.post("/agents")
+def create_account(
+    request: Request,
+    session: SessionDep,
+    staff: CurrentStaff,
+    email: Annotated[str, Form()] = "",
+    nom: Annotated[str, Form()] = "",
+    role: Annotated[str, Form()] = "",
+    equipe: Annotated[str, Form()] = "",
+) -> Response:
+    _require_admin(staff)
+    try:
+        chosen = StaffRole(role)
+        if "@" not in email or not nom.strip():
+            raise ValueError(_("Écrivez l’e-mail et le nom."))
+        created = create_staff(
+            session,
+            request.app.state.cipher,
+            email=email,
+            full_name=nom.strip(),
+            role=chosen,
+            team_name=equipe.strip() or None,
+        )
+    except ValueError as error:
+        # create_staff and the checks above speak French; an unknown role does not.
+        known = str(error) if not str(error).startswith("'") else _("Choisissez un rôle.")
+        return _staff_page(request, session, staff, status_code=422, error=known)
+    audit.record(
+        session,
+        "staff.created",
+        actor_staff_id=staff.id,
+        object_type="staff_user",
+        object_id=created.staff.id,
+        ip_address=client_ip(request),
+        detail={"role": chosen.value},
+    )
+    # The provisional password and TOTP link are shown once, on this page only.
+    return _staff_page(request, session, staff, created=created)
+
+
+def _account(session: SessionDep, account_id: str) -> StaffUser:
+    try:
+        account = session.get(StaffUser, uuid.UUID(account_id))
+    except ValueError:
+        account = None
+    if account is None:
+        raise HTTPException(status_code=404)
+    return account
+
+
+@router.post("/agents/{account_id}/desactiver")
+def disable_account(
+    request: Request, session: SessionDep, staff: CurrentStaff, account_id: str
+) -> Response:
+    _require_admin(staff)
+    account = _account(session, account_id)
+    if account.id == staff.id:
+        return _staff_page(
+            request,
+            session,
+            staff,
+            status_code=422,
+            error=_("Vous ne pouvez pas désactiver votre propre compte."),
+        )
+    disable_staff(session, account, by=staff)
+    return RedirectResponse("/pro/admin/agents", status_code=303)
+
+
+@router.post("/agents/{account_id}/role")
+def change_role(
+    request: Request,
+    session: SessionDep,
+    staff: CurrentStaff,
+    account_id: str,
+    role: Annotated[str, Form()] = "",
+) -> Response:
+    _require_admin(staff)
+    account = _account(session, account_id)
+    try:
+        admin.change_role(session, account, StaffRole(role), by=staff)
+    except (ValueError, admin.AdminError) as error:
+        message = str(error) if isinstance(error, admin.AdminError) else _("Choisissez un rôle.")
+        return _staff_page(request, session, staff, status_code=422, error=message)
+    return RedirectResponse("/pro/admin/agents", status_code=303)
