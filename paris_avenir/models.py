@@ -20,6 +20,7 @@ from paris_avenir.audit.models import AuditEvent
 from paris_avenir.auth.models import AuthMethod, LoginLink, OidcFlow, SignInAttempt, UserSession
 from paris_avenir.db import Base
 from paris_avenir.documents.models import Document, DocumentKind
+from paris_avenir.kit.settings_store import PlatformSetting
 from paris_avenir.messaging.models import (
     Message,
     MessageThread,
@@ -83,6 +84,7 @@ __all__ = [
     "OutreachAttempt",
     "OutreachReason",
     "OutreachResponse",
+    "PlatformSetting",
     "RequestStatus",
     "SignInAttempt",
     "StaffRole",

@@ -18,7 +18,7 @@ from paris_avenir.audit import service as audit
 from paris_avenir.auth.scope import deny, youth_scope
 from paris_avenir.db import utcnow
 from paris_avenir.kit.dates import add_months
-from paris_avenir.messaging import notifications
+from paris_avenir.messaging import message_templates, notifications
 from paris_avenir.staff.models import StaffUser
 from paris_avenir.web import i18n
 from paris_avenir.youths.models import Youth
@@ -102,6 +102,7 @@ def _tell_youth(
             aid=catalogue.kind(request.aid_code).name,
             link=link,
         )
+    sms = message_templates.render_sms(session, "request_update", youth.language, sms, link=link)
     notifications.notify(
         session,
         youth,

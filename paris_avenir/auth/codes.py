@@ -27,7 +27,7 @@ from paris_avenir.kit.crypto import (
     token_hash,
 )
 from paris_avenir.kit.email_address import InvalidEmail, mask_email, normalise_email
-from paris_avenir.messaging import outbox, texts
+from paris_avenir.messaging import message_templates, outbox, texts
 from paris_avenir.messaging.models import OutboxMessage
 from paris_avenir.youths.models import Channel, Youth
 
@@ -131,7 +131,13 @@ def _queue_code(
             channel=Channel.SMS,
             recipient=youth.phone,
             template="sign_in_code",
-            body_text=texts.sign_in_code_sms(code, youth.language),
+            body_text=message_templates.render_sms(
+                session,
+                "sign_in_code",
+                youth.language,
+                texts.sign_in_code_sms(code, youth.language),
+                code=code,
+            ),
             idempotency_key=key,
             youth_id=youth.id,
             language=youth.language,

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from paris_avenir.db import utcnow
 from paris_avenir.kit.quiet_hours import next_sending_time
-from paris_avenir.messaging import outbox
+from paris_avenir.messaging import message_templates, outbox
 from paris_avenir.messaging.models import OutboxMessage
 from paris_avenir.web import i18n
 from paris_avenir.youths.models import Channel, Youth
@@ -96,6 +96,7 @@ def notify_new_message(
             "Paris avenir.\n\nLisez-le ici : %(link)s",
             link=link,
         )
+    sms = message_templates.render_sms(session, "new_message", youth.language, sms, link=link)
     return notify(
         session,
         youth,

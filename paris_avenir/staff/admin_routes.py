@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import asdict
 from typing import Annotated
 
 from fastapi import APIRouter, Form, HTTPException, Request
@@ -15,11 +16,14 @@ from paris_avenir.audit import service as audit
 from paris_avenir.auth.dependencies import CurrentStaff, client_ip
 from paris_avenir.auth.staff_local import create_staff
 from paris_avenir.db import SessionDep
+from paris_avenir.messaging import message_templates
+from paris_avenir.outreach import policy
 from paris_avenir.staff import admin
 from paris_avenir.staff.models import StaffRole, StaffUser
 from paris_avenir.staff.service import disable_staff
 from paris_avenir.web.i18n import gettext as _
 from paris_avenir.web.templating import render
+from paris_avenir.youths.service import LANGUAGES
 
 router = APIRouter(prefix="/pro/admin")
 
@@ -191,3 +195,109 @@ def change_role(
         message = str(error) if isinstance(error, admin.AdminError) else _("Choisissez un rôle.")
         return _staff_page(request, session, staff, status_code=422, error=message)
     return RedirectResponse("/pro/admin/agents", status_code=303)
+
+
+# --- Outreach policy ----------------------------------------------------------------------
+
+
+def _policy_page(
+    request: Request,
+    session: SessionDep,
+    staff: StaffUser,
+    *,
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    current = asdict(policy.load(session))
+    return render(
+        request,
+        "staff/admin_policy.html",
+        {
+            "staff": staff,
+            "error": error,
+            "rows": [(name, _(policy.LABELS[name]), value) for name, value in current.items()],
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/relances")
+def outreach_policy(request: Request, session: SessionDep, staff: CurrentStaff) -> Response:
+    _require_admin(staff)
+    return _policy_page(request, session, staff)
+
+
+@router.post("/relances")
+async def save_outreach_policy(
+    request: Request, session: SessionDep, staff: CurrentStaff
+) -> Response:
+    _require_admin(staff)
+    form = await request.form()
+    try:
+        saved = policy.save(
+            session, {key: str(value) for key, value in form.items()}, by_id=staff.id
+        )
+    except policy.PolicyError as error:
+        return _policy_page(request, session, staff, error=str(error), status_code=422)
+    audit.record(session, "admin.outreach_policy", actor_staff_id=staff.id, detail=asdict(saved))
+    return RedirectResponse("/pro/admin/relances?enregistre=1", status_code=303)
+
+
+# --- SMS texts ----------------------------------------------------------------------------
+
+
+def _templates_page(
+    request: Request,
+    session: SessionDep,
+    staff: StaffUser,
+    *,
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    rows = []
+    for spec in message_templates.SPECS.values():
+        for language, language_name in LANGUAGES:
+            text = message_templates.override(session, spec.key, language) or ""
+            size = message_templates.size_of(spec.key, text) if text else None
+            rows.append((spec, _(spec.label), language, language_name, text, size))
+    return render(
+        request,
+        "staff/admin_templates.html",
+        {
+            "staff": staff,
+            "rows": rows,
+            "error": error,
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/messages")
+def sms_templates(request: Request, session: SessionDep, staff: CurrentStaff) -> Response:
+    _require_admin(staff)
+    return _templates_page(request, session, staff)
+
+
+@router.post("/messages/{key}/{language}")
+def save_sms_template(
+    request: Request,
+    session: SessionDep,
+    staff: CurrentStaff,
+    key: str,
+    language: str,
+    texte: Annotated[str, Form()] = "",
+) -> Response:
+    _require_admin(staff)
+    if key not in message_templates.SPECS or language not in dict(LANGUAGES):
+        raise HTTPException(status_code=404)
+    try:
+        message_templates.save(session, key, language, texte, by_id=staff.id)
+    except message_templates.TemplateError as error:
+        return _templates_page(request, session, staff, error=str(error), status_code=422)
+    audit.record(
+        session,
+        "admin.sms_template",
+        actor_staff_id=staff.id,
+        detail={"template": key, "language": language},
+    )
+    return RedirectResponse(f"/pro/admin/messages#{key}-{language}", status_code=303)

@@ -21,7 +21,7 @@ from paris_avenir.auth.links import create_login_link
 from paris_avenir.db import utcnow
 from paris_avenir.kit import phone as phones
 from paris_avenir.kit.email_address import InvalidEmail, normalise_email
-from paris_avenir.messaging import notifications
+from paris_avenir.messaging import message_templates, notifications
 from paris_avenir.staff.models import CaseloadAssignment, StaffRole, StaffUser
 from paris_avenir.web import i18n
 from paris_avenir.youths.models import Youth
@@ -267,6 +267,7 @@ def _invite(session: Session, youth: Youth, *, base_url: str, now: datetime) -> 
             name=youth.first_name,
             link=link,
         )
+    sms = message_templates.render_sms(session, "invitation", youth.language, sms, link=link)
     return (
         notifications.notify(
             session,

@@ -11,7 +11,7 @@ from paris_avenir.audit import service as audit
 from paris_avenir.auth import codes
 from paris_avenir.db import utcnow
 from paris_avenir.kit.crypto import constant_time_equals, keyed_hash, new_numeric_code
-from paris_avenir.messaging import outbox, texts
+from paris_avenir.messaging import message_templates, outbox, texts
 from paris_avenir.messaging.models import OutboxMessage
 from paris_avenir.outreach.models import StaffTask, StaffTaskKind
 from paris_avenir.staff.models import CaseloadAssignment
@@ -133,7 +133,13 @@ def request_contact_change(
             channel=Channel.SMS,
             recipient=destination.value,
             template="contact_code",
-            body_text=texts.sign_in_code_sms(code, youth.language),
+            body_text=message_templates.render_sms(
+                session,
+                "sign_in_code",
+                youth.language,
+                texts.sign_in_code_sms(code, youth.language),
+                code=code,
+            ),
             idempotency_key=key,
             youth_id=youth.id,
             language=youth.language,

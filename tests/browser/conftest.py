@@ -104,6 +104,7 @@ class LiveServer:
 STAFF_PASSWORD = "mot de passe de demonstration"
 PAGES_STAFF = "agent.pages@example.org"
 JOURNEY_STAFF = "agent.parcours@example.org"
+PAGES_ADMIN = "admin.pages@example.org"
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
@@ -127,13 +128,17 @@ def live_server(
         # With the cipher, demo staff get the documented demo password and TOTP secret.
         load_demo_data(session, cipher=build_cipher(settings))
         staff_accounts = {}
-        for email in (PAGES_STAFF, JOURNEY_STAFF):
+        for email, role in (
+            (PAGES_STAFF, StaffRole.SUPERVISOR),
+            (JOURNEY_STAFF, StaffRole.SUPERVISOR),
+            (PAGES_ADMIN, StaffRole.ADMIN),
+        ):
             created = create_staff(
                 session,
                 build_cipher(settings),
                 email=email,
                 full_name="Agent Navigateur",
-                role=StaffRole.SUPERVISOR,
+                role=role,
                 team_name=TEAM_NAME,
                 password=STAFF_PASSWORD,
             )
@@ -265,6 +270,15 @@ def youth_cookies(live_server: LiveServer, browser: Any) -> list[Any]:
 def staff_cookies(live_server: LiveServer, browser: Any) -> list[Any]:
     context = browser.new_context()
     sign_in_staff(context.new_page(), live_server)
+    cookies = context.cookies()
+    context.close()
+    return list(cookies)
+
+
+@pytest.fixture(scope="package")
+def admin_cookies(live_server: LiveServer, browser: Any) -> list[Any]:
+    context = browser.new_context()
+    sign_in_staff(context.new_page(), live_server, PAGES_ADMIN)
     cookies = context.cookies()
     context.close()
     return list(cookies)

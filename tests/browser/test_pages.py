@@ -41,7 +41,13 @@ STAFF_PAGES = {
     "importer": "/pro/import",
     "statistiques": "/pro/statistiques",
 }
-ALL_PAGES = {**PUBLIC_PAGES, **YOUTH_PAGES, **STAFF_PAGES}
+ADMIN_PAGES = {
+    "paramètres des aides": "/pro/admin/aides",
+    "comptes": "/pro/admin/agents",
+    "règles des relances": "/pro/admin/relances",
+    "textes des sms": "/pro/admin/messages",
+}
+ALL_PAGES = {**PUBLIC_PAGES, **YOUTH_PAGES, **STAFF_PAGES, **ADMIN_PAGES}
 PAGE_WEIGHT_BUDGET = 50 * 1024
 
 
@@ -56,6 +62,8 @@ def context_for(browser: Any, request: pytest.FixtureRequest) -> Any:
             context.add_cookies(request.getfixturevalue("youth_cookies"))
         elif path in STAFF_PAGES.values():
             context.add_cookies(request.getfixturevalue("staff_cookies"))
+        elif path in ADMIN_PAGES.values():
+            context.add_cookies(request.getfixturevalue("admin_cookies"))
         opened.append(context)
         return context
 

@@ -1,0 +1,94 @@
+"""The non-recours outreach policy (PRODUCT.md), every delay and threshold configurable by an
+admin. The scheduler of issue 7 reads it; defaults are the programme's."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from paris_avenir.kit import settings_store
+from paris_avenir.web.i18n import N_, gettext
+
+SETTING_KEY = "outreach_policy"
+
+
+@dataclass(frozen=True)
+class OutreachPolicy:
+    inactivity_days: int = 30
+    sms_step_day: int = 30
+    email_step_day: int = 37
+    call_task_day: int = 45
+    repeat_every_days: int = 60
+    check_in_every_days: int = 90
+    quiet_hours_start: int = 20  # hour, Paris time
+    quiet_hours_end: int = 9
+    frequency_cap_days: int = 5
+    documents_awaited_days: int = 7
+    reminder_first_hours: int = 48
+    reminder_second_hours: int = 2
+    birthday_21_notice_days: int = 60
+    birthday_25_notice_days: int = 90
+    response_window_days: int = 7
+
+
+LABELS: dict[str, str] = {
+    "inactivity_days": N_("Jours sans activité avant de relancer"),
+    "sms_step_day": N_("Jour du SMS"),
+    "email_step_day": N_("Jour de l’e-mail"),
+    "call_task_day": N_("Jour de l’appel par le référent"),
+    "repeat_every_days": N_("Recommencer tous les … jours"),
+    "check_in_every_days": N_("« Comment ça va ? » tous les … jours"),
+    "quiet_hours_start": N_("Pas de message à partir de (heure)"),
+    "quiet_hours_end": N_("Pas de message avant (heure)"),
+    "frequency_cap_days": N_("Au plus une relance tous les … jours"),
+    "documents_awaited_days": N_("Relance si un document est attendu depuis … jours"),
+    "reminder_first_hours": N_("Premier rappel de rendez-vous (heures avant)"),
+    "reminder_second_hours": N_("Second rappel de rendez-vous (heures avant)"),
+    "birthday_21_notice_days": N_("Prévenir … jours avant les 21 ans"),
+    "birthday_25_notice_days": N_("Prévenir … jours avant les 25 ans"),
+    "response_window_days": N_("Une réponse compte pour la relance pendant … jours"),
+}
+HOURS = {"quiet_hours_start", "quiet_hours_end"}
+
+
+class PolicyError(ValueError):
+    """The message is for the admin."""
+
+
+def load(session: Session) -> OutreachPolicy:
+    stored = settings_store.load(session, SETTING_KEY) or {}
+    known = {field.name for field in fields(OutreachPolicy)}
+    return OutreachPolicy(**{key: int(value) for key, value in stored.items() if key in known})
+
+
+def save(
+    session: Session, form: Mapping[str, str], *, by_id: object, now: datetime | None = None
+) -> OutreachPolicy:
+    values = {}
+    for field in fields(OutreachPolicy):
+        raw = form.get(field.name, "").strip()
+        if not raw.isdigit():
+            raise PolicyError(
+                gettext(
+                    "« %(label)s » : écrivez un nombre entier.", label=gettext(LABELS[field.name])
+                )
+            )
+        value = int(raw)
+        if (field.name in HOURS and value > 23) or (
+            field.name not in HOURS and not 1 <= value <= 400
+        ):
+            raise PolicyError(
+                gettext(
+                    "« %(label)s » : ce nombre n’est pas possible.",
+                    label=gettext(LABELS[field.name]),
+                )
+            )
+        values[field.name] = value
+    policy = OutreachPolicy(**values)
+    if not policy.sms_step_day <= policy.email_step_day <= policy.call_task_day:
+        raise PolicyError(gettext("Les étapes doivent se suivre : SMS, puis e-mail, puis appel."))
+    settings_store.save(session, SETTING_KEY, asdict(policy), by_id=by_id, now=now)  # type: ignore[arg-type]
+    return policy
