@@ -87,6 +87,11 @@ class OutboxMessage(RecordMixin, Base):
     body_text: Mapped[str] = mapped_column(Text)
     body_html: Mapped[str | None] = mapped_column(Text)
     is_urgent: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
+    # Never delivered after this instant (an appointment reminder once it has started).
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    attachment_filename: Mapped[str | None] = mapped_column(String(100))
+    attachment_content_type: Mapped[str | None] = mapped_column(String(100))
+    attachment_body: Mapped[str | None] = mapped_column(Text)
     status: Mapped[OutboxStatus] = mapped_column(
         str_enum(OutboxStatus, "outbox_status"), default=OutboxStatus.QUEUED
     )

@@ -39,11 +39,18 @@ def notify(
     email_subject: str,
     email_text: str,
     now: datetime | None = None,
+    not_before: datetime | None = None,
+    expires_at: datetime | None = None,
+    attachment: tuple[str, str, str] | None = None,
+    exact_time: bool = False,
 ) -> OutboxMessage | None:
+    """Queue the message on the youth's channel. Outside quiet hours unless `exact_time`
+    (the caller already chose an allowed moment, like an early reminder)."""
     channel = reachable_channel(youth)
     if channel is None:
         return None
-    send_at = next_sending_time(now or utcnow())
+    wanted = max(filter(None, (now or utcnow(), not_before)))
+    send_at = wanted if exact_time else next_sending_time(wanted)
     if channel is Channel.SMS:
         assert youth.phone is not None
         return outbox.enqueue(
@@ -57,6 +64,7 @@ def notify(
             language=youth.language,
             now=now,
             not_before=send_at,
+            expires_at=expires_at,
         )
     assert youth.email is not None
     return outbox.enqueue(
@@ -71,6 +79,8 @@ def notify(
         language=youth.language,
         now=now,
         not_before=send_at,
+        expires_at=expires_at,
+        attachment=attachment,
     )
 
 

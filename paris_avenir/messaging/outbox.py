@@ -77,6 +77,8 @@ def enqueue(
     urgent: bool = False,
     now: datetime | None = None,
     not_before: datetime | None = None,
+    expires_at: datetime | None = None,
+    attachment: tuple[str, str, str] | None = None,
 ) -> OutboxMessage:
     """Queue a message once: the same idempotency key never queues a second one.
     `not_before` holds it back (quiet hours)."""
@@ -100,7 +102,12 @@ def enqueue(
         is_urgent=urgent,
         status=OutboxStatus.QUEUED,
         next_attempt_at=max(now, not_before) if not_before else now,
+        expires_at=expires_at,
     )
+    if attachment is not None:
+        message.attachment_filename, message.attachment_content_type, message.attachment_body = (
+            attachment
+        )
     try:
         with session.begin_nested():
             session.add(message)
@@ -165,12 +172,20 @@ def _deliver(channels: Channels, message: OutboxMessage) -> str | None:
             reference=message.idempotency_key,
             tag=message.template,
         )
+    attachment = None
+    if message.attachment_filename and message.attachment_body is not None:
+        attachment = (
+            message.attachment_filename,
+            message.attachment_content_type or "text/plain",
+            message.attachment_body,
+        )
     return channels.email.send_email(
         to=message.recipient,
         subject=message.subject or "Paris avenir",
         text=message.body_text,
         html=message.body_html,
         reference=str(message.id),
+        attachment=attachment,
     )
 
 
@@ -203,6 +218,13 @@ def send_one(
             return None
     with session_factory() as session:
         message = session.get_one(OutboxMessage, message_id)
+        if message.expires_at is not None and now >= message.expires_at:
+            # Too late to be useful (a reminder once the appointment has started).
+            message.status = OutboxStatus.CANCELLED
+            message.next_attempt_at = None
+            _history(session, message, OutboxStatus.CANCELLED, now, detail="expired")
+            session.commit()
+            return message.status
         try:
             provider_id = _deliver(channels, message)
         except DeliveryError as error:

@@ -29,7 +29,14 @@ class SmsSender(Protocol):
 
 class EmailSender(Protocol):
     def send_email(
-        self, *, to: str, subject: str, text: str, html: str | None, reference: str
+        self,
+        *,
+        to: str,
+        subject: str,
+        text: str,
+        html: str | None,
+        reference: str,
+        attachment: tuple[str, str, str] | None = None,
     ) -> str | None:
         """Send one email; return its Message-ID."""
         ...

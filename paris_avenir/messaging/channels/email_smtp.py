@@ -41,7 +41,14 @@ class SmtpEmailSender:
         return client
 
     def send_email(
-        self, *, to: str, subject: str, text: str, html: str | None, reference: str
+        self,
+        *,
+        to: str,
+        subject: str,
+        text: str,
+        html: str | None,
+        reference: str,
+        attachment: tuple[str, str, str] | None = None,
     ) -> str | None:
         message = EmailMessage()
         message["From"] = self.sender
@@ -52,6 +59,15 @@ class SmtpEmailSender:
         message.set_content(text)
         if html:
             message.add_alternative(html, subtype="html")
+        if attachment is not None:
+            filename, content_type, body = attachment
+            maintype, _, subtype = content_type.partition("/")
+            message.add_attachment(
+                body.encode(),
+                maintype=maintype,
+                subtype=subtype or "octet-stream",
+                filename=filename,
+            )
         try:
             with self._connect() as client:
                 client.send_message(message)

@@ -1,0 +1,338 @@
+"""Booking, moving and cancelling appointments, and their reminders.
+
+Never double-booked: a partial unique index (staff, start) on live appointments decides
+between two youths who press "Confirmer" at the same moment; the loser gets a clear message
+and the next free slots. Reminders go 48 h and 2 h before through the outbox, never after the
+start; one that would fall in quiet hours is sent earlier, not skipped.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from paris_avenir.appointments import ics
+from paris_avenir.appointments.models import (
+    Appointment,
+    AppointmentKind,
+    AppointmentStatus,
+    WeeklyAvailability,
+)
+from paris_avenir.appointments.slots import Slot, free_slots
+from paris_avenir.db import utcnow
+from paris_avenir.kit.quiet_hours import CLOSES, SUNDAY, is_quiet
+from paris_avenir.messaging import notifications
+from paris_avenir.messaging.models import OutboxMessage, OutboxStatus
+from paris_avenir.staff.models import CaseloadAssignment, StaffRole, StaffUser
+from paris_avenir.web import i18n
+from paris_avenir.youths.models import Youth
+
+PARIS = ZoneInfo("Europe/Paris")
+CANCEL_CUTOFF = timedelta(hours=4)
+MOVE_CUTOFF = timedelta(hours=24)
+REMINDERS = (timedelta(hours=48), timedelta(hours=2))
+KIND_LABELS = {
+    AppointmentKind.REFERENT: i18n.N_("Rendez-vous avec votre référent"),
+    AppointmentKind.PSYCHOLOGIST: i18n.N_("Rendez-vous avec un psychologue"),
+    AppointmentKind.COUNTER: i18n.N_("Rendez-vous au guichet (aide pour vos papiers)"),
+    AppointmentKind.FOLLOW_UP_INTERVIEW: i18n.N_("Entretien des 6 mois avec votre référent"),
+}
+
+
+class AppointmentError(ValueError):
+    """The message is for the youth."""
+
+
+class SlotTaken(AppointmentError):
+    """The slot is gone; `alternatives` are the next free ones."""
+
+    def __init__(self, message: str, alternatives: list[Slot]) -> None:
+        super().__init__(message)
+        self.alternatives = alternatives
+
+
+def kind_label(kind: AppointmentKind) -> str:
+    return i18n.gettext(KIND_LABELS[kind])
+
+
+def staff_for(session: Session, youth: Youth, kind: AppointmentKind) -> list[uuid.UUID]:
+    """Who may receive this youth for this kind of appointment."""
+    if kind in {AppointmentKind.REFERENT, AppointmentKind.FOLLOW_UP_INTERVIEW}:
+        referent = session.scalar(
+            select(CaseloadAssignment.referent_id).where(
+                CaseloadAssignment.youth_id == youth.id, CaseloadAssignment.ended_at.is_(None)
+            )
+        )
+        return [referent] if referent else []
+    role = StaffRole.PSYCHOLOGIST if kind is AppointmentKind.PSYCHOLOGIST else None
+    query = (
+        select(WeeklyAvailability.staff_id)
+        .join(StaffUser, StaffUser.id == WeeklyAvailability.staff_id)
+        .where(WeeklyAvailability.kind == kind, StaffUser.is_active.is_(True))
+    )
+    if role is not None:
+        query = query.where(StaffUser.role == role)
+    return sorted(set(session.scalars(query)), key=str)
+
+
+def slots_for(
+    session: Session, youth: Youth, kind: AppointmentKind, *, now: datetime | None = None
+) -> list[Slot]:
+    availability_kind = (
+        AppointmentKind.REFERENT if kind is AppointmentKind.FOLLOW_UP_INTERVIEW else kind
+    )
+    return free_slots(
+        session,
+        staff_ids=staff_for(session, youth, kind),
+        kind=availability_kind,
+        now=now or utcnow(),
+    )
+
+
+def _find(slots: list[Slot], key: str) -> Slot | None:
+    return next((slot for slot in slots if slot.key == key), None)
+
+
+def book(
+    session: Session,
+    youth: Youth,
+    kind: AppointmentKind,
+    slot_key: str,
+    *,
+    base_url: str,
+    shared_with_referent: bool = False,
+    booked_by_staff_id: uuid.UUID | None = None,
+    now: datetime | None = None,
+) -> Appointment:
+    now = now or utcnow()
+    slots = slots_for(session, youth, kind, now=now)
+    slot = _find(slots, slot_key)
+    if slot is None:
+        raise SlotTaken(
+            i18n.gettext("Ce créneau n’est plus libre. Choisissez-en un autre."), slots[:6]
+        )
+    appointment = Appointment(
+        youth_id=youth.id,
+        staff_id=slot.staff_id,
+        kind=kind,
+        place=slot.place,
+        address=slot.address,
+        starts_at=slot.starts_at,
+        ends_at=slot.ends_at,
+        status=AppointmentStatus.BOOKED,
+        booked_by_staff_id=booked_by_staff_id,
+        shared_with_referent=shared_with_referent if kind is AppointmentKind.PSYCHOLOGIST else True,
+    )
+    try:
+        with session.begin_nested():
+            session.add(appointment)
+            session.flush()
+    except IntegrityError:
+        # Someone else took it between our check and our insert: the database decided.
+        remaining = [
+            other for other in slots_for(session, youth, kind, now=now) if other.key != slot_key
+        ]
+        raise SlotTaken(
+            i18n.gettext("Quelqu’un vient de prendre ce créneau. Choisissez-en un autre."),
+            remaining[:6],
+        ) from None
+    youth.last_activity_at = now
+    _confirm(session, youth, appointment, base_url=base_url, now=now)
+    schedule_reminders(session, youth, appointment, base_url=base_url, now=now)
+    return appointment
+
+
+def _when(appointment: Appointment, language: str) -> str:
+    from babel.dates import format_datetime
+
+    return format_datetime(
+        appointment.starts_at,
+        "EEEE d MMMM 'à' HH:mm",
+        tzinfo=PARIS,
+        locale=language if language in {"fr", "en"} else "fr",
+    )
+
+
+def _confirm(
+    session: Session, youth: Youth, appointment: Appointment, *, base_url: str, now: datetime
+) -> None:
+    link = f"{base_url.rstrip('/')}/mon-espace/rendez-vous/{appointment.id}"
+    with i18n.using_locale(youth.language):
+        when = _when(appointment, youth.language)
+        sms = i18n.gettext(
+            "Paris avenir : rendez-vous confirme le %(when)s. Details : %(link)s",
+            when=when,
+            link=link,
+        )
+        subject = i18n.gettext("Votre rendez-vous du %(when)s", when=when)
+        text = i18n.gettext(
+            "Bonjour,\n\nVotre rendez-vous est confirmé le %(when)s.\n%(place)s\n\n"
+            "Pour le déplacer ou l’annuler : %(link)s",
+            when=when,
+            place=appointment.address or "",
+            link=link,
+        )
+    channel = notifications.reachable_channel(youth)
+    if channel is None:
+        return
+    attachment = (
+        "rendez-vous.ics",
+        "text/calendar",
+        ics.calendar_of([appointment], summary=kind_label(appointment.kind)),
+    )
+    notifications.notify(
+        session,
+        youth,
+        template="appointment_confirmation",
+        key=f"appointment-confirmation:{appointment.id}",
+        sms_text=sms,
+        email_subject=subject,
+        email_text=text,
+        now=now,
+        attachment=attachment,
+    )
+
+
+def latest_sending_time_before(instant: datetime) -> datetime:
+    """`instant` if messages may go then; otherwise 19:30 the evening before (Saturday
+    instead of Sunday), so that a reminder comes early rather than never."""
+    if not is_quiet(instant):
+        return instant
+    local = instant.astimezone(PARIS)
+    day = local.date() if local.time() >= CLOSES else local.date() - timedelta(days=1)
+    while day.weekday() == SUNDAY:
+        day -= timedelta(days=1)
+    return datetime.combine(day, time(19, 30), tzinfo=PARIS).astimezone(UTC)
+
+
+def schedule_reminders(
+    session: Session, youth: Youth, appointment: Appointment, *, base_url: str, now: datetime
+) -> int:
+    link = f"{base_url.rstrip('/')}/mon-espace/rendez-vous/{appointment.id}"
+    queued = 0
+    for before in REMINDERS:
+        send_at = latest_sending_time_before(appointment.starts_at - before)
+        if send_at <= now:
+            continue  # booked too late for this one: the confirmation just left
+        with i18n.using_locale(youth.language):
+            when = _when(appointment, youth.language)
+            sms = i18n.gettext(
+                "Paris avenir : rappel, rendez-vous le %(when)s. Pour annuler : %(link)s",
+                when=when,
+                link=link,
+            )
+            subject = i18n.gettext("Rappel : votre rendez-vous du %(when)s", when=when)
+        stamp = int(appointment.starts_at.timestamp())
+        key = f"appointment-reminder:{appointment.id}:{stamp}:{int(before.total_seconds())}"
+        message = notifications.notify(
+            session,
+            youth,
+            template="appointment_reminder",
+            key=key,
+            sms_text=sms,
+            email_subject=subject,
+            email_text=sms,
+            now=now,
+            not_before=send_at,
+            expires_at=appointment.starts_at,
+            exact_time=True,
+        )
+        queued += message is not None
+    return queued
+
+
+def _cancel_reminders(session: Session, appointment: Appointment) -> None:
+    session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.idempotency_key.like(f"appointment-reminder:{appointment.id}:%"),
+            OutboxMessage.status == OutboxStatus.QUEUED,
+        )
+        .values(status=OutboxStatus.CANCELLED, next_attempt_at=None)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def cancel(
+    session: Session,
+    appointment: Appointment,
+    youth: Youth,
+    *,
+    now: datetime | None = None,
+    by_staff: bool = False,
+) -> None:
+    now = now or utcnow()
+    if appointment.status is not AppointmentStatus.BOOKED:
+        raise AppointmentError(i18n.gettext("Ce rendez-vous n’est plus prévu."))
+    if not by_staff and appointment.starts_at - now < CANCEL_CUTOFF:
+        raise AppointmentError(
+            i18n.gettext(
+                "Il est trop tard pour annuler en ligne (moins de 4 heures avant). "
+                "Appelez votre référent."
+            )
+        )
+    appointment.status = AppointmentStatus.CANCELLED
+    appointment.cancelled_at = now
+    _cancel_reminders(session, appointment)
+    youth.last_activity_at = now
+
+
+def move(
+    session: Session,
+    appointment: Appointment,
+    youth: Youth,
+    slot_key: str,
+    *,
+    base_url: str,
+    now: datetime | None = None,
+) -> Appointment:
+    now = now or utcnow()
+    if appointment.status is not AppointmentStatus.BOOKED:
+        raise AppointmentError(i18n.gettext("Ce rendez-vous n’est plus prévu."))
+    if appointment.starts_at - now < MOVE_CUTOFF:
+        raise AppointmentError(
+            i18n.gettext(
+                "Il est trop tard pour déplacer en ligne (moins de 24 heures avant). "
+                "Appelez votre référent."
+            )
+        )
+    new = book(
+        session,
+        youth,
+        appointment.kind,
+        slot_key,
+        base_url=base_url,
+        shared_with_referent=appointment.shared_with_referent,
+        now=now,
+    )
+    appointment.status = AppointmentStatus.CANCELLED
+    appointment.cancelled_at = now
+    _cancel_reminders(session, appointment)
+    return new
+
+
+def youth_appointments(session: Session, youth_id: uuid.UUID) -> list[Appointment]:
+    return list(
+        session.scalars(
+            select(Appointment)
+            .where(Appointment.youth_id == youth_id)
+            .order_by(Appointment.starts_at.desc())
+        )
+    )
+
+
+def appointment_of_youth(
+    session: Session, youth_id: uuid.UUID, appointment_id: str
+) -> Appointment | None:
+    try:
+        parsed = uuid.UUID(appointment_id)
+    except ValueError:
+        return None
+    return session.scalar(
+        select(Appointment).where(Appointment.id == parsed, Appointment.youth_id == youth_id)
+    )
