@@ -4,6 +4,7 @@ route taking an id, listed from the application itself, is called with someone e
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import httpx
 from fastapi import FastAPI
@@ -12,10 +13,11 @@ from sqlalchemy.orm import Session
 
 from paris_avenir.aid_requests.catalogue import ensure_catalogue
 from paris_avenir.aid_requests.models import AidCode, AidRequest, AidRequestEvent, RequestStatus
+from paris_avenir.db import utcnow
 from paris_avenir.documents.models import Document, DocumentKind
 from paris_avenir.messaging import service as messaging
 from paris_avenir.messaging.models import Message
-from tests.factories import create_document, create_youth
+from tests.factories import create_appointment, create_document, create_staff, create_youth
 from tests.helpers import post_form, sign_in_as
 
 ID_PARAMETER = re.compile(r"\{(\w+_id)\}")
@@ -36,6 +38,9 @@ async def test_no_youth_route_reaches_another_youths_data(
     their_document = create_document(
         session, app.state.document_store, other, DocumentKind.IDENTITY
     )
+    their_appointment = create_appointment(
+        session, other, create_staff(session), utcnow() + timedelta(days=5)
+    )
     their_thread = messaging.general_thread(session, other.id)
     messaging.post_message(session, their_thread, body="Secret", author_staff_id=None)
     session.commit()
@@ -43,6 +48,7 @@ async def test_no_youth_route_reaches_another_youths_data(
         "request_id": str(their_request.id),
         "document_id": str(their_document.id),
         "thread_id": str(their_thread.id),
+        "appointment_id": str(their_appointment.id),
     }
 
     routes = [

@@ -46,6 +46,7 @@ def build_environment(static_assets: StaticAssets) -> Environment:
     )
     environment.filters.update(
         datetime_paris=format_datetime_paris,
+        time_paris=format_time_paris,
         date_long=format_date_long,
         phone=phone_display,
         euros=format_euros,
@@ -60,6 +61,11 @@ def format_datetime_paris(value: datetime | None) -> str:
     return babel_dates.format_datetime(
         value, i18n.gettext("d MMMM y 'à' HH:mm"), tzinfo=PARIS, locale=i18n.get_locale()
     )
+
+
+def format_time_paris(value: datetime) -> str:
+    """ "14:30" in Paris time."""
+    return babel_dates.format_time(value, "HH:mm", tzinfo=PARIS, locale=i18n.get_locale())
 
 
 def format_date_long(value: date | None) -> str:

@@ -32,6 +32,8 @@ YOUTH_PAGES = {
     "mon profil": "/mon-espace/profil",
     "mes données": "/mon-espace/donnees",
     "supprimer mon compte": "/mon-espace/suppression",
+    "mes rendez-vous": "/mon-espace/rendez-vous",
+    "choisir un créneau": "/mon-espace/rendez-vous/nouveau?motif=referent",
 }
 STAFF_PAGES = {
     "mes jeunes": "/pro",

@@ -1,0 +1,263 @@
+"""The youth books, moves and cancels appointments from their phone."""
+
+from __future__ import annotations
+
+from itertools import groupby
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi.responses import RedirectResponse, Response
+
+from paris_avenir.appointments import ics, service
+from paris_avenir.appointments.models import Appointment, AppointmentKind, AppointmentStatus
+from paris_avenir.appointments.slots import Slot
+from paris_avenir.auth.dependencies import CurrentYouth
+from paris_avenir.config import Settings
+from paris_avenir.db import SessionDep, utcnow
+from paris_avenir.web.i18n import gettext
+from paris_avenir.web.templating import render
+from paris_avenir.youths.models import Youth
+
+router = APIRouter(prefix="/mon-espace/rendez-vous")
+PARIS = ZoneInfo("Europe/Paris")
+BOOKABLE = (AppointmentKind.REFERENT, AppointmentKind.COUNTER, AppointmentKind.PSYCHOLOGIST)
+MOTIFS = {
+    "referent": AppointmentKind.REFERENT,
+    "guichet": AppointmentKind.COUNTER,
+    "psychologue": AppointmentKind.PSYCHOLOGIST,
+    "entretien": AppointmentKind.FOLLOW_UP_INTERVIEW,
+}
+
+
+def _base_url(request: Request) -> str:
+    settings: Settings = request.app.state.settings
+    return settings.base_url
+
+
+def _own(session: SessionDep, youth: Youth, appointment_id: str) -> Appointment:
+    appointment = service.appointment_of_youth(session, youth.id, appointment_id)
+    if appointment is None:
+        raise HTTPException(status_code=404)
+    return appointment
+
+
+def _by_day(slots: list[Slot]) -> list[tuple[Any, list[Slot]]]:
+    return [
+        (day, list(items))
+        for day, items in groupby(slots, key=lambda slot: slot.starts_at.astimezone(PARIS).date())
+    ]
+
+
+@router.get("")
+def my_appointments(request: Request, session: SessionDep, youth: CurrentYouth) -> Response:
+    now = utcnow()
+    appointments = service.youth_appointments(session, youth.id)
+    return render(
+        request,
+        "appointments/list.html",
+        {
+            "upcoming": sorted(
+                (
+                    a
+                    for a in appointments
+                    if a.starts_at >= now and a.status is AppointmentStatus.BOOKED
+                ),
+                key=lambda a: a.starts_at,
+            ),
+            "past": [
+                a
+                for a in appointments
+                if a.starts_at < now or a.status is not AppointmentStatus.BOOKED
+            ][:20],
+            "kinds": [
+                (code, service.kind_label(kind))
+                for code, kind in MOTIFS.items()
+                if kind in BOOKABLE
+            ],
+            "kind_label": service.kind_label,
+        },
+    )
+
+
+def _slots_page(
+    request: Request,
+    session: SessionDep,
+    youth: Youth,
+    kind: AppointmentKind,
+    *,
+    moving: Appointment | None = None,
+    error: str | None = None,
+    slots: list[Slot] | None = None,
+    status_code: int = 200,
+) -> Response:
+    slots = slots if slots is not None else service.slots_for(session, youth, kind)
+    motif = next(code for code, value in MOTIFS.items() if value is kind)
+    return render(
+        request,
+        "appointments/slots.html",
+        {
+            "kind": kind,
+            "motif": motif,
+            "label": service.kind_label(kind),
+            "days": _by_day(slots),
+            "moving": moving,
+            "error": error,
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/nouveau")
+def choose_slot(
+    request: Request, session: SessionDep, youth: CurrentYouth, motif: str = "referent"
+) -> Response:
+    kind = MOTIFS.get(motif)
+    if kind is None:
+        raise HTTPException(status_code=404)
+    return _slots_page(request, session, youth, kind)
+
+
+@router.post("")
+def book(
+    request: Request,
+    session: SessionDep,
+    youth: CurrentYouth,
+    motif: Annotated[str, Form()] = "",
+    creneau: Annotated[str, Form()] = "",
+    partage: Annotated[str, Form()] = "",
+) -> Response:
+    kind = MOTIFS.get(motif)
+    if kind is None:
+        raise HTTPException(status_code=400)
+    if not creneau:
+        return _slots_page(
+            request,
+            session,
+            youth,
+            kind,
+            error=gettext("Choisissez un créneau."),
+            status_code=422,
+        )
+    try:
+        appointment = service.book(
+            session,
+            youth,
+            kind,
+            creneau,
+            base_url=_base_url(request),
+            shared_with_referent=partage == "oui",
+        )
+    except service.SlotTaken as taken:
+        return _slots_page(
+            request,
+            session,
+            youth,
+            kind,
+            error=str(taken),
+            slots=taken.alternatives,
+            status_code=409,
+        )
+    return RedirectResponse(f"/mon-espace/rendez-vous/{appointment.id}?confirme=1", status_code=303)
+
+
+@router.get("/{appointment_id}")
+def appointment_detail(
+    request: Request, session: SessionDep, youth: CurrentYouth, appointment_id: str
+) -> Response:
+    appointment = _own(session, youth, appointment_id)
+    now = utcnow()
+    return render(
+        request,
+        "appointments/detail.html",
+        {
+            "appointment": appointment,
+            "label": service.kind_label(appointment.kind),
+            "confirmed": request.query_params.get("confirme") == "1",
+            "can_cancel": appointment.status is AppointmentStatus.BOOKED
+            and appointment.starts_at - now >= service.CANCEL_CUTOFF,
+            "can_move": appointment.status is AppointmentStatus.BOOKED
+            and appointment.starts_at - now >= service.MOVE_CUTOFF,
+            "upcoming": appointment.status is AppointmentStatus.BOOKED
+            and appointment.starts_at > now,
+        },
+    )
+
+
+@router.get("/{appointment_id}/agenda.ics")
+def appointment_ics(session: SessionDep, youth: CurrentYouth, appointment_id: str) -> Response:
+    appointment = _own(session, youth, appointment_id)
+    body = ics.calendar_of([appointment], summary=service.kind_label(appointment.kind))
+    return Response(
+        body,
+        media_type="text/calendar; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="rendez-vous.ics"'},
+    )
+
+
+@router.post("/{appointment_id}/annuler")
+def cancel(
+    request: Request, session: SessionDep, youth: CurrentYouth, appointment_id: str
+) -> Response:
+    appointment = _own(session, youth, appointment_id)
+    try:
+        service.cancel(session, appointment, youth)
+    except service.AppointmentError as error:
+        return render(
+            request,
+            "appointments/detail.html",
+            {
+                "appointment": appointment,
+                "label": service.kind_label(appointment.kind),
+                "confirmed": False,
+                "can_cancel": False,
+                "can_move": False,
+                "upcoming": True,
+                "error": str(error),
+            },
+            status_code=409,
+        )
+    return RedirectResponse("/mon-espace/rendez-vous?annule=1", status_code=303)
+
+
+@router.get("/{appointment_id}/deplacer")
+def move_form(
+    request: Request, session: SessionDep, youth: CurrentYouth, appointment_id: str
+) -> Response:
+    appointment = _own(session, youth, appointment_id)
+    return _slots_page(request, session, youth, appointment.kind, moving=appointment)
+
+
+@router.post("/{appointment_id}/deplacer")
+def move(
+    request: Request,
+    session: SessionDep,
+    youth: CurrentYouth,
+    appointment_id: str,
+    creneau: Annotated[str, Form()] = "",
+) -> Response:
+    appointment = _own(session, youth, appointment_id)
+    try:
+        new = service.move(session, appointment, youth, creneau, base_url=_base_url(request))
+    except service.SlotTaken as taken:
+        return _slots_page(
+            request,
+            session,
+            youth,
+            appointment.kind,
+            moving=appointment,
+            error=str(taken),
+            slots=taken.alternatives,
+            status_code=409,
+        )
+    except service.AppointmentError as error:
+        return _slots_page(
+            request,
+            session,
+            youth,
+            appointment.kind,
+            moving=appointment,
+            error=str(error),
+            status_code=409,
+        )
+    return RedirectResponse(f"/mon-espace/rendez-vous/{new.id}?confirme=1", status_code=303)
