@@ -12,6 +12,7 @@ from starlette.middleware.gzip import GZipMiddleware
 
 from paris_avenir.aid_requests import routes as aid_request_routes
 from paris_avenir.appointments import routes as appointment_routes
+from paris_avenir.appointments import staff_routes as appointment_staff_routes
 from paris_avenir.auth import routes as auth_routes
 from paris_avenir.auth.oidc import OidcClient, ProviderSettings
 from paris_avenir.config import Settings, get_settings
@@ -102,6 +103,7 @@ def create_app(
     app.include_router(auth_routes.router)
     app.include_router(youth_routes.router)
     app.include_router(appointment_routes.router)
+    app.include_router(appointment_staff_routes.router)
     app.include_router(aid_request_routes.router)
     app.include_router(document_routes.router)
     app.include_router(messaging_routes.router)

@@ -26,6 +26,15 @@ def dispatch_outbox(session_factory: sessionmaker[Session], channels: Channels) 
         )
 
 
+def propose_interviews(session_factory: sessionmaker[Session], base_url: str) -> None:
+    from paris_avenir.appointments.service import propose_follow_up_interviews
+
+    with session_factory.begin() as session:
+        count = propose_follow_up_interviews(session, base_url=base_url)
+    if count:
+        logger.info("follow-up interviews proposed: %d", count)
+
+
 def build_scheduler(
     settings: Settings, session_factory: sessionmaker[Session], channels: Channels
 ) -> BackgroundScheduler:
@@ -36,6 +45,16 @@ def build_scheduler(
         seconds=settings.outbox_interval_seconds,
         args=[session_factory, channels],
         id="outbox",
+        max_instances=1,
+        coalesce=True,
+    )
+    scheduler.add_job(
+        propose_interviews,
+        "cron",
+        hour=10,
+        minute=0,
+        args=[session_factory, settings.base_url],
+        id="follow_up_interviews",
         max_instances=1,
         coalesce=True,
     )

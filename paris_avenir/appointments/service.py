@@ -336,3 +336,74 @@ def appointment_of_youth(
     return session.scalar(
         select(Appointment).where(Appointment.id == parsed, Appointment.youth_id == youth_id)
     )
+
+
+# --- The interview due 6 months after leaving care (CASF art. L222-5-2-1) ------------------
+
+INTERVIEW_NOTICE = timedelta(days=30)
+
+
+def propose_follow_up_interviews(
+    session: Session, *, base_url: str, now: datetime | None = None
+) -> int:
+    """Invites every youth whose interview falls due within 30 days, once, to choose a slot
+    with their référent. Returns how many invitations were queued."""
+    from paris_avenir.auth.links import create_login_link
+    from paris_avenir.kit.dates import add_months
+
+    now = now or utcnow()
+    today = now.astimezone(PARIS).date()
+    earliest_exit = add_months(today, -6) - timedelta(days=7)
+    latest_exit = add_months(today + INTERVIEW_NOTICE, -6)
+    youths = session.scalars(
+        select(Youth).where(
+            Youth.ase_exit_date.is_not(None),
+            Youth.ase_exit_date >= earliest_exit,
+            Youth.ase_exit_date <= latest_exit,
+            Youth.deletion_requested_at.is_(None),
+            ~Youth.id.in_(
+                select(Appointment.youth_id).where(
+                    Appointment.kind == AppointmentKind.FOLLOW_UP_INTERVIEW,
+                    Appointment.status != AppointmentStatus.CANCELLED,
+                )
+            ),
+        )
+    ).all()
+    queued = 0
+    for youth in youths:
+        key = f"follow-up-interview:{youth.id}:{youth.ase_exit_date}"
+        if session.scalar(select(OutboxMessage.id).where(OutboxMessage.idempotency_key == key)):
+            continue
+        link = create_login_link(
+            session,
+            youth.id,
+            purpose="follow_up_interview",
+            base_url=base_url,
+            lifetime=timedelta(days=30),
+            now=now,
+        )
+        with i18n.using_locale(youth.language):
+            sms = i18n.gettext(
+                "Paris avenir : choisissez la date de votre entretien avec votre referent "
+                "(6 mois apres l'ASE) : %(link)s",
+                link=link,
+            )
+            subject = i18n.gettext("Votre entretien des 6 mois avec votre référent")
+            text = i18n.gettext(
+                "Bonjour,\n\nSix mois après votre sortie de l’ASE, vous avez droit à un "
+                "entretien avec votre référent pour faire le point. "
+                "Choisissez la date ici : %(link)s",
+                link=link,
+            )
+        if notifications.notify(
+            session,
+            youth,
+            template="follow_up_interview",
+            key=key,
+            sms_text=sms,
+            email_subject=subject,
+            email_text=text,
+            now=now,
+        ):
+            queued += 1
+    return queued

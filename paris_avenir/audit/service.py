@@ -30,6 +30,7 @@ ACTION_LABELS: dict[str, str] = {
     "counter.start": N_("vous a reçu au guichet (avec votre accord)"),
     "counter.request": N_("a fait une demande pour vous au guichet"),
     "counter.document": N_("a ajouté un document pour vous au guichet"),
+    "counter.appointment": N_("a pris un rendez-vous pour vous au guichet"),
     "youth.reassigned": N_("vous a confié à un autre référent"),
 }
 ROLE_LABELS: dict[StaffRole, str] = {

@@ -281,10 +281,13 @@ def login_link_page(request: Request, session: SessionDep, token: str) -> Respon
 
 @router.post("/lien/{token}")
 def login_link_use(request: Request, session: SessionDep, token: str) -> Response:
+    link = links.usable_link(session, token)
+    purpose = link.purpose if link is not None else None
     youth = links.consume_link(session, token)
     if youth is None:
         return render(request, "auth/link.html", {"token": token, "usable": False}, status_code=410)
-    response = _redirect("/mon-espace")
+    landing = {"follow_up_interview": "/mon-espace/rendez-vous/nouveau?motif=entretien"}
+    response = _redirect(landing.get(purpose or "", "/mon-espace"))
     _open_session(request, session, response, youth=youth, method=AuthMethod.LINK)
     return response
 

@@ -41,6 +41,9 @@ class StaffUser(RecordMixin, Base):
     failed_sign_in_count: Mapped[int] = mapped_column(default=0, server_default=text("0"))
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_sign_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Private calendar feed: the URL holds a random token, only its hash is stored;
+    # issuing a new one revokes the old URL.
+    calendar_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
 
     team: Mapped[Team | None] = relationship(lazy="raise")
 

@@ -14,6 +14,7 @@ from paris_avenir.aid_requests import instruction
 from paris_avenir.aid_requests import kinds as catalogue
 from paris_avenir.aid_requests import service as requests_service
 from paris_avenir.aid_requests.models import AidCode, RequestStatus
+from paris_avenir.appointments import service as appointments
 from paris_avenir.appointments.models import Appointment, AppointmentKind
 from paris_avenir.audit import service as audit
 from paris_avenir.auth.dependencies import CurrentStaff, client_ip
@@ -599,3 +600,75 @@ def counter_end(
     if current is not None:
         counter.end(current)
     return _redirect(f"/pro/jeunes/{youth.id}")
+
+
+@router.get("/jeunes/{youth_id}/guichet/rendez-vous")
+def counter_slots(
+    request: Request,
+    session: SessionDep,
+    staff: CurrentStaff,
+    youth_id: str,
+    motif: str = "referent",
+) -> Response:
+    youth = _counter_youth(request, session, staff, youth_id)
+    kind = COUNTER_APPOINTMENTS.get(motif)
+    if kind is None:
+        raise HTTPException(status_code=404)
+    return _counter_page(
+        request,
+        session,
+        staff,
+        youth,
+        template="staff/counter_appointment.html",
+        motif=motif,
+        label=appointments.kind_label(kind),
+        slots=appointments.slots_for(session, youth, kind),
+    )
+
+
+@router.post("/jeunes/{youth_id}/guichet/rendez-vous")
+def counter_book(
+    request: Request,
+    session: SessionDep,
+    staff: CurrentStaff,
+    youth_id: str,
+    motif: Annotated[str, Form()] = "",
+    creneau: Annotated[str, Form()] = "",
+) -> Response:
+    youth = _counter_youth(request, session, staff, youth_id)
+    kind = COUNTER_APPOINTMENTS.get(motif)
+    if kind is None:
+        raise HTTPException(status_code=400)
+    if counter.active(session, staff, youth) is None:
+        return _redirect(f"/pro/jeunes/{youth.id}?guichet=ferme")
+    try:
+        appointment = appointments.book(
+            session, youth, kind, creneau, base_url=_base_url(request), booked_by_staff_id=staff.id
+        )
+    except appointments.SlotTaken as taken:
+        return _counter_page(
+            request,
+            session,
+            staff,
+            youth,
+            template="staff/counter_appointment.html",
+            motif=motif,
+            label=appointments.kind_label(kind),
+            slots=taken.alternatives,
+            error=str(taken),
+            status_code=409,
+        )
+    audit.record(
+        session,
+        "counter.appointment",
+        actor_staff_id=staff.id,
+        youth_id=youth.id,
+        object_type="appointment",
+        object_id=appointment.id,
+        on_behalf_of_youth=True,
+        ip_address=client_ip(request),
+    )
+    return _redirect(f"/pro/jeunes/{youth.id}/guichet?rendez_vous=1")
+
+
+COUNTER_APPOINTMENTS = {"referent": AppointmentKind.REFERENT, "guichet": AppointmentKind.COUNTER}

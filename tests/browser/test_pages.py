@@ -42,6 +42,8 @@ STAFF_PAGES = {
     "mon équipe": "/pro/equipe",
     "importer": "/pro/import",
     "statistiques": "/pro/statistiques",
+    "agenda": "/pro/agenda",
+    "disponibilités": "/pro/disponibilites",
 }
 ADMIN_PAGES = {
     "paramètres des aides": "/pro/admin/aides",

@@ -1,0 +1,141 @@
+"""The staff calendar: own appointments by day or week, attended/missed marking, and a
+private iCalendar feed (secret URL, revocable)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from paris_avenir.appointments import ics
+from paris_avenir.appointments.models import Appointment, AppointmentKind, AppointmentStatus
+from paris_avenir.audit import service as audit
+from paris_avenir.db import utcnow
+from paris_avenir.kit.crypto import new_token, token_hash
+from paris_avenir.outreach.models import StaffTask, StaffTaskKind
+from paris_avenir.staff.models import CaseloadAssignment, StaffUser
+from paris_avenir.web.i18n import gettext
+from paris_avenir.youths.models import Youth
+
+PARIS = ZoneInfo("Europe/Paris")
+FEED_HORIZON = timedelta(days=60)
+
+
+class CalendarError(ValueError):
+    """The message is for the staff member."""
+
+
+def week_start(day: date) -> date:
+    return day - timedelta(days=day.weekday())
+
+
+def appointments_between(
+    session: Session, staff: StaffUser, first: date, last: date
+) -> list[tuple[Appointment, Youth]]:
+    start = datetime.combine(first, time(0), tzinfo=PARIS).astimezone(UTC)
+    end = datetime.combine(last + timedelta(days=1), time(0), tzinfo=PARIS).astimezone(UTC)
+    return [
+        (appointment, youth)
+        for appointment, youth in session.execute(
+            select(Appointment, Youth)
+            .join(Youth, Youth.id == Appointment.youth_id)
+            .where(
+                Appointment.staff_id == staff.id,
+                Appointment.starts_at >= start,
+                Appointment.starts_at < end,
+            )
+            .order_by(Appointment.starts_at)
+        ).all()
+    ]
+
+
+def own_appointment(session: Session, staff: StaffUser, appointment_id: str) -> Appointment | None:
+    """Only the staff member's own appointments: a psychologist's stay theirs."""
+    try:
+        parsed = uuid.UUID(appointment_id)
+    except ValueError:
+        return None
+    return session.scalar(
+        select(Appointment).where(Appointment.id == parsed, Appointment.staff_id == staff.id)
+    )
+
+
+def mark(
+    session: Session,
+    appointment: Appointment,
+    staff: StaffUser,
+    *,
+    attended: bool,
+    now: datetime | None = None,
+) -> None:
+    now = now or utcnow()
+    if appointment.status is AppointmentStatus.CANCELLED:
+        raise CalendarError(gettext("Ce rendez-vous a été annulé."))
+    if appointment.starts_at > now:
+        raise CalendarError(gettext("Ce rendez-vous n’a pas encore commencé."))
+    appointment.status = AppointmentStatus.ATTENDED if attended else AppointmentStatus.MISSED
+    youth = session.get_one(Youth, appointment.youth_id)
+    if attended:
+        youth.last_activity_at = max(filter(None, (youth.last_activity_at, appointment.starts_at)))
+    else:
+        # A missed appointment is often the first sign of a drop-out: the référent calls.
+        referent_id = session.scalar(
+            select(CaseloadAssignment.referent_id).where(
+                CaseloadAssignment.youth_id == youth.id, CaseloadAssignment.ended_at.is_(None)
+            )
+        )
+        if appointment.kind is not AppointmentKind.PSYCHOLOGIST or appointment.shared_with_referent:
+            session.add(
+                StaffTask(
+                    youth_id=youth.id,
+                    assignee_id=referent_id,
+                    kind=StaffTaskKind.MISSED_APPOINTMENT,
+                    due_at=now + timedelta(days=2),
+                )
+            )
+    audit.record(
+        session,
+        "appointment.marked",
+        actor_staff_id=staff.id,
+        youth_id=youth.id,
+        object_type="appointment",
+        object_id=appointment.id,
+        detail={"attended": attended},
+        now=now,
+    )
+
+
+def issue_feed_token(staff: StaffUser) -> str:
+    """A new secret URL for the staff member's calendar; the previous one stops working."""
+    token = new_token()
+    staff.calendar_token_hash = token_hash(token)
+    return token
+
+
+def revoke_feed(staff: StaffUser) -> None:
+    staff.calendar_token_hash = None
+
+
+def feed(session: Session, token: str, *, now: datetime | None = None) -> str | None:
+    now = now or utcnow()
+    staff = session.scalar(
+        select(StaffUser).where(
+            StaffUser.calendar_token_hash == token_hash(token), StaffUser.is_active.is_(True)
+        )
+    )
+    if staff is None:
+        return None
+    appointments = list(
+        session.scalars(
+            select(Appointment).where(
+                Appointment.staff_id == staff.id,
+                Appointment.starts_at >= now - timedelta(days=7),
+                Appointment.starts_at < now + FEED_HORIZON,
+            )
+        )
+    )
+    # Calendars sync to phones and clouds: no youth's name leaves the platform.
+    return ics.calendar_of(appointments, summary="Paris avenir — rendez-vous")
