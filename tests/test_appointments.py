@@ -338,3 +338,33 @@ def test_two_youths_booking_the_same_slot_at_once_exactly_one_wins(engine: Engin
             cleanup.execute(delete(WeeklyAvailability).where(WeeklyAvailability.staff_id == ids[2]))
             cleanup.execute(delete(Youth).where(Youth.id.in_(ids[:2])))
             cleanup.execute(delete(StaffUser).where(StaffUser.id == ids[2]))
+
+
+def test_cut_offs_and_reminder_hours_follow_the_admins_policy(
+    session: Session, youth: Youth
+) -> None:
+    from dataclasses import asdict
+
+    from paris_avenir.outreach import policy
+
+    values = {key: str(value) for key, value in asdict(policy.OutreachPolicy()).items()}
+    values.update(cancel_cutoff_hours="1", reminder_first_hours="24")
+    policy.save(session, values, by_id=None)
+    slot = service.slots_for(session, youth, AppointmentKind.REFERENT, now=NOW)[12]
+    appointment = service.book(
+        session, youth, AppointmentKind.REFERENT, slot.key, base_url="http://x", now=NOW
+    )
+    first_reminder = min(
+        session.scalars(
+            select(OutboxMessage.next_attempt_at).where(
+                OutboxMessage.template == "appointment_reminder"
+            )
+        ),
+        key=lambda value: value or appointment.starts_at,
+    )
+    assert first_reminder is not None
+    assert appointment.starts_at - first_reminder <= timedelta(
+        hours=24 + 14
+    )  # a day before, or the evening before
+    service.cancel(session, appointment, youth, now=appointment.starts_at - timedelta(hours=2))
+    assert appointment.status in {AppointmentStatus.CANCELLED}

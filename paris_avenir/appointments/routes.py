@@ -15,6 +15,7 @@ from paris_avenir.appointments.slots import Slot
 from paris_avenir.auth.dependencies import CurrentYouth
 from paris_avenir.config import Settings
 from paris_avenir.db import SessionDep, utcnow
+from paris_avenir.outreach.policy import load as load_policy
 from paris_avenir.web.i18n import gettext
 from paris_avenir.web.templating import render
 from paris_avenir.youths.models import Youth
@@ -167,6 +168,7 @@ def appointment_detail(
 ) -> Response:
     appointment = _own(session, youth, appointment_id)
     now = utcnow()
+    policy = load_policy(session)
     return render(
         request,
         "appointments/detail.html",
@@ -175,9 +177,9 @@ def appointment_detail(
             "label": service.kind_label(appointment.kind),
             "confirmed": request.query_params.get("confirme") == "1",
             "can_cancel": appointment.status is AppointmentStatus.BOOKED
-            and appointment.starts_at - now >= service.CANCEL_CUTOFF,
+            and appointment.starts_at - now >= service.cancel_cutoff(policy),
             "can_move": appointment.status is AppointmentStatus.BOOKED
-            and appointment.starts_at - now >= service.MOVE_CUTOFF,
+            and appointment.starts_at - now >= service.move_cutoff(policy),
             "upcoming": appointment.status is AppointmentStatus.BOOKED
             and appointment.starts_at > now,
         },

@@ -28,20 +28,28 @@ from paris_avenir.db import utcnow
 from paris_avenir.kit.quiet_hours import CLOSES, SUNDAY, is_quiet
 from paris_avenir.messaging import notifications
 from paris_avenir.messaging.models import OutboxMessage, OutboxStatus
+from paris_avenir.outreach.policy import OutreachPolicy
+from paris_avenir.outreach.policy import load as load_policy
 from paris_avenir.staff.models import CaseloadAssignment, StaffRole, StaffUser
 from paris_avenir.web import i18n
 from paris_avenir.youths.models import Youth
 
 PARIS = ZoneInfo("Europe/Paris")
-CANCEL_CUTOFF = timedelta(hours=4)
-MOVE_CUTOFF = timedelta(hours=24)
-REMINDERS = (timedelta(hours=48), timedelta(hours=2))
 KIND_LABELS = {
     AppointmentKind.REFERENT: i18n.N_("Rendez-vous avec votre référent"),
     AppointmentKind.PSYCHOLOGIST: i18n.N_("Rendez-vous avec un psychologue"),
     AppointmentKind.COUNTER: i18n.N_("Rendez-vous au guichet (aide pour vos papiers)"),
     AppointmentKind.FOLLOW_UP_INTERVIEW: i18n.N_("Entretien des 6 mois avec votre référent"),
 }
+
+
+def cancel_cutoff(policy: OutreachPolicy) -> timedelta:
+    """How long before its start a youth may still cancel online (an admin setting)."""
+    return timedelta(hours=policy.cancel_cutoff_hours)
+
+
+def move_cutoff(policy: OutreachPolicy) -> timedelta:
+    return timedelta(hours=policy.move_cutoff_hours)
 
 
 class AppointmentError(ValueError):
@@ -215,7 +223,9 @@ def schedule_reminders(
 ) -> int:
     link = f"{base_url.rstrip('/')}/mon-espace/rendez-vous/{appointment.id}"
     queued = 0
-    for before in REMINDERS:
+    current = load_policy(session)
+    reminders = (current.reminder_first_hours, current.reminder_second_hours)
+    for before in (timedelta(hours=hours) for hours in reminders):
         send_at = latest_sending_time_before(appointment.starts_at - before)
         if send_at <= now:
             continue  # booked too late for this one: the confirmation just left
@@ -269,7 +279,7 @@ def cancel(
     now = now or utcnow()
     if appointment.status is not AppointmentStatus.BOOKED:
         raise AppointmentError(i18n.gettext("Ce rendez-vous n’est plus prévu."))
-    if not by_staff and appointment.starts_at - now < CANCEL_CUTOFF:
+    if not by_staff and appointment.starts_at - now < cancel_cutoff(load_policy(session)):
         raise AppointmentError(
             i18n.gettext(
                 "Il est trop tard pour annuler en ligne (moins de 4 heures avant). "
@@ -294,7 +304,7 @@ def move(
     now = now or utcnow()
     if appointment.status is not AppointmentStatus.BOOKED:
         raise AppointmentError(i18n.gettext("Ce rendez-vous n’est plus prévu."))
-    if appointment.starts_at - now < MOVE_CUTOFF:
+    if appointment.starts_at - now < move_cutoff(load_policy(session)):
         raise AppointmentError(
             i18n.gettext(
                 "Il est trop tard pour déplacer en ligne (moins de 24 heures avant). "

@@ -32,6 +32,8 @@ class OutreachPolicy:
     birthday_21_notice_days: int = 60
     birthday_25_notice_days: int = 90
     response_window_days: int = 7
+    cancel_cutoff_hours: int = 4
+    move_cutoff_hours: int = 24
 
 
 LABELS: dict[str, str] = {
@@ -50,6 +52,8 @@ LABELS: dict[str, str] = {
     "birthday_21_notice_days": N_("Prévenir … jours avant les 21 ans"),
     "birthday_25_notice_days": N_("Prévenir … jours avant les 25 ans"),
     "response_window_days": N_("Une réponse compte pour la relance pendant … jours"),
+    "cancel_cutoff_hours": N_("Un jeune peut annuler jusqu’à … heures avant le rendez-vous"),
+    "move_cutoff_hours": N_("Un jeune peut déplacer jusqu’à … heures avant le rendez-vous"),
 }
 HOURS = {"quiet_hours_start", "quiet_hours_end"}
 
