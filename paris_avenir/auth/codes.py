@@ -115,6 +115,56 @@ class CodeRequest:
     outbox_message: OutboxMessage | None  # None for an unknown destination
 
 
+def queue_code(
+    session: Session,
+    *,
+    youth: Youth,
+    channel: Channel,
+    recipient: str,
+    code: str,
+    template: str,
+    key: str,
+    now: datetime,
+) -> OutboxMessage:
+    """A one-time code to `recipient` in the youth's language, queued as urgent (sign-in
+    codes, and codes proving a new phone number or email)."""
+    if channel is Channel.SMS:
+        text = message_templates.render_sms(
+            session,
+            "sign_in_code",
+            youth.language,
+            texts.sign_in_code_sms(code, youth.language),
+            code=code,
+        )
+        return outbox.enqueue(
+            session,
+            channel=Channel.SMS,
+            recipient=recipient,
+            template=template,
+            body_text=text,
+            idempotency_key=key,
+            youth_id=youth.id,
+            language=youth.language,
+            urgent=True,
+            now=now,
+        )
+    email = texts.sign_in_code_email(code, youth.language)
+    return outbox.enqueue(
+        session,
+        channel=Channel.EMAIL,
+        recipient=recipient,
+        template=template,
+        subject=email.subject,
+        body_text=email.text,
+        body_html=email.html,
+        idempotency_key=key,
+        youth_id=youth.id,
+        language=youth.language,
+        urgent=True,
+        now=now,
+    )
+
+
 def _queue_code(
     session: Session,
     youth: Youth,
@@ -123,41 +173,16 @@ def _queue_code(
     code: str,
     now: datetime,
 ) -> OutboxMessage:
-    key = f"sign-in-code:{attempt.id}:{channel.value}:{attempt.expires_at.isoformat()}"
-    if channel is Channel.SMS:
-        assert youth.phone is not None
-        return outbox.enqueue(
-            session,
-            channel=Channel.SMS,
-            recipient=youth.phone,
-            template="sign_in_code",
-            body_text=message_templates.render_sms(
-                session,
-                "sign_in_code",
-                youth.language,
-                texts.sign_in_code_sms(code, youth.language),
-                code=code,
-            ),
-            idempotency_key=key,
-            youth_id=youth.id,
-            language=youth.language,
-            urgent=True,
-            now=now,
-        )
-    assert youth.email is not None
-    email = texts.sign_in_code_email(code, youth.language)
-    return outbox.enqueue(
+    recipient = youth.phone if channel is Channel.SMS else youth.email
+    assert recipient is not None
+    return queue_code(
         session,
-        channel=Channel.EMAIL,
-        recipient=youth.email,
+        youth=youth,
+        channel=channel,
+        recipient=recipient,
+        code=code,
         template="sign_in_code",
-        subject=email.subject,
-        body_text=email.text,
-        body_html=email.html,
-        idempotency_key=key,
-        youth_id=youth.id,
-        language=youth.language,
-        urgent=True,
+        key=f"sign-in-code:{attempt.id}:{channel.value}:{attempt.expires_at.isoformat()}",
         now=now,
     )
 

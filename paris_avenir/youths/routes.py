@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, BackgroundTasks, Form, Request
@@ -24,7 +24,7 @@ from paris_avenir.web.i18n import gettext as _
 from paris_avenir.web.templating import render
 from paris_avenir.youths import service
 from paris_avenir.youths.export import export_youth_data
-from paris_avenir.youths.models import Channel
+from paris_avenir.youths.models import Channel, Youth
 
 router = APIRouter(prefix="/mon-espace")
 PARIS = ZoneInfo("Europe/Paris")
@@ -176,33 +176,32 @@ def confirm_contact(
 # --- My data ------------------------------------------------------------------------------
 
 
-@router.get("/donnees")
-def my_data(request: Request, session: SessionDep, youth: CurrentYouth) -> Response:
+def _exported(
+    request: Request, session: SessionDep, youth: Youth, form: str
+) -> dict[str, Any] | None:
+    """The youth's data, audited as exported; None when the sign-in is too old for it."""
     if _needs_fresh_sign_in(request, session):
-        return _redirect("/connexion?suite=/mon-espace/donnees")
+        return None
     data = export_youth_data(session, youth)
     audit.record(
-        session,
-        "youth.export",
-        actor_youth_id=youth.id,
-        youth_id=youth.id,
-        detail={"format": "page"},
+        session, "youth.export", actor_youth_id=youth.id, youth_id=youth.id, detail={"format": form}
     )
+    return data
+
+
+@router.get("/donnees")
+def my_data(request: Request, session: SessionDep, youth: CurrentYouth) -> Response:
+    data = _exported(request, session, youth, "page")
+    if data is None:
+        return _redirect("/connexion?suite=/mon-espace/donnees")
     return render(request, "youths/data.html", {"data": data})
 
 
 @router.get("/donnees.json")
 def my_data_json(request: Request, session: SessionDep, youth: CurrentYouth) -> Response:
-    if _needs_fresh_sign_in(request, session):
+    data = _exported(request, session, youth, "json")
+    if data is None:
         return _redirect("/connexion?suite=/mon-espace/donnees")
-    data = export_youth_data(session, youth)
-    audit.record(
-        session,
-        "youth.export",
-        actor_youth_id=youth.id,
-        youth_id=youth.id,
-        detail={"format": "json"},
-    )
     return Response(
         json.dumps(data, ensure_ascii=False, indent=2),
         media_type="application/json",

@@ -11,7 +11,6 @@ from paris_avenir.audit import service as audit
 from paris_avenir.auth import codes
 from paris_avenir.db import utcnow
 from paris_avenir.kit.crypto import constant_time_equals, keyed_hash, new_numeric_code
-from paris_avenir.messaging import message_templates, outbox, texts
 from paris_avenir.messaging.models import OutboxMessage
 from paris_avenir.outreach.models import StaffTask, StaffTaskKind
 from paris_avenir.staff.models import CaseloadAssignment
@@ -126,42 +125,16 @@ def request_contact_change(
     )
     session.add(verification)
     session.flush()
-    key = f"contact-code:{verification.id}"
-    if destination.channel is Channel.SMS:
-        message = outbox.enqueue(
-            session,
-            channel=Channel.SMS,
-            recipient=destination.value,
-            template="contact_code",
-            body_text=message_templates.render_sms(
-                session,
-                "sign_in_code",
-                youth.language,
-                texts.sign_in_code_sms(code, youth.language),
-                code=code,
-            ),
-            idempotency_key=key,
-            youth_id=youth.id,
-            language=youth.language,
-            urgent=True,
-            now=now,
-        )
-    else:
-        email = texts.sign_in_code_email(code, youth.language)
-        message = outbox.enqueue(
-            session,
-            channel=Channel.EMAIL,
-            recipient=destination.value,
-            template="contact_code",
-            subject=email.subject,
-            body_text=email.text,
-            body_html=email.html,
-            idempotency_key=key,
-            youth_id=youth.id,
-            language=youth.language,
-            urgent=True,
-            now=now,
-        )
+    message = codes.queue_code(
+        session,
+        youth=youth,
+        channel=destination.channel,
+        recipient=destination.value,
+        code=code,
+        template="contact_code",
+        key=f"contact-code:{verification.id}",
+        now=now,
+    )
     return verification, message
 
 
