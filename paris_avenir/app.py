@@ -23,6 +23,7 @@ from paris_avenir.kit.crypto import build_cipher
 from paris_avenir.messaging import routes as messaging_routes
 from paris_avenir.messaging import webhooks as messaging_webhooks
 from paris_avenir.messaging.channels import Channels, build_channels
+from paris_avenir.outreach import routes as outreach_routes
 from paris_avenir.staff import admin_routes
 from paris_avenir.staff import routes as staff_routes
 from paris_avenir.stats import routes as stats_routes
@@ -107,6 +108,7 @@ def create_app(
     app.include_router(aid_request_routes.router)
     app.include_router(document_routes.router)
     app.include_router(messaging_routes.router)
+    app.include_router(outreach_routes.router)
     app.include_router(staff_routes.router)
     app.include_router(stats_routes.router)
     app.include_router(admin_routes.router)

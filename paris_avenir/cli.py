@@ -159,6 +159,83 @@ def cmd_import_youths(args: argparse.Namespace) -> int:
     return 1 if report.errors else 0
 
 
+def cmd_outreach_run(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from paris_avenir.db import make_session_factory
+    from paris_avenir.messaging import outbox
+    from paris_avenir.messaging.channels import build_channels
+    from paris_avenir.outreach.engine import run_cycle
+
+    settings = _load_settings()
+    now = None
+    if args.now:
+        try:
+            now = datetime.fromisoformat(args.now)
+        except ValueError:
+            print(
+                "paris-avenir: --now attend une date ISO, par exemple 2026-12-01T10:00:00+01:00",
+                file=sys.stderr,
+            )
+            return 2
+        now = now if now.tzinfo else now.replace(tzinfo=UTC)
+    engine = create_database_engine(settings.database_url)
+    factory = make_session_factory(engine)
+    try:
+        with factory() as session:
+            report = run_cycle(
+                session,
+                base_url=settings.base_url,
+                secret_key=settings.secret_key,
+                now=now,
+                dry_run=args.dry_run,
+            )
+            if args.dry_run:
+                session.rollback()
+            else:
+                session.commit()
+        if report.skipped_locked:
+            print("Un autre planificateur fait déjà ce cycle : rien à faire.")
+            return 0
+        verb = "serait contacté" if args.dry_run else "contacté"
+        for contact in report.contacts:
+            how = contact.channel.value if contact.channel else "appel du référent"
+            what = f"{contact.reason.value}, étape {contact.step}, {how}"
+            print(f"{contact.youth_name} — {verb} : {what}")
+        print(f"{len(report.contacts)} contact(s).")
+        if not args.dry_run:
+            sent = outbox.dispatch_due(factory, build_channels(settings), now=now)
+            print(
+                f"Messages envoyés : {len(sent.sent)}, à réessayer : {len(sent.retried)}, "
+                f"en échec : {len(sent.failed)}."
+            )
+    finally:
+        engine.dispose()
+    return 0
+
+
+def cmd_scheduler(_args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from paris_avenir.db import make_session_factory
+    from paris_avenir.messaging.channels import build_channels
+    from paris_avenir.scheduler import build_scheduler
+
+    settings = _load_settings()
+    engine = create_database_engine(settings.database_url)
+    scheduler = build_scheduler(settings, make_session_factory(engine), build_channels(settings))
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    scheduler.start()
+    print("Planificateur démarré (relances, envois, rappels). Ctrl+C pour arrêter.")
+    stop.wait()
+    scheduler.shutdown(wait=True)
+    engine.dispose()
+    return 0
+
+
 def _roles() -> list[Any]:
     from paris_avenir.staff.models import StaffRole
 
@@ -202,6 +279,18 @@ def build_parser() -> argparse.ArgumentParser:
     importer.add_argument("file")
     importer.add_argument("--dry-run", action="store_true", help="check and count, write nothing")
     importer.set_defaults(handler=cmd_import_youths)
+
+    outreach = commands.add_parser("outreach", help="the non-recours watch")
+    outreach_commands = outreach.add_subparsers(dest="outreach_command", required=True)
+    outreach_run = outreach_commands.add_parser(
+        "run", help="one cycle now (and dispatch what is due)"
+    )
+    outreach_run.add_argument("--dry-run", action="store_true", help="print who would be contacted")
+    outreach_run.add_argument("--now", help="as if at this ISO instant")
+    outreach_run.set_defaults(handler=cmd_outreach_run)
+
+    scheduler = commands.add_parser("scheduler", help="run the background jobs alone")
+    scheduler.set_defaults(handler=cmd_scheduler)
 
     rotate = commands.add_parser(
         "rotate-document-keys",

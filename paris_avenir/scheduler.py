@@ -26,6 +26,15 @@ def dispatch_outbox(session_factory: sessionmaker[Session], channels: Channels) 
         )
 
 
+def outreach_cycle(session_factory: sessionmaker[Session], settings: Settings) -> None:
+    from paris_avenir.outreach.engine import run_cycle
+
+    with session_factory.begin() as session:
+        report = run_cycle(session, base_url=settings.base_url, secret_key=settings.secret_key)
+    if report.contacts:
+        logger.info("outreach: %d contacts", len(report.contacts))
+
+
 def propose_interviews(session_factory: sessionmaker[Session], base_url: str) -> None:
     from paris_avenir.appointments.service import propose_follow_up_interviews
 
@@ -45,6 +54,15 @@ def build_scheduler(
         seconds=settings.outbox_interval_seconds,
         args=[session_factory, channels],
         id="outbox",
+        max_instances=1,
+        coalesce=True,
+    )
+    scheduler.add_job(
+        outreach_cycle,
+        "interval",
+        minutes=30,
+        args=[session_factory, settings],
+        id="outreach",
         max_instances=1,
         coalesce=True,
     )

@@ -15,6 +15,8 @@ from paris_avenir.appointments.slots import Slot
 from paris_avenir.auth.dependencies import CurrentYouth
 from paris_avenir.config import Settings
 from paris_avenir.db import SessionDep, utcnow
+from paris_avenir.outreach import engine as outreach_engine
+from paris_avenir.outreach.models import OutreachResponse
 from paris_avenir.outreach.policy import load as load_policy
 from paris_avenir.web.i18n import gettext
 from paris_avenir.web.templating import render
@@ -159,6 +161,7 @@ def book(
             slots=taken.alternatives,
             status_code=409,
         )
+    outreach_engine.record_response(session, youth.id, OutreachResponse.BOOKING)
     return RedirectResponse(f"/mon-espace/rendez-vous/{appointment.id}?confirme=1", status_code=303)
 
 

@@ -18,6 +18,8 @@ from paris_avenir.auth.oidc import OidcClient, OidcFailure
 from paris_avenir.config import Settings
 from paris_avenir.db import SessionDep, utcnow
 from paris_avenir.messaging import outbox
+from paris_avenir.outreach import engine as outreach_engine
+from paris_avenir.outreach.models import OutreachResponse
 from paris_avenir.staff.models import StaffUser
 from paris_avenir.web.i18n import N_
 from paris_avenir.web.i18n import gettext as _
@@ -67,6 +69,7 @@ def _open_session(
     if youth is not None:
         youth.last_activity_at = now
         youth.activated_at = youth.activated_at or now
+        outreach_engine.record_response(session, youth.id, OutreachResponse.SIGN_IN, now=now)
         audit.record(
             session,
             "youth.sign_in",

@@ -43,10 +43,11 @@ def notify(
     expires_at: datetime | None = None,
     attachment: tuple[str, str, str] | None = None,
     exact_time: bool = False,
+    channel: Channel | None = None,
 ) -> OutboxMessage | None:
     """Queue the message on the youth's channel. Outside quiet hours unless `exact_time`
     (the caller already chose an allowed moment, like an early reminder)."""
-    channel = reachable_channel(youth)
+    channel = channel or reachable_channel(youth)  # a step may ask for its own channel
     if channel is None:
         return None
     wanted = max(filter(None, (now or utcnow(), not_before)))

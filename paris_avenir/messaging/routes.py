@@ -16,6 +16,8 @@ from paris_avenir.db import SessionDep, utcnow
 from paris_avenir.documents import service as documents
 from paris_avenir.messaging import notifications, service
 from paris_avenir.messaging.models import MessageThread
+from paris_avenir.outreach import engine as outreach_engine
+from paris_avenir.outreach.models import OutreachResponse
 from paris_avenir.web.templating import render
 
 router = APIRouter()
@@ -89,6 +91,7 @@ async def reply(
             request, session, youth.id, found, error=str(error), typed=body, status_code=422
         )
     youth.last_activity_at = utcnow()
+    outreach_engine.record_response(session, youth.id, OutreachResponse.MESSAGE)
     return RedirectResponse(f"/mon-espace/messages/{found.id}#dernier", status_code=303)
 
 

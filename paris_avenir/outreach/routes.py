@@ -1,0 +1,53 @@
+"""The one-tap check-in page: no password, two buttons."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import Response
+
+from paris_avenir.config import Settings
+from paris_avenir.db import SessionDep
+from paris_avenir.outreach import checkin
+from paris_avenir.web.templating import render
+
+router = APIRouter()
+
+
+def _secret(request: Request) -> str:
+    settings: Settings = request.app.state.settings
+    return settings.secret_key
+
+
+@router.get("/point/{token}")
+def check_in(request: Request, session: SessionDep, token: str) -> Response:
+    attempt = checkin.attempt_for(session, token, secret_key=_secret(request))
+    state = "invalid" if attempt is None else "answered" if attempt.responded_at else "open"
+    return render(
+        request,
+        "outreach/check_in.html",
+        {"token": token, "state": state},
+        status_code=200 if attempt is not None else 410,
+    )
+
+
+@router.post("/point/{token}")
+def check_in_answer(
+    request: Request, session: SessionDep, token: str, reponse: Annotated[str, Form()] = ""
+) -> Response:
+    attempt = checkin.attempt_for(session, token, secret_key=_secret(request))
+    if attempt is None:
+        return render(
+            request, "outreach/check_in.html", {"token": token, "state": "invalid"}, status_code=410
+        )
+    if reponse not in {"bien", "aide"}:
+        return render(
+            request,
+            "outreach/check_in.html",
+            {"token": token, "state": "open", "error": "Choisissez une réponse."},
+            status_code=422,
+        )
+    recorded = checkin.answer(session, attempt, needs_help=reponse == "aide")
+    state = ("thanks_help" if reponse == "aide" else "thanks_good") if recorded else "answered"
+    return render(request, "outreach/check_in.html", {"token": token, "state": state})

@@ -1,0 +1,261 @@
+"""The non-recours watch: the escalation steps, the cap, the stops, the check-in, the credit."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from paris_avenir.kit.quiet_hours import is_quiet
+from paris_avenir.messaging.models import OutboxMessage
+from paris_avenir.outreach import checkin, engine
+from paris_avenir.outreach.models import (
+    OutreachAttempt,
+    OutreachReason,
+    OutreachResponse,
+    StaffTask,
+    StaffTaskKind,
+)
+from paris_avenir.staff.models import StaffUser
+from paris_avenir.youths.models import Channel, Youth
+from tests.factories import assign, create_staff, create_youth
+from tests.helpers import post_form
+
+NOW = datetime(2026, 12, 2, 10, 0, tzinfo=UTC)  # a Wednesday, 11:00 in Paris
+SECRET = "s" * 40
+
+
+def cycle(session: Session, now: datetime = NOW, dry_run: bool = False) -> engine.CycleReport:
+    return engine.run_cycle(
+        session, base_url="http://x", secret_key=SECRET, now=now, dry_run=dry_run
+    )
+
+
+@pytest.fixture
+def referent(session: Session) -> StaffUser:
+    return create_staff(session)
+
+
+def quiet_youth(session: Session, referent: StaffUser, days: int, **values: object) -> Youth:
+    defaults: dict[str, object] = {
+        "last_activity_at": NOW - timedelta(days=days),
+        "activated_at": NOW - timedelta(days=400),
+        "birth_date": date(2004, 6, 1),
+    }
+    youth = create_youth(session, **{**defaults, **values})
+    assign(session, youth, referent)
+    return youth
+
+
+def attempts(session: Session, youth: Youth) -> list[tuple[OutreachReason, int, Channel | None]]:
+    return [
+        (row.reason, row.step, row.channel)
+        for row in session.scalars(
+            select(OutreachAttempt)
+            .where(OutreachAttempt.youth_id == youth.id)
+            .order_by(OutreachAttempt.attempted_at)
+        )
+    ]
+
+
+def test_day_30_sms_day_37_email_day_45_a_call(session: Session, referent: StaffUser) -> None:
+    youth = quiet_youth(session, referent, days=30)
+    start = NOW
+    for day in range(0, 20):
+        cycle(session, start + timedelta(days=day))
+    assert attempts(session, youth) == [
+        (OutreachReason.INACTIVITY, 1, Channel.SMS),
+        (OutreachReason.INACTIVITY, 2, Channel.EMAIL),
+        (OutreachReason.INACTIVITY, 3, None),
+    ]
+    task = session.scalars(select(StaffTask)).one()
+    assert (task.kind, task.assignee_id) == (StaffTaskKind.PHONE_YOUTH, referent.id)
+    sent_at = {row.template: row.next_attempt_at for row in session.scalars(select(OutboxMessage))}
+    assert set(sent_at) == {"outreach_inactivite"} or len(sent_at) == 1
+    for message in session.scalars(select(OutboxMessage)):
+        assert message.next_attempt_at is not None and not is_quiet(message.next_attempt_at)
+
+
+def test_the_steps_start_again_60_days_later(session: Session, referent: StaffUser) -> None:
+    youth = quiet_youth(session, referent, days=30)
+    for day in range(0, 70):
+        cycle(session, NOW + timedelta(days=day))
+    assert [step for _reason, step, _channel in attempts(session, youth)] == [1, 2, 3, 1, 2]
+
+
+def test_never_twice_the_same_contact(session: Session, referent: StaffUser) -> None:
+    youth = quiet_youth(session, referent, days=31)
+    for _ in range(3):
+        cycle(session)
+    assert len(attempts(session, youth)) == 1
+    assert len(session.scalars(select(OutboxMessage)).all()) == 1
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"outreach_opted_out_at": NOW - timedelta(days=1)},
+        {"outreach_paused_until": NOW + timedelta(days=10)},
+        {"birth_date": date(2001, 11, 1)},  # 25 already
+        {"deletion_requested_at": NOW - timedelta(days=1)},
+    ],
+)
+def test_opted_out_paused_25_or_leaving_means_no_contact(
+    session: Session, referent: StaffUser, values: dict[str, object]
+) -> None:
+    youth = quiet_youth(session, referent, days=40, **values)
+    cycle(session)
+    assert attempts(session, youth) == []
+
+
+def test_an_unreachable_youth_becomes_a_task(session: Session, referent: StaffUser) -> None:
+    youth = quiet_youth(
+        session, referent, days=31, phone_unreachable_at=NOW, email_unreachable_at=NOW
+    )
+    cycle(session)
+    assert attempts(session, youth) == [(OutreachReason.INACTIVITY, 1, None)]
+    assert session.scalars(select(StaffTask.kind)).one() is StaffTaskKind.UNREACHABLE
+
+
+def test_the_frequency_cap_holds_back_a_second_message(
+    session: Session, referent: StaffUser
+) -> None:
+    youth = quiet_youth(session, referent, days=38)
+    session.add(
+        OutreachAttempt(
+            youth_id=youth.id,
+            reason=OutreachReason.DOCUMENTS_AWAITED,
+            step=1,
+            period_key="x",
+            channel=Channel.SMS,
+            attempted_at=NOW - timedelta(days=2),
+        )
+    )
+    session.flush()
+    cycle(session)
+    assert [reason for reason, _step, _channel in attempts(session, youth)] == [
+        OutreachReason.DOCUMENTS_AWAITED
+    ]
+
+
+def test_an_active_youth_is_left_alone_and_a_dry_run_writes_nothing(
+    session: Session, referent: StaffUser
+) -> None:
+    active = quiet_youth(session, referent, days=3)
+    quiet = quiet_youth(session, referent, days=31)
+    report = cycle(session, dry_run=True)
+    decided = {(contact.youth_id, contact.reason) for contact in report.contacts}
+    # The active youth only gets the periodic "Comment ça va ?", never an inactivity step.
+    assert decided == {(quiet.id, OutreachReason.INACTIVITY), (active.id, OutreachReason.CHECK_IN)}
+    assert attempts(session, quiet) == [] and attempts(session, active) == []
+
+
+async def test_the_check_in_is_answered_in_one_tap_without_a_password(
+    app: FastAPI, client: httpx.AsyncClient, session: Session, referent: StaffUser
+) -> None:
+    youth = quiet_youth(session, referent, days=5)
+    youth.activated_at = NOW - timedelta(days=95)
+    session.commit()
+    secret = app.state.settings.secret_key
+    engine.run_cycle(session, base_url="http://testserver", secret_key=secret, now=NOW)
+    session.commit()
+    attempt = session.scalars(select(OutreachAttempt)).one()
+    assert attempt.reason is OutreachReason.CHECK_IN
+    message = session.scalars(select(OutboxMessage)).one()
+    link = re.search(r"http://testserver(/point/\S+)", message.body_text)
+    assert link
+    page = await client.get(link.group(1))
+    assert "Tout va bien" in page.text and "J’ai besoin d’aide" in page.text
+    answered = await post_form(client, link.group(1), {"reponse": "aide"})
+    assert "votre référent est prévenu" in answered.text
+    again = await post_form(client, link.group(1), {"reponse": "bien"})
+    assert "Vous avez déjà répondu" in again.text
+    session.expire_all()
+    assert session.get_one(OutreachAttempt, attempt.id).response is OutreachResponse.NEEDS_HELP
+    assert session.scalars(select(StaffTask.kind)).one() is StaffTaskKind.NEEDS_HELP_ALERT
+    forged = await client.get("/point/pas-un-jeton")
+    assert forged.status_code == 410
+
+
+def test_a_check_in_link_expires(session: Session, referent: StaffUser) -> None:
+    import time_machine
+
+    youth = quiet_youth(session, referent, days=5)
+    attempt = OutreachAttempt(
+        youth_id=youth.id,
+        reason=OutreachReason.CHECK_IN,
+        step=1,
+        period_key="1",
+        channel=Channel.SMS,
+        attempted_at=NOW,
+    )
+    session.add(attempt)
+    session.flush()
+    with time_machine.travel(NOW, tick=False):
+        url = checkin.link(attempt.id, secret_key=SECRET, base_url="http://x")
+    token = url.rsplit("/", 1)[1]
+    with time_machine.travel(NOW + timedelta(days=13), tick=False):
+        assert checkin.attempt_for(session, token, secret_key=SECRET) is not None
+    with time_machine.travel(NOW + timedelta(days=15), tick=False):
+        assert checkin.attempt_for(session, token, secret_key=SECRET) is None
+
+
+def test_a_response_within_7_days_is_credited_to_the_contact(
+    session: Session, referent: StaffUser
+) -> None:
+    youth = quiet_youth(session, referent, days=31)
+    cycle(session)
+    credited = engine.record_response(
+        session, youth.id, OutreachResponse.SIGN_IN, now=NOW + timedelta(days=3)
+    )
+    assert credited is not None and credited.response is OutreachResponse.SIGN_IN
+    late = quiet_youth(session, referent, days=31)
+    cycle(session)
+    assert (
+        engine.record_response(
+            session, late.id, OutreachResponse.SIGN_IN, now=NOW + timedelta(days=9)
+        )
+        is None
+    )
+
+
+def test_outreach_run_prints_who_would_be_contacted(tmp_path: Path) -> None:
+    from paris_avenir.db import create_database_engine, make_session_factory
+    from paris_avenir.migrate import upgrade_to_head
+
+    database = f"sqlite:///{tmp_path / 'outreach.sqlite3'}"
+    db_engine = create_database_engine(database)
+    upgrade_to_head(db_engine)
+    with make_session_factory(db_engine).begin() as session:
+        staff = create_staff(session)
+        quiet_youth(session, staff, days=31, first_name="Zabiullah", last_name="Safi")
+    db_engine.dispose()
+    environment = {
+        key: value for key, value in os.environ.items() if not key.startswith("PARIS_AVENIR_")
+    }
+    environment.update(
+        {
+            "PARIS_AVENIR_DATABASE_URL": database,
+            "PARIS_AVENIR_SMS_FILE": str(tmp_path / "sms.jsonl"),
+        }
+    )
+    run = [sys.executable, "-m", "paris_avenir.cli", "outreach", "run", "--now", NOW.isoformat()]
+    dry = subprocess.run(
+        [*run, "--dry-run"], env=environment, capture_output=True, text=True, timeout=60, check=True
+    )
+    assert "Zabiullah Safi — serait contacté : inactivite, étape 1, sms" in dry.stdout
+    assert not (tmp_path / "sms.jsonl").exists()
+    done = subprocess.run(
+        run, env=environment, capture_output=True, text=True, timeout=60, check=True
+    )
+    assert "Zabiullah Safi — contacté" in done.stdout and "Messages envoyés : 1" in done.stdout
+    assert (tmp_path / "sms.jsonl").read_text().count("\n") == 1
