@@ -259,3 +259,53 @@ def test_outreach_run_prints_who_would_be_contacted(tmp_path: Path) -> None:
     )
     assert "Zabiullah Safi — contacté" in done.stdout and "Messages envoyés : 1" in done.stdout
     assert (tmp_path / "sms.jsonl").read_text().count("\n") == 1
+
+
+def test_the_other_triggers_each_speak_once(session: Session, referent: StaffUser) -> None:
+    from paris_avenir.aid_requests.models import AidCode, AidRequest, AidRequestEvent, RequestStatus
+    from paris_avenir.appointments.models import AppointmentStatus
+    from tests.factories import create_appointment
+
+    waiting = quiet_youth(session, referent, days=2)
+    request = AidRequest(
+        youth_id=waiting.id, aid_code=AidCode.NAVIGO, status=RequestStatus.MISSING_DOCUMENTS
+    )
+    session.add(request)
+    session.flush()
+    session.add(
+        AidRequestEvent(
+            aid_request_id=request.id,
+            from_status=RequestStatus.UNDER_REVIEW,
+            to_status=RequestStatus.MISSING_DOCUMENTS,
+            occurred_at=NOW - timedelta(days=8),
+        )
+    )
+    absent = quiet_youth(session, referent, days=2)
+    create_appointment(
+        session, absent, referent, NOW - timedelta(days=1), status=AppointmentStatus.MISSED
+    )
+    nearly_21 = quiet_youth(session, referent, days=2, birth_date=date(2005, 12, 20))
+    nearly_25 = quiet_youth(session, referent, days=2, birth_date=date(2002, 1, 15))
+    renewing = quiet_youth(session, referent, days=2)
+    session.add(
+        AidRequest(
+            youth_id=renewing.id,
+            aid_code=AidCode.ALLOCATION,
+            status=RequestStatus.PAID,
+            renewal_due_on=NOW + timedelta(days=10),
+        )
+    )
+    session.flush()
+    cycle(session)
+    cycle(session, NOW + timedelta(hours=2))
+    reasons = {
+        youth.id: [reason for reason, _step, _channel in attempts(session, youth)]
+        for youth in (waiting, absent, nearly_21, nearly_25, renewing)
+    }
+    assert reasons == {
+        waiting.id: [OutreachReason.DOCUMENTS_AWAITED],
+        absent.id: [OutreachReason.MISSED_APPOINTMENT],
+        nearly_21.id: [OutreachReason.BIRTHDAY_21],
+        nearly_25.id: [OutreachReason.BIRTHDAY_25],
+        renewing.id: [OutreachReason.ALLOCATION_RENEWAL],
+    }

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, Exists, exists, func, or_, select, text
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from paris_avenir.db import utcnow
 from paris_avenir.kit.dates import add_months
@@ -359,6 +359,8 @@ def run_cycle(
         return report
     policy = load_policy(session)
     run_inactivity(session, now, policy, base_url=base_url, dry_run=dry_run, report=report)
+    # The specific reasons first; the generic "Comment ça va ?" yields to them (frequency cap).
+    run_triggers(session, now, policy, base_url=base_url, dry_run=dry_run, report=report)
     run_check_ins(
         session,
         now,
@@ -400,3 +402,162 @@ def record_response(
         attempt.responded_at = now
         attempt.response = response
     return attempt
+
+
+# --- The other triggers -------------------------------------------------------------------
+
+TRIGGER_TEXTS: dict[OutreachReason, tuple[str, str]] = {
+    OutreachReason.DOCUMENTS_AWAITED: (
+        i18n.N_(
+            "Paris avenir : il manque un document pour votre demande. Ajoutez-le ici : %(link)s"
+        ),
+        i18n.N_("Il manque un document pour votre demande"),
+    ),
+    OutreachReason.MISSED_APPOINTMENT: (
+        i18n.N_(
+            "Paris avenir : nous ne vous avons pas vu au rendez-vous. Reprenez-en un ici : %(link)s"
+        ),
+        i18n.N_("Votre rendez-vous manqué"),
+    ),
+    OutreachReason.BIRTHDAY_21: (
+        i18n.N_(
+            "Paris avenir : vous aurez bientot 21 ans. Le passe Navigo gratuit s'arrete : "
+            "parlez-en a votre referent. %(link)s"
+        ),
+        i18n.N_("Bientôt 21 ans : ce qui change"),
+    ),
+    OutreachReason.BIRTHDAY_25: (
+        i18n.N_(
+            "Paris avenir : vous aurez bientot 25 ans. Votre referent prepare la suite avec vous. "
+            "%(link)s"
+        ),
+        i18n.N_("Bientôt 25 ans : préparons la suite"),
+    ),
+    OutreachReason.ALLOCATION_RENEWAL: (
+        i18n.N_("Paris avenir : pensez a renouveler votre allocation. C'est ici : %(link)s"),
+        i18n.N_("Renouvelez votre allocation"),
+    ),
+}
+TRIGGER_PATHS = {
+    OutreachReason.DOCUMENTS_AWAITED: "/mon-espace/demandes",
+    OutreachReason.MISSED_APPOINTMENT: "/mon-espace/rendez-vous",
+    OutreachReason.BIRTHDAY_21: "/mon-espace/droits",
+    OutreachReason.BIRTHDAY_25: "/mon-espace/messages",
+    OutreachReason.ALLOCATION_RENEWAL: "/mon-espace/droits/allocation",
+}
+
+
+def _trigger_candidates(
+    session: Session, now: datetime, policy: OutreachPolicy
+) -> list[tuple[Youth, OutreachReason, str]]:
+    """(youth, reason, period) for every trigger due now: one query per trigger."""
+    from paris_avenir.aid_requests.models import AidCode, AidRequest, AidRequestEvent, RequestStatus
+    from paris_avenir.appointments.models import Appointment, AppointmentStatus
+
+    today = now.astimezone(PARIS).date()
+    eligible = _eligible(now, policy)
+    newer = aliased(AidRequest)
+    due: list[tuple[Youth, OutreachReason, str]] = []
+    waited = (
+        select(AidRequestEvent.aid_request_id, func.max(AidRequestEvent.occurred_at).label("since"))
+        .where(AidRequestEvent.to_status == RequestStatus.MISSING_DOCUMENTS)
+        .group_by(AidRequestEvent.aid_request_id)
+        .subquery()
+    )
+    for youth, request_id in session.execute(
+        select(Youth, AidRequest.id)
+        .join(AidRequest, AidRequest.youth_id == Youth.id)
+        .join(waited, waited.c.aid_request_id == AidRequest.id)
+        .where(
+            AidRequest.status == RequestStatus.MISSING_DOCUMENTS,
+            waited.c.since <= now - timedelta(days=policy.documents_awaited_days),
+            *eligible,
+        )
+    ).all():
+        due.append((youth, OutreachReason.DOCUMENTS_AWAITED, str(request_id)))
+    for youth, appointment_id in session.execute(
+        select(Youth, Appointment.id)
+        .join(Appointment, Appointment.youth_id == Youth.id)
+        .where(
+            Appointment.status == AppointmentStatus.MISSED,
+            Appointment.starts_at >= now - timedelta(days=7),
+            *eligible,
+        )
+    ).all():
+        due.append((youth, OutreachReason.MISSED_APPOINTMENT, str(appointment_id)))
+    for age, notice, reason in (
+        (21, policy.birthday_21_notice_days, OutreachReason.BIRTHDAY_21),
+        (25, policy.birthday_25_notice_days, OutreachReason.BIRTHDAY_25),
+    ):
+        born_after = add_months(today, -12 * age)  # turns `age` after today…
+        born_before = add_months(today + timedelta(days=notice), -12 * age)  # …within the notice
+        for youth in session.scalars(
+            select(Youth).where(
+                Youth.birth_date > born_after, Youth.birth_date <= born_before, *eligible
+            )
+        ):
+            due.append((youth, reason, str(youth.birth_date.year + age)))
+    for youth, request_id in session.execute(
+        select(Youth, AidRequest.id)
+        .join(AidRequest, AidRequest.youth_id == Youth.id)
+        .where(
+            AidRequest.aid_code == AidCode.ALLOCATION,
+            AidRequest.status.in_(
+                [RequestStatus.GRANTED, RequestStatus.PAID, RequestStatus.RENEWAL_DUE]
+            ),
+            AidRequest.renewal_due_on <= now + timedelta(days=30),
+            # Not once a new allocation request exists (the youth renewed already).
+            ~exists().where(
+                newer.youth_id == AidRequest.youth_id,
+                newer.aid_code == AidCode.ALLOCATION,
+                newer.created_at > AidRequest.created_at,
+            ),
+            *eligible,
+        )
+    ).all():
+        due.append((youth, OutreachReason.ALLOCATION_RENEWAL, str(request_id)))
+    return due
+
+
+def run_triggers(
+    session: Session,
+    now: datetime,
+    policy: OutreachPolicy,
+    *,
+    base_url: str,
+    dry_run: bool,
+    report: CycleReport,
+) -> None:
+    capped = set(session.scalars(select(Youth.id).where(_recently_contacted(now, policy))))
+    for youth, reason, period_key in _trigger_candidates(session, now, policy):
+        if youth.id in capped:
+            continue
+        channel = _channel_for(youth, youth.preferred_channel)
+        contact = Contact(youth.id, youth.display_name, reason, 1, channel, period_key)
+        if dry_run:
+            report.contacts.append(contact)
+            continue
+        attempt = _claim(session, youth, reason, 1, period_key, channel, now)
+        if attempt is None:
+            continue
+        report.contacts.append(contact)
+        if channel is None:
+            _task(session, youth, StaffTaskKind.UNREACHABLE, attempt, now)
+            continue
+        sms_text, subject = TRIGGER_TEXTS[reason]
+        link = f"{base_url.rstrip('/')}{TRIGGER_PATHS[reason]}"
+        with i18n.using_locale(youth.language):
+            sms = i18n.gettext(sms_text, link=link)
+            email_subject = i18n.gettext(subject)
+        notifications.notify(
+            session,
+            youth,
+            template=f"outreach_{reason.value}",
+            key=f"outreach:{attempt.id}",
+            sms_text=sms,
+            email_subject=email_subject,
+            email_text=sms,
+            now=now,
+            channel=channel,
+        )
+        capped.add(youth.id)
