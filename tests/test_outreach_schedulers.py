@@ -1,0 +1,102 @@
+"""Two scheduler processes against one PostgreSQL database: each youth is contacted exactly
+once per step (advisory lock for the cycle, unique key per contact)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from urllib.parse import quote
+
+import pytest
+from sqlalchemy import Engine, select, text
+from sqlalchemy.orm import sessionmaker
+
+from paris_avenir.db import create_database_engine
+from paris_avenir.messaging.models import OutboxMessage
+from paris_avenir.migrate import upgrade_to_head
+from paris_avenir.outreach.models import OutreachAttempt
+from tests.conftest import POSTGRES_URL_ENV, skip_or_fail
+from tests.factories import assign, create_staff, create_youth
+
+SCHEMA = "two_schedulers"
+START = datetime(2026, 12, 2, 10, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def database() -> Iterator[tuple[str, Engine]]:
+    url = os.environ.get(POSTGRES_URL_ENV)
+    if not url:
+        skip_or_fail(f"two schedulers need {POSTGRES_URL_ENV}")
+    setup = create_database_engine(str(url))
+    with setup.begin() as connection:
+        connection.execute(text(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE"))
+        connection.execute(text(f"CREATE SCHEMA {SCHEMA}"))
+    setup.dispose()
+    # The processes get the schema through libpq's options, in the URL itself.
+    scoped_url = f"{url}{'&' if '?' in str(url) else '?'}options={quote(f'-csearch_path={SCHEMA}')}"
+    engine = create_database_engine(scoped_url)
+    upgrade_to_head(engine)
+    yield scoped_url, engine
+    engine.dispose()
+
+
+def test_two_schedulers_contact_each_youth_once_per_step(database: tuple[str, Engine]) -> None:
+    url, engine = database
+    with sessionmaker(bind=engine).begin() as session:
+        referent = create_staff(session)
+        for number in range(40):
+            youth = create_youth(
+                session,
+                birth_date=date(2004, 1, 1),
+                activated_at=START - timedelta(days=300),
+                last_activity_at=START - timedelta(days=25 + number % 10),
+            )
+            assign(session, youth, referent)
+    environment = {
+        key: value for key, value in os.environ.items() if not key.startswith("PARIS_AVENIR_")
+    }
+    environment.update(
+        {
+            "PARIS_AVENIR_DATABASE_URL": url,
+            "PARIS_AVENIR_SMS_FILE": "/dev/null",
+            "PARIS_AVENIR_SMTP_URL": "smtp://127.0.0.1:9",
+        }
+    )
+    for day in (0, 3, 6, 9, 12, 15, 18, 21):
+        now = (START + timedelta(days=day)).isoformat()
+        command = [sys.executable, "-m", "paris_avenir.cli", "outreach", "run", "--now", now]
+        runs = [
+            subprocess.Popen(
+                command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            )
+            for _ in range(2)
+        ]
+        for run in runs:
+            _out, err = run.communicate(timeout=120)
+            assert run.returncode == 0, err
+    with sessionmaker(bind=engine)() as session:
+        attempts = session.execute(
+            select(
+                OutreachAttempt.youth_id,
+                OutreachAttempt.reason,
+                OutreachAttempt.step,
+                OutreachAttempt.period_key,
+            )
+        ).all()
+        per_contact = Counter(attempts)
+        assert attempts and max(per_contact.values()) == 1
+        steps = Counter(
+            (row.youth_id, row.step) for row in attempts if row.reason.value == "inactivite"
+        )
+        assert max(steps.values()) == 1
+        assert {step for _youth, step in steps} == {1, 2, 3}
+        messages = session.scalars(select(OutboxMessage.idempotency_key)).all()
+        assert len(messages) == len(set(messages))
+        with_channel = sum(
+            1 for row in session.scalars(select(OutreachAttempt)) if row.channel is not None
+        )
+        assert len(messages) == with_channel
