@@ -342,3 +342,25 @@ async def test_only_a_supervisor_reassigns_and_only_within_the_team(
         client, f"/pro/jeunes/{youth.id}/referent", {"referent": str(outsider.id)}
     )
     assert refused.status_code == 422 and "référent actif de votre équipe" in refused.text
+
+
+async def test_a_referent_pauses_the_watch_until_a_date(
+    app: FastAPI, client: httpx.AsyncClient, session: Session, referent: StaffUser, youth: Youth
+) -> None:
+    from paris_avenir.outreach import engine
+
+    sign_in_as(client, app, session, staff=referent)
+    until = (utcnow() + timedelta(days=20)).date().isoformat()
+    assert (
+        await post_form(client, f"/pro/jeunes/{youth.id}/pause", {"jusqu_au": until})
+    ).status_code == 303
+    past = await post_form(client, f"/pro/jeunes/{youth.id}/pause", {"jusqu_au": "2020-01-01"})
+    assert past.status_code == 422
+    session.expire_all()
+    report = engine.run_cycle(session, base_url="http://x", secret_key="k" * 40, dry_run=True)
+    assert youth.id not in {contact.youth_id for contact in report.contacts}
+    await post_form(client, f"/pro/jeunes/{youth.id}/pause", {"jusqu_au": ""})
+    session.expire_all()
+    assert session.get_one(Youth, youth.id).outreach_paused_until is None
+    report = engine.run_cycle(session, base_url="http://x", secret_key="k" * 40, dry_run=True)
+    assert youth.id in {contact.youth_id for contact in report.contacts}

@@ -27,6 +27,7 @@ ACTION_LABELS: dict[str, str] = {
     "message.send": N_("vous a écrit un message"),
     "youth.export": N_("a exporté vos données"),
     "youth.note": N_("a écrit dans votre suivi"),
+    "youth.outreach_paused": N_("a mis en pause les messages de suivi"),
     "counter.start": N_("vous a reçu au guichet (avec votre accord)"),
     "counter.request": N_("a fait une demande pour vous au guichet"),
     "counter.document": N_("a ajouté un document pour vous au guichet"),

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
@@ -164,6 +165,7 @@ def _youth_file(
             "status_label": requests_service.status_label,
             "document_label": documents.kind_label,
             "milestones": caseload.milestones(youth, utcnow().astimezone(caseload.PARIS).date()),
+            "paris": caseload.PARIS,
             "sent": request.query_params.get("message") == "envoye",
             "error": error,
         },
@@ -672,3 +674,50 @@ def counter_book(
 
 
 COUNTER_APPOINTMENTS = {"referent": AppointmentKind.REFERENT, "guichet": AppointmentKind.COUNTER}
+
+
+@router.post("/jeunes/{youth_id}/pause")
+def pause_outreach(
+    request: Request,
+    session: SessionDep,
+    staff: CurrentStaff,
+    youth_id: str,
+    jusqu_au: Annotated[str, Form()] = "",
+) -> Response:
+    """A référent pauses the watch for a youth (hospital, travel, already in touch) until a date;
+    an empty date resumes it."""
+    youth = youth_for_staff(session, staff, youth_id, ip_address=client_ip(request), action=None)
+    if jusqu_au.strip():
+        try:
+            until = date.fromisoformat(jusqu_au.strip())
+        except ValueError:
+            return _youth_file(
+                request,
+                session,
+                staff,
+                youth_id,
+                status_code=422,
+                error=_("Choisissez la date de fin de la pause."),
+            )
+        today = utcnow().astimezone(caseload.PARIS).date()
+        if not today < until <= today + timedelta(days=366):
+            return _youth_file(
+                request,
+                session,
+                staff,
+                youth_id,
+                status_code=422,
+                error=_("La pause finit après aujourd’hui et dans un an au plus."),
+            )
+        youth.outreach_paused_until = datetime.combine(until, time(0), tzinfo=caseload.PARIS)
+    else:
+        youth.outreach_paused_until = None
+    audit.record(
+        session,
+        "youth.outreach_paused",
+        actor_staff_id=staff.id,
+        youth_id=youth.id,
+        ip_address=client_ip(request),
+        detail={"until": jusqu_au.strip() or None},
+    )
+    return _redirect(f"/pro/jeunes/{youth.id}")
