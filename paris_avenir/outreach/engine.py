@@ -232,6 +232,24 @@ def _task(
     )
 
 
+def _inactivity_contacts_made(
+    session: Session, now: datetime, policy: OutreachPolicy
+) -> set[tuple[uuid.UUID, int, str]]:
+    """(youth, step, period) already done for the quiet youths: one query joining the same
+    selection, so the cycle does not try (and fail) an insert for every youth every time."""
+    reference = _reference_instant()
+    rows = session.execute(
+        select(OutreachAttempt.youth_id, OutreachAttempt.step, OutreachAttempt.period_key)
+        .join(Youth, Youth.id == OutreachAttempt.youth_id)
+        .where(
+            OutreachAttempt.reason == OutreachReason.INACTIVITY,
+            reference <= now - timedelta(days=policy.inactivity_days),
+            *_eligible(now, policy),
+        )
+    ).all()
+    return {(row[0], int(row[1]), str(row[2])) for row in rows}
+
+
 def run_inactivity(
     session: Session,
     now: datetime,
@@ -242,6 +260,7 @@ def run_inactivity(
     report: CycleReport,
 ) -> None:
     capped = set(session.scalars(select(Youth.id).where(_recently_contacted(now, policy))))
+    done = _inactivity_contacts_made(session, now, policy)
     for youth in inactivity_candidates(session, now, policy):
         reference = youth.last_activity_at or youth.activated_at or youth.created_at
         due = _step_due((now - reference).days, policy)
@@ -249,6 +268,8 @@ def run_inactivity(
             continue
         cycle, step = due
         period_key = f"{reference.astimezone(PARIS).date().isoformat()}:{cycle}"
+        if (youth.id, step, period_key) in done:
+            continue  # the usual case: known in one query, not by a failing insert per youth
         if step == STEP_CALL:
             channel = None
         else:
@@ -259,15 +280,7 @@ def run_inactivity(
             youth.id, youth.display_name, OutreachReason.INACTIVITY, step, channel, period_key
         )
         if dry_run:
-            if not session.scalar(
-                select(OutreachAttempt.id).where(
-                    OutreachAttempt.youth_id == youth.id,
-                    OutreachAttempt.reason == OutreachReason.INACTIVITY,
-                    OutreachAttempt.step == step,
-                    OutreachAttempt.period_key == period_key,
-                )
-            ):
-                report.contacts.append(contact)
+            report.contacts.append(contact)
             continue
         attempt = _claim(session, youth, OutreachReason.INACTIVITY, step, period_key, channel, now)
         if attempt is None:
