@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from paris_avenir.config import ConfigurationError, Settings, get_settings
@@ -159,26 +160,59 @@ def cmd_import_youths(args: argparse.Namespace) -> int:
     return 1 if report.errors else 0
 
 
-def cmd_outreach_run(args: argparse.Namespace) -> int:
-    from datetime import UTC, datetime
+def _parse_now(value: str | None) -> datetime | None:
+    """--now as an aware instant (UTC when no offset is given); explains a bad value."""
+    if not value:
+        return None
+    try:
+        now = datetime.fromisoformat(value)
+    except ValueError:
+        print(
+            "paris-avenir: --now attend une date ISO, par exemple 2026-12-01T10:00:00+01:00",
+            file=sys.stderr,
+        )
+        raise
+    return now if now.tzinfo else now.replace(tzinfo=UTC)
 
+
+def cmd_outbox_dispatch(args: argparse.Namespace) -> int:
+    from paris_avenir.db import make_session_factory
+    from paris_avenir.messaging import outbox
+    from paris_avenir.messaging.channels import build_channels
+
+    settings = _load_settings()
+    try:
+        now = _parse_now(args.now)
+    except ValueError:
+        return 2
+    engine = create_database_engine(settings.database_url)
+    factory = make_session_factory(engine)
+    channels = build_channels(settings)
+    sent = retried = failed = 0
+    try:
+        while True:  # batch after batch until nothing is due
+            report = outbox.dispatch_due(factory, channels, now=now)
+            sent, retried = sent + len(report.sent), retried + len(report.retried)
+            failed += len(report.failed)
+            if not (report.sent or report.retried or report.failed):
+                break
+    finally:
+        engine.dispose()
+    print(f"Messages envoyés : {sent}, à réessayer : {retried}, en échec : {failed}.")
+    return 0
+
+
+def cmd_outreach_run(args: argparse.Namespace) -> int:
     from paris_avenir.db import make_session_factory
     from paris_avenir.messaging import outbox
     from paris_avenir.messaging.channels import build_channels
     from paris_avenir.outreach.engine import run_cycle
 
     settings = _load_settings()
-    now = None
-    if args.now:
-        try:
-            now = datetime.fromisoformat(args.now)
-        except ValueError:
-            print(
-                "paris-avenir: --now attend une date ISO, par exemple 2026-12-01T10:00:00+01:00",
-                file=sys.stderr,
-            )
-            return 2
-        now = now if now.tzinfo else now.replace(tzinfo=UTC)
+    try:
+        now = _parse_now(args.now)
+    except ValueError:
+        return 2
     engine = create_database_engine(settings.database_url)
     factory = make_session_factory(engine)
     try:
@@ -288,6 +322,12 @@ def build_parser() -> argparse.ArgumentParser:
     outreach_run.add_argument("--dry-run", action="store_true", help="print who would be contacted")
     outreach_run.add_argument("--now", help="as if at this ISO instant")
     outreach_run.set_defaults(handler=cmd_outreach_run)
+
+    outbox = commands.add_parser("outbox", help="outgoing SMS and emails")
+    outbox_commands = outbox.add_subparsers(dest="outbox_command", required=True)
+    outbox_dispatch = outbox_commands.add_parser("dispatch", help="send everything due now")
+    outbox_dispatch.add_argument("--now", help="as if at this ISO instant")
+    outbox_dispatch.set_defaults(handler=cmd_outbox_dispatch)
 
     scheduler = commands.add_parser("scheduler", help="run the background jobs alone")
     scheduler.set_defaults(handler=cmd_scheduler)

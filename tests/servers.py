@@ -149,7 +149,8 @@ class SmsApiCall:
 
 class BrevoSmsApi(_Server):
     """POST /v3/transactionalSMS/sms as Brevo answers it: 201 with a messageId, or the
-    statuses queued in `next_statuses` (500, 400…) to play failures."""
+    statuses queued in `next_statuses` (500, 400…) to play failures; and
+    GET /v3/transactionalSMS/statistics/events to find what was sent, by tag."""
 
     API_KEY = "test-brevo-key"
 
@@ -157,7 +158,21 @@ class BrevoSmsApi(_Server):
         super().__init__()
         self.calls: list[SmsApiCall] = []
         self.next_statuses: list[int] = []
+        self.sent: list[dict[str, Any]] = []
+        self.response_delay = 0.0
         self._next_id = 1000
+
+    def _events(self, query: dict[str, list[str]]) -> tuple[int, dict[str, str], bytes]:
+        """GET /v3/transactionalSMS/statistics/events?tags=…&phoneNumber=…"""
+        tags = set(query.get("tags", [""])[0].split(","))
+        phone = query.get("phoneNumber", [None])[0]
+        events = [
+            {key: value for key, value in event.items() if key != "tags"}
+            | {"tag": ",".join(event["tags"])}
+            for event in self.sent
+            if tags & set(event["tags"]) and phone in (None, event["phoneNumber"])
+        ]
+        return _json(200, {"events": events})
 
     @property
     def url(self) -> str:
@@ -171,15 +186,29 @@ class BrevoSmsApi(_Server):
         headers: dict[str, str],
         body: bytes,
     ) -> tuple[int, dict[str, str], bytes]:
-        if method != "POST" or path != "/v3/transactionalSMS/sms":
-            return _json(404, {"code": "not_found", "message": "Not found"})
         if headers.get("api-key") != self.API_KEY:
             return _json(401, {"code": "unauthorized", "message": "Key not found"})
+        if method == "GET" and path == "/v3/transactionalSMS/statistics/events":
+            return self._events(query)
+        if method != "POST" or path != "/v3/transactionalSMS/sms":
+            return _json(404, {"code": "not_found", "message": "Not found"})
         payload = json.loads(body)
         self.calls.append(SmsApiCall(headers, payload, time.monotonic()))
         status = self.next_statuses.pop(0) if self.next_statuses else 201
         if status == 201:
             self._next_id += 1
+            tags = payload.get("tag")
+            self.sent.append(
+                {
+                    "phoneNumber": payload["recipient"],
+                    "messageId": self._next_id,
+                    "event": "sent",
+                    "tags": tags if isinstance(tags, list) else [tags],
+                }
+            )
+            if self.response_delay:
+                # The SMS has left; the answer is slow (a crash may happen meanwhile).
+                time.sleep(self.response_delay)
             return _json(
                 201,
                 {

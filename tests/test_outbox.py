@@ -320,3 +320,58 @@ async def test_an_ordinary_reply_does_not_opt_out(
     )
     session.refresh(youth)
     assert youth.outreach_opted_out_at is None
+
+
+def test_an_sms_the_provider_already_has_is_not_sent_again_on_retry(
+    session: Session, session_factory: sessionmaker[Session], sms_api: BrevoSmsApi, tmp_path: Path
+) -> None:
+    """The provider took the SMS but its answer never came back (lost, or we crashed)."""
+    youth = create_youth(session, phone=E164)
+    message = queue_sms(session, youth)
+    channels = channels_for(tmp_path, sms_api=sms_api)
+    now = utcnow()
+    sms_api.sent.append(
+        {
+            "phoneNumber": "33639980042",
+            "messageId": 4242,
+            "event": "sent",
+            "tags": ["test", f"ref:{message.idempotency_key}"],
+        }
+    )
+    message.attempt_count = 1  # the earlier attempt whose answer was lost
+    session.commit()
+    report = outbox.dispatch_due(session_factory, channels, now=now)
+    session.refresh(message)
+    assert report.sent == [message.id]
+    assert message.provider_message_id == "4242"
+    assert sms_api.calls == []  # the youth gets it once
+
+
+def test_an_sms_lookup_that_fails_waits_instead_of_risking_a_duplicate(
+    session: Session, session_factory: sessionmaker[Session], tmp_path: Path
+) -> None:
+    youth = create_youth(session, phone=E164)
+    message = queue_sms(session, youth)
+    message.attempt_count = 1
+    session.commit()
+    down = BrevoSmsApi()  # never started: the provider cannot be asked
+    report = outbox.dispatch_due(session_factory, channels_for(tmp_path, sms_api=down))
+    session.refresh(message)
+    assert report.retried == [message.id]
+    assert message.status is OutboxStatus.QUEUED
+
+
+def test_the_file_backend_finds_what_it_sent(tmp_path: Path) -> None:
+    sender = FileSmsSender(tmp_path / "sms.jsonl")
+    assert sender.find_sent(to=E164, reference="k1") is None
+    provider_id = sender.send_sms(to=E164, text="bonjour", reference="k1", tag="t")
+    assert sender.find_sent(to=E164, reference="k1") == provider_id
+    assert sender.find_sent(to="+33600000000", reference="k1") is None
+
+
+def test_an_email_keeps_its_message_id_on_every_attempt(smtp_server: SmtpServer) -> None:
+    sender = SmtpEmailSender(smtp_server.url, sender="noreply@paris.fr")
+    first = sender.send_email(to="a@example.org", subject="s", text="t", html=None, reference="r1")
+    again = sender.send_email(to="a@example.org", subject="s", text="t", html=None, reference="r1")
+    assert first == again == "<r1@paris-avenir.local>"
+    assert [received["Message-ID"] for received in smtp_server.inbox] == [first, first]

@@ -3,7 +3,12 @@ to send it, then dispatched with retries and exponential backoff.
 
 A message is claimed (queued → sending) in a short transaction of its own before it is
 handed to the channel, and its result is committed right after: a crash leaves it in
-`sending` until its lease runs out, never lost.
+`sending` until its lease runs out, never lost. A message found in `sending` after its
+lease was interrupted mid-send: the provider may or may not have it. An SMS is looked up
+at the provider by its reference before any retry and only sent if the provider never got
+it; an email
+is sent again with the same Message-ID (SMTP has no lookup), which mail systems
+deduplicate.
 """
 
 from __future__ import annotations
@@ -122,23 +127,27 @@ def enqueue(
     return message
 
 
-def _claim(session: Session, message_id: uuid.UUID, now: datetime) -> bool:
-    """queued (or sending with an expired lease) → sending, by one worker only."""
-    claimed = session.execute(
-        update(OutboxMessage)
-        .where(
-            OutboxMessage.id == message_id,
-            OutboxMessage.next_attempt_at <= now,
-            OutboxMessage.status.in_([OutboxStatus.QUEUED, OutboxStatus.SENDING]),
+def _claim(session: Session, message_id: uuid.UUID, now: datetime) -> OutboxStatus | None:
+    """queued (or sending with an expired lease) → sending, by one worker only. Returns the
+    status it was claimed from (SENDING means an earlier attempt was interrupted)."""
+    for previous in (OutboxStatus.QUEUED, OutboxStatus.SENDING):
+        claimed = session.execute(
+            update(OutboxMessage)
+            .where(
+                OutboxMessage.id == message_id,
+                OutboxMessage.next_attempt_at <= now,
+                OutboxMessage.status == previous,
+            )
+            .values(
+                status=OutboxStatus.SENDING,
+                next_attempt_at=now + SENDING_LEASE,
+                attempt_count=OutboxMessage.attempt_count + 1,
+            )
+            .execution_options(synchronize_session=False)
         )
-        .values(
-            status=OutboxStatus.SENDING,
-            next_attempt_at=now + SENDING_LEASE,
-            attempt_count=OutboxMessage.attempt_count + 1,
-        )
-        .execution_options(synchronize_session=False)
-    )
-    return bool(claimed.rowcount == 1)  # type: ignore[attr-defined]
+        if claimed.rowcount == 1:  # type: ignore[attr-defined]
+            return previous
+    return None
 
 
 def due_message_ids(session: Session, now: datetime, limit: int) -> list[uuid.UUID]:
@@ -214,8 +223,9 @@ def send_one(
     now = now or utcnow()
     report = report if report is not None else DispatchReport()
     with session_factory.begin() as session:
-        if not _claim(session, message_id, now):
-            return None
+        claimed_from = _claim(session, message_id, now)
+    if claimed_from is None:
+        return None
     with session_factory() as session:
         message = session.get_one(OutboxMessage, message_id)
         if message.expires_at is not None and now >= message.expires_at:
@@ -226,7 +236,19 @@ def send_one(
             session.commit()
             return message.status
         try:
-            provider_id = _deliver(channels, message)
+            provider_id = None
+            interrupted = claimed_from is OutboxStatus.SENDING
+            # Any earlier attempt may have reached the provider (a crash, or a timeout after
+            # the provider accepted): ask before sending an SMS again.
+            if message.attempt_count > 1 and message.channel is Channel.SMS:
+                provider_id = channels.sms.find_sent(
+                    to=message.recipient, reference=message.idempotency_key
+                )
+            if provider_id is None:
+                provider_id = _deliver(channels, message)
+                detail = "sent again after an interruption" if interrupted else None
+            else:
+                detail = "found at the provider: not sent again"
         except DeliveryError as error:
             message.last_error = str(error)[:500]
             if error.permanent or message.attempt_count >= MAX_ATTEMPTS:
@@ -247,7 +269,7 @@ def send_one(
             message.next_attempt_at = None
             message.provider_message_id = provider_id
             message.last_error = None
-            _history(session, message, OutboxStatus.SENT, now)
+            _history(session, message, OutboxStatus.SENT, now, detail=detail)
             report.sent.append(message.id)
         session.commit()
         return message.status

@@ -26,6 +26,12 @@ class SmsSender(Protocol):
         """Send one SMS to an E.164 number; return the provider's message id."""
         ...
 
+    def find_sent(self, *, to: str, reference: str) -> str | None:
+        """After a crash between sending and recording: the provider's id of the SMS sent
+        with this reference, or None if the provider never got it. Raises TemporaryFailure
+        when the provider cannot tell (the message then waits rather than risk a duplicate)."""
+        ...
+
 
 class EmailSender(Protocol):
     def send_email(

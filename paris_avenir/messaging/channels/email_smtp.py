@@ -5,7 +5,6 @@ from __future__ import annotations
 import smtplib
 import ssl
 from email.message import EmailMessage
-from email.utils import make_msgid
 from urllib.parse import unquote, urlsplit
 
 from paris_avenir.messaging.channels import PermanentFailure, TemporaryFailure
@@ -54,7 +53,9 @@ class SmtpEmailSender:
         message["From"] = self.sender
         message["To"] = to
         message["Subject"] = subject
-        message_id = make_msgid(idstring=reference[:32], domain="paris-avenir.local")
+        # One Message-ID per outbox message, the same on every attempt: if a crash makes
+        # us send it again, mail systems that deduplicate by Message-ID show it once.
+        message_id = f"<{reference}@paris-avenir.local>"
         message["Message-ID"] = message_id
         message.set_content(text)
         if html:

@@ -14,6 +14,12 @@ from paris_avenir.messaging.sms_segments import is_gsm7
 
 # 400: the request itself is wrong (invalid number, empty text): retrying cannot help.
 PERMANENT_STATUSES = {400, 404, 422}
+# How far back find_sent() looks: a message interrupted mid-send is recovered within minutes.
+LOOKUP_DAYS = 7
+
+
+def reference_tag(reference: str) -> str:
+    return f"ref:{reference}"
 
 
 class BrevoSmsSender:
@@ -40,7 +46,8 @@ class BrevoSmsSender:
             "recipient": to.lstrip("+"),  # Brevo wants the international number, no "+"
             "content": text,
             "type": "transactional",
-            "tag": tag,
+            # The second tag lets find_sent() ask Brevo whether this very message left.
+            "tag": [tag, reference_tag(reference)],
             "unicodeEnabled": not is_gsm7(text),
         }
         try:
@@ -56,6 +63,31 @@ class BrevoSmsSender:
         except ValueError:
             message_id = None
         return str(message_id) if message_id is not None else None
+
+    def find_sent(self, *, to: str, reference: str) -> str | None:
+        # GET /v3/transactionalSMS/statistics/events, filtered by our reference tag.
+        events_url = self.api_url.rsplit("/transactionalSMS/", 1)[0]
+        events_url += "/transactionalSMS/statistics/events"
+        params: dict[str, str | int] = {
+            "tags": reference_tag(reference),
+            "phoneNumber": to.lstrip("+"),
+            "days": LOOKUP_DAYS,
+            "limit": 10,
+        }
+        try:
+            response = self.client.get(events_url, params=params)
+        except httpx.HTTPError as error:
+            raise TemporaryFailure(f"SMS provider unreachable ({type(error).__name__})") from None
+        if response.status_code >= 300:
+            raise TemporaryFailure(f"SMS provider answered {response.status_code}")
+        try:
+            events = response.json().get("events") or []
+        except ValueError:
+            raise TemporaryFailure("SMS provider answered something unreadable") from None
+        for event in events:
+            if event.get("messageId") is not None:
+                return str(event["messageId"])
+        return None
 
     def close(self) -> None:
         self.client.close()

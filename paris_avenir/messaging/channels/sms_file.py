@@ -32,3 +32,16 @@ class FileSmsSender:
         finally:
             os.close(descriptor)
         return f"file-{reference}"
+
+    def find_sent(self, *, to: str, reference: str) -> str | None:
+        if not self.path.exists():
+            return None
+        with self.path.open(encoding="utf-8") as lines:
+            for line in lines:
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    continue  # a line cut by a crash was never a sent SMS
+                if record.get("reference") == reference and record.get("to") == to:
+                    return f"file-{reference}"
+        return None

@@ -1,0 +1,143 @@
+"""The dispatcher killed with SIGKILL in the middle of a batch, then restarted: nothing lost,
+nothing sent twice — on SQLite and on PostgreSQL, with a real process and Brevo's HTTP API."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from sqlalchemy import Engine, select, text
+from sqlalchemy.orm import sessionmaker
+
+from paris_avenir.db import create_database_engine
+from paris_avenir.messaging import outbox
+from paris_avenir.messaging.channels.sms_brevo import reference_tag
+from paris_avenir.messaging.models import OutboxMessage, OutboxStatus, OutboxStatusEvent
+from paris_avenir.migrate import upgrade_to_head
+from paris_avenir.youths.models import Channel
+from tests.conftest import BACKENDS, POSTGRES_URL_ENV, skip_or_fail
+from tests.servers import BrevoSmsApi
+
+SCHEMA = "outbox_crash"
+MESSAGES = 30
+KILL_AFTER = 8
+NOW = datetime(2026, 12, 2, 10, 0, tzinfo=UTC)
+
+
+@pytest.fixture(params=BACKENDS)
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, Engine]]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'crash.sqlite3'}"
+    else:
+        base = os.environ.get(POSTGRES_URL_ENV)
+        if not base:
+            skip_or_fail(f"the PostgreSQL crash test needs {POSTGRES_URL_ENV}")
+        setup = create_database_engine(str(base))
+        with setup.begin() as connection:
+            connection.execute(text(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE"))
+            connection.execute(text(f"CREATE SCHEMA {SCHEMA}"))
+        setup.dispose()
+        options = quote(f"-csearch_path={SCHEMA}")
+        url = f"{base}{'&' if '?' in str(base) else '?'}options={options}"
+    engine = create_database_engine(url)
+    upgrade_to_head(engine)
+    yield url, engine
+    engine.dispose()
+
+
+def _run(url: str, api: BrevoSmsApi, now: datetime) -> subprocess.Popen[str]:
+    """`paris-avenir outbox dispatch` in its own process, as the scheduler would run it."""
+    environment = {
+        key: value for key, value in os.environ.items() if not key.startswith("PARIS_AVENIR_")
+    }
+    environment.update(
+        {
+            "PARIS_AVENIR_DATABASE_URL": url,
+            "PARIS_AVENIR_SMS_BACKEND": "http",
+            "PARIS_AVENIR_SMS_API_URL": api.url,
+            "PARIS_AVENIR_SMS_API_KEY": BrevoSmsApi.API_KEY,
+            "PARIS_AVENIR_SMTP_URL": "smtp://127.0.0.1:9",
+        }
+    )
+    command = [sys.executable, "-m", "paris_avenir.cli", "outbox", "dispatch"]
+    return subprocess.Popen(
+        [*command, "--now", now.isoformat()],
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_sigkill_mid_batch_loses_nothing_and_sends_nothing_twice(
+    database: tuple[str, Engine], sms_api: BrevoSmsApi
+) -> None:
+    url, engine = database
+    factory = sessionmaker(bind=engine)
+    with factory.begin() as session:
+        for number in range(MESSAGES):
+            outbox.enqueue(
+                session,
+                channel=Channel.SMS,
+                recipient=f"+3361234{number:04d}",
+                template="crash_test",
+                body_text=f"Message {number}",
+                idempotency_key=f"crash-{number}",
+                now=NOW - timedelta(minutes=1),
+            )
+    api = sms_api
+    # Each answer takes a while after the SMS has left: the kill lands in that window.
+    api.response_delay = 0.3
+    first = _run(url, api, NOW)
+    deadline = time.monotonic() + 60
+    while len(api.sent) < KILL_AFTER and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert len(api.sent) >= KILL_AFTER, first.communicate(timeout=5)
+    os.kill(first.pid, signal.SIGKILL)
+    first.wait(timeout=10)
+    assert first.returncode == -signal.SIGKILL
+
+    with factory() as session:
+        statuses = Counter(session.scalars(select(OutboxMessage.status)))
+    # The kill left the batch half done: some sent, one in flight, the rest waiting.
+    assert statuses[OutboxStatus.SENT] >= KILL_AFTER - 1
+    assert statuses[OutboxStatus.SENDING] == 1
+    assert statuses[OutboxStatus.QUEUED] >= 1
+
+    # Restarted at once, the in-flight message waits for its lease; the rest go out.
+    api.response_delay = 0.0
+    again = _run(url, api, NOW + timedelta(seconds=30))
+    _out, err = again.communicate(timeout=120)
+    assert again.returncode == 0, err
+    # Once the lease is over, the interrupted one is looked up at Brevo, not re-sent.
+    later = _run(url, api, NOW + outbox.SENDING_LEASE + timedelta(minutes=1))
+    _out, err = later.communicate(timeout=120)
+    assert later.returncode == 0, err
+
+    references = Counter(
+        tag for event in api.sent for tag in event["tags"] if tag.startswith("ref:")
+    )
+
+    assert len(references) == MESSAGES  # nothing lost
+    assert set(references.values()) == {1}  # nothing sent twice
+    with factory() as session:
+        messages = session.scalars(select(OutboxMessage)).all()
+        assert {message.status for message in messages} == {OutboxStatus.SENT}
+        provider_ids = {str(event["messageId"]) for event in api.sent}
+        assert {message.provider_message_id for message in messages} == provider_ids
+        recovered = session.scalars(
+            select(OutboxStatusEvent.detail).where(
+                OutboxStatusEvent.detail == "found at the provider: not sent again"
+            )
+        ).all()
+        assert len(recovered) == 1
+        assert {reference_tag(message.idempotency_key) for message in messages} == set(references)
