@@ -44,6 +44,14 @@ def propose_interviews(session_factory: sessionmaker[Session], base_url: str) ->
         logger.info("follow-up interviews proposed: %d", count)
 
 
+def purge_expired(session_factory: sessionmaker[Session]) -> None:
+    from paris_avenir.retention.service import purge
+
+    with session_factory.begin() as session:
+        report = purge(session)
+    logger.info("retention purge: %s", report)
+
+
 def build_scheduler(
     settings: Settings, session_factory: sessionmaker[Session], channels: Channels
 ) -> BackgroundScheduler:
@@ -73,6 +81,16 @@ def build_scheduler(
         minute=0,
         args=[session_factory, settings.base_url],
         id="follow_up_interviews",
+        max_instances=1,
+        coalesce=True,
+    )
+    scheduler.add_job(
+        purge_expired,
+        "cron",
+        hour=3,
+        minute=30,
+        args=[session_factory],
+        id="retention_purge",
         max_instances=1,
         coalesce=True,
     )

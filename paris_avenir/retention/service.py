@@ -1,0 +1,86 @@
+"""Daily purge of what has served its purpose. A youth's file itself is never purged here:
+its deletion goes through the référent (a task), who checks what the law requires to keep.
+
+- sign-in codes and attempts: 30 days after they expired (long enough to investigate abuse);
+- sessions: 30 days after they ended;
+- login links and OIDC flows: 7 days after they expired;
+- outgoing SMS and email: their text, attachment and address are blanked 90 days after
+  they were written, once final; the row stays (status history, statistics, exactly-once key).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, or_, update
+from sqlalchemy.orm import Session
+
+from paris_avenir.auth.models import LoginLink, OidcFlow, SignInAttempt, UserSession
+from paris_avenir.db import utcnow
+from paris_avenir.messaging.models import OutboxMessage, OutboxStatus
+
+SIGN_IN_ATTEMPTS_KEPT = timedelta(days=30)
+SESSIONS_KEPT = timedelta(days=30)
+LINKS_KEPT = timedelta(days=7)
+OUTBOX_CONTENT_KEPT = timedelta(days=90)
+ERASED = "[effacé]"
+FINAL_STATUSES = [
+    OutboxStatus.SENT,
+    OutboxStatus.DELIVERED,
+    OutboxStatus.FAILED,
+    OutboxStatus.CANCELLED,
+]
+
+
+@dataclass
+class PurgeReport:
+    sign_in_attempts: int
+    sessions: int
+    login_links: int
+    oidc_flows: int
+    outbox_contents: int
+
+
+def _count(result: object) -> int:
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def purge(session: Session, *, now: datetime | None = None) -> PurgeReport:
+    now = now or utcnow()
+    attempts = session.execute(
+        delete(SignInAttempt).where(SignInAttempt.expires_at < now - SIGN_IN_ATTEMPTS_KEPT)
+    )
+    sessions = session.execute(
+        delete(UserSession).where(
+            or_(
+                UserSession.expires_at < now - SESSIONS_KEPT,
+                UserSession.revoked_at < now - SESSIONS_KEPT,
+            )
+        )
+    )
+    links = session.execute(delete(LoginLink).where(LoginLink.expires_at < now - LINKS_KEPT))
+    flows = session.execute(delete(OidcFlow).where(OidcFlow.expires_at < now - LINKS_KEPT))
+    contents = session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.status.in_(FINAL_STATUSES),
+            OutboxMessage.created_at < now - OUTBOX_CONTENT_KEPT,
+            OutboxMessage.body_text != ERASED,
+        )
+        .values(
+            body_text=ERASED,
+            body_html=None,
+            attachment_body=None,
+            recipient=ERASED,
+            last_error=None,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return PurgeReport(
+        sign_in_attempts=_count(attempts),
+        sessions=_count(sessions),
+        login_links=_count(links),
+        oidc_flows=_count(flows),
+        outbox_contents=_count(contents),
+    )

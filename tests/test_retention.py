@@ -1,0 +1,101 @@
+"""The daily purge forgets what has served its purpose and nothing else."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from paris_avenir.auth import codes, links, sessions
+from paris_avenir.auth.models import AuthMethod, LoginLink, SignInAttempt, UserSession
+from paris_avenir.config import Settings
+from paris_avenir.db import utcnow
+from paris_avenir.messaging import outbox
+from paris_avenir.messaging.channels import build_channels
+from paris_avenir.messaging.models import OutboxMessage, OutboxStatus
+from paris_avenir.retention.service import ERASED, purge
+from paris_avenir.youths.models import Channel
+from tests.factories import create_youth
+
+SECRET = "test-secret-key-for-retention-0123456789"
+
+
+def _count(session: Session, model: type) -> int:
+    return int(session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+def test_the_purge_forgets_expired_credentials_and_old_message_contents(
+    session: Session,
+) -> None:
+    now = utcnow()
+    long_ago = now - timedelta(days=130)  # a youth session lives 90 days, then 30 kept
+    youth = create_youth(session, phone="+33639980042")
+    # A sign-in code from 130 days ago and one from today.
+    codes.request_code(
+        session, secret_key=SECRET, raw_destination="06 39 98 00 42", ip_address="1", now=long_ago
+    )
+    codes.request_code(
+        session, secret_key=SECRET, raw_destination="06 39 98 00 42", ip_address="1", now=now
+    )
+    old_session = sessions.start_session(
+        session, youth_id=youth.id, method=AuthMethod.CODE, now=long_ago
+    )
+    live_session = sessions.start_session(
+        session, youth_id=youth.id, method=AuthMethod.CODE, now=now
+    )
+    base = "http://test"
+    links.create_login_link(session, youth.id, purpose="activation", base_url=base, now=long_ago)
+    fresh_url = links.create_login_link(
+        session, youth.id, purpose="activation", base_url=base, now=now
+    )
+    old_sent, old_queued, recent_sent = (
+        outbox.enqueue(
+            session,
+            channel=Channel.SMS,
+            recipient="+33639980042",
+            template="test",
+            body_text="Votre code : 123456",
+            idempotency_key=key,
+            youth_id=youth.id,
+            now=when,
+        )
+        for key, when in (("old", long_ago), ("stuck", long_ago), ("recent", now))
+    )
+    for message in (old_sent, recent_sent):
+        message.status = OutboxStatus.SENT
+    for message, when in ((old_sent, long_ago), (old_queued, long_ago), (recent_sent, now)):
+        message.created_at = when
+    session.commit()
+
+    report = purge(session, now=now)
+    session.commit()
+
+    assert report.sign_in_attempts == 1 and _count(session, SignInAttempt) == 1
+    assert report.sessions == 1
+    assert sessions.find_active(session, live_session.token, now=now) is not None
+    assert sessions.find_active(session, old_session.token, now=now) is None
+    assert report.login_links == 1
+    assert links.usable_link(session, fresh_url.rsplit("/", 1)[1], now=now) is not None
+    assert _count(session, LoginLink) == 1 and _count(session, UserSession) == 1
+    # The old message is blanked (no code, no number left) but its row and status remain.
+    assert report.outbox_contents == 1
+    session.expire_all()
+    assert session.get_one(OutboxMessage, old_sent.id).body_text == ERASED
+    assert session.get_one(OutboxMessage, old_sent.id).recipient == ERASED
+    assert session.get_one(OutboxMessage, old_sent.id).status is OutboxStatus.SENT
+    # Still to send (however old) and recent messages are untouched.
+    assert session.get_one(OutboxMessage, old_queued.id).body_text == "Votre code : 123456"
+    assert session.get_one(OutboxMessage, recent_sent.id).recipient == "+33639980042"
+    # A second run finds nothing more to do.
+    assert purge(session, now=now).outbox_contents == 0
+
+
+def test_the_scheduler_runs_the_purge_every_night(settings: Settings, tmp_path: Path) -> None:
+    from paris_avenir.scheduler import build_scheduler
+
+    scheduler = build_scheduler(settings, sessionmaker(), build_channels(settings))
+    jobs = {job.id: job for job in scheduler.get_jobs()}
+    assert set(jobs) == {"outbox", "outreach", "follow_up_interviews", "retention_purge"}
+    assert str(jobs["retention_purge"].trigger) == "cron[hour='3', minute='30']"
