@@ -16,7 +16,8 @@ from paris_avenir.audit import service as audit
 from paris_avenir.db import utcnow
 from paris_avenir.kit.crypto import new_token, token_hash
 from paris_avenir.outreach.models import StaffTask, StaffTaskKind
-from paris_avenir.staff.models import CaseloadAssignment, StaffUser
+from paris_avenir.staff.models import StaffUser
+from paris_avenir.staff.service import current_referent_id
 from paris_avenir.web.i18n import gettext
 from paris_avenir.youths.models import Youth
 
@@ -82,11 +83,7 @@ def mark(
         youth.last_activity_at = max(filter(None, (youth.last_activity_at, appointment.starts_at)))
     else:
         # A missed appointment is often the first sign of a drop-out: the référent calls.
-        referent_id = session.scalar(
-            select(CaseloadAssignment.referent_id).where(
-                CaseloadAssignment.youth_id == youth.id, CaseloadAssignment.ended_at.is_(None)
-            )
-        )
+        referent_id = current_referent_id(session, youth.id)
         if appointment.kind is not AppointmentKind.PSYCHOLOGIST or appointment.shared_with_referent:
             session.add(
                 StaffTask(

@@ -30,7 +30,8 @@ from paris_avenir.messaging import notifications
 from paris_avenir.messaging.models import OutboxMessage, OutboxStatus
 from paris_avenir.outreach.policy import OutreachPolicy
 from paris_avenir.outreach.policy import load as load_policy
-from paris_avenir.staff.models import CaseloadAssignment, StaffRole, StaffUser
+from paris_avenir.staff.models import StaffRole, StaffUser
+from paris_avenir.staff.service import current_referent_id
 from paris_avenir.web import i18n
 from paris_avenir.youths.models import Youth
 
@@ -71,11 +72,7 @@ def kind_label(kind: AppointmentKind) -> str:
 def staff_for(session: Session, youth: Youth, kind: AppointmentKind) -> list[uuid.UUID]:
     """Who may receive this youth for this kind of appointment."""
     if kind in {AppointmentKind.REFERENT, AppointmentKind.FOLLOW_UP_INTERVIEW}:
-        referent = session.scalar(
-            select(CaseloadAssignment.referent_id).where(
-                CaseloadAssignment.youth_id == youth.id, CaseloadAssignment.ended_at.is_(None)
-            )
-        )
+        referent = current_referent_id(session, youth.id)
         return [referent] if referent else []
     role = StaffRole.PSYCHOLOGIST if kind is AppointmentKind.PSYCHOLOGIST else None
     query = (

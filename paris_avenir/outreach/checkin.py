@@ -18,7 +18,7 @@ from paris_avenir.outreach.models import (
     StaffTask,
     StaffTaskKind,
 )
-from paris_avenir.staff.models import CaseloadAssignment
+from paris_avenir.staff.service import current_referent_id
 from paris_avenir.youths.models import Youth
 
 LIFETIME = timedelta(days=14)
@@ -58,11 +58,7 @@ def answer(
     youth = session.get_one(Youth, attempt.youth_id)
     youth.last_activity_at = now
     if needs_help:
-        referent_id = session.scalar(
-            select(CaseloadAssignment.referent_id).where(
-                CaseloadAssignment.youth_id == youth.id, CaseloadAssignment.ended_at.is_(None)
-            )
-        )
+        referent_id = current_referent_id(session, youth.id)
         session.add(
             StaffTask(
                 youth_id=youth.id,

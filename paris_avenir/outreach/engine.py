@@ -32,7 +32,7 @@ from paris_avenir.outreach.models import (
 )
 from paris_avenir.outreach.policy import OutreachPolicy
 from paris_avenir.outreach.policy import load as load_policy
-from paris_avenir.staff.models import CaseloadAssignment
+from paris_avenir.staff.service import current_referent_id
 from paris_avenir.web import i18n
 from paris_avenir.youths.models import Channel, Youth
 
@@ -140,14 +140,6 @@ def _claim(
     return attempt
 
 
-def _referent_id(session: Session, youth: Youth) -> uuid.UUID | None:
-    return session.scalar(
-        select(CaseloadAssignment.referent_id).where(
-            CaseloadAssignment.youth_id == youth.id, CaseloadAssignment.ended_at.is_(None)
-        )
-    )
-
-
 def _message_texts(
     youth: Youth, reason: OutreachReason, base_url: str, link: str | None
 ) -> tuple[str, str, str]:
@@ -224,7 +216,7 @@ def _task(
     session.add(
         StaffTask(
             youth_id=youth.id,
-            assignee_id=_referent_id(session, youth),
+            assignee_id=current_referent_id(session, youth.id),
             kind=kind,
             outreach_attempt_id=attempt.id if attempt else None,
             due_at=now + timedelta(days=2),

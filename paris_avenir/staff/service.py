@@ -36,6 +36,15 @@ def disable_staff(session: Session, staff: StaffUser, *, by: StaffUser | None) -
 # --- Caseload assignments -----------------------------------------------------------------
 
 
+def current_referent_id(session: Session, youth_id: uuid.UUID) -> uuid.UUID | None:
+    """The référent of the youth's open caseload assignment, if any."""
+    return session.scalar(
+        select(CaseloadAssignment.referent_id).where(
+            CaseloadAssignment.youth_id == youth_id, CaseloadAssignment.ended_at.is_(None)
+        )
+    )
+
+
 class AssignmentError(ValueError):
     """The message is for the supervisor."""
 

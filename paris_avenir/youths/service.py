@@ -13,7 +13,7 @@ from paris_avenir.db import utcnow
 from paris_avenir.kit.crypto import constant_time_equals, keyed_hash, new_numeric_code
 from paris_avenir.messaging.models import OutboxMessage
 from paris_avenir.outreach.models import StaffTask, StaffTaskKind
-from paris_avenir.staff.models import CaseloadAssignment
+from paris_avenir.staff.service import current_referent_id
 from paris_avenir.web.i18n import gettext
 from paris_avenir.youths.models import Channel, ContactVerification, Youth
 
@@ -189,11 +189,7 @@ def request_deletion(session: Session, youth: Youth, *, now: datetime | None = N
     if youth.deletion_requested_at is not None:
         return
     youth.deletion_requested_at = now
-    referent_id = session.scalar(
-        select(CaseloadAssignment.referent_id).where(
-            CaseloadAssignment.youth_id == youth.id, CaseloadAssignment.ended_at.is_(None)
-        )
-    )
+    referent_id = current_referent_id(session, youth.id)
     session.add(
         StaffTask(
             youth_id=youth.id,
