@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -45,6 +46,22 @@ def reset_postgres_schema(engine: Engine) -> None:
     with engine.begin() as connection:
         connection.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
         connection.execute(text("CREATE SCHEMA public"))
+
+
+def postgres_schema_url(schema: str, *, needed_for: str) -> str:
+    """A fresh, empty PostgreSQL schema of its own (the other tests' database is left alone),
+    as a URL whose connections, in this process or another, search that schema."""
+    url = os.environ.get(POSTGRES_URL_ENV)
+    if not url:
+        skip_or_fail(f"{needed_for}: {POSTGRES_URL_ENV} is not set")
+    url = str(url)
+    setup = create_database_engine(url)
+    with setup.begin() as connection:
+        connection.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        connection.execute(text(f"CREATE SCHEMA {schema}"))
+    setup.dispose()
+    # libpq's options travel in the URL itself, so a child process gets them too.
+    return f"{url}{'&' if '?' in url else '?'}options={quote(f'-csearch_path={schema}')}"
 
 
 def make_migrated_engine(backend: str, directory: Path) -> Engine:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
@@ -10,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import icalendar
 import pytest
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from paris_avenir.appointments import ics, service
@@ -30,7 +29,7 @@ from paris_avenir.messaging.models import OutboxMessage, OutboxStatus
 from paris_avenir.migrate import upgrade_to_head
 from paris_avenir.staff.models import StaffRole, StaffUser
 from paris_avenir.youths.models import Channel, Youth
-from tests.conftest import POSTGRES_URL_ENV, skip_or_fail
+from tests.conftest import postgres_schema_url
 from tests.factories import assign, create_staff, create_youth
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -273,16 +272,9 @@ def test_the_ics_feed_of_a_cancelled_appointment_says_so(session: Session, youth
 @pytest.fixture(scope="module")
 def postgres_engine() -> Iterator[Engine]:
     """The race is PostgreSQL's: this test runs there only (required in CI)."""
-    url = os.environ.get(POSTGRES_URL_ENV)
-    if not url:
-        skip_or_fail(f"the booking race needs {POSTGRES_URL_ENV}")
-    # A schema of its own: the other tests' database is left alone.
-    setup = create_database_engine(str(url))
-    with setup.begin() as connection:
-        connection.execute(text("DROP SCHEMA IF EXISTS race_tests CASCADE"))
-        connection.execute(text("CREATE SCHEMA race_tests"))
-    setup.dispose()
-    engine = create_database_engine(str(url), connect_args={"options": "-csearch_path=race_tests"})
+    engine = create_database_engine(
+        postgres_schema_url("race_tests", needed_for="the booking race")
+    )
     upgrade_to_head(engine)
     yield engine
     engine.dispose()

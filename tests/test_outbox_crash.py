@@ -12,10 +12,9 @@ from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import sessionmaker
 
 from paris_avenir.db import create_database_engine
@@ -24,7 +23,7 @@ from paris_avenir.messaging.channels.sms_brevo import reference_tag
 from paris_avenir.messaging.models import OutboxMessage, OutboxStatus, OutboxStatusEvent
 from paris_avenir.migrate import upgrade_to_head
 from paris_avenir.youths.models import Channel
-from tests.conftest import BACKENDS, POSTGRES_URL_ENV, skip_or_fail
+from tests.conftest import BACKENDS, postgres_schema_url
 from tests.servers import BrevoSmsApi
 
 SCHEMA = "outbox_crash"
@@ -38,16 +37,7 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[s
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'crash.sqlite3'}"
     else:
-        base = os.environ.get(POSTGRES_URL_ENV)
-        if not base:
-            skip_or_fail(f"the PostgreSQL crash test needs {POSTGRES_URL_ENV}")
-        setup = create_database_engine(str(base))
-        with setup.begin() as connection:
-            connection.execute(text(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE"))
-            connection.execute(text(f"CREATE SCHEMA {SCHEMA}"))
-        setup.dispose()
-        options = quote(f"-csearch_path={SCHEMA}")
-        url = f"{base}{'&' if '?' in str(base) else '?'}options={options}"
+        url = postgres_schema_url(SCHEMA, needed_for="the PostgreSQL crash test")
     engine = create_database_engine(url)
     upgrade_to_head(engine)
     yield url, engine

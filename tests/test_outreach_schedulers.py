@@ -9,17 +9,16 @@ import sys
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
-from urllib.parse import quote
 
 import pytest
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import sessionmaker
 
 from paris_avenir.db import create_database_engine
 from paris_avenir.messaging.models import OutboxMessage
 from paris_avenir.migrate import upgrade_to_head
 from paris_avenir.outreach.models import OutreachAttempt
-from tests.conftest import POSTGRES_URL_ENV, skip_or_fail
+from tests.conftest import postgres_schema_url
 from tests.factories import assign, create_staff, create_youth
 
 SCHEMA = "two_schedulers"
@@ -28,16 +27,7 @@ START = datetime(2026, 12, 2, 10, 0, tzinfo=UTC)
 
 @pytest.fixture(scope="module")
 def database() -> Iterator[tuple[str, Engine]]:
-    url = os.environ.get(POSTGRES_URL_ENV)
-    if not url:
-        skip_or_fail(f"two schedulers need {POSTGRES_URL_ENV}")
-    setup = create_database_engine(str(url))
-    with setup.begin() as connection:
-        connection.execute(text(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE"))
-        connection.execute(text(f"CREATE SCHEMA {SCHEMA}"))
-    setup.dispose()
-    # The processes get the schema through libpq's options, in the URL itself.
-    scoped_url = f"{url}{'&' if '?' in str(url) else '?'}options={quote(f'-csearch_path={SCHEMA}')}"
+    scoped_url = postgres_schema_url(SCHEMA, needed_for="two schedulers")
     engine = create_database_engine(scoped_url)
     upgrade_to_head(engine)
     yield scoped_url, engine

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 import uvicorn
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from paris_avenir import demo
 from paris_avenir.app import create_app
@@ -31,7 +31,7 @@ from paris_avenir.demo import TEAM_NAME, load_demo_data
 from paris_avenir.kit.crypto import build_cipher
 from paris_avenir.migrate import upgrade_to_head
 from paris_avenir.staff.models import StaffRole
-from tests.conftest import BACKENDS, POSTGRES_URL_ENV, skip_or_fail
+from tests.conftest import BACKENDS, postgres_schema_url, skip_or_fail
 from tests.servers import SmtpServer
 
 CHROMIUM = "/usr/bin/chromium"
@@ -63,16 +63,8 @@ def _free_port() -> int:
 def _server_engine(backend: str, directory: Path) -> Engine:
     if backend == "sqlite":
         return create_database_engine(f"sqlite:///{directory / 'browser.sqlite3'}")
-    url = os.environ.get(POSTGRES_URL_ENV)
-    if not url:
-        skip_or_fail(f"PostgreSQL browser tests need {POSTGRES_URL_ENV}")
-    setup = create_database_engine(str(url))
-    with setup.begin() as connection:
-        connection.execute(text(f"DROP SCHEMA IF EXISTS {BROWSER_SCHEMA} CASCADE"))
-        connection.execute(text(f"CREATE SCHEMA {BROWSER_SCHEMA}"))
-    setup.dispose()
     return create_database_engine(
-        str(url), connect_args={"options": f"-csearch_path={BROWSER_SCHEMA}"}
+        postgres_schema_url(BROWSER_SCHEMA, needed_for="PostgreSQL browser tests")
     )
 
 
