@@ -7,10 +7,13 @@ import logging
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from paris_avenir.config import ConfigurationError, Settings, get_settings
 from paris_avenir.db import create_database_engine
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
 
 logger = logging.getLogger("paris_avenir")
 
@@ -175,10 +178,24 @@ def _parse_now(value: str | None) -> datetime | None:
     return now if now.tzinfo else now.replace(tzinfo=UTC)
 
 
-def cmd_outbox_dispatch(args: argparse.Namespace) -> int:
-    from paris_avenir.db import make_session_factory
+def _dispatch_all(factory: sessionmaker[Session], settings: Settings, now: datetime | None) -> None:
+    """Send batch after batch until nothing is due, then print the totals."""
     from paris_avenir.messaging import outbox
     from paris_avenir.messaging.channels import build_channels
+
+    channels = build_channels(settings)
+    sent = retried = failed = 0
+    while True:
+        report = outbox.dispatch_due(factory, channels, now=now)
+        sent, retried = sent + len(report.sent), retried + len(report.retried)
+        failed += len(report.failed)
+        if not (report.sent or report.retried or report.failed):
+            break
+    print(f"Messages envoyés : {sent}, à réessayer : {retried}, en échec : {failed}.")
+
+
+def cmd_outbox_dispatch(args: argparse.Namespace) -> int:
+    from paris_avenir.db import make_session_factory
 
     settings = _load_settings()
     try:
@@ -186,26 +203,15 @@ def cmd_outbox_dispatch(args: argparse.Namespace) -> int:
     except ValueError:
         return 2
     engine = create_database_engine(settings.database_url)
-    factory = make_session_factory(engine)
-    channels = build_channels(settings)
-    sent = retried = failed = 0
     try:
-        while True:  # batch after batch until nothing is due
-            report = outbox.dispatch_due(factory, channels, now=now)
-            sent, retried = sent + len(report.sent), retried + len(report.retried)
-            failed += len(report.failed)
-            if not (report.sent or report.retried or report.failed):
-                break
+        _dispatch_all(make_session_factory(engine), settings, now)
     finally:
         engine.dispose()
-    print(f"Messages envoyés : {sent}, à réessayer : {retried}, en échec : {failed}.")
     return 0
 
 
 def cmd_outreach_run(args: argparse.Namespace) -> int:
     from paris_avenir.db import make_session_factory
-    from paris_avenir.messaging import outbox
-    from paris_avenir.messaging.channels import build_channels
     from paris_avenir.outreach.engine import run_cycle
 
     settings = _load_settings()
@@ -238,11 +244,7 @@ def cmd_outreach_run(args: argparse.Namespace) -> int:
             print(f"{contact.youth_name} — {verb} : {what}")
         print(f"{len(report.contacts)} contact(s).")
         if not args.dry_run:
-            sent = outbox.dispatch_due(factory, build_channels(settings), now=now)
-            print(
-                f"Messages envoyés : {len(sent.sent)}, à réessayer : {len(sent.retried)}, "
-                f"en échec : {len(sent.failed)}."
-            )
+            _dispatch_all(factory, settings, now)
     finally:
         engine.dispose()
     return 0
