@@ -17,15 +17,17 @@ from paris_avenir.web import i18n
 from paris_avenir.youths.models import Channel, Youth
 
 
-def reachable_channel(youth: Youth) -> Channel | None:
-    """The preferred channel if it can work, otherwise the other one."""
+def reachable_channel(youth: Youth, wanted: Channel | None = None) -> Channel | None:
+    """The wanted channel (by default the youth's preferred one) if it can work, otherwise
+    the other one; None when neither can."""
+    wanted = wanted or youth.preferred_channel
     usable = {
         Channel.SMS: youth.phone is not None and youth.phone_unreachable_at is None,
         Channel.EMAIL: youth.email is not None and youth.email_unreachable_at is None,
     }
-    if usable[youth.preferred_channel]:
-        return youth.preferred_channel
-    other = Channel.EMAIL if youth.preferred_channel is Channel.SMS else Channel.SMS
+    if usable[wanted]:
+        return wanted
+    other = Channel.EMAIL if wanted is Channel.SMS else Channel.SMS
     return other if usable[other] else None
 
 

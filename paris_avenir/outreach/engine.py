@@ -197,15 +197,6 @@ def _send(
     )
 
 
-def _channel_for(youth: Youth, wanted: Channel) -> Channel | None:
-    other = Channel.EMAIL if wanted is Channel.SMS else Channel.SMS
-    usable = {
-        Channel.SMS: youth.phone is not None and youth.phone_unreachable_at is None,
-        Channel.EMAIL: youth.email is not None and youth.email_unreachable_at is None,
-    }
-    return wanted if usable[wanted] else other if usable[other] else None
-
-
 def _task(
     session: Session,
     youth: Youth,
@@ -267,7 +258,9 @@ def run_inactivity(
         else:
             if youth.id in capped:
                 continue
-            channel = _channel_for(youth, Channel.SMS if step == STEP_SMS else Channel.EMAIL)
+            channel = notifications.reachable_channel(
+                youth, Channel.SMS if step == STEP_SMS else Channel.EMAIL
+            )
         contact = Contact(
             youth.id, youth.display_name, OutreachReason.INACTIVITY, step, channel, period_key
         )
@@ -323,7 +316,7 @@ def run_check_ins(
     for youth in youths:
         started = youth.activated_at or youth.created_at
         period_key = str((now - started).days // policy.check_in_every_days)
-        channel = _channel_for(youth, youth.preferred_channel)
+        channel = notifications.reachable_channel(youth)
         if channel is None:
             continue
         contact = Contact(
@@ -537,7 +530,7 @@ def run_triggers(
     for youth, reason, period_key in _trigger_candidates(session, now, policy):
         if youth.id in capped:
             continue
-        channel = _channel_for(youth, youth.preferred_channel)
+        channel = notifications.reachable_channel(youth)
         contact = Contact(youth.id, youth.display_name, reason, 1, channel, period_key)
         if dry_run:
             report.contacts.append(contact)
