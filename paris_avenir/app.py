@@ -27,6 +27,7 @@ from paris_avenir.outreach import routes as outreach_routes
 from paris_avenir.staff import admin_routes
 from paris_avenir.staff import routes as staff_routes
 from paris_avenir.stats import routes as stats_routes
+from paris_avenir.web import language as language_routes
 from paris_avenir.web import routes as web_routes
 from paris_avenir.web.errors import csrf_failure_sender, install_error_handlers
 from paris_avenir.web.middleware import (
@@ -101,6 +102,7 @@ def create_app(
     install_error_handlers(app)
     app.include_router(static_assets.router())
     app.include_router(web_routes.router)
+    app.include_router(language_routes.router)
     app.include_router(auth_routes.router)
     app.include_router(youth_routes.router)
     app.include_router(appointment_routes.router)

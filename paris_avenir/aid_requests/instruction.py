@@ -18,7 +18,7 @@ from paris_avenir.audit import service as audit
 from paris_avenir.auth.scope import deny, youth_scope
 from paris_avenir.db import utcnow
 from paris_avenir.kit.dates import add_months
-from paris_avenir.messaging import message_templates, notifications
+from paris_avenir.messaging import message_templates, notifications, sms_texts
 from paris_avenir.staff.models import StaffUser
 from paris_avenir.web import i18n
 from paris_avenir.youths.models import Youth
@@ -92,9 +92,7 @@ def _tell_youth(
     youth = session.get_one(Youth, request.youth_id)
     link = f"{base_url.rstrip('/')}/mon-espace/demandes/{request.id}"
     with i18n.using_locale(youth.language):
-        sms = i18n.gettext(
-            "Paris avenir : du nouveau sur votre demande. Regardez ici : %(link)s", link=link
-        )
+        sms = i18n.gettext(sms_texts.REQUEST_UPDATE, link=link)
         subject = i18n.gettext("Du nouveau sur votre demande")
         text = i18n.gettext(
             "Bonjour,\n\nVotre référent a répondu à votre demande « %(aid)s ».\n\n"

@@ -26,7 +26,7 @@ from paris_avenir.appointments.models import (
 from paris_avenir.appointments.slots import Slot, free_slots
 from paris_avenir.db import utcnow
 from paris_avenir.kit.quiet_hours import CLOSES, SUNDAY, is_quiet
-from paris_avenir.messaging import notifications
+from paris_avenir.messaging import notifications, sms_texts
 from paris_avenir.messaging.models import OutboxMessage, OutboxStatus
 from paris_avenir.outreach.policy import OutreachPolicy
 from paris_avenir.outreach.policy import load as load_policy
@@ -152,28 +152,29 @@ def book(
     return appointment
 
 
-def _when(appointment: Appointment, language: str) -> str:
+def format_when(starts_at: datetime, language: str) -> str:
+    """ "mercredi 30 septembre à 14:30" in the youth's language and Paris time (SMS, emails)."""
     from babel.dates import format_datetime
 
-    return format_datetime(
-        appointment.starts_at,
-        "EEEE d MMMM 'à' HH:mm",
-        tzinfo=PARIS,
-        locale=language if language in {"fr", "en"} else "fr",
-    )
+    with i18n.using_locale(language) as locale:
+        return format_datetime(
+            starts_at, i18n.gettext("EEEE d MMMM 'à' HH:mm"), tzinfo=PARIS, locale=locale
+        )
+
+
+def _when(appointment: Appointment, language: str) -> str:
+    return format_when(appointment.starts_at, language)
 
 
 def _confirm(
     session: Session, youth: Youth, appointment: Appointment, *, base_url: str, now: datetime
 ) -> None:
     link = f"{base_url.rstrip('/')}/mon-espace/rendez-vous/{appointment.id}"
+    # The SMS points to the list (a short link that fits one SMS); the email to the item.
+    list_link = f"{base_url.rstrip('/')}/mon-espace/rendez-vous"
     with i18n.using_locale(youth.language):
         when = _when(appointment, youth.language)
-        sms = i18n.gettext(
-            "Paris avenir : rendez-vous confirme le %(when)s. Details : %(link)s",
-            when=when,
-            link=link,
-        )
+        sms = i18n.gettext(sms_texts.APPOINTMENT_CONFIRMED, when=when, link=list_link)
         subject = i18n.gettext("Votre rendez-vous du %(when)s", when=when)
         text = i18n.gettext(
             "Bonjour,\n\nVotre rendez-vous est confirmé le %(when)s.\n%(place)s\n\n"
@@ -218,7 +219,7 @@ def latest_sending_time_before(instant: datetime) -> datetime:
 def schedule_reminders(
     session: Session, youth: Youth, appointment: Appointment, *, base_url: str, now: datetime
 ) -> int:
-    link = f"{base_url.rstrip('/')}/mon-espace/rendez-vous/{appointment.id}"
+    list_link = f"{base_url.rstrip('/')}/mon-espace/rendez-vous"
     queued = 0
     current = load_policy(session)
     reminders = (current.reminder_first_hours, current.reminder_second_hours)
@@ -228,11 +229,7 @@ def schedule_reminders(
             continue  # booked too late for this one: the confirmation just left
         with i18n.using_locale(youth.language):
             when = _when(appointment, youth.language)
-            sms = i18n.gettext(
-                "Paris avenir : rappel, rendez-vous le %(when)s. Pour annuler : %(link)s",
-                when=when,
-                link=link,
-            )
+            sms = i18n.gettext(sms_texts.APPOINTMENT_REMINDER, when=when, link=list_link)
             subject = i18n.gettext("Rappel : votre rendez-vous du %(when)s", when=when)
         stamp = int(appointment.starts_at.timestamp())
         key = f"appointment-reminder:{appointment.id}:{stamp}:{int(before.total_seconds())}"
@@ -390,11 +387,7 @@ def propose_follow_up_interviews(
             now=now,
         )
         with i18n.using_locale(youth.language):
-            sms = i18n.gettext(
-                "Paris avenir : choisissez la date de votre entretien avec votre referent "
-                "(6 mois apres l'ASE) : %(link)s",
-                link=link,
-            )
+            sms = i18n.gettext(sms_texts.INTERVIEW_INVITATION, link=link)
             subject = i18n.gettext("Votre entretien des 6 mois avec votre référent")
             text = i18n.gettext(
                 "Bonjour,\n\nSix mois après votre sortie de l’ASE, vous avez droit à un "

@@ -21,8 +21,11 @@ from paris_avenir.messaging import outbox
 from paris_avenir.outreach import engine as outreach_engine
 from paris_avenir.outreach.models import OutreachResponse
 from paris_avenir.staff.models import StaffUser
+from paris_avenir.web import i18n
 from paris_avenir.web.i18n import N_
 from paris_avenir.web.i18n import gettext as _
+from paris_avenir.web.language import remember_language
+from paris_avenir.web.middleware import LOCALE_COOKIE
 from paris_avenir.web.templating import render
 from paris_avenir.youths.models import Youth
 
@@ -67,6 +70,13 @@ def _open_session(
     sessions.set_session_cookie(response, settings, new.token, staff=staff is not None)
     now = utcnow()
     if youth is not None:
+        # A language chosen on this phone before signing in wins (they just read the sign-in
+        # pages in it); otherwise the profile's language is set for this browser.
+        chosen = request.cookies.get(LOCALE_COOKIE)
+        if chosen in dict(i18n.LANGUAGES):
+            youth.language = chosen
+        else:
+            remember_language(response, youth.language, secure=settings.is_prod)
         youth.last_activity_at = now
         youth.activated_at = youth.activated_at or now
         outreach_engine.record_response(session, youth.id, OutreachResponse.SIGN_IN, now=now)

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from paris_avenir.db import utcnow
 from paris_avenir.kit.quiet_hours import next_sending_time
-from paris_avenir.messaging import message_templates, outbox
+from paris_avenir.messaging import message_templates, outbox, sms_texts
 from paris_avenir.messaging.models import OutboxMessage
 from paris_avenir.web import i18n
 from paris_avenir.youths.models import Channel, Youth
@@ -98,11 +98,7 @@ def notify_new_message(
 ) -> OutboxMessage | None:
     link = f"{base_url.rstrip('/')}/mon-espace/messages"
     with i18n.using_locale(youth.language):
-        sms = i18n.gettext(
-            "Paris avenir : vous avez un nouveau message de votre referent. "
-            "Lisez-le ici : %(link)s",
-            link=link,
-        )
+        sms = i18n.gettext(sms_texts.NEW_MESSAGE, link=link)
         subject = i18n.gettext("Nouveau message de votre référent")
         text = i18n.gettext(
             "Bonjour,\n\nVous avez un nouveau message de votre référent dans votre espace "

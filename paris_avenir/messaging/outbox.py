@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from paris_avenir.db import utcnow
 from paris_avenir.messaging.channels import Channels, DeliveryError
 from paris_avenir.messaging.models import OutboxMessage, OutboxStatus, OutboxStatusEvent
+from paris_avenir.messaging.sms_segments import fit_gsm7
 from paris_avenir.youths.models import Channel, Youth
 
 logger = logging.getLogger(__name__)
@@ -93,6 +94,8 @@ def enqueue(
     )
     if existing is not None:
         return existing
+    if channel is Channel.SMS:
+        body_text = fit_gsm7(body_text)
     message = OutboxMessage(
         idempotency_key=idempotency_key,
         channel=channel,

@@ -6,6 +6,7 @@ the whole message into UCS-2 and more than halves its room, so templates are che
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 
 GSM7_BASIC = set(
@@ -35,3 +36,42 @@ def measure(text: str) -> SmsSize:
     code_units = len(text.encode("utf-16-le")) // 2
     segments = 1 if code_units <= 70 else -(-code_units // 67)
     return SmsSize("UCS-2", code_units, segments)
+
+
+# Latin letters and signs outside GSM-7 that have a close GSM-7 look-alike. A French SMS
+# written with correct accents ("août", "bientôt", "ça", "l’ASE") would otherwise switch to
+# UCS-2 and cost two or three times as much; the reader still understands "aout".
+_GSM7_LOOKALIKES = str.maketrans(
+    {
+        "’": "'",
+        "‘": "'",
+        "«": '"',
+        "»": '"',
+        "“": '"',
+        "”": '"',
+        "\u00a0": " ",
+        "\u202f": " ",
+        "–": "-",
+        "—": "-",
+        "…": "...",
+        "œ": "oe",
+        "Œ": "OE",
+        "ç": "c",
+    }
+)
+
+
+def fit_gsm7(text: str) -> str:
+    """The same text in GSM-7 if only accents and typographic signs stand in the way;
+    any other text (Arabic, Tigrinya…) is returned unchanged, it needs UCS-2 anyway."""
+    if is_gsm7(text):
+        return text
+    replaced = []
+    for char in text.translate(_GSM7_LOOKALIKES):
+        if char in GSM7_BASIC or char in GSM7_EXTENSION:
+            replaced.append(char)
+            continue
+        base = unicodedata.normalize("NFD", char)[0]
+        replaced.append(base)
+    candidate = "".join(replaced)
+    return candidate if is_gsm7(candidate) else text

@@ -11,6 +11,7 @@ from functools import cache
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from paris_avenir.messaging import sms_texts
 from paris_avenir.web import i18n
 from paris_avenir.web.templating import TEMPLATES_DIR
 
@@ -42,18 +43,20 @@ def _render_email(
     html = (
         _email_environment()
         .get_template(template)
-        .render(lang=language, direction=i18n.text_direction(language), subject=subject, **context)
+        .render(
+            lang=i18n.html_lang(language),
+            direction=i18n.text_direction(language),
+            subject=subject,
+            **context,
+        )
     )
+    html = i18n.mark_untranslated(html)
     return EmailContent(subject=subject, text=text, html=html)
 
 
 def sign_in_code_sms(code: str, language: str) -> str:
     with i18n.using_locale(language):
-        return i18n.gettext(
-            "Paris avenir : votre code est %(code)s. Il marche 10 minutes. "
-            "Ne le donnez à personne.",
-            code=code,
-        )
+        return i18n.gettext(sms_texts.SIGN_IN_CODE, code=code)
 
 
 def sign_in_code_email(code: str, language: str) -> EmailContent:

@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
+import base64
 import uuid
 from datetime import datetime, timedelta
 
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous import BadSignature, SignatureExpired, TimestampSigner
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -25,17 +26,21 @@ LIFETIME = timedelta(days=14)
 SALT = "paris-avenir check-in"
 
 
+def _signer(secret_key: str) -> TimestampSigner:
+    return TimestampSigner(secret_key, salt=SALT)
+
+
 def link(attempt_id: uuid.UUID, *, secret_key: str, base_url: str) -> str:
-    token = URLSafeTimedSerializer(secret_key, salt=SALT).dumps(str(attempt_id))
+    # The id's 16 bytes, not its 36-character text: the link must leave room in one SMS.
+    compact = base64.urlsafe_b64encode(attempt_id.bytes).rstrip(b"=")
+    token = _signer(secret_key).sign(compact).decode()
     return f"{base_url.rstrip('/')}/point/{token}"
 
 
 def attempt_for(session: Session, token: str, *, secret_key: str) -> OutreachAttempt | None:
     try:
-        raw = URLSafeTimedSerializer(secret_key, salt=SALT).loads(
-            token, max_age=int(LIFETIME.total_seconds())
-        )
-        attempt_id = uuid.UUID(str(raw))
+        compact = _signer(secret_key).unsign(token, max_age=int(LIFETIME.total_seconds()))
+        attempt_id = uuid.UUID(bytes=base64.urlsafe_b64decode(compact + b"=="))
     except (BadSignature, SignatureExpired, ValueError):
         return None
     return session.scalar(

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, aliased
 
 from paris_avenir.db import utcnow
 from paris_avenir.kit.dates import add_months
-from paris_avenir.messaging import notifications
+from paris_avenir.messaging import notifications, sms_texts
 from paris_avenir.messaging.models import OutboxMessage
 from paris_avenir.outreach import checkin
 from paris_avenir.outreach.models import (
@@ -146,9 +146,7 @@ def _message_texts(
     space = f"{base_url.rstrip('/')}/mon-espace"
     with i18n.using_locale(youth.language):
         if reason is OutreachReason.CHECK_IN:
-            sms = i18n.gettext(
-                "Paris avenir : comment ca va ? Repondez en 1 clic : %(link)s", link=link
-            )
+            sms = i18n.gettext(sms_texts.CHECK_IN, link=link)
             subject = i18n.gettext("Comment ça va ?")
             text = i18n.gettext(
                 "Bonjour %(name)s,\n\nComment ça va ? Répondez en un clic, sans mot de "
@@ -157,11 +155,7 @@ def _message_texts(
                 link=link,
             )
         else:
-            sms = i18n.gettext(
-                "Paris avenir : cela fait longtemps ! Votre referent peut vous aider. "
-                "Votre espace : %(link)s",
-                link=space,
-            )
+            sms = i18n.gettext(sms_texts.INACTIVITY, link=space)
             subject = i18n.gettext("Paris avenir : on pense à vous")
             text = i18n.gettext(
                 "Bonjour %(name)s,\n\nCela fait longtemps que nous n’avons pas eu de "
@@ -406,33 +400,20 @@ def record_response(
 
 TRIGGER_TEXTS: dict[OutreachReason, tuple[str, str]] = {
     OutreachReason.DOCUMENTS_AWAITED: (
-        i18n.N_(
-            "Paris avenir : il manque un document pour votre demande. Ajoutez-le ici : %(link)s"
-        ),
+        sms_texts.DOCUMENTS_AWAITED,
         i18n.N_("Il manque un document pour votre demande"),
     ),
     OutreachReason.MISSED_APPOINTMENT: (
-        i18n.N_(
-            "Paris avenir : nous ne vous avons pas vu au rendez-vous. Reprenez-en un ici : %(link)s"
-        ),
+        sms_texts.MISSED_APPOINTMENT,
         i18n.N_("Votre rendez-vous manqué"),
     ),
-    OutreachReason.BIRTHDAY_21: (
-        i18n.N_(
-            "Paris avenir : vous aurez bientot 21 ans. Le passe Navigo gratuit s'arrete : "
-            "parlez-en a votre referent. %(link)s"
-        ),
-        i18n.N_("Bientôt 21 ans : ce qui change"),
-    ),
+    OutreachReason.BIRTHDAY_21: (sms_texts.BIRTHDAY_21, i18n.N_("Bientôt 21 ans : ce qui change")),
     OutreachReason.BIRTHDAY_25: (
-        i18n.N_(
-            "Paris avenir : vous aurez bientot 25 ans. Votre referent prepare la suite avec vous. "
-            "%(link)s"
-        ),
+        sms_texts.BIRTHDAY_25,
         i18n.N_("Bientôt 25 ans : préparons la suite"),
     ),
     OutreachReason.ALLOCATION_RENEWAL: (
-        i18n.N_("Paris avenir : pensez a renouveler votre allocation. C'est ici : %(link)s"),
+        sms_texts.ALLOCATION_RENEWAL,
         i18n.N_("Renouvelez votre allocation"),
     ),
 }

@@ -21,9 +21,9 @@ from paris_avenir.outreach import policy
 from paris_avenir.staff import admin
 from paris_avenir.staff.models import StaffRole, StaffUser
 from paris_avenir.staff.service import disable_staff
+from paris_avenir.web.i18n import LANGUAGES
 from paris_avenir.web.i18n import gettext as _
 from paris_avenir.web.templating import render
-from paris_avenir.youths.service import LANGUAGES
 
 router = APIRouter(prefix="/pro/admin")
 

@@ -67,6 +67,8 @@ def error_context(key: int | str, status_code: int) -> dict[str, Any]:
     title, lines = ERROR_TEXTS.get(key, GENERIC_ERROR)
     return {
         "status_code": status_code,
+        # The same bytes whatever the URL (a 404 must not tell one id from another).
+        "return_path": "/",
         "error_title": i18n.gettext(title),
         "error_lines": [i18n.gettext(line) for line in lines],
     }

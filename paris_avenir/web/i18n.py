@@ -8,6 +8,7 @@ compiled in memory from the .po files at first use: no binary .mo file to forget
 from __future__ import annotations
 
 import gettext as gettext_module
+import re
 from contextvars import ContextVar
 from functools import cache
 from io import BytesIO
@@ -22,6 +23,23 @@ from paris_avenir.config import PROJECT_ROOT
 
 LOCALE_DIR = PROJECT_ROOT / "paris_avenir" / "locale"
 SOURCE_LOCALE = "fr"
+
+# The languages of the youths' space, each in its own name so that anyone finds theirs.
+# Codes are Babel's (fa_AF is Dari); each has a catalog in LOCALE_DIR.
+LANGUAGES: tuple[tuple[str, str], ...] = (
+    ("fr", "Français"),
+    ("en", "English"),
+    ("ar", "العربية"),
+    ("fa_AF", "دری"),
+    ("ps", "پښتو"),
+    ("ti", "ትግርኛ"),
+)
+
+# A text shown in French because its translation is missing is wrapped in these two
+# private-use characters by the template gettext; `mark_untranslated` then turns them into
+# <span lang="fr" dir="ltr"> so screen readers and the bidi algorithm treat it as French.
+_FALLBACK_START = "\ue000"
+_FALLBACK_END = "\ue001"
 
 _current_locale: ContextVar[str] = ContextVar("current_locale", default=SOURCE_LOCALE)
 
@@ -93,13 +111,62 @@ def negotiate_locale(cookie_value: str | None, accept_language: str | None) -> s
     return SOURCE_LOCALE
 
 
+def html_lang(locale_code: str) -> str:
+    """BCP 47 tag for lang attributes: fa_AF → fa-AF."""
+    return locale_code.replace("_", "-")
+
+
+def is_translated(message: str, locale_code: str | None = None) -> bool:
+    """Whether the catalog of that language (the current one by default) has this text."""
+    locale_code = locale_code or get_locale()
+    if locale_code == SOURCE_LOCALE:
+        return True
+    catalog: dict[Any, str] = getattr(translations_for(locale_code), "_catalog", {})
+    return bool(catalog.get(message) or catalog.get((message, 0)))
+
+
 def raw_gettext(message: str) -> str:
-    """Untouched translation, for Jinja's new-style gettext which formats by itself."""
-    return translations_for(get_locale()).gettext(message)
+    """Translation for templates (Jinja's new-style gettext formats by itself); a missing
+    translation comes back in French between the fallback marks."""
+    text = translations_for(get_locale()).gettext(message)
+    if message and not is_translated(message):
+        return _FALLBACK_START + text + _FALLBACK_END
+    return text
 
 
 def raw_ngettext(singular: str, plural: str, n: int) -> str:
-    return translations_for(get_locale()).ngettext(singular, plural, n)
+    text = translations_for(get_locale()).ngettext(singular, plural, n)
+    if not is_translated(singular):
+        return _FALLBACK_START + text + _FALLBACK_END
+    return text
+
+
+# Elements whose content is text only (a <span> would show as such) and tags themselves:
+# there the fallback marks are dropped, the text stays in French.
+_MARKUP_TOKENS = re.compile(r"(<[^>]*>|\ue000|\ue001)")
+_TEXT_ONLY_ELEMENTS = ("title", "option", "textarea", "script", "style")
+
+
+def mark_untranslated(html: str) -> str:
+    if _FALLBACK_START not in html:
+        return html
+    parts: list[str] = []
+    text_only_until: str | None = None
+    for token in _MARKUP_TOKENS.split(html):
+        if token in (_FALLBACK_START, _FALLBACK_END):
+            if text_only_until is None:
+                opening = token == _FALLBACK_START
+                parts.append('<span lang="fr" dir="ltr">' if opening else "</span>")
+            continue
+        if token.startswith("<"):
+            token = token.replace(_FALLBACK_START, "").replace(_FALLBACK_END, "")
+            name = token[1:].split(None, 1)[0].rstrip(">").lower() if len(token) > 2 else ""
+            if text_only_until is None and name in _TEXT_ONLY_ELEMENTS:
+                text_only_until = "/" + name
+            elif text_only_until is not None and name == text_only_until:
+                text_only_until = None
+        parts.append(token)
+    return "".join(parts)
 
 
 def N_(message: str) -> str:

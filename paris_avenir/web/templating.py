@@ -15,6 +15,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from jinja2_fragments import render_block
+from markupsafe import Markup
 
 from paris_avenir.config import PROJECT_ROOT
 from paris_avenir.kit import phone as phones
@@ -43,39 +44,61 @@ def build_environment(static_assets: StaticAssets) -> Environment:
         static_url=static_assets.url,
         get_locale=i18n.get_locale,
         text_direction=i18n.text_direction,
+        html_lang=i18n.html_lang,
+        languages=i18n.LANGUAGES,
     )
     environment.filters.update(
         datetime_paris=format_datetime_paris,
         time_paris=format_time_paris,
         date_long=format_date_long,
         phone=phone_display,
-        euros=format_euros,
+        euros=amount_display,
+        ltr=lambda text: _isolated(str(text), left_to_right=True),
     )
     return environment
 
 
-def format_datetime_paris(value: datetime | None) -> str:
+# Dates, times, amounts and phone numbers are isolated (<bdi>) so that right-to-left text
+# around them cannot reorder their parts; digits-only values are also forced left-to-right.
+
+
+def _isolated(text: str, *, left_to_right: bool) -> Markup:
+    if not text:
+        return Markup("")
+    if left_to_right:
+        return Markup('<bdi dir="ltr">{}</bdi>').format(text)
+    return Markup("<bdi>{}</bdi>").format(text)
+
+
+def format_datetime_paris(value: datetime | None) -> Markup:
     """ "27 novembre 2026 à 14:30", in Paris time and the reader's language."""
     if value is None:
-        return ""
-    return babel_dates.format_datetime(
+        return Markup("")
+    text = babel_dates.format_datetime(
         value, i18n.gettext("d MMMM y 'à' HH:mm"), tzinfo=PARIS, locale=i18n.get_locale()
     )
+    return _isolated(text, left_to_right=False)
 
 
-def format_time_paris(value: datetime) -> str:
+def format_time_paris(value: datetime) -> Markup:
     """ "14:30" in Paris time."""
-    return babel_dates.format_time(value, "HH:mm", tzinfo=PARIS, locale=i18n.get_locale())
+    text = babel_dates.format_time(value, "HH:mm", tzinfo=PARIS, locale=i18n.get_locale())
+    return _isolated(text, left_to_right=True)
 
 
-def format_date_long(value: date | None) -> str:
+def format_date_long(value: date | None) -> Markup:
     if value is None:
-        return ""
-    return babel_dates.format_date(value, "long", locale=i18n.get_locale())
+        return Markup("")
+    text = babel_dates.format_date(value, "long", locale=i18n.get_locale())
+    return _isolated(text, left_to_right=False)
 
 
-def phone_display(value: str | None) -> str:
-    return phones.format_for_display(value) if value else ""
+def phone_display(value: str | None) -> Markup:
+    return _isolated(phones.format_for_display(value) if value else "", left_to_right=True)
+
+
+def amount_display(value: Any) -> Markup:
+    return _isolated(format_euros(value), left_to_right=True)
 
 
 def wants_fragment(request: Request) -> bool:
@@ -96,6 +119,8 @@ def template_context(request: Request, context: dict[str, Any]) -> dict[str, Any
         "viewer_youth": getattr(request.state, "viewer_youth", None),
         "viewer_staff": getattr(request.state, "viewer_staff", None),
         "viewer_referent": getattr(request.state, "viewer_referent", None),
+        # Where the language switch brings the reader back.
+        "return_path": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
         # Optional messages most pages may show; absent unless a handler sets them.
         "error": None,
         "notice": None,
@@ -118,4 +143,5 @@ def render(
         html = render_block(environment, template_name, FRAGMENT_BLOCK, full_context)
     else:
         html = environment.get_template(template_name).render(full_context)
+    html = i18n.mark_untranslated(html)
     return HTMLResponse(html, status_code=status_code, headers=response_headers)

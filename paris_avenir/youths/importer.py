@@ -21,11 +21,11 @@ from paris_avenir.auth.links import create_login_link
 from paris_avenir.db import utcnow
 from paris_avenir.kit import phone as phones
 from paris_avenir.kit.email_address import InvalidEmail, normalise_email
-from paris_avenir.messaging import message_templates, notifications
+from paris_avenir.messaging import message_templates, notifications, sms_texts
 from paris_avenir.staff.models import CaseloadAssignment, StaffRole, StaffUser
 from paris_avenir.web import i18n
+from paris_avenir.web.i18n import LANGUAGES
 from paris_avenir.youths.models import Youth
-from paris_avenir.youths.service import LANGUAGES
 
 COLUMNS = (
     "ase_ref",
@@ -254,11 +254,7 @@ def _invite(session: Session, youth: Youth, *, base_url: str, now: datetime) -> 
         now=now,
     )
     with i18n.using_locale(youth.language):
-        sms = i18n.gettext(
-            "Paris avenir : votre espace est ouvert, pour vos droits et vos demandes. "
-            "Entrez ici : %(link)s",
-            link=link,
-        )
+        sms = i18n.gettext(sms_texts.INVITATION, link=link)
         subject = i18n.gettext("Votre espace Paris avenir est ouvert")
         text = i18n.gettext(
             "Bonjour %(name)s,\n\nVotre espace Paris avenir est ouvert. Vous y trouvez vos droits, "

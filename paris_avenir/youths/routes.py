@@ -20,7 +20,9 @@ from paris_avenir.db import SessionDep, utcnow
 from paris_avenir.kit.phone import format_for_display
 from paris_avenir.messaging import outbox
 from paris_avenir.messaging import service as messaging
+from paris_avenir.web.i18n import LANGUAGES
 from paris_avenir.web.i18n import gettext as _
+from paris_avenir.web.language import remember_language
 from paris_avenir.web.templating import render
 from paris_avenir.youths import service
 from paris_avenir.youths.export import export_youth_data
@@ -89,7 +91,7 @@ def _profile_page(
         "youths/profile.html",
         {
             "youth": youth,
-            "languages": service.LANGUAGES,
+            "languages": LANGUAGES,
             "error": error,
             "notice": notice,
             "typed": typed,
@@ -107,6 +109,7 @@ def profile(request: Request, youth: CurrentYouth) -> Response:
 
 @router.post("/profil")
 def save_preferences(
+    request: Request,
     session: SessionDep,
     youth: CurrentYouth,
     langue: Annotated[str, Form()] = "fr",
@@ -121,9 +124,7 @@ def save_preferences(
         session, youth, language=langue, channel=channel, outreach_opted_out=pas_de_relance == "oui"
     )
     response = _redirect("/mon-espace/profil?enregistre=1")
-    response.set_cookie(
-        "langue", youth.language, max_age=365 * 24 * 3600, samesite="lax", httponly=True, path="/"
-    )
+    remember_language(response, youth.language, secure=request.app.state.settings.is_prod)
     return response
 
 

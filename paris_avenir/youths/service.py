@@ -14,7 +14,7 @@ from paris_avenir.kit.crypto import constant_time_equals, keyed_hash, new_numeri
 from paris_avenir.messaging.models import OutboxMessage
 from paris_avenir.outreach.models import StaffTask, StaffTaskKind
 from paris_avenir.staff.service import current_referent_id
-from paris_avenir.web.i18n import gettext
+from paris_avenir.web.i18n import LANGUAGES, gettext
 from paris_avenir.youths.models import Channel, ContactVerification, Youth
 
 
@@ -40,16 +40,6 @@ def youths_with_phone(session: Session, e164: str) -> list[Youth]:
 
 
 # --- Preferences ------------------------------------------------------------------------
-
-# Each language in its own name, so that anyone finds theirs.
-LANGUAGES: tuple[tuple[str, str], ...] = (
-    ("fr", "Français"),
-    ("en", "English"),
-    ("ar", "العربية"),
-    ("fa_AF", "دری"),
-    ("ps", "پښتو"),
-    ("ti", "ትግርኛ"),
-)
 
 
 def update_preferences(

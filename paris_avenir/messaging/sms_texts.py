@@ -1,0 +1,107 @@
+# ruff: noqa: E501  (one SMS per line: easier to read and to compare with its translations)
+"""Every SMS the platform sends, in one place, so that each one can be measured in every
+language (tests/test_sms_texts.py): French and English must fit one GSM-7 segment, the
+other languages at most two UCS-2 segments.
+
+Links are as short as the journey allows (a list page rather than an item) because the
+link takes half of the room. The French is written with its accents: `fit_gsm7` turns
+"bientôt" into "bientot" when sending, so the text stays in GSM-7.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from paris_avenir.web import i18n
+from paris_avenir.web.i18n import N_
+
+# Links of the length the platform writes (base URL of the example deployment).
+EXAMPLE_BASE_URL = "https://paris-avenir.example.org"
+_SIGN_IN_LINK = EXAMPLE_BASE_URL + "/lien/" + "x" * 43
+_CHECK_IN_LINK = EXAMPLE_BASE_URL + "/point/" + "x" * 57
+
+
+@dataclass(frozen=True)
+class SmsText:
+    key: str
+    text: str
+    example: dict[str, str]
+
+
+SIGN_IN_CODE = N_(
+    "Paris avenir : votre code est %(code)s. Il marche 10 minutes. Ne le donnez à personne."
+)
+NEW_MESSAGE = N_("Paris avenir : un nouveau message de votre référent. Lisez-le ici : %(link)s")
+REQUEST_UPDATE = N_("Paris avenir : du nouveau sur votre demande. Regardez ici : %(link)s")
+APPOINTMENT_CONFIRMED = N_(
+    "Paris avenir : rendez-vous le %(when)s. C’est confirmé. Voir : %(link)s"
+)
+APPOINTMENT_REMINDER = N_("Paris avenir : rappel, rendez-vous le %(when)s. Voir : %(link)s")
+INTERVIEW_INVITATION = N_("Paris avenir : entretien des 6 mois. Choisissez la date ici : %(link)s")
+INVITATION = N_(
+    "Paris avenir : votre espace est ouvert, pour vos droits et vos demandes. Entrez ici : %(link)s"
+)
+CHECK_IN = N_("Paris avenir : tout va bien ? Répondez en 1 clic : %(link)s")
+INACTIVITY = N_(
+    "Paris avenir : cela fait longtemps ! Votre référent peut vous aider. Votre espace : %(link)s"
+)
+DOCUMENTS_AWAITED = N_(
+    "Paris avenir : il manque un document pour votre demande. Ajoutez-le ici : %(link)s"
+)
+MISSED_APPOINTMENT = N_(
+    "Paris avenir : nous ne vous avons pas vu au rendez-vous. Prenez-en un autre ici : %(link)s"
+)
+BIRTHDAY_21 = N_(
+    "Paris avenir : bientôt 21 ans. Le passe Navigo gratuit va s’arrêter. Parlez-en à votre référent : %(link)s"
+)
+BIRTHDAY_25 = N_(
+    "Paris avenir : bientôt 25 ans. Votre référent prépare la suite avec vous : %(link)s"
+)
+ALLOCATION_RENEWAL = N_("Paris avenir : pensez à renouveler votre allocation. C’est ici : %(link)s")
+
+_LONGEST_WHEN = "mercredi 30 septembre à 14:30"  # replaced per language in the tests
+ALL: tuple[SmsText, ...] = (
+    SmsText("sign_in_code", SIGN_IN_CODE, {"code": "123456"}),
+    SmsText("new_message", NEW_MESSAGE, {"link": EXAMPLE_BASE_URL + "/mon-espace/messages"}),
+    SmsText(
+        "request_update",
+        REQUEST_UPDATE,
+        {"link": EXAMPLE_BASE_URL + "/mon-espace/demandes/" + "x" * 36},
+    ),
+    SmsText(
+        "appointment_confirmed",
+        APPOINTMENT_CONFIRMED,
+        {"when": _LONGEST_WHEN, "link": EXAMPLE_BASE_URL + "/mon-espace/rendez-vous"},
+    ),
+    SmsText(
+        "appointment_reminder",
+        APPOINTMENT_REMINDER,
+        {"when": _LONGEST_WHEN, "link": EXAMPLE_BASE_URL + "/mon-espace/rendez-vous"},
+    ),
+    SmsText("interview_invitation", INTERVIEW_INVITATION, {"link": _SIGN_IN_LINK}),
+    SmsText("invitation", INVITATION, {"link": _SIGN_IN_LINK}),
+    SmsText("check_in", CHECK_IN, {"link": _CHECK_IN_LINK}),
+    SmsText("inactivity", INACTIVITY, {"link": EXAMPLE_BASE_URL + "/mon-espace"}),
+    SmsText(
+        "documents_awaited", DOCUMENTS_AWAITED, {"link": EXAMPLE_BASE_URL + "/mon-espace/demandes"}
+    ),
+    SmsText(
+        "missed_appointment",
+        MISSED_APPOINTMENT,
+        {"link": EXAMPLE_BASE_URL + "/mon-espace/rendez-vous"},
+    ),
+    SmsText("birthday_21", BIRTHDAY_21, {"link": EXAMPLE_BASE_URL + "/mon-espace"}),
+    SmsText("birthday_25", BIRTHDAY_25, {"link": EXAMPLE_BASE_URL + "/mon-espace"}),
+    SmsText(
+        "allocation_renewal",
+        ALLOCATION_RENEWAL,
+        {"link": EXAMPLE_BASE_URL + "/mon-espace/demandes"},
+    ),
+)
+
+
+def render(text: str, language: str, **values: Any) -> str:
+    """The SMS in the youth's language (French when that language has no translation)."""
+    with i18n.using_locale(language):
+        return i18n.gettext(text, **values)
