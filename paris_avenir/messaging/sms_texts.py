@@ -39,9 +39,7 @@ APPOINTMENT_CONFIRMED = N_(
 )
 APPOINTMENT_REMINDER = N_("Paris avenir : rappel, rendez-vous le %(when)s. Voir : %(link)s")
 INTERVIEW_INVITATION = N_("Paris avenir : entretien des 6 mois. Choisissez la date ici : %(link)s")
-INVITATION = N_(
-    "Paris avenir : votre espace est ouvert, pour vos droits et vos demandes. Entrez ici : %(link)s"
-)
+INVITATION = N_("Paris avenir : votre espace est ouvert. Entrez ici : %(link)s")
 CHECK_IN = N_("Paris avenir : tout va bien ? Répondez en 1 clic : %(link)s")
 INACTIVITY = N_(
     "Paris avenir : cela fait longtemps ! Votre référent peut vous aider. Votre espace : %(link)s"

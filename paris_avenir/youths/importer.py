@@ -21,7 +21,7 @@ from paris_avenir.auth.links import create_login_link
 from paris_avenir.db import utcnow
 from paris_avenir.kit import phone as phones
 from paris_avenir.kit.email_address import InvalidEmail, normalise_email
-from paris_avenir.messaging import message_templates, notifications, sms_texts
+from paris_avenir.messaging import message_templates, notifications, sms_texts, texts
 from paris_avenir.staff.models import CaseloadAssignment, StaffRole, StaffUser
 from paris_avenir.web import i18n
 from paris_avenir.web.i18n import LANGUAGES
@@ -253,16 +253,8 @@ def _invite(session: Session, youth: Youth, *, base_url: str, now: datetime) -> 
         lifetime=INVITATION_LIFETIME,
         now=now,
     )
-    with i18n.using_locale(youth.language):
-        sms = i18n.gettext(sms_texts.INVITATION, link=link)
-        subject = i18n.gettext("Votre espace Paris avenir est ouvert")
-        text = i18n.gettext(
-            "Bonjour %(name)s,\n\nVotre espace Paris avenir est ouvert. Vous y trouvez vos droits, "
-            "vous pouvez demander une aide et écrire à votre référent.\n\nEntrez ici (lien valable "
-            "14 jours) : %(link)s",
-            name=youth.first_name,
-            link=link,
-        )
+    sms = sms_texts.render(sms_texts.INVITATION, youth.language, link=link)
+    subject, text = texts.invitation_email(youth.first_name, link, youth.language)
     sms = message_templates.render_sms(session, "invitation", youth.language, sms, link=link)
     return (
         notifications.notify(
