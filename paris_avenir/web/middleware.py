@@ -153,6 +153,10 @@ class LocaleMiddleware:
             locale = i18n.negotiate_locale(
                 _cookie(scope, LOCALE_COOKIE), _header(scope, b"accept-language")
             )
+            path = scope.get("path", "")
+            if path == "/pro" or path.startswith("/pro/"):
+                # The back office is written for the City's staff, in French only.
+                locale = i18n.SOURCE_LOCALE
             i18n.set_locale(locale)
             scope["locale"] = locale
         await self.app(scope, receive, send)

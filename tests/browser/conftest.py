@@ -212,7 +212,11 @@ class DemoYouth:
 def sign_in_youth(
     page: Any, live: LiveServer, youth: DemoYouth = DemoYouth(1), *, by_email: bool = False
 ) -> None:
-    """The whole journey a youth makes: number or email, then the code that arrives."""
+    """The whole journey a youth makes: number or email, then the code that arrives.
+
+    French is chosen on the phone first (the language switch's cookie): several demo youths
+    have another language in their profile, and these journeys read French labels."""
+    page.context.add_cookies([{"name": "langue", "value": "fr", "url": live.url}])
     page.goto(live.url + "/connexion")
     page.get_by_label("Votre numéro de téléphone ou votre e-mail").fill(
         youth.email if by_email else youth.phone_as_typed
