@@ -53,14 +53,38 @@ ADMIN_PAGES = {
 }
 ALL_PAGES = {**PUBLIC_PAGES, **YOUTH_PAGES, **STAFF_PAGES, **ADMIN_PAGES}
 PAGE_WEIGHT_BUDGET = 50 * 1024
+# Pages a youth may read in their language (the back office stays in French).
+MULTILINGUAL_PAGES = {
+    name: path
+    for name, path in {**PUBLIC_PAGES, **YOUTH_PAGES}.items()
+    if not path.startswith("/pro")
+}
+LANGUAGES = ["fr", "en", "ar", "fa_AF", "ps", "ti"]
+
+
+def pages_in(languages: list[str], pages: dict[str, str]) -> list[Any]:
+    """(language, path) pairs; French for every page, the others where a youth reads them."""
+    pairs = [
+        pytest.param("fr", path, id=f"fr-{name}")
+        for name, path in pages.items()
+        if "fr" in languages
+    ]
+    pairs += [
+        pytest.param(language, path, id=f"{language}-{name}")
+        for language in languages
+        if language != "fr"
+        for name, path in pages.items()
+        if name in MULTILINGUAL_PAGES
+    ]
+    return pairs
 
 
 @pytest.fixture
-def context_for(browser: Any, request: pytest.FixtureRequest) -> Any:
+def context_for(browser: Any, live_server: LiveServer, request: pytest.FixtureRequest) -> Any:
     """A fresh phone context (cold cache) with the cookies of whoever may see the page."""
     opened: list[Any] = []
 
-    def open_context(path: str, **options: Any) -> Any:
+    def open_context(path: str, language: str = "fr", **options: Any) -> Any:
         context = new_phone_context(browser, **options)
         if path in YOUTH_PAGES.values():
             context.add_cookies(request.getfixturevalue("youth_cookies"))
@@ -68,6 +92,8 @@ def context_for(browser: Any, request: pytest.FixtureRequest) -> Any:
             context.add_cookies(request.getfixturevalue("staff_cookies"))
         elif path in ADMIN_PAGES.values():
             context.add_cookies(request.getfixturevalue("admin_cookies"))
+        # The language switch's cookie, as if the youth had chosen it on this phone.
+        context.add_cookies([{"name": "langue", "value": language, "url": live_server.url}])
         opened.append(context)
         return context
 
@@ -76,25 +102,24 @@ def context_for(browser: Any, request: pytest.FixtureRequest) -> Any:
         context.close()
 
 
-@pytest.mark.parametrize("path", ALL_PAGES.values(), ids=ALL_PAGES.keys())
+@pytest.mark.parametrize(("language", "path"), pages_in(["fr", "ar"], ALL_PAGES))
 def test_page_has_no_axe_violation_at_360x640(
-    live_server: LiveServer, context_for: Any, path: str
+    live_server: LiveServer, context_for: Any, language: str, path: str
 ) -> None:
-    context = context_for(path)
+    context = context_for(path, language)
     page = context.new_page()
     page.goto(live_server.url + path)
+    assert page.locator("html").get_attribute("lang") == language.replace("_", "-")
     results = Axe().run(page)
     context.close()
     assert results.violations_count == 0, results.generate_report()
 
 
-@pytest.mark.parametrize(
-    "path", {**PUBLIC_PAGES, **YOUTH_PAGES}.values(), ids={**PUBLIC_PAGES, **YOUTH_PAGES}.keys()
-)
+@pytest.mark.parametrize(("language", "path"), pages_in(LANGUAGES, {**PUBLIC_PAGES, **YOUTH_PAGES}))
 def test_first_load_is_light_and_stays_on_our_host(
-    live_server: LiveServer, context_for: Any, path: str
+    live_server: LiveServer, context_for: Any, language: str, path: str
 ) -> None:
-    context = context_for(path)
+    context = context_for(path, language)
     page = context.new_page()
     finished: list[Any] = []
     page.on("requestfinished", lambda request: finished.append(request))
@@ -105,21 +130,30 @@ def test_first_load_is_light_and_stays_on_our_host(
         transferred += sizes["responseBodySize"] + sizes["responseHeadersSize"]
     hosts = {urlsplit(request.url).netloc for request in finished}
     share = transferred / PAGE_WEIGHT_BUDGET
-    print(f"page weight {path}: {transferred} bytes ({share:.0%} of budget)")
+    print(f"page weight {language} {path}: {transferred} bytes ({share:.0%} of budget)")
     context.close()
     assert hosts == {urlsplit(live_server.url).netloc}, f"requests to other hosts: {hosts}"
     assert 0 < transferred <= PAGE_WEIGHT_BUDGET, f"{path}: {transferred} bytes"
 
 
 @pytest.mark.parametrize("width", [320, 360])
+@pytest.mark.parametrize("language", ["fr", "ar", "fa_AF"])
 @pytest.mark.parametrize(
     "path",
-    ["/", "/connexion", "/mon-espace", "/mon-espace/droits/allocation", "/mon-espace/documents"],
+    [
+        "/",
+        "/connexion",
+        "/mon-espace",
+        "/mon-espace/droits/allocation",
+        "/mon-espace/demandes",
+        "/mon-espace/documents",
+        "/mon-espace/profil",
+    ],
 )
 def test_pages_reflow_without_horizontal_scrolling(
-    live_server: LiveServer, context_for: Any, width: int, path: str
+    live_server: LiveServer, context_for: Any, width: int, language: str, path: str
 ) -> None:
-    context = context_for(path, width=width)
+    context = context_for(path, language, width=width)
     page = context.new_page()
     page.goto(live_server.url + path)
     overflow = page.evaluate(
