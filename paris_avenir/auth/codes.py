@@ -125,15 +125,18 @@ def queue_code(
     template: str,
     key: str,
     now: datetime,
+    language: str | None = None,
 ) -> OutboxMessage:
     """A one-time code to `recipient` in the youth's language, queued as urgent (sign-in
-    codes, and codes proving a new phone number or email)."""
+    codes, and codes proving a new phone number or email). `language` is the one the youth
+    is reading the page in, when they chose it: the code comes in the same words."""
+    language = language or youth.language
     if channel is Channel.SMS:
         text = message_templates.render_sms(
             session,
             "sign_in_code",
-            youth.language,
-            texts.sign_in_code_sms(code, youth.language),
+            language,
+            texts.sign_in_code_sms(code, language),
             code=code,
         )
         return outbox.enqueue(
@@ -144,11 +147,11 @@ def queue_code(
             body_text=text,
             idempotency_key=key,
             youth_id=youth.id,
-            language=youth.language,
+            language=language,
             urgent=True,
             now=now,
         )
-    email = texts.sign_in_code_email(code, youth.language)
+    email = texts.sign_in_code_email(code, language)
     return outbox.enqueue(
         session,
         channel=Channel.EMAIL,
@@ -159,7 +162,7 @@ def queue_code(
         body_html=email.html,
         idempotency_key=key,
         youth_id=youth.id,
-        language=youth.language,
+        language=language,
         urgent=True,
         now=now,
     )
@@ -172,6 +175,7 @@ def _queue_code(
     channel: Channel,
     code: str,
     now: datetime,
+    language: str | None = None,
 ) -> OutboxMessage:
     recipient = youth.phone if channel is Channel.SMS else youth.email
     assert recipient is not None
@@ -184,6 +188,7 @@ def _queue_code(
         template="sign_in_code",
         key=f"sign-in-code:{attempt.id}:{channel.value}:{attempt.expires_at.isoformat()}",
         now=now,
+        language=language,
     )
 
 
@@ -193,6 +198,7 @@ def request_code(
     secret_key: str,
     raw_destination: str,
     ip_address: str,
+    language: str | None = None,
     now: datetime | None = None,
 ) -> CodeRequest:
     """Raises InvalidDestination (not a number or an email) or RateLimited."""
@@ -221,7 +227,9 @@ def request_code(
     session.add(attempt)
     session.flush()
     message = (
-        _queue_code(session, youth, attempt, destination.channel, code, now) if youth else None
+        _queue_code(session, youth, attempt, destination.channel, code, now, language)
+        if youth
+        else None
     )
     return CodeRequest(attempt_token, destination.masked, message)
 
@@ -275,7 +283,12 @@ def check_code(
 
 
 def send_code_by_email_instead(
-    session: Session, *, secret_key: str, attempt_token: str | None, now: datetime | None = None
+    session: Session,
+    *,
+    secret_key: str,
+    attempt_token: str | None,
+    language: str | None = None,
+    now: datetime | None = None,
 ) -> OutboxMessage | None:
     """When the SMS does not arrive: a new code by email, once per attempt, if the youth
     has an email. The caller answers the same way whatever happens."""
@@ -298,4 +311,4 @@ def send_code_by_email_instead(
     attempt.code_hash = _code_hash(secret_key, attempt_token, code)
     attempt.expires_at = now + CODE_LIFETIME
     attempt.email_fallback_at = now
-    return _queue_code(session, youth, attempt, Channel.EMAIL, code, now)
+    return _queue_code(session, youth, attempt, Channel.EMAIL, code, now, language)

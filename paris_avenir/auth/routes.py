@@ -50,6 +50,12 @@ def _safe_next(raw: str | None, default: str) -> str:
     return default
 
 
+def _chosen_language(request: Request) -> str | None:
+    """The language picked with the switch on this phone, if any."""
+    chosen = request.cookies.get(LOCALE_COOKIE)
+    return chosen if chosen in dict(i18n.LANGUAGES) else None
+
+
 def _open_session(
     request: Request,
     session: SessionDep,
@@ -72,8 +78,8 @@ def _open_session(
     if youth is not None:
         # A language chosen on this phone before signing in wins (they just read the sign-in
         # pages in it); otherwise the profile's language is set for this browser.
-        chosen = request.cookies.get(LOCALE_COOKIE)
-        if chosen in dict(i18n.LANGUAGES):
+        chosen = _chosen_language(request)
+        if chosen is not None:
             youth.language = chosen
         else:
             remember_language(response, youth.language, secure=settings.is_prod)
@@ -147,6 +153,7 @@ def sign_in_request_code(
             secret_key=settings.secret_key,
             raw_destination=destination,
             ip_address=client_ip(request),
+            language=_chosen_language(request),
         )
     except codes.InvalidDestination:
         return _sign_in_page(
@@ -252,7 +259,10 @@ def code_submit(
 def code_by_email(request: Request, session: SessionDep, background: BackgroundTasks) -> Response:
     settings = _settings(request)
     message = codes.send_code_by_email_instead(
-        session, secret_key=settings.secret_key, attempt_token=request.cookies.get(ATTEMPT_COOKIE)
+        session,
+        secret_key=settings.secret_key,
+        attempt_token=request.cookies.get(ATTEMPT_COOKIE),
+        language=_chosen_language(request),
     )
     if message is not None:
         _send_after_response(request, background, message.id)
