@@ -13,11 +13,11 @@
     window.setTimeout(function () { region.textContent = text.trim(); }, 50);
   }
 
-  function focusable(element) {
+  function focusable(element, keepScroll) {
     if (!element.matches("a, button, input, select, textarea, [tabindex]")) {
       element.setAttribute("tabindex", "-1");
     }
-    element.focus({ preventScroll: false });
+    element.focus({ preventScroll: !!keepScroll });
   }
 
   function focusAfterSwap(container) {
@@ -32,7 +32,9 @@
     }
     var heading = root.querySelector("h1, h2, h3");
     if (heading) {
-      focusable(heading);
+      // A new page starts at the top (its menu stays in view); a part of a page scrolls to
+      // what changed.
+      focusable(heading, container === document.body);
       announce(heading.textContent);
     } else {
       announce(document.title);

@@ -190,3 +190,76 @@ def test_htmx_runs_under_the_content_security_policy(live_server: LiveServer, br
     context.close()
     assert title == "Accueil – Paris avenir"
     assert errors == []
+
+
+CACHED_URLS = """async () => {
+  const paths = [];
+  for (const name of await caches.keys()) {
+    const cache = await caches.open(name);
+    for (const request of await cache.keys()) paths.push(new URL(request.url).pathname);
+  }
+  return paths;
+}"""
+
+
+def test_offline_a_page_shows_the_offline_page_and_nothing_private_is_stored(
+    live_server: LiveServer, context_for: Any
+) -> None:
+    context = context_for("/mon-espace")
+    page = context.new_page()
+    page.goto(live_server.url + "/mon-espace")
+    assert page.evaluate("navigator.serviceWorker.ready.then(() => true)")
+    page.get_by_role("link", name="Mes demandes").first.click()
+    page.get_by_role("heading", name="Mes demandes", level=1).wait_for()
+    context.set_offline(True)
+    page.goto(live_server.url + "/mon-espace/documents")
+    assert page.get_by_role("heading", name="Pas de connexion internet.").is_visible()
+    # Every language, each marked with its own direction.
+    assert page.locator("li[lang=ar][dir=rtl]").count() == 1
+    assert page.locator("li[lang=ti][dir=ltr]").count() == 1
+    stored = page.evaluate(CACHED_URLS)
+    context.set_offline(False)
+    context.close()
+    assert "/hors-ligne" in stored
+    assert all(path == "/hors-ligne" or path.startswith("/static/") for path in stored), stored
+
+
+def test_after_an_htmx_swap_focus_goes_to_the_error_and_it_is_announced(
+    live_server: LiveServer, browser: Any
+) -> None:
+    context = new_phone_context(browser)
+    page = context.new_page()
+    page.goto(live_server.url + "/connexion")
+    page.wait_for_function("window.htmx !== undefined")
+    page.get_by_label("Votre numéro de téléphone ou votre e-mail").fill("pas un numéro")
+    page.get_by_role("button", name="Recevoir un code").click()
+    page.get_by_role("alert").wait_for()
+    page.wait_for_function("() => document.getElementById('annonce').textContent.length > 0")
+    focused = page.evaluate("document.activeElement.closest('[role=alert]') !== null")
+    announced = page.locator("#annonce").text_content() or ""
+    context.close()
+    assert focused, "focus did not move to the error"
+    assert "Ce n’est pas un numéro de téléphone" in announced
+
+
+def test_titles_follow_boosted_navigation_and_the_back_button_and_no_private_page_is_kept(
+    live_server: LiveServer, context_for: Any
+) -> None:
+    context = context_for("/mon-espace")
+    page = context.new_page()
+    page.goto(live_server.url + "/mon-espace")
+    page.wait_for_function("window.htmx !== undefined")
+    first_title = page.title()
+    page.get_by_role("link", name="Mes demandes").first.click()
+    page.wait_for_function("() => document.title.startsWith('Mes demandes')")
+    # The new page's heading has the focus, for screen readers.
+    page.wait_for_function("() => document.activeElement.tagName === 'H1'", timeout=5000)
+    page.wait_for_function(
+        "() => document.getElementById('annonce').textContent === 'Mes demandes'", timeout=5000
+    )
+    page.go_back()
+    page.wait_for_function("title => document.title === title", arg=first_title)
+    page.get_by_role("heading", name="Bonjour Kevin").wait_for()
+    kept = page.evaluate("localStorage.getItem('htmx-history-cache')")
+    context.close()
+    assert kept is None
