@@ -24,7 +24,7 @@ from paris_avenir.staff.models import StaffUser
 from paris_avenir.web import i18n
 from paris_avenir.web.i18n import N_
 from paris_avenir.web.i18n import gettext as _
-from paris_avenir.web.language import remember_language
+from paris_avenir.web.language import remember_language, safe_next
 from paris_avenir.web.middleware import LOCALE_COOKIE
 from paris_avenir.web.templating import render
 from paris_avenir.youths.models import Youth
@@ -41,13 +41,6 @@ def _settings(request: Request) -> Settings:
 
 def _redirect(location: str) -> RedirectResponse:
     return RedirectResponse(location, status_code=303)
-
-
-def _safe_next(raw: str | None, default: str) -> str:
-    """Only a path of this site: never an open redirect to another host."""
-    if raw and raw.startswith("/") and not raw.startswith("//") and "\\" not in raw:
-        return raw
-    return default
 
 
 def _chosen_language(request: Request) -> str | None:
@@ -234,7 +227,7 @@ def code_submit(
         code=code,
     )
     if check.outcome is codes.CodeOutcome.ACCEPTED and check.youth is not None:
-        response = _redirect(_safe_next(suite, "/mon-espace"))
+        response = _redirect(safe_next(suite, "/mon-espace"))
         _open_session(request, session, response, youth=check.youth, method=AuthMethod.CODE)
         response.delete_cookie(ATTEMPT_COOKIE, path=ATTEMPT_COOKIE_PATH)
         return response
@@ -446,7 +439,7 @@ def staff_sign_in(
         session, request.app.state.cipher, email=email, password=password, totp_code=totp
     )
     if result.outcome is staff_local.SignInOutcome.ACCEPTED and result.staff is not None:
-        response = _redirect(_safe_next(suite, "/pro"))
+        response = _redirect(safe_next(suite, "/pro"))
         _open_session(
             request, session, response, staff=result.staff, method=AuthMethod.PASSWORD_TOTP
         )

@@ -32,10 +32,11 @@ def remember_language(response: Response, locale_code: str, *, secure: bool) -> 
     )
 
 
-def _safe_next(raw: str) -> str:
-    if raw.startswith("/") and not raw.startswith("//") and "\\" not in raw:
+def safe_next(raw: str | None, default: str) -> str:
+    """Only a path of this site: never an open redirect to another host."""
+    if raw and raw.startswith("/") and not raw.startswith("//") and "\\" not in raw:
         return raw
-    return "/"
+    return default
 
 
 @router.post("/langue", include_in_schema=False)
@@ -55,7 +56,7 @@ def choose_language(
         youth = session.get(Youth, record.youth_id)
         if youth is not None:
             youth.language = langue
-    response = RedirectResponse(_safe_next(suite), status_code=303)
+    response = RedirectResponse(safe_next(suite, "/"), status_code=303)
     remember_language(response, langue, secure=request.app.state.settings.is_prod)
     return response
 
