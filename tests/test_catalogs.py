@@ -44,6 +44,7 @@ YOUTH_FACING_MODULES = (
     "messaging/texts.py",
     "outreach/engine.py",
     "web",
+    "youths/export.py",
     "youths/routes.py",
     "youths/service.py",
 )

@@ -18,32 +18,35 @@ from paris_avenir.documents.models import Document
 from paris_avenir.messaging.models import Message, MessageThread
 from paris_avenir.outreach.models import OutreachAttempt
 from paris_avenir.staff.models import CaseloadAssignment, StaffUser
+from paris_avenir.web.i18n import N_
 from paris_avenir.youths.models import Youth
 
-PROFILE_FIELDS = (
-    "ase_ref",
-    "first_name",
-    "last_name",
-    "birth_date",
-    "phone",
-    "email",
-    "language",
-    "preferred_channel",
-    "ase_exit_date",
-    "former_unaccompanied_minor",
-    "housing_situation",
-    "employment_situation",
-    "monthly_income_cents",
-    "has_family_support",
-    "in_higher_education",
-    "lives_in_ile_de_france",
-    "activated_at",
-    "outreach_opted_out_at",
-    "outreach_paused_until",
-    "deletion_requested_at",
-    "last_activity_at",
-    "created_at",
-)
+# The JSON keeps the field names; the page shows these labels, in the youth's language.
+PROFILE_LABELS = {
+    "ase_ref": N_("Numéro de dossier ASE"),
+    "first_name": N_("Prénom"),
+    "last_name": N_("Nom"),
+    "birth_date": N_("Date de naissance"),
+    "phone": N_("Téléphone"),
+    "email": N_("E-mail"),
+    "language": N_("Langue"),
+    "preferred_channel": N_("Être prévenu par"),
+    "ase_exit_date": N_("Date de sortie de l’ASE"),
+    "former_unaccompanied_minor": N_("Arrivé mineur non accompagné"),
+    "housing_situation": N_("Logement"),
+    "employment_situation": N_("Activité"),
+    "monthly_income_cents": N_("Revenus par mois (en centimes d’euro)"),
+    "has_family_support": N_("Aide de la famille"),
+    "in_higher_education": N_("Études après le bac"),
+    "lives_in_ile_de_france": N_("Habite en Île-de-France"),
+    "activated_at": N_("Espace ouvert le"),
+    "outreach_opted_out_at": N_("Plus de messages de suivi depuis le"),
+    "outreach_paused_until": N_("Messages de suivi en pause jusqu’au"),
+    "deletion_requested_at": N_("Suppression demandée le"),
+    "last_activity_at": N_("Dernière visite le"),
+    "created_at": N_("Dossier créé le"),
+}
+PROFILE_FIELDS = tuple(PROFILE_LABELS)
 
 
 def _plain(value: Any) -> Any:

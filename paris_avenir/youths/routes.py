@@ -24,7 +24,7 @@ from paris_avenir.web.i18n import LANGUAGES
 from paris_avenir.web.i18n import gettext as _
 from paris_avenir.web.language import remember_language
 from paris_avenir.web.templating import render
-from paris_avenir.youths import service
+from paris_avenir.youths import export, service
 from paris_avenir.youths.export import export_youth_data
 from paris_avenir.youths.models import Channel, Youth
 
@@ -195,7 +195,11 @@ def my_data(request: Request, session: SessionDep, youth: CurrentYouth) -> Respo
     data = _exported(request, session, youth, "page")
     if data is None:
         return _redirect("/connexion?suite=/mon-espace/donnees")
-    return render(request, "youths/data.html", {"data": data})
+    return render(
+        request,
+        "youths/data.html",
+        {"data": data, "profile_label": lambda name: _(export.PROFILE_LABELS[name])},
+    )
 
 
 @router.get("/donnees.json")
