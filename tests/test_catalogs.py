@@ -43,6 +43,7 @@ YOUTH_FACING_MODULES = (
     "messaging/sms_texts.py",
     "messaging/texts.py",
     "outreach/engine.py",
+    "outreach/routes.py",
     "web",
     "youths/export.py",
     "youths/routes.py",

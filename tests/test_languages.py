@@ -10,7 +10,10 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy.orm import Session
 
+from paris_avenir.db import utcnow
 from paris_avenir.messaging import outbox
+from paris_avenir.outreach import checkin
+from paris_avenir.outreach.models import OutreachAttempt, OutreachReason
 from paris_avenir.web import i18n
 from paris_avenir.youths.models import Channel
 from tests.factories import assign, create_staff, create_youth
@@ -191,3 +194,27 @@ def test_an_sms_written_with_accents_leaves_in_gsm7(session: Session) -> None:
         youth_id=youth.id,
     )
     assert message.body_text == "Paris avenir : bientot 21 ans. Le passe Navigo va s'arreter."
+
+
+async def test_the_check_in_page_speaks_the_youths_language_when_nothing_was_chosen(
+    client: httpx.AsyncClient, app: FastAPI, session: Session
+) -> None:
+    youth = create_youth(session, language="ps")
+    attempt = OutreachAttempt(
+        youth_id=youth.id,
+        reason=OutreachReason.CHECK_IN,
+        step=1,
+        period_key="1",
+        channel=Channel.SMS,
+        attempted_at=utcnow(),
+    )
+    session.add(attempt)
+    session.commit()
+    link = checkin.link(attempt.id, secret_key=app.state.settings.secret_key, base_url="")
+    page = await client.get(link)
+    assert html_tag(page) == '<html lang="ps" dir="rtl">'
+    assert "هر څه ښه دي" in page.text  # "Tout va bien"
+    refused = await post_form(client, link, {"reponse": "peut-être"})
+    assert refused.status_code == 422 and "یو ځواب وټاکئ." in refused.text
+    client.cookies.set("langue", "en")
+    assert html_tag(await client.get(link)) == '<html lang="en" dir="ltr">'

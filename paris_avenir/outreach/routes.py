@@ -10,7 +10,11 @@ from fastapi.responses import Response
 from paris_avenir.config import Settings
 from paris_avenir.db import SessionDep
 from paris_avenir.outreach import checkin
+from paris_avenir.outreach.models import OutreachAttempt
+from paris_avenir.web import i18n
+from paris_avenir.web.middleware import LOCALE_COOKIE
 from paris_avenir.web.templating import render
+from paris_avenir.youths.models import Youth
 
 router = APIRouter()
 
@@ -20,16 +24,27 @@ def _secret(request: Request) -> str:
     return settings.secret_key
 
 
+def _language(request: Request, session: SessionDep, attempt: OutreachAttempt | None) -> str:
+    """The link comes from an SMS, often opened in a browser that has no choice yet: the
+    page then speaks the youth's language, like the SMS did."""
+    chosen = request.cookies.get(LOCALE_COOKIE)
+    if chosen in dict(i18n.LANGUAGES) or attempt is None:
+        return i18n.get_locale()
+    youth = session.get(Youth, attempt.youth_id)
+    return youth.language if youth is not None else i18n.get_locale()
+
+
 @router.get("/point/{token}")
 def check_in(request: Request, session: SessionDep, token: str) -> Response:
     attempt = checkin.attempt_for(session, token, secret_key=_secret(request))
     state = "invalid" if attempt is None else "answered" if attempt.responded_at else "open"
-    return render(
-        request,
-        "outreach/check_in.html",
-        {"token": token, "state": state},
-        status_code=200 if attempt is not None else 410,
-    )
+    with i18n.using_locale(_language(request, session, attempt)):
+        return render(
+            request,
+            "outreach/check_in.html",
+            {"token": token, "state": state},
+            status_code=200 if attempt is not None else 410,
+        )
 
 
 @router.post("/point/{token}")
@@ -41,13 +56,14 @@ def check_in_answer(
         return render(
             request, "outreach/check_in.html", {"token": token, "state": "invalid"}, status_code=410
         )
-    if reponse not in {"bien", "aide"}:
-        return render(
-            request,
-            "outreach/check_in.html",
-            {"token": token, "state": "open", "error": "Choisissez une réponse."},
-            status_code=422,
-        )
-    recorded = checkin.answer(session, attempt, needs_help=reponse == "aide")
-    state = ("thanks_help" if reponse == "aide" else "thanks_good") if recorded else "answered"
-    return render(request, "outreach/check_in.html", {"token": token, "state": state})
+    with i18n.using_locale(_language(request, session, attempt)):
+        if reponse not in {"bien", "aide"}:
+            return render(
+                request,
+                "outreach/check_in.html",
+                {"token": token, "state": "open", "error": i18n.gettext("Choisissez une réponse.")},
+                status_code=422,
+            )
+        recorded = checkin.answer(session, attempt, needs_help=reponse == "aide")
+        state = ("thanks_help" if reponse == "aide" else "thanks_good") if recorded else "answered"
+        return render(request, "outreach/check_in.html", {"token": token, "state": state})
