@@ -218,3 +218,15 @@ async def test_the_check_in_page_speaks_the_youths_language_when_nothing_was_cho
     assert refused.status_code == 422 and "یو ځواب وټاکئ." in refused.text
     client.cookies.set("langue", "en")
     assert html_tag(await client.get(link)) == '<html lang="en" dir="ltr">'
+
+
+async def test_an_expired_form_is_explained_in_the_readers_language(
+    client: httpx.AsyncClient,
+) -> None:
+    client.cookies.set("langue", "ar")
+    await client.get("/")  # the CSRF cookie
+    refused = await client.post("/connexion", data={"destination": "0639980012"})
+    assert refused.status_code == 403
+    assert html_tag(refused) == '<html lang="ar" dir="rtl">'
+    assert "انتهت صلاحية الصفحة" in refused.text
+    assert "\ue000" not in refused.text and 'action="/langue"' not in refused.text

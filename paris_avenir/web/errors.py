@@ -123,7 +123,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 def csrf_failure_sender(environment: Environment) -> Any:
-    """The 403 that asgi-csrf sends, as a French page instead of its English sentence."""
+    """The 403 that asgi-csrf sends, as a page in the reader's language instead of its
+    English sentence."""
 
     async def send_csrf_failed(scope: Scope, send: Send, _error: Any) -> None:
         i18n.set_locale(scope.get("locale", i18n.SOURCE_LOCALE))
@@ -133,9 +134,12 @@ def csrf_failure_sender(environment: Environment) -> Any:
                 "csrf_token": "",
                 "viewer_youth": None,
                 "viewer_staff": None,
+                # Without a token the switch would fail the same way: not on this page.
+                "show_language_bar": False,
                 **error_context("csrf", 403),
             }
         )
+        html = i18n.mark_untranslated(html)
         response = HTMLResponse(html, status_code=403)
         await response({"type": "http", **scope}, _no_body, send)
 
