@@ -21,11 +21,9 @@ from paris_avenir.messaging import outbox
 from paris_avenir.outreach import engine as outreach_engine
 from paris_avenir.outreach.models import OutreachResponse
 from paris_avenir.staff.models import StaffUser
-from paris_avenir.web import i18n
 from paris_avenir.web.i18n import N_
 from paris_avenir.web.i18n import gettext as _
-from paris_avenir.web.language import remember_language, safe_next
-from paris_avenir.web.middleware import LOCALE_COOKIE
+from paris_avenir.web.language import chosen_language, remember_language, safe_next
 from paris_avenir.web.templating import render
 from paris_avenir.youths.models import Youth
 
@@ -41,12 +39,6 @@ def _settings(request: Request) -> Settings:
 
 def _redirect(location: str) -> RedirectResponse:
     return RedirectResponse(location, status_code=303)
-
-
-def _chosen_language(request: Request) -> str | None:
-    """The language picked with the switch on this phone, if any."""
-    chosen = request.cookies.get(LOCALE_COOKIE)
-    return chosen if chosen in dict(i18n.LANGUAGES) else None
 
 
 def _open_session(
@@ -71,7 +63,7 @@ def _open_session(
     if youth is not None:
         # A language chosen on this phone before signing in wins (they just read the sign-in
         # pages in it); otherwise the profile's language is set for this browser.
-        chosen = _chosen_language(request)
+        chosen = chosen_language(request)
         if chosen is not None:
             youth.language = chosen
         else:
@@ -146,7 +138,7 @@ def sign_in_request_code(
             secret_key=settings.secret_key,
             raw_destination=destination,
             ip_address=client_ip(request),
-            language=_chosen_language(request),
+            language=chosen_language(request),
         )
     except codes.InvalidDestination:
         return _sign_in_page(
@@ -255,7 +247,7 @@ def code_by_email(request: Request, session: SessionDep, background: BackgroundT
         session,
         secret_key=settings.secret_key,
         attempt_token=request.cookies.get(ATTEMPT_COOKIE),
-        language=_chosen_language(request),
+        language=chosen_language(request),
     )
     if message is not None:
         _send_after_response(request, background, message.id)

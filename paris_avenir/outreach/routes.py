@@ -12,7 +12,7 @@ from paris_avenir.db import SessionDep
 from paris_avenir.outreach import checkin
 from paris_avenir.outreach.models import OutreachAttempt
 from paris_avenir.web import i18n
-from paris_avenir.web.middleware import LOCALE_COOKIE
+from paris_avenir.web.language import chosen_language
 from paris_avenir.web.templating import render
 from paris_avenir.youths.models import Youth
 
@@ -27,8 +27,7 @@ def _secret(request: Request) -> str:
 def _language(request: Request, session: SessionDep, attempt: OutreachAttempt | None) -> str:
     """The link comes from an SMS, often opened in a browser that has no choice yet: the
     page then speaks the youth's language, like the SMS did."""
-    chosen = request.cookies.get(LOCALE_COOKIE)
-    if chosen in dict(i18n.LANGUAGES) or attempt is None:
+    if chosen_language(request) is not None or attempt is None:
         return i18n.get_locale()
     youth = session.get(Youth, attempt.youth_id)
     return youth.language if youth is not None else i18n.get_locale()

@@ -21,7 +21,7 @@ from paris_avenir.outreach import policy
 from paris_avenir.staff import admin
 from paris_avenir.staff.models import StaffRole, StaffUser
 from paris_avenir.staff.service import disable_staff
-from paris_avenir.web.i18n import LANGUAGES
+from paris_avenir.web.i18n import LANGUAGES, is_offered
 from paris_avenir.web.i18n import gettext as _
 from paris_avenir.web.templating import render
 
@@ -288,7 +288,7 @@ def save_sms_template(
     texte: Annotated[str, Form()] = "",
 ) -> Response:
     _require_admin(staff)
-    if key not in message_templates.SPECS or language not in dict(LANGUAGES):
+    if key not in message_templates.SPECS or not is_offered(language):
         raise HTTPException(status_code=404)
     try:
         message_templates.save(session, key, language, texte, by_id=staff.id)

@@ -44,6 +44,7 @@ _FALLBACK_END = "\ue001"
 _current_locale: ContextVar[str] = ContextVar("current_locale", default=SOURCE_LOCALE)
 
 
+@cache
 def available_locales() -> list[str]:
     """The source language first, then every locale that has a catalog."""
     found = sorted(path.parent.parent.name for path in LOCALE_DIR.glob("*/LC_MESSAGES/messages.po"))
@@ -109,6 +110,16 @@ def negotiate_locale(cookie_value: str | None, accept_language: str | None) -> s
             if negotiated:
                 return str(negotiated)
     return SOURCE_LOCALE
+
+
+def is_offered(locale_code: str | None) -> bool:
+    """One of the languages a youth can pick."""
+    return locale_code in dict(LANGUAGES)
+
+
+def is_back_office(path: str) -> bool:
+    """The back office (/pro) is written for the City's staff, in French only."""
+    return path == "/pro" or path.startswith("/pro/")
 
 
 def html_lang(locale_code: str) -> str:

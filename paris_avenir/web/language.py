@@ -13,6 +13,7 @@ from paris_avenir.auth.dependencies import current_user_session
 from paris_avenir.db import SessionDep
 from paris_avenir.web import i18n
 from paris_avenir.web.middleware import LOCALE_COOKIE
+from paris_avenir.youths.models import Youth
 
 router = APIRouter()
 
@@ -32,6 +33,12 @@ def remember_language(response: Response, locale_code: str, *, secure: bool) -> 
     )
 
 
+def chosen_language(request: Request) -> str | None:
+    """The language picked with the switch on this phone, if any."""
+    chosen = request.cookies.get(LOCALE_COOKIE)
+    return chosen if i18n.is_offered(chosen) else None
+
+
 def safe_next(raw: str | None, default: str) -> str:
     """Only a path of this site: never an open redirect to another host."""
     if raw and raw.startswith("/") and not raw.startswith("//") and "\\" not in raw:
@@ -46,13 +53,11 @@ def choose_language(
     langue: Annotated[str, Form()] = "",
     suite: Annotated[str, Form()] = "/",
 ) -> Response:
-    if langue not in dict(i18n.LANGUAGES):
+    if not i18n.is_offered(langue):
         langue = i18n.SOURCE_LOCALE
     record = current_user_session(request, session)
     if record is not None and record.youth_id is not None:
         # Signed in: the profile follows, so SMS and emails come in the same language.
-        from paris_avenir.youths.models import Youth
-
         youth = session.get(Youth, record.youth_id)
         if youth is not None:
             youth.language = langue

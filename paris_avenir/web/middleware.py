@@ -153,9 +153,7 @@ class LocaleMiddleware:
             locale = i18n.negotiate_locale(
                 _cookie(scope, LOCALE_COOKIE), _header(scope, b"accept-language")
             )
-            path = scope.get("path", "")
-            if path == "/pro" or path.startswith("/pro/"):
-                # The back office is written for the City's staff, in French only.
+            if i18n.is_back_office(scope.get("path", "")):
                 locale = i18n.SOURCE_LOCALE
             i18n.set_locale(locale)
             scope["locale"] = locale

@@ -101,10 +101,6 @@ def amount_display(value: Any) -> Markup:
     return _isolated(format_euros(value), left_to_right=True)
 
 
-def is_back_office(path: str) -> bool:
-    return path == "/pro" or path.startswith("/pro/")
-
-
 def wants_fragment(request: Request) -> bool:
     headers = request.headers
     return (
@@ -123,7 +119,7 @@ def template_context(request: Request, context: dict[str, Any]) -> dict[str, Any
         "viewer_youth": getattr(request.state, "viewer_youth", None),
         "viewer_staff": getattr(request.state, "viewer_staff", None),
         "viewer_referent": getattr(request.state, "viewer_referent", None),
-        "show_language_bar": not is_back_office(request.url.path),
+        "show_language_bar": not i18n.is_back_office(request.url.path),
         # Where the language switch brings the reader back.
         "return_path": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
         # Optional messages most pages may show; absent unless a handler sets them.

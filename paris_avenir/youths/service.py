@@ -14,7 +14,7 @@ from paris_avenir.kit.crypto import constant_time_equals, keyed_hash, new_numeri
 from paris_avenir.messaging.models import OutboxMessage
 from paris_avenir.outreach.models import StaffTask, StaffTaskKind
 from paris_avenir.staff.service import current_referent_id
-from paris_avenir.web.i18n import LANGUAGES, gettext
+from paris_avenir.web.i18n import gettext, is_offered
 from paris_avenir.youths.models import Channel, ContactVerification, Youth
 
 
@@ -52,7 +52,7 @@ def update_preferences(
     now: datetime | None = None,
 ) -> None:
     now = now or utcnow()
-    if language in dict(LANGUAGES):
+    if is_offered(language):
         youth.language = language
     if (channel is Channel.SMS and youth.phone) or (channel is Channel.EMAIL and youth.email):
         youth.preferred_channel = channel
