@@ -53,7 +53,6 @@ def build_environment(static_assets: StaticAssets) -> Environment:
         date_long=format_date_long,
         phone=phone_display,
         euros=amount_display,
-        ltr=lambda text: _isolated(str(text), left_to_right=True),
     )
     return environment
 

@@ -17,7 +17,6 @@ from paris_avenir.auth import sessions
 from paris_avenir.auth.dependencies import CurrentYouth, current_user_session
 from paris_avenir.config import Settings
 from paris_avenir.db import SessionDep, utcnow
-from paris_avenir.kit.phone import format_for_display
 from paris_avenir.messaging import outbox
 from paris_avenir.messaging import service as messaging
 from paris_avenir.web.i18n import LANGUAGES
@@ -95,7 +94,6 @@ def _profile_page(
             "error": error,
             "notice": notice,
             "typed": typed,
-            "phone_display": format_for_display,
         },
         status_code=status_code,
     )
