@@ -162,10 +162,6 @@ def format_when(starts_at: datetime, language: str) -> str:
         )
 
 
-def _when(appointment: Appointment, language: str) -> str:
-    return format_when(appointment.starts_at, language)
-
-
 def _confirm(
     session: Session, youth: Youth, appointment: Appointment, *, base_url: str, now: datetime
 ) -> None:
@@ -173,7 +169,7 @@ def _confirm(
     # The SMS points to the list (a short link that fits one SMS); the email to the item.
     list_link = f"{base_url.rstrip('/')}/mon-espace/rendez-vous"
     with i18n.using_locale(youth.language):
-        when = _when(appointment, youth.language)
+        when = format_when(appointment.starts_at, youth.language)
         sms = i18n.gettext(sms_texts.APPOINTMENT_CONFIRMED, when=when, link=list_link)
         subject = i18n.gettext("Votre rendez-vous du %(when)s", when=when)
         text = i18n.gettext(
@@ -228,7 +224,7 @@ def schedule_reminders(
         if send_at <= now:
             continue  # booked too late for this one: the confirmation just left
         with i18n.using_locale(youth.language):
-            when = _when(appointment, youth.language)
+            when = format_when(appointment.starts_at, youth.language)
             sms = i18n.gettext(sms_texts.APPOINTMENT_REMINDER, when=when, link=list_link)
             subject = i18n.gettext("Rappel : votre rendez-vous du %(when)s", when=when)
         stamp = int(appointment.starts_at.timestamp())

@@ -66,12 +66,9 @@ def fit_gsm7(text: str) -> str:
     any other text (Arabic, Tigrinya…) is returned unchanged, it needs UCS-2 anyway."""
     if is_gsm7(text):
         return text
-    replaced = []
-    for char in text.translate(_GSM7_LOOKALIKES):
-        if char in GSM7_BASIC or char in GSM7_EXTENSION:
-            replaced.append(char)
-            continue
-        base = unicodedata.normalize("NFD", char)[0]
-        replaced.append(base)
-    candidate = "".join(replaced)
+    # An accented letter loses its accent: "ô" decomposes into "o" and a combining mark.
+    candidate = "".join(
+        char if is_gsm7(char) else unicodedata.normalize("NFD", char)[0]
+        for char in text.translate(_GSM7_LOOKALIKES)
+    )
     return candidate if is_gsm7(candidate) else text

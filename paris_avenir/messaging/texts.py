@@ -55,8 +55,7 @@ def _render_email(
 
 
 def sign_in_code_sms(code: str, language: str) -> str:
-    with i18n.using_locale(language):
-        return i18n.gettext(sms_texts.SIGN_IN_CODE, code=code)
+    return sms_texts.render(sms_texts.SIGN_IN_CODE, language, code=code)
 
 
 def sign_in_code_email(code: str, language: str) -> EmailContent:
