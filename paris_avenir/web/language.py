@@ -128,7 +128,7 @@ def offline_page(request: Request) -> HTMLResponse:
                     ),
                 }
             )
-    html = request.app.state.templates.get_template("offline.html").render(
-        lines=lines, emergency=i18n.gettext("Urgence")
+    html = i18n.mark_untranslated(
+        request.app.state.templates.get_template("offline.html").render(lines=lines)
     )
     return HTMLResponse(html, headers={"Cache-Control": "no-cache"})
