@@ -31,6 +31,7 @@ from paris_avenir.demo import TEAM_NAME, load_demo_data
 from paris_avenir.kit.crypto import build_cipher
 from paris_avenir.migrate import upgrade_to_head
 from paris_avenir.staff.models import StaffRole
+from paris_avenir.web import i18n
 from tests.conftest import BACKENDS, postgres_schema_url, skip_or_fail
 from tests.servers import SmtpServer
 
@@ -209,22 +210,34 @@ class DemoYouth:
         return f"{demo.ascii_slug(self.first_name)}.{demo.ascii_slug(last_name)}@example.org"
 
 
-def sign_in_youth(
-    page: Any, live: LiveServer, youth: DemoYouth = DemoYouth(1), *, by_email: bool = False
-) -> None:
-    """The whole journey a youth makes: number or email, then the code that arrives.
+def words(language: str, text: str, **values: Any) -> str:
+    """A text as a youth reads it in that language (from the gettext catalogs)."""
+    with i18n.using_locale(language):
+        return i18n.gettext(text, **values)
 
-    French is chosen on the phone first (the language switch's cookie): several demo youths
-    have another language in their profile, and these journeys read French labels."""
-    page.context.add_cookies([{"name": "langue", "value": "fr", "url": live.url}])
+
+def sign_in_youth(
+    page: Any,
+    live: LiveServer,
+    youth: DemoYouth = DemoYouth(1),
+    *,
+    by_email: bool = False,
+    language: str = "fr",
+) -> str:
+    """The whole journey a youth makes: number or email, then the code that arrives (its
+    text is returned).
+
+    The language is chosen on the phone first (the language switch's cookie): several demo
+    youths have another language in their profile, and the labels are read in `language`."""
+    page.context.add_cookies([{"name": "langue", "value": language, "url": live.url}])
     page.goto(live.url + "/connexion")
-    page.get_by_label("Votre numéro de téléphone ou votre e-mail").fill(
+    page.get_by_label(words(language, "Votre numéro de téléphone ou votre e-mail")).fill(
         youth.email if by_email else youth.phone_as_typed
     )
     inbox_before = len(live.smtp.inbox)
     sms_before = live.sms_count()
-    page.get_by_role("button", name="Recevoir un code").click()
-    page.get_by_role("heading", name="Entrez le code reçu").wait_for()
+    page.get_by_role("button", name=words(language, "Recevoir un code"), exact=True).click()
+    page.get_by_role("heading", name=words(language, "Entrez le code reçu")).wait_for()
     if by_email:
         deadline = time.monotonic() + 10
         while len(live.smtp.inbox) == inbox_before and time.monotonic() < deadline:
@@ -234,9 +247,12 @@ def sign_in_youth(
         text = live.last_sms_to(youth.phone, after=sms_before)
     match = re.search(r"\b(\d{6})\b", text)
     assert match
-    page.get_by_label("Code à 6 chiffres").fill(match.group(1))
-    page.get_by_role("button", name="Valider").click()
-    page.get_by_role("heading", name=f"Bonjour {youth.first_name}").wait_for()
+    page.get_by_label(words(language, "Code à 6 chiffres")).fill(match.group(1))
+    page.get_by_role("button", name=words(language, "Valider"), exact=True).click()
+    page.get_by_role(
+        "heading", name=words(language, "Bonjour %(name)s", name=youth.first_name)
+    ).wait_for()
+    return str(text)
 
 
 def sign_in_staff(page: Any, live: LiveServer, email: str = PAGES_STAFF) -> None:
