@@ -115,20 +115,25 @@ def test_page_has_no_axe_violation_at_360x640(
     assert results.violations_count == 0, results.generate_report()
 
 
+def first_load(page: Any, url: str) -> tuple[int, set[str]]:
+    """Bytes transferred (bodies and headers, compressed) to load `url` with a cold cache,
+    and the hosts asked."""
+    finished: list[Any] = []
+    page.on("requestfinished", lambda request: finished.append(request))
+    page.goto(url, wait_until="networkidle")
+    transferred = 0
+    for request in finished:
+        sizes = request.sizes()
+        transferred += sizes["responseBodySize"] + sizes["responseHeadersSize"]
+    return transferred, {urlsplit(request.url).netloc for request in finished}
+
+
 @pytest.mark.parametrize(("language", "path"), pages_in(LANGUAGES, {**PUBLIC_PAGES, **YOUTH_PAGES}))
 def test_first_load_is_light_and_stays_on_our_host(
     live_server: LiveServer, context_for: Any, language: str, path: str
 ) -> None:
     context = context_for(path, language)
-    page = context.new_page()
-    finished: list[Any] = []
-    page.on("requestfinished", lambda request: finished.append(request))
-    page.goto(live_server.url + path, wait_until="networkidle")
-    transferred = 0
-    for request in finished:
-        sizes = request.sizes()
-        transferred += sizes["responseBodySize"] + sizes["responseHeadersSize"]
-    hosts = {urlsplit(request.url).netloc for request in finished}
+    transferred, hosts = first_load(context.new_page(), live_server.url + path)
     share = transferred / PAGE_WEIGHT_BUDGET
     print(f"page weight {language} {path}: {transferred} bytes ({share:.0%} of budget)")
     context.close()
@@ -263,3 +268,20 @@ def test_titles_follow_boosted_navigation_and_the_back_button_and_no_private_pag
     kept = page.evaluate("localStorage.getItem('htmx-history-cache')")
     context.close()
     assert kept is None
+
+
+@pytest.mark.parametrize("width", [320, 360])
+def test_the_offline_page_is_accessible_light_and_fits_a_phone(
+    live_server: LiveServer, browser: Any, width: int
+) -> None:
+    context = new_phone_context(browser, width=width)
+    page = context.new_page()
+    transferred, _hosts = first_load(page, live_server.url + "/hors-ligne")
+    overflow = page.evaluate(
+        "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+    results = Axe().run(page)
+    context.close()
+    assert results.violations_count == 0, results.generate_report()
+    assert overflow <= 0
+    assert 0 < transferred <= PAGE_WEIGHT_BUDGET, transferred
