@@ -42,8 +42,8 @@ pytest:
 
 ## make messages: extract the texts to translate and update every catalog
 messages: install-dev
-	$(BIN)/pybabel extract -F babel.cfg -k N_ -k lazy_gettext -o paris_avenir/locale/messages.pot --no-location --sort-output .
-	$(BIN)/pybabel update -i paris_avenir/locale/messages.pot -d paris_avenir/locale --ignore-obsolete
+	$(BIN)/pybabel extract -F babel.cfg -k N_ -k lazy_gettext -o paris_avenir/locale/messages.pot --no-location --sort-output --width 100 .
+	$(BIN)/pybabel update -i paris_avenir/locale/messages.pot -d paris_avenir/locale --ignore-obsolete --no-fuzzy-matching --width 100
 
 ## make lock: re-pin every dependency after changing pyproject.toml
 lock:

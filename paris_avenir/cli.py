@@ -343,6 +343,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Every table, so that foreign keys between domains resolve whatever the command.
+    import paris_avenir.models  # noqa: F401
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     # One line every 15 seconds for each job run says nothing an operator needs.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)

@@ -33,14 +33,15 @@ from paris_avenir.outreach.models import (
     OutreachAttempt,
     OutreachReason,
     OutreachResponse,
-    StaffTask,
-    StaffTaskKind,
 )
 from paris_avenir.staff.models import (
     CaseloadAssignment,
     CounterSession,
     StaffRole,
+    StaffTask,
     StaffUser,
+    TaskKind,
+    TaskOutcome,
     Team,
 )
 from paris_avenir.youths.models import (
@@ -89,8 +90,9 @@ __all__ = [
     "SignInAttempt",
     "StaffRole",
     "StaffTask",
-    "StaffTaskKind",
     "StaffUser",
+    "TaskKind",
+    "TaskOutcome",
     "Team",
     "UserSession",
     "WeeklyAvailability",

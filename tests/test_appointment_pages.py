@@ -111,4 +111,7 @@ async def test_a_psychologist_appointment_stays_private_unless_shared(
     assert "psychologue" not in file
     session.scalars(select(Appointment)).one().shared_with_referent = True
     session.commit()
-    assert "psychologue (reserve)" in (await client.get(f"/pro/jeunes/{youth.id}")).text
+    assert (
+        "Psychologue (partagé par le jeune) (prévu)"
+        in (await client.get(f"/pro/jeunes/{youth.id}")).text
+    )

@@ -24,7 +24,7 @@ from paris_avenir.appointments.models import (
 from paris_avenir.appointments.slots import free_slots
 from paris_avenir.db import create_database_engine
 from paris_avenir.kit.holidays import easter_sunday, is_public_holiday
-from paris_avenir.kit.quiet_hours import is_quiet
+from paris_avenir.kit.quiet_hours import DEFAULT as QUIET_HOURS
 from paris_avenir.messaging.models import OutboxMessage, OutboxStatus
 from paris_avenir.migrate import upgrade_to_head
 from paris_avenir.staff.models import StaffRole, StaffUser
@@ -182,7 +182,9 @@ def test_reminders_come_early_never_in_quiet_hours_never_late(
     ).all()
     assert [reminder.next_attempt_at for reminder in reminders] == expected
     for reminder in reminders:
-        assert reminder.next_attempt_at is not None and not is_quiet(reminder.next_attempt_at)
+        assert reminder.next_attempt_at is not None and not QUIET_HOURS.is_quiet(
+            reminder.next_attempt_at
+        )
         assert reminder.expires_at == starts
 
 

@@ -165,7 +165,7 @@ async def test_the_youth_file_is_audited_and_the_journal_encrypted(
     page = await client.get(f"/pro/jeunes/{youth.id}")
     assert page.status_code == 200
     assert "psychologue" not in page.text  # health data stays with the psychologist
-    assert "referent (reserve)" in page.text
+    assert "Avec le référent (prévu)" in page.text
     response = await post_form(
         client,
         f"/pro/jeunes/{youth.id}/notes",

@@ -4,7 +4,7 @@ loopback, the development file; retries what can be retried, flags what cannot."
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -13,7 +13,6 @@ from fastapi import FastAPI
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from paris_avenir.db import utcnow
 from paris_avenir.messaging import outbox
 from paris_avenir.messaging.channels import Channels
 from paris_avenir.messaging.channels.email_smtp import SmtpEmailSender
@@ -25,6 +24,8 @@ from tests.factories import create_youth
 from tests.servers import BrevoSmsApi, SmtpServer
 
 E164 = "+33639980042"
+# A Wednesday, 10:00 in Paris: inside the sending window, whatever the machine's clock says.
+NOW = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
 
 
 def channels_for(
@@ -40,7 +41,9 @@ def channels_for(
     )
 
 
-def queue_sms(session: Session, youth: Youth, key: str = "test:1") -> OutboxMessage:
+def queue_sms(
+    session: Session, youth: Youth, key: str = "test:1", *, now: datetime = NOW
+) -> OutboxMessage:
     message = outbox.enqueue(
         session,
         channel=Channel.SMS,
@@ -49,6 +52,7 @@ def queue_sms(session: Session, youth: Youth, key: str = "test:1") -> OutboxMess
         body_text="Paris avenir : bonjour.",
         idempotency_key=key,
         youth_id=youth.id,
+        now=now,
     )
     session.commit()
     return message
@@ -66,6 +70,7 @@ def queue_email(session: Session, youth: Youth, key: str = "mail:1") -> OutboxMe
         body_html="<p>Bonjour.</p>",
         idempotency_key=key,
         youth_id=youth.id,
+        now=NOW,
     )
     session.commit()
     return message
@@ -101,7 +106,7 @@ def test_file_backend_writes_one_json_line_per_sms(
     youth = create_youth(session, phone=E164)
     queue_sms(session, youth, "a")
     queue_sms(session, youth, "b")
-    report = outbox.dispatch_due(session_factory, channels_for(sms_file))
+    report = outbox.dispatch_due(session_factory, channels_for(sms_file), now=NOW)
     assert len(report.sent) == 2
     lines = [json.loads(line) for line in sms_file.read_text().splitlines()]
     assert [line["to"] for line in lines] == [E164, E164]
@@ -115,7 +120,7 @@ def test_with_the_smtp_server_down_the_message_waits_then_leaves(
     youth = create_youth(session, email="awa.k@example.org")
     message = queue_email(session, youth)
     channels = channels_for(tmp_path, smtp_url=smtp.url)
-    now = utcnow()
+    now = NOW
 
     report = outbox.dispatch_due(session_factory, channels, now=now)
     session.refresh(message)
@@ -154,7 +159,7 @@ def test_a_provider_500_is_retried_with_exponential_backoff(
     message = queue_sms(session, youth)
     channels = channels_for(tmp_path, sms_api=sms_api)
     sms_api.next_statuses = [500, 500, 503]
-    now = utcnow()
+    now = NOW
     delays = []
     for _ in range(3):
         outbox.dispatch_due(session_factory, channels, now=now)
@@ -180,7 +185,7 @@ def test_a_permanent_error_is_not_retried_and_flags_the_youth(
     youth = create_youth(session, phone=E164)
     message = queue_sms(session, youth)
     sms_api.next_statuses = [400]
-    now = utcnow()
+    now = NOW
     report = outbox.dispatch_due(session_factory, channels_for(tmp_path, sms_api=sms_api), now=now)
     session.refresh(message)
     session.refresh(youth)
@@ -200,10 +205,10 @@ def test_gives_up_after_the_last_attempt(
     youth = create_youth(session, phone=E164)
     message = queue_sms(session, youth)
     sms_api.next_statuses = [500] * outbox.MAX_ATTEMPTS
-    now = utcnow()
+    now = NOW
     for _ in range(outbox.MAX_ATTEMPTS):
         outbox.dispatch_due(session_factory, channels_for(tmp_path, sms_api=sms_api), now=now)
-        now += timedelta(hours=2)
+        now += timedelta(hours=1)  # every retry is due by then, and all within one day
     session.refresh(message)
     assert message.status is OutboxStatus.FAILED
     assert youth.phone_unreachable_at is None  # never proven wrong, only unreachable for now
@@ -215,7 +220,7 @@ def test_a_message_held_by_another_worker_is_not_sent_twice(
     sms_file = tmp_path / "sms.jsonl"
     youth = create_youth(session, phone=E164)
     message = queue_sms(session, youth)
-    now = utcnow()
+    now = NOW
     channels = channels_for(sms_file)
     assert outbox.send_one(session_factory, message.id, channels, now=now) is OutboxStatus.SENT
     assert outbox.send_one(session_factory, message.id, channels, now=now) is None
@@ -234,7 +239,8 @@ def webhook_app(app: FastAPI) -> FastAPI:
 
 
 def sent_message(session: Session, youth: Youth, provider_id: str = "777") -> OutboxMessage:
-    message = queue_sms(session, youth, f"sent:{provider_id}")
+    # Queued well before the receipts, which the webhook stamps with the real clock.
+    message = queue_sms(session, youth, f"sent:{provider_id}", now=NOW - timedelta(days=60))
     message.status = OutboxStatus.SENT
     message.provider_message_id = provider_id
     session.commit()
@@ -329,7 +335,7 @@ def test_an_sms_the_provider_already_has_is_not_sent_again_on_retry(
     youth = create_youth(session, phone=E164)
     message = queue_sms(session, youth)
     channels = channels_for(tmp_path, sms_api=sms_api)
-    now = utcnow()
+    now = NOW
     sms_api.sent.append(
         {
             "phoneNumber": "33639980042",
@@ -355,7 +361,7 @@ def test_an_sms_lookup_that_fails_waits_instead_of_risking_a_duplicate(
     message.attempt_count = 1
     session.commit()
     down = BrevoSmsApi()  # never started: the provider cannot be asked
-    report = outbox.dispatch_due(session_factory, channels_for(tmp_path, sms_api=down))
+    report = outbox.dispatch_due(session_factory, channels_for(tmp_path, sms_api=down), now=NOW)
     session.refresh(message)
     assert report.retried == [message.id]
     assert message.status is OutboxStatus.QUEUED

@@ -15,17 +15,15 @@ from fastapi import FastAPI
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from paris_avenir.kit.quiet_hours import is_quiet
+from paris_avenir.kit.quiet_hours import DEFAULT as QUIET_HOURS
 from paris_avenir.messaging.models import OutboxMessage
 from paris_avenir.outreach import checkin, engine
 from paris_avenir.outreach.models import (
     OutreachAttempt,
     OutreachReason,
     OutreachResponse,
-    StaffTask,
-    StaffTaskKind,
 )
-from paris_avenir.staff.models import StaffUser
+from paris_avenir.staff.models import StaffTask, StaffUser, TaskKind
 from paris_avenir.youths.models import Channel, Youth
 from tests.factories import assign, create_staff, create_youth
 from tests.helpers import post_form
@@ -78,11 +76,13 @@ def test_day_30_sms_day_37_email_day_45_a_call(session: Session, referent: Staff
         (OutreachReason.INACTIVITY, 3, None),
     ]
     task = session.scalars(select(StaffTask)).one()
-    assert (task.kind, task.assignee_id) == (StaffTaskKind.PHONE_YOUTH, referent.id)
+    assert (task.kind, task.assignee_id) == (TaskKind.PHONE_YOUTH, referent.id)
     sent_at = {row.template: row.next_attempt_at for row in session.scalars(select(OutboxMessage))}
     assert set(sent_at) == {"outreach_inactivite"} or len(sent_at) == 1
     for message in session.scalars(select(OutboxMessage)):
-        assert message.next_attempt_at is not None and not is_quiet(message.next_attempt_at)
+        assert message.next_attempt_at is not None and not QUIET_HOURS.is_quiet(
+            message.next_attempt_at
+        )
 
 
 def test_the_steps_start_again_60_days_later(session: Session, referent: StaffUser) -> None:
@@ -123,7 +123,7 @@ def test_an_unreachable_youth_becomes_a_task(session: Session, referent: StaffUs
     )
     cycle(session)
     assert attempts(session, youth) == [(OutreachReason.INACTIVITY, 1, None)]
-    assert session.scalars(select(StaffTask.kind)).one() is StaffTaskKind.UNREACHABLE
+    assert session.scalars(select(StaffTask.kind)).one() is TaskKind.UNREACHABLE
 
 
 def test_the_frequency_cap_holds_back_a_second_message(
@@ -176,12 +176,14 @@ async def test_the_check_in_is_answered_in_one_tap_without_a_password(
     page = await client.get(link.group(1))
     assert "Tout va bien" in page.text and "J’ai besoin d’aide" in page.text
     answered = await post_form(client, link.group(1), {"reponse": "aide"})
-    assert "votre référent est prévenu" in answered.text
+    # The youth reads who was told and by when they will be called.
+    assert "Quelqu’un va vous appeler" in answered.text
+    assert f"{referent.full_name}, votre référent, a reçu votre message" in answered.text
     again = await post_form(client, link.group(1), {"reponse": "bien"})
     assert "Vous avez déjà répondu" in again.text
     session.expire_all()
     assert session.get_one(OutreachAttempt, attempt.id).response is OutreachResponse.NEEDS_HELP
-    assert session.scalars(select(StaffTask.kind)).one() is StaffTaskKind.NEEDS_HELP_ALERT
+    assert session.scalars(select(StaffTask.kind)).one() is TaskKind.NEEDS_HELP_ALERT
     forged = await client.get("/point/pas-un-jeton")
     assert forged.status_code == 410
 

@@ -13,7 +13,7 @@ from itertools import pairwise
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from paris_avenir.kit.quiet_hours import is_quiet
+from paris_avenir.kit.quiet_hours import DEFAULT as QUIET_HOURS
 from paris_avenir.messaging.models import OutboxMessage
 from paris_avenir.outreach import engine
 from paris_avenir.outreach.models import OutreachAttempt, OutreachReason, OutreachResponse
@@ -137,7 +137,7 @@ def test_120_days_of_outreach_for_1000_youths(session: Session) -> None:
     # None twice, none in quiet hours.
     assert len({message.idempotency_key for message in messages}) == len(messages)
     assert all(
-        message.next_attempt_at is not None and not is_quiet(message.next_attempt_at)
+        message.next_attempt_at is not None and not QUIET_HOURS.is_quiet(message.next_attempt_at)
         for message in messages
     )
     assert len(attempts) > YOUTHS  # the run really contacted people

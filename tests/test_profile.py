@@ -16,8 +16,7 @@ from paris_avenir.audit.models import AuditEvent
 from paris_avenir.auth.models import UserSession
 from paris_avenir.config import Settings
 from paris_avenir.messaging import service as messaging
-from paris_avenir.outreach.models import StaffTask, StaffTaskKind
-from paris_avenir.staff.models import StaffUser
+from paris_avenir.staff.models import StaffTask, StaffUser, TaskKind
 from paris_avenir.youths.models import Channel, Youth
 from tests.factories import assign, create_staff, create_youth
 from tests.helpers import code_in, last_sms, post_form, sign_in_as
@@ -131,7 +130,7 @@ async def test_asking_to_delete_the_account_reaches_the_referent(
     session.refresh(youth)
     assert youth.deletion_requested_at is not None
     task = session.scalars(select(StaffTask)).one()
-    assert (task.kind, task.assignee_id) == (StaffTaskKind.DELETION_REQUEST, referent.id)
+    assert (task.kind, task.assignee_id) == (TaskKind.DELETION_REQUEST, referent.id)
     assert (
         "Votre demande de suppression est enregistrée"
         in (await client.get("/mon-espace/suppression")).text

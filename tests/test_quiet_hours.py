@@ -5,7 +5,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from paris_avenir.kit.quiet_hours import is_quiet, next_sending_time
+from paris_avenir.kit.quiet_hours import DEFAULT as QUIET_HOURS
 
 PARIS = ZoneInfo("Europe/Paris")
 
@@ -29,7 +29,7 @@ def paris(*args: int) -> datetime:
     ],
 )
 def test_messages_wait_for_the_next_opening(moment: datetime, expected: datetime) -> None:
-    result = next_sending_time(moment.astimezone(UTC))
+    result = QUIET_HOURS.next_sending_time(moment.astimezone(UTC))
     assert result == expected
     assert result.astimezone(PARIS).hour == 9 or result == moment
-    assert not is_quiet(result)
+    assert not QUIET_HOURS.is_quiet(result)

@@ -24,8 +24,7 @@ from paris_avenir.appointments.models import (
 from paris_avenir.audit.models import AuditEvent
 from paris_avenir.db import utcnow
 from paris_avenir.messaging.models import OutboxMessage
-from paris_avenir.outreach.models import StaffTask, StaffTaskKind
-from paris_avenir.staff.models import StaffRole, StaffUser
+from paris_avenir.staff.models import StaffRole, StaffTask, StaffUser, TaskKind
 from paris_avenir.youths.models import Youth
 from tests.factories import assign, create_appointment, create_staff, create_youth
 from tests.helpers import post_form, sign_in_as
@@ -74,7 +73,7 @@ async def test_the_calendar_shows_own_appointments_and_marks_them(
     assert session.get_one(Appointment, past.id).status is AppointmentStatus.ATTENDED
     assert session.get_one(Appointment, missed.id).status is AppointmentStatus.MISSED
     task = session.scalars(select(StaffTask)).one()
-    assert (task.kind, task.assignee_id) == (StaffTaskKind.MISSED_APPOINTMENT, referent.id)
+    assert (task.kind, task.assignee_id) == (TaskKind.MISSED_APPOINTMENT, referent.id)
     assert (utcnow() - (session.get_one(Youth, youth.id).last_activity_at or utcnow())).days == 0
 
 

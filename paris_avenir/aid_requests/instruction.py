@@ -19,7 +19,8 @@ from paris_avenir.auth.scope import deny, youth_scope
 from paris_avenir.db import utcnow
 from paris_avenir.kit.dates import add_months
 from paris_avenir.messaging import message_templates, notifications, sms_texts
-from paris_avenir.staff.models import StaffUser
+from paris_avenir.staff import tasks
+from paris_avenir.staff.models import StaffUser, TaskKind
 from paris_avenir.web import i18n
 from paris_avenir.youths.models import Youth
 
@@ -145,6 +146,11 @@ def _decide(
         detail={"to": to.value},
         now=now,
     )
+    # Deciding, or telling the youth what is missing, is what the request's tasks asked.
+    done = [TaskKind.DOCUMENTS_RECEIVED]
+    if to is not RequestStatus.UNDER_REVIEW:
+        done.append(TaskKind.REQUEST_WAITING)
+    tasks.close_done(session, kinds=done, aid_request_id=request.id, by_id=staff.id, now=now)
     _tell_youth(session, request, event.id, base_url, now)
 
 

@@ -25,7 +25,9 @@ from paris_avenir.aid_requests.models import (
 from paris_avenir.db import utcnow
 from paris_avenir.documents.models import Document
 from paris_avenir.kit.forms import format_euros_input, parse_date, parse_euros
-from paris_avenir.web.i18n import N_, gettext
+from paris_avenir.staff import tasks
+from paris_avenir.staff.models import TaskKind
+from paris_avenir.web.i18n import N_, SOURCE_LOCALE, gettext, using_locale
 from paris_avenir.youths.models import EmploymentSituation, HousingSituation, Youth
 
 # Where a request may go from each status. Staff decide; the youth drafts, sends,
@@ -444,6 +446,7 @@ def withdraw(
         raise RequestError(
             gettext("Une décision a été prise : cette demande ne peut plus être retirée.")
         )
+    now = now or utcnow()
     record_transition(
         session,
         request,
@@ -452,20 +455,51 @@ def withdraw(
         reason=(reason or "").strip()[:500] or None,
         now=now,
     )
-    youth.last_activity_at = now or utcnow()
+    tasks.close_done(
+        session,
+        kinds=[TaskKind.DOCUMENTS_RECEIVED, TaskKind.REQUEST_WAITING],
+        aid_request_id=request.id,
+        by_id=None,
+        now=now,
+    )
+    youth.last_activity_at = now
 
 
 def documents_supplied(
     session: Session, request: AidRequest, youth: Youth, *, now: datetime | None = None
 ) -> None:
-    """The youth added what was missing: back to the référent."""
+    """The youth added what was missing: back to the référent, with a task to check it."""
+    from paris_avenir.documents.service import kind_label
+
     if request.status is not RequestStatus.MISSING_DOCUMENTS:
         raise RequestError(gettext("Aucun document n’est demandé pour cette demande."))
-    record_transition(
+    now = now or utcnow()
+    event = record_transition(
         session,
         request,
         RequestStatus.UNDER_REVIEW,
         actor_is_youth=True,
         now=now,
     )
-    youth.last_activity_at = now or utcnow()
+    attached = session.scalars(
+        select(Document.kind)
+        .join(aid_request_document, aid_request_document.c.document_id == Document.id)
+        .where(aid_request_document.c.aid_request_id == request.id)
+        .order_by(Document.created_at)
+    ).all()
+    with using_locale(SOURCE_LOCALE):  # the back office reads French
+        detail = {
+            "aid": catalogue.kind(request.aid_code).name,
+            "request": request.reference,
+            "documents": [kind_label(kind) for kind in attached],
+        }
+    tasks.open_task(
+        session,
+        youth_id=youth.id,
+        kind=TaskKind.DOCUMENTS_RECEIVED,
+        key=f"documents-received:{event.id}",
+        now=now,
+        aid_request_id=request.id,
+        detail=detail,
+    )
+    youth.last_activity_at = now

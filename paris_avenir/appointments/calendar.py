@@ -12,12 +12,12 @@ from sqlalchemy.orm import Session
 
 from paris_avenir.appointments import ics
 from paris_avenir.appointments.models import Appointment, AppointmentKind, AppointmentStatus
+from paris_avenir.appointments.service import kind_label
 from paris_avenir.audit import service as audit
 from paris_avenir.db import utcnow
 from paris_avenir.kit.crypto import new_token, token_hash
-from paris_avenir.outreach.models import StaffTask, StaffTaskKind
-from paris_avenir.staff.models import StaffUser
-from paris_avenir.staff.service import current_referent_id
+from paris_avenir.staff import tasks
+from paris_avenir.staff.models import StaffUser, TaskKind
 from paris_avenir.web.i18n import gettext
 from paris_avenir.youths.models import Youth
 
@@ -81,18 +81,21 @@ def mark(
     youth = session.get_one(Youth, appointment.youth_id)
     if attended:
         youth.last_activity_at = max(filter(None, (youth.last_activity_at, appointment.starts_at)))
-    else:
+    elif appointment.kind is not AppointmentKind.PSYCHOLOGIST or appointment.shared_with_referent:
         # A missed appointment is often the first sign of a drop-out: the référent calls.
-        referent_id = current_referent_id(session, youth.id)
-        if appointment.kind is not AppointmentKind.PSYCHOLOGIST or appointment.shared_with_referent:
-            session.add(
-                StaffTask(
-                    youth_id=youth.id,
-                    assignee_id=referent_id,
-                    kind=StaffTaskKind.MISSED_APPOINTMENT,
-                    due_at=now + timedelta(days=2),
-                )
-            )
+        # Never for a psychologist's session the youth did not share (health data).
+        tasks.open_task(
+            session,
+            youth_id=youth.id,
+            kind=TaskKind.MISSED_APPOINTMENT,
+            key=f"missed-appointment:{appointment.id}",
+            now=now,
+            appointment_id=appointment.id,
+            detail={
+                "appointment": kind_label(appointment.kind),
+                "appointment_at": appointment.starts_at.isoformat(),
+            },
+        )
     audit.record(
         session,
         "appointment.marked",

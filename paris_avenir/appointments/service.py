@@ -9,7 +9,7 @@ start; one that would fall in quiet hours is sent earlier, not skipped.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
@@ -25,13 +25,13 @@ from paris_avenir.appointments.models import (
 )
 from paris_avenir.appointments.slots import Slot, free_slots
 from paris_avenir.db import utcnow
-from paris_avenir.kit.quiet_hours import CLOSES, SUNDAY, is_quiet
 from paris_avenir.messaging import notifications, sms_texts
 from paris_avenir.messaging.models import OutboxMessage, OutboxStatus
 from paris_avenir.outreach.policy import OutreachPolicy
 from paris_avenir.outreach.policy import load as load_policy
-from paris_avenir.staff.models import StaffRole, StaffUser
-from paris_avenir.staff.service import current_referent_id
+from paris_avenir.staff import tasks
+from paris_avenir.staff.assignments import current_referent_id
+from paris_avenir.staff.models import StaffRole, StaffUser, TaskKind
 from paris_avenir.web import i18n
 from paris_avenir.youths.models import Youth
 
@@ -147,6 +147,15 @@ def book(
             remaining[:6],
         ) from None
     youth.last_activity_at = now
+    if kind is AppointmentKind.FOLLOW_UP_INTERVIEW:
+        # The référent's "fix the 6-month interview" task is done.
+        tasks.close_done(
+            session,
+            kinds=[TaskKind.FOLLOW_UP_INTERVIEW],
+            youth_id=youth.id,
+            by_id=booked_by_staff_id,
+            now=now,
+        )
     _confirm(session, youth, appointment, base_url=base_url, now=now)
     schedule_reminders(session, youth, appointment, base_url=base_url, now=now)
     return appointment
@@ -200,18 +209,6 @@ def _confirm(
     )
 
 
-def latest_sending_time_before(instant: datetime) -> datetime:
-    """`instant` if messages may go then; otherwise 19:30 the evening before (Saturday
-    instead of Sunday), so that a reminder comes early rather than never."""
-    if not is_quiet(instant):
-        return instant
-    local = instant.astimezone(PARIS)
-    day = local.date() if local.time() >= CLOSES else local.date() - timedelta(days=1)
-    while day.weekday() == SUNDAY:
-        day -= timedelta(days=1)
-    return datetime.combine(day, time(19, 30), tzinfo=PARIS).astimezone(UTC)
-
-
 def schedule_reminders(
     session: Session, youth: Youth, appointment: Appointment, *, base_url: str, now: datetime
 ) -> int:
@@ -219,8 +216,10 @@ def schedule_reminders(
     queued = 0
     current = load_policy(session)
     reminders = (current.reminder_first_hours, current.reminder_second_hours)
+    quiet = current.quiet_hours
     for before in (timedelta(hours=hours) for hours in reminders):
-        send_at = latest_sending_time_before(appointment.starts_at - before)
+        # In quiet hours, the reminder comes earlier rather than never.
+        send_at = quiet.latest_sending_time_before(appointment.starts_at - before)
         if send_at <= now:
             continue  # booked too late for this one: the confirmation just left
         with i18n.using_locale(youth.language):
@@ -241,6 +240,7 @@ def schedule_reminders(
             not_before=send_at,
             expires_at=appointment.starts_at,
             exact_time=True,
+            quiet=quiet,
         )
         queued += message is not None
     return queued

@@ -33,6 +33,8 @@ ACTION_LABELS: dict[str, str] = {
     "counter.document": N_("a ajouté un document pour vous au guichet"),
     "counter.appointment": N_("a pris un rendez-vous pour vous au guichet"),
     "youth.reassigned": N_("vous a confié à un autre référent"),
+    "task.closed": N_("a noté ce qui a été fait pour vous"),
+    "task.call_unanswered": N_("a essayé de vous appeler"),
 }
 ROLE_LABELS: dict[StaffRole, str] = {
     StaffRole.REFERENT: N_("référent"),

@@ -149,6 +149,7 @@ def queue_code(
             youth_id=youth.id,
             language=language,
             urgent=True,
+            respects_quiet_hours=False,
             now=now,
         )
     email = texts.sign_in_code_email(code, language)
@@ -164,6 +165,7 @@ def queue_code(
         youth_id=youth.id,
         language=language,
         urgent=True,
+        respects_quiet_hours=False,
         now=now,
     )
 

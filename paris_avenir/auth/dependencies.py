@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import Depends, HTTPException, Request
-from sqlalchemy import select
 
 from paris_avenir.auth import sessions
 from paris_avenir.auth.models import UserSession
 from paris_avenir.db import SessionDep
-from paris_avenir.staff.models import CaseloadAssignment, StaffUser
+from paris_avenir.staff import assignments, tasks
+from paris_avenir.staff.models import StaffUser
 from paris_avenir.youths.models import Youth
 
 
@@ -50,11 +51,7 @@ def require_youth(request: Request, session: SessionDep) -> Youth:
         raise SignInRequired(_sign_in_url("/connexion", request))
     request.state.viewer_youth = youth
     # Every youth page shows how to reach their référent.
-    request.state.viewer_referent = session.scalar(
-        select(StaffUser)
-        .join(CaseloadAssignment, CaseloadAssignment.referent_id == StaffUser.id)
-        .where(CaseloadAssignment.youth_id == youth.id, CaseloadAssignment.ended_at.is_(None))
-    )
+    request.state.viewer_referent = assignments.current_referent(session, youth.id)
     return youth
 
 
@@ -64,6 +61,8 @@ def require_staff(request: Request, session: SessionDep) -> StaffUser:
     if staff is None or not staff.is_active:
         raise SignInRequired(_sign_in_url("/pro/connexion", request))
     request.state.viewer_staff = staff
+    # The menu's "À faire (n)": counted only if a full page is rendered (one indexed query).
+    request.state.open_task_count = partial(tasks.open_count, session, staff.id)
     return staff
 
 

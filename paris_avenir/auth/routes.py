@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, BackgroundTasks, Form, Request
 from fastapi.responses import RedirectResponse, Response
@@ -79,6 +80,11 @@ def _open_session(
             ip_address=client_ip(request),
             detail={"method": method.value},
         )
+        if youth.phone is not None and youth.phone_unreachable_at is not None:
+            # The référent could not reach this number (or messages to it bounce): the
+            # youth confirms it or gives a new one before going on.
+            going_to = response.headers["location"]
+            response.headers["location"] = f"/mon-espace/numero?suite={quote(going_to)}"
     if staff is not None:
         audit.record(
             session,

@@ -10,7 +10,8 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from paris_avenir.db import utcnow
-from paris_avenir.kit.quiet_hours import next_sending_time
+from paris_avenir.kit import quiet_hours
+from paris_avenir.kit.quiet_hours import QuietHours
 from paris_avenir.messaging import message_templates, outbox, sms_texts
 from paris_avenir.messaging.models import OutboxMessage
 from paris_avenir.web import i18n
@@ -46,14 +47,17 @@ def notify(
     attachment: tuple[str, str, str] | None = None,
     exact_time: bool = False,
     channel: Channel | None = None,
+    quiet: QuietHours | None = None,
 ) -> OutboxMessage | None:
-    """Queue the message on the youth's channel. Outside quiet hours unless `exact_time`
-    (the caller already chose an allowed moment, like an early reminder)."""
+    """Queue the message on the youth's channel, outside the admin's quiet hours unless
+    `exact_time` (the caller already chose an allowed moment, like an early reminder).
+    `quiet` saves a query when the caller already has the window."""
     channel = channel or reachable_channel(youth)  # a step may ask for its own channel
     if channel is None:
         return None
     wanted = max(filter(None, (now or utcnow(), not_before)))
-    send_at = wanted if exact_time else next_sending_time(wanted)
+    quiet = quiet or quiet_hours.load(session)
+    send_at = wanted if exact_time else quiet.next_sending_time(wanted)
     if channel is Channel.SMS:
         assert youth.phone is not None
         return outbox.enqueue(

@@ -23,6 +23,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from paris_avenir.db import utcnow
+from paris_avenir.kit import quiet_hours
+from paris_avenir.kit.quiet_hours import QuietHours
 from paris_avenir.messaging.channels import Channels, DeliveryError
 from paris_avenir.messaging.models import OutboxMessage, OutboxStatus, OutboxStatusEvent
 from paris_avenir.messaging.sms_segments import fit_gsm7
@@ -81,13 +83,16 @@ def enqueue(
     staff_id: uuid.UUID | None = None,
     language: str = "fr",
     urgent: bool = False,
+    respects_quiet_hours: bool = True,
     now: datetime | None = None,
     not_before: datetime | None = None,
     expires_at: datetime | None = None,
     attachment: tuple[str, str, str] | None = None,
 ) -> OutboxMessage:
     """Queue a message once: the same idempotency key never queues a second one.
-    `not_before` holds it back (quiet hours)."""
+    `not_before` holds it back (the caller applies quiet hours when it queues; the
+    dispatcher applies them again when it sends, unless `respects_quiet_hours` is False,
+    which only one-time codes are)."""
     now = now or utcnow()
     existing = session.scalar(
         select(OutboxMessage).where(OutboxMessage.idempotency_key == idempotency_key)
@@ -108,6 +113,7 @@ def enqueue(
         staff_id=staff_id,
         language=language,
         is_urgent=urgent,
+        respects_quiet_hours=respects_quiet_hours,
         status=OutboxStatus.QUEUED,
         next_attempt_at=max(now, not_before) if not_before else now,
         expires_at=expires_at,
@@ -153,7 +159,11 @@ def _claim(session: Session, message_id: uuid.UUID, now: datetime) -> OutboxStat
     return None
 
 
-def due_message_ids(session: Session, now: datetime, limit: int) -> list[uuid.UUID]:
+def due_message_ids(
+    session: Session, now: datetime, limit: int, quiet: QuietHours | None = None
+) -> list[uuid.UUID]:
+    """What may leave now: in quiet hours, only the codes (the rest waits, queued)."""
+    quiet = quiet or quiet_hours.load(session)
     statement = (
         select(OutboxMessage.id)
         .where(
@@ -163,6 +173,8 @@ def due_message_ids(session: Session, now: datetime, limit: int) -> list[uuid.UU
         .order_by(OutboxMessage.is_urgent.desc(), OutboxMessage.next_attempt_at)
         .limit(limit)
     )
+    if quiet.is_quiet(now):
+        statement = statement.where(OutboxMessage.respects_quiet_hours.is_(False))
     if session.get_bind().dialect.name == "postgresql":
         # Several workers share the queue: each skips the rows another one holds.
         statement = statement.with_for_update(skip_locked=True)
@@ -213,6 +225,27 @@ def _flag_unreachable(session: Session, message: OutboxMessage, now: datetime) -
         youth.email_unreachable_at = now
 
 
+def _cancel_expired(session: Session, message: OutboxMessage, now: datetime, detail: str) -> None:
+    message.status = OutboxStatus.CANCELLED
+    message.next_attempt_at = None
+    _history(session, message, OutboxStatus.CANCELLED, now, detail=detail)
+
+
+def _hold_for_quiet_hours(
+    session: Session, message: OutboxMessage, now: datetime, quiet: QuietHours
+) -> None:
+    """Back to the queue until the window opens: holding is not a sending attempt. A
+    message that would then be too late (a reminder) expires instead of going late."""
+    opens = quiet.next_sending_time(now)
+    if message.expires_at is not None and opens >= message.expires_at:
+        _cancel_expired(session, message, now, "expired: quiet hours until after its time")
+        return
+    message.status = OutboxStatus.QUEUED
+    message.next_attempt_at = opens
+    message.attempt_count -= 1
+    _history(session, message, OutboxStatus.QUEUED, now, detail="held back: quiet hours")
+
+
 def send_one(
     session_factory: sessionmaker[Session],
     message_id: uuid.UUID,
@@ -220,6 +253,7 @@ def send_one(
     *,
     now: datetime | None = None,
     report: DispatchReport | None = None,
+    quiet: QuietHours | None = None,
 ) -> OutboxStatus | None:
     """Claim, send and record one message. Returns its new status, or None if another
     worker holds it or it is not due."""
@@ -233,11 +267,17 @@ def send_one(
         message = session.get_one(OutboxMessage, message_id)
         if message.expires_at is not None and now >= message.expires_at:
             # Too late to be useful (a reminder once the appointment has started).
-            message.status = OutboxStatus.CANCELLED
-            message.next_attempt_at = None
-            _history(session, message, OutboxStatus.CANCELLED, now, detail="expired")
+            _cancel_expired(session, message, now, "expired")
             session.commit()
             return message.status
+        if message.respects_quiet_hours:
+            # Checked again at the moment of sending: a retry, a backlog after downtime or
+            # a late dispatcher never sends at night or on Sunday.
+            quiet = quiet or quiet_hours.load(session)
+            if quiet.is_quiet(now):
+                _hold_for_quiet_hours(session, message, now, quiet)
+                session.commit()
+                return message.status
         try:
             provider_id = None
             interrupted = claimed_from is OutboxStatus.SENDING
@@ -288,10 +328,11 @@ def dispatch_due(
     now = now or utcnow()
     report = DispatchReport()
     with session_factory() as session:
-        ids = due_message_ids(session, now, limit)
+        quiet = quiet_hours.load(session)
+        ids = due_message_ids(session, now, limit, quiet)
         session.commit()
     for message_id in ids:
-        send_one(session_factory, message_id, channels, now=now, report=report)
+        send_one(session_factory, message_id, channels, now=now, report=report, quiet=quiet)
     return report
 
 

@@ -8,18 +8,13 @@ import uuid
 from datetime import datetime, timedelta
 
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from paris_avenir.db import utcnow
-from paris_avenir.outreach.models import (
-    OutreachAttempt,
-    OutreachReason,
-    OutreachResponse,
-    StaffTask,
-    StaffTaskKind,
-)
-from paris_avenir.staff.service import current_referent_id
+from paris_avenir.outreach.models import OutreachAttempt, OutreachReason, OutreachResponse
+from paris_avenir.staff import tasks
+from paris_avenir.staff.models import TaskKind
 from paris_avenir.youths.models import Youth
 
 LIFETIME = timedelta(days=14)
@@ -51,26 +46,37 @@ def attempt_for(session: Session, token: str, *, secret_key: str) -> OutreachAtt
 
 
 def answer(
-    session: Session, attempt: OutreachAttempt, *, needs_help: bool, now: datetime | None = None
+    session: Session,
+    attempt: OutreachAttempt,
+    *,
+    needs_help: bool,
+    base_url: str,
+    now: datetime | None = None,
 ) -> bool:
-    """Records the answer once; "J'ai besoin d'aide" alerts the référent.
-    False when it was already answered."""
+    """Records the answer once, even when the link is tapped twice at the same moment;
+    "J'ai besoin d'aide" opens an urgent task: the référent (or, when absent, the
+    supervisor) is emailed at once. False when it was already answered."""
     now = now or utcnow()
-    if attempt.responded_at is not None:
+    response = OutreachResponse.NEEDS_HELP if needs_help else OutreachResponse.ALL_GOOD
+    recorded = session.execute(
+        update(OutreachAttempt)
+        .where(OutreachAttempt.id == attempt.id, OutreachAttempt.responded_at.is_(None))
+        .values(responded_at=now, response=response)
+        .execution_options(synchronize_session=False)
+    )
+    if recorded.rowcount != 1:  # type: ignore[attr-defined]
         return False
-    attempt.responded_at = now
-    attempt.response = OutreachResponse.NEEDS_HELP if needs_help else OutreachResponse.ALL_GOOD
+    session.refresh(attempt)
     youth = session.get_one(Youth, attempt.youth_id)
     youth.last_activity_at = now
     if needs_help:
-        referent_id = current_referent_id(session, youth.id)
-        session.add(
-            StaffTask(
-                youth_id=youth.id,
-                assignee_id=referent_id,
-                kind=StaffTaskKind.NEEDS_HELP_ALERT,
-                outreach_attempt_id=attempt.id,
-                due_at=now + timedelta(days=1),
-            )
+        tasks.open_task(
+            session,
+            youth_id=youth.id,
+            kind=TaskKind.NEEDS_HELP_ALERT,
+            key=f"check-in:{attempt.id}",
+            now=now,
+            outreach_attempt_id=attempt.id,
+            base_url=base_url,
         )
     return True

@@ -1,44 +1,55 @@
-"""The non-recours watch: who is contacted, why, when and how (PRODUCT.md).
+"""The non-recours watch: who is contacted, why, when and how (PRODUCT.md), and what it hands
+over to a person when a message cannot do it.
 
 Selection is set-based: SQL returns only the youths something is due for (quiet long enough,
 not opted out, not paused, under 25, no deletion asked), so the cycle never loops over every
 youth in Python. A unique key (youth, reason, step, period) makes every contact happen once,
 even when a job is retried or two schedulers run; on PostgreSQL a cycle also holds an
 advisory lock.
+
+A dry run and a real run take the same decisions: what is already done and who is within
+the frequency cap are read once at the start, and every decision of the cycle updates them
+in memory, in both modes. Only the writing differs.
 """
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Exists, exists, func, or_, select, text
+from sqlalchemy import ColumnElement, exists, func, or_, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
 from paris_avenir.db import utcnow
-from paris_avenir.kit.dates import add_months
+from paris_avenir.kit.dates import add_months, birthday
+from paris_avenir.kit.quiet_hours import QuietHours
 from paris_avenir.messaging import notifications, sms_texts
 from paris_avenir.messaging.models import OutboxMessage
-from paris_avenir.outreach import checkin
+from paris_avenir.outreach import checkin, labels
 from paris_avenir.outreach.models import (
     OutreachAttempt,
     OutreachReason,
     OutreachResponse,
-    StaffTask,
-    StaffTaskKind,
 )
 from paris_avenir.outreach.policy import OutreachPolicy
 from paris_avenir.outreach.policy import load as load_policy
-from paris_avenir.staff.service import current_referent_id
+from paris_avenir.staff import tasks
+from paris_avenir.staff.models import StaffTask, TaskKind
+from paris_avenir.staff.tasks import Escalation
 from paris_avenir.web import i18n
 from paris_avenir.youths.models import Channel, Youth
 
 PARIS = ZoneInfo("Europe/Paris")
 ADVISORY_LOCK_KEY = 7_414_2026  # any constant shared by every scheduler of this database
 STEP_SMS, STEP_EMAIL, STEP_CALL = 1, 2, 3
+# Hand-over to a person: a request waiting on staff for this long, an interview due this
+# soon without a booking (the youth was invited 30 days before).
+REQUEST_WAITING_DAYS = 30
+INTERVIEW_TASK_NOTICE = timedelta(days=14)
+FOLLOW_UP_INTERVIEW_AFTER_EXIT = 6  # months (CASF art. L222-5-2-1)
 
 
 @dataclass(frozen=True)
@@ -53,10 +64,41 @@ class Contact:
     period_key: str
 
 
+@dataclass(frozen=True)
+class HandOver:
+    """A task the cycle opens (or would open) for a person, outside the message steps."""
+
+    youth_id: uuid.UUID
+    youth_name: str
+    kind: TaskKind
+    key: str
+
+
 @dataclass
 class CycleReport:
     contacts: list[Contact] = field(default_factory=list)
+    tasks: list[HandOver] = field(default_factory=list)
+    escalations: list[Escalation] = field(default_factory=list)
     skipped_locked: bool = False
+
+
+@dataclass
+class _Cycle:
+    """What one pass knows and decides, the same in a dry run and a real one."""
+
+    session: Session
+    now: datetime
+    policy: OutreachPolicy
+    base_url: str
+    secret_key: str
+    dry_run: bool
+    report: CycleReport
+    # Within the frequency cap: read at the start, then every message decided adds to it.
+    capped: set[uuid.UUID] = field(default_factory=set)
+
+    @property
+    def quiet(self) -> QuietHours:
+        return self.policy.quiet_hours
 
 
 def _reference_instant() -> ColumnElement[datetime]:
@@ -64,22 +106,30 @@ def _reference_instant() -> ColumnElement[datetime]:
     return func.coalesce(Youth.last_activity_at, Youth.activated_at, Youth.created_at)
 
 
+def _under_25(now: datetime) -> ColumnElement[bool]:
+    return Youth.birth_date > add_months(now.astimezone(PARIS).date(), -12 * 25)
+
+
 def _eligible(now: datetime, policy: OutreachPolicy) -> list[ColumnElement[bool]]:
-    today = now.astimezone(PARIS).date()
     return [
         Youth.outreach_opted_out_at.is_(None),
         or_(Youth.outreach_paused_until.is_(None), Youth.outreach_paused_until <= now),
         Youth.deletion_requested_at.is_(None),
-        Youth.birth_date > add_months(today, -12 * 25),  # stop at 25
+        _under_25(now),  # stop at 25
     ]
 
 
-def _recently_contacted(now: datetime, policy: OutreachPolicy) -> Exists:
-    """The frequency cap: a message (not a call task) within the last N days."""
-    return exists().where(
-        OutreachAttempt.youth_id == Youth.id,
-        OutreachAttempt.channel.is_not(None),
-        OutreachAttempt.attempted_at > now - timedelta(days=policy.frequency_cap_days),
+def _recently_contacted(now: datetime, policy: OutreachPolicy) -> ColumnElement[bool]:
+    """The frequency cap: a message (not a call task) within the last N days, or a person
+    of the team who reached the youth in that time (automation yields to people)."""
+    since = now - timedelta(days=policy.frequency_cap_days)
+    return or_(
+        exists().where(
+            OutreachAttempt.youth_id == Youth.id,
+            OutreachAttempt.channel.is_not(None),
+            OutreachAttempt.attempted_at > since,
+        ),
+        tasks.last_staff_contact_clause(Youth.id, since),
     )
 
 
@@ -154,6 +204,12 @@ def _message_texts(
                 name=youth.first_name,
                 link=link,
             )
+        elif reason in TRIGGER_TEXTS:
+            sms_text, subject_text = TRIGGER_TEXTS[reason]
+            page = base_url.rstrip("/") + TRIGGER_PATHS[reason]
+            sms = i18n.gettext(sms_text, link=page)
+            subject = i18n.gettext(subject_text)
+            text = sms
         else:
             sms = i18n.gettext(sms_texts.INACTIVITY, link=space)
             subject = i18n.gettext("Paris avenir : on pense à vous")
@@ -168,45 +224,69 @@ def _message_texts(
 
 
 def _send(
-    session: Session,
-    youth: Youth,
-    attempt: OutreachAttempt,
-    *,
-    base_url: str,
-    now: datetime,
-    link: str | None = None,
+    cycle: _Cycle, youth: Youth, attempt: OutreachAttempt, link: str | None = None
 ) -> OutboxMessage | None:
-    sms, subject, text = _message_texts(youth, attempt.reason, base_url, link)
-    key = f"outreach:{attempt.id}"
-    return notifications.notify(
-        session,
+    sms, subject, text = _message_texts(youth, attempt.reason, cycle.base_url, link)
+    message = notifications.notify(
+        cycle.session,
         youth,
         template=f"outreach_{attempt.reason.value}",
-        key=key,
+        key=f"outreach:{attempt.id}",
         sms_text=sms,
         email_subject=subject,
         email_text=text,
-        now=now,
+        now=cycle.now,
         channel=attempt.channel,
+        quiet=cycle.quiet,
     )
+    # The call task that may follow shows what became of each message of the period.
+    attempt.outbox_message_id = message.id if message else None
+    return message
 
 
-def _task(
-    session: Session,
+def _hand_over(
+    cycle: _Cycle,
     youth: Youth,
-    kind: StaffTaskKind,
-    attempt: OutreachAttempt | None,
-    now: datetime,
+    kind: TaskKind,
+    attempt: OutreachAttempt,
+    detail: dict[str, object],
 ) -> None:
-    session.add(
-        StaffTask(
-            youth_id=youth.id,
-            assignee_id=current_referent_id(session, youth.id),
-            kind=kind,
-            outreach_attempt_id=attempt.id if attempt else None,
-            due_at=now + timedelta(days=2),
-        )
+    tasks.open_task(
+        cycle.session,
+        youth_id=youth.id,
+        kind=kind,
+        key=f"outreach:{attempt.id}",
+        now=cycle.now,
+        outreach_attempt_id=attempt.id,
+        detail=detail,
+        base_url=cycle.base_url,
     )
+
+
+def _contact(
+    cycle: _Cycle,
+    youth: Youth,
+    reason: OutreachReason,
+    step: int,
+    period_key: str,
+    channel: Channel | None,
+) -> OutreachAttempt | None:
+    """Decides one contact: listed in both modes, and written in a real run. Returns the
+    attempt written (None in a dry run, or when another scheduler made it first)."""
+    contact = Contact(youth.id, youth.display_name, reason, step, channel, period_key)
+    if channel is not None:
+        cycle.capped.add(youth.id)
+    if cycle.dry_run:
+        cycle.report.contacts.append(contact)
+        return None
+    attempt = _claim(cycle.session, youth, reason, step, period_key, channel, cycle.now)
+    if attempt is not None:
+        cycle.report.contacts.append(contact)
+    return attempt
+
+
+def _unreachable_detail(reason: OutreachReason) -> dict[str, object]:
+    return {"about": f"Relance « {labels.reason_label(reason)} » : aucun canal ne marche."}
 
 
 def _inactivity_contacts_made(
@@ -227,65 +307,50 @@ def _inactivity_contacts_made(
     return {(row[0], int(row[1]), str(row[2])) for row in rows}
 
 
-def run_inactivity(
-    session: Session,
-    now: datetime,
-    policy: OutreachPolicy,
-    *,
-    base_url: str,
-    dry_run: bool,
-    report: CycleReport,
-) -> None:
-    capped = set(session.scalars(select(Youth.id).where(_recently_contacted(now, policy))))
+def run_inactivity(cycle: _Cycle) -> None:
+    session, now, policy = cycle.session, cycle.now, cycle.policy
     done = _inactivity_contacts_made(session, now, policy)
     for youth in inactivity_candidates(session, now, policy):
         reference = youth.last_activity_at or youth.activated_at or youth.created_at
-        due = _step_due((now - reference).days, policy)
+        quiet_days = (now - reference).days
+        due = _step_due(quiet_days, policy)
         if due is None:
             continue
-        cycle, step = due
-        period_key = f"{reference.astimezone(PARIS).date().isoformat()}:{cycle}"
+        period, step = due
+        period_key = f"{reference.astimezone(PARIS).date().isoformat()}:{period}"
         if (youth.id, step, period_key) in done:
             continue  # the usual case: known in one query, not by a failing insert per youth
         if step == STEP_CALL:
             channel = None
         else:
-            if youth.id in capped:
+            if youth.id in cycle.capped:
                 continue
             channel = notifications.reachable_channel(
                 youth, Channel.SMS if step == STEP_SMS else Channel.EMAIL
             )
-        contact = Contact(
-            youth.id, youth.display_name, OutreachReason.INACTIVITY, step, channel, period_key
-        )
-        if dry_run:
-            report.contacts.append(contact)
-            continue
-        attempt = _claim(session, youth, OutreachReason.INACTIVITY, step, period_key, channel, now)
+        attempt = _contact(cycle, youth, OutreachReason.INACTIVITY, step, period_key, channel)
         if attempt is None:
             continue
-        report.contacts.append(contact)
         if step == STEP_CALL:
-            _task(session, youth, StaffTaskKind.PHONE_YOUTH, attempt, now)
+            detail: dict[str, object] = {"period": period_key, "quiet_days": quiet_days}
+            _hand_over(cycle, youth, TaskKind.PHONE_YOUTH, attempt, detail)
         elif channel is None:
-            _task(session, youth, StaffTaskKind.UNREACHABLE, attempt, now)
+            _hand_over(
+                cycle,
+                youth,
+                TaskKind.UNREACHABLE,
+                attempt,
+                _unreachable_detail(OutreachReason.INACTIVITY),
+            )
         else:
-            _send(session, youth, attempt, base_url=base_url, now=now)
-            capped.add(youth.id)
+            _send(cycle, youth, attempt)
 
 
-def run_check_ins(
-    session: Session,
-    now: datetime,
-    policy: OutreachPolicy,
-    *,
-    base_url: str,
-    secret_key: str,
-    dry_run: bool,
-    report: CycleReport,
-) -> None:
+def run_check_ins(cycle: _Cycle) -> None:
     """Every N days, a "Comment ça va ?" with one-tap answers, to youths who are not quiet
-    (quiet youths are in the inactivity steps already)."""
+    (quiet youths are in the inactivity steps already). A person of the team who reached
+    the youth in that time counts as the check-in."""
+    session, now, policy = cycle.session, cycle.now, cycle.policy
     anchor = func.coalesce(Youth.activated_at, Youth.created_at)
     reference = _reference_instant()
     latest = (
@@ -302,29 +367,24 @@ def run_check_ins(
             anchor <= now - every,
             reference > now - timedelta(days=policy.inactivity_days),
             or_(latest.is_(None), latest <= now - every),
-            ~_recently_contacted(now, policy),
+            ~tasks.last_staff_contact_clause(Youth.id, now - every),
             *_eligible(now, policy),
         )
         .order_by(Youth.id)
     ).all()
     for youth in youths:
+        if youth.id in cycle.capped:
+            continue
         started = youth.activated_at or youth.created_at
         period_key = str((now - started).days // policy.check_in_every_days)
         channel = notifications.reachable_channel(youth)
         if channel is None:
             continue
-        contact = Contact(
-            youth.id, youth.display_name, OutreachReason.CHECK_IN, 1, channel, period_key
-        )
-        if dry_run:
-            report.contacts.append(contact)
-            continue
-        attempt = _claim(session, youth, OutreachReason.CHECK_IN, 1, period_key, channel, now)
+        attempt = _contact(cycle, youth, OutreachReason.CHECK_IN, 1, period_key, channel)
         if attempt is None:
             continue
-        report.contacts.append(contact)
-        link = checkin.link(attempt.id, secret_key=secret_key, base_url=base_url)
-        _send(session, youth, attempt, base_url=base_url, now=now, link=link)
+        link = checkin.link(attempt.id, secret_key=cycle.secret_key, base_url=cycle.base_url)
+        _send(cycle, youth, attempt, link=link)
 
 
 def _holds_lock(session: Session) -> bool:
@@ -350,18 +410,14 @@ def run_cycle(
         report.skipped_locked = True
         return report
     policy = load_policy(session)
-    run_inactivity(session, now, policy, base_url=base_url, dry_run=dry_run, report=report)
+    cycle = _Cycle(session, now, policy, base_url, secret_key, dry_run, report)
+    cycle.capped = set(session.scalars(select(Youth.id).where(_recently_contacted(now, policy))))
+    run_inactivity(cycle)
     # The specific reasons first; the generic "Comment ça va ?" yields to them (frequency cap).
-    run_triggers(session, now, policy, base_url=base_url, dry_run=dry_run, report=report)
-    run_check_ins(
-        session,
-        now,
-        policy,
-        base_url=base_url,
-        secret_key=secret_key,
-        dry_run=dry_run,
-        report=report,
-    )
+    run_triggers(cycle)
+    run_check_ins(cycle)
+    run_hand_overs(cycle)
+    run_escalations(cycle)
     return report
 
 
@@ -426,14 +482,21 @@ TRIGGER_PATHS = {
 }
 
 
+def _turning(age: int, notice_days: int, now: datetime) -> ColumnElement[bool]:
+    """Youths who turn `age` after today and within `notice_days`."""
+    today = now.astimezone(PARIS).date()
+    born_after = add_months(today, -12 * age)
+    born_before = add_months(today + timedelta(days=notice_days), -12 * age)
+    return (Youth.birth_date > born_after) & (Youth.birth_date <= born_before)
+
+
 def _trigger_candidates(
     session: Session, now: datetime, policy: OutreachPolicy
 ) -> list[tuple[Youth, OutreachReason, str]]:
     """(youth, reason, period) for every trigger due now: one query per trigger."""
     from paris_avenir.aid_requests.models import AidCode, AidRequest, AidRequestEvent, RequestStatus
-    from paris_avenir.appointments.models import Appointment, AppointmentStatus
+    from paris_avenir.appointments.models import Appointment, AppointmentKind, AppointmentStatus
 
-    today = now.astimezone(PARIS).date()
     eligible = _eligible(now, policy)
     newer = aliased(AidRequest)
     due: list[tuple[Youth, OutreachReason, str]] = []
@@ -460,6 +523,12 @@ def _trigger_candidates(
         .where(
             Appointment.status == AppointmentStatus.MISSED,
             Appointment.starts_at >= now - timedelta(days=7),
+            # Psychological support is health data: a missed session the youth did not
+            # share leaves no trace the référent can see (the psychologist follows it up).
+            or_(
+                Appointment.kind != AppointmentKind.PSYCHOLOGIST,
+                Appointment.shared_with_referent,
+            ),
             *eligible,
         )
     ).all():
@@ -468,13 +537,7 @@ def _trigger_candidates(
         (21, policy.birthday_21_notice_days, OutreachReason.BIRTHDAY_21),
         (25, policy.birthday_25_notice_days, OutreachReason.BIRTHDAY_25),
     ):
-        born_after = add_months(today, -12 * age)  # turns `age` after today…
-        born_before = add_months(today + timedelta(days=notice), -12 * age)  # …within the notice
-        for youth in session.scalars(
-            select(Youth).where(
-                Youth.birth_date > born_after, Youth.birth_date <= born_before, *eligible
-            )
-        ):
+        for youth in session.scalars(select(Youth).where(_turning(age, notice, now), *eligible)):
             due.append((youth, reason, str(youth.birth_date.year + age)))
     for youth, request_id in session.execute(
         select(Youth, AidRequest.id)
@@ -498,45 +561,172 @@ def _trigger_candidates(
     return due
 
 
-def run_triggers(
-    session: Session,
-    now: datetime,
-    policy: OutreachPolicy,
-    *,
-    base_url: str,
-    dry_run: bool,
-    report: CycleReport,
-) -> None:
-    capped = set(session.scalars(select(Youth.id).where(_recently_contacted(now, policy))))
-    for youth, reason, period_key in _trigger_candidates(session, now, policy):
-        if youth.id in capped:
+def _trigger_contacts_made(
+    session: Session, candidates: list[tuple[Youth, OutreachReason, str]]
+) -> set[tuple[uuid.UUID, OutreachReason, str]]:
+    """(youth, reason, period) already contacted among the candidates: one query."""
+    if not candidates:
+        return set()
+    rows = session.execute(
+        select(OutreachAttempt.youth_id, OutreachAttempt.reason, OutreachAttempt.period_key).where(
+            OutreachAttempt.youth_id.in_({youth.id for youth, _reason, _key in candidates}),
+            OutreachAttempt.reason.in_(list(TRIGGER_TEXTS)),
+            OutreachAttempt.step == 1,
+        )
+    ).all()
+    return {(row[0], row[1], str(row[2])) for row in rows}
+
+
+def run_triggers(cycle: _Cycle) -> None:
+    candidates = _trigger_candidates(cycle.session, cycle.now, cycle.policy)
+    done = _trigger_contacts_made(cycle.session, candidates)
+    for youth, reason, period_key in candidates:
+        if (youth.id, reason, period_key) in done or youth.id in cycle.capped:
             continue
         channel = notifications.reachable_channel(youth)
-        contact = Contact(youth.id, youth.display_name, reason, 1, channel, period_key)
-        if dry_run:
-            report.contacts.append(contact)
-            continue
-        attempt = _claim(session, youth, reason, 1, period_key, channel, now)
+        attempt = _contact(cycle, youth, reason, 1, period_key, channel)
         if attempt is None:
             continue
-        report.contacts.append(contact)
         if channel is None:
-            _task(session, youth, StaffTaskKind.UNREACHABLE, attempt, now)
-            continue
-        sms_text, subject = TRIGGER_TEXTS[reason]
-        link = f"{base_url.rstrip('/')}{TRIGGER_PATHS[reason]}"
-        with i18n.using_locale(youth.language):
-            sms = i18n.gettext(sms_text, link=link)
-            email_subject = i18n.gettext(subject)
-        notifications.notify(
-            session,
-            youth,
-            template=f"outreach_{reason.value}",
-            key=f"outreach:{attempt.id}",
-            sms_text=sms,
-            email_subject=email_subject,
-            email_text=sms,
-            now=now,
-            channel=channel,
+            _hand_over(cycle, youth, TaskKind.UNREACHABLE, attempt, _unreachable_detail(reason))
+        else:
+            _send(cycle, youth, attempt)
+
+
+# --- Hand-over to a person ------------------------------------------------------------------
+
+
+def _hand_over_candidates(
+    session: Session, now: datetime, policy: OutreachPolicy
+) -> list[tuple[Youth, TaskKind, str, dict[str, object], datetime | None, uuid.UUID | None]]:
+    """(youth, kind, key, detail, due, request) for every hand-over due now: one query per
+    kind. Youths who asked for deletion or turned 25 are left out; an opt-out or a pause
+    stops messages, not the référent's work."""
+    from paris_avenir.aid_requests import kinds as catalogue
+    from paris_avenir.aid_requests.models import AidRequest, RequestStatus
+    from paris_avenir.appointments.models import Appointment, AppointmentKind, AppointmentStatus
+
+    today = now.astimezone(PARIS).date()
+    alive = [Youth.deletion_requested_at.is_(None), _under_25(now)]
+    found: list[
+        tuple[Youth, TaskKind, str, dict[str, object], datetime | None, uuid.UUID | None]
+    ] = []
+    for youth, request in session.execute(
+        select(Youth, AidRequest)
+        .join(AidRequest, AidRequest.youth_id == Youth.id)
+        .where(
+            AidRequest.status.in_([RequestStatus.SUBMITTED, RequestStatus.UNDER_REVIEW]),
+            AidRequest.submitted_at <= now - timedelta(days=REQUEST_WAITING_DAYS),
+            *alive,
         )
-        capped.add(youth.id)
+        .order_by(AidRequest.submitted_at)
+    ).all():
+        assert request.submitted_at is not None
+        detail: dict[str, object] = {
+            "aid": catalogue.kind(request.aid_code).name,
+            "request": request.reference,
+            "submitted_on": request.submitted_at.astimezone(PARIS).date().isoformat(),
+        }
+        found.append(
+            (
+                youth,
+                TaskKind.REQUEST_WAITING,
+                f"request-waiting:{request.id}",
+                detail,
+                None,
+                request.id,
+            )
+        )
+    # The interview due 6 months after leaving care, not booked 14 days before.
+    latest_exit = add_months(today + INTERVIEW_TASK_NOTICE, -FOLLOW_UP_INTERVIEW_AFTER_EXIT)
+    earliest_exit = add_months(today, -FOLLOW_UP_INTERVIEW_AFTER_EXIT) - timedelta(days=60)
+    for youth in session.scalars(
+        select(Youth).where(
+            Youth.ase_exit_date.is_not(None),
+            Youth.ase_exit_date >= earliest_exit,
+            Youth.ase_exit_date <= latest_exit,
+            ~exists().where(
+                Appointment.youth_id == Youth.id,
+                Appointment.kind == AppointmentKind.FOLLOW_UP_INTERVIEW,
+                Appointment.status != AppointmentStatus.CANCELLED,
+            ),
+            *alive,
+        )
+    ):
+        assert youth.ase_exit_date is not None
+        due_on = add_months(youth.ase_exit_date, FOLLOW_UP_INTERVIEW_AFTER_EXIT)
+        found.append(
+            (
+                youth,
+                TaskKind.FOLLOW_UP_INTERVIEW,
+                f"follow-up-interview:{youth.id}:{youth.ase_exit_date.isoformat()}",
+                {"due_on": due_on.isoformat()},
+                _paris_noon(max(due_on, today + timedelta(days=2))),
+                None,
+            )
+        )
+    for age, notice, kind in (
+        (21, policy.birthday_21_notice_days, TaskKind.BIRTHDAY_21),
+        (25, policy.birthday_25_notice_days, TaskKind.BIRTHDAY_25),
+    ):
+        for youth in session.scalars(
+            select(Youth).where(_turning(age, notice, now), Youth.deletion_requested_at.is_(None))
+        ):
+            day = birthday(youth.birth_date, age)
+            found.append(
+                (
+                    youth,
+                    kind,
+                    f"birthday-{age}:{youth.id}:{day.year}",
+                    {"birthday": day.isoformat()},
+                    _paris_noon(max(day - timedelta(days=30), today + timedelta(days=2))),
+                    None,
+                )
+            )
+    return found
+
+
+def _paris_noon(day: date) -> datetime:
+    return datetime.combine(day, time(12), tzinfo=PARIS)
+
+
+def run_hand_overs(cycle: _Cycle) -> None:
+    session = cycle.session
+    candidates = _hand_over_candidates(session, cycle.now, cycle.policy)
+    keys = [key for _youth, _kind, key, _detail, _due, _request in candidates]
+    existing = (
+        set(session.scalars(select(StaffTask.key).where(StaffTask.key.in_(keys))))
+        if keys
+        else set()
+    )
+    for youth, kind, key, detail, due, request_id in candidates:
+        if key in existing:
+            continue
+        existing.add(key)
+        planned = HandOver(youth.id, youth.display_name, kind, key)
+        if cycle.dry_run:
+            cycle.report.tasks.append(planned)
+            continue
+        if tasks.open_task(
+            session,
+            youth_id=youth.id,
+            kind=kind,
+            key=key,
+            now=cycle.now,
+            due_at=due,
+            aid_request_id=request_id,
+            detail=detail,
+            base_url=cycle.base_url,
+        ):
+            cycle.report.tasks.append(planned)
+
+
+def run_escalations(cycle: _Cycle) -> None:
+    """Tasks open past their due date by the policy's delay move to the supervisor."""
+    planned = tasks.plan_escalations(cycle.session, cycle.now, cycle.policy.task_escalation_days)
+    if cycle.dry_run:
+        cycle.report.escalations.extend(planned)
+        return
+    for escalation in planned:
+        if tasks.escalate(cycle.session, escalation, now=cycle.now, base_url=cycle.base_url):
+            cycle.report.escalations.append(escalation)

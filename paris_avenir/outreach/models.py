@@ -4,7 +4,7 @@ import enum
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from paris_avenir.db import Base, RecordMixin, UTCDateTime, str_enum
@@ -29,6 +29,8 @@ class OutreachResponse(enum.StrEnum):
     NEEDS_HELP = "besoin_aide"
     MESSAGE = "message"
     BOOKING = "rendez_vous"
+    # A person of the team reached the youth (a task closed "joint·e" or "vu·e").
+    STAFF_CONTACT = "contact_equipe"
 
 
 class OutreachAttempt(RecordMixin, Base):
@@ -52,27 +54,3 @@ class OutreachAttempt(RecordMixin, Base):
     response: Mapped[OutreachResponse | None] = mapped_column(
         str_enum(OutreachResponse, "outreach_response")
     )
-
-
-class StaffTaskKind(enum.StrEnum):
-    PHONE_YOUTH = "appeler"
-    NEEDS_HELP_ALERT = "alerte_besoin_aide"
-    UNREACHABLE = "injoignable"
-    MISSED_APPOINTMENT = "rdv_manque"
-    DELETION_REQUEST = "suppression_compte"
-
-
-class StaffTask(RecordMixin, Base):
-    """Something a référent must do for a youth: call them, answer an alert…"""
-
-    __tablename__ = "staff_task"
-
-    youth_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("youth.id", ondelete="CASCADE"), index=True
-    )
-    assignee_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("staff_user.id"), index=True)
-    kind: Mapped[StaffTaskKind] = mapped_column(str_enum(StaffTaskKind, "staff_task_kind"))
-    outreach_attempt_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("outreach_attempt.id"))
-    due_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    outcome: Mapped[str | None] = mapped_column(Text)

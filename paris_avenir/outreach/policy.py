@@ -9,10 +9,11 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from paris_avenir.kit import settings_store
+from paris_avenir.kit import quiet_hours, settings_store
 from paris_avenir.web.i18n import N_, gettext
 
-SETTING_KEY = "outreach_policy"
+# Shared with kit.quiet_hours, which reads the sending window from the same stored policy.
+SETTING_KEY = quiet_hours.POLICY_SETTING_KEY
 
 
 @dataclass(frozen=True)
@@ -23,8 +24,8 @@ class OutreachPolicy:
     call_task_day: int = 45
     repeat_every_days: int = 60
     check_in_every_days: int = 90
-    quiet_hours_start: int = 20  # hour, Paris time
-    quiet_hours_end: int = 9
+    quiet_hours_start: int = quiet_hours.DEFAULT_STARTS  # hour, Paris time
+    quiet_hours_end: int = quiet_hours.DEFAULT_ENDS
     frequency_cap_days: int = 5
     documents_awaited_days: int = 7
     reminder_first_hours: int = 48
@@ -34,6 +35,12 @@ class OutreachPolicy:
     response_window_days: int = 7
     cancel_cutoff_hours: int = 4
     move_cutoff_hours: int = 24
+    # A task still open this many days after its due date moves to the team's supervisor.
+    task_escalation_days: int = 3
+
+    @property
+    def quiet_hours(self) -> quiet_hours.QuietHours:
+        return quiet_hours.QuietHours(self.quiet_hours_start, self.quiet_hours_end)
 
 
 LABELS: dict[str, str] = {
@@ -54,6 +61,7 @@ LABELS: dict[str, str] = {
     "response_window_days": N_("Une réponse compte pour la relance pendant … jours"),
     "cancel_cutoff_hours": N_("Un jeune peut annuler jusqu’à … heures avant le rendez-vous"),
     "move_cutoff_hours": N_("Un jeune peut déplacer jusqu’à … heures avant le rendez-vous"),
+    "task_escalation_days": N_("Une tâche en retard de … jours passe au superviseur de l’équipe"),
 }
 HOURS = {"quiet_hours_start", "quiet_hours_end"}
 
@@ -94,5 +102,14 @@ def save(
     policy = OutreachPolicy(**values)
     if not policy.sms_step_day <= policy.email_step_day <= policy.call_task_day:
         raise PolicyError(gettext("Les étapes doivent se suivre : SMS, puis e-mail, puis appel."))
+    if not policy.quiet_hours_end < policy.quiet_hours_start:
+        raise PolicyError(
+            gettext(
+                "Les messages partent entre « %(end)s » et « %(start)s » : la première heure "
+                "doit être plus petite que la seconde (par exemple 9 et 20).",
+                end=gettext(LABELS["quiet_hours_end"]),
+                start=gettext(LABELS["quiet_hours_start"]),
+            )
+        )
     settings_store.save(session, SETTING_KEY, asdict(policy), by_id=by_id, now=now)  # type: ignore[arg-type]
     return policy

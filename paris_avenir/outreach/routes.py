@@ -11,6 +11,7 @@ from paris_avenir.config import Settings
 from paris_avenir.db import SessionDep
 from paris_avenir.outreach import checkin
 from paris_avenir.outreach.models import OutreachAttempt
+from paris_avenir.staff import tasks
 from paris_avenir.web import i18n
 from paris_avenir.web.language import chosen_language
 from paris_avenir.web.templating import render
@@ -19,9 +20,13 @@ from paris_avenir.youths.models import Youth
 router = APIRouter()
 
 
-def _secret(request: Request) -> str:
+def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
-    return settings.secret_key
+    return settings
+
+
+def _secret(request: Request) -> str:
+    return _settings(request).secret_key
 
 
 def _language(request: Request, session: SessionDep, attempt: OutreachAttempt | None) -> str:
@@ -63,6 +68,12 @@ def check_in_answer(
                 {"token": token, "state": "open", "error": i18n.gettext("Choisissez une réponse.")},
                 status_code=422,
             )
-        recorded = checkin.answer(session, attempt, needs_help=reponse == "aide")
+        recorded = checkin.answer(
+            session, attempt, needs_help=reponse == "aide", base_url=_settings(request).base_url
+        )
         state = ("thanks_help" if reponse == "aide" else "thanks_good") if recorded else "answered"
-        return render(request, "outreach/check_in.html", {"token": token, "state": state})
+        # Who was told, and by when they will call: the youth reads it at once.
+        alert = tasks.alert_for_attempt(session, attempt.id) if state == "thanks_help" else None
+        return render(
+            request, "outreach/check_in.html", {"token": token, "state": state, "alert": alert}
+        )

@@ -3,8 +3,9 @@ from __future__ import annotations
 import enum
 import uuid
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, text
+from sqlalchemy import JSON, ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from paris_avenir.db import Base, RecordMixin, UTCDateTime, str_enum
@@ -44,8 +45,13 @@ class StaffUser(RecordMixin, Base):
     # Private calendar feed: the URL holds a random token, only its hash is stored;
     # issuing a new one revokes the old URL.
     calendar_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # Leave, sickness: while absent, new tasks for their youths go to the team's supervisor.
+    absent_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     team: Mapped[Team | None] = relationship(lazy="raise")
+
+    def is_absent(self, now: datetime) -> bool:
+        return self.absent_until is not None and self.absent_until > now
 
 
 class CaseloadAssignment(RecordMixin, Base):
@@ -87,3 +93,68 @@ class CounterSession(RecordMixin, Base):
     consent_recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class TaskKind(enum.StrEnum):
+    """What the watch (or a youth's action) hands over to a person."""
+
+    NEEDS_HELP_ALERT = "alerte_besoin_aide"
+    PHONE_YOUTH = "appeler"
+    UNREACHABLE = "injoignable"
+    MISSED_APPOINTMENT = "rdv_manque"
+    DELETION_REQUEST = "suppression_compte"
+    DOCUMENTS_RECEIVED = "pieces_recues"
+    FOLLOW_UP_INTERVIEW = "entretien_6_mois"
+    BIRTHDAY_21 = "passage_21_ans"
+    BIRTHDAY_25 = "passage_25_ans"
+    REQUEST_WAITING = "demande_en_attente"
+
+
+class TaskOutcome(enum.StrEnum):
+    REACHED = "joint"
+    NO_ANSWER = "pas_de_reponse"
+    WRONG_NUMBER = "mauvais_numero"
+    SEEN_AT_COUNTER = "vu_au_guichet"
+    NO_LONGER_NEEDED = "plus_besoin"
+    FORWARDED = "transmis"
+    DONE = "fait"
+
+
+class StaffTask(RecordMixin, Base):
+    """Something a person must do for a youth: call them, answer an alert, check a
+    document. Built and closed only by staff/tasks.py."""
+
+    __tablename__ = "staff_task"
+    __table_args__ = (Index("ix_staff_task_assignee_id_done_at", "assignee_id", "done_at"),)
+
+    youth_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("youth.id", ondelete="CASCADE"), index=True
+    )
+    # What makes the task distinct (the outreach attempt, the request, the birthday year):
+    # the same reason never opens two tasks, even when two schedulers run.
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[TaskKind] = mapped_column(str_enum(TaskKind, "staff_task_kind"))
+    assignee_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("staff_user.id"))
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    outreach_attempt_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("outreach_attempt.id", ondelete="SET NULL")
+    )
+    aid_request_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("aid_request.id", ondelete="CASCADE")
+    )
+    appointment_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("appointment.id", ondelete="CASCADE")
+    )
+    # Facts known when the task opened, shown with it (channels that failed, the
+    # documents received, the birthday): plain words and codes, never a phone or email.
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Moved to the supervisor because it stayed open past its due date.
+    escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    outcome: Mapped[TaskOutcome | None] = mapped_column(str_enum(TaskOutcome, "task_outcome"))
+    closed_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("staff_user.id"))
+    # The closing note, kept in the encrypted follow-up journal.
+    note_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("follow_up_note.id", ondelete="SET NULL")
+    )

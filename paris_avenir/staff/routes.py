@@ -15,6 +15,7 @@ from paris_avenir.aid_requests import instruction
 from paris_avenir.aid_requests import kinds as catalogue
 from paris_avenir.aid_requests import service as requests_service
 from paris_avenir.aid_requests.models import AidCode, RequestStatus
+from paris_avenir.appointments import labels as appointment_labels
 from paris_avenir.appointments import service as appointments
 from paris_avenir.appointments.models import Appointment, AppointmentKind
 from paris_avenir.audit import service as audit
@@ -27,17 +28,21 @@ from paris_avenir.documents.models import DocumentKind
 from paris_avenir.documents.validation import MAX_BYTES, RefusedFile
 from paris_avenir.kit.forms import parse_euros
 from paris_avenir.messaging import service as messaging
+from paris_avenir.outreach import labels as outreach_labels
 from paris_avenir.outreach.models import OutreachAttempt
-from paris_avenir.staff import caseload, counter
+from paris_avenir.staff import assignments, caseload, counter, journal, tasks
 from paris_avenir.staff import service as staff_service
-from paris_avenir.staff.models import CaseloadAssignment, StaffRole, StaffUser
+from paris_avenir.staff.models import StaffRole, StaffUser
+from paris_avenir.staff.permissions import works_tasks
 from paris_avenir.web.i18n import gettext as _
 from paris_avenir.web.templating import render
 from paris_avenir.youths import importer
+from paris_avenir.youths import labels as youth_labels
 from paris_avenir.youths.models import Youth
 
 router = APIRouter(prefix="/pro")
 MAX_IMPORT_BYTES = 5 * 1024 * 1024
+DASHBOARD_TASKS = 5
 
 
 def _redirect(location: str) -> RedirectResponse:
@@ -69,11 +74,15 @@ def dashboard(
     chosen = _enum(filtre, caseload.Filter, caseload.Filter.ALL)
     sort = _enum(tri, caseload.Sort, caseload.Sort.QUIETEST)
     result = caseload.caseload(session, staff, chosen=chosen, sort=sort, search=q[:100], page=page)
+    # The top of "À faire": urgent and overdue first.
+    lines = tasks.queue_for(session, staff) if works_tasks(staff) else []
     return render(
         request,
         "staff/home.html",
         {
             "staff": staff,
+            "task_lines": lines[:DASHBOARD_TASKS],
+            "task_total": len(lines),
             "result": result,
             "filter": chosen,
             "sort": sort,
@@ -118,11 +127,7 @@ def _youth_file(
             object_id=thread.id,
             ip_address=client_ip(request),
         )
-    current = session.scalar(
-        select(StaffUser)
-        .join(CaseloadAssignment, CaseloadAssignment.referent_id == StaffUser.id)
-        .where(CaseloadAssignment.youth_id == youth.id, CaseloadAssignment.ended_at.is_(None))
-    )
+    current = assignments.current_referent(session, youth.id)
     appointments = list(
         session.scalars(
             select(Appointment)
@@ -157,8 +162,19 @@ def _youth_file(
                     .limit(20)
                 )
             ),
-            "journal": staff_service.journal(session, request.app.state.cipher, youth.id),
-            "team": staff_service.team_referents(session, staff.team_id)
+            "journal": journal.journal(session, request.app.state.cipher, youth.id),
+            "task_history": tasks.youth_history(session, youth.id),
+            # Words, never codes, on staff pages.
+            "reason_label": outreach_labels.reason_label,
+            "response_label": outreach_labels.response_label,
+            "step_label": outreach_labels.step_label,
+            "channel_label": outreach_labels.channel_label,
+            "appointment_kind": appointment_labels.kind_label,
+            "appointment_status": appointment_labels.status_label,
+            "housing_label": youth_labels.housing_label,
+            "employment_label": youth_labels.employment_label,
+            "language_name": youth_labels.language_name,
+            "team": assignments.team_referents(session, staff.team_id)
             if staff.role is StaffRole.SUPERVISOR
             else [],
             "kind_name": lambda code: catalogue.kind(code).name,
@@ -190,10 +206,10 @@ def add_note(
 ) -> Response:
     youth = youth_for_staff(session, staff, youth_id, ip_address=client_ip(request), action=None)
     try:
-        staff_service.add_note(
+        journal.add_note(
             session, request.app.state.cipher, youth_id=youth.id, author=staff, text=note
         )
-    except staff_service.AssignmentError as error:
+    except journal.NoteError as error:
         return _youth_file(request, session, staff, youth_id, error=str(error), status_code=422)
     return _redirect(f"/pro/jeunes/{youth.id}#journal")
 
@@ -344,24 +360,6 @@ def instruct(
             request, session, staff, request_id, error=str(error), status_code=422
         )
     return _redirect(f"/pro/demandes/{aid_request.id}")
-
-
-# --- Team (supervisors) -------------------------------------------------------------------
-
-
-@router.get("/equipe")
-def team(request: Request, session: SessionDep, staff: CurrentStaff) -> Response:
-    if staff.role is not StaffRole.SUPERVISOR:
-        raise HTTPException(status_code=403)
-    return render(
-        request,
-        "staff/team.html",
-        {
-            "staff": staff,
-            "loads": staff_service.team_load(session, staff),
-            "target": staff_service.CASELOAD_TARGET,
-        },
-    )
 
 
 # --- Import from the ASE information system -----------------------------------------------

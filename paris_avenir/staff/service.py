@@ -6,16 +6,16 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from cryptography.fernet import MultiFernet
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from paris_avenir.audit import service as audit
 from paris_avenir.auth import sessions
 from paris_avenir.db import utcnow
+from paris_avenir.staff import tasks
+from paris_avenir.staff.assignments import team_referents
 from paris_avenir.staff.models import CaseloadAssignment, StaffRole, StaffUser
 from paris_avenir.web.i18n import gettext
-from paris_avenir.youths.models import FollowUpNote
 
 
 def disable_staff(session: Session, staff: StaffUser, *, by: StaffUser | None) -> None:
@@ -36,31 +36,8 @@ def disable_staff(session: Session, staff: StaffUser, *, by: StaffUser | None) -
 # --- Caseload assignments -----------------------------------------------------------------
 
 
-def current_referent_id(session: Session, youth_id: uuid.UUID) -> uuid.UUID | None:
-    """The référent of the youth's open caseload assignment, if any."""
-    return session.scalar(
-        select(CaseloadAssignment.referent_id).where(
-            CaseloadAssignment.youth_id == youth_id, CaseloadAssignment.ended_at.is_(None)
-        )
-    )
-
-
 class AssignmentError(ValueError):
     """The message is for the supervisor."""
-
-
-def team_referents(session: Session, team_id: uuid.UUID | None) -> list[StaffUser]:
-    return list(
-        session.scalars(
-            select(StaffUser)
-            .where(
-                StaffUser.team_id == team_id,
-                StaffUser.role == StaffRole.REFERENT,
-                StaffUser.is_active.is_(True),
-            )
-            .order_by(StaffUser.full_name)
-        )
-    )
 
 
 def reassign(
@@ -102,6 +79,7 @@ def reassign(
     )
     session.add(assignment)
     session.flush()
+    moved = tasks.follow_reassignment(session, youth_id, now=now, by_id=by.id)
     audit.record(
         session,
         "youth.reassigned",
@@ -109,7 +87,11 @@ def reassign(
         youth_id=youth_id,
         object_type="caseload_assignment",
         object_id=assignment.id,
-        detail={"from": str(current.referent_id) if current else None, "to": str(target.id)},
+        detail={
+            "from": str(current.referent_id) if current else None,
+            "to": str(target.id),
+            "tasks_moved": moved,
+        },
         now=now,
     )
     return assignment
@@ -165,62 +147,4 @@ def team_load(
     return [
         TeamLoad(referent, sizes.get(referent.id, 0), overdue.get(referent.id, 0))
         for referent in referents
-    ]
-
-
-# --- Follow-up journal --------------------------------------------------------------------
-
-
-def add_note(
-    session: Session,
-    cipher: MultiFernet,
-    *,
-    youth_id: uuid.UUID,
-    author: StaffUser,
-    text: str,
-    on_behalf_of_youth: bool = False,
-    now: datetime | None = None,
-) -> FollowUpNote:
-    text = text.strip()
-    if not text:
-        raise AssignmentError(gettext("Écrivez la note avant de l’enregistrer."))
-    now = now or utcnow()
-    note = FollowUpNote(
-        youth_id=youth_id,
-        author_staff_id=author.id,
-        written_at=now,
-        body_encrypted=cipher.encrypt(text[:10000].encode()).decode(),
-        on_behalf_of_youth=on_behalf_of_youth,
-    )
-    session.add(note)
-    session.flush()
-    audit.record(
-        session,
-        "youth.note",
-        actor_staff_id=author.id,
-        youth_id=youth_id,
-        object_type="follow_up_note",
-        object_id=note.id,
-        now=now,
-    )
-    return note
-
-
-@dataclass(frozen=True)
-class JournalEntry:
-    written_at: datetime
-    author: str
-    text: str
-
-
-def journal(session: Session, cipher: MultiFernet, youth_id: uuid.UUID) -> list[JournalEntry]:
-    rows = session.execute(
-        select(FollowUpNote, StaffUser.full_name)
-        .join(StaffUser, StaffUser.id == FollowUpNote.author_staff_id)
-        .where(FollowUpNote.youth_id == youth_id)
-        .order_by(FollowUpNote.written_at.desc())
-    ).all()
-    return [
-        JournalEntry(note.written_at, name, cipher.decrypt(note.body_encrypted.encode()).decode())
-        for note, name in rows
     ]

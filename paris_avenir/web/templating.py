@@ -85,9 +85,12 @@ def format_time_paris(value: datetime) -> Markup:
     return _isolated(text, left_to_right=True)
 
 
-def format_date_long(value: date | None) -> Markup:
+def format_date_long(value: date | datetime | None) -> Markup:
+    """ "3 décembre 2026"; an instant is first read in Paris time (its date there)."""
     if value is None:
         return Markup("")
+    if isinstance(value, datetime):
+        value = value.astimezone(PARIS).date()
     text = babel_dates.format_date(value, "long", locale=i18n.get_locale())
     return _isolated(text, left_to_right=False)
 
@@ -118,6 +121,7 @@ def template_context(request: Request, context: dict[str, Any]) -> dict[str, Any
         "viewer_youth": getattr(request.state, "viewer_youth", None),
         "viewer_staff": getattr(request.state, "viewer_staff", None),
         "viewer_referent": getattr(request.state, "viewer_referent", None),
+        "open_task_count": getattr(request.state, "open_task_count", None),
         "show_language_bar": not i18n.is_back_office(request.url.path),
         # Where the language switch brings the reader back.
         "return_path": request.url.path + (f"?{request.url.query}" if request.url.query else ""),

@@ -22,6 +22,7 @@ from paris_avenir.db import utcnow
 from paris_avenir.kit import phone as phones
 from paris_avenir.kit.email_address import InvalidEmail, normalise_email
 from paris_avenir.messaging import message_templates, notifications, sms_texts, texts
+from paris_avenir.staff import tasks
 from paris_avenir.staff.models import CaseloadAssignment, StaffRole, StaffUser
 from paris_avenir.web import i18n
 from paris_avenir.web.i18n import LANGUAGES
@@ -312,6 +313,10 @@ def _apply(
             )
         )
         changed = True
+        if current is not None:
+            session.flush()
+            # The youth's open tasks follow them to the référent the export names.
+            tasks.follow_reassignment(session, youth.id, now=now, by_id=None)
     session.flush()
     if created:
         report.created += 1

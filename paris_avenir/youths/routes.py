@@ -19,9 +19,10 @@ from paris_avenir.config import Settings
 from paris_avenir.db import SessionDep, utcnow
 from paris_avenir.messaging import outbox
 from paris_avenir.messaging import service as messaging
+from paris_avenir.staff import tasks
 from paris_avenir.web.i18n import LANGUAGES
 from paris_avenir.web.i18n import gettext as _
-from paris_avenir.web.language import remember_language
+from paris_avenir.web.language import remember_language, safe_next
 from paris_avenir.web.templating import render
 from paris_avenir.youths import export, service
 from paris_avenir.youths.export import export_youth_data
@@ -55,6 +56,8 @@ def my_space(request: Request, session: SessionDep, youth: CurrentYouth) -> Resp
             ],
             "renewals": requests_service.renewals_due(requests, today),
             "unread": messaging.unread_count_for_youth(session, youth.id),
+            # "J'ai besoin d'aide": who was told, and by when they will call.
+            "help_alert": tasks.open_alert_for_youth(session, youth.id),
             "kind_name": lambda code: catalogue.kind(code).name,
             "franceconnect": request.app.state.oidc["franceconnect"].settings.configured,
         },
@@ -170,6 +173,30 @@ def confirm_contact(
             status_code=422,
         )
     return _redirect("/mon-espace/profil?enregistre=1")
+
+
+# --- A number reported as not working -----------------------------------------------------
+
+
+@router.get("/numero")
+def phone_check(request: Request, youth: CurrentYouth, suite: str = "") -> Response:
+    """Shown after sign-in when the référent could not reach the youth's number (or
+    messages to it bounce): confirm it, or give a new one."""
+    going_to = safe_next(suite, "/mon-espace")
+    if youth.phone is None or youth.phone_unreachable_at is None:
+        return _redirect(going_to)
+    return render(request, "youths/phone_check.html", {"youth": youth, "suite": going_to})
+
+
+@router.post("/numero")
+def phone_confirm(
+    request: Request,
+    session: SessionDep,
+    youth: CurrentYouth,
+    suite: Annotated[str, Form()] = "",
+) -> Response:
+    service.confirm_phone(session, youth)
+    return _redirect(safe_next(suite, "/mon-espace"))
 
 
 # --- My data ------------------------------------------------------------------------------

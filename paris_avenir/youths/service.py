@@ -12,8 +12,8 @@ from paris_avenir.auth import codes
 from paris_avenir.db import utcnow
 from paris_avenir.kit.crypto import constant_time_equals, keyed_hash, new_numeric_code
 from paris_avenir.messaging.models import OutboxMessage
-from paris_avenir.outreach.models import StaffTask, StaffTaskKind
-from paris_avenir.staff.service import current_referent_id
+from paris_avenir.staff import tasks
+from paris_avenir.staff.models import TaskKind
 from paris_avenir.web.i18n import gettext, is_offered
 from paris_avenir.youths.models import Channel, ContactVerification, Youth
 
@@ -169,6 +169,19 @@ def confirm_contact_change(
     return verification.channel
 
 
+def confirm_phone(session: Session, youth: Youth, *, now: datetime | None = None) -> None:
+    """The youth says the number flagged as not working is theirs: messages go to it again
+    (the référent sees the flag gone, and the confirmation in the audit log)."""
+    now = now or utcnow()
+    if youth.phone_unreachable_at is None:
+        return
+    youth.phone_unreachable_at = None
+    audit.record(
+        session, "youth.phone_confirmed", actor_youth_id=youth.id, youth_id=youth.id, now=now
+    )
+    youth.last_activity_at = now
+
+
 # --- Deletion request ---------------------------------------------------------------------
 
 
@@ -179,14 +192,12 @@ def request_deletion(session: Session, youth: Youth, *, now: datetime | None = N
     if youth.deletion_requested_at is not None:
         return
     youth.deletion_requested_at = now
-    referent_id = current_referent_id(session, youth.id)
-    session.add(
-        StaffTask(
-            youth_id=youth.id,
-            assignee_id=referent_id,
-            kind=StaffTaskKind.DELETION_REQUEST,
-            due_at=now + timedelta(days=30),
-        )
+    tasks.open_task(
+        session,
+        youth_id=youth.id,
+        kind=TaskKind.DELETION_REQUEST,
+        key=f"deletion:{youth.id}:{now.isoformat()}",
+        now=now,
     )
     audit.record(
         session, "youth.deletion_requested", actor_youth_id=youth.id, youth_id=youth.id, now=now

@@ -1,0 +1,81 @@
+"""What the watch achieves, per référent: youths contacted and how many answered within a
+week, per reason, step and channel. For the supervisor's team page (names, not statistics:
+the supervisor already sees these youths)."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from paris_avenir.outreach import labels
+from paris_avenir.outreach.models import OutreachAttempt, OutreachReason
+from paris_avenir.staff.models import CaseloadAssignment
+from paris_avenir.youths.models import Channel
+
+ANSWER_WINDOW = timedelta(days=7)
+PERIOD = timedelta(days=90)
+
+
+@dataclass(frozen=True)
+class WatchResult:
+    referent_id: uuid.UUID
+    reason: OutreachReason
+    step: int
+    channel: Channel | None
+    contacted: int
+    answered: int  # within a week of the contact
+
+    @property
+    def label(self) -> str:
+        step = labels.step_label(self.reason, self.step)
+        name = labels.reason_label(self.reason)
+        return f"{name} — {step}" if step else name
+
+    @property
+    def channel_label(self) -> str:
+        return labels.channel_label(self.channel)
+
+
+def results_by_referent(
+    session: Session, referent_ids: list[uuid.UUID], *, now: datetime
+) -> list[WatchResult]:
+    """The last 90 days of contacts of the youths each référent follows now (one query)."""
+    if not referent_ids:
+        return []
+    rows = session.execute(
+        select(
+            CaseloadAssignment.referent_id,
+            OutreachAttempt.reason,
+            OutreachAttempt.step,
+            OutreachAttempt.channel,
+            OutreachAttempt.attempted_at,
+            OutreachAttempt.responded_at,
+        )
+        .join(CaseloadAssignment, CaseloadAssignment.youth_id == OutreachAttempt.youth_id)
+        .where(
+            CaseloadAssignment.referent_id.in_(referent_ids),
+            CaseloadAssignment.ended_at.is_(None),
+            OutreachAttempt.attempted_at >= now - PERIOD,
+        )
+    ).all()
+    counts: dict[tuple[uuid.UUID, OutreachReason, int, Channel | None], list[int]] = defaultdict(
+        lambda: [0, 0]
+    )
+    for referent_id, reason, step, channel, attempted_at, responded_at in rows:
+        cell = counts[(referent_id, reason, int(step), channel)]
+        cell[0] += 1
+        if responded_at is not None and responded_at - attempted_at <= ANSWER_WINDOW:
+            cell[1] += 1
+    order = {reason: index for index, reason in enumerate(OutreachReason)}
+    return [
+        WatchResult(referent_id, reason, step, channel, contacted, answered)
+        for (referent_id, reason, step, channel), (contacted, answered) in sorted(
+            counts.items(),
+            key=lambda item: (str(item[0][0]), order[item[0][1]], item[0][2]),
+        )
+    ]

@@ -1,0 +1,77 @@
+"""Who follows a youth: the current référent, the team, its supervisor. Plain queries that
+the rest of staff/ (tasks, reassignment, scope) builds on."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from paris_avenir.db import utcnow
+from paris_avenir.staff.models import CaseloadAssignment, StaffRole, StaffUser
+
+
+def current_referent_id(session: Session, youth_id: uuid.UUID) -> uuid.UUID | None:
+    """The référent of the youth's open caseload assignment, if any."""
+    return session.scalar(
+        select(CaseloadAssignment.referent_id).where(
+            CaseloadAssignment.youth_id == youth_id, CaseloadAssignment.ended_at.is_(None)
+        )
+    )
+
+
+def current_referent(session: Session, youth_id: uuid.UUID) -> StaffUser | None:
+    """The référent who follows the youth now (one query), if any."""
+    return session.scalar(
+        select(StaffUser)
+        .join(CaseloadAssignment, CaseloadAssignment.referent_id == StaffUser.id)
+        .where(CaseloadAssignment.youth_id == youth_id, CaseloadAssignment.ended_at.is_(None))
+    )
+
+
+def last_team_id(session: Session, youth_id: uuid.UUID) -> uuid.UUID | None:
+    """The team of the youth's most recent référent, current or past."""
+    return session.scalar(
+        select(StaffUser.team_id)
+        .join(CaseloadAssignment, CaseloadAssignment.referent_id == StaffUser.id)
+        .where(CaseloadAssignment.youth_id == youth_id)
+        .order_by(CaseloadAssignment.ended_at.desc().nulls_first())
+        .limit(1)
+    )
+
+
+def team_supervisor(
+    session: Session, team_id: uuid.UUID | None, *, now: datetime | None = None
+) -> StaffUser | None:
+    """The team's active supervisor (one who is not absent first; by name when several)."""
+    if team_id is None:
+        return None
+    now = now or utcnow()
+    supervisors = session.scalars(
+        select(StaffUser)
+        .where(
+            StaffUser.team_id == team_id,
+            StaffUser.role == StaffRole.SUPERVISOR,
+            StaffUser.is_active.is_(True),
+        )
+        .order_by(StaffUser.full_name, StaffUser.id)
+    ).all()
+    present = [person for person in supervisors if not person.is_absent(now)]
+    candidates = present or list(supervisors)
+    return candidates[0] if candidates else None
+
+
+def team_referents(session: Session, team_id: uuid.UUID | None) -> list[StaffUser]:
+    return list(
+        session.scalars(
+            select(StaffUser)
+            .where(
+                StaffUser.team_id == team_id,
+                StaffUser.role == StaffRole.REFERENT,
+                StaffUser.is_active.is_(True),
+            )
+            .order_by(StaffUser.full_name)
+        )
+    )

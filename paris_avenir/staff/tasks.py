@@ -1,0 +1,1029 @@
+"""The work queue: whatever the watch cannot do by message becomes a task for a person.
+
+This module is the only place a task is built, assigned, closed or escalated. Every other
+domain calls `open_task` (the outreach cycle, the check-in, a missed appointment, a deletion
+request, documents received) and `close_done` when the work was done by other means (a
+decision on the request, an interview booked).
+
+- The assignee is resolved once, when the task opens: the youth's current référent; the
+  team's supervisor when there is none or the référent is marked absent.
+- A key makes every task unique (an outreach attempt, a request, a birthday year), so a
+  retried job or two schedulers never open the same task twice.
+- Closing records an outcome from a short list per kind and, optionally, a note in the
+  encrypted journal; it is audited. "Joint·e" and "vu·e" count as the youth's activity, so
+  the watch restarts from that day; "mauvais numéro" flags the phone; "pas de réponse"
+  lets the watch's next step run.
+- A task still open some days after its due date (the admin's policy) moves to the team's
+  supervisor; reassigning a youth moves their open tasks; declaring an absence moves the
+  absent person's open tasks.
+"""
+
+from __future__ import annotations
+
+import statistics
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from cryptography.fernet import MultiFernet
+from sqlalchemy import ColumnElement, and_, case, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, aliased
+
+from paris_avenir.audit import service as audit
+from paris_avenir.auth.scope import deny, youth_scope
+from paris_avenir.db import utcnow
+from paris_avenir.kit import quiet_hours
+from paris_avenir.kit.holidays import is_public_holiday
+from paris_avenir.kit.phone import mask
+from paris_avenir.messaging import outbox
+from paris_avenir.messaging.models import OutboxMessage, OutboxStatus
+from paris_avenir.outreach.models import OutreachAttempt, OutreachResponse
+from paris_avenir.staff import assignments, journal
+from paris_avenir.staff.models import (
+    StaffRole,
+    StaffTask,
+    StaffUser,
+    TaskKind,
+    TaskOutcome,
+)
+from paris_avenir.youths.models import Channel, Youth
+
+PARIS = ZoneInfo("Europe/Paris")
+# Staff work on weekdays; an urgent task is due by the end of the working day.
+WORKDAY_ENDS = time(18, 0)
+URGENT_MINIMUM = timedelta(hours=2)  # less left today: due at the end of the next one
+QUEUE_LIMIT = 200
+CLOSE_STATS_WINDOW = timedelta(days=90)
+
+CALLS = (
+    TaskOutcome.REACHED,
+    TaskOutcome.NO_ANSWER,
+    TaskOutcome.WRONG_NUMBER,
+    TaskOutcome.SEEN_AT_COUNTER,
+    TaskOutcome.NO_LONGER_NEEDED,
+    TaskOutcome.FORWARDED,
+)
+MEETINGS = (
+    TaskOutcome.REACHED,
+    TaskOutcome.SEEN_AT_COUNTER,
+    TaskOutcome.DONE,
+    TaskOutcome.NO_ANSWER,
+    TaskOutcome.WRONG_NUMBER,
+    TaskOutcome.FORWARDED,
+    TaskOutcome.NO_LONGER_NEEDED,
+)
+PAPERWORK = (TaskOutcome.DONE, TaskOutcome.FORWARDED, TaskOutcome.NO_LONGER_NEEDED)
+# Outcomes that mean a person of the team was in touch with the youth.
+CONTACT_OUTCOMES = frozenset({TaskOutcome.REACHED, TaskOutcome.SEEN_AT_COUNTER})
+
+OUTCOME_LABELS: dict[TaskOutcome, str] = {
+    TaskOutcome.REACHED: "Joint·e",
+    TaskOutcome.NO_ANSWER: "Pas de réponse",
+    TaskOutcome.WRONG_NUMBER: "Mauvais numéro",
+    TaskOutcome.SEEN_AT_COUNTER: "Vu·e au guichet",
+    TaskOutcome.NO_LONGER_NEEDED: "Plus besoin",
+    TaskOutcome.FORWARDED: "Transmis",
+    TaskOutcome.DONE: "Fait",
+}
+
+
+@dataclass(frozen=True)
+class KindSpec:
+    label: str
+    todo: str  # the one thing to do, in words
+    outcomes: tuple[TaskOutcome, ...]
+    due_after: timedelta = timedelta(days=2)
+    urgent: bool = False
+    needs_phone: bool = True  # the number, as a tel: link, is what the task needs
+
+
+KINDS: dict[TaskKind, KindSpec] = {
+    TaskKind.NEEDS_HELP_ALERT: KindSpec(
+        "A répondu « J’ai besoin d’aide »",
+        "Appelez le jeune aujourd’hui.",
+        CALLS,
+        urgent=True,
+    ),
+    TaskKind.PHONE_YOUTH: KindSpec(
+        "Silencieux : appeler",
+        "Appelez le jeune : le SMS et l’e-mail de relance sont restés sans réponse.",
+        CALLS,
+    ),
+    TaskKind.UNREACHABLE: KindSpec(
+        "Injoignable par message",
+        "Trouvez un autre moyen de le joindre (téléphone, guichet, partenaires), puis "
+        "mettez à jour son numéro ou son e-mail avec lui.",
+        CALLS,
+    ),
+    TaskKind.MISSED_APPOINTMENT: KindSpec(
+        "Rendez-vous manqué",
+        "Appelez le jeune et proposez-lui un nouveau rendez-vous.",
+        CALLS,
+    ),
+    TaskKind.DELETION_REQUEST: KindSpec(
+        "Demande de suppression du compte",
+        "Vérifiez ce que la loi oblige à garder (aides versées, décisions), puis répondez "
+        "au jeune.",
+        (
+            TaskOutcome.DONE,
+            TaskOutcome.REACHED,
+            TaskOutcome.FORWARDED,
+            TaskOutcome.NO_LONGER_NEEDED,
+        ),
+        due_after=timedelta(days=30),  # one month to answer (RGPD art. 12)
+        needs_phone=False,
+    ),
+    TaskKind.DOCUMENTS_RECEIVED: KindSpec(
+        "Documents reçus",
+        "Vérifiez les documents ajoutés et reprenez l’instruction de la demande.",
+        PAPERWORK,
+        due_after=timedelta(days=3),
+        needs_phone=False,
+    ),
+    TaskKind.REQUEST_WAITING: KindSpec(
+        "Demande en attente depuis plus de 30 jours",
+        "Décidez, ou dites au jeune ce qui bloque et quand il aura une réponse.",
+        PAPERWORK,
+        due_after=timedelta(days=5),
+        needs_phone=False,
+    ),
+    TaskKind.FOLLOW_UP_INTERVIEW: KindSpec(
+        "Entretien des 6 mois à fixer",
+        "Appelez le jeune pour fixer l’entretien des 6 mois après sa sortie de l’ASE "
+        "(CASF art. L222-5-2-1) : il n’a pas encore pris rendez-vous.",
+        MEETINGS,
+    ),
+    TaskKind.BIRTHDAY_21: KindSpec(
+        "Bientôt 21 ans",
+        "Préparez la suite avec le jeune : le Navigo gratuit et le contrat jeune majeur "
+        "s’arrêtent à 21 ans.",
+        MEETINGS,
+    ),
+    TaskKind.BIRTHDAY_25: KindSpec(
+        "Bientôt 25 ans : fin de Paris avenir",
+        "Préparez le relais vers le droit commun (service social de secteur, Mission "
+        "locale, CCAS) avant ses 25 ans.",
+        MEETINGS,
+    ),
+}
+OUTBOX_STATUS_WORDS: dict[OutboxStatus, str] = {
+    OutboxStatus.QUEUED: "en attente d’envoi",
+    OutboxStatus.SENDING: "en cours d’envoi",
+    OutboxStatus.SENT: "envoyé, sans réponse",
+    OutboxStatus.DELIVERED: "reçu, sans réponse",
+    OutboxStatus.FAILED: "échec",
+    OutboxStatus.CANCELLED: "annulé",
+}
+CHANNEL_WORDS = {Channel.SMS: "SMS", Channel.EMAIL: "E-mail"}
+
+
+class TaskError(Exception):
+    """A refusal for the staff member, in French, with the HTTP status it answers."""
+
+    def __init__(self, message: str, status_code: int = 422) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+
+def outcome_label(outcome: TaskOutcome) -> str:
+    return OUTCOME_LABELS[outcome]
+
+
+def kind_label(kind: TaskKind) -> str:
+    return KINDS[kind].label
+
+
+# --- When a task is due -------------------------------------------------------------------
+
+
+def is_working_day(day: date) -> bool:
+    return day.weekday() < 5 and not is_public_holiday(day)
+
+
+def end_of_working_day(now: datetime) -> datetime:
+    """18:00 today if it is a working day with two hours left, else the next working day."""
+    local = now.astimezone(PARIS)
+    day = local.date()
+    end = datetime.combine(day, WORKDAY_ENDS, tzinfo=PARIS)
+    if is_working_day(day) and end - local >= URGENT_MINIMUM:
+        return end
+    day += timedelta(days=1)
+    while not is_working_day(day):
+        day += timedelta(days=1)
+    return datetime.combine(day, WORKDAY_ENDS, tzinfo=PARIS)
+
+
+def default_due(kind: TaskKind, now: datetime) -> datetime:
+    spec = KINDS[kind]
+    return end_of_working_day(now) if spec.urgent else now + spec.due_after
+
+
+# --- Who does it --------------------------------------------------------------------------
+
+
+def assignee_for(session: Session, youth_id: uuid.UUID, now: datetime) -> StaffUser | None:
+    """The current référent; the team's supervisor when there is none or they are absent
+    (or disabled). None only when the youth has never had a référent."""
+    referent = assignments.current_referent(session, youth_id)
+    if referent is not None and referent.is_active and not referent.is_absent(now):
+        return referent
+    team_id = referent.team_id if referent else assignments.last_team_id(session, youth_id)
+    return assignments.team_supervisor(session, team_id, now=now)
+
+
+# --- Opening ------------------------------------------------------------------------------
+
+
+def open_task(
+    session: Session,
+    *,
+    youth_id: uuid.UUID,
+    kind: TaskKind,
+    key: str,
+    now: datetime | None = None,
+    due_at: datetime | None = None,
+    outreach_attempt_id: uuid.UUID | None = None,
+    aid_request_id: uuid.UUID | None = None,
+    appointment_id: uuid.UUID | None = None,
+    detail: dict[str, Any] | None = None,
+    base_url: str | None = None,
+) -> StaffTask | None:
+    """Opens the task once per key (None when it exists already). An urgent task emails
+    its assignee at once (within the sending window): `base_url` is then required."""
+    now = now or utcnow()
+    if session.scalar(select(StaffTask.id).where(StaffTask.key == key)) is not None:
+        return None
+    assignee = assignee_for(session, youth_id, now)
+    task = StaffTask(
+        youth_id=youth_id,
+        key=key,
+        kind=kind,
+        assignee_id=assignee.id if assignee else None,
+        opened_at=now,
+        due_at=due_at or default_due(kind, now),
+        outreach_attempt_id=outreach_attempt_id,
+        aid_request_id=aid_request_id,
+        appointment_id=appointment_id,
+        detail=detail or {},
+    )
+    try:
+        with session.begin_nested():
+            session.add(task)
+            session.flush()
+    except IntegrityError:
+        return None  # opened at the same moment by another worker
+    if KINDS[kind].urgent and assignee is not None:
+        assert base_url is not None, "an urgent task emails its assignee a link"
+        _email_urgent(session, task, assignee, base_url=base_url, now=now)
+    return task
+
+
+def _youth_short_name(session: Session, youth_id: uuid.UUID) -> str:
+    first, last = session.execute(
+        select(Youth.first_name, Youth.last_name).where(Youth.id == youth_id)
+    ).one()
+    return f"{first} {last[:1]}."
+
+
+def _email_urgent(
+    session: Session,
+    task: StaffTask,
+    to: StaffUser,
+    *,
+    base_url: str,
+    now: datetime,
+    instead_of: StaffUser | None = None,
+) -> None:
+    """The email that says "someone needs you": the youth's first name and initial, the
+    link to "À faire", nothing else (no number, no detail: mailboxes are read elsewhere)."""
+    name = _youth_short_name(session, task.youth_id)
+    link = f"{base_url.rstrip('/')}/pro/a-faire"
+    reason = (
+        f"{instead_of.full_name} est absent·e ou ne l’a pas traitée à temps : vous la "
+        "recevez à sa place.\n\n"
+        if instead_of is not None
+        else ""
+    )
+    text = (
+        f"Bonjour {to.full_name},\n\n"
+        f"{name} a répondu « J’ai besoin d’aide » au message « Comment ça va ? » de Paris "
+        f"avenir.\n\n{reason}"
+        "Appelez le jeune aujourd’hui. Son numéro et ce qu’il faut savoir sont dans "
+        f"« À faire » :\n{link}\n\n"
+        "Ce message ne contient rien d’autre, pour protéger le jeune."
+    )
+    quiet = quiet_hours.load(session)
+    outbox.enqueue(
+        session,
+        channel=Channel.EMAIL,
+        recipient=to.email,
+        template="task_urgent_alert",
+        subject=f"Urgent : {name} a besoin d’aide",
+        body_text=text,
+        idempotency_key=f"task-urgent:{task.id}:{to.id}",
+        staff_id=to.id,
+        urgent=True,
+        now=now,
+        not_before=quiet.next_sending_time(now),
+    )
+
+
+# --- Who can act on a task ----------------------------------------------------------------
+
+
+def _visible_to(staff: StaffUser) -> ColumnElement[bool]:
+    """A référent acts on the tasks assigned to them; a supervisor on their own and on
+    every task of a youth of their team."""
+    if staff.role is StaffRole.SUPERVISOR:
+        return or_(StaffTask.assignee_id == staff.id, StaffTask.youth_id.in_(_scoped_ids(staff)))
+    if staff.role is StaffRole.REFERENT:
+        return and_(StaffTask.assignee_id == staff.id, StaffTask.youth_id.in_(_scoped_ids(staff)))
+    return StaffTask.id.is_(None)
+
+
+def _scoped_ids(staff: StaffUser) -> Any:
+    return select(Youth.id).where(youth_scope(staff))
+
+
+def task_for_staff(
+    session: Session, staff: StaffUser, task_id: str, *, ip_address: str | None
+) -> StaffTask:
+    """The task if the staff member may act on it; otherwise a 404 identical to a missing
+    id, with an access_denied audit entry (scope.deny)."""
+    try:
+        parsed = uuid.UUID(task_id)
+    except ValueError:
+        raise deny(
+            session, staff, object_type="staff_task", object_id=task_id, ip_address=ip_address
+        ) from None
+    task = session.scalar(select(StaffTask).where(StaffTask.id == parsed, _visible_to(staff)))
+    if task is None:
+        raise deny(
+            session, staff, object_type="staff_task", object_id=parsed, ip_address=ip_address
+        )
+    return task
+
+
+# --- Closing ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Closed:
+    task: StaffTask
+    kept_open: bool  # an urgent alert is not closed by a call nobody answered
+
+
+def close_task(
+    session: Session,
+    cipher: MultiFernet,
+    task: StaffTask,
+    *,
+    by: StaffUser,
+    outcome: str,
+    note: str = "",
+    now: datetime | None = None,
+    ip_address: str | None = None,
+) -> Closed:
+    """Records the outcome once (a second close, even at the same instant, is refused) and
+    its consequences for the youth and the watch."""
+    now = now or utcnow()
+    spec = KINDS[task.kind]
+    try:
+        chosen = TaskOutcome(outcome)
+    except ValueError:
+        chosen = None
+    if chosen is None or chosen not in spec.outcomes:
+        raise TaskError("Choisissez ce qui s’est passé dans la liste.")
+    note = note.strip()
+    if len(note) > 4000:
+        raise TaskError("La note est trop longue (4 000 caractères au plus).")
+    if task.done_at is not None:
+        raise TaskError("Cette tâche est déjà terminée.", status_code=409)
+    if spec.urgent and chosen is TaskOutcome.NO_ANSWER:
+        return Closed(
+            _record_unanswered_call(session, cipher, task, by, note, now, ip_address), True
+        )
+    # One close wins, even when two people press the button at the same moment.
+    closed = session.execute(
+        update(StaffTask)
+        .where(StaffTask.id == task.id, StaffTask.done_at.is_(None))
+        .values(done_at=now, outcome=chosen, closed_by_id=by.id)
+        .execution_options(synchronize_session=False)
+    )
+    if closed.rowcount != 1:  # type: ignore[attr-defined]
+        raise TaskError("Cette tâche est déjà terminée.", status_code=409)
+    session.refresh(task)
+    if note:
+        entry = journal.add_note(
+            session,
+            cipher,
+            youth_id=task.youth_id,
+            author=by,
+            text=f"{spec.label} — {OUTCOME_LABELS[chosen]} : {note}",
+            now=now,
+        )
+        task.note_id = entry.id
+    _apply_outcome(session, task, chosen, now)
+    audit.record(
+        session,
+        "task.closed",
+        actor_staff_id=by.id,
+        youth_id=task.youth_id,
+        object_type="staff_task",
+        object_id=task.id,
+        ip_address=ip_address,
+        detail={"kind": task.kind.value, "outcome": chosen.value},
+        now=now,
+    )
+    return Closed(task, False)
+
+
+def _record_unanswered_call(
+    session: Session,
+    cipher: MultiFernet,
+    task: StaffTask,
+    by: StaffUser,
+    note: str,
+    now: datetime,
+    ip_address: str | None,
+) -> StaffTask:
+    """The alert stays open, due at the end of the next working day: someone asked for help
+    and nobody has spoken to them yet."""
+    spec = KINDS[task.kind]
+    session.execute(
+        update(StaffTask)
+        .where(StaffTask.id == task.id, StaffTask.done_at.is_(None))
+        .values(due_at=end_of_working_day(now + timedelta(days=1)))
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(task)
+    journal.add_note(
+        session,
+        cipher,
+        youth_id=task.youth_id,
+        author=by,
+        text=f"{spec.label} — appel sans réponse" + (f" : {note}" if note else ""),
+        now=now,
+    )
+    audit.record(
+        session,
+        "task.call_unanswered",
+        actor_staff_id=by.id,
+        youth_id=task.youth_id,
+        object_type="staff_task",
+        object_id=task.id,
+        ip_address=ip_address,
+        detail={"kind": task.kind.value},
+        now=now,
+    )
+    return task
+
+
+def _apply_outcome(session: Session, task: StaffTask, outcome: TaskOutcome, now: datetime) -> None:
+    youth = session.get_one(Youth, task.youth_id)
+    if outcome in CONTACT_OUTCOMES:
+        # A person was in touch: the watch restarts from today and stays silent (automation
+        # yields to people), and the contact is credited to the watch's step, if any.
+        youth.last_activity_at = max(filter(None, (youth.last_activity_at, now)))
+        if task.outreach_attempt_id is not None:
+            session.execute(
+                update(OutreachAttempt)
+                .where(
+                    OutreachAttempt.id == task.outreach_attempt_id,
+                    OutreachAttempt.responded_at.is_(None),
+                )
+                .values(responded_at=now, response=OutreachResponse.STAFF_CONTACT)
+                .execution_options(synchronize_session=False)
+            )
+    elif outcome is TaskOutcome.WRONG_NUMBER and youth.phone is not None:
+        # No more SMS to it; the youth is asked for a new number at their next sign-in.
+        youth.phone_unreachable_at = youth.phone_unreachable_at or now
+
+
+def close_done(
+    session: Session,
+    *,
+    kinds: Iterable[TaskKind],
+    by_id: uuid.UUID | None,
+    now: datetime,
+    youth_id: uuid.UUID | None = None,
+    aid_request_id: uuid.UUID | None = None,
+) -> int:
+    """Closes, as "fait", the open tasks the work was done for by other means: a decision
+    taken on the request, an interview booked. Returns how many were closed."""
+    conditions: list[ColumnElement[bool]] = [
+        StaffTask.kind.in_(list(kinds)),
+        StaffTask.done_at.is_(None),
+    ]
+    if aid_request_id is not None:
+        conditions.append(StaffTask.aid_request_id == aid_request_id)
+    if youth_id is not None:
+        conditions.append(StaffTask.youth_id == youth_id)
+    result = session.execute(
+        update(StaffTask)
+        .where(*conditions)
+        .values(done_at=now, outcome=TaskOutcome.DONE, closed_by_id=by_id)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+# --- Moving tasks -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Escalation:
+    task_id: uuid.UUID
+    youth_id: uuid.UUID
+    kind: TaskKind
+    from_id: uuid.UUID | None
+    to_id: uuid.UUID
+
+
+def overdue_to_escalate(
+    session: Session, now: datetime, after_days: int
+) -> list[tuple[StaffTask, StaffUser | None]]:
+    """Open tasks past their due date by `after_days`, not with a supervisor yet, each with
+    its current assignee (one query)."""
+    assignee = aliased(StaffUser)
+    rows = session.execute(
+        select(StaffTask, assignee)
+        .outerjoin(assignee, assignee.id == StaffTask.assignee_id)
+        .where(
+            StaffTask.done_at.is_(None),
+            StaffTask.escalated_at.is_(None),
+            StaffTask.due_at <= now - timedelta(days=after_days),
+            or_(StaffTask.assignee_id.is_(None), assignee.role != StaffRole.SUPERVISOR),
+        )
+        .order_by(StaffTask.due_at, StaffTask.id)
+    ).all()
+    return [(task, person) for task, person in rows]
+
+
+def plan_escalations(session: Session, now: datetime, after_days: int) -> list[Escalation]:
+    """Who each overdue task would move to: the supervisor of the assignee's team (or of the
+    youth's last team). Deciding writes nothing, so a dry run lists the same moves."""
+    planned = []
+    supervisors: dict[uuid.UUID | None, StaffUser | None] = {}
+    for task, person in overdue_to_escalate(session, now, after_days):
+        team_id = person.team_id if person else assignments.last_team_id(session, task.youth_id)
+        if team_id not in supervisors:
+            supervisors[team_id] = assignments.team_supervisor(session, team_id, now=now)
+        supervisor = supervisors[team_id]
+        if supervisor is None:
+            continue
+        planned.append(
+            Escalation(
+                task.id, task.youth_id, task.kind, person.id if person else None, supervisor.id
+            )
+        )
+    return planned
+
+
+def escalate(
+    session: Session, escalation: Escalation, *, now: datetime, base_url: str
+) -> StaffTask | None:
+    """Moves one overdue task to the supervisor (audited); None when it was closed or moved
+    meanwhile."""
+    moved = session.execute(
+        update(StaffTask)
+        .where(
+            StaffTask.id == escalation.task_id,
+            StaffTask.done_at.is_(None),
+            StaffTask.escalated_at.is_(None),
+        )
+        .values(assignee_id=escalation.to_id, escalated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if moved.rowcount != 1:  # type: ignore[attr-defined]
+        return None
+    task = session.get_one(StaffTask, escalation.task_id)
+    session.refresh(task)
+    audit.record(
+        session,
+        "task.escalated",
+        youth_id=task.youth_id,
+        object_type="staff_task",
+        object_id=task.id,
+        detail={
+            "kind": task.kind.value,
+            "from": str(escalation.from_id) if escalation.from_id else None,
+            "to": str(escalation.to_id),
+        },
+        now=now,
+    )
+    if KINDS[task.kind].urgent:
+        supervisor = session.get_one(StaffUser, escalation.to_id)
+        previous = session.get(StaffUser, escalation.from_id) if escalation.from_id else None
+        _email_urgent(session, task, supervisor, base_url=base_url, now=now, instead_of=previous)
+    return task
+
+
+def follow_reassignment(
+    session: Session, youth_id: uuid.UUID, *, now: datetime, by_id: uuid.UUID | None
+) -> int:
+    """After a youth changes référent, their open tasks go to the person who now follows
+    them (or, if absent, the supervisor). Returns how many moved."""
+    assignee = assignee_for(session, youth_id, now)
+    if assignee is None:
+        return 0
+    moved = session.execute(
+        update(StaffTask)
+        .where(
+            StaffTask.youth_id == youth_id,
+            StaffTask.done_at.is_(None),
+            or_(StaffTask.assignee_id.is_(None), StaffTask.assignee_id != assignee.id),
+        )
+        .values(assignee_id=assignee.id)
+        .execution_options(synchronize_session=False)
+    )
+    count = int(moved.rowcount or 0)  # type: ignore[attr-defined]
+    if count:
+        audit.record(
+            session,
+            "task.reassigned",
+            actor_staff_id=by_id,
+            youth_id=youth_id,
+            detail={"to": str(assignee.id), "count": count},
+            now=now,
+        )
+    return count
+
+
+class AbsenceError(TaskError):
+    pass
+
+
+def set_absence(
+    session: Session,
+    person: StaffUser,
+    *,
+    until: date | None,
+    by: StaffUser,
+    now: datetime | None = None,
+) -> int:
+    """Marks a référent absent until a date (None: back). While absent, new tasks for their
+    youths go to the supervisor, and their open tasks move there now. Returns how many."""
+    now = now or utcnow()
+    today = now.astimezone(PARIS).date()
+    if until is not None and not today < until <= today + timedelta(days=366):
+        raise AbsenceError("L’absence finit après aujourd’hui et dans un an au plus.")
+    if by.id != person.id and not (
+        by.role is StaffRole.SUPERVISOR and by.team_id is not None and by.team_id == person.team_id
+    ):
+        raise AbsenceError("Seul le superviseur de l’équipe peut déclarer cette absence.", 403)
+    person.absent_until = (
+        datetime.combine(until + timedelta(days=1), time(0), tzinfo=PARIS) if until else None
+    )
+    audit.record(
+        session,
+        "staff.absence",
+        actor_staff_id=by.id,
+        object_type="staff_user",
+        object_id=person.id,
+        detail={"until": until.isoformat() if until else None},
+        now=now,
+    )
+    if until is None or person.role is StaffRole.SUPERVISOR:
+        return 0
+    supervisor = assignments.team_supervisor(session, person.team_id, now=now)
+    if supervisor is None:
+        return 0
+    moved = session.execute(
+        update(StaffTask)
+        .where(StaffTask.assignee_id == person.id, StaffTask.done_at.is_(None))
+        .values(assignee_id=supervisor.id)
+        .execution_options(synchronize_session=False)
+    )
+    return int(moved.rowcount or 0)  # type: ignore[attr-defined]
+
+
+# --- Reading the queue --------------------------------------------------------------------
+
+
+def open_count(session: Session, staff_id: uuid.UUID) -> int:
+    """For the menu: one indexed count."""
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(StaffTask)
+            .where(StaffTask.assignee_id == staff_id, StaffTask.done_at.is_(None))
+        )
+        or 0
+    )
+
+
+@dataclass
+class TaskLine:
+    """One line of "À faire": who, why, since when, due when, the one thing to do and
+    what is needed to do it."""
+
+    task: StaffTask
+    youth: Youth
+    assignee_name: str | None
+    label: str
+    why: list[str]
+    todo: str
+    urgent: bool
+    overdue: bool
+    outcomes: list[tuple[str, str]]
+    phone: str | None = None  # E.164, shown as a tel: link
+    phone_flag: str | None = None
+    channels: list[str] = field(default_factory=list)  # what was tried, what failed
+    request_id: uuid.UUID | None = None
+    active_since_opened: datetime | None = None
+
+    @property
+    def rank(self) -> tuple[int, datetime]:
+        """Urgent first, then overdue, then due soon."""
+        return (0 if self.urgent else 1 if self.overdue else 2, self.task.due_at)
+
+
+def _channel_facts(youth: Youth) -> list[str]:
+    facts = []
+    if youth.phone is None:
+        facts.append("Pas de numéro de téléphone.")
+    elif youth.phone_unreachable_at is not None:
+        facts.append(f"SMS : numéro injoignable depuis le {_day(youth.phone_unreachable_at)}.")
+    if youth.email is None:
+        facts.append("Pas d’e-mail.")
+    elif youth.email_unreachable_at is not None:
+        facts.append(f"E-mail : adresse en échec depuis le {_day(youth.email_unreachable_at)}.")
+    if youth.outreach_opted_out_at is not None:
+        facts.append("S’est désinscrit des messages de suivi.")
+    return facts
+
+
+def _day(value: datetime | date) -> str:
+    if isinstance(value, datetime):
+        value = value.astimezone(PARIS).date()
+    return value.strftime("%d/%m/%Y")
+
+
+def _why(task: StaffTask) -> list[str]:
+    detail = task.detail or {}
+    lines: list[str] = []
+    if task.kind is TaskKind.PHONE_YOUTH and detail.get("quiet_days"):
+        lines.append(f"Aucune activité depuis {detail['quiet_days']} jours.")
+    if detail.get("about"):
+        lines.append(str(detail["about"]))
+    if task.kind is TaskKind.MISSED_APPOINTMENT and detail.get("appointment_at"):
+        when = datetime.fromisoformat(detail["appointment_at"]).astimezone(PARIS)
+        lines.append(f"{detail.get('appointment', 'Rendez-vous')} du {when:%d/%m/%Y à %H:%M}.")
+    if detail.get("aid"):
+        lines.append(f"{detail['aid']} ({detail.get('request', '')}).")
+    if detail.get("documents"):
+        lines.append("Ajouté : " + ", ".join(str(item) for item in detail["documents"]) + ".")
+    if detail.get("submitted_on"):
+        lines.append(f"Déposée le {_day(date.fromisoformat(detail['submitted_on']))}.")
+    if detail.get("due_on"):
+        lines.append(f"Entretien dû le {_day(date.fromisoformat(detail['due_on']))}.")
+    if detail.get("birthday"):
+        lines.append(f"Anniversaire le {_day(date.fromisoformat(detail['birthday']))}.")
+    if task.escalated_at is not None:
+        lines.append(f"Passée au superviseur le {_day(task.escalated_at)} (en retard).")
+    return lines
+
+
+def _watch_messages(
+    session: Session, tasks: Sequence[StaffTask]
+) -> dict[uuid.UUID, list[tuple[OutreachAttempt, OutboxStatus | None]]]:
+    """The watch's messages of each call task's quiet spell, with what became of them (one
+    query for the whole page)."""
+    periods = {
+        (task.youth_id, str(task.detail["period"]))
+        for task in tasks
+        if task.kind is TaskKind.PHONE_YOUTH and (task.detail or {}).get("period")
+    }
+    if not periods:
+        return {}
+    found: dict[uuid.UUID, list[tuple[OutreachAttempt, OutboxStatus | None]]] = {}
+    for attempt, status in session.execute(
+        select(OutreachAttempt, OutboxMessage.status)
+        .outerjoin(OutboxMessage, OutboxMessage.id == OutreachAttempt.outbox_message_id)
+        .where(
+            OutreachAttempt.youth_id.in_({youth_id for youth_id, _period in periods}),
+            OutreachAttempt.period_key.in_({period for _youth_id, period in periods}),
+            OutreachAttempt.channel.is_not(None),
+        )
+        .order_by(OutreachAttempt.attempted_at)
+    ).all():
+        if (attempt.youth_id, attempt.period_key) in periods:
+            found.setdefault(attempt.youth_id, []).append((attempt, status))
+    return found
+
+
+def _lines(
+    session: Session, rows: Sequence[tuple[StaffTask, Youth, str | None]], now: datetime
+) -> list[TaskLine]:
+    messages = _watch_messages(session, [task for task, _youth, _name in rows])
+    lines = []
+    for task, youth, assignee_name in rows:
+        spec = KINDS[task.kind]
+        tried = [
+            f"{CHANNEL_WORDS[attempt.channel]} du {_day(attempt.attempted_at)} : "
+            f"{OUTBOX_STATUS_WORDS[status] if status else 'pas envoyé'}."
+            for attempt, status in messages.get(youth.id, [])
+            if attempt.channel is not None
+        ]
+        usable_phone = youth.phone if youth.phone and youth.phone_unreachable_at is None else None
+        lines.append(
+            TaskLine(
+                task=task,
+                youth=youth,
+                assignee_name=assignee_name,
+                label=spec.label,
+                why=_why(task),
+                todo=spec.todo,
+                urgent=spec.urgent,
+                overdue=task.due_at < now,
+                outcomes=[(outcome.value, OUTCOME_LABELS[outcome]) for outcome in spec.outcomes],
+                phone=usable_phone if spec.needs_phone else None,
+                phone_flag=(
+                    f"Numéro {mask(youth.phone)} signalé injoignable."
+                    if spec.needs_phone and youth.phone and youth.phone_unreachable_at
+                    else None
+                ),
+                channels=tried + (_channel_facts(youth) if spec.needs_phone else []),
+                request_id=task.aid_request_id,
+                active_since_opened=(
+                    youth.last_activity_at
+                    if youth.last_activity_at and youth.last_activity_at > task.opened_at
+                    else None
+                ),
+            )
+        )
+    return sorted(lines, key=lambda line: line.rank)
+
+
+def _query(*conditions: ColumnElement[bool]) -> Any:
+    assignee = aliased(StaffUser)
+    return (
+        select(StaffTask, Youth, assignee.full_name)
+        .join(Youth, Youth.id == StaffTask.youth_id)
+        .outerjoin(assignee, assignee.id == StaffTask.assignee_id)
+        .where(*conditions)
+        .order_by(StaffTask.due_at, StaffTask.id)
+        .limit(QUEUE_LIMIT)
+    )
+
+
+def queue_for(session: Session, staff: StaffUser, *, now: datetime | None = None) -> list[TaskLine]:
+    """The staff member's open tasks, urgent first, then overdue, then due soon; in a fixed
+    number of queries whatever their number."""
+    now = now or utcnow()
+    rows = session.execute(
+        _query(StaffTask.assignee_id == staff.id, StaffTask.done_at.is_(None))
+    ).all()
+    return _lines(session, [(task, youth, name) for task, youth, name in rows], now)
+
+
+def team_overdue(
+    session: Session, supervisor: StaffUser, *, now: datetime | None = None
+) -> list[TaskLine]:
+    """Every open task of the team past its due date, whoever holds it."""
+    now = now or utcnow()
+    rows = session.execute(
+        _query(
+            StaffTask.youth_id.in_(_scoped_ids(supervisor)),
+            StaffTask.done_at.is_(None),
+            StaffTask.due_at < now,
+        )
+    ).all()
+    return _lines(session, [(task, youth, name) for task, youth, name in rows], now)
+
+
+@dataclass(frozen=True)
+class TaskLoad:
+    open: int
+    overdue: int
+    median_hours_to_close: float | None
+
+
+def team_task_loads(
+    session: Session, staff_ids: Sequence[uuid.UUID], *, now: datetime | None = None
+) -> dict[uuid.UUID, TaskLoad]:
+    """Per person: open and overdue tasks now, and the median time to close over 90 days
+    (by who closed them). Two queries."""
+    now = now or utcnow()
+    counts: dict[uuid.UUID, tuple[int, int]] = {}
+    for assignee_id, opened, overdue in session.execute(
+        select(
+            StaffTask.assignee_id,
+            func.count(),
+            func.sum(case((StaffTask.due_at < now, 1), else_=0)),
+        )
+        .where(StaffTask.assignee_id.in_(list(staff_ids)), StaffTask.done_at.is_(None))
+        .group_by(StaffTask.assignee_id)
+    ):
+        counts[assignee_id] = (int(opened), int(overdue or 0))
+    durations: dict[uuid.UUID, list[float]] = {}
+    for closed_by, opened_at, done_at in session.execute(
+        select(StaffTask.closed_by_id, StaffTask.opened_at, StaffTask.done_at).where(
+            StaffTask.closed_by_id.in_(list(staff_ids)),
+            StaffTask.done_at >= now - CLOSE_STATS_WINDOW,
+        )
+    ):
+        if closed_by is not None and done_at is not None:
+            hours = (done_at - opened_at).total_seconds() / 3600
+            durations.setdefault(closed_by, []).append(hours)
+    loads = {}
+    for staff_id in staff_ids:
+        opened, overdue = counts.get(staff_id, (0, 0))
+        closing = durations.get(staff_id)
+        loads[staff_id] = TaskLoad(opened, overdue, statistics.median(closing) if closing else None)
+    return loads
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    task: StaffTask
+    label: str
+    outcome: str | None
+    closed_by: str | None
+    assignee: str | None
+
+
+def youth_history(session: Session, youth_id: uuid.UUID, *, limit: int = 30) -> list[HistoryEntry]:
+    """The youth file's task history, newest first, open ones included (one query)."""
+    closer, assignee = aliased(StaffUser), aliased(StaffUser)
+    rows = session.execute(
+        select(StaffTask, closer.full_name, assignee.full_name)
+        .outerjoin(closer, closer.id == StaffTask.closed_by_id)
+        .outerjoin(assignee, assignee.id == StaffTask.assignee_id)
+        .where(StaffTask.youth_id == youth_id)
+        .order_by(StaffTask.opened_at.desc())
+        .limit(limit)
+    ).all()
+    return [
+        HistoryEntry(
+            task,
+            KINDS[task.kind].label,
+            OUTCOME_LABELS[task.outcome] if task.outcome else None,
+            closed_by,
+            assignee_name,
+        )
+        for task, closed_by, assignee_name in rows
+    ]
+
+
+@dataclass(frozen=True)
+class AlertForYouth:
+    """What a youth who asked for help reads: who was told, by when they will be called."""
+
+    asked_at: datetime
+    due_at: datetime
+    told_name: str | None
+    told_is_referent: bool
+
+
+def open_alert_for_youth(session: Session, youth_id: uuid.UUID) -> AlertForYouth | None:
+    row = session.execute(
+        select(StaffTask, StaffUser)
+        .outerjoin(StaffUser, StaffUser.id == StaffTask.assignee_id)
+        .where(
+            StaffTask.youth_id == youth_id,
+            StaffTask.kind == TaskKind.NEEDS_HELP_ALERT,
+            StaffTask.done_at.is_(None),
+        )
+        .order_by(StaffTask.opened_at.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    task, person = row
+    return AlertForYouth(
+        asked_at=task.opened_at,
+        due_at=task.due_at,
+        told_name=person.full_name if person else None,
+        told_is_referent=person is not None and person.role is StaffRole.REFERENT,
+    )
+
+
+def alert_for_attempt(session: Session, attempt_id: uuid.UUID) -> AlertForYouth | None:
+    """The alert opened by this check-in answer, as the youth reads it."""
+    youth_id = session.scalar(
+        select(StaffTask.youth_id).where(
+            StaffTask.outreach_attempt_id == attempt_id,
+            StaffTask.kind == TaskKind.NEEDS_HELP_ALERT,
+        )
+    )
+    return open_alert_for_youth(session, youth_id) if youth_id else None
+
+
+def last_staff_contact_clause(youth_id_column: Any, since: datetime) -> ColumnElement[bool]:
+    """True for youths a person of the team reached since `since` (a task closed "joint·e"
+    or "vu·e"): the watch counts that contact like a message in its frequency cap."""
+    return (
+        select(StaffTask.id)
+        .where(
+            StaffTask.youth_id == youth_id_column,
+            StaffTask.outcome.in_(list(CONTACT_OUTCOMES)),
+            StaffTask.done_at > since,
+        )
+        .exists()
+    )

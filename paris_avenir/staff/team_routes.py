@@ -1,0 +1,108 @@
+"""The supervisor's team page: caseloads, tasks open and overdue, how fast they are
+closed, what the watch achieved, and who is absent."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from paris_avenir.auth.dependencies import client_ip
+from paris_avenir.auth.scope import deny
+from paris_avenir.db import SessionDep, utcnow
+from paris_avenir.outreach import results
+from paris_avenir.staff import service as staff_service
+from paris_avenir.staff import tasks
+from paris_avenir.staff.models import StaffUser
+from paris_avenir.staff.permissions import SupervisorStaff
+from paris_avenir.staff.task_routes import parse_day
+from paris_avenir.web.templating import render
+
+router = APIRouter(prefix="/pro")
+
+
+def team_member(
+    session: Session, supervisor: StaffUser, staff_id: str, *, ip_address: str | None
+) -> StaffUser:
+    """A member of the supervisor's own team; anyone else is a 404 and an audit entry."""
+    try:
+        parsed = uuid.UUID(staff_id)
+    except ValueError:
+        raise deny(
+            session, supervisor, object_type="staff_user", object_id=staff_id, ip_address=ip_address
+        ) from None
+    person = session.scalar(
+        select(StaffUser).where(
+            StaffUser.id == parsed,
+            StaffUser.team_id == supervisor.team_id,
+            StaffUser.team_id.is_not(None),
+        )
+    )
+    if person is None:
+        raise deny(
+            session, supervisor, object_type="staff_user", object_id=parsed, ip_address=ip_address
+        )
+    return person
+
+
+def team_page(
+    request: Request,
+    session: Session,
+    supervisor: StaffUser,
+    *,
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    now = utcnow()
+    loads = staff_service.team_load(session, supervisor, now=now)
+    people = [load.referent.id for load in loads]
+    watch = results.results_by_referent(session, people, now=now)
+    return render(
+        request,
+        "staff/team.html",
+        {
+            "staff": supervisor,
+            "loads": loads,
+            "task_loads": tasks.team_task_loads(session, [*people, supervisor.id], now=now),
+            "overdue": tasks.team_overdue(session, supervisor, now=now),
+            "watch": {
+                person: [row for row in watch if row.referent_id == person] for person in people
+            },
+            "target": staff_service.CASELOAD_TARGET,
+            "now": now,
+            "error": error,
+            "notice": "C’est enregistré." if request.query_params.get("absence") else None,
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/equipe")
+def team(request: Request, session: SessionDep, staff: SupervisorStaff) -> Response:
+    return team_page(request, session, staff)
+
+
+@router.post("/equipe/{staff_id}/absence")
+def declare_absence(
+    request: Request,
+    session: SessionDep,
+    supervisor: SupervisorStaff,
+    staff_id: str,
+    jusqu_au: Annotated[str, Form()] = "",
+) -> Response:
+    """A supervisor marks a référent of the team absent (or back): their open tasks, and the
+    new ones, come to the supervisor meanwhile."""
+    person = team_member(session, supervisor, staff_id, ip_address=client_ip(request))
+    until, error = parse_day(jusqu_au)
+    if error is None:
+        try:
+            tasks.set_absence(session, person, until=until, by=supervisor)
+        except tasks.AbsenceError as refused:
+            error = str(refused)
+    if error is not None:
+        return team_page(request, session, supervisor, error=error, status_code=422)
+    return RedirectResponse("/pro/equipe?absence=1", status_code=303)

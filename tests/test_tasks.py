@@ -1,0 +1,831 @@
+"""The work queue: every alert reaches a person who acts on it, and what they record feeds
+back into the watch."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+import time_machine
+from cryptography.fernet import Fernet, MultiFernet
+from fastapi import FastAPI
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from paris_avenir.audit.models import AuditEvent
+from paris_avenir.messaging.models import OutboxMessage
+from paris_avenir.outreach import checkin, engine
+from paris_avenir.outreach.models import OutreachAttempt, OutreachReason, OutreachResponse
+from paris_avenir.staff import tasks
+from paris_avenir.staff.models import StaffRole, StaffTask, StaffUser, TaskKind, TaskOutcome, Team
+from paris_avenir.youths.models import Channel, FollowUpNote, Youth
+from tests.factories import TEST_FERNET_KEY, assign, create_staff, create_youth
+from tests.helpers import post_form, sign_in_as
+
+NOW = datetime(2026, 12, 2, 10, 0, tzinfo=UTC)  # a Wednesday, 11:00 in Paris
+SECRET = "s" * 40
+
+
+def cycle(session: Session, now: datetime, dry_run: bool = False) -> engine.CycleReport:
+    return engine.run_cycle(
+        session, base_url="http://testserver", secret_key=SECRET, now=now, dry_run=dry_run
+    )
+
+
+@pytest.fixture(autouse=True)
+def clock() -> Iterator[time_machine.Traveller]:
+    """Every test runs at NOW unless it moves the clock itself."""
+    with time_machine.travel(NOW, tick=False) as traveller:
+        yield traveller
+
+
+@pytest.fixture
+def team(session: Session) -> Team:
+    team = Team(name="Équipe des essais")
+    session.add(team)
+    session.flush()
+    return team
+
+
+@pytest.fixture
+def referent(session: Session, team: Team) -> StaffUser:
+    return create_staff(session, full_name="Awa Diallo", team_id=team.id)
+
+
+@pytest.fixture
+def supervisor(session: Session, team: Team) -> StaffUser:
+    return create_staff(session, StaffRole.SUPERVISOR, full_name="Hélène Martin", team_id=team.id)
+
+
+def followed_youth(session: Session, referent: StaffUser, **values: object) -> Youth:
+    defaults: dict[str, object] = {
+        "birth_date": date(2004, 6, 1),
+        "activated_at": NOW - timedelta(days=400),
+        "last_activity_at": NOW - timedelta(days=3),
+        "ase_exit_date": date(2023, 1, 10),
+    }
+    youth = create_youth(session, **{**defaults, **values})
+    assign(session, youth, referent, started_at=NOW - timedelta(days=300))
+    return youth
+
+
+def text_of(html: str) -> str:
+    """What a reader sees: the page without its tags (dates come isolated in <bdi>)."""
+    return re.sub(r"<[^>]+>", "", html)
+
+
+def open_alert(session: Session, youth: Youth, now: datetime = NOW) -> StaffTask:
+    task = tasks.open_task(
+        session,
+        youth_id=youth.id,
+        kind=TaskKind.NEEDS_HELP_ALERT,
+        key=f"test-alert:{youth.id}:{now.isoformat()}",
+        now=now,
+        base_url="http://testserver",
+    )
+    assert task is not None
+    return task
+
+
+def test_only_the_tasks_module_builds_a_task() -> None:
+    package = Path(__file__).resolve().parents[1] / "paris_avenir"
+    builders = [
+        path.relative_to(package).as_posix()
+        for path in package.rglob("*.py")
+        if re.search(r"(?<!class )\bStaffTask\(", path.read_text())
+    ]
+    assert builders == ["staff/tasks.py"]
+
+
+def test_the_assignee_is_the_referent_or_the_supervisor_when_absent_or_gone(
+    session: Session, referent: StaffUser, supervisor: StaffUser
+) -> None:
+    youth = followed_youth(session, referent)
+    assert tasks.assignee_for(session, youth.id, NOW) == referent
+    referent.absent_until = NOW + timedelta(days=5)
+    assert tasks.assignee_for(session, youth.id, NOW) == supervisor
+    assert tasks.assignee_for(session, youth.id, NOW + timedelta(days=6)) == referent
+    referent.absent_until = None
+    referent.is_active = False
+    assert tasks.assignee_for(session, youth.id, NOW) == supervisor
+    # No current référent any more (assignment ended): the last team's supervisor.
+    referent.is_active = True
+    from paris_avenir.staff.models import CaseloadAssignment
+
+    session.scalars(select(CaseloadAssignment)).one().ended_at = NOW - timedelta(days=1)
+    session.flush()
+    assert tasks.assignee_for(session, youth.id, NOW) == supervisor
+
+
+def test_the_same_key_never_opens_two_tasks(session: Session, referent: StaffUser) -> None:
+    youth = followed_youth(session, referent)
+    first = tasks.open_task(
+        session, youth_id=youth.id, kind=TaskKind.DELETION_REQUEST, key="k", now=NOW
+    )
+    again = tasks.open_task(
+        session, youth_id=youth.id, kind=TaskKind.DELETION_REQUEST, key="k", now=NOW
+    )
+    assert first is not None and again is None
+    assert len(session.scalars(select(StaffTask)).all()) == 1
+
+
+def test_an_urgent_task_is_due_by_the_end_of_the_working_day() -> None:
+    paris = tasks.PARIS
+    wednesday_11 = datetime(2026, 12, 2, 11, tzinfo=paris)
+    assert tasks.end_of_working_day(wednesday_11) == datetime(2026, 12, 2, 18, tzinfo=paris)
+    wednesday_17 = datetime(2026, 12, 2, 17, tzinfo=paris)
+    assert tasks.end_of_working_day(wednesday_17) == datetime(2026, 12, 3, 18, tzinfo=paris)
+    saturday = datetime(2026, 12, 5, 10, tzinfo=paris)
+    assert tasks.end_of_working_day(saturday) == datetime(2026, 12, 7, 18, tzinfo=paris)
+    christmas_eve_night = datetime(2026, 12, 24, 22, tzinfo=paris)
+    assert tasks.end_of_working_day(christmas_eve_night) == datetime(2026, 12, 28, 18, tzinfo=paris)
+
+
+async def test_needs_help_emails_the_referent_and_tells_the_youth_who_will_call(
+    app: FastAPI, client: httpx.AsyncClient, session: Session, referent: StaffUser
+) -> None:
+    youth = followed_youth(session, referent, activated_at=NOW - timedelta(days=95))
+    cycle(session, NOW)
+    attempt = session.scalars(select(OutreachAttempt)).one()
+    assert attempt.reason is OutreachReason.CHECK_IN
+    session.commit()
+    token = checkin.link(attempt.id, secret_key=app.state.settings.secret_key, base_url="")
+    answered = await post_form(client, token, {"reponse": "aide"})
+    assert "Awa Diallo, votre référent, a reçu votre message." in answered.text
+    assert "Awa Diallo vous appelle au plus tard le" in answered.text
+    assert "2 décembre 2026 à 18:00" in answered.text  # the end of this working day
+    email = session.scalars(
+        select(OutboxMessage).where(OutboxMessage.template == "task_urgent_alert")
+    ).one()
+    assert email.channel is Channel.EMAIL and email.recipient == referent.email
+    assert email.next_attempt_at == NOW  # at once: inside the sending window
+    assert email.subject == f"Urgent : {youth.first_name} {youth.last_name[:1]}. a besoin d’aide"
+    assert "http://127.0.0.1:8000/pro/a-faire" in email.body_text
+    assert youth.phone is not None and youth.phone not in email.body_text
+    # The youth's own page says the same, in their space.
+    sign_in_as(client, app, session, youth=youth)
+    space = (await client.get("/mon-espace")).text
+    assert "Votre demande d’aide" in space
+    assert "Awa Diallo a reçu votre message et vous appelle au plus tard le" in space
+    assert "Tout est à jour" not in space
+
+
+async def test_when_the_referent_is_absent_the_supervisor_is_told_and_named(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    session: Session,
+    referent: StaffUser,
+    supervisor: StaffUser,
+) -> None:
+    youth = followed_youth(session, referent, activated_at=NOW - timedelta(days=95))
+    referent.absent_until = NOW + timedelta(days=10)
+    cycle(session, NOW)
+    attempt = session.scalars(select(OutreachAttempt)).one()
+    session.commit()
+    token = checkin.link(attempt.id, secret_key=app.state.settings.secret_key, base_url="")
+    answered = await post_form(client, token, {"reponse": "aide"})
+    assert "Votre référent n’est pas là. Hélène Martin, responsable de l’équipe" in answered.text
+    email = session.scalars(
+        select(OutboxMessage).where(OutboxMessage.template == "task_urgent_alert")
+    ).one()
+    assert email.recipient == supervisor.email
+    assert session.scalars(select(StaffTask)).one().assignee_id == supervisor.id
+    assert youth.id is not None
+
+
+def test_an_alert_at_night_is_emailed_when_the_window_opens(
+    session: Session, referent: StaffUser
+) -> None:
+    youth = followed_youth(session, referent)
+    tuesday_night = datetime(2026, 12, 1, 22, 30, tzinfo=UTC)  # 23:30 in Paris
+    open_alert(session, youth, tuesday_night)
+    email = session.scalars(select(OutboxMessage)).one()
+    assert email.next_attempt_at == datetime(2026, 12, 2, 8, 0, tzinfo=UTC)  # 09:00 Paris
+
+
+async def test_the_queue_puts_urgent_first_then_overdue_then_due_soon(
+    clock: time_machine.Traveller,
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    session: Session,
+    referent: StaffUser,
+) -> None:
+    soon = followed_youth(session, referent, first_name="Bientôt")
+    late = followed_youth(session, referent, first_name="Retard")
+    urgent = followed_youth(session, referent, first_name="Urgent")
+    tasks.open_task(session, youth_id=soon.id, kind=TaskKind.DELETION_REQUEST, key="a", now=NOW)
+    tasks.open_task(
+        session,
+        youth_id=late.id,
+        kind=TaskKind.MISSED_APPOINTMENT,
+        key="b",
+        now=NOW - timedelta(days=5),
+        detail={"appointment": "Avec le référent", "appointment_at": NOW.isoformat()},
+    )
+    open_alert(session, urgent)
+    session.commit()
+    clock.move_to(NOW + timedelta(hours=1), tick=False)
+    sign_in_as(client, app, session, staff=referent)
+    page = (await client.get("/pro/a-faire")).text
+    order = [page.index(f"{youth.first_name} {youth.last_name}") for youth in (urgent, late, soon)]
+    assert order == sorted(order)
+    assert "Urgent" in page and "En retard" in page
+    assert "A répondu « J’ai besoin d’aide »" in page  # words, never codes
+    assert "alerte_besoin_aide" not in page.replace('value="', "")
+    assert f'href="tel:{urgent.phone}"' in page
+    assert "Appelez le jeune et proposez-lui un nouveau rendez-vous." in page
+    # The menu counts them.
+    assert re.search(r"À faire <span class=\"count\">3", page)
+
+
+async def test_a_call_task_shows_what_the_watch_tried_and_what_failed(
+    clock: time_machine.Traveller,
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    session: Session,
+    referent: StaffUser,
+) -> None:
+    youth = followed_youth(
+        session,
+        referent,
+        last_activity_at=NOW - timedelta(days=30),
+        email_unreachable_at=NOW - timedelta(days=1),
+    )
+    for day in range(0, 16):
+        cycle(session, NOW + timedelta(days=day))
+    task = session.scalars(select(StaffTask)).one()
+    assert task.kind is TaskKind.PHONE_YOUTH and task.assignee_id == referent.id
+    session.commit()
+    clock.move_to(NOW + timedelta(days=15, hours=1), tick=False)
+    sign_in_as(client, app, session, staff=referent)
+    page = (await client.get("/pro/a-faire")).text
+    assert "Silencieux : appeler" in page
+    assert "Aucune activité depuis 45 jours." in page
+    assert "SMS du 02/12/2026 : en attente d’envoi." in page  # the dispatcher never ran here
+    assert "E-mail : adresse en échec depuis le 01/12/2026." in page
+    assert f'href="tel:{youth.phone}"' in page
+
+
+async def test_closing_reached_restarts_the_watch_and_it_stays_silent_for_the_period(
+    clock: time_machine.Traveller,
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    session: Session,
+    referent: StaffUser,
+) -> None:
+    youth = followed_youth(session, referent, last_activity_at=NOW - timedelta(days=45))
+    cycle(session, NOW)
+    task = session.scalars(select(StaffTask)).one()
+    assert task.kind is TaskKind.PHONE_YOUTH
+    session.commit()
+    closed_at = NOW + timedelta(days=1)
+    clock.move_to(closed_at, tick=False)
+    sign_in_as(client, app, session, staff=referent)
+    response = await post_form(
+        client,
+        f"/pro/a-faire/{task.id}",
+        {"resultat": "joint", "note": "Il va bien, cherche un stage.", "suite": "/pro"},
+    )
+    assert response.status_code == 303 and response.headers["location"] == "/pro?termine=joint"
+    session.expire_all()
+    task = session.get_one(StaffTask, task.id)
+    assert (task.outcome, task.closed_by_id, task.done_at) == (
+        TaskOutcome.REACHED,
+        referent.id,
+        closed_at,
+    )
+    assert session.get_one(Youth, youth.id).last_activity_at == closed_at
+    call = session.get_one(OutreachAttempt, task.outreach_attempt_id)
+    assert call.response is OutreachResponse.STAFF_CONTACT
+    note = session.get_one(FollowUpNote, task.note_id)
+    plain = app.state.cipher.decrypt(note.body_encrypted.encode()).decode()
+    assert plain == "Silencieux : appeler — Joint·e : Il va bien, cherche un stage."
+    closed = session.scalars(select(AuditEvent).where(AuditEvent.action == "task.closed")).one()
+    assert (closed.actor_staff_id, closed.youth_id) == (referent.id, youth.id)
+    before = len(session.scalars(select(OutreachAttempt)).all())
+    # The whole period after the call: nothing is sent (29 quiet days, then the SMS again).
+    for day in range(1, 30):
+        cycle(session, closed_at + timedelta(days=day))
+    assert len(session.scalars(select(OutreachAttempt)).all()) == before
+    cycle(session, closed_at + timedelta(days=30))
+    assert len(session.scalars(select(OutreachAttempt)).all()) == before + 1
+    # The youth file's history shows who closed it and how.
+    clock.move_to(closed_at, tick=False)
+    file = (await client.get(f"/pro/jeunes/{youth.id}")).text
+    assert "Silencieux : appeler" in file and "<strong>Joint·e</strong> par Awa Diallo" in file
+
+
+def test_a_contact_by_the_team_holds_the_check_in_and_the_triggers_back(
+    session: Session, referent: StaffUser
+) -> None:
+    youth = followed_youth(session, referent, activated_at=NOW - timedelta(days=95))
+    task = tasks.open_task(
+        session, youth_id=youth.id, kind=TaskKind.BIRTHDAY_21, key="b21", now=NOW
+    )
+    assert task is not None
+    tasks.close_task(session, _cipher(), task, by=referent, outcome="vu_au_guichet", now=NOW)
+    # Due for a "Comment ça va ?" but a person just saw the youth: nothing is sent.
+    assert cycle(session, NOW + timedelta(hours=1)).contacts == []
+
+
+def _cipher() -> MultiFernet:
+    return MultiFernet([Fernet(TEST_FERNET_KEY)])
+
+
+def test_no_answer_lets_the_next_step_of_the_watch_run(
+    session: Session, referent: StaffUser
+) -> None:
+    youth = followed_youth(session, referent, last_activity_at=NOW - timedelta(days=45))
+    cycle(session, NOW)
+    task = session.scalars(select(StaffTask)).one()
+    tasks.close_task(session, _cipher(), task, by=referent, outcome="pas_de_reponse", now=NOW)
+    assert youth.last_activity_at == NOW - timedelta(days=45)
+    for day in range(1, 46):
+        cycle(session, NOW + timedelta(days=day))
+    steps = [
+        (attempt.step, attempt.channel)
+        for attempt in session.scalars(
+            select(OutreachAttempt).order_by(OutreachAttempt.attempted_at)
+        )
+    ]
+    assert steps[-1] == (1, Channel.SMS)  # the next period's SMS, 60 days after the first
+
+
+async def test_wrong_number_flags_the_phone_and_the_youth_confirms_it_at_sign_in(
+    app: FastAPI, client: httpx.AsyncClient, session: Session, referent: StaffUser
+) -> None:
+    from paris_avenir.auth import codes
+
+    youth = followed_youth(session, referent)
+    task = tasks.open_task(
+        session, youth_id=youth.id, kind=TaskKind.MISSED_APPOINTMENT, key="m", now=NOW
+    )
+    assert task is not None
+    tasks.close_task(session, _cipher(), task, by=referent, outcome="mauvais_numero", now=NOW)
+    assert youth.phone_unreachable_at == NOW
+    session.commit()
+    # Next sign-in (by email): before anything else, "is this still your number?"
+    assert youth.email is not None
+    start = codes.request_code(
+        session,
+        secret_key=app.state.settings.secret_key,
+        raw_destination=youth.email,
+        ip_address="127.0.0.1",
+    )
+    message = session.get_one(OutboxMessage, start.outbox_message.id)  # type: ignore[union-attr]
+    code = re.search(r"\b(\d{6})\b", message.body_text)
+    assert code is not None
+    session.commit()
+    client.cookies.set("tentative_connexion", start.attempt_token)
+    signed_in = await post_form(client, "/connexion/code", {"code": code.group(1)})
+    assert signed_in.status_code == 303
+    assert signed_in.headers["location"] == "/mon-espace/numero?suite=/mon-espace"
+    page = (await client.get(signed_in.headers["location"])).text
+    assert "Est-ce toujours votre numéro ?" in page and "J’ai un nouveau numéro" in page
+    confirmed = await post_form(client, "/mon-espace/numero", {"suite": "/mon-espace"})
+    assert confirmed.status_code == 303 and confirmed.headers["location"] == "/mon-espace"
+    session.expire_all()
+    assert session.get_one(Youth, youth.id).phone_unreachable_at is None
+
+
+def test_an_unanswered_call_keeps_an_urgent_alert_open(
+    session: Session, referent: StaffUser
+) -> None:
+    youth = followed_youth(session, referent)
+    task = open_alert(session, youth)
+    result = tasks.close_task(
+        session, _cipher(), task, by=referent, outcome="pas_de_reponse", now=NOW
+    )
+    assert result.kept_open and task.done_at is None
+    assert task.due_at == datetime(2026, 12, 3, 18, tzinfo=tasks.PARIS)
+    assert session.scalars(select(FollowUpNote)).one() is not None
+
+
+@pytest.mark.parametrize("outcome", ["", "fait", "n-importe-quoi"])
+async def test_an_outcome_outside_the_kinds_list_is_refused_and_nothing_changes(
+    app: FastAPI, client: httpx.AsyncClient, session: Session, referent: StaffUser, outcome: str
+) -> None:
+    youth = followed_youth(session, referent)
+    task = open_alert(session, youth)
+    session.commit()
+    sign_in_as(client, app, session, staff=referent)
+    refused = await post_form(
+        client, f"/pro/a-faire/{task.id}", {"resultat": outcome, "note": "à garder"}
+    )
+    assert refused.status_code == 422
+    assert "Choisissez ce qui s’est passé dans la liste." in refused.text
+    session.expire_all()
+    assert session.get_one(StaffTask, task.id).done_at is None
+    assert session.scalars(select(FollowUpNote)).all() == []
+
+
+async def test_closing_twice_is_refused(
+    app: FastAPI, client: httpx.AsyncClient, session: Session, referent: StaffUser
+) -> None:
+    youth = followed_youth(session, referent)
+    task = tasks.open_task(
+        session, youth_id=youth.id, kind=TaskKind.DELETION_REQUEST, key="d", now=NOW
+    )
+    assert task is not None
+    session.commit()
+    sign_in_as(client, app, session, staff=referent)
+    assert (
+        await post_form(client, f"/pro/a-faire/{task.id}", {"resultat": "fait"})
+    ).status_code == 303
+    again = await post_form(client, f"/pro/a-faire/{task.id}", {"resultat": "transmis"})
+    assert again.status_code == 409 and "Cette tâche est déjà terminée." in again.text
+
+
+async def test_another_staff_members_session_gets_a_404_and_an_audit_entry(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    session: Session,
+    referent: StaffUser,
+    supervisor: StaffUser,
+) -> None:
+    youth = followed_youth(session, referent)
+    task = open_alert(session, youth)
+    colleague = create_staff(session, team_id=referent.team_id)
+    other_team = Team(name="Autre équipe")
+    session.add(other_team)
+    session.flush()
+    outsider = create_staff(session, StaffRole.SUPERVISOR, team_id=other_team.id)
+    psychologist = create_staff(session, StaffRole.PSYCHOLOGIST)
+    session.commit()
+    for intruder in (colleague, outsider):
+        client.cookies.clear()
+        sign_in_as(client, app, session, staff=intruder)
+        refused = await post_form(client, f"/pro/a-faire/{task.id}", {"resultat": "joint"})
+        missing = await post_form(
+            client, "/pro/a-faire/00000000-0000-0000-0000-000000000000", {"resultat": "joint"}
+        )
+        assert refused.status_code == missing.status_code == 404
+        assert refused.text == missing.text
+        assert youth.first_name not in (await client.get("/pro/a-faire")).text
+    client.cookies.clear()
+    sign_in_as(client, app, session, staff=psychologist)
+    assert (await client.get("/pro/a-faire")).status_code == 403
+    client.cookies.clear()
+    sign_in_as(client, app, session, youth=youth)
+    assert (await client.get("/pro/a-faire")).status_code == 303  # to the staff sign-in
+    session.expire_all()
+    assert session.get_one(StaffTask, task.id).done_at is None
+    denied = session.scalars(
+        select(AuditEvent).where(
+            AuditEvent.action == "access_denied", AuditEvent.object_id == task.id
+        )
+    ).all()
+    assert {event.actor_staff_id for event in denied} == {colleague.id, outsider.id}
+    # The team's supervisor may close it.
+    client.cookies.clear()
+    sign_in_as(client, app, session, staff=supervisor)
+    closed = await post_form(client, f"/pro/a-faire/{task.id}", {"resultat": "joint"})
+    assert closed.status_code == 303
+
+
+def test_an_overdue_task_moves_to_the_supervisor_after_the_policys_delay(
+    session: Session, referent: StaffUser, supervisor: StaffUser
+) -> None:
+    youth = followed_youth(session, referent)
+    task = tasks.open_task(
+        session, youth_id=youth.id, kind=TaskKind.MISSED_APPOINTMENT, key="m", now=NOW
+    )
+    assert task is not None and task.due_at == NOW + timedelta(days=2)
+    delay = timedelta(days=3)  # the policy's default
+    assert cycle(session, task.due_at + delay - timedelta(minutes=1)).escalations == []
+    assert task.assignee_id == referent.id
+    dry = cycle(session, task.due_at + delay, dry_run=True)
+    report = cycle(session, task.due_at + delay)
+    assert dry.escalations == report.escalations and len(report.escalations) == 1
+    session.refresh(task)
+    assert (task.assignee_id, task.escalated_at) == (supervisor.id, task.due_at + delay)
+    event = session.scalars(select(AuditEvent).where(AuditEvent.action == "task.escalated")).one()
+    assert event.detail == {
+        "kind": "rdv_manque",
+        "from": str(referent.id),
+        "to": str(supervisor.id),
+    }
+    assert cycle(session, task.due_at + delay + timedelta(days=1)).escalations == []
+
+
+def test_an_escalated_alert_emails_the_supervisor(
+    session: Session, referent: StaffUser, supervisor: StaffUser
+) -> None:
+    youth = followed_youth(session, referent)
+    task = open_alert(session, youth)
+    cycle(session, task.due_at + timedelta(days=3))
+    emails = session.scalars(
+        select(OutboxMessage.recipient).where(OutboxMessage.template == "task_urgent_alert")
+    ).all()
+    assert sorted(emails) == sorted([referent.email, supervisor.email])
+
+
+def test_reassigning_a_youth_moves_their_open_tasks(
+    session: Session, referent: StaffUser, supervisor: StaffUser
+) -> None:
+    from paris_avenir.staff import service as staff_service
+
+    youth = followed_youth(session, referent)
+    open_alert(session, youth)
+    done = tasks.open_task(
+        session, youth_id=youth.id, kind=TaskKind.DELETION_REQUEST, key="done", now=NOW
+    )
+    assert done is not None
+    tasks.close_task(session, _cipher(), done, by=referent, outcome="fait", now=NOW)
+    newcomer = create_staff(session, team_id=referent.team_id)
+    staff_service.reassign(session, youth.id, to_referent_id=newcomer.id, by=supervisor, now=NOW)
+    assignees = {task.kind: task.assignee_id for task in session.scalars(select(StaffTask)).all()}
+    assert assignees == {
+        TaskKind.NEEDS_HELP_ALERT: newcomer.id,
+        TaskKind.DELETION_REQUEST: referent.id,  # closed: stays with who did it
+    }
+
+
+async def test_declaring_an_absence_hands_the_tasks_to_the_supervisor(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    session: Session,
+    referent: StaffUser,
+    supervisor: StaffUser,
+) -> None:
+    youth = followed_youth(session, referent)
+    open_alert(session, youth)
+    session.commit()
+    sign_in_as(client, app, session, staff=referent)
+    past = await post_form(client, "/pro/absence", {"jusqu_au": "2026-11-01"})
+    assert past.status_code == 422 and "après aujourd’hui" in past.text
+    declared = await post_form(client, "/pro/absence", {"jusqu_au": "2026-12-11"})
+    assert declared.status_code == 303
+    page = (await client.get("/pro/a-faire")).text
+    assert "de retour le 12 décembre 2026" in text_of(page)
+    session.expire_all()
+    assert session.scalars(select(StaffTask)).one().assignee_id == supervisor.id
+    later = followed_youth(session, referent)
+    task = tasks.open_task(
+        session, youth_id=later.id, kind=TaskKind.DELETION_REQUEST, key="z", now=NOW
+    )
+    assert task is not None and task.assignee_id == supervisor.id
+    # The supervisor sees who is away on the team page, and may mark them back.
+    session.commit()
+    client.cookies.clear()
+    sign_in_as(client, app, session, staff=supervisor)
+    team_page = (await client.get("/pro/equipe")).text
+    assert "Absent·e, de retour le 12 décembre 2026" in text_of(team_page)
+    back = await post_form(client, f"/pro/equipe/{referent.id}/absence", {"jusqu_au": ""})
+    assert back.status_code == 303
+    session.expire_all()
+    assert session.get_one(StaffUser, referent.id).absent_until is None
+
+
+async def test_a_supervisor_of_another_team_cannot_mark_an_absence(
+    app: FastAPI, client: httpx.AsyncClient, session: Session, referent: StaffUser
+) -> None:
+    other_team = Team(name="Voisins")
+    session.add(other_team)
+    session.flush()
+    outsider = create_staff(session, StaffRole.SUPERVISOR, team_id=other_team.id)
+    session.commit()
+    sign_in_as(client, app, session, staff=outsider)
+    refused = await post_form(
+        client, f"/pro/equipe/{referent.id}/absence", {"jusqu_au": "2026-12-20"}
+    )
+    assert refused.status_code == 404
+    session.expire_all()
+    assert session.get_one(StaffUser, referent.id).absent_until is None
+
+
+def test_an_unshared_psychologist_appointment_missed_leaves_no_trace_for_staff(
+    session: Session, referent: StaffUser
+) -> None:
+    from paris_avenir.appointments import calendar
+    from paris_avenir.appointments.models import AppointmentKind
+    from tests.factories import create_appointment
+
+    psychologist = create_staff(session, StaffRole.PSYCHOLOGIST)
+    youth = followed_youth(session, referent)
+    private = create_appointment(
+        session, youth, psychologist, NOW - timedelta(hours=2), kind=AppointmentKind.PSYCHOLOGIST
+    )
+    calendar.mark(session, private, psychologist, attended=False, now=NOW)
+    cycle(session, NOW + timedelta(hours=1))
+    assert session.scalars(select(StaffTask)).all() == []
+    reasons = session.scalars(select(OutreachAttempt.reason)).all()
+    assert OutreachReason.MISSED_APPOINTMENT not in reasons
+    shared = create_appointment(
+        session,
+        youth,
+        psychologist,
+        NOW - timedelta(hours=1),
+        kind=AppointmentKind.PSYCHOLOGIST,
+        shared_with_referent=True,
+    )
+    calendar.mark(session, shared, psychologist, attended=False, now=NOW)
+    cycle(session, NOW + timedelta(days=6))  # after the check-in's frequency cap
+    task = session.scalars(select(StaffTask)).one()
+    assert (task.kind, task.assignee_id) == (TaskKind.MISSED_APPOINTMENT, referent.id)
+    reasons = session.scalars(select(OutreachAttempt.reason)).all()
+    assert OutreachReason.MISSED_APPOINTMENT in reasons
+
+
+async def test_documents_received_open_a_task_that_the_decision_closes(
+    app: FastAPI, client: httpx.AsyncClient, session: Session, referent: StaffUser
+) -> None:
+    from paris_avenir.aid_requests import instruction
+    from paris_avenir.aid_requests import service as requests_service
+    from paris_avenir.aid_requests.models import AidCode, AidRequest, RequestStatus
+
+    youth = followed_youth(session, referent)
+    request = AidRequest(
+        youth_id=youth.id,
+        aid_code=AidCode.NAVIGO,
+        status=RequestStatus.MISSING_DOCUMENTS,
+        form_data={},
+        submitted_at=NOW - timedelta(days=10),
+    )
+    session.add(request)
+    session.flush()
+    requests_service.documents_supplied(session, request, youth, now=NOW)
+    task = session.scalars(select(StaffTask)).one()
+    assert (task.kind, task.aid_request_id, task.assignee_id) == (
+        TaskKind.DOCUMENTS_RECEIVED,
+        request.id,
+        referent.id,
+    )
+    assert task.detail["request"] == request.reference
+    session.commit()
+    sign_in_as(client, app, session, staff=referent)
+    page = (await client.get("/pro/a-faire")).text
+    assert "Documents reçus" in page and f'href="/pro/demandes/{request.id}"' in page
+    assert "Pass Navigo gratuit" in page or "Navigo" in page
+    instruction.refuse(
+        session,
+        request,
+        referent,
+        reason="Vous avez plus de 21 ans, voyez avec moi.",
+        base_url="http://x",
+        now=NOW + timedelta(days=1),
+    )
+    session.refresh(task)
+    assert (task.outcome, task.closed_by_id) == (TaskOutcome.DONE, referent.id)
+
+
+def test_hand_overs_request_waiting_interview_due_and_birthdays(
+    session: Session, referent: StaffUser
+) -> None:
+    from paris_avenir.aid_requests.models import AidCode, AidRequest, RequestStatus
+    from paris_avenir.appointments import service as appointments
+    from paris_avenir.appointments.models import AppointmentKind
+
+    waiting_youth = followed_youth(session, referent)
+    session.add(
+        AidRequest(
+            youth_id=waiting_youth.id,
+            aid_code=AidCode.LOGEMENT,
+            status=RequestStatus.SUBMITTED,
+            form_data={},
+            submitted_at=NOW - timedelta(days=31),
+        )
+    )
+    # Left care 6 months minus 10 days ago: the interview is due in 10 days, not booked.
+    interview_youth = followed_youth(session, referent, ase_exit_date=date(2026, 6, 12))
+    turning_21 = followed_youth(session, referent, birth_date=date(2006, 1, 20))
+    turning_25 = followed_youth(session, referent, birth_date=date(2002, 2, 20))
+    dry = cycle(session, NOW, dry_run=True)
+    real = cycle(session, NOW)
+    assert dry.tasks == real.tasks
+    assert {(planned.youth_id, planned.kind) for planned in real.tasks} == {
+        (waiting_youth.id, TaskKind.REQUEST_WAITING),
+        (interview_youth.id, TaskKind.FOLLOW_UP_INTERVIEW),
+        (turning_21.id, TaskKind.BIRTHDAY_21),
+        (turning_25.id, TaskKind.BIRTHDAY_25),
+    }
+    assert cycle(session, NOW + timedelta(days=1)).tasks == []  # never twice
+    interview = session.scalars(
+        select(StaffTask).where(StaffTask.kind == TaskKind.FOLLOW_UP_INTERVIEW)
+    ).one()
+    assert interview.detail == {"due_on": "2026-12-12"}
+    birthday = session.scalars(
+        select(StaffTask).where(StaffTask.kind == TaskKind.BIRTHDAY_21)
+    ).one()
+    assert birthday.due_at == datetime(2026, 12, 21, 12, tzinfo=tasks.PARIS)  # 30 days before
+    # Booking the interview closes its task.
+    from tests.test_appointments import open_mornings
+
+    open_mornings(session, referent, AppointmentKind.REFERENT)
+    slot = appointments.slots_for(
+        session, interview_youth, AppointmentKind.FOLLOW_UP_INTERVIEW, now=NOW
+    )[0]
+    appointments.book(
+        session,
+        interview_youth,
+        AppointmentKind.FOLLOW_UP_INTERVIEW,
+        slot.key,
+        base_url="http://x",
+        now=NOW,
+    )
+    session.refresh(interview)
+    assert interview.outcome is TaskOutcome.DONE
+
+
+def test_a_deletion_request_is_a_task_for_the_referent(
+    session: Session, referent: StaffUser
+) -> None:
+    from paris_avenir.youths import service as youths
+
+    youth = followed_youth(session, referent)
+    youths.request_deletion(session, youth, now=NOW)
+    task = session.scalars(select(StaffTask)).one()
+    assert (task.kind, task.assignee_id, task.due_at) == (
+        TaskKind.DELETION_REQUEST,
+        referent.id,
+        NOW + timedelta(days=30),
+    )
+
+
+async def test_the_dashboard_shows_the_top_of_the_queue_and_the_page_is_a_fragment_too(
+    app: FastAPI, client: httpx.AsyncClient, session: Session, referent: StaffUser
+) -> None:
+    youths = [followed_youth(session, referent, first_name=f"Jeune{n}") for n in range(7)]
+    for youth in youths:
+        tasks.open_task(
+            session, youth_id=youth.id, kind=TaskKind.DELETION_REQUEST, key=str(youth.id), now=NOW
+        )
+    session.commit()
+    sign_in_as(client, app, session, staff=referent)
+    dashboard = (await client.get("/pro")).text
+    assert dashboard.count('<li class="task') == 5
+    assert "Voir les 7 tâches" in dashboard
+    fragment = await client.get("/pro/a-faire", headers={"HX-Request": "true"})
+    assert fragment.status_code == 200 and "<html" not in fragment.text
+    assert fragment.text.count('<h2 class="task__title">') == 7
+
+
+async def test_the_queue_costs_the_same_number_of_queries_for_3_or_30_tasks(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    session: Session,
+    referent: StaffUser,
+    count_queries: object,
+) -> None:
+    sign_in_as(client, app, session, staff=referent)
+
+    async def queries_for(count: int) -> int:
+        for _ in range(count):
+            youth = followed_youth(session, referent, last_activity_at=NOW - timedelta(days=45))
+            cycle(session, NOW)  # a call task, with its SMS and email history
+            open_alert(session, youth, NOW + timedelta(seconds=len(youth.ase_ref)))
+        session.commit()
+        with count_queries() as counter:  # type: ignore[operator]
+            assert (await client.get("/pro/a-faire")).status_code == 200
+        return len(counter.statements)
+
+    assert await queries_for(3) == await queries_for(27)
+
+
+async def test_the_team_page_shows_tasks_per_referent_and_the_watchs_results(
+    clock: time_machine.Traveller,
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    session: Session,
+    referent: StaffUser,
+    supervisor: StaffUser,
+) -> None:
+    for days in (30, 30, 31):
+        followed_youth(session, referent, last_activity_at=NOW - timedelta(days=days))
+    cycle(session, NOW)
+    answering = session.scalars(select(OutreachAttempt)).first()
+    assert answering is not None
+    engine.record_response(
+        session, answering.youth_id, OutreachResponse.SIGN_IN, now=NOW + timedelta(days=2)
+    )
+    youth = followed_youth(session, referent)
+    late = tasks.open_task(
+        session,
+        youth_id=youth.id,
+        kind=TaskKind.MISSED_APPOINTMENT,
+        key="late",
+        now=NOW - timedelta(days=3),
+    )
+    quick = tasks.open_task(
+        session, youth_id=youth.id, kind=TaskKind.DELETION_REQUEST, key="q", now=NOW
+    )
+    assert late is not None and quick is not None
+    tasks.close_task(
+        session, _cipher(), quick, by=referent, outcome="fait", now=NOW + timedelta(hours=5)
+    )
+    session.commit()
+    clock.move_to(NOW + timedelta(days=2), tick=False)
+    sign_in_as(client, app, session, staff=supervisor)
+    page = (await client.get("/pro/equipe")).text
+    row = re.search(r"<th scope=\"row\">Awa Diallo</th>(.*?)</tr>", page, re.S)
+    assert row is not None
+    cells = re.findall(r"<td>(.*?)</td>", row.group(1), re.S)
+    assert [re.sub(r"<[^>]+>", "", cell).strip() for cell in cells[2:5]] == ["1", "1", "5 h"]
+    assert "Tâches en retard dans l’équipe" in page and youth.last_name in page
+    assert "Silencieux depuis longtemps — 1re relance" in page
+    watch = re.search(r"<caption>Awa Diallo</caption>(.*?)</table>", page, re.S)
+    assert watch is not None and "<td>SMS</td><td>3</td><td>1</td>" in watch.group(1)
