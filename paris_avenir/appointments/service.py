@@ -217,17 +217,23 @@ def schedule_reminders(
     current = load_policy(session)
     reminders = (current.reminder_first_hours, current.reminder_second_hours)
     quiet = current.quiet_hours
-    for before in (timedelta(hours=hours) for hours in reminders):
-        # In quiet hours, the reminder comes earlier rather than never.
-        send_at = quiet.latest_sending_time_before(appointment.starts_at - before)
+    # In quiet hours, a reminder comes earlier rather than never; each is useless once the
+    # next one is due (held over a weekend, the 48-hour reminder must not leave with the
+    # 2-hour one) or once the appointment has started.
+    send_times = sorted(
+        (quiet.latest_sending_time_before(appointment.starts_at - timedelta(hours=hours)), hours)
+        for hours in reminders
+    )
+    for index, (send_at, hours) in enumerate(send_times):
         if send_at <= now:
             continue  # booked too late for this one: the confirmation just left
+        later = [moment for moment, _hours in send_times[index + 1 :] if moment > send_at]
         with i18n.using_locale(youth.language):
             when = format_when(appointment.starts_at, youth.language)
             sms = i18n.gettext(sms_texts.APPOINTMENT_REMINDER, when=when, link=list_link)
             subject = i18n.gettext("Rappel : votre rendez-vous du %(when)s", when=when)
         stamp = int(appointment.starts_at.timestamp())
-        key = f"appointment-reminder:{appointment.id}:{stamp}:{int(before.total_seconds())}"
+        key = f"appointment-reminder:{appointment.id}:{stamp}:{hours * 3600}"
         message = notifications.notify(
             session,
             youth,
@@ -238,7 +244,7 @@ def schedule_reminders(
             email_text=sms,
             now=now,
             not_before=send_at,
-            expires_at=appointment.starts_at,
+            expires_at=later[0] if later else appointment.starts_at,
             exact_time=True,
             quiet=quiet,
         )
