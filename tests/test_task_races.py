@@ -1,0 +1,275 @@
+"""Races on PostgreSQL, with 30–40 requests at once against a real server on loopback: a
+task is closed once, a check-in answered once (one alert, one email), a task key opens one
+task, an escalation happens once. The counts must be exact."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from paris_avenir.app import create_app
+from paris_avenir.audit.models import AuditEvent
+from paris_avenir.auth import sessions
+from paris_avenir.auth.models import AuthMethod
+from paris_avenir.config import Settings
+from paris_avenir.db import create_database_engine, make_session_factory
+from paris_avenir.messaging.models import OutboxMessage
+from paris_avenir.migrate import upgrade_to_head
+from paris_avenir.outreach import checkin
+from paris_avenir.outreach.models import OutreachAttempt, OutreachReason
+from paris_avenir.staff import tasks
+from paris_avenir.staff.models import StaffRole, StaffTask, StaffUser, TaskKind, Team
+from paris_avenir.youths.models import Channel, FollowUpNote, Youth
+from tests.browser.conftest import _free_port
+from tests.conftest import postgres_schema_url
+from tests.factories import assign, create_staff, create_youth
+
+SCHEMA = "task_races"
+PARALLEL = 30
+
+
+@dataclass
+class Server:
+    url: str
+    settings: Settings
+    factory: sessionmaker[Session]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    engine: Engine = create_database_engine(
+        postgres_schema_url(SCHEMA, needed_for="races on PostgreSQL"), pool_size=20, max_overflow=20
+    )
+    upgrade_to_head(engine)
+    directory = tmp_path_factory.mktemp("races")
+    settings = Settings(
+        env="dev",
+        secret_key="race-test-secret-" + "x" * 32,
+        sms_file=directory / "sms.jsonl",
+        upload_dir=directory / "uploads",
+        smtp_url="smtp://127.0.0.1:9",
+    )
+    port = _free_port()
+    config = uvicorn.Config(
+        create_app(settings, engine=engine), host="127.0.0.1", port=port, log_level="warning"
+    )
+    running = uvicorn.Server(config)
+    thread = threading.Thread(target=running.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not running.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "the server did not start"
+        time.sleep(0.05)
+    yield Server(f"http://127.0.0.1:{port}", settings, make_session_factory(engine))
+    running.should_exit = True
+    thread.join(timeout=10)
+    engine.dispose()
+
+
+def _people(session: Session) -> tuple[StaffUser, StaffUser, Youth]:
+    team = Team(name=f"Course {time.monotonic_ns()}")
+    session.add(team)
+    session.flush()
+    referent = create_staff(session, team_id=team.id)
+    supervisor = create_staff(session, StaffRole.SUPERVISOR, team_id=team.id)
+    youth = create_youth(
+        session,
+        birth_date=date(2004, 6, 1),
+        activated_at=datetime.now(UTC) - timedelta(days=100),
+        last_activity_at=datetime.now(UTC) - timedelta(days=3),
+    )
+    assign(session, youth, referent)
+    return referent, supervisor, youth
+
+
+def _at_once(count: int, action: Callable[[int], Any]) -> list[Any]:
+    """`count` calls released together by a barrier, each in its own thread."""
+    barrier = threading.Barrier(count)
+
+    def run(index: int) -> Any:
+        barrier.wait()
+        return action(index)
+
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        return list(pool.map(run, range(count)))
+
+
+def _signed_in_client(server: Server, *, staff: StaffUser) -> tuple[dict[str, str], str]:
+    """Cookies and CSRF token of one signed-in browser, shared by every parallel request."""
+    with server.factory.begin() as session:
+        started = sessions.start_session(
+            session, staff_id=staff.id, method=AuthMethod.PASSWORD_TOTP
+        )
+    with httpx.Client(base_url=server.url) as client:
+        client.cookies.set(server.settings.session_cookie_name, started.token)
+        page = client.get("/pro/a-faire")
+        token = re.search(r'"x-csrftoken": "([^"]+)"', page.text)
+        assert page.status_code == 200 and token
+        return dict(client.cookies), token.group(1)
+
+
+def test_thirty_people_closing_one_task_at_once_close_it_once(server: Server) -> None:
+    with server.factory.begin() as session:
+        referent, _supervisor, youth = _people(session)
+        task = tasks.open_task(
+            session, youth_id=youth.id, kind=TaskKind.MISSED_APPOINTMENT, key=f"race:{youth.id}"
+        )
+        assert task is not None
+        task_id, youth_id = task.id, youth.id
+    cookies, token = _signed_in_client(server, staff=referent)
+
+    def close(index: int) -> int:
+        with httpx.Client(base_url=server.url, cookies=cookies, timeout=30) as client:
+            response = client.post(
+                f"/pro/a-faire/{task_id}",
+                data={"csrftoken": token, "resultat": "joint", "note": f"appel {index}"},
+            )
+            return response.status_code
+
+    statuses = Counter(_at_once(PARALLEL, close))
+    assert statuses == {303: 1, 409: PARALLEL - 1}
+    with server.factory() as session:
+        closes = session.scalar(
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(AuditEvent.action == "task.closed", AuditEvent.object_id == task_id)
+        )
+        notes = session.scalar(
+            select(func.count()).select_from(FollowUpNote).where(FollowUpNote.youth_id == youth_id)
+        )
+        assert (closes, notes) == (1, 1)
+
+
+def test_thirty_taps_on_one_check_in_answer_it_once(server: Server) -> None:
+    with server.factory.begin() as session:
+        referent, _supervisor, youth = _people(session)
+        attempt = OutreachAttempt(
+            youth_id=youth.id,
+            reason=OutreachReason.CHECK_IN,
+            step=1,
+            period_key="race",
+            channel=Channel.SMS,
+            attempted_at=datetime.now(UTC),
+        )
+        session.add(attempt)
+        session.flush()
+        link = checkin.link(attempt.id, secret_key=server.settings.secret_key, base_url="")
+        youth_id, referent_email = youth.id, referent.email
+    with httpx.Client(base_url=server.url) as client:
+        page = client.get(link)
+        token = re.search(r'"x-csrftoken": "([^"]+)"', page.text)
+        assert token
+        cookies = dict(client.cookies)
+
+    def answer(_index: int) -> str:
+        with httpx.Client(base_url=server.url, cookies=cookies, timeout=30) as client:
+            response = client.post(link, data={"csrftoken": token.group(1), "reponse": "aide"})
+            assert response.status_code == 200
+            return "thanks" if "Quelqu’un va vous appeler" in response.text else "already"
+
+    answers = Counter(_at_once(PARALLEL, answer))
+    assert answers == {"thanks": 1, "already": PARALLEL - 1}
+    with server.factory() as session:
+        alerts = session.scalars(
+            select(StaffTask).where(
+                StaffTask.youth_id == youth_id, StaffTask.kind == TaskKind.NEEDS_HELP_ALERT
+            )
+        ).all()
+        emails = session.scalars(
+            select(OutboxMessage).where(
+                OutboxMessage.template == "task_urgent_alert",
+                OutboxMessage.recipient == referent_email,
+            )
+        ).all()
+        assert (len(alerts), len(emails)) == (1, 1)
+
+
+def test_forty_workers_opening_the_same_task_open_one(server: Server) -> None:
+    with server.factory.begin() as session:
+        referent, _supervisor, youth = _people(session)
+        youth_id, referent_id = youth.id, referent.id
+
+    def open_one(_index: int) -> bool:
+        with server.factory.begin() as session:
+            opened = tasks.open_task(
+                session,
+                youth_id=youth_id,
+                kind=TaskKind.NEEDS_HELP_ALERT,
+                key=f"same:{youth_id}",
+                base_url="http://x",
+            )
+            return opened is not None
+
+    opened = _at_once(40, open_one)
+    assert opened.count(True) == 1
+    with server.factory() as session:
+        count = session.scalar(
+            select(func.count()).select_from(StaffTask).where(StaffTask.youth_id == youth_id)
+        )
+        emails = session.scalar(
+            select(func.count())
+            .select_from(OutboxMessage)
+            .where(
+                OutboxMessage.template == "task_urgent_alert",
+                OutboxMessage.staff_id == referent_id,
+            )
+        )
+        assert (count, emails) == (1, 1)
+
+
+def test_thirty_schedulers_escalating_one_task_move_it_once(server: Server) -> None:
+    now = datetime.now(UTC)
+    with server.factory.begin() as session:
+        _referent, supervisor, youth = _people(session)
+        task = tasks.open_task(
+            session,
+            youth_id=youth.id,
+            kind=TaskKind.NEEDS_HELP_ALERT,
+            key=f"late:{youth.id}",
+            now=now - timedelta(days=10),
+            base_url="http://x",
+        )
+        assert task is not None
+        task_id = task.id
+        planned = [
+            escalation
+            for escalation in tasks.plan_escalations(session, now, 3)
+            if escalation.task_id == task_id
+        ]
+        assert len(planned) == 1 and planned[0].to_id == supervisor.id
+        supervisor_email = supervisor.email
+
+    def escalate(_index: int) -> bool:
+        with server.factory.begin() as session:
+            return tasks.escalate(session, planned[0], now=now, base_url="http://x") is not None
+
+    moved = _at_once(PARALLEL, escalate)
+    assert moved.count(True) == 1
+    with server.factory() as session:
+        events = session.scalar(
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(AuditEvent.action == "task.escalated", AuditEvent.object_id == task_id)
+        )
+        emails = session.scalar(
+            select(func.count())
+            .select_from(OutboxMessage)
+            .where(
+                OutboxMessage.template == "task_urgent_alert",
+                OutboxMessage.recipient == supervisor_email,
+            )
+        )
+        assert (events, emails) == (1, 1)
