@@ -15,6 +15,8 @@ from paris_avenir.db import create_database_engine
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
+    from paris_avenir.outreach.engine import CycleReport
+
 logger = logging.getLogger("paris_avenir")
 
 
@@ -56,7 +58,9 @@ def cmd_demo(_args: argparse.Namespace) -> int:
     engine = create_database_engine(settings.database_url)
     try:
         with make_session_factory(engine).begin() as session:
-            created = load_demo_data(session, cipher=build_cipher(settings))
+            created = load_demo_data(
+                session, cipher=build_cipher(settings), base_url=settings.base_url
+            )
     finally:
         engine.dispose()
     if created.total:
@@ -237,17 +241,44 @@ def cmd_outreach_run(args: argparse.Namespace) -> int:
         if report.skipped_locked:
             print("Un autre planificateur fait déjà ce cycle : rien à faire.")
             return 0
-        verb = "serait contacté" if args.dry_run else "contacté"
-        for contact in report.contacts:
-            how = contact.channel.value if contact.channel else "appel du référent"
-            what = f"{contact.reason.value}, étape {contact.step}, {how}"
-            print(f"{contact.youth_name} — {verb} : {what}")
-        print(f"{len(report.contacts)} contact(s).")
+        for line in describe_cycle(report, dry_run=args.dry_run):
+            print(line)
         if not args.dry_run:
             _dispatch_all(factory, settings, now)
     finally:
         engine.dispose()
     return 0
+
+
+def describe_cycle(report: CycleReport, *, dry_run: bool) -> list[str]:
+    """What the cycle did (or would do), in words: contacts, tasks handed to people, tasks
+    moved to a supervisor."""
+    from paris_avenir.outreach import labels
+    from paris_avenir.staff.tasks import kind_label
+
+    lines = []
+    verb = "serait contacté" if dry_run else "contacté"
+    for contact in report.contacts:
+        what = [labels.reason_label(contact.reason)]
+        step = labels.step_label(contact.reason, contact.step)
+        if step:
+            what.append(step)
+        what.append(labels.channel_label(contact.channel))
+        lines.append(f"{contact.youth_name} — {verb} : {', '.join(what)}")
+    opened = "tâche qui serait ouverte" if dry_run else "tâche ouverte"
+    for task in report.tasks:
+        lines.append(f"{task.youth_name} — {opened} : {kind_label(task.kind)}")
+    moved = "serait confiée" if dry_run else "confiée"
+    for escalation in report.escalations:
+        lines.append(
+            f"{escalation.youth_name} — tâche en retard {moved} au superviseur : "
+            f"{kind_label(escalation.kind)}"
+        )
+    lines.append(
+        f"{len(report.contacts)} contact(s), {len(report.tasks)} tâche(s) ouverte(s), "
+        f"{len(report.escalations)} tâche(s) en retard confiée(s) au superviseur."
+    )
+    return lines
 
 
 def cmd_scheduler(_args: argparse.Namespace) -> int:

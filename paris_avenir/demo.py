@@ -303,8 +303,17 @@ def _ensure_staff(
     return by_email
 
 
+# Kadiatou (followed by Awa Diallo) answered "J'ai besoin d'aide" this morning: the alert is
+# at the top of "À faire" on a fresh demo.
+NEEDS_HELP_INDEX = 19
+
+
 def load_demo_data(
-    session: Session, *, now: datetime | None = None, cipher: MultiFernet | None = None
+    session: Session,
+    *,
+    now: datetime | None = None,
+    cipher: MultiFernet | None = None,
+    base_url: str = "http://127.0.0.1:8000",
 ) -> DemoSummary:
     """Add what is missing of the demo; with a cipher, staff get the demo credentials."""
     now = now or utcnow()
@@ -375,8 +384,28 @@ def load_demo_data(
             session, youth, referent, psychologist, today, index
         )
         summary.messages += _add_messages(session, youth, referent, now, index)
+        if index == NEEDS_HELP_INDEX:
+            _answer_needs_help(session, youth, now - timedelta(hours=2), base_url)
     session.flush()
     return summary
+
+
+def _answer_needs_help(session: Session, youth: Youth, when: datetime, base_url: str) -> None:
+    """A "Comment ça va ?" answered "J'ai besoin d'aide", through the real check-in."""
+    from paris_avenir.outreach import checkin
+    from paris_avenir.outreach.models import OutreachAttempt, OutreachReason
+
+    attempt = OutreachAttempt(
+        youth_id=youth.id,
+        reason=OutreachReason.CHECK_IN,
+        step=1,
+        period_key="demo",
+        channel=youth.preferred_channel,
+        attempted_at=when - timedelta(hours=1),
+    )
+    session.add(attempt)
+    session.flush()
+    checkin.answer(session, attempt, needs_help=True, base_url=base_url, now=when)
 
 
 def ascii_slug(name: str) -> str:

@@ -4,6 +4,7 @@ single-machine default); later, `paris-avenir scheduler` runs them alone."""
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy.orm import Session, sessionmaker
@@ -31,8 +32,13 @@ def outreach_cycle(session_factory: sessionmaker[Session], settings: Settings) -
 
     with session_factory.begin() as session:
         report = run_cycle(session, base_url=settings.base_url, secret_key=settings.secret_key)
-    if report.contacts:
-        logger.info("outreach: %d contacts", len(report.contacts))
+    if report.contacts or report.tasks or report.escalations:
+        logger.info(
+            "outreach: %d contacts, %d tasks opened, %d tasks moved to a supervisor",
+            len(report.contacts),
+            len(report.tasks),
+            len(report.escalations),
+        )
 
 
 def propose_interviews(session_factory: sessionmaker[Session], base_url: str) -> None:
@@ -73,6 +79,9 @@ def build_scheduler(
         id="outreach",
         max_instances=1,
         coalesce=True,
+        # At start too: after a restart or a deployment, nothing waits half an hour (the
+        # cycle is idempotent, and several schedulers share it through a lock).
+        next_run_time=datetime.now(UTC),
     )
     scheduler.add_job(
         propose_interviews,

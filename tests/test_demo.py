@@ -86,8 +86,12 @@ async def test_demo_staff_sign_in_with_the_demo_credentials(
         },
     )
     assert response.status_code == 303
-    page = await client.get("/pro")
-    assert page.text.count("/pro/jeunes/") == 10  # a third of the 30 demo youths
+    page = (await client.get("/pro")).text
+    caseload = page[page.index('<table class="table">') :]
+    assert caseload.count("/pro/jeunes/") == 10  # a third of the 30 demo youths
+    # A fresh demo shows the work queue at work: Kadiatou asked for help this morning.
+    queue = page[page.index('id="titre-a-faire"') : page.index('<table class="table">')]
+    assert "Kadiatou Konaté" in queue and "A répondu « J’ai besoin d’aide »" in queue
 
 
 def test_demo_refuses_to_run_in_prod(tmp_path: Path) -> None:

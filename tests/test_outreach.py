@@ -254,7 +254,10 @@ def test_outreach_run_prints_who_would_be_contacted(tmp_path: Path) -> None:
     dry = subprocess.run(
         [*run, "--dry-run"], env=environment, capture_output=True, text=True, timeout=60, check=True
     )
-    assert "Zabiullah Safi — serait contacté : inactivite, étape 1, sms" in dry.stdout
+    assert (
+        "Zabiullah Safi — serait contacté : Silencieux depuis longtemps, 1re relance, SMS"
+        in dry.stdout
+    )
     assert not (tmp_path / "sms.jsonl").exists()
     done = subprocess.run(
         run, env=environment, capture_output=True, text=True, timeout=60, check=True

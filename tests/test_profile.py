@@ -135,3 +135,6 @@ async def test_asking_to_delete_the_account_reaches_the_referent(
         "Votre demande de suppression est enregistrée"
         in (await client.get("/mon-espace/suppression")).text
     )
+    # The youth's data includes what was handed over to the team about them.
+    exported = json.loads((await client.get("/mon-espace/donnees.json")).content)
+    assert [item["kind"] for item in exported["work_by_the_team"]] == ["suppression_compte"]

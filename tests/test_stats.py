@@ -82,7 +82,8 @@ def test_outreach_response_rates_per_step_and_channel(session: Session) -> None:
         )
     session.flush()
     row = service.compute(session).outreach[0]
-    assert (row.reason, row.step, row.channel) == ("inactivite", 1, "sms")
+    # Words, never codes, on the statistics page and in its CSV.
+    assert (row.reason, row.step, row.channel) == ("Silencieux depuis longtemps", 1, "SMS")
     assert row.attempts.value == 12 and row.response_rate.value == pytest.approx(25.0)
 
 

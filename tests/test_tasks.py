@@ -827,5 +827,63 @@ async def test_the_team_page_shows_tasks_per_referent_and_the_watchs_results(
     assert [re.sub(r"<[^>]+>", "", cell).strip() for cell in cells[2:5]] == ["1", "1", "5 h"]
     assert "Tâches en retard dans l’équipe" in page and youth.last_name in page
     assert "Silencieux depuis longtemps — 1re relance" in page
-    watch = re.search(r"<caption>Awa Diallo</caption>(.*?)</table>", page, re.S)
+    watch = re.search(
+        r"<caption id=\"veille-[^\"]+\">Awa Diallo</caption>(.*?)</table>", page, re.S
+    )
     assert watch is not None and "<td>SMS</td><td>3</td><td>1</td>" in watch.group(1)
+
+
+def test_outreach_run_says_in_words_what_it_did_for_people(
+    session: Session, referent: StaffUser, supervisor: StaffUser
+) -> None:
+    from paris_avenir.cli import describe_cycle
+
+    quiet = followed_youth(
+        session,
+        referent,
+        first_name="Moussa",
+        last_name="Silence",
+        last_activity_at=NOW - timedelta(days=45),
+    )
+    followed_youth(
+        session, referent, first_name="Lina", last_name="Bientôt", birth_date=date(2006, 1, 20)
+    )
+    late = followed_youth(session, referent, first_name="Ahmad", last_name="Retard")
+    tasks.open_task(
+        session,
+        youth_id=late.id,
+        kind=TaskKind.MISSED_APPOINTMENT,
+        key="late",
+        now=NOW - timedelta(days=6),
+    )
+    lines = describe_cycle(cycle(session, NOW, dry_run=True), dry_run=True)
+    assert (
+        "Moussa Silence — serait contacté : Silencieux depuis longtemps, 3e étape, "
+        "tâche pour le référent"
+    ) in lines
+    assert "Lina Bientôt — tâche qui serait ouverte : Bientôt 21 ans" in lines
+    assert (
+        "Ahmad Retard — tâche en retard serait confiée au superviseur : Rendez-vous manqué" in lines
+    )
+    assert lines[-1].endswith(
+        " contact(s), 1 tâche(s) ouverte(s), 1 tâche(s) en retard confiée(s) au superviseur."
+    )
+    assert quiet.id is not None
+
+
+async def test_a_youth_reading_arabic_is_answered_in_arabic_and_the_referent_in_french(
+    app: FastAPI, client: httpx.AsyncClient, session: Session, referent: StaffUser
+) -> None:
+    followed_youth(session, referent, language="ar", activated_at=NOW - timedelta(days=95))
+    cycle(session, NOW)
+    attempt = session.scalars(select(OutreachAttempt)).one()
+    session.commit()
+    token = checkin.link(attempt.id, secret_key=app.state.settings.secret_key, base_url="")
+    answered = await post_form(client, token, {"reponse": "aide"})
+    assert 'lang="ar" dir="rtl"' in answered.text
+    assert "تلقّى Awa Diallo، مرشدك، رسالتك." in answered.text
+    email = session.scalars(
+        select(OutboxMessage).where(OutboxMessage.template == "task_urgent_alert")
+    ).one()
+    assert email.subject is not None and email.subject.startswith("Urgent : ")
+    assert email.body_text.startswith("Bonjour Awa Diallo,")

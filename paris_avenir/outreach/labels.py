@@ -27,7 +27,7 @@ RESPONSE_LABELS: dict[OutreachResponse, str] = {
     OutreachResponse.STAFF_CONTACT: N_("joint par l’équipe"),
 }
 CHANNEL_LABELS: dict[Channel, str] = {Channel.SMS: N_("SMS"), Channel.EMAIL: N_("e-mail")}
-STEP_LABELS = {1: N_("1re relance"), 2: N_("2e relance"), 3: N_("appel")}
+STEP_LABELS = {1: N_("1re relance"), 2: N_("2e relance"), 3: N_("3e étape")}
 
 
 def reason_label(reason: OutreachReason) -> str:
@@ -39,7 +39,8 @@ def response_label(response: OutreachResponse) -> str:
 
 
 def channel_label(channel: Channel | None) -> str:
-    return gettext(CHANNEL_LABELS[channel]) if channel else gettext("appel du référent")
+    # No channel: the step is a task for the référent (a call, or finding the youth).
+    return gettext(CHANNEL_LABELS[channel]) if channel else gettext("tâche pour le référent")
 
 
 def step_label(reason: OutreachReason, step: int) -> str:

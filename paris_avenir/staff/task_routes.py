@@ -17,6 +17,7 @@ from paris_avenir.db import SessionDep, utcnow
 from paris_avenir.staff import tasks
 from paris_avenir.staff.models import StaffRole, StaffUser, TaskOutcome
 from paris_avenir.staff.permissions import TaskStaff
+from paris_avenir.web.i18n import gettext as _
 from paris_avenir.web.language import safe_next
 from paris_avenir.web.templating import render
 
@@ -64,14 +65,14 @@ def _queue_page(
 
 def _closed_notice(outcome: str | None, kept_open: bool) -> str | None:
     if kept_open:
-        return "Appel noté. L’alerte reste dans « À faire » : rappelez le jeune demain."
+        return _("Appel noté. L’alerte reste dans « À faire » : rappelez le jeune demain.")
     if not outcome:
         return None
     try:
         label = tasks.outcome_label(TaskOutcome(outcome))
     except ValueError:
         return None
-    return f"Tâche terminée : {label}."
+    return _("Tâche terminée : %(outcome)s.", outcome=label)
 
 
 @router.get("/a-faire")
@@ -116,7 +117,7 @@ def parse_day(raw: str) -> tuple[date | None, str | None]:
     try:
         return date.fromisoformat(raw.strip()), None
     except ValueError:
-        return None, "Choisissez la date de votre retour."
+        return None, _("Choisissez la date de votre retour.")
 
 
 @router.post("/absence")

@@ -50,6 +50,7 @@ from paris_avenir.staff.models import (
     TaskKind,
     TaskOutcome,
 )
+from paris_avenir.web.i18n import N_, SOURCE_LOCALE, gettext, using_locale
 from paris_avenir.youths.models import Channel, Youth
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -81,13 +82,13 @@ PAPERWORK = (TaskOutcome.DONE, TaskOutcome.FORWARDED, TaskOutcome.NO_LONGER_NEED
 CONTACT_OUTCOMES = frozenset({TaskOutcome.REACHED, TaskOutcome.SEEN_AT_COUNTER})
 
 OUTCOME_LABELS: dict[TaskOutcome, str] = {
-    TaskOutcome.REACHED: "Joint·e",
-    TaskOutcome.NO_ANSWER: "Pas de réponse",
-    TaskOutcome.WRONG_NUMBER: "Mauvais numéro",
-    TaskOutcome.SEEN_AT_COUNTER: "Vu·e au guichet",
-    TaskOutcome.NO_LONGER_NEEDED: "Plus besoin",
-    TaskOutcome.FORWARDED: "Transmis",
-    TaskOutcome.DONE: "Fait",
+    TaskOutcome.REACHED: N_("Joint·e"),
+    TaskOutcome.NO_ANSWER: N_("Pas de réponse"),
+    TaskOutcome.WRONG_NUMBER: N_("Mauvais numéro"),
+    TaskOutcome.SEEN_AT_COUNTER: N_("Vu·e au guichet"),
+    TaskOutcome.NO_LONGER_NEEDED: N_("Plus besoin"),
+    TaskOutcome.FORWARDED: N_("Transmis"),
+    TaskOutcome.DONE: N_("Fait"),
 }
 
 
@@ -103,31 +104,35 @@ class KindSpec:
 
 KINDS: dict[TaskKind, KindSpec] = {
     TaskKind.NEEDS_HELP_ALERT: KindSpec(
-        "A répondu « J’ai besoin d’aide »",
-        "Appelez le jeune aujourd’hui.",
+        N_("A répondu « J’ai besoin d’aide »"),
+        N_("Appelez le jeune aujourd’hui."),
         CALLS,
         urgent=True,
     ),
     TaskKind.PHONE_YOUTH: KindSpec(
-        "Silencieux : appeler",
-        "Appelez le jeune : le SMS et l’e-mail de relance sont restés sans réponse.",
+        N_("Silencieux : appeler"),
+        N_("Appelez le jeune : le SMS et l’e-mail de relance sont restés sans réponse."),
         CALLS,
     ),
     TaskKind.UNREACHABLE: KindSpec(
-        "Injoignable par message",
-        "Trouvez un autre moyen de le joindre (téléphone, guichet, partenaires), puis "
-        "mettez à jour son numéro ou son e-mail avec lui.",
+        N_("Injoignable par message"),
+        N_(
+            "Trouvez un autre moyen de le joindre (téléphone, guichet, partenaires), puis "
+            "mettez à jour son numéro ou son e-mail avec lui."
+        ),
         CALLS,
     ),
     TaskKind.MISSED_APPOINTMENT: KindSpec(
-        "Rendez-vous manqué",
-        "Appelez le jeune et proposez-lui un nouveau rendez-vous.",
+        N_("Rendez-vous manqué"),
+        N_("Appelez le jeune et proposez-lui un nouveau rendez-vous."),
         CALLS,
     ),
     TaskKind.DELETION_REQUEST: KindSpec(
-        "Demande de suppression du compte",
-        "Vérifiez ce que la loi oblige à garder (aides versées, décisions), puis répondez "
-        "au jeune.",
+        N_("Demande de suppression du compte"),
+        N_(
+            "Vérifiez ce que la loi oblige à garder (aides versées, décisions), puis répondez "
+            "au jeune."
+        ),
         (
             TaskOutcome.DONE,
             TaskOutcome.REACHED,
@@ -138,47 +143,53 @@ KINDS: dict[TaskKind, KindSpec] = {
         needs_phone=False,
     ),
     TaskKind.DOCUMENTS_RECEIVED: KindSpec(
-        "Documents reçus",
-        "Vérifiez les documents ajoutés et reprenez l’instruction de la demande.",
+        N_("Documents reçus"),
+        N_("Vérifiez les documents ajoutés et reprenez l’instruction de la demande."),
         PAPERWORK,
         due_after=timedelta(days=3),
         needs_phone=False,
     ),
     TaskKind.REQUEST_WAITING: KindSpec(
-        "Demande en attente depuis plus de 30 jours",
-        "Décidez, ou dites au jeune ce qui bloque et quand il aura une réponse.",
+        N_("Demande en attente depuis plus de 30 jours"),
+        N_("Décidez, ou dites au jeune ce qui bloque et quand il aura une réponse."),
         PAPERWORK,
         due_after=timedelta(days=5),
         needs_phone=False,
     ),
     TaskKind.FOLLOW_UP_INTERVIEW: KindSpec(
-        "Entretien des 6 mois à fixer",
-        "Appelez le jeune pour fixer l’entretien des 6 mois après sa sortie de l’ASE "
-        "(CASF art. L222-5-2-1) : il n’a pas encore pris rendez-vous.",
+        N_("Entretien des 6 mois à fixer"),
+        N_(
+            "Appelez le jeune pour fixer l’entretien des 6 mois après sa sortie de l’ASE "
+            "(CASF art. L222-5-2-1) : il n’a pas encore pris rendez-vous."
+        ),
         MEETINGS,
     ),
     TaskKind.BIRTHDAY_21: KindSpec(
-        "Bientôt 21 ans",
-        "Préparez la suite avec le jeune : le Navigo gratuit et le contrat jeune majeur "
-        "s’arrêtent à 21 ans.",
+        N_("Bientôt 21 ans"),
+        N_(
+            "Préparez la suite avec le jeune : le Navigo gratuit et le contrat jeune majeur "
+            "s’arrêtent à 21 ans."
+        ),
         MEETINGS,
     ),
     TaskKind.BIRTHDAY_25: KindSpec(
-        "Bientôt 25 ans : fin de Paris avenir",
-        "Préparez le relais vers le droit commun (service social de secteur, Mission "
-        "locale, CCAS) avant ses 25 ans.",
+        N_("Bientôt 25 ans : fin de Paris avenir"),
+        N_(
+            "Préparez le relais vers le droit commun (service social de secteur, Mission "
+            "locale, CCAS) avant ses 25 ans."
+        ),
         MEETINGS,
     ),
 }
 OUTBOX_STATUS_WORDS: dict[OutboxStatus, str] = {
-    OutboxStatus.QUEUED: "en attente d’envoi",
-    OutboxStatus.SENDING: "en cours d’envoi",
-    OutboxStatus.SENT: "envoyé, sans réponse",
-    OutboxStatus.DELIVERED: "reçu, sans réponse",
-    OutboxStatus.FAILED: "échec",
-    OutboxStatus.CANCELLED: "annulé",
+    OutboxStatus.QUEUED: N_("en attente d’envoi"),
+    OutboxStatus.SENDING: N_("en cours d’envoi"),
+    OutboxStatus.SENT: N_("envoyé, sans réponse"),
+    OutboxStatus.DELIVERED: N_("reçu, sans réponse"),
+    OutboxStatus.FAILED: N_("échec"),
+    OutboxStatus.CANCELLED: N_("annulé"),
 }
-CHANNEL_WORDS = {Channel.SMS: "SMS", Channel.EMAIL: "E-mail"}
+CHANNEL_WORDS = {Channel.SMS: N_("SMS"), Channel.EMAIL: N_("E-mail")}
 
 
 class TaskError(Exception):
@@ -190,11 +201,11 @@ class TaskError(Exception):
 
 
 def outcome_label(outcome: TaskOutcome) -> str:
-    return OUTCOME_LABELS[outcome]
+    return gettext(OUTCOME_LABELS[outcome])
 
 
 def kind_label(kind: TaskKind) -> str:
-    return KINDS[kind].label
+    return gettext(KINDS[kind].label)
 
 
 # --- When a task is due -------------------------------------------------------------------
@@ -278,7 +289,9 @@ def open_task(
         return None  # opened at the same moment by another worker
     if KINDS[kind].urgent and assignee is not None:
         assert base_url is not None, "an urgent task emails its assignee a link"
-        _email_urgent(session, task, assignee, base_url=base_url, now=now)
+        # Opened from a youth's page, in their language: the email is for staff, in French.
+        with using_locale(SOURCE_LOCALE):
+            _email_urgent(session, task, assignee, base_url=base_url, now=now)
     return task
 
 
@@ -302,27 +315,37 @@ def _email_urgent(
     link to "À faire", nothing else (no number, no detail: mailboxes are read elsewhere)."""
     name = _youth_short_name(session, task.youth_id)
     link = f"{base_url.rstrip('/')}/pro/a-faire"
-    reason = (
-        f"{instead_of.full_name} est absent·e ou ne l’a pas traitée à temps : vous la "
-        "recevez à sa place.\n\n"
-        if instead_of is not None
-        else ""
-    )
-    text = (
-        f"Bonjour {to.full_name},\n\n"
-        f"{name} a répondu « J’ai besoin d’aide » au message « Comment ça va ? » de Paris "
-        f"avenir.\n\n{reason}"
-        "Appelez le jeune aujourd’hui. Son numéro et ce qu’il faut savoir sont dans "
-        f"« À faire » :\n{link}\n\n"
-        "Ce message ne contient rien d’autre, pour protéger le jeune."
-    )
+    parts = [
+        gettext("Bonjour %(name)s,", name=to.full_name),
+        gettext(
+            "%(youth)s a répondu « J’ai besoin d’aide » au message « Comment ça va ? » de "
+            "Paris avenir.",
+            youth=name,
+        ),
+    ]
+    if instead_of is not None:
+        parts.append(
+            gettext(
+                "%(name)s est absent·e ou ne l’a pas traitée à temps : vous la recevez à sa place.",
+                name=instead_of.full_name,
+            )
+        )
+    parts += [
+        gettext(
+            "Appelez le jeune aujourd’hui. Son numéro et ce qu’il faut savoir sont dans "
+            "« À faire » :"
+        )
+        + f"\n{link}",
+        gettext("Ce message ne contient rien d’autre, pour protéger le jeune."),
+    ]
+    text = "\n\n".join(parts)
     quiet = quiet_hours.load(session)
     outbox.enqueue(
         session,
         channel=Channel.EMAIL,
         recipient=to.email,
         template="task_urgent_alert",
-        subject=f"Urgent : {name} a besoin d’aide",
+        subject=gettext("Urgent : %(youth)s a besoin d’aide", youth=name),
         body_text=text,
         idempotency_key=f"task-urgent:{task.id}:{to.id}",
         staff_id=to.id,
@@ -397,12 +420,12 @@ def close_task(
     except ValueError:
         chosen = None
     if chosen is None or chosen not in spec.outcomes:
-        raise TaskError("Choisissez ce qui s’est passé dans la liste.")
+        raise TaskError(gettext("Choisissez ce qui s’est passé dans la liste."))
     note = note.strip()
     if len(note) > 4000:
-        raise TaskError("La note est trop longue (4 000 caractères au plus).")
+        raise TaskError(gettext("La note est trop longue (4 000 caractères au plus)."))
     if task.done_at is not None:
-        raise TaskError("Cette tâche est déjà terminée.", status_code=409)
+        raise TaskError(gettext("Cette tâche est déjà terminée."), status_code=409)
     if spec.urgent and chosen is TaskOutcome.NO_ANSWER:
         return Closed(
             _record_unanswered_call(session, cipher, task, by, note, now, ip_address), True
@@ -415,7 +438,7 @@ def close_task(
         .execution_options(synchronize_session=False)
     )
     if closed.rowcount != 1:  # type: ignore[attr-defined]
-        raise TaskError("Cette tâche est déjà terminée.", status_code=409)
+        raise TaskError(gettext("Cette tâche est déjà terminée."), status_code=409)
     session.refresh(task)
     if note:
         entry = journal.add_note(
@@ -423,7 +446,7 @@ def close_task(
             cipher,
             youth_id=task.youth_id,
             author=by,
-            text=f"{spec.label} — {OUTCOME_LABELS[chosen]} : {note}",
+            text=f"{gettext(spec.label)} — {outcome_label(chosen)} : {note}",
             now=now,
         )
         task.note_id = entry.id
@@ -466,7 +489,8 @@ def _record_unanswered_call(
         cipher,
         youth_id=task.youth_id,
         author=by,
-        text=f"{spec.label} — appel sans réponse" + (f" : {note}" if note else ""),
+        text=gettext("%(kind)s — appel sans réponse", kind=gettext(spec.label))
+        + (f" : {note}" if note else ""),
         now=now,
     )
     audit.record(
@@ -539,6 +563,7 @@ def close_done(
 class Escalation:
     task_id: uuid.UUID
     youth_id: uuid.UUID
+    youth_name: str
     kind: TaskKind
     from_id: uuid.UUID | None
     to_id: uuid.UUID
@@ -546,12 +571,13 @@ class Escalation:
 
 def overdue_to_escalate(
     session: Session, now: datetime, after_days: int
-) -> list[tuple[StaffTask, StaffUser | None]]:
+) -> list[tuple[StaffTask, StaffUser | None, str]]:
     """Open tasks past their due date by `after_days`, not with a supervisor yet, each with
-    its current assignee (one query)."""
+    its current assignee and the youth's name (one query)."""
     assignee = aliased(StaffUser)
     rows = session.execute(
-        select(StaffTask, assignee)
+        select(StaffTask, assignee, Youth.first_name, Youth.last_name)
+        .join(Youth, Youth.id == StaffTask.youth_id)
         .outerjoin(assignee, assignee.id == StaffTask.assignee_id)
         .where(
             StaffTask.done_at.is_(None),
@@ -561,7 +587,7 @@ def overdue_to_escalate(
         )
         .order_by(StaffTask.due_at, StaffTask.id)
     ).all()
-    return [(task, person) for task, person in rows]
+    return [(task, person, f"{first} {last}") for task, person, first, last in rows]
 
 
 def plan_escalations(session: Session, now: datetime, after_days: int) -> list[Escalation]:
@@ -569,7 +595,7 @@ def plan_escalations(session: Session, now: datetime, after_days: int) -> list[E
     youth's last team). Deciding writes nothing, so a dry run lists the same moves."""
     planned = []
     supervisors: dict[uuid.UUID | None, StaffUser | None] = {}
-    for task, person in overdue_to_escalate(session, now, after_days):
+    for task, person, youth_name in overdue_to_escalate(session, now, after_days):
         team_id = person.team_id if person else assignments.last_team_id(session, task.youth_id)
         if team_id not in supervisors:
             supervisors[team_id] = assignments.team_supervisor(session, team_id, now=now)
@@ -578,7 +604,12 @@ def plan_escalations(session: Session, now: datetime, after_days: int) -> list[E
             continue
         planned.append(
             Escalation(
-                task.id, task.youth_id, task.kind, person.id if person else None, supervisor.id
+                task.id,
+                task.youth_id,
+                youth_name,
+                task.kind,
+                person.id if person else None,
+                supervisor.id,
             )
         )
     return planned
@@ -619,7 +650,10 @@ def escalate(
     if KINDS[task.kind].urgent:
         supervisor = session.get_one(StaffUser, escalation.to_id)
         previous = session.get(StaffUser, escalation.from_id) if escalation.from_id else None
-        _email_urgent(session, task, supervisor, base_url=base_url, now=now, instead_of=previous)
+        with using_locale(SOURCE_LOCALE):
+            _email_urgent(
+                session, task, supervisor, base_url=base_url, now=now, instead_of=previous
+            )
     return task
 
 
@@ -671,11 +705,13 @@ def set_absence(
     now = now or utcnow()
     today = now.astimezone(PARIS).date()
     if until is not None and not today < until <= today + timedelta(days=366):
-        raise AbsenceError("L’absence finit après aujourd’hui et dans un an au plus.")
+        raise AbsenceError(gettext("L’absence finit après aujourd’hui et dans un an au plus."))
     if by.id != person.id and not (
         by.role is StaffRole.SUPERVISOR and by.team_id is not None and by.team_id == person.team_id
     ):
-        raise AbsenceError("Seul le superviseur de l’équipe peut déclarer cette absence.", 403)
+        raise AbsenceError(
+            gettext("Seul le superviseur de l’équipe peut déclarer cette absence."), 403
+        )
     person.absent_until = (
         datetime.combine(until + timedelta(days=1), time(0), tzinfo=PARIS) if until else None
     )
@@ -746,15 +782,25 @@ class TaskLine:
 def _channel_facts(youth: Youth) -> list[str]:
     facts = []
     if youth.phone is None:
-        facts.append("Pas de numéro de téléphone.")
+        facts.append(gettext("Pas de numéro de téléphone."))
     elif youth.phone_unreachable_at is not None:
-        facts.append(f"SMS : numéro injoignable depuis le {_day(youth.phone_unreachable_at)}.")
+        facts.append(
+            gettext(
+                "SMS : numéro injoignable depuis le %(date)s.",
+                date=_day(youth.phone_unreachable_at),
+            )
+        )
     if youth.email is None:
-        facts.append("Pas d’e-mail.")
+        facts.append(gettext("Pas d’e-mail."))
     elif youth.email_unreachable_at is not None:
-        facts.append(f"E-mail : adresse en échec depuis le {_day(youth.email_unreachable_at)}.")
+        facts.append(
+            gettext(
+                "E-mail : adresse en échec depuis le %(date)s.",
+                date=_day(youth.email_unreachable_at),
+            )
+        )
     if youth.outreach_opted_out_at is not None:
-        facts.append("S’est désinscrit des messages de suivi.")
+        facts.append(gettext("S’est désinscrit des messages de suivi."))
     return facts
 
 
@@ -768,24 +814,37 @@ def _why(task: StaffTask) -> list[str]:
     detail = task.detail or {}
     lines: list[str] = []
     if task.kind is TaskKind.PHONE_YOUTH and detail.get("quiet_days"):
-        lines.append(f"Aucune activité depuis {detail['quiet_days']} jours.")
+        lines.append(gettext("Aucune activité depuis %(days)s jours.", days=detail["quiet_days"]))
     if detail.get("about"):
         lines.append(str(detail["about"]))
     if task.kind is TaskKind.MISSED_APPOINTMENT and detail.get("appointment_at"):
         when = datetime.fromisoformat(detail["appointment_at"]).astimezone(PARIS)
-        lines.append(f"{detail.get('appointment', 'Rendez-vous')} du {when:%d/%m/%Y à %H:%M}.")
+        lines.append(
+            gettext(
+                "%(appointment)s du %(date)s à %(time)s.",
+                appointment=detail.get("appointment", gettext("Rendez-vous")),
+                date=f"{when:%d/%m/%Y}",
+                time=f"{when:%H:%M}",
+            )
+        )
     if detail.get("aid"):
         lines.append(f"{detail['aid']} ({detail.get('request', '')}).")
     if detail.get("documents"):
-        lines.append("Ajouté : " + ", ".join(str(item) for item in detail["documents"]) + ".")
+        added = ", ".join(str(item) for item in detail["documents"])
+        lines.append(gettext("Ajouté : %(documents)s.", documents=added))
     if detail.get("submitted_on"):
-        lines.append(f"Déposée le {_day(date.fromisoformat(detail['submitted_on']))}.")
+        submitted = _day(date.fromisoformat(detail["submitted_on"]))
+        lines.append(gettext("Déposée le %(date)s.", date=submitted))
     if detail.get("due_on"):
-        lines.append(f"Entretien dû le {_day(date.fromisoformat(detail['due_on']))}.")
+        due_on = _day(date.fromisoformat(detail["due_on"]))
+        lines.append(gettext("Entretien dû le %(date)s.", date=due_on))
     if detail.get("birthday"):
-        lines.append(f"Anniversaire le {_day(date.fromisoformat(detail['birthday']))}.")
+        birthday = _day(date.fromisoformat(detail["birthday"]))
+        lines.append(gettext("Anniversaire le %(date)s.", date=birthday))
     if task.escalated_at is not None:
-        lines.append(f"Passée au superviseur le {_day(task.escalated_at)} (en retard).")
+        lines.append(
+            gettext("Passée au superviseur le %(date)s (en retard).", date=_day(task.escalated_at))
+        )
     return lines
 
 
@@ -825,8 +884,12 @@ def _lines(
     for task, youth, assignee_name in rows:
         spec = KINDS[task.kind]
         tried = [
-            f"{CHANNEL_WORDS[attempt.channel]} du {_day(attempt.attempted_at)} : "
-            f"{OUTBOX_STATUS_WORDS[status] if status else 'pas envoyé'}."
+            gettext(
+                "%(channel)s du %(date)s : %(status)s.",
+                channel=gettext(CHANNEL_WORDS[attempt.channel]),
+                date=_day(attempt.attempted_at),
+                status=gettext(OUTBOX_STATUS_WORDS[status]) if status else gettext("pas envoyé"),
+            )
             for attempt, status in messages.get(youth.id, [])
             if attempt.channel is not None
         ]
@@ -836,15 +899,15 @@ def _lines(
                 task=task,
                 youth=youth,
                 assignee_name=assignee_name,
-                label=spec.label,
+                label=gettext(spec.label),
                 why=_why(task),
-                todo=spec.todo,
+                todo=gettext(spec.todo),
                 urgent=spec.urgent,
                 overdue=task.due_at < now,
-                outcomes=[(outcome.value, OUTCOME_LABELS[outcome]) for outcome in spec.outcomes],
+                outcomes=[(outcome.value, outcome_label(outcome)) for outcome in spec.outcomes],
                 phone=usable_phone if spec.needs_phone else None,
                 phone_flag=(
-                    f"Numéro {mask(youth.phone)} signalé injoignable."
+                    gettext("Numéro %(phone)s signalé injoignable.", phone=mask(youth.phone))
                     if spec.needs_phone and youth.phone and youth.phone_unreachable_at
                     else None
                 ),
@@ -962,8 +1025,8 @@ def youth_history(session: Session, youth_id: uuid.UUID, *, limit: int = 30) -> 
     return [
         HistoryEntry(
             task,
-            KINDS[task.kind].label,
-            OUTCOME_LABELS[task.outcome] if task.outcome else None,
+            kind_label(task.kind),
+            outcome_label(task.outcome) if task.outcome else None,
             closed_by,
             assignee_name,
         )

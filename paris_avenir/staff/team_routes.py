@@ -20,6 +20,7 @@ from paris_avenir.staff import tasks
 from paris_avenir.staff.models import StaffUser
 from paris_avenir.staff.permissions import SupervisorStaff
 from paris_avenir.staff.task_routes import parse_day
+from paris_avenir.web.i18n import gettext as _
 from paris_avenir.web.templating import render
 
 router = APIRouter(prefix="/pro")
@@ -75,7 +76,7 @@ def team_page(
             "target": staff_service.CASELOAD_TARGET,
             "now": now,
             "error": error,
-            "notice": "C’est enregistré." if request.query_params.get("absence") else None,
+            "notice": _("C’est enregistré.") if request.query_params.get("absence") else None,
         },
         status_code=status_code,
     )

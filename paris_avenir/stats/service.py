@@ -16,6 +16,7 @@ from paris_avenir.aid_requests import kinds as catalogue
 from paris_avenir.aid_requests.models import AidCode, AidRequest, RequestStatus
 from paris_avenir.aid_requests.service import status_label
 from paris_avenir.db import utcnow
+from paris_avenir.outreach import labels
 from paris_avenir.outreach.models import OutreachAttempt
 from paris_avenir.web.i18n import gettext
 from paris_avenir.youths.models import Youth
@@ -111,9 +112,9 @@ def compute(session: Session, *, now: datetime | None = None) -> Statistics:
         )
     outreach = [
         OutreachRow(
-            reason=str(reason.value),
+            reason=labels.reason_label(reason),
             step=int(step),
-            channel=channel.value if channel else "appel",
+            channel=labels.channel_label(channel),
             attempts=_count(int(attempts)),
             response_rate=Cell(
                 100.0 * int(responded) / int(attempts) if attempts >= THRESHOLD else None

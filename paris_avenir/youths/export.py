@@ -17,7 +17,7 @@ from paris_avenir.audit.models import AuditEvent
 from paris_avenir.documents.models import Document
 from paris_avenir.messaging.models import Message, MessageThread
 from paris_avenir.outreach.models import OutreachAttempt
-from paris_avenir.staff.models import CaseloadAssignment, StaffUser
+from paris_avenir.staff.models import CaseloadAssignment, StaffTask, StaffUser
 from paris_avenir.web.i18n import N_
 from paris_avenir.youths.models import Youth
 
@@ -174,6 +174,22 @@ def export_youth_data(session: Session, youth: Youth) -> dict[str, Any]:
             }
             for row in session.scalars(
                 select(OutreachAttempt).where(OutreachAttempt.youth_id == youth.id)
+            )
+        ],
+        # What the watch handed over to people about the youth, and what they recorded.
+        "work_by_the_team": [
+            {
+                "kind": task.kind.value,
+                "opened_at": _plain(task.opened_at),
+                "due_at": _plain(task.due_at),
+                "done_at": _plain(task.done_at),
+                "outcome": _plain(task.outcome),
+                "closed_by": staff_names.get(task.closed_by_id),
+            }
+            for task in session.scalars(
+                select(StaffTask)
+                .where(StaffTask.youth_id == youth.id)
+                .order_by(StaffTask.opened_at)
             )
         ],
         "who_accessed_my_file": [

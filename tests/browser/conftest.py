@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 import uvicorn
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
 
 from paris_avenir import demo
 from paris_avenir.app import create_app
@@ -76,6 +77,26 @@ class LiveServer:
     smtp: SmtpServer
     # email → TOTP provisioning URI; one account per use, as a TOTP code works only once.
     staff_accounts: dict[str, str]
+    # What an operator has: the server's settings and database (to run the dispatcher or a
+    # cycle of the watch, as the scheduler would).
+    settings: Settings
+    session_factory: sessionmaker[Session]
+
+    def dispatch_outbox(self) -> None:
+        """One pass of the outbox dispatcher, as `serve` runs every 15 seconds."""
+        from paris_avenir.messaging import outbox
+        from paris_avenir.messaging.channels import build_channels
+
+        outbox.dispatch_due(self.session_factory, build_channels(self.settings))
+
+    def wait_for_email(self, to: str, *, after: int = 0) -> Any:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            for message in self.smtp.inbox[after:]:
+                if to in str(message["To"]):
+                    return message
+            time.sleep(0.05)
+        raise AssertionError(f"no email to {to}")
 
     def last_sms_to(self, e164: str, *, after: int = 0) -> str:
         """The newest SMS to this number beyond the first `after` lines of the file; waits
@@ -110,9 +131,12 @@ def live_server(
     upgrade_to_head(engine)
     smtp = SmtpServer()
     smtp.start()
+    port = _free_port()
     settings = Settings(
         env="dev",
         secret_key="browser-test-secret-" + "x" * 32,
+        # Links in emails and SMS lead to this server, as they would in production.
+        base_url=f"http://127.0.0.1:{port}",
         sms_file=directory / "sms.jsonl",
         upload_dir=directory / "uploads",
         smtp_url=smtp.url,
@@ -136,7 +160,6 @@ def live_server(
                 password=STAFF_PASSWORD,
             )
             staff_accounts[email] = created.totp_uri
-    port = _free_port()
     config = uvicorn.Config(
         create_app(settings, engine=engine), host="127.0.0.1", port=port, log_level="warning"
     )
@@ -153,6 +176,8 @@ def live_server(
         sms_file=settings.sms_file,
         smtp=smtp,
         staff_accounts=staff_accounts,
+        settings=settings,
+        session_factory=make_session_factory(engine),
     )
     server.should_exit = True
     thread.join(timeout=10)

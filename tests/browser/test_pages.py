@@ -37,6 +37,7 @@ YOUTH_PAGES = {
 }
 STAFF_PAGES = {
     "mes jeunes": "/pro",
+    "à faire": "/pro/a-faire",
     "jeunes silencieux": "/pro?filtre=silencieux&tri=nom",
     "demandes à instruire": "/pro/demandes",
     "mon équipe": "/pro/equipe",
