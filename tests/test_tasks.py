@@ -887,3 +887,17 @@ async def test_a_youth_reading_arabic_is_answered_in_arabic_and_the_referent_in_
     ).one()
     assert email.subject is not None and email.subject.startswith("Urgent : ")
     assert email.body_text.startswith("Bonjour Awa Diallo,")
+
+
+async def test_the_youth_sees_who_worked_on_their_file_in_their_accesses(
+    app: FastAPI, client: httpx.AsyncClient, session: Session, referent: StaffUser
+) -> None:
+    youth = followed_youth(session, referent)
+    task = open_alert(session, youth)
+    tasks.close_task(session, _cipher(), task, by=referent, outcome="pas_de_reponse", now=NOW)
+    tasks.close_task(session, _cipher(), task, by=referent, outcome="joint", now=NOW)
+    session.commit()
+    sign_in_as(client, app, session, youth=youth)
+    page = text_of((await client.get("/mon-espace/acces")).text)
+    assert "a essayé de vous appeler" in page
+    assert "a noté ce qui a été fait pour vous" in page and "Awa Diallo" in page

@@ -30,7 +30,7 @@ from paris_avenir.kit.forms import parse_euros
 from paris_avenir.messaging import service as messaging
 from paris_avenir.outreach import labels as outreach_labels
 from paris_avenir.outreach.models import OutreachAttempt
-from paris_avenir.staff import assignments, caseload, counter, journal, tasks
+from paris_avenir.staff import assignments, caseload, counter, journal, task_queue
 from paris_avenir.staff import service as staff_service
 from paris_avenir.staff.models import StaffRole, StaffUser
 from paris_avenir.staff.permissions import works_tasks
@@ -75,7 +75,7 @@ def dashboard(
     sort = _enum(tri, caseload.Sort, caseload.Sort.QUIETEST)
     result = caseload.caseload(session, staff, chosen=chosen, sort=sort, search=q[:100], page=page)
     # The top of "À faire": urgent and overdue first.
-    lines = tasks.queue_for(session, staff) if works_tasks(staff) else []
+    lines = task_queue.queue_for(session, staff) if works_tasks(staff) else []
     return render(
         request,
         "staff/home.html",
@@ -163,7 +163,7 @@ def _youth_file(
                 )
             ),
             "journal": journal.journal(session, request.app.state.cipher, youth.id),
-            "task_history": tasks.youth_history(session, youth.id),
+            "task_history": task_queue.youth_history(session, youth.id),
             # Words, never codes, on staff pages.
             "reason_label": outreach_labels.reason_label,
             "response_label": outreach_labels.response_label,

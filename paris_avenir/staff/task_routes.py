@@ -14,7 +14,7 @@ from paris_avenir.appointments.models import AppointmentKind
 from paris_avenir.appointments.slots import Slot, free_slots
 from paris_avenir.auth.dependencies import client_ip
 from paris_avenir.db import SessionDep, utcnow
-from paris_avenir.staff import tasks
+from paris_avenir.staff import task_queue, tasks
 from paris_avenir.staff.models import StaffRole, StaffUser, TaskOutcome
 from paris_avenir.staff.permissions import TaskStaff
 from paris_avenir.web.i18n import gettext as _
@@ -46,7 +46,7 @@ def _queue_page(
     error: str | None = None,
     status_code: int = 200,
 ) -> Response:
-    lines = tasks.queue_for(session, staff)
+    lines = task_queue.queue_for(session, staff)
     closed = request.query_params.get("termine")
     return render(
         request,
@@ -76,7 +76,7 @@ def _closed_notice(outcome: str | None, kept_open: bool) -> str | None:
 
 
 @router.get("/a-faire")
-def task_queue(request: Request, session: SessionDep, staff: TaskStaff) -> Response:
+def queue_page(request: Request, session: SessionDep, staff: TaskStaff) -> Response:
     return _queue_page(request, session, staff)
 
 

@@ -16,20 +16,22 @@ decision on the request, an interview booked).
 - A task still open some days after its due date (the admin's policy) moves to the team's
   supervisor; reassigning a youth moves their open tasks; declaring an absence moves the
   absent person's open tasks.
+
+What people read of the queue ("À faire", the team page, a youth file's history) is in
+staff/task_queue.py.
 """
 
 from __future__ import annotations
 
-import statistics
 import uuid
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from cryptography.fernet import MultiFernet
-from sqlalchemy import ColumnElement, and_, case, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
@@ -38,9 +40,7 @@ from paris_avenir.auth.scope import deny, youth_scope
 from paris_avenir.db import utcnow
 from paris_avenir.kit import quiet_hours
 from paris_avenir.kit.holidays import is_public_holiday
-from paris_avenir.kit.phone import mask
 from paris_avenir.messaging import outbox
-from paris_avenir.messaging.models import OutboxMessage, OutboxStatus
 from paris_avenir.outreach.models import OutreachAttempt, OutreachResponse
 from paris_avenir.staff import assignments, journal
 from paris_avenir.staff.models import (
@@ -57,8 +57,6 @@ PARIS = ZoneInfo("Europe/Paris")
 # Staff work on weekdays; an urgent task is due by the end of the working day.
 WORKDAY_ENDS = time(18, 0)
 URGENT_MINIMUM = timedelta(hours=2)  # less left today: due at the end of the next one
-QUEUE_LIMIT = 200
-CLOSE_STATS_WINDOW = timedelta(days=90)
 
 CALLS = (
     TaskOutcome.REACHED,
@@ -181,15 +179,6 @@ KINDS: dict[TaskKind, KindSpec] = {
         MEETINGS,
     ),
 }
-OUTBOX_STATUS_WORDS: dict[OutboxStatus, str] = {
-    OutboxStatus.QUEUED: N_("en attente d’envoi"),
-    OutboxStatus.SENDING: N_("en cours d’envoi"),
-    OutboxStatus.SENT: N_("envoyé, sans réponse"),
-    OutboxStatus.DELIVERED: N_("reçu, sans réponse"),
-    OutboxStatus.FAILED: N_("échec"),
-    OutboxStatus.CANCELLED: N_("annulé"),
-}
-CHANNEL_WORDS = {Channel.SMS: N_("SMS"), Channel.EMAIL: N_("E-mail")}
 
 
 class TaskError(Exception):
@@ -362,13 +351,17 @@ def _visible_to(staff: StaffUser) -> ColumnElement[bool]:
     """A référent acts on the tasks assigned to them; a supervisor on their own and on
     every task of a youth of their team."""
     if staff.role is StaffRole.SUPERVISOR:
-        return or_(StaffTask.assignee_id == staff.id, StaffTask.youth_id.in_(_scoped_ids(staff)))
+        return or_(
+            StaffTask.assignee_id == staff.id, StaffTask.youth_id.in_(scoped_youth_ids(staff))
+        )
     if staff.role is StaffRole.REFERENT:
-        return and_(StaffTask.assignee_id == staff.id, StaffTask.youth_id.in_(_scoped_ids(staff)))
+        return and_(
+            StaffTask.assignee_id == staff.id, StaffTask.youth_id.in_(scoped_youth_ids(staff))
+        )
     return StaffTask.id.is_(None)
 
 
-def _scoped_ids(staff: StaffUser) -> Any:
+def scoped_youth_ids(staff: StaffUser) -> Any:
     return select(Youth.id).where(youth_scope(staff))
 
 
@@ -736,357 +729,3 @@ def set_absence(
         .execution_options(synchronize_session=False)
     )
     return int(moved.rowcount or 0)  # type: ignore[attr-defined]
-
-
-# --- Reading the queue --------------------------------------------------------------------
-
-
-def open_count(session: Session, staff_id: uuid.UUID) -> int:
-    """For the menu: one indexed count."""
-    return int(
-        session.scalar(
-            select(func.count())
-            .select_from(StaffTask)
-            .where(StaffTask.assignee_id == staff_id, StaffTask.done_at.is_(None))
-        )
-        or 0
-    )
-
-
-@dataclass
-class TaskLine:
-    """One line of "À faire": who, why, since when, due when, the one thing to do and
-    what is needed to do it."""
-
-    task: StaffTask
-    youth: Youth
-    assignee_name: str | None
-    label: str
-    why: list[str]
-    todo: str
-    urgent: bool
-    overdue: bool
-    outcomes: list[tuple[str, str]]
-    phone: str | None = None  # E.164, shown as a tel: link
-    phone_flag: str | None = None
-    channels: list[str] = field(default_factory=list)  # what was tried, what failed
-    request_id: uuid.UUID | None = None
-    active_since_opened: datetime | None = None
-
-    @property
-    def rank(self) -> tuple[int, datetime]:
-        """Urgent first, then overdue, then due soon."""
-        return (0 if self.urgent else 1 if self.overdue else 2, self.task.due_at)
-
-
-def _channel_facts(youth: Youth) -> list[str]:
-    facts = []
-    if youth.phone is None:
-        facts.append(gettext("Pas de numéro de téléphone."))
-    elif youth.phone_unreachable_at is not None:
-        facts.append(
-            gettext(
-                "SMS : numéro injoignable depuis le %(date)s.",
-                date=_day(youth.phone_unreachable_at),
-            )
-        )
-    if youth.email is None:
-        facts.append(gettext("Pas d’e-mail."))
-    elif youth.email_unreachable_at is not None:
-        facts.append(
-            gettext(
-                "E-mail : adresse en échec depuis le %(date)s.",
-                date=_day(youth.email_unreachable_at),
-            )
-        )
-    if youth.outreach_opted_out_at is not None:
-        facts.append(gettext("S’est désinscrit des messages de suivi."))
-    return facts
-
-
-def _day(value: datetime | date) -> str:
-    if isinstance(value, datetime):
-        value = value.astimezone(PARIS).date()
-    return value.strftime("%d/%m/%Y")
-
-
-def _why(task: StaffTask) -> list[str]:
-    detail = task.detail or {}
-    lines: list[str] = []
-    if task.kind is TaskKind.PHONE_YOUTH and detail.get("quiet_days"):
-        lines.append(gettext("Aucune activité depuis %(days)s jours.", days=detail["quiet_days"]))
-    if detail.get("about"):
-        lines.append(str(detail["about"]))
-    if task.kind is TaskKind.MISSED_APPOINTMENT and detail.get("appointment_at"):
-        when = datetime.fromisoformat(detail["appointment_at"]).astimezone(PARIS)
-        lines.append(
-            gettext(
-                "%(appointment)s du %(date)s à %(time)s.",
-                appointment=detail.get("appointment", gettext("Rendez-vous")),
-                date=f"{when:%d/%m/%Y}",
-                time=f"{when:%H:%M}",
-            )
-        )
-    if detail.get("aid"):
-        lines.append(f"{detail['aid']} ({detail.get('request', '')}).")
-    if detail.get("documents"):
-        added = ", ".join(str(item) for item in detail["documents"])
-        lines.append(gettext("Ajouté : %(documents)s.", documents=added))
-    if detail.get("submitted_on"):
-        submitted = _day(date.fromisoformat(detail["submitted_on"]))
-        lines.append(gettext("Déposée le %(date)s.", date=submitted))
-    if detail.get("due_on"):
-        due_on = _day(date.fromisoformat(detail["due_on"]))
-        lines.append(gettext("Entretien dû le %(date)s.", date=due_on))
-    if detail.get("birthday"):
-        birthday = _day(date.fromisoformat(detail["birthday"]))
-        lines.append(gettext("Anniversaire le %(date)s.", date=birthday))
-    if task.escalated_at is not None:
-        lines.append(
-            gettext("Passée au superviseur le %(date)s (en retard).", date=_day(task.escalated_at))
-        )
-    return lines
-
-
-def _watch_messages(
-    session: Session, tasks: Sequence[StaffTask]
-) -> dict[uuid.UUID, list[tuple[OutreachAttempt, OutboxStatus | None]]]:
-    """The watch's messages of each call task's quiet spell, with what became of them (one
-    query for the whole page)."""
-    periods = {
-        (task.youth_id, str(task.detail["period"]))
-        for task in tasks
-        if task.kind is TaskKind.PHONE_YOUTH and (task.detail or {}).get("period")
-    }
-    if not periods:
-        return {}
-    found: dict[uuid.UUID, list[tuple[OutreachAttempt, OutboxStatus | None]]] = {}
-    for attempt, status in session.execute(
-        select(OutreachAttempt, OutboxMessage.status)
-        .outerjoin(OutboxMessage, OutboxMessage.id == OutreachAttempt.outbox_message_id)
-        .where(
-            OutreachAttempt.youth_id.in_({youth_id for youth_id, _period in periods}),
-            OutreachAttempt.period_key.in_({period for _youth_id, period in periods}),
-            OutreachAttempt.channel.is_not(None),
-        )
-        .order_by(OutreachAttempt.attempted_at)
-    ).all():
-        if (attempt.youth_id, attempt.period_key) in periods:
-            found.setdefault(attempt.youth_id, []).append((attempt, status))
-    return found
-
-
-def _lines(
-    session: Session, rows: Sequence[tuple[StaffTask, Youth, str | None]], now: datetime
-) -> list[TaskLine]:
-    messages = _watch_messages(session, [task for task, _youth, _name in rows])
-    lines = []
-    for task, youth, assignee_name in rows:
-        spec = KINDS[task.kind]
-        tried = [
-            gettext(
-                "%(channel)s du %(date)s : %(status)s.",
-                channel=gettext(CHANNEL_WORDS[attempt.channel]),
-                date=_day(attempt.attempted_at),
-                status=gettext(OUTBOX_STATUS_WORDS[status]) if status else gettext("pas envoyé"),
-            )
-            for attempt, status in messages.get(youth.id, [])
-            if attempt.channel is not None
-        ]
-        usable_phone = youth.phone if youth.phone and youth.phone_unreachable_at is None else None
-        lines.append(
-            TaskLine(
-                task=task,
-                youth=youth,
-                assignee_name=assignee_name,
-                label=gettext(spec.label),
-                why=_why(task),
-                todo=gettext(spec.todo),
-                urgent=spec.urgent,
-                overdue=task.due_at < now,
-                outcomes=[(outcome.value, outcome_label(outcome)) for outcome in spec.outcomes],
-                phone=usable_phone if spec.needs_phone else None,
-                phone_flag=(
-                    gettext("Numéro %(phone)s signalé injoignable.", phone=mask(youth.phone))
-                    if spec.needs_phone and youth.phone and youth.phone_unreachable_at
-                    else None
-                ),
-                channels=tried + (_channel_facts(youth) if spec.needs_phone else []),
-                request_id=task.aid_request_id,
-                active_since_opened=(
-                    youth.last_activity_at
-                    if youth.last_activity_at and youth.last_activity_at > task.opened_at
-                    else None
-                ),
-            )
-        )
-    return sorted(lines, key=lambda line: line.rank)
-
-
-def _query(*conditions: ColumnElement[bool]) -> Any:
-    assignee = aliased(StaffUser)
-    return (
-        select(StaffTask, Youth, assignee.full_name)
-        .join(Youth, Youth.id == StaffTask.youth_id)
-        .outerjoin(assignee, assignee.id == StaffTask.assignee_id)
-        .where(*conditions)
-        .order_by(StaffTask.due_at, StaffTask.id)
-        .limit(QUEUE_LIMIT)
-    )
-
-
-def queue_for(session: Session, staff: StaffUser, *, now: datetime | None = None) -> list[TaskLine]:
-    """The staff member's open tasks, urgent first, then overdue, then due soon; in a fixed
-    number of queries whatever their number."""
-    now = now or utcnow()
-    rows = session.execute(
-        _query(StaffTask.assignee_id == staff.id, StaffTask.done_at.is_(None))
-    ).all()
-    return _lines(session, [(task, youth, name) for task, youth, name in rows], now)
-
-
-def team_overdue(
-    session: Session, supervisor: StaffUser, *, now: datetime | None = None
-) -> list[TaskLine]:
-    """Every open task of the team past its due date, whoever holds it."""
-    now = now or utcnow()
-    rows = session.execute(
-        _query(
-            StaffTask.youth_id.in_(_scoped_ids(supervisor)),
-            StaffTask.done_at.is_(None),
-            StaffTask.due_at < now,
-        )
-    ).all()
-    return _lines(session, [(task, youth, name) for task, youth, name in rows], now)
-
-
-@dataclass(frozen=True)
-class TaskLoad:
-    open: int
-    overdue: int
-    median_hours_to_close: float | None
-
-
-def team_task_loads(
-    session: Session, staff_ids: Sequence[uuid.UUID], *, now: datetime | None = None
-) -> dict[uuid.UUID, TaskLoad]:
-    """Per person: open and overdue tasks now, and the median time to close over 90 days
-    (by who closed them). Two queries."""
-    now = now or utcnow()
-    counts: dict[uuid.UUID, tuple[int, int]] = {}
-    for assignee_id, opened, overdue in session.execute(
-        select(
-            StaffTask.assignee_id,
-            func.count(),
-            func.sum(case((StaffTask.due_at < now, 1), else_=0)),
-        )
-        .where(StaffTask.assignee_id.in_(list(staff_ids)), StaffTask.done_at.is_(None))
-        .group_by(StaffTask.assignee_id)
-    ):
-        counts[assignee_id] = (int(opened), int(overdue or 0))
-    durations: dict[uuid.UUID, list[float]] = {}
-    for closed_by, opened_at, done_at in session.execute(
-        select(StaffTask.closed_by_id, StaffTask.opened_at, StaffTask.done_at).where(
-            StaffTask.closed_by_id.in_(list(staff_ids)),
-            StaffTask.done_at >= now - CLOSE_STATS_WINDOW,
-        )
-    ):
-        if closed_by is not None and done_at is not None:
-            hours = (done_at - opened_at).total_seconds() / 3600
-            durations.setdefault(closed_by, []).append(hours)
-    loads = {}
-    for staff_id in staff_ids:
-        opened, overdue = counts.get(staff_id, (0, 0))
-        closing = durations.get(staff_id)
-        loads[staff_id] = TaskLoad(opened, overdue, statistics.median(closing) if closing else None)
-    return loads
-
-
-@dataclass(frozen=True)
-class HistoryEntry:
-    task: StaffTask
-    label: str
-    outcome: str | None
-    closed_by: str | None
-    assignee: str | None
-
-
-def youth_history(session: Session, youth_id: uuid.UUID, *, limit: int = 30) -> list[HistoryEntry]:
-    """The youth file's task history, newest first, open ones included (one query)."""
-    closer, assignee = aliased(StaffUser), aliased(StaffUser)
-    rows = session.execute(
-        select(StaffTask, closer.full_name, assignee.full_name)
-        .outerjoin(closer, closer.id == StaffTask.closed_by_id)
-        .outerjoin(assignee, assignee.id == StaffTask.assignee_id)
-        .where(StaffTask.youth_id == youth_id)
-        .order_by(StaffTask.opened_at.desc())
-        .limit(limit)
-    ).all()
-    return [
-        HistoryEntry(
-            task,
-            kind_label(task.kind),
-            outcome_label(task.outcome) if task.outcome else None,
-            closed_by,
-            assignee_name,
-        )
-        for task, closed_by, assignee_name in rows
-    ]
-
-
-@dataclass(frozen=True)
-class AlertForYouth:
-    """What a youth who asked for help reads: who was told, by when they will be called."""
-
-    asked_at: datetime
-    due_at: datetime
-    told_name: str | None
-    told_is_referent: bool
-
-
-def open_alert_for_youth(session: Session, youth_id: uuid.UUID) -> AlertForYouth | None:
-    row = session.execute(
-        select(StaffTask, StaffUser)
-        .outerjoin(StaffUser, StaffUser.id == StaffTask.assignee_id)
-        .where(
-            StaffTask.youth_id == youth_id,
-            StaffTask.kind == TaskKind.NEEDS_HELP_ALERT,
-            StaffTask.done_at.is_(None),
-        )
-        .order_by(StaffTask.opened_at.desc())
-        .limit(1)
-    ).first()
-    if row is None:
-        return None
-    task, person = row
-    return AlertForYouth(
-        asked_at=task.opened_at,
-        due_at=task.due_at,
-        told_name=person.full_name if person else None,
-        told_is_referent=person is not None and person.role is StaffRole.REFERENT,
-    )
-
-
-def alert_for_attempt(session: Session, attempt_id: uuid.UUID) -> AlertForYouth | None:
-    """The alert opened by this check-in answer, as the youth reads it."""
-    youth_id = session.scalar(
-        select(StaffTask.youth_id).where(
-            StaffTask.outreach_attempt_id == attempt_id,
-            StaffTask.kind == TaskKind.NEEDS_HELP_ALERT,
-        )
-    )
-    return open_alert_for_youth(session, youth_id) if youth_id else None
-
-
-def last_staff_contact_clause(youth_id_column: Any, since: datetime) -> ColumnElement[bool]:
-    """True for youths a person of the team reached since `since` (a task closed "joint·e"
-    or "vu·e"): the watch counts that contact like a message in its frequency cap."""
-    return (
-        select(StaffTask.id)
-        .where(
-            StaffTask.youth_id == youth_id_column,
-            StaffTask.outcome.in_(list(CONTACT_OUTCOMES)),
-            StaffTask.done_at > since,
-        )
-        .exists()
-    )

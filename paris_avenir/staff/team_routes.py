@@ -16,7 +16,7 @@ from paris_avenir.auth.scope import deny
 from paris_avenir.db import SessionDep, utcnow
 from paris_avenir.outreach import results
 from paris_avenir.staff import service as staff_service
-from paris_avenir.staff import tasks
+from paris_avenir.staff import task_queue, tasks
 from paris_avenir.staff.models import StaffUser
 from paris_avenir.staff.permissions import SupervisorStaff
 from paris_avenir.staff.task_routes import parse_day
@@ -68,8 +68,8 @@ def team_page(
         {
             "staff": supervisor,
             "loads": loads,
-            "task_loads": tasks.team_task_loads(session, [*people, supervisor.id], now=now),
-            "overdue": tasks.team_overdue(session, supervisor, now=now),
+            "task_loads": task_queue.team_task_loads(session, [*people, supervisor.id], now=now),
+            "overdue": task_queue.team_overdue(session, supervisor, now=now),
             "watch": {
                 person: [row for row in watch if row.referent_id == person] for person in people
             },

@@ -19,7 +19,7 @@ from paris_avenir.config import Settings
 from paris_avenir.db import SessionDep, utcnow
 from paris_avenir.messaging import outbox
 from paris_avenir.messaging import service as messaging
-from paris_avenir.staff import tasks
+from paris_avenir.staff import task_queue
 from paris_avenir.web.i18n import LANGUAGES
 from paris_avenir.web.i18n import gettext as _
 from paris_avenir.web.language import remember_language, safe_next
@@ -57,7 +57,7 @@ def my_space(request: Request, session: SessionDep, youth: CurrentYouth) -> Resp
             "renewals": requests_service.renewals_due(requests, today),
             "unread": messaging.unread_count_for_youth(session, youth.id),
             # "J'ai besoin d'aide": who was told, and by when they will call.
-            "help_alert": tasks.open_alert_for_youth(session, youth.id),
+            "help_alert": task_queue.open_alert_for_youth(session, youth.id),
             "kind_name": lambda code: catalogue.kind(code).name,
             "franceconnect": request.app.state.oidc["franceconnect"].settings.configured,
         },
