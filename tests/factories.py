@@ -86,6 +86,37 @@ def create_appointment(
     return appointment
 
 
+def create_check_in(session: Session, youth: Youth, *, at: datetime) -> Any:
+    """A "Comment ça va ?" the watch sent to this youth, as a cycle writes it."""
+    from paris_avenir.outreach.models import OutreachAttempt, OutreachReason
+    from paris_avenir.youths.models import Channel
+
+    attempt = OutreachAttempt(
+        youth_id=youth.id,
+        reason=OutreachReason.CHECK_IN,
+        step=1,
+        period_key=f"essai:{at.isoformat()}",
+        channel=Channel.SMS,
+        attempted_at=at,
+    )
+    session.add(attempt)
+    session.flush()
+    return attempt
+
+
+def create_task(
+    session: Session, youth: Youth, kind: Any, *, now: datetime, **overrides: Any
+) -> Any:
+    """A task opened the only way tasks open (staff.tasks.open_task), with a unique key."""
+    from paris_avenir.staff import tasks
+
+    values: dict[str, Any] = {"key": f"essai:{next(_sequence)}", "base_url": "http://testserver"}
+    values.update(overrides)
+    task = tasks.open_task(session, youth_id=youth.id, kind=kind, now=now, **values)
+    assert task is not None, "a task with this key exists already"
+    return task
+
+
 # A Fernet key for tests only (it protects nothing real).
 TEST_FERNET_KEY = "Bjg8yNO5Z59IeO4ftabBM1Rxue1PbH4VB8O9Ilr4mLQ="
 

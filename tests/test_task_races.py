@@ -16,7 +16,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -29,13 +28,12 @@ from paris_avenir.db import create_database_engine, make_session_factory
 from paris_avenir.messaging.models import OutboxMessage
 from paris_avenir.migrate import upgrade_to_head
 from paris_avenir.outreach import checkin
-from paris_avenir.outreach.models import OutreachAttempt, OutreachReason
 from paris_avenir.staff import tasks
 from paris_avenir.staff.models import StaffRole, StaffTask, StaffUser, TaskKind, Team
-from paris_avenir.youths.models import Channel, FollowUpNote, Youth
-from tests.browser.conftest import _free_port
+from paris_avenir.youths.models import FollowUpNote, Youth
 from tests.conftest import postgres_schema_url
-from tests.factories import assign, create_staff, create_youth
+from tests.factories import assign, create_check_in, create_staff, create_youth
+from tests.servers import PlatformServer
 
 SCHEMA = "task_races"
 PARALLEL = 30
@@ -62,20 +60,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         upload_dir=directory / "uploads",
         smtp_url="smtp://127.0.0.1:9",
     )
-    port = _free_port()
-    config = uvicorn.Config(
-        create_app(settings, engine=engine), host="127.0.0.1", port=port, log_level="warning"
-    )
-    running = uvicorn.Server(config)
-    thread = threading.Thread(target=running.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not running.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "the server did not start"
-        time.sleep(0.05)
-    yield Server(f"http://127.0.0.1:{port}", settings, make_session_factory(engine))
-    running.should_exit = True
-    thread.join(timeout=10)
+    platform = PlatformServer(create_app(settings, engine=engine))
+    platform.start()
+    yield Server(platform.url, settings, make_session_factory(engine))
+    platform.stop()
     engine.dispose()
 
 
@@ -156,16 +144,7 @@ def test_thirty_people_closing_one_task_at_once_close_it_once(server: Server) ->
 def test_thirty_taps_on_one_check_in_answer_it_once(server: Server) -> None:
     with server.factory.begin() as session:
         referent, _supervisor, youth = _people(session)
-        attempt = OutreachAttempt(
-            youth_id=youth.id,
-            reason=OutreachReason.CHECK_IN,
-            step=1,
-            period_key="race",
-            channel=Channel.SMS,
-            attempted_at=datetime.now(UTC),
-        )
-        session.add(attempt)
-        session.flush()
+        attempt = create_check_in(session, youth, at=datetime.now(UTC))
         link = checkin.link(attempt.id, secret_key=server.settings.secret_key, base_url="")
         youth_id, referent_email = youth.id, referent.email
     with httpx.Client(base_url=server.url) as client:

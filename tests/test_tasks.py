@@ -23,7 +23,7 @@ from paris_avenir.outreach.models import OutreachAttempt, OutreachReason, Outrea
 from paris_avenir.staff import tasks
 from paris_avenir.staff.models import StaffRole, StaffTask, StaffUser, TaskKind, TaskOutcome, Team
 from paris_avenir.youths.models import Channel, FollowUpNote, Youth
-from tests.factories import TEST_FERNET_KEY, assign, create_staff, create_youth
+from tests.factories import TEST_FERNET_KEY, assign, create_staff, create_task, create_youth
 from tests.helpers import post_form, sign_in_as
 
 NOW = datetime(2026, 12, 2, 10, 0, tzinfo=UTC)  # a Wednesday, 11:00 in Paris
@@ -79,15 +79,7 @@ def text_of(html: str) -> str:
 
 
 def open_alert(session: Session, youth: Youth, now: datetime = NOW) -> StaffTask:
-    task = tasks.open_task(
-        session,
-        youth_id=youth.id,
-        kind=TaskKind.NEEDS_HELP_ALERT,
-        key=f"test-alert:{youth.id}:{now.isoformat()}",
-        now=now,
-        base_url="http://testserver",
-    )
-    assert task is not None
+    task: StaffTask = create_task(session, youth, TaskKind.NEEDS_HELP_ALERT, now=now)
     return task
 
 
@@ -323,10 +315,7 @@ def test_a_contact_by_the_team_holds_the_check_in_and_the_triggers_back(
     session: Session, referent: StaffUser
 ) -> None:
     youth = followed_youth(session, referent, activated_at=NOW - timedelta(days=95))
-    task = tasks.open_task(
-        session, youth_id=youth.id, kind=TaskKind.BIRTHDAY_21, key="b21", now=NOW
-    )
-    assert task is not None
+    task = create_task(session, youth, TaskKind.BIRTHDAY_21, now=NOW)
     tasks.close_task(session, _cipher(), task, by=referent, outcome="vu_au_guichet", now=NOW)
     # Due for a "Comment ça va ?" but a person just saw the youth: nothing is sent.
     assert cycle(session, NOW + timedelta(hours=1)).contacts == []
@@ -361,10 +350,7 @@ async def test_wrong_number_flags_the_phone_and_the_youth_confirms_it_at_sign_in
     from paris_avenir.auth import codes
 
     youth = followed_youth(session, referent)
-    task = tasks.open_task(
-        session, youth_id=youth.id, kind=TaskKind.MISSED_APPOINTMENT, key="m", now=NOW
-    )
-    assert task is not None
+    task = create_task(session, youth, TaskKind.MISSED_APPOINTMENT, now=NOW)
     tasks.close_task(session, _cipher(), task, by=referent, outcome="mauvais_numero", now=NOW)
     assert youth.phone_unreachable_at == NOW
     session.commit()
@@ -427,10 +413,7 @@ async def test_closing_twice_is_refused(
     app: FastAPI, client: httpx.AsyncClient, session: Session, referent: StaffUser
 ) -> None:
     youth = followed_youth(session, referent)
-    task = tasks.open_task(
-        session, youth_id=youth.id, kind=TaskKind.DELETION_REQUEST, key="d", now=NOW
-    )
-    assert task is not None
+    task = create_task(session, youth, TaskKind.DELETION_REQUEST, now=NOW)
     session.commit()
     sign_in_as(client, app, session, staff=referent)
     assert (
@@ -531,10 +514,7 @@ def test_reassigning_a_youth_moves_their_open_tasks(
 
     youth = followed_youth(session, referent)
     open_alert(session, youth)
-    done = tasks.open_task(
-        session, youth_id=youth.id, kind=TaskKind.DELETION_REQUEST, key="done", now=NOW
-    )
-    assert done is not None
+    done = create_task(session, youth, TaskKind.DELETION_REQUEST, now=NOW)
     tasks.close_task(session, _cipher(), done, by=referent, outcome="fait", now=NOW)
     newcomer = create_staff(session, team_id=referent.team_id)
     staff_service.reassign(session, youth.id, to_referent_id=newcomer.id, by=supervisor, now=NOW)

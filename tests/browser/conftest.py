@@ -10,8 +10,6 @@ import json
 import os
 import re
 import shutil
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -34,7 +31,7 @@ from paris_avenir.migrate import upgrade_to_head
 from paris_avenir.staff.models import StaffRole
 from paris_avenir.web import i18n
 from tests.conftest import BACKENDS, postgres_schema_url, skip_or_fail
-from tests.servers import SmtpServer
+from tests.servers import PlatformServer, SmtpServer, free_port
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -54,12 +51,6 @@ def _browser_tests_enabled() -> None:
         skip_or_fail("browser tests need PARIS_AVENIR_BROWSER_TESTS=1")
     if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
         skip_or_fail("browser tests need Debian's chromium (apt-get install chromium)")
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _server_engine(backend: str, directory: Path) -> Engine:
@@ -131,7 +122,7 @@ def live_server(
     upgrade_to_head(engine)
     smtp = SmtpServer()
     smtp.start()
-    port = _free_port()
+    port = free_port()
     settings = Settings(
         env="dev",
         secret_key="browser-test-secret-" + "x" * 32,
@@ -160,17 +151,8 @@ def live_server(
                 password=STAFF_PASSWORD,
             )
             staff_accounts[email] = created.totp_uri
-    config = uvicorn.Config(
-        create_app(settings, engine=engine), host="127.0.0.1", port=port, log_level="warning"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("the test server did not start")
-        time.sleep(0.05)
+    server = PlatformServer(create_app(settings, engine=engine), port)
+    server.start()
     yield LiveServer(
         url=f"http://127.0.0.1:{port}",
         sms_file=settings.sms_file,
@@ -179,8 +161,7 @@ def live_server(
         settings=settings,
         session_factory=make_session_factory(engine),
     )
-    server.should_exit = True
-    thread.join(timeout=10)
+    server.stop()
     smtp.stop()
     engine.dispose()
 

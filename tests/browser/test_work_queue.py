@@ -18,10 +18,9 @@ from sqlalchemy import select
 
 from paris_avenir.demo import DEMO_STAFF_PASSWORD, DEMO_TOTP_SECRET
 from paris_avenir.outreach import checkin, engine
-from paris_avenir.outreach.models import OutreachAttempt, OutreachReason
 from paris_avenir.staff import tasks
 from paris_avenir.staff.models import StaffRole, StaffTask, StaffUser, TaskKind
-from paris_avenir.youths.models import Channel, Youth
+from paris_avenir.youths.models import Youth
 from tests.browser.conftest import (
     PAGES_STAFF,
     DemoYouth,
@@ -29,6 +28,7 @@ from tests.browser.conftest import (
     new_phone_context,
     sign_in_staff,
 )
+from tests.factories import create_check_in
 
 pytestmark = pytest.mark.browser
 
@@ -55,16 +55,7 @@ def _check_in_link(live: LiveServer, youth: DemoYouth) -> tuple[str, Any]:
     """A "Comment ça va ?" the watch sent to this youth (as a cycle would write it)."""
     with live.session_factory.begin() as session:
         found = session.scalars(select(Youth).where(Youth.phone == youth.phone)).one()
-        attempt = OutreachAttempt(
-            youth_id=found.id,
-            reason=OutreachReason.CHECK_IN,
-            step=1,
-            period_key="navigateur",
-            channel=Channel.SMS,
-            attempted_at=datetime.now(UTC),
-        )
-        session.add(attempt)
-        session.flush()
+        attempt = create_check_in(session, found, at=datetime.now(UTC))
         link = checkin.link(attempt.id, secret_key=live.settings.secret_key, base_url=live.url)
         return link, found.id
 
