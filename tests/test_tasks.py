@@ -881,3 +881,30 @@ async def test_the_youth_sees_who_worked_on_their_file_in_their_accesses(
     page = text_of((await client.get("/mon-espace/acces")).text)
     assert "a essayé de vous appeler" in page
     assert "a noté ce qui a été fait pour vous" in page and "Awa Diallo" in page
+
+
+async def test_the_team_page_is_the_supervisors_and_shows_only_their_team(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    session: Session,
+    referent: StaffUser,
+    supervisor: StaffUser,
+) -> None:
+    youth = followed_youth(session, referent, first_name="Personne", last_name="Enretard")
+    create_task(session, youth, TaskKind.MISSED_APPOINTMENT, now=NOW - timedelta(days=5))
+    other_team = Team(name="Équipe Nord")
+    session.add(other_team)
+    session.flush()
+    outsider = create_staff(session, StaffRole.SUPERVISOR, team_id=other_team.id)
+    psychologist = create_staff(session, StaffRole.PSYCHOLOGIST)
+    session.commit()
+    for person, status in ((referent, 403), (psychologist, 403), (outsider, 200)):
+        client.cookies.clear()
+        sign_in_as(client, app, session, staff=person)
+        page = await client.get("/pro/equipe")
+        assert page.status_code == status
+        assert "Enretard" not in page.text and "Awa Diallo" not in page.text
+    client.cookies.clear()
+    sign_in_as(client, app, session, staff=supervisor)
+    own = (await client.get("/pro/equipe")).text
+    assert "Personne Enretard" in own and "Awa Diallo" in own

@@ -27,7 +27,10 @@ from tests.browser.conftest import (
     LiveServer,
     new_phone_context,
     sign_in_staff,
+    sign_in_youth,
+    words,
 )
+from tests.browser.test_pages import PAGE_WEIGHT_BUDGET, first_load
 from tests.factories import create_check_in
 
 pytestmark = pytest.mark.browser
@@ -86,7 +89,14 @@ def test_an_alert_reaches_the_referent_who_closes_it_and_the_watch_yields(
     if javascript:  # axe runs in the page: the JavaScript journey checks the same pages
         assert_accessible(answer)
         assert_fits(answer)
-    phone.close()
+    # Signed in, the youth's space keeps saying who was told, until someone calls.
+    sign_in_youth(answer, live_server, youth)
+    card = answer.locator("section", has=answer.get_by_role("heading", name="Votre demande d’aide"))
+    assert f"{referent_name} a reçu votre message et vous appelle au plus tard le" in (
+        card.inner_text()
+    )
+    if javascript:
+        assert_accessible(answer)
 
     # The dispatcher runs (every 15 s in `serve`): the référent's mailbox gets the alert.
     inbox_before = len(live_server.smtp.inbox)
@@ -132,6 +142,10 @@ def test_an_alert_reaches_the_referent_who_closes_it_and_the_watch_yields(
     first.get_by_role("button", name="Terminer").click()
     staff.get_by_text("Tâche terminée : Joint·e.").wait_for()
     assert staff.locator("li.task", has_text=youth.first_name).count() == 0
+    answer.goto(live_server.url + "/mon-espace")
+    answer.get_by_role("heading", name=f"Bonjour {youth.first_name}").wait_for()
+    assert answer.get_by_role("heading", name="Votre demande d’aide").count() == 0
+    phone.close()
 
     # The youth file: the silence counter restarted today, the close is in its history.
     staff.goto(f"{live_server.url}/pro/jeunes/{youth_id}")
@@ -198,3 +212,53 @@ def test_an_overdue_task_is_on_the_supervisors_pages(live_server: LiveServer, br
     page.set_viewport_size({"width": 360, "height": 640})
     assert_accessible(page)
     desk.close()
+
+
+@pytest.mark.parametrize(
+    ("javascript", "youth", "language"),
+    [(True, DemoYouth(16), "ar"), (False, DemoYouth(13), "fr")],
+    ids=["js-ar", "no-js-fr"],
+)
+def test_a_number_reported_wrong_is_confirmed_by_the_youth_at_next_sign_in(
+    live_server: LiveServer, browser: Any, javascript: bool, youth: DemoYouth, language: str
+) -> None:
+    from paris_avenir.kit.crypto import build_cipher
+    from paris_avenir.staff.assignments import current_referent
+
+    with live_server.session_factory.begin() as session:
+        found = session.scalars(select(Youth).where(Youth.phone == youth.phone)).one()
+        referent = current_referent(session, found.id)
+        assert referent is not None
+        task = tasks.open_task(
+            session,
+            youth_id=found.id,
+            kind=TaskKind.MISSED_APPOINTMENT,
+            key=f"navigateur-numero:{found.id}",
+        )
+        assert task is not None
+        # What the référent's "Terminer" with "Mauvais numéro" does.
+        cipher = build_cipher(live_server.settings)
+        tasks.close_task(session, cipher, task, by=referent, outcome="mauvais_numero")
+        youth_id = found.id
+    phone = new_phone_context(browser, javascript=javascript)
+    page = phone.new_page()
+    asked = words(language, "Est-ce toujours votre numéro ?")
+    sign_in_youth(page, live_server, youth, language=language, lands_on=asked)
+    assert youth.phone_as_typed in page.locator("main").inner_text()
+    if javascript:
+        assert_accessible(page)
+        assert_fits(page)
+        assert page.locator("html").get_attribute("dir") == "rtl"
+        cold = new_phone_context(browser)  # a cold cache, the same signed-in browser
+        cold.add_cookies(phone.cookies())
+        weight, hosts = first_load(cold.new_page(), page.url)
+        cold.close()
+        print(f"page weight {language} /mon-espace/numero: {weight} bytes")
+        assert 0 < weight <= PAGE_WEIGHT_BUDGET and hosts == {page.url.split("/")[2]}
+    page.get_by_role("button", name=words(language, "Oui, c’est mon numéro")).click()
+    page.get_by_role(
+        "heading", name=words(language, "Bonjour %(name)s", name=youth.first_name)
+    ).wait_for()
+    phone.close()
+    with live_server.session_factory() as session:
+        assert session.get_one(Youth, youth_id).phone_unreachable_at is None
