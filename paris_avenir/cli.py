@@ -252,7 +252,8 @@ def cmd_outreach_run(args: argparse.Namespace) -> int:
 
 def describe_cycle(report: CycleReport, *, dry_run: bool) -> list[str]:
     """What the cycle did (or would do), in words: contacts, tasks handed to people, tasks
-    moved to a supervisor."""
+    moved. Youths are named by their ASE reference: this output lands in cron mail and
+    system logs."""
     from paris_avenir.outreach import labels
     from paris_avenir.staff.tasks import kind_label
 
@@ -264,19 +265,20 @@ def describe_cycle(report: CycleReport, *, dry_run: bool) -> list[str]:
         if step:
             what.append(step)
         what.append(labels.channel_label(contact.channel))
-        lines.append(f"{contact.youth_name} — {verb} : {', '.join(what)}")
+        lines.append(f"{contact.youth_ref} — {verb} : {', '.join(what)}")
     opened = "tâche qui serait ouverte" if dry_run else "tâche ouverte"
     for task in report.tasks:
-        lines.append(f"{task.youth_name} — {opened} : {kind_label(task.kind)}")
+        lines.append(f"{task.youth_ref} — {opened} : {kind_label(task.kind)}")
     moved = "serait confiée" if dry_run else "confiée"
     for escalation in report.escalations:
+        why = "en retard" if escalation.overdue else "sans responsable"
+        to = "au superviseur" if escalation.overdue else "à qui peut la prendre"
         lines.append(
-            f"{escalation.youth_name} — tâche en retard {moved} au superviseur : "
-            f"{kind_label(escalation.kind)}"
+            f"{escalation.youth_ref} — tâche {why} {moved} {to} : {kind_label(escalation.kind)}"
         )
     lines.append(
         f"{len(report.contacts)} contact(s), {len(report.tasks)} tâche(s) ouverte(s), "
-        f"{len(report.escalations)} tâche(s) en retard confiée(s) au superviseur."
+        f"{len(report.escalations)} tâche(s) déplacée(s)."
     )
     return lines
 
@@ -373,13 +375,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def configure_logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # One line every 15 seconds for each job run says nothing an operator needs.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    # httpx logs every request's URL at INFO: the SMS provider's lookups carry the phone
+    # number in their query string, which must never reach a log line.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     # Every table, so that foreign keys between domains resolve whatever the command.
     import paris_avenir.models  # noqa: F401
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    # One line every 15 seconds for each job run says nothing an operator needs.
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    configure_logging()
     args = build_parser().parse_args(argv)
     return int(args.handler(args))
 

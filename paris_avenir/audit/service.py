@@ -35,6 +35,7 @@ ACTION_LABELS: dict[str, str] = {
     "youth.reassigned": N_("vous a confié à un autre référent"),
     "task.closed": N_("a noté ce qui a été fait pour vous"),
     "task.call_unanswered": N_("a essayé de vous appeler"),
+    "youth.phone_confirmed": N_("a confirmé votre numéro de téléphone"),
 }
 ROLE_LABELS: dict[StaffRole, str] = {
     StaffRole.REFERENT: N_("référent"),

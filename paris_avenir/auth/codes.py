@@ -228,9 +228,16 @@ def request_code(
     )
     session.add(attempt)
     session.flush()
+    # A number the team found to reach someone else gets nothing, and the same answer as an
+    # unknown one: the code page still offers the youth's email.
+    reported_wrong = (
+        youth is not None
+        and destination.channel is Channel.SMS
+        and youth.phone_reported_wrong_at is not None
+    )
     message = (
         _queue_code(session, youth, attempt, destination.channel, code, now, language)
-        if youth
+        if youth and not reported_wrong
         else None
     )
     return CodeRequest(attempt_token, destination.masked, message)

@@ -62,7 +62,7 @@ def require_staff(request: Request, session: SessionDep) -> StaffUser:
         raise SignInRequired(_sign_in_url("/pro/connexion", request))
     request.state.viewer_staff = staff
     # The menu's "À faire (n)": counted only if a full page is rendered (one indexed query).
-    request.state.open_task_count = partial(task_queue.open_count, session, staff.id)
+    request.state.open_task_count = partial(task_queue.open_count, session, staff)
     return staff
 
 

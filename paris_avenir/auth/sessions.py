@@ -105,6 +105,23 @@ def revoke_all_for_staff(
     )
 
 
+def revoke_code_sessions_for_youth(
+    session: Session, youth_id: uuid.UUID, *, now: datetime | None = None
+) -> int:
+    """Ends the youth's sessions opened with a one-time code (whoever held the number may
+    hold them); FranceConnect and link sessions stay."""
+    result = session.execute(
+        update(UserSession)
+        .where(
+            UserSession.youth_id == youth_id,
+            UserSession.auth_method == AuthMethod.CODE,
+            UserSession.revoked_at.is_(None),
+        )
+        .values(revoked_at=now or utcnow())
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
 def is_recently_authenticated(record: UserSession, *, now: datetime | None = None) -> bool:
     return (now or utcnow()) - record.authenticated_at <= RECENT_AUTHENTICATION
 

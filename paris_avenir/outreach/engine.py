@@ -57,7 +57,7 @@ class Contact:
     """One decision of the cycle: what is (or, in a dry run, would be) done for a youth."""
 
     youth_id: uuid.UUID
-    youth_name: str
+    youth_ref: str  # the ASE reference: what an operator's output may show, not a name
     reason: OutreachReason
     step: int
     channel: Channel | None  # None: a task for the référent
@@ -69,7 +69,7 @@ class HandOver:
     """A task the cycle opens (or would open) for a person, outside the message steps."""
 
     youth_id: uuid.UUID
-    youth_name: str
+    youth_ref: str
     kind: TaskKind
     key: str
 
@@ -273,7 +273,7 @@ def _contact(
 ) -> OutreachAttempt | None:
     """Decides one contact: listed in both modes, and written in a real run. Returns the
     attempt written (None in a dry run, or when another scheduler made it first)."""
-    contact = Contact(youth.id, youth.display_name, reason, step, channel, period_key)
+    contact = Contact(youth.id, youth.ase_ref, reason, step, channel, period_key)
     if channel is not None:
         cycle.capped.add(youth.id)
     if cycle.dry_run:
@@ -703,7 +703,7 @@ def run_hand_overs(cycle: _Cycle) -> None:
         if key in existing:
             continue
         existing.add(key)
-        planned = HandOver(youth.id, youth.display_name, kind, key)
+        planned = HandOver(youth.id, youth.ase_ref, kind, key)
         if cycle.dry_run:
             cycle.report.tasks.append(planned)
             continue

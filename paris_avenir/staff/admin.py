@@ -14,6 +14,7 @@ from paris_avenir.aid_requests.models import Aid, AidCode
 from paris_avenir.audit import service as audit
 from paris_avenir.db import utcnow
 from paris_avenir.kit.forms import format_euros_input, parse_euros
+from paris_avenir.staff import tasks
 from paris_avenir.staff.models import StaffRole, StaffUser, Team
 from paris_avenir.web.i18n import gettext
 
@@ -107,11 +108,13 @@ def change_role(
     *,
     by: StaffUser,
     now: datetime | None = None,
+    base_url: str | None = None,
 ) -> None:
     if staff.id == by.id:
         raise AdminError(gettext("Vous ne pouvez pas changer votre propre rôle."))
     if staff.role is role:
         return
+    now = now or utcnow()
     audit.record(
         session,
         "staff.role_changed",
@@ -119,6 +122,8 @@ def change_role(
         object_type="staff_user",
         object_id=staff.id,
         detail={"from": staff.role.value, "to": role.value},
-        now=now or utcnow(),
+        now=now,
     )
     staff.role = role
+    # Only référents hold tasks (and a supervisor their team's): whoever should, takes them.
+    tasks.release(session, staff, now=now, by_id=by.id, base_url=base_url)

@@ -175,7 +175,7 @@ def disable_account(
             status_code=422,
             error=_("Vous ne pouvez pas désactiver votre propre compte."),
         )
-    disable_staff(session, account, by=staff)
+    disable_staff(session, account, by=staff, base_url=request.app.state.settings.base_url)
     return RedirectResponse("/pro/admin/agents", status_code=303)
 
 
@@ -190,7 +190,13 @@ def change_role(
     _require_admin(staff)
     account = _account(session, account_id)
     try:
-        admin.change_role(session, account, StaffRole(role), by=staff)
+        admin.change_role(
+            session,
+            account,
+            StaffRole(role),
+            by=staff,
+            base_url=request.app.state.settings.base_url,
+        )
     except (ValueError, admin.AdminError) as error:
         message = str(error) if isinstance(error, admin.AdminError) else _("Choisissez un rôle.")
         return _staff_page(request, session, staff, status_code=422, error=message)

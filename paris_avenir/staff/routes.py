@@ -38,6 +38,7 @@ from paris_avenir.web.i18n import gettext as _
 from paris_avenir.web.templating import render
 from paris_avenir.youths import importer
 from paris_avenir.youths import labels as youth_labels
+from paris_avenir.youths import service as youths_service
 from paris_avenir.youths.models import Youth
 
 router = APIRouter(prefix="/pro")
@@ -238,6 +239,16 @@ def reassign(
         )
         return _youth_file(request, session, staff, youth_id, error=message, status_code=422)
     return _redirect(f"/pro/jeunes/{youth.id}?reaffecte=1")
+
+
+@router.post("/jeunes/{youth_id}/numero-bon")
+def phone_is_right(
+    request: Request, session: SessionDep, staff: CurrentStaff, youth_id: str
+) -> Response:
+    """ "Mauvais numéro" was a mistake: the number works again, for messages and sign-in."""
+    youth = youth_for_staff(session, staff, youth_id, ip_address=client_ip(request), action=None)
+    youths_service.confirm_phone(session, youth, by_staff_id=staff.id)
+    return _redirect(f"/pro/jeunes/{youth.id}")
 
 
 # --- Instruction --------------------------------------------------------------------------

@@ -18,11 +18,15 @@ from paris_avenir.staff.models import CaseloadAssignment, StaffRole, StaffUser
 from paris_avenir.web.i18n import gettext
 
 
-def disable_staff(session: Session, staff: StaffUser, *, by: StaffUser | None) -> None:
-    """A disabled account is signed out everywhere at once."""
+def disable_staff(
+    session: Session, staff: StaffUser, *, by: StaffUser | None, base_url: str | None = None
+) -> None:
+    """A disabled account is signed out everywhere at once, and its open tasks go to whoever
+    should hold them now."""
     now = utcnow()
     staff.is_active = False
     sessions.revoke_all_for_staff(session, staff.id, now=now)
+    tasks.release(session, staff, now=now, by_id=by.id if by else None, base_url=base_url)
     audit.record(
         session,
         "staff.disabled",

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, func, select
+from sqlalchemy import ColumnElement, and_, case, func, select
 from sqlalchemy.orm import Session, aliased
 
 from paris_avenir.db import utcnow
@@ -49,15 +49,19 @@ CHANNEL_WORDS = {Channel.SMS: N_("SMS"), Channel.EMAIL: N_("E-mail")}
 # --- Reading the queue --------------------------------------------------------------------
 
 
-def open_count(session: Session, staff_id: uuid.UUID) -> int:
-    """For the menu: one indexed count."""
+def open_count(session: Session, staff: StaffUser) -> int:
+    """For the menu: the same tasks as "À faire", counted in one query."""
     return int(
-        session.scalar(
-            select(func.count())
-            .select_from(StaffTask)
-            .where(StaffTask.assignee_id == staff_id, StaffTask.done_at.is_(None))
-        )
-        or 0
+        session.scalar(select(func.count()).select_from(StaffTask).where(_own_open(staff))) or 0
+    )
+
+
+def _own_open(staff: StaffUser) -> ColumnElement[bool]:
+    """The staff member's open tasks, within their scope."""
+    return and_(
+        StaffTask.assignee_id == staff.id,
+        StaffTask.done_at.is_(None),
+        StaffTask.youth_id.in_(scoped_youth_ids(staff)),
     )
 
 
@@ -201,6 +205,10 @@ def _lines(
             for attempt, status in messages.get(youth.id, [])
             if attempt.channel is not None
         ]
+        if task.kind is TaskKind.PHONE_YOUTH and not tried:
+            # Quiet before the watch reached them (or no channel worked): say so, rather
+            # than let the référent believe messages went unanswered.
+            tried.append(gettext("Aucun message de relance envoyé pendant cette période."))
         usable_phone = youth.phone if youth.phone and youth.phone_unreachable_at is None else None
         lines.append(
             TaskLine(
@@ -247,9 +255,7 @@ def queue_for(session: Session, staff: StaffUser, *, now: datetime | None = None
     """The staff member's open tasks, urgent first, then overdue, then due soon; in a fixed
     number of queries whatever their number."""
     now = now or utcnow()
-    rows = session.execute(
-        _query(StaffTask.assignee_id == staff.id, StaffTask.done_at.is_(None))
-    ).all()
+    rows = session.execute(_query(_own_open(staff))).all()
     return _lines(session, [(task, youth, name) for task, youth, name in rows], now)
 
 

@@ -36,6 +36,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
 from paris_avenir.audit import service as audit
+from paris_avenir.auth import sessions
 from paris_avenir.auth.scope import deny, youth_scope
 from paris_avenir.db import utcnow
 from paris_avenir.kit import quiet_hours
@@ -109,7 +110,7 @@ KINDS: dict[TaskKind, KindSpec] = {
     ),
     TaskKind.PHONE_YOUTH: KindSpec(
         N_("Silencieux : appeler"),
-        N_("Appelez le jeune : le SMS et l’e-mail de relance sont restés sans réponse."),
+        N_("Appelez le jeune : il ne donne plus de nouvelles."),
         CALLS,
     ),
     TaskKind.UNREACHABLE: KindSpec(
@@ -225,11 +226,18 @@ def default_due(kind: TaskKind, now: datetime) -> datetime:
 # --- Who does it --------------------------------------------------------------------------
 
 
+def can_hold_tasks(person: StaffUser, now: datetime) -> bool:
+    """An active référent who is not away."""
+    return person.role is StaffRole.REFERENT and person.is_active and not person.is_absent(now)
+
+
 def assignee_for(session: Session, youth_id: uuid.UUID, now: datetime) -> StaffUser | None:
-    """The current référent; the team's supervisor when there is none or they are absent
-    (or disabled). None only when the youth has never had a référent."""
+    """The current référent; the team's supervisor when there is none, or they are absent,
+    disabled or no longer a référent. None when no one can be found (no team, or a team
+    without an active supervisor): the cycle assigns the task as soon as someone can take
+    it, and the admins are told of an urgent one."""
     referent = assignments.current_referent(session, youth_id)
-    if referent is not None and referent.is_active and not referent.is_absent(now):
+    if referent is not None and can_hold_tasks(referent, now):
         return referent
     team_id = referent.team_id if referent else assignments.last_team_id(session, youth_id)
     return assignments.team_supervisor(session, team_id, now=now)
@@ -276,11 +284,14 @@ def open_task(
             session.flush()
     except IntegrityError:
         return None  # opened at the same moment by another worker
-    if KINDS[kind].urgent and assignee is not None:
+    if KINDS[kind].urgent:
         assert base_url is not None, "an urgent task emails its assignee a link"
         # Opened from a youth's page, in their language: the email is for staff, in French.
         with using_locale(SOURCE_LOCALE):
-            _email_urgent(session, task, assignee, base_url=base_url, now=now)
+            if assignee is not None:
+                _email_urgent(session, task, assignee, base_url=base_url, now=now)
+            else:
+                _email_admins_unassigned(session, task, now=now)
     return task
 
 
@@ -344,20 +355,65 @@ def _email_urgent(
     )
 
 
+def _email_admins_unassigned(session: Session, task: StaffTask, *, now: datetime) -> None:
+    """Nobody can take an urgent alert: the youth's référent is away or gone and their team
+    has no active supervisor. The admins fix the set-up (they see no youth file: the email
+    names the référent or, without one, the ASE reference), and the cycle gives the alert
+    to whoever can take it at once after that."""
+    referent = assignments.current_referent(session, task.youth_id)
+    if referent is not None:
+        whose = gettext(
+            "Le référent de ce jeune, %(name)s, est absent ou n’a plus de compte actif, et son "
+            "équipe n’a pas de superviseur actif.",
+            name=referent.full_name,
+        )
+    else:
+        reference = session.scalar(select(Youth.ase_ref).where(Youth.id == task.youth_id))
+        whose = gettext(
+            "Le jeune de référence ASE %(reference)s n’a pas de référent, ni d’équipe avec un "
+            "superviseur actif.",
+            reference=reference,
+        )
+    text = "\n\n".join(
+        [
+            gettext("Une alerte urgente (« J’ai besoin d’aide ») n’a personne pour la traiter."),
+            whose,
+            gettext(
+                "Rattachez un superviseur actif à l’équipe, ou le jeune à un référent : "
+                "l’alerte lui sera confiée dans la demi-heure."
+            ),
+        ]
+    )
+    for admin in session.scalars(
+        select(StaffUser).where(StaffUser.role == StaffRole.ADMIN, StaffUser.is_active.is_(True))
+    ):
+        outbox.enqueue(
+            session,
+            channel=Channel.EMAIL,
+            recipient=admin.email,
+            template="task_unassigned_alert",
+            subject=gettext("Urgent : une alerte n’a personne pour la traiter"),
+            body_text=text,
+            idempotency_key=f"task-unassigned:{task.id}:{admin.id}",
+            staff_id=admin.id,
+            urgent=True,
+            now=now,
+            not_before=quiet_hours.load(session).next_sending_time(now),
+        )
+
+
 # --- Who can act on a task ----------------------------------------------------------------
 
 
-def _visible_to(staff: StaffUser) -> ColumnElement[bool]:
-    """A référent acts on the tasks assigned to them; a supervisor on their own and on
+def visible_to(staff: StaffUser) -> ColumnElement[bool]:
+    """Always within the staff member's scope (a task held for a youth one no longer
+    follows shows nothing): a référent acts on the tasks assigned to them, a supervisor on
     every task of a youth of their team."""
+    in_scope = StaffTask.youth_id.in_(scoped_youth_ids(staff))
     if staff.role is StaffRole.SUPERVISOR:
-        return or_(
-            StaffTask.assignee_id == staff.id, StaffTask.youth_id.in_(scoped_youth_ids(staff))
-        )
+        return in_scope
     if staff.role is StaffRole.REFERENT:
-        return and_(
-            StaffTask.assignee_id == staff.id, StaffTask.youth_id.in_(scoped_youth_ids(staff))
-        )
+        return and_(StaffTask.assignee_id == staff.id, in_scope)
     return StaffTask.id.is_(None)
 
 
@@ -376,7 +432,7 @@ def task_for_staff(
         raise deny(
             session, staff, object_type="staff_task", object_id=task_id, ip_address=ip_address
         ) from None
-    task = session.scalar(select(StaffTask).where(StaffTask.id == parsed, _visible_to(staff)))
+    task = session.scalar(select(StaffTask).where(StaffTask.id == parsed, visible_to(staff)))
     if task is None:
         raise deny(
             session, staff, object_type="staff_task", object_id=parsed, ip_address=ip_address
@@ -517,8 +573,12 @@ def _apply_outcome(session: Session, task: StaffTask, outcome: TaskOutcome, now:
                 .execution_options(synchronize_session=False)
             )
     elif outcome is TaskOutcome.WRONG_NUMBER and youth.phone is not None:
-        # No more SMS to it; the youth is asked for a new number at their next sign-in.
+        # Someone else answers this number: no more SMS, no more sign-in code to it, and the
+        # sessions a code opened end (whoever holds the phone may hold them). The youth,
+        # signed in another way, confirms it or gives a new one.
         youth.phone_unreachable_at = youth.phone_unreachable_at or now
+        youth.phone_reported_wrong_at = now
+        sessions.revoke_code_sessions_for_youth(session, youth.id, now=now)
 
 
 def close_done(
@@ -554,56 +614,61 @@ def close_done(
 
 @dataclass(frozen=True)
 class Escalation:
+    """A task the cycle moves: overdue by the policy's delay (to the team's supervisor), or
+    held by nobody (to whoever can take it now)."""
+
     task_id: uuid.UUID
     youth_id: uuid.UUID
-    youth_name: str
+    youth_ref: str  # the ASE reference, for the operator's output
     kind: TaskKind
     from_id: uuid.UUID | None
     to_id: uuid.UUID
+    overdue: bool = True
 
 
-def overdue_to_escalate(
+def _to_move(
     session: Session, now: datetime, after_days: int
 ) -> list[tuple[StaffTask, StaffUser | None, str]]:
-    """Open tasks past their due date by `after_days`, not with a supervisor yet, each with
-    its current assignee and the youth's name (one query)."""
+    """Open tasks held by nobody, and open tasks past their due date by `after_days` not
+    with a supervisor yet, each with its holder and the youth's name (one query)."""
     assignee = aliased(StaffUser)
+    overdue = and_(
+        StaffTask.escalated_at.is_(None),
+        StaffTask.due_at <= now - timedelta(days=after_days),
+        assignee.role != StaffRole.SUPERVISOR,
+    )
     rows = session.execute(
-        select(StaffTask, assignee, Youth.first_name, Youth.last_name)
+        select(StaffTask, assignee, Youth.ase_ref)
         .join(Youth, Youth.id == StaffTask.youth_id)
         .outerjoin(assignee, assignee.id == StaffTask.assignee_id)
-        .where(
-            StaffTask.done_at.is_(None),
-            StaffTask.escalated_at.is_(None),
-            StaffTask.due_at <= now - timedelta(days=after_days),
-            or_(StaffTask.assignee_id.is_(None), assignee.role != StaffRole.SUPERVISOR),
-        )
+        .where(StaffTask.done_at.is_(None), or_(StaffTask.assignee_id.is_(None), overdue))
         .order_by(StaffTask.due_at, StaffTask.id)
     ).all()
-    return [(task, person, f"{first} {last}") for task, person, first, last in rows]
+    return [(task, person, reference) for task, person, reference in rows]
 
 
 def plan_escalations(session: Session, now: datetime, after_days: int) -> list[Escalation]:
-    """Who each overdue task would move to: the supervisor of the assignee's team (or of the
-    youth's last team). Deciding writes nothing, so a dry run lists the same moves."""
+    """Where each task the cycle moves would go. Deciding writes nothing, so a dry run
+    lists the same moves."""
     planned = []
     supervisors: dict[uuid.UUID | None, StaffUser | None] = {}
-    for task, person, youth_name in overdue_to_escalate(session, now, after_days):
-        team_id = person.team_id if person else assignments.last_team_id(session, task.youth_id)
-        if team_id not in supervisors:
-            supervisors[team_id] = assignments.team_supervisor(session, team_id, now=now)
-        supervisor = supervisors[team_id]
-        if supervisor is None:
+    for task, person, youth_ref in _to_move(session, now, after_days):
+        if person is None:
+            # Nobody could take it when it opened: whoever can now.
+            target = assignee_for(session, task.youth_id, now)
+            overdue = False
+        else:
+            if person.team_id not in supervisors:
+                supervisors[person.team_id] = assignments.team_supervisor(
+                    session, person.team_id, now=now
+                )
+            target = supervisors[person.team_id]
+            overdue = True
+        if target is None:
             continue
+        from_id = person.id if person else None
         planned.append(
-            Escalation(
-                task.id,
-                task.youth_id,
-                youth_name,
-                task.kind,
-                person.id if person else None,
-                supervisor.id,
-            )
+            Escalation(task.id, task.youth_id, youth_ref, task.kind, from_id, target.id, overdue)
         )
     return planned
 
@@ -611,16 +676,17 @@ def plan_escalations(session: Session, now: datetime, after_days: int) -> list[E
 def escalate(
     session: Session, escalation: Escalation, *, now: datetime, base_url: str
 ) -> StaffTask | None:
-    """Moves one overdue task to the supervisor (audited); None when it was closed or moved
-    meanwhile."""
+    """Moves one task as planned (audited); None when it was closed or moved meanwhile."""
+    unchanged = (
+        StaffTask.escalated_at.is_(None) if escalation.overdue else StaffTask.assignee_id.is_(None)
+    )
     moved = session.execute(
         update(StaffTask)
-        .where(
-            StaffTask.id == escalation.task_id,
-            StaffTask.done_at.is_(None),
-            StaffTask.escalated_at.is_(None),
+        .where(StaffTask.id == escalation.task_id, StaffTask.done_at.is_(None), unchanged)
+        .values(
+            assignee_id=escalation.to_id,
+            escalated_at=now if escalation.overdue else None,
         )
-        .values(assignee_id=escalation.to_id, escalated_at=now)
         .execution_options(synchronize_session=False)
     )
     if moved.rowcount != 1:  # type: ignore[attr-defined]
@@ -629,7 +695,7 @@ def escalate(
     session.refresh(task)
     audit.record(
         session,
-        "task.escalated",
+        "task.escalated" if escalation.overdue else "task.assigned",
         youth_id=task.youth_id,
         object_type="staff_task",
         object_id=task.id,
@@ -641,13 +707,53 @@ def escalate(
         now=now,
     )
     if KINDS[task.kind].urgent:
-        supervisor = session.get_one(StaffUser, escalation.to_id)
+        holder = session.get_one(StaffUser, escalation.to_id)
         previous = session.get(StaffUser, escalation.from_id) if escalation.from_id else None
         with using_locale(SOURCE_LOCALE):
-            _email_urgent(
-                session, task, supervisor, base_url=base_url, now=now, instead_of=previous
-            )
+            _email_urgent(session, task, holder, base_url=base_url, now=now, instead_of=previous)
     return task
+
+
+def release(
+    session: Session,
+    person: StaffUser,
+    *,
+    now: datetime,
+    by_id: uuid.UUID | None,
+    base_url: str | None = None,
+) -> int:
+    """Someone who can no longer hold tasks (disabled, another role, away): each of their
+    open tasks goes at once to whoever should hold it now (nobody, if no one can: the cycle
+    assigns it as soon as someone can). Returns how many moved."""
+    moved = 0
+    for task in session.scalars(
+        select(StaffTask).where(StaffTask.assignee_id == person.id, StaffTask.done_at.is_(None))
+    ).all():
+        target = assignee_for(session, task.youth_id, now)
+        if target is not None and target.id == person.id:
+            continue
+        task.assignee_id = target.id if target else None
+        moved += 1
+        if KINDS[task.kind].urgent and base_url is not None:
+            with using_locale(SOURCE_LOCALE):
+                if target is not None:
+                    _email_urgent(
+                        session, task, target, base_url=base_url, now=now, instead_of=person
+                    )
+                else:
+                    _email_admins_unassigned(session, task, now=now)
+    if moved:
+        audit.record(
+            session,
+            "task.released",
+            actor_staff_id=by_id,
+            object_type="staff_user",
+            object_id=person.id,
+            detail={"count": moved},
+            now=now,
+        )
+    session.flush()
+    return moved
 
 
 def follow_reassignment(
@@ -719,13 +825,4 @@ def set_absence(
     )
     if until is None or person.role is StaffRole.SUPERVISOR:
         return 0
-    supervisor = assignments.team_supervisor(session, person.team_id, now=now)
-    if supervisor is None:
-        return 0
-    moved = session.execute(
-        update(StaffTask)
-        .where(StaffTask.assignee_id == person.id, StaffTask.done_at.is_(None))
-        .values(assignee_id=supervisor.id)
-        .execution_options(synchronize_session=False)
-    )
-    return int(moved.rowcount or 0)  # type: ignore[attr-defined]
+    return release(session, person, now=now, by_id=by.id)

@@ -40,8 +40,16 @@ def chosen_language(request: Request) -> str | None:
 
 
 def safe_next(raw: str | None, default: str) -> str:
-    """Only a path of this site: never an open redirect to another host."""
-    if raw and raw.startswith("/") and not raw.startswith("//") and "\\" not in raw:
+    """Only a path of this site: never an open redirect to another host. Browsers drop
+    tabs and newlines from URLs ("/\t/evil.example" becomes "//evil.example"), so any
+    control character or space is refused, like a backslash or a second leading slash."""
+    if (
+        raw
+        and raw.startswith("/")
+        and not raw.startswith("//")
+        and "\\" not in raw
+        and all(" " < character != "\x7f" for character in raw)
+    ):
         return raw
     return default
 

@@ -49,6 +49,7 @@ def build_environment(static_assets: StaticAssets) -> Environment:
     )
     environment.filters.update(
         datetime_paris=format_datetime_paris,
+        moment_short=format_moment_short,
         time_paris=format_time_paris,
         date_long=format_date_long,
         phone=phone_display,
@@ -75,6 +76,15 @@ def format_datetime_paris(value: datetime | None) -> Markup:
         return Markup("")
     text = babel_dates.format_datetime(
         value, i18n.gettext("d MMMM y 'à' HH:mm"), tzinfo=PARIS, locale=i18n.get_locale()
+    )
+    return _isolated(text, left_to_right=False)
+
+
+def format_moment_short(value: datetime) -> Markup:
+    """ "mar. 1 déc. 14:30": a slot to propose on the phone, weekday first (staff pages;
+    Babel names the weekday and month in the reader's language)."""
+    text = babel_dates.format_datetime(
+        value, "EEE d MMM HH:mm", tzinfo=PARIS, locale=i18n.get_locale()
     )
     return _isolated(text, left_to_right=False)
 

@@ -77,6 +77,10 @@ class Youth(RecordMixin, Base):
     outreach_opted_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     outreach_paused_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     phone_unreachable_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # A person of the team reached someone else at this number ("mauvais numéro"): no
+    # sign-in code goes to it (whoever holds it is not the youth) until the youth, signed
+    # in another way, confirms it or proves a new one.
+    phone_reported_wrong_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     email_unreachable_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     deletion_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
@@ -154,6 +155,7 @@ def confirm_contact_change(
     if verification.channel is Channel.SMS:
         youth.phone = verification.new_value
         youth.phone_unreachable_at = None
+        youth.phone_reported_wrong_at = None
     else:
         youth.email = verification.new_value
         youth.email_unreachable_at = None
@@ -169,17 +171,31 @@ def confirm_contact_change(
     return verification.channel
 
 
-def confirm_phone(session: Session, youth: Youth, *, now: datetime | None = None) -> None:
-    """The youth says the number flagged as not working is theirs: messages go to it again
-    (the référent sees the flag gone, and the confirmation in the audit log)."""
+def confirm_phone(
+    session: Session,
+    youth: Youth,
+    *,
+    by_staff_id: uuid.UUID | None = None,
+    now: datetime | None = None,
+) -> None:
+    """The number flagged as not working is the youth's after all: messages and sign-in
+    codes go to it again. Said by the youth (signed in another way than a code to it), or
+    by the team when "mauvais numéro" was a mistake; audited either way."""
     now = now or utcnow()
-    if youth.phone_unreachable_at is None:
+    if youth.phone_unreachable_at is None and youth.phone_reported_wrong_at is None:
         return
     youth.phone_unreachable_at = None
+    youth.phone_reported_wrong_at = None
     audit.record(
-        session, "youth.phone_confirmed", actor_youth_id=youth.id, youth_id=youth.id, now=now
+        session,
+        "youth.phone_confirmed",
+        actor_youth_id=None if by_staff_id else youth.id,
+        actor_staff_id=by_staff_id,
+        youth_id=youth.id,
+        now=now,
     )
-    youth.last_activity_at = now
+    if by_staff_id is None:
+        youth.last_activity_at = now
 
 
 # --- Deletion request ---------------------------------------------------------------------
