@@ -376,8 +376,45 @@ async def test_wrong_number_flags_the_phone_and_the_youth_confirms_it_at_sign_in
     assert signed_in.headers["location"] == "/mon-espace/numero?suite=/mon-espace"
     page = (await client.get(signed_in.headers["location"])).text
     assert "Est-ce toujours votre numéro ?" in page and "J’ai un nouveau numéro" in page
-    confirmed = await post_form(client, "/mon-espace/numero", {"suite": "/mon-espace"})
-    assert confirmed.status_code == 303 and confirmed.headers["location"] == "/mon-espace"
+    assert "Votre référent n’a pas pu vous joindre à ce numéro" in page
+    # "Oui, c'est mon numéro" is proven like a new number: by the code sent to it.
+    asked = await post_form(client, "/mon-espace/numero", {"suite": "/mon-espace"})
+    assert asked.status_code == 200 and "Entrez le code" in asked.text
+    sent = session.scalars(
+        select(OutboxMessage).where(
+            OutboxMessage.template == "contact_code", OutboxMessage.recipient == youth.phone
+        )
+    ).one()
+    proof = re.search(r"\b(\d{6})\b", sent.body_text)
+    assert proof is not None
+    session.expire_all()
+    assert session.get_one(Youth, youth.id).phone_reported_wrong_at == NOW  # not yet
+    confirmed = await post_form(client, "/mon-espace/profil/contact/code", {"code": proof.group(1)})
+    assert confirmed.status_code == 303
+    session.expire_all()
+    proven = session.get_one(Youth, youth.id)
+    assert proven.phone_unreachable_at is None and proven.phone_reported_wrong_at is None
+
+
+async def test_a_code_that_arrives_by_sms_proves_a_number_whose_messages_bounced(
+    app: FastAPI, client: httpx.AsyncClient, session: Session, referent: StaffUser
+) -> None:
+    from paris_avenir.auth import codes
+
+    youth = followed_youth(session, referent, phone_unreachable_at=NOW)  # a hard bounce
+    start = codes.request_code(
+        session,
+        secret_key=app.state.settings.secret_key,
+        raw_destination=str(youth.phone),
+        ip_address="127.0.0.1",
+    )
+    assert start.outbox_message is not None
+    code = re.search(r"\b(\d{6})\b", start.outbox_message.body_text)
+    assert code is not None
+    session.commit()
+    client.cookies.set("tentative_connexion", start.attempt_token)
+    signed_in = await post_form(client, "/connexion/code", {"code": code.group(1)})
+    assert signed_in.headers["location"] == "/mon-espace"  # not asked: the SMS arrived
     session.expire_all()
     assert session.get_one(Youth, youth.id).phone_unreachable_at is None
 

@@ -263,6 +263,8 @@ class CodeCheck:
     outcome: CodeOutcome
     youth: Youth | None = None
     tries_left: int = 0
+    # The code came by SMS to the youth's number: that number works.
+    proved_phone: bool = False
 
 
 def check_code(
@@ -283,7 +285,10 @@ def check_code(
     candidate = _code_hash(secret_key, attempt_token, code.strip().replace(" ", ""))
     if attempt.youth_id is not None and constant_time_equals(candidate, attempt.code_hash):
         attempt.consumed_at = now
-        return CodeCheck(CodeOutcome.ACCEPTED, youth=session.get(Youth, attempt.youth_id))
+        by_sms = attempt.channel is Channel.SMS and attempt.email_fallback_at is None
+        return CodeCheck(
+            CodeOutcome.ACCEPTED, youth=session.get(Youth, attempt.youth_id), proved_phone=by_sms
+        )
     attempt.wrong_tries += 1
     if attempt.wrong_tries >= MAX_WRONG_TRIES:
         attempt.voided_at = now

@@ -26,6 +26,7 @@ from paris_avenir.web.i18n import N_
 from paris_avenir.web.i18n import gettext as _
 from paris_avenir.web.language import chosen_language, remember_language, safe_next
 from paris_avenir.web.templating import render
+from paris_avenir.youths import service as youths_service
 from paris_avenir.youths.models import Youth
 
 router = APIRouter()
@@ -226,6 +227,9 @@ def code_submit(
     )
     if check.outcome is codes.CodeOutcome.ACCEPTED and check.youth is not None:
         response = _redirect(safe_next(suite, "/mon-espace"))
+        if check.proved_phone:
+            # The code just arrived by SMS: a number flagged because messages bounced works.
+            youths_service.confirm_phone(session, check.youth)
         _open_session(request, session, response, youth=check.youth, method=AuthMethod.CODE)
         response.delete_cookie(ATTEMPT_COOKIE, path=ATTEMPT_COOKIE_PATH)
         return response

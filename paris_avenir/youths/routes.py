@@ -193,10 +193,32 @@ def phone_confirm(
     request: Request,
     session: SessionDep,
     youth: CurrentYouth,
+    background: BackgroundTasks,
     suite: Annotated[str, Form()] = "",
 ) -> Response:
-    service.confirm_phone(session, youth)
-    return _redirect(safe_next(suite, "/mon-espace"))
+    """ "Oui, c'est mon numéro": proven like a new number, by a code sent to it (whoever
+    holds a number reported wrong cannot confirm it for the youth)."""
+    if youth.phone is None or youth.phone_unreachable_at is None:
+        return _redirect(safe_next(suite, "/mon-espace"))
+    try:
+        verification, message = service.request_contact_change(
+            session,
+            youth,
+            secret_key=_settings(request).secret_key,
+            raw_value=youth.phone,
+            reconfirm=True,
+        )
+    except service.ContactError as error:
+        return render(
+            request,
+            "youths/phone_check.html",
+            {"youth": youth, "suite": safe_next(suite, "/mon-espace"), "error": str(error)},
+            status_code=422,
+        )
+    background.add_task(
+        outbox.send_one, request.app.state.session_factory, message.id, request.app.state.channels
+    )
+    return render(request, "youths/contact_code.html", {"new_value": verification.new_value})
 
 
 # --- My data ------------------------------------------------------------------------------

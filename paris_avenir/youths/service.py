@@ -78,9 +78,16 @@ class ContactError(ValueError):
 
 
 def request_contact_change(
-    session: Session, youth: Youth, *, secret_key: str, raw_value: str, now: datetime | None = None
+    session: Session,
+    youth: Youth,
+    *,
+    secret_key: str,
+    raw_value: str,
+    reconfirm: bool = False,
+    now: datetime | None = None,
 ) -> tuple[ContactVerification, OutboxMessage]:
-    """Sends a code to the new number or email; nothing changes until it comes back."""
+    """Sends a code to the new number or email; nothing changes until it comes back.
+    `reconfirm`: the youth's own number, flagged as not working, proven again the same way."""
     now = now or utcnow()
     try:
         destination = codes.parse_destination(raw_value)
@@ -92,7 +99,7 @@ def request_contact_change(
             )
         ) from None
     current = youth.phone if destination.channel is Channel.SMS else youth.email
-    if current == destination.value:
+    if current == destination.value and not reconfirm:
         raise ContactError(gettext("C’est déjà votre numéro ou votre e-mail."))
     recent = session.scalar(
         select(func.count())
