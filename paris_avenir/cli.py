@@ -276,8 +276,11 @@ def describe_cycle(report: CycleReport, *, dry_run: bool) -> list[str]:
         lines.append(
             f"{escalation.youth_ref} — tâche {why} {moved} {to} : {kind_label(escalation.kind)}"
         )
+    # A step without a channel is a task for the référent (a call, an unreachable youth).
+    for_people = sum(contact.channel is None for contact in report.contacts)
     lines.append(
-        f"{len(report.contacts)} contact(s), {len(report.tasks)} tâche(s) ouverte(s), "
+        f"{len(report.contacts)} contact(s), dont {for_people} tâche(s) pour le référent ; "
+        f"{len(report.tasks)} autre(s) tâche(s) ouverte(s) ; "
         f"{len(report.escalations)} tâche(s) déplacée(s)."
     )
     return lines

@@ -178,7 +178,7 @@ async def test_the_check_in_is_answered_in_one_tap_without_a_password(
     answered = await post_form(client, link.group(1), {"reponse": "aide"})
     # The youth reads who was told and by when they will be called.
     assert "Quelqu’un va vous appeler" in answered.text
-    assert f"{referent.full_name}, votre référent, a reçu votre message" in answered.text
+    assert f"Nous avons prévenu {referent.full_name}, votre référent." in answered.text
     again = await post_form(client, link.group(1), {"reponse": "bien"})
     assert "Vous avez déjà répondu" in again.text
     session.expire_all()

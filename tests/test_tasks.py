@@ -20,7 +20,7 @@ from paris_avenir.audit.models import AuditEvent
 from paris_avenir.messaging.models import OutboxMessage
 from paris_avenir.outreach import checkin, engine
 from paris_avenir.outreach.models import OutreachAttempt, OutreachReason, OutreachResponse
-from paris_avenir.staff import tasks
+from paris_avenir.staff import task_queue, tasks
 from paris_avenir.staff.models import StaffRole, StaffTask, StaffUser, TaskKind, TaskOutcome, Team
 from paris_avenir.youths.models import Channel, FollowUpNote, Youth
 from tests.factories import TEST_FERNET_KEY, assign, create_staff, create_task, create_youth
@@ -147,9 +147,9 @@ async def test_needs_help_emails_the_referent_and_tells_the_youth_who_will_call(
     session.commit()
     token = checkin.link(attempt.id, secret_key=app.state.settings.secret_key, base_url="")
     answered = await post_form(client, token, {"reponse": "aide"})
-    assert "Awa Diallo, votre référent, a reçu votre message." in answered.text
-    assert "Awa Diallo vous appelle au plus tard le" in answered.text
-    assert "2 décembre 2026 à 18:00" in answered.text  # the end of this working day
+    told = text_of(answered.text)
+    assert "Nous avons prévenu Awa Diallo, votre référent." in told
+    assert "Awa Diallo vous appelle aujourd’hui avant 18:00." in told  # this working day
     email = session.scalars(
         select(OutboxMessage).where(OutboxMessage.template == "task_urgent_alert")
     ).one()
@@ -161,8 +161,10 @@ async def test_needs_help_emails_the_referent_and_tells_the_youth_who_will_call(
     # The youth's own page says the same, in their space.
     sign_in_as(client, app, session, youth=youth)
     space = (await client.get("/mon-espace")).text
-    assert "Votre demande d’aide" in space
-    assert "Awa Diallo a reçu votre message et vous appelle au plus tard le" in space
+    assert "Vous avez dit : « J’ai besoin d’aide »" in space
+    assert "Nous avons prévenu Awa Diallo. Awa Diallo vous appelle aujourd’hui avant" in (
+        text_of(space)
+    )
     assert "Tout est à jour" not in space
 
 
@@ -180,7 +182,10 @@ async def test_when_the_referent_is_absent_the_supervisor_is_told_and_named(
     session.commit()
     token = checkin.link(attempt.id, secret_key=app.state.settings.secret_key, base_url="")
     answered = await post_form(client, token, {"reponse": "aide"})
-    assert "Votre référent n’est pas là. Hélène Martin, responsable de l’équipe" in answered.text
+    assert (
+        "Votre référent n’est pas là. Nous avons prévenu Hélène Martin, responsable de l’équipe."
+        in answered.text
+    )
     email = session.scalars(
         select(OutboxMessage).where(OutboxMessage.template == "task_urgent_alert")
     ).one()
@@ -839,7 +844,7 @@ async def test_the_team_page_shows_tasks_per_referent_and_the_watchs_results(
         session, _cipher(), quick, by=referent, outcome="fait", now=NOW + timedelta(hours=5)
     )
     session.commit()
-    clock.move_to(NOW + timedelta(days=2), tick=False)
+    clock.move_to(NOW + timedelta(days=8), tick=False)  # the contacts' week is over
     sign_in_as(client, app, session, staff=supervisor)
     page = (await client.get("/pro/equipe")).text
     row = re.search(r"<th scope=\"row\">Awa Diallo</th>(.*?)</tr>", page, re.S)
@@ -881,7 +886,11 @@ def test_outreach_run_says_in_words_what_it_did_and_names_no_one(
     assert (
         "ASE-RETARD — tâche en retard serait confiée au superviseur : Rendez-vous manqué" in lines
     )
-    assert lines[-1].endswith(" contact(s), 1 tâche(s) ouverte(s), 1 tâche(s) déplacée(s).")
+    assert re.fullmatch(
+        r"\d+ contact\(s\), dont 1 tâche\(s\) pour le référent ; "
+        r"1 autre\(s\) tâche\(s\) ouverte\(s\) ; 1 tâche\(s\) déplacée\(s\)\.",
+        lines[-1],
+    )
     printed = "\n".join(lines)
     assert not any(name in printed for name in ("Moussa", "Lina", "Ahmad", "Silence", "+33"))
 
@@ -896,7 +905,7 @@ async def test_a_youth_reading_arabic_is_answered_in_arabic_and_the_referent_in_
     token = checkin.link(attempt.id, secret_key=app.state.settings.secret_key, base_url="")
     answered = await post_form(client, token, {"reponse": "aide"})
     assert 'lang="ar" dir="rtl"' in answered.text
-    assert "تلقّى Awa Diallo، مرشدك، رسالتك." in answered.text
+    assert "أبلغنا Awa Diallo، مرشدك." in answered.text
     email = session.scalars(
         select(OutboxMessage).where(OutboxMessage.template == "task_urgent_alert")
     ).one()
@@ -1007,7 +1016,7 @@ async def test_an_alert_nobody_can_take_is_never_promised_and_reaches_someone_as
     token = checkin.link(attempt.id, secret_key=app.state.settings.secret_key, base_url="")
     answered = await post_form(client, token, {"reponse": "aide"})
     assert "Si personne ne vous appelle aujourd’hui" in answered.text
-    assert "vous appelle au plus tard" not in answered.text
+    assert " vous appelle aujourd’hui avant" not in answered.text  # no promise
     task = session.scalars(select(StaffTask)).one()
     assert task.assignee_id is None
     told = session.scalars(
@@ -1115,3 +1124,106 @@ async def test_the_phone_page_never_leads_to_another_site(
     # "Plus tard" and the confirmation both lead home, never to the address given.
     assert '<p><a href="/mon-espace">Plus tard</a></p>' in page
     assert '<input type="hidden" name="suite" value="/mon-espace">' in page
+
+
+@pytest.mark.parametrize("outcome", ["pas_de_reponse", "mauvais_numero"])
+def test_an_urgent_alert_stays_open_until_someone_speaks_to_the_youth(
+    session: Session, referent: StaffUser, outcome: str
+) -> None:
+    youth = followed_youth(session, referent)
+    task = open_alert(session, youth)
+    wednesday_half_past_four = datetime(2026, 12, 2, 16, 30, tzinfo=tasks.PARIS)
+    result = tasks.close_task(
+        session, _cipher(), task, by=referent, outcome=outcome, now=wednesday_half_past_four
+    )
+    assert result.kept_open and task.done_at is None
+    assert task.due_at == datetime(2026, 12, 3, 18, tzinfo=tasks.PARIS)  # Thursday, not Friday
+    if outcome == "mauvais_numero":
+        assert youth.phone_reported_wrong_at == wednesday_half_past_four
+    for final in ("plus_besoin", "transmis"):  # deciding, or handing over, does close it
+        assert final in {
+            value for value, _label in task_queue.queue_for(session, referent)[0].outcomes
+        }
+    done = tasks.close_task(session, _cipher(), task, by=referent, outcome="transmis")
+    assert not done.kept_open and task.outcome is TaskOutcome.FORWARDED
+
+
+def test_after_an_absence_the_next_cycle_gives_the_referent_their_tasks_back(
+    session: Session, referent: StaffUser, supervisor: StaffUser
+) -> None:
+    youth = followed_youth(session, referent)
+    waiting = create_task(session, youth, TaskKind.DELETION_REQUEST, now=NOW)  # due in 30 days
+    late = create_task(session, youth, TaskKind.MISSED_APPOINTMENT, now=NOW)  # due in 2 days
+    alert = open_alert(session, youth)
+    tasks.set_absence(
+        session, referent, until=date(2026, 12, 8), by=referent, now=NOW, base_url="http://x"
+    )
+    assert {task.assignee_id for task in (waiting, late, alert)} == {supervisor.id}
+    # The supervisor is told of the alert they now hold.
+    emailed = session.scalars(
+        select(OutboxMessage.recipient).where(OutboxMessage.template == "task_urgent_alert")
+    ).all()
+    assert sorted(emailed) == sorted([referent.email, supervisor.email])
+    back = datetime(2026, 12, 9, 9, 0, tzinfo=UTC)  # the day after the last day of absence
+    dry = cycle(session, back, dry_run=True)
+    real = cycle(session, back)
+    assert dry.escalations == real.escalations
+    for task in (waiting, late, alert):
+        session.refresh(task)
+    assert waiting.assignee_id == referent.id  # back with the référent
+    assert late.assignee_id == supervisor.id and alert.assignee_id == supervisor.id  # late: stay
+
+
+def test_reassigning_a_youth_emails_the_new_referent_of_an_open_alert(
+    session: Session, referent: StaffUser, supervisor: StaffUser
+) -> None:
+    from paris_avenir.staff import service as staff_service
+
+    youth = followed_youth(session, referent)
+    open_alert(session, youth)
+    newcomer = create_staff(session, team_id=referent.team_id)
+    staff_service.reassign(
+        session, youth.id, to_referent_id=newcomer.id, by=supervisor, now=NOW, base_url="http://x"
+    )
+    emailed = session.scalars(
+        select(OutboxMessage.recipient).where(OutboxMessage.template == "task_urgent_alert")
+    ).all()
+    assert newcomer.email in emailed
+
+
+@pytest.mark.parametrize(
+    ("answered_at", "read_at", "promise"),
+    [
+        (NOW, NOW, "Awa Diallo vous appelle aujourd’hui avant 18:00."),
+        # 17:00 on Wednesday: less than two hours left, Thursday's end of the day.
+        (
+            datetime(2026, 12, 2, 16, tzinfo=UTC),
+            None,
+            "Awa Diallo vous appelle demain avant 18:00.",
+        ),
+        # Saturday: the next working day is Monday.
+        (
+            datetime(2026, 12, 5, 10, tzinfo=UTC),
+            None,
+            "Awa Diallo vous appelle le lundi 7 décembre avant 18:00.",
+        ),
+        # Read on Friday an alert due on Wednesday: no stale date.
+        (NOW, datetime(2026, 12, 4, 10, tzinfo=UTC), "Awa Diallo vous appelle dès que possible."),
+    ],
+)
+async def test_the_youth_reads_when_they_will_be_called_in_plain_words(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    session: Session,
+    referent: StaffUser,
+    clock: time_machine.Traveller,
+    answered_at: datetime,
+    read_at: datetime | None,
+    promise: str,
+) -> None:
+    youth = followed_youth(session, referent)
+    open_alert(session, youth, answered_at)
+    session.commit()
+    clock.move_to(read_at or answered_at, tick=False)
+    sign_in_as(client, app, session, youth=youth)
+    assert promise in text_of((await client.get("/mon-espace")).text)

@@ -1,6 +1,7 @@
-"""What the watch achieves, per référent: youths contacted and how many answered within a
-week, per reason, step and channel. For the supervisor's team page (names, not statistics:
-the supervisor already sees these youths)."""
+"""What the watch achieves, per référent: youths contacted and how many of them answered
+within a week, per reason, step and channel. For the supervisor's team page (names, not
+statistics: the supervisor already sees these youths). Only contacts whose week is over
+count, so that today's messages do not read as unanswered."""
 
 from __future__ import annotations
 
@@ -27,8 +28,8 @@ class WatchResult:
     reason: OutreachReason
     step: int
     channel: Channel | None
-    contacted: int
-    answered: int  # within a week of the contact
+    contacted: int  # youths, not messages
+    answered: int  # youths who answered within a week of a contact
 
     @property
     def label(self) -> str:
@@ -44,12 +45,14 @@ class WatchResult:
 def results_by_referent(
     session: Session, referent_ids: list[uuid.UUID], *, now: datetime
 ) -> list[WatchResult]:
-    """The last 90 days of contacts of the youths each référent follows now (one query)."""
+    """Contacts of the youths each référent follows now, made between 97 and 7 days ago
+    (90 days of complete weeks), in one query."""
     if not referent_ids:
         return []
     rows = session.execute(
         select(
             CaseloadAssignment.referent_id,
+            OutreachAttempt.youth_id,
             OutreachAttempt.reason,
             OutreachAttempt.step,
             OutreachAttempt.channel,
@@ -60,17 +63,22 @@ def results_by_referent(
         .where(
             CaseloadAssignment.referent_id.in_(referent_ids),
             CaseloadAssignment.ended_at.is_(None),
-            OutreachAttempt.attempted_at >= now - PERIOD,
+            OutreachAttempt.attempted_at >= now - PERIOD - ANSWER_WINDOW,
+            OutreachAttempt.attempted_at <= now - ANSWER_WINDOW,
         )
     ).all()
-    counts: dict[tuple[uuid.UUID, OutreachReason, int, Channel | None], list[int]] = defaultdict(
-        lambda: [0, 0]
+    youths: dict[tuple[uuid.UUID, OutreachReason, int, Channel | None], set[uuid.UUID]] = (
+        defaultdict(set)
     )
-    for referent_id, reason, step, channel, attempted_at, responded_at in rows:
-        cell = counts[(referent_id, reason, int(step), channel)]
-        cell[0] += 1
+    answering: dict[tuple[uuid.UUID, OutreachReason, int, Channel | None], set[uuid.UUID]] = (
+        defaultdict(set)
+    )
+    for referent_id, youth_id, reason, step, channel, attempted_at, responded_at in rows:
+        cell = (referent_id, reason, int(step), channel)
+        youths[cell].add(youth_id)
         if responded_at is not None and responded_at - attempted_at <= ANSWER_WINDOW:
-            cell[1] += 1
+            answering[cell].add(youth_id)
+    counts = {cell: (len(ids), len(answering[cell])) for cell, ids in youths.items()}
     order = {reason: index for index, reason in enumerate(OutreachReason)}
     return [
         WatchResult(referent_id, reason, step, channel, contacted, answered)

@@ -31,6 +31,22 @@ def current_referent(session: Session, youth_id: uuid.UUID) -> StaffUser | None:
     )
 
 
+def current_referents(session: Session, youth_ids: set[uuid.UUID]) -> dict[uuid.UUID, StaffUser]:
+    """The référent who follows each of these youths now (one query)."""
+    if not youth_ids:
+        return {}
+    return {
+        youth_id: referent
+        for youth_id, referent in session.execute(
+            select(CaseloadAssignment.youth_id, StaffUser)
+            .join(StaffUser, StaffUser.id == CaseloadAssignment.referent_id)
+            .where(
+                CaseloadAssignment.youth_id.in_(youth_ids), CaseloadAssignment.ended_at.is_(None)
+            )
+        ).all()
+    }
+
+
 def last_team_id(session: Session, youth_id: uuid.UUID) -> uuid.UUID | None:
     """The team of the youth's most recent référent, current or past."""
     return session.scalar(

@@ -229,7 +229,12 @@ def reassign(
         raise HTTPException(status_code=403)
     try:
         staff_service.reassign(
-            session, youth.id, to_referent_id=uuid.UUID(referent), by=staff, reason=raison
+            session,
+            youth.id,
+            to_referent_id=uuid.UUID(referent),
+            by=staff,
+            reason=raison,
+            base_url=_base_url(request),
         )
     except (ValueError, staff_service.AssignmentError) as error:
         message = (

@@ -52,6 +52,7 @@ def reassign(
     by: StaffUser,
     reason: str | None = None,
     now: datetime | None = None,
+    base_url: str | None = None,
 ) -> CaseloadAssignment:
     """Ends the current assignment (kept as history) and starts the new one: from now on the
     former référent no longer reaches this youth."""
@@ -83,7 +84,7 @@ def reassign(
     )
     session.add(assignment)
     session.flush()
-    moved = tasks.follow_reassignment(session, youth_id, now=now, by_id=by.id)
+    moved = tasks.follow_reassignment(session, youth_id, now=now, by_id=by.id, base_url=base_url)
     audit.record(
         session,
         "youth.reassigned",

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, select
+from sqlalchemy import ColumnElement, Select, and_, case, func, select
 from sqlalchemy.orm import Session, aliased
 
 from paris_avenir.db import utcnow
@@ -84,11 +84,6 @@ class TaskLine:
     channels: list[str] = field(default_factory=list)  # what was tried, what failed
     request_id: uuid.UUID | None = None
     active_since_opened: datetime | None = None
-
-    @property
-    def rank(self) -> tuple[int, datetime]:
-        """Urgent first, then overdue, then due soon."""
-        return (0 if self.urgent else 1 if self.overdue else 2, self.task.due_at)
 
 
 def _channel_facts(youth: Youth) -> list[str]:
@@ -236,17 +231,24 @@ def _lines(
                 ),
             )
         )
-    return sorted(lines, key=lambda line: line.rank)
+    return lines  # in the query's order: urgent first, then by due date
 
 
-def _query(*conditions: ColumnElement[bool]) -> Any:
+URGENT_KINDS = [kind for kind, spec in KINDS.items() if spec.urgent]
+
+
+def _query(*conditions: ColumnElement[bool]) -> Select[StaffTask, Youth, str]:
+    """Urgent first, then by due date (overdue ones are the earliest): ordered in SQL, so
+    that the page's limit never drops an alert."""
     assignee = aliased(StaffUser)
     return (
         select(StaffTask, Youth, assignee.full_name)
         .join(Youth, Youth.id == StaffTask.youth_id)
         .outerjoin(assignee, assignee.id == StaffTask.assignee_id)
         .where(*conditions)
-        .order_by(StaffTask.due_at, StaffTask.id)
+        .order_by(
+            case((StaffTask.kind.in_(URGENT_KINDS), 0), else_=1), StaffTask.due_at, StaffTask.id
+        )
         .limit(QUEUE_LIMIT)
     )
 
@@ -356,9 +358,21 @@ class AlertForYouth:
     due_at: datetime
     told_name: str | None
     told_is_referent: bool
+    # "today", "tomorrow" or "later" (then the date), or "passed": plain words, and no
+    # promise left on the page once its moment has gone.
+    when: str
 
 
-def open_alert_for_youth(session: Session, youth_id: uuid.UUID) -> AlertForYouth | None:
+def _when(due_at: datetime, now: datetime) -> str:
+    if due_at <= now:
+        return "passed"
+    days = (due_at.astimezone(PARIS).date() - now.astimezone(PARIS).date()).days
+    return "today" if days == 0 else "tomorrow" if days == 1 else "later"
+
+
+def open_alert_for_youth(
+    session: Session, youth_id: uuid.UUID, *, now: datetime | None = None
+) -> AlertForYouth | None:
     row = session.execute(
         select(StaffTask, StaffUser)
         .outerjoin(StaffUser, StaffUser.id == StaffTask.assignee_id)
@@ -378,6 +392,7 @@ def open_alert_for_youth(session: Session, youth_id: uuid.UUID) -> AlertForYouth
         due_at=task.due_at,
         told_name=person.full_name if person else None,
         told_is_referent=person is not None and person.role is StaffRole.REFERENT,
+        when=_when(task.due_at, now or utcnow()),
     )
 
 

@@ -56,7 +56,10 @@ def _queue_page(
             "lines": lines,
             "slots": own_free_slots(session, staff),
             "error": error,
-            "notice": _closed_notice(closed, request.query_params.get("ouverte") == "1"),
+            "notice": _closed_notice(closed, request.query_params.get("ouverte") == "1")
+            or _absence_notice(
+                request.query_params.get("absence"), request.query_params.get("transmises")
+            ),
             "absent_until": staff.absent_until if staff.is_absent(utcnow()) else None,
         },
         status_code=status_code,
@@ -65,7 +68,7 @@ def _queue_page(
 
 def _closed_notice(outcome: str | None, kept_open: bool) -> str | None:
     if kept_open:
-        return _("Appel noté. L’alerte reste dans « À faire » : rappelez le jeune demain.")
+        return _("Essai noté. L’alerte reste ouverte : rappelez le jeune au plus tard demain.")
     if not outcome:
         return None
     try:
@@ -73,6 +76,17 @@ def _closed_notice(outcome: str | None, kept_open: bool) -> str | None:
     except ValueError:
         return None
     return _("Tâche terminée : %(outcome)s.", outcome=label)
+
+
+def _absence_notice(absence: str | None, moved: str | None) -> str | None:
+    if absence == "1":
+        count = int(moved) if moved and moved.isdigit() else 0
+        return _(
+            "Absence enregistrée. Tâches confiées à votre superviseur : %(count)s.", count=count
+        )
+    if absence == "0":
+        return _("Vous êtes de retour : les nouvelles tâches vous reviennent.")
+    return None
 
 
 @router.get("/a-faire")
@@ -130,7 +144,13 @@ def declare_own_absence(
     until, error = parse_day(jusqu_au)
     if error is None:
         try:
-            moved = tasks.set_absence(session, staff, until=until, by=staff)
+            moved = tasks.set_absence(
+                session,
+                staff,
+                until=until,
+                by=staff,
+                base_url=request.app.state.settings.base_url,
+            )
         except tasks.AbsenceError as refused:
             error = str(refused)
     if error is not None:

@@ -31,7 +31,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from cryptography.fernet import MultiFernet
-from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
@@ -59,15 +59,9 @@ PARIS = ZoneInfo("Europe/Paris")
 WORKDAY_ENDS = time(18, 0)
 URGENT_MINIMUM = timedelta(hours=2)  # less left today: due at the end of the next one
 
-CALLS = (
-    TaskOutcome.REACHED,
-    TaskOutcome.NO_ANSWER,
-    TaskOutcome.WRONG_NUMBER,
-    TaskOutcome.SEEN_AT_COUNTER,
-    TaskOutcome.NO_LONGER_NEEDED,
-    TaskOutcome.FORWARDED,
-)
-MEETINGS = (
+# Each kind offers a subset of one list, always in this order, so the form reads the same
+# from one task to the next.
+OUTCOME_ORDER = (
     TaskOutcome.REACHED,
     TaskOutcome.SEEN_AT_COUNTER,
     TaskOutcome.DONE,
@@ -76,9 +70,13 @@ MEETINGS = (
     TaskOutcome.FORWARDED,
     TaskOutcome.NO_LONGER_NEEDED,
 )
+CALLS = tuple(outcome for outcome in OUTCOME_ORDER if outcome is not TaskOutcome.DONE)
+MEETINGS = OUTCOME_ORDER
 PAPERWORK = (TaskOutcome.DONE, TaskOutcome.FORWARDED, TaskOutcome.NO_LONGER_NEEDED)
 # Outcomes that mean a person of the team was in touch with the youth.
 CONTACT_OUTCOMES = frozenset({TaskOutcome.REACHED, TaskOutcome.SEEN_AT_COUNTER})
+# On an urgent alert, these are tries: nobody has spoken to the youth, the alert stays open.
+KEEP_URGENT_OPEN = frozenset({TaskOutcome.NO_ANSWER, TaskOutcome.WRONG_NUMBER})
 
 OUTCOME_LABELS: dict[TaskOutcome, str] = {
     TaskOutcome.REACHED: N_("Joint·e"),
@@ -133,8 +131,8 @@ KINDS: dict[TaskKind, KindSpec] = {
             "au jeune."
         ),
         (
-            TaskOutcome.DONE,
             TaskOutcome.REACHED,
+            TaskOutcome.DONE,
             TaskOutcome.FORWARDED,
             TaskOutcome.NO_LONGER_NEEDED,
         ),
@@ -213,6 +211,14 @@ def end_of_working_day(now: datetime) -> datetime:
     if is_working_day(day) and end - local >= URGENT_MINIMUM:
         return end
     day += timedelta(days=1)
+    while not is_working_day(day):
+        day += timedelta(days=1)
+    return datetime.combine(day, WORKDAY_ENDS, tzinfo=PARIS)
+
+
+def end_of_next_working_day(now: datetime) -> datetime:
+    """18:00 on the first working day after today."""
+    day = now.astimezone(PARIS).date() + timedelta(days=1)
     while not is_working_day(day):
         day += timedelta(days=1)
     return datetime.combine(day, WORKDAY_ENDS, tzinfo=PARIS)
@@ -417,7 +423,8 @@ def visible_to(staff: StaffUser) -> ColumnElement[bool]:
     return StaffTask.id.is_(None)
 
 
-def scoped_youth_ids(staff: StaffUser) -> Any:
+def scoped_youth_ids(staff: StaffUser) -> Select[uuid.UUID]:
+    """The youths the staff member follows now (auth.scope's rule), for an IN clause."""
     return select(Youth.id).where(youth_scope(staff))
 
 
@@ -475,10 +482,9 @@ def close_task(
         raise TaskError(gettext("La note est trop longue (4 000 caractères au plus)."))
     if task.done_at is not None:
         raise TaskError(gettext("Cette tâche est déjà terminée."), status_code=409)
-    if spec.urgent and chosen is TaskOutcome.NO_ANSWER:
-        return Closed(
-            _record_unanswered_call(session, cipher, task, by, note, now, ip_address), True
-        )
+    if spec.urgent and chosen in KEEP_URGENT_OPEN:
+        kept = _record_unreached(session, cipher, task, by, chosen, note, now, ip_address)
+        return Closed(kept, True)
     # One close wins, even when two people press the button at the same moment.
     closed = session.execute(
         update(StaffTask)
@@ -514,22 +520,24 @@ def close_task(
     return Closed(task, False)
 
 
-def _record_unanswered_call(
+def _record_unreached(
     session: Session,
     cipher: MultiFernet,
     task: StaffTask,
     by: StaffUser,
+    outcome: TaskOutcome,
     note: str,
     now: datetime,
     ip_address: str | None,
 ) -> StaffTask:
-    """The alert stays open, due at the end of the next working day: someone asked for help
-    and nobody has spoken to them yet."""
+    """Someone asked for help and nobody has spoken to them yet: the alert stays open, due
+    at the end of the next working day, and the try goes in the journal (a wrong number is
+    also flagged)."""
     spec = KINDS[task.kind]
     session.execute(
         update(StaffTask)
         .where(StaffTask.id == task.id, StaffTask.done_at.is_(None))
-        .values(due_at=end_of_working_day(now + timedelta(days=1)))
+        .values(due_at=end_of_next_working_day(now))
         .execution_options(synchronize_session=False)
     )
     session.refresh(task)
@@ -538,10 +546,11 @@ def _record_unanswered_call(
         cipher,
         youth_id=task.youth_id,
         author=by,
-        text=gettext("%(kind)s — appel sans réponse", kind=gettext(spec.label))
-        + (f" : {note}" if note else ""),
+        text=f"{gettext(spec.label)} — {outcome_label(outcome)}" + (f" : {note}" if note else ""),
         now=now,
     )
+    if outcome is TaskOutcome.WRONG_NUMBER:
+        _apply_outcome(session, task, outcome, now)
     audit.record(
         session,
         "task.call_unanswered",
@@ -550,7 +559,7 @@ def _record_unanswered_call(
         object_type="staff_task",
         object_id=task.id,
         ip_address=ip_address,
-        detail={"kind": task.kind.value},
+        detail={"kind": task.kind.value, "outcome": outcome.value},
         now=now,
     )
     return task
@@ -591,7 +600,7 @@ def close_done(
     aid_request_id: uuid.UUID | None = None,
 ) -> int:
     """Closes, as "fait", the open tasks the work was done for by other means: a decision
-    taken on the request, an interview booked. Returns how many were closed."""
+    taken on the request, an interview booked. Audited like every close. Returns how many."""
     conditions: list[ColumnElement[bool]] = [
         StaffTask.kind.in_(list(kinds)),
         StaffTask.done_at.is_(None),
@@ -600,13 +609,25 @@ def close_done(
         conditions.append(StaffTask.aid_request_id == aid_request_id)
     if youth_id is not None:
         conditions.append(StaffTask.youth_id == youth_id)
-    result = session.execute(
+    closed = session.execute(
         update(StaffTask)
         .where(*conditions)
         .values(done_at=now, outcome=TaskOutcome.DONE, closed_by_id=by_id)
+        .returning(StaffTask.id, StaffTask.youth_id, StaffTask.kind)
         .execution_options(synchronize_session=False)
-    )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    ).all()
+    for task_id, task_youth_id, kind in closed:
+        audit.record(
+            session,
+            "task.closed",
+            actor_staff_id=by_id,
+            youth_id=task_youth_id,
+            object_type="staff_task",
+            object_id=task_id,
+            detail={"kind": kind.value, "outcome": TaskOutcome.DONE.value, "by_the_work": True},
+            now=now,
+        )
+    return len(closed)
 
 
 # --- Moving tasks -------------------------------------------------------------------------
@@ -626,47 +647,72 @@ class Escalation:
     overdue: bool = True
 
 
-def _to_move(
-    session: Session, now: datetime, after_days: int
-) -> list[tuple[StaffTask, StaffUser | None, str]]:
-    """Open tasks held by nobody, and open tasks past their due date by `after_days` not
-    with a supervisor yet, each with its holder and the youth's name (one query)."""
-    assignee = aliased(StaffUser)
-    overdue = and_(
-        StaffTask.escalated_at.is_(None),
-        StaffTask.due_at <= now - timedelta(days=after_days),
-        assignee.role != StaffRole.SUPERVISOR,
-    )
+def _open_unescalated(session: Session) -> list[tuple[StaffTask, StaffUser | None, str]]:
+    """Open tasks not escalated yet, each with its holder and the youth's ASE reference
+    (one query)."""
+    holder = aliased(StaffUser)
     rows = session.execute(
-        select(StaffTask, assignee, Youth.ase_ref)
+        select(StaffTask, holder, Youth.ase_ref)
         .join(Youth, Youth.id == StaffTask.youth_id)
-        .outerjoin(assignee, assignee.id == StaffTask.assignee_id)
-        .where(StaffTask.done_at.is_(None), or_(StaffTask.assignee_id.is_(None), overdue))
+        .outerjoin(holder, holder.id == StaffTask.assignee_id)
+        .where(StaffTask.done_at.is_(None), StaffTask.escalated_at.is_(None))
         .order_by(StaffTask.due_at, StaffTask.id)
     ).all()
     return [(task, person, reference) for task, person, reference in rows]
 
 
+def _needs_moving(holder: StaffUser | None, expected: StaffUser | None) -> bool:
+    """A task is moved to whoever should hold it now, except from one supervisor of the
+    team to another (no pointless shuffling)."""
+    if holder is None:
+        return True
+    if expected is None or holder.id == expected.id:
+        return False
+    shuffle = (
+        holder.role is StaffRole.SUPERVISOR
+        and holder.is_active
+        and expected.role is StaffRole.SUPERVISOR
+    )
+    return not shuffle
+
+
 def plan_escalations(session: Session, now: datetime, after_days: int) -> list[Escalation]:
-    """Where each task the cycle moves would go. Deciding writes nothing, so a dry run
-    lists the same moves."""
-    planned = []
+    """Where each task the cycle moves would go: overdue by `after_days` → the team's
+    supervisor; held by nobody, by someone who can no longer hold it, or by the supervisor
+    while the référent was away and is back → the person who should hold it now. Deciding
+    writes nothing, so a dry run lists the same moves. A fixed number of queries, plus one
+    per team and per youth without a référent."""
+    candidates = _open_unescalated(session)
+    referents = assignments.current_referents(session, {task.youth_id for task, _, _ in candidates})
     supervisors: dict[uuid.UUID | None, StaffUser | None] = {}
-    for task, person, youth_ref in _to_move(session, now, after_days):
-        if person is None:
-            # Nobody could take it when it opened: whoever can now.
-            target = assignee_for(session, task.youth_id, now)
-            overdue = False
+
+    def supervisor_of(team_id: uuid.UUID | None) -> StaffUser | None:
+        if team_id not in supervisors:
+            supervisors[team_id] = assignments.team_supervisor(session, team_id, now=now)
+        return supervisors[team_id]
+
+    planned = []
+    for task, holder, youth_ref in candidates:
+        referent = referents.get(task.youth_id)
+        if referent is not None and can_hold_tasks(referent, now):
+            expected: StaffUser | None = referent
         else:
-            if person.team_id not in supervisors:
-                supervisors[person.team_id] = assignments.team_supervisor(
-                    session, person.team_id, now=now
-                )
-            target = supervisors[person.team_id]
-            overdue = True
-        if target is None:
+            team_id = (
+                referent.team_id if referent else assignments.last_team_id(session, task.youth_id)
+            )
+            expected = supervisor_of(team_id)
+        overdue = task.due_at <= now - timedelta(days=after_days)
+        if overdue and holder is not None:
+            if holder.role is StaffRole.SUPERVISOR:
+                continue  # late and with a supervisor already: it stays there
+            target = supervisor_of(holder.team_id)
+        elif _needs_moving(holder, expected):
+            target, overdue = expected, False
+        else:
             continue
-        from_id = person.id if person else None
+        if target is None or (holder is not None and target.id == holder.id):
+            continue
+        from_id = holder.id if holder else None
         planned.append(
             Escalation(task.id, task.youth_id, youth_ref, task.kind, from_id, target.id, overdue)
         )
@@ -677,9 +723,13 @@ def escalate(
     session: Session, escalation: Escalation, *, now: datetime, base_url: str
 ) -> StaffTask | None:
     """Moves one task as planned (audited); None when it was closed or moved meanwhile."""
-    unchanged = (
-        StaffTask.escalated_at.is_(None) if escalation.overdue else StaffTask.assignee_id.is_(None)
+    # Moved only if nobody moved it meanwhile (another scheduler, a person).
+    same_holder = (
+        StaffTask.assignee_id.is_(None)
+        if escalation.from_id is None
+        else StaffTask.assignee_id == escalation.from_id
     )
+    unchanged = and_(StaffTask.escalated_at.is_(None), same_holder)
     moved = session.execute(
         update(StaffTask)
         .where(StaffTask.id == escalation.task_id, StaffTask.done_at.is_(None), unchanged)
@@ -695,7 +745,7 @@ def escalate(
     session.refresh(task)
     audit.record(
         session,
-        "task.escalated" if escalation.overdue else "task.assigned",
+        "task.escalated" if escalation.overdue else "task.reassigned",
         youth_id=task.youth_id,
         object_type="staff_task",
         object_id=task.id,
@@ -757,34 +807,41 @@ def release(
 
 
 def follow_reassignment(
-    session: Session, youth_id: uuid.UUID, *, now: datetime, by_id: uuid.UUID | None
+    session: Session,
+    youth_id: uuid.UUID,
+    *,
+    now: datetime,
+    by_id: uuid.UUID | None,
+    base_url: str | None = None,
 ) -> int:
     """After a youth changes référent, their open tasks go to the person who now follows
-    them (or, if absent, the supervisor). Returns how many moved."""
+    them (or, if absent, the supervisor); an urgent alert emails them. Returns how many."""
     assignee = assignee_for(session, youth_id, now)
     if assignee is None:
         return 0
-    moved = session.execute(
-        update(StaffTask)
-        .where(
+    moving = session.scalars(
+        select(StaffTask).where(
             StaffTask.youth_id == youth_id,
             StaffTask.done_at.is_(None),
             or_(StaffTask.assignee_id.is_(None), StaffTask.assignee_id != assignee.id),
         )
-        .values(assignee_id=assignee.id)
-        .execution_options(synchronize_session=False)
-    )
-    count = int(moved.rowcount or 0)  # type: ignore[attr-defined]
-    if count:
+    ).all()
+    for task in moving:
+        task.assignee_id = assignee.id
+        if KINDS[task.kind].urgent and base_url is not None:
+            with using_locale(SOURCE_LOCALE):
+                _email_urgent(session, task, assignee, base_url=base_url, now=now)
+    if moving:
+        session.flush()
         audit.record(
             session,
             "task.reassigned",
             actor_staff_id=by_id,
             youth_id=youth_id,
-            detail={"to": str(assignee.id), "count": count},
+            detail={"to": str(assignee.id), "count": len(moving)},
             now=now,
         )
-    return count
+    return len(moving)
 
 
 class AbsenceError(TaskError):
@@ -798,6 +855,7 @@ def set_absence(
     until: date | None,
     by: StaffUser,
     now: datetime | None = None,
+    base_url: str | None = None,
 ) -> int:
     """Marks a référent absent until a date (None: back). While absent, new tasks for their
     youths go to the supervisor, and their open tasks move there now. Returns how many."""
@@ -824,5 +882,5 @@ def set_absence(
         now=now,
     )
     if until is None or person.role is StaffRole.SUPERVISOR:
-        return 0
-    return release(session, person, now=now, by_id=by.id)
+        return 0  # back: the next cycle gives their youths' tasks back to them
+    return release(session, person, now=now, by_id=by.id, base_url=base_url)

@@ -101,7 +101,13 @@ def declare_absence(
     until, error = parse_day(jusqu_au)
     if error is None:
         try:
-            tasks.set_absence(session, person, until=until, by=supervisor)
+            tasks.set_absence(
+                session,
+                person,
+                until=until,
+                by=supervisor,
+                base_url=request.app.state.settings.base_url,
+            )
         except tasks.AbsenceError as refused:
             error = str(refused)
     if error is not None:

@@ -50,6 +50,7 @@ def build_environment(static_assets: StaticAssets) -> Environment:
     environment.filters.update(
         datetime_paris=format_datetime_paris,
         moment_short=format_moment_short,
+        day_paris=format_day_paris,
         time_paris=format_time_paris,
         date_long=format_date_long,
         phone=phone_display,
@@ -86,6 +87,12 @@ def format_moment_short(value: datetime) -> Markup:
     text = babel_dates.format_datetime(
         value, "EEE d MMM HH:mm", tzinfo=PARIS, locale=i18n.get_locale()
     )
+    return _isolated(text, left_to_right=False)
+
+
+def format_day_paris(value: datetime) -> Markup:
+    """ "mercredi 3 décembre": the weekday helps more than the year on a near date."""
+    text = babel_dates.format_datetime(value, "EEEE d MMMM", tzinfo=PARIS, locale=i18n.get_locale())
     return _isolated(text, left_to_right=False)
 
 

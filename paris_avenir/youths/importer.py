@@ -316,7 +316,7 @@ def _apply(
         if current is not None:
             session.flush()
             # The youth's open tasks follow them to the référent the export names.
-            tasks.follow_reassignment(session, youth.id, now=now, by_id=None)
+            tasks.follow_reassignment(session, youth.id, now=now, by_id=None, base_url=base_url)
     session.flush()
     if created:
         report.created += 1
