@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from paris_avenir.aid_requests.models import AidCode, AidRequest, AidRequestEvent, RequestStatus
 from paris_avenir.appointments.models import AppointmentStatus
+from paris_avenir.audit.models import AuditEvent
 from paris_avenir.messaging.models import OutboxMessage
 from paris_avenir.outreach import engine
 from paris_avenir.outreach.models import OutreachAttempt, OutreachReason
@@ -29,11 +30,20 @@ CYCLE_REASONS = {
 }
 
 
-def _rows(session: Session) -> tuple[int, int, int]:
+def _rows(session: Session) -> tuple[object, ...]:
+    """What a run could change: the watch's rows, the tasks and who holds them, the audit."""
+    count = func.count()
     return (
-        int(session.scalar(select(func.count()).select_from(OutreachAttempt)) or 0),
-        int(session.scalar(select(func.count()).select_from(StaffTask)) or 0),
-        int(session.scalar(select(func.count()).select_from(OutboxMessage)) or 0),
+        session.scalar(select(count).select_from(OutreachAttempt)),
+        session.scalar(select(count).select_from(OutboxMessage)),
+        session.scalar(select(count).select_from(AuditEvent)),
+        tuple(
+            session.execute(
+                select(StaffTask.id, StaffTask.assignee_id, StaffTask.escalated_at).order_by(
+                    StaffTask.id
+                )
+            ).all()
+        ),
     )
 
 

@@ -57,7 +57,7 @@ def test_messages_wait_for_the_next_opening(moment: datetime, expected: datetime
 
 
 def test_the_window_is_the_admins_and_opens_before_it_closes() -> None:
-    ten_to_six = QuietHours(starts=18, ends=10)
+    ten_to_six = QuietHours(quiet_from=18, quiet_until=10)
     assert ten_to_six.is_quiet(paris(2026, 12, 2, 9, 30))
     assert not ten_to_six.is_quiet(paris(2026, 12, 2, 10, 0))
     assert ten_to_six.is_quiet(paris(2026, 12, 2, 18, 0))
@@ -66,7 +66,7 @@ def test_the_window_is_the_admins_and_opens_before_it_closes() -> None:
         2026, 12, 5, 17, 30
     )
     with pytest.raises(ValueError):
-        QuietHours(starts=9, ends=20)
+        QuietHours(quiet_from=9, quiet_until=20)
 
 
 async def _admin_sets_ten_to_six(app: FastAPI, client: httpx.AsyncClient, session: Session) -> None:
@@ -77,7 +77,7 @@ async def _admin_sets_ten_to_six(app: FastAPI, client: httpx.AsyncClient, sessio
     form.update(quiet_hours_start="18", quiet_hours_end="10")
     assert (await post_form(client, "/pro/admin/relances", form)).status_code == 303
     client.cookies.clear()
-    assert policy.load(session).quiet_hours == QuietHours(starts=18, ends=10)
+    assert policy.load(session).quiet_hours == QuietHours(quiet_from=18, quiet_until=10)
 
 
 def _channels(tmp_path: Path) -> Channels:

@@ -27,6 +27,7 @@ from paris_avenir.documents.models import Document
 from paris_avenir.kit.forms import format_euros_input, parse_date, parse_euros
 from paris_avenir.staff import tasks
 from paris_avenir.staff.models import TaskKind
+from paris_avenir.staff.tasks import TaskDetail
 from paris_avenir.web.i18n import N_, SOURCE_LOCALE, gettext, using_locale
 from paris_avenir.youths.models import EmploymentSituation, HousingSituation, Youth
 
@@ -488,7 +489,7 @@ def documents_supplied(
         .order_by(Document.created_at)
     ).all()
     with using_locale(SOURCE_LOCALE):  # the back office reads French
-        detail = {
+        detail: TaskDetail = {
             "aid": catalogue.kind(request.aid_code).name,
             "request": request.reference,
             "documents": [kind_label(kind) for kind in attached],

@@ -24,33 +24,38 @@ PARIS = ZoneInfo("Europe/Paris")
 SUNDAY = 6
 # A reminder that would fall in quiet hours leaves this long before they start instead.
 EARLY_MARGIN = timedelta(minutes=30)
-# The admin edits the window with the rest of the outreach policy, stored under this key.
+# The admin edits the window with the rest of the outreach policy, stored under this key
+# (outreach/policy.py owns the form; this module reads the two hours, as a lower layer that
+# the outbox can use).
 POLICY_SETTING_KEY = "outreach_policy"
 DEFAULT_STARTS, DEFAULT_ENDS = 20, 9
 
 
 @dataclass(frozen=True)
 class QuietHours:
-    """Quiet from `starts` o'clock until `ends` o'clock the next morning, and all Sunday."""
+    """Quiet from `quiet_from` o'clock until `quiet_until` o'clock the next morning, and all
+    Sunday; messages leave in between (the sending window opens at `quiet_until`)."""
 
-    starts: int = DEFAULT_STARTS
-    ends: int = DEFAULT_ENDS
+    quiet_from: int = DEFAULT_STARTS
+    quiet_until: int = DEFAULT_ENDS
 
     def __post_init__(self) -> None:
-        if not 0 <= self.ends < self.starts <= 23:
+        if not 0 <= self.quiet_until < self.quiet_from <= 23:
             raise ValueError("the sending window must open before it closes, the same day")
 
     @property
-    def opens(self) -> time:
-        return time(self.ends)
+    def window_opens(self) -> time:
+        return time(self.quiet_until)
 
     @property
-    def closes(self) -> time:
-        return time(self.starts)
+    def window_closes(self) -> time:
+        return time(self.quiet_from)
 
     def is_quiet(self, instant: datetime) -> bool:
         local = instant.astimezone(PARIS)
-        return local.weekday() == SUNDAY or not (self.opens <= local.time() < self.closes)
+        return local.weekday() == SUNDAY or not (
+            self.window_opens <= local.time() < self.window_closes
+        )
 
     def next_sending_time(self, instant: datetime) -> datetime:
         """`instant` itself if messages may go now, otherwise the next opening that is not
@@ -58,10 +63,10 @@ class QuietHours:
         if not self.is_quiet(instant):
             return instant
         local = instant.astimezone(PARIS)
-        day = local.date() if local.time() < self.opens else local.date() + timedelta(days=1)
+        day = local.date() if local.time() < self.window_opens else local.date() + timedelta(days=1)
         while day.weekday() == SUNDAY:
             day += timedelta(days=1)
-        return datetime.combine(day, self.opens, tzinfo=PARIS).astimezone(UTC)
+        return datetime.combine(day, self.window_opens, tzinfo=PARIS).astimezone(UTC)
 
     def latest_sending_time_before(self, instant: datetime) -> datetime:
         """`instant` if messages may go then; otherwise half an hour before the previous
@@ -69,22 +74,24 @@ class QuietHours:
         if not self.is_quiet(instant):
             return instant
         local = instant.astimezone(PARIS)
-        day = local.date() if local.time() >= self.closes else local.date() - timedelta(days=1)
+        day = (
+            local.date() if local.time() >= self.window_closes else local.date() - timedelta(days=1)
+        )
         while day.weekday() == SUNDAY:
             day -= timedelta(days=1)
-        closing = datetime.combine(day, self.closes, tzinfo=PARIS)
+        closing = datetime.combine(day, self.window_closes, tzinfo=PARIS)
         return (closing - EARLY_MARGIN).astimezone(UTC)
 
     def describe(self) -> str:
         """ "9 h – 20 h" for pages that explain when messages leave."""
-        return f"{self.ends} h – {self.starts} h"
+        return f"{self.quiet_until} h – {self.quiet_from} h"
 
 
 def from_policy(stored: dict[str, Any] | None) -> QuietHours:
     stored = stored or {}
     return QuietHours(
-        starts=int(stored.get("quiet_hours_start", DEFAULT_STARTS)),
-        ends=int(stored.get("quiet_hours_end", DEFAULT_ENDS)),
+        quiet_from=int(stored.get("quiet_hours_start", DEFAULT_STARTS)),
+        quiet_until=int(stored.get("quiet_hours_end", DEFAULT_ENDS)),
     )
 
 

@@ -38,7 +38,7 @@ from paris_avenir.outreach.policy import OutreachPolicy
 from paris_avenir.outreach.policy import load as load_policy
 from paris_avenir.staff import task_queue, tasks
 from paris_avenir.staff.models import StaffTask, TaskKind
-from paris_avenir.staff.tasks import Escalation
+from paris_avenir.staff.tasks import Escalation, TaskDetail
 from paris_avenir.web import i18n
 from paris_avenir.youths.models import Channel, Youth
 
@@ -249,7 +249,7 @@ def _hand_over(
     youth: Youth,
     kind: TaskKind,
     attempt: OutreachAttempt,
-    detail: dict[str, object],
+    detail: TaskDetail,
 ) -> None:
     tasks.open_task(
         cycle.session,
@@ -285,8 +285,8 @@ def _contact(
     return attempt
 
 
-def _unreachable_detail(reason: OutreachReason) -> dict[str, object]:
-    return {"about": f"Relance « {labels.reason_label(reason)} » : aucun canal ne marche."}
+def _unreachable_detail(reason: OutreachReason) -> TaskDetail:
+    return {"about": labels.nothing_works(reason)}
 
 
 def _inactivity_contacts_made(
@@ -332,8 +332,13 @@ def run_inactivity(cycle: _Cycle) -> None:
         if attempt is None:
             continue
         if step == STEP_CALL:
-            detail: dict[str, object] = {"period": period_key, "quiet_days": quiet_days}
-            _hand_over(cycle, youth, TaskKind.PHONE_YOUTH, attempt, detail)
+            _hand_over(
+                cycle,
+                youth,
+                TaskKind.PHONE_YOUTH,
+                attempt,
+                {"period": period_key, "quiet_days": quiet_days},
+            )
         elif channel is None:
             _hand_over(
                 cycle,
@@ -596,21 +601,30 @@ def run_triggers(cycle: _Cycle) -> None:
 # --- Hand-over to a person ------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _Candidate:
+    """A hand-over the cycle may open: the task's kind, key and facts."""
+
+    youth: Youth
+    kind: TaskKind
+    key: str
+    detail: TaskDetail
+    due_at: datetime | None = None
+    aid_request_id: uuid.UUID | None = None
+
+
 def _hand_over_candidates(
     session: Session, now: datetime, policy: OutreachPolicy
-) -> list[tuple[Youth, TaskKind, str, dict[str, object], datetime | None, uuid.UUID | None]]:
-    """(youth, kind, key, detail, due, request) for every hand-over due now: one query per
-    kind. Youths who asked for deletion or turned 25 are left out; an opt-out or a pause
-    stops messages, not the référent's work."""
+) -> list[_Candidate]:
+    """Every hand-over due now: one query per kind. Youths who asked for deletion or turned
+    25 are left out; an opt-out or a pause stops messages, not the référent's work."""
     from paris_avenir.aid_requests import kinds as catalogue
     from paris_avenir.aid_requests.models import AidRequest, RequestStatus
     from paris_avenir.appointments.models import Appointment, AppointmentKind, AppointmentStatus
 
     today = now.astimezone(PARIS).date()
     alive = [Youth.deletion_requested_at.is_(None), _under_25(now)]
-    found: list[
-        tuple[Youth, TaskKind, str, dict[str, object], datetime | None, uuid.UUID | None]
-    ] = []
+    found: list[_Candidate] = []
     for youth, request in session.execute(
         select(Youth, AidRequest)
         .join(AidRequest, AidRequest.youth_id == Youth.id)
@@ -622,19 +636,18 @@ def _hand_over_candidates(
         .order_by(AidRequest.submitted_at)
     ).all():
         assert request.submitted_at is not None
-        detail: dict[str, object] = {
+        detail: TaskDetail = {
             "aid": catalogue.kind(request.aid_code).name,
             "request": request.reference,
             "submitted_on": request.submitted_at.astimezone(PARIS).date().isoformat(),
         }
         found.append(
-            (
+            _Candidate(
                 youth,
                 TaskKind.REQUEST_WAITING,
                 f"request-waiting:{request.id}",
                 detail,
-                None,
-                request.id,
+                aid_request_id=request.id,
             )
         )
     # The interview due 6 months after leaving care, not booked 14 days before.
@@ -656,13 +669,12 @@ def _hand_over_candidates(
         assert youth.ase_exit_date is not None
         due_on = add_months(youth.ase_exit_date, FOLLOW_UP_INTERVIEW_AFTER_EXIT)
         found.append(
-            (
+            _Candidate(
                 youth,
                 TaskKind.FOLLOW_UP_INTERVIEW,
                 f"follow-up-interview:{youth.id}:{youth.ase_exit_date.isoformat()}",
                 {"due_on": due_on.isoformat()},
                 _paris_noon(max(due_on, today + timedelta(days=2))),
-                None,
             )
         )
     for age, notice, kind in (
@@ -674,13 +686,12 @@ def _hand_over_candidates(
         ):
             day = birthday(youth.birth_date, age)
             found.append(
-                (
+                _Candidate(
                     youth,
                     kind,
                     f"birthday-{age}:{youth.id}:{day.year}",
                     {"birthday": day.isoformat()},
                     _paris_noon(max(day - timedelta(days=30), today + timedelta(days=2))),
-                    None,
                 )
             )
     return found
@@ -693,29 +704,31 @@ def _paris_noon(day: date) -> datetime:
 def run_hand_overs(cycle: _Cycle) -> None:
     session = cycle.session
     candidates = _hand_over_candidates(session, cycle.now, cycle.policy)
-    keys = [key for _youth, _kind, key, _detail, _due, _request in candidates]
+    keys = [candidate.key for candidate in candidates]
     existing = (
         set(session.scalars(select(StaffTask.key).where(StaffTask.key.in_(keys))))
         if keys
         else set()
     )
-    for youth, kind, key, detail, due, request_id in candidates:
-        if key in existing:
+    for candidate in candidates:
+        if candidate.key in existing:
             continue
-        existing.add(key)
-        planned = HandOver(youth.id, youth.ase_ref, kind, key)
+        existing.add(candidate.key)
+        planned = HandOver(
+            candidate.youth.id, candidate.youth.ase_ref, candidate.kind, candidate.key
+        )
         if cycle.dry_run:
             cycle.report.tasks.append(planned)
             continue
         if tasks.open_task(
             session,
-            youth_id=youth.id,
-            kind=kind,
-            key=key,
+            youth_id=candidate.youth.id,
+            kind=candidate.kind,
+            key=candidate.key,
             now=cycle.now,
-            due_at=due,
-            aid_request_id=request_id,
-            detail=detail,
+            due_at=candidate.due_at,
+            aid_request_id=candidate.aid_request_id,
+            detail=candidate.detail,
             base_url=cycle.base_url,
         ):
             cycle.report.tasks.append(planned)

@@ -48,3 +48,8 @@ def step_label(reason: OutreachReason, step: int) -> str:
     if reason is not OutreachReason.INACTIVITY:
         return ""
     return gettext(STEP_LABELS.get(step, "%(step)s"), step=step)
+
+
+def nothing_works(reason: OutreachReason) -> str:
+    """Why an "Injoignable" task opened, for the référent."""
+    return gettext("Relance « %(reason)s » : aucun canal ne marche.", reason=reason_label(reason))

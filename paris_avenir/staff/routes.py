@@ -164,6 +164,7 @@ def _youth_file(
                 )
             ),
             "journal": journal.journal(session, request.app.state.cipher, youth.id),
+            "task_lines": task_queue.open_for_youth(session, staff, youth.id),
             "task_history": task_queue.youth_history(session, youth.id),
             # Words, never codes, on staff pages.
             "reason_label": outreach_labels.reason_label,

@@ -29,6 +29,7 @@ from paris_avenir.staff.tasks import (
     kind_label,
     outcome_label,
     scoped_youth_ids,
+    visible_to,
 )
 from paris_avenir.web.i18n import N_, gettext
 from paris_avenir.youths.models import Channel, Youth
@@ -258,6 +259,17 @@ def queue_for(session: Session, staff: StaffUser, *, now: datetime | None = None
     number of queries whatever their number."""
     now = now or utcnow()
     rows = session.execute(_query(_own_open(staff))).all()
+    return _lines(session, [(task, youth, name) for task, youth, name in rows], now)
+
+
+def open_for_youth(
+    session: Session, staff: StaffUser, youth_id: uuid.UUID, *, now: datetime | None = None
+) -> list[TaskLine]:
+    """The youth's open tasks the staff member may act on, for the youth file."""
+    now = now or utcnow()
+    rows = session.execute(
+        _query(visible_to(staff), StaffTask.youth_id == youth_id, StaffTask.done_at.is_(None))
+    ).all()
     return _lines(session, [(task, youth, name) for task, youth, name in rows], now)
 
 

@@ -27,7 +27,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import TypedDict
 from zoneinfo import ZoneInfo
 
 from cryptography.fernet import MultiFernet
@@ -87,6 +87,23 @@ OUTCOME_LABELS: dict[TaskOutcome, str] = {
     TaskOutcome.FORWARDED: N_("Transmis"),
     TaskOutcome.DONE: N_("Fait"),
 }
+
+
+class TaskDetail(TypedDict, total=False):
+    """What a task knows from when it opened (StaffTask.detail), shown with it: plain facts
+    for the référent, never a phone number or an email."""
+
+    period: str  # a call task: the quiet spell whose messages the line lists
+    quiet_days: int
+    about: str  # a sentence for the référent (why a youth cannot be reached)
+    appointment: str  # a missed appointment: its kind in words, and when
+    appointment_at: str  # ISO instant
+    aid: str  # a request's aid, reference, documents added and filing date
+    request: str
+    documents: list[str]
+    submitted_on: str  # ISO date
+    due_on: str  # the 6-month interview's due date (ISO)
+    birthday: str  # the 21st or 25th birthday (ISO date)
 
 
 @dataclass(frozen=True)
@@ -263,7 +280,7 @@ def open_task(
     outreach_attempt_id: uuid.UUID | None = None,
     aid_request_id: uuid.UUID | None = None,
     appointment_id: uuid.UUID | None = None,
-    detail: dict[str, Any] | None = None,
+    detail: TaskDetail | None = None,
     base_url: str | None = None,
 ) -> StaffTask | None:
     """Opens the task once per key (None when it exists already). An urgent task emails
@@ -282,7 +299,7 @@ def open_task(
         outreach_attempt_id=outreach_attempt_id,
         aid_request_id=aid_request_id,
         appointment_id=appointment_id,
-        detail=detail or {},
+        detail=dict(detail or {}),
     )
     try:
         with session.begin_nested():
