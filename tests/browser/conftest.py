@@ -229,14 +229,12 @@ def sign_in_youth(
     *,
     by_email: bool = False,
     language: str = "fr",
-    lands_on: str | None = None,
 ) -> str:
     """The whole journey a youth makes: number or email, then the code that arrives (its
     text is returned).
 
     The language is chosen on the phone first (the language switch's cookie): several demo
-    youths have another language in their profile, and the labels are read in `language`.
-    `lands_on` is the heading expected after signing in, when it is not "Bonjour …"."""
+    youths have another language in their profile, and the labels are read in `language`."""
     page.context.add_cookies([{"name": "langue", "value": language, "url": live.url}])
     page.goto(live.url + "/connexion")
     page.get_by_label(words(language, "Votre numéro de téléphone ou votre e-mail")).fill(
@@ -257,8 +255,9 @@ def sign_in_youth(
     assert match
     page.get_by_label(words(language, "Code à 6 chiffres")).fill(match.group(1))
     page.get_by_role("button", name=words(language, "Valider"), exact=True).click()
-    landing = lands_on or words(language, "Bonjour %(name)s", name=youth.first_name)
-    page.get_by_role("heading", name=landing).wait_for()
+    page.get_by_role(
+        "heading", name=words(language, "Bonjour %(name)s", name=youth.first_name)
+    ).wait_for()
     return str(text)
 
 
