@@ -24,9 +24,10 @@ staff/task_queue.py.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from functools import partial
 from typing import TypedDict
 from zoneinfo import ZoneInfo
 
@@ -223,14 +224,10 @@ def is_working_day(day: date) -> bool:
 def end_of_working_day(now: datetime) -> datetime:
     """18:00 today if it is a working day with two hours left, else the next working day."""
     local = now.astimezone(PARIS)
-    day = local.date()
-    end = datetime.combine(day, WORKDAY_ENDS, tzinfo=PARIS)
-    if is_working_day(day) and end - local >= URGENT_MINIMUM:
+    end = datetime.combine(local.date(), WORKDAY_ENDS, tzinfo=PARIS)
+    if is_working_day(local.date()) and end - local >= URGENT_MINIMUM:
         return end
-    day += timedelta(days=1)
-    while not is_working_day(day):
-        day += timedelta(days=1)
-    return datetime.combine(day, WORKDAY_ENDS, tzinfo=PARIS)
+    return end_of_next_working_day(now)
 
 
 def end_of_next_working_day(now: datetime) -> datetime:
@@ -254,16 +251,30 @@ def can_hold_tasks(person: StaffUser, now: datetime) -> bool:
     return person.role is StaffRole.REFERENT and person.is_active and not person.is_absent(now)
 
 
-def assignee_for(session: Session, youth_id: uuid.UUID, now: datetime) -> StaffUser | None:
-    """The current référent; the team's supervisor when there is none, or they are absent,
-    disabled or no longer a référent. None when no one can be found (no team, or a team
-    without an active supervisor): the cycle assigns the task as soon as someone can take
-    it, and the admins are told of an urgent one."""
-    referent = assignments.current_referent(session, youth_id)
+def holder_for(
+    referent: StaffUser | None,
+    *,
+    supervisor_of: Callable[[uuid.UUID | None], StaffUser | None],
+    last_team_id: Callable[[], uuid.UUID | None],
+    now: datetime,
+) -> StaffUser | None:
+    """The rule, once: the youth's current référent; the team's supervisor when there is
+    none, or they are absent, disabled or no longer a référent (the team of the youth's last
+    référent when they have none now). None when no one can be found: the cycle assigns the
+    task as soon as someone can take it, and the admins are told of an urgent one."""
     if referent is not None and can_hold_tasks(referent, now):
         return referent
-    team_id = referent.team_id if referent else assignments.last_team_id(session, youth_id)
-    return assignments.team_supervisor(session, team_id, now=now)
+    return supervisor_of(referent.team_id if referent else last_team_id())
+
+
+def assignee_for(session: Session, youth_id: uuid.UUID, now: datetime) -> StaffUser | None:
+    """Who should hold a task of this youth now (holder_for, for one youth)."""
+    return holder_for(
+        assignments.current_referent(session, youth_id),
+        supervisor_of=lambda team_id: assignments.team_supervisor(session, team_id, now=now),
+        last_team_id=lambda: assignments.last_team_id(session, youth_id),
+        now=now,
+    )
 
 
 # --- Opening ------------------------------------------------------------------------------
@@ -325,6 +336,33 @@ def _youth_short_name(session: Session, youth_id: uuid.UUID) -> str:
     return f"{first} {last[:1]}."
 
 
+def _email_staff(
+    session: Session,
+    to: StaffUser,
+    *,
+    template: str,
+    subject: str,
+    text: str,
+    key: str,
+    now: datetime,
+) -> None:
+    """An email to a member of the staff, once per key, first in the queue, within the
+    sending window (only sign-in codes leave at night)."""
+    outbox.enqueue(
+        session,
+        channel=Channel.EMAIL,
+        recipient=to.email,
+        template=template,
+        subject=subject,
+        body_text=text,
+        idempotency_key=key,
+        staff_id=to.id,
+        urgent=True,
+        now=now,
+        not_before=quiet_hours.load(session).next_sending_time(now),
+    )
+
+
 def _email_urgent(
     session: Session,
     task: StaffTask,
@@ -362,19 +400,14 @@ def _email_urgent(
         gettext("Ce message ne contient rien d’autre, pour protéger le jeune."),
     ]
     text = "\n\n".join(parts)
-    quiet = quiet_hours.load(session)
-    outbox.enqueue(
+    _email_staff(
         session,
-        channel=Channel.EMAIL,
-        recipient=to.email,
+        to,
         template="task_urgent_alert",
         subject=gettext("Urgent : %(youth)s a besoin d’aide", youth=name),
-        body_text=text,
-        idempotency_key=f"task-urgent:{task.id}:{to.id}",
-        staff_id=to.id,
-        urgent=True,
+        text=text,
+        key=f"task-urgent:{task.id}:{to.id}",
         now=now,
-        not_before=quiet.next_sending_time(now),
     )
 
 
@@ -410,18 +443,14 @@ def _email_admins_unassigned(session: Session, task: StaffTask, *, now: datetime
     for admin in session.scalars(
         select(StaffUser).where(StaffUser.role == StaffRole.ADMIN, StaffUser.is_active.is_(True))
     ):
-        outbox.enqueue(
+        _email_staff(
             session,
-            channel=Channel.EMAIL,
-            recipient=admin.email,
+            admin,
             template="task_unassigned_alert",
             subject=gettext("Urgent : une alerte n’a personne pour la traiter"),
-            body_text=text,
-            idempotency_key=f"task-unassigned:{task.id}:{admin.id}",
-            staff_id=admin.id,
-            urgent=True,
+            text=text,
+            key=f"task-unassigned:{task.id}:{admin.id}",
             now=now,
-            not_before=quiet_hours.load(session).next_sending_time(now),
         )
 
 
@@ -710,14 +739,12 @@ def plan_escalations(session: Session, now: datetime, after_days: int) -> list[E
 
     planned = []
     for task, holder, youth_ref in candidates:
-        referent = referents.get(task.youth_id)
-        if referent is not None and can_hold_tasks(referent, now):
-            expected: StaffUser | None = referent
-        else:
-            team_id = (
-                referent.team_id if referent else assignments.last_team_id(session, task.youth_id)
-            )
-            expected = supervisor_of(team_id)
+        expected = holder_for(
+            referents.get(task.youth_id),
+            supervisor_of=supervisor_of,
+            last_team_id=partial(assignments.last_team_id, session, task.youth_id),
+            now=now,
+        )
         overdue = task.due_at <= now - timedelta(days=after_days)
         if overdue and holder is not None:
             if holder.role is StaffRole.SUPERVISOR:
