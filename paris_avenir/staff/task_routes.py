@@ -3,6 +3,7 @@ and absences (while absent, a référent's tasks go to the team's supervisor).""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from typing import Annotated
 
@@ -124,7 +125,7 @@ def close_task(
     return RedirectResponse(f"{back}{separator}termine={resultat}", status_code=303)
 
 
-def parse_day(raw: str) -> tuple[date | None, str | None]:
+def _parse_day(raw: str) -> tuple[date | None, str | None]:
     """(date, None), (None, None) for an empty field, or (None, error)."""
     if not raw.strip():
         return None, None
@@ -134,6 +135,29 @@ def parse_day(raw: str) -> tuple[date | None, str | None]:
         return None, _("Choisissez la date de votre retour.")
 
 
+@dataclass(frozen=True)
+class AbsenceRecorded:
+    until: date | None
+    moved: int
+    error: str | None  # for the form, in French
+
+
+def record_absence(
+    request: Request, session: Session, person: StaffUser, *, by: StaffUser, typed: str
+) -> AbsenceRecorded:
+    """The date as typed, checked, then the absence (or the return) recorded."""
+    until, error = _parse_day(typed)
+    if error is not None:
+        return AbsenceRecorded(None, 0, error)
+    try:
+        moved = tasks.set_absence(
+            session, person, until=until, by=by, base_url=request.app.state.settings.base_url
+        )
+    except tasks.AbsenceError as refused:
+        return AbsenceRecorded(until, 0, str(refused))
+    return AbsenceRecorded(until, moved, None)
+
+
 @router.post("/absence")
 def declare_own_absence(
     request: Request,
@@ -141,20 +165,10 @@ def declare_own_absence(
     staff: TaskStaff,
     jusqu_au: Annotated[str, Form()] = "",
 ) -> Response:
-    until, error = parse_day(jusqu_au)
-    if error is None:
-        try:
-            moved = tasks.set_absence(
-                session,
-                staff,
-                until=until,
-                by=staff,
-                base_url=request.app.state.settings.base_url,
-            )
-        except tasks.AbsenceError as refused:
-            error = str(refused)
-    if error is not None:
-        return _queue_page(request, session, staff, error=error, status_code=422)
+    recorded = record_absence(request, session, staff, by=staff, typed=jusqu_au)
+    if recorded.error is not None:
+        return _queue_page(request, session, staff, error=recorded.error, status_code=422)
+    until, moved = recorded.until, recorded.moved
     return RedirectResponse(
         f"/pro/a-faire?absence={'1' if until else '0'}&transmises={moved}", status_code=303
     )

@@ -16,10 +16,10 @@ from paris_avenir.auth.scope import deny
 from paris_avenir.db import SessionDep, utcnow
 from paris_avenir.outreach import results
 from paris_avenir.staff import service as staff_service
-from paris_avenir.staff import task_queue, tasks
+from paris_avenir.staff import task_queue
 from paris_avenir.staff.models import StaffUser
 from paris_avenir.staff.permissions import SupervisorStaff
-from paris_avenir.staff.task_routes import parse_day
+from paris_avenir.staff.task_routes import record_absence
 from paris_avenir.web.i18n import gettext as _
 from paris_avenir.web.templating import render
 
@@ -98,18 +98,7 @@ def declare_absence(
     """A supervisor marks a référent of the team absent (or back): their open tasks, and the
     new ones, come to the supervisor meanwhile."""
     person = team_member(session, supervisor, staff_id, ip_address=client_ip(request))
-    until, error = parse_day(jusqu_au)
-    if error is None:
-        try:
-            tasks.set_absence(
-                session,
-                person,
-                until=until,
-                by=supervisor,
-                base_url=request.app.state.settings.base_url,
-            )
-        except tasks.AbsenceError as refused:
-            error = str(refused)
-    if error is not None:
-        return team_page(request, session, supervisor, error=error, status_code=422)
+    recorded = record_absence(request, session, person, by=supervisor, typed=jusqu_au)
+    if recorded.error is not None:
+        return team_page(request, session, supervisor, error=recorded.error, status_code=422)
     return RedirectResponse("/pro/equipe?absence=1", status_code=303)
