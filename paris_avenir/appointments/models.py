@@ -17,6 +17,10 @@ class AppointmentKind(enum.StrEnum):
     FOLLOW_UP_INTERVIEW = "entretien_6_mois"  # CASF art. L222-5-2-1
 
 
+# The follow-up interview is due this many months after leaving care (CASF art. L222-5-2-1).
+FOLLOW_UP_INTERVIEW_AFTER_EXIT = 6
+
+
 class AppointmentPlace(enum.StrEnum):
     OFFICE = "bureau"
     PHONE = "telephone"

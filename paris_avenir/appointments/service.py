@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from paris_avenir.appointments import ics
 from paris_avenir.appointments.models import (
+    FOLLOW_UP_INTERVIEW_AFTER_EXIT,
     Appointment,
     AppointmentKind,
     AppointmentStatus,
@@ -359,8 +360,8 @@ def propose_follow_up_interviews(
 
     now = now or utcnow()
     today = now.astimezone(PARIS).date()
-    earliest_exit = add_months(today, -6) - timedelta(days=7)
-    latest_exit = add_months(today + INTERVIEW_NOTICE, -6)
+    earliest_exit = add_months(today, -FOLLOW_UP_INTERVIEW_AFTER_EXIT) - timedelta(days=7)
+    latest_exit = add_months(today + INTERVIEW_NOTICE, -FOLLOW_UP_INTERVIEW_AFTER_EXIT)
     youths = session.scalars(
         select(Youth).where(
             Youth.ase_exit_date.is_not(None),

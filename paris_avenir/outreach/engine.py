@@ -45,11 +45,10 @@ from paris_avenir.youths.models import Channel, Youth
 PARIS = ZoneInfo("Europe/Paris")
 ADVISORY_LOCK_KEY = 7_414_2026  # any constant shared by every scheduler of this database
 STEP_SMS, STEP_EMAIL, STEP_CALL = 1, 2, 3
-# Hand-over to a person: a request waiting on staff for this long, an interview due this
-# soon without a booking (the youth was invited 30 days before).
-REQUEST_WAITING_DAYS = 30
+# Hand-over to a person: an interview due this soon without a booking (the youth was invited
+# 30 days before). A request is handed over once the instruction queue calls it late
+# (aid_requests.instruction.OVERDUE_DAYS).
 INTERVIEW_TASK_NOTICE = timedelta(days=14)
-FOLLOW_UP_INTERVIEW_AFTER_EXIT = 6  # months (CASF art. L222-5-2-1)
 
 
 @dataclass(frozen=True)
@@ -619,8 +618,14 @@ def _hand_over_candidates(
     """Every hand-over due now: one query per kind. Youths who asked for deletion or turned
     25 are left out; an opt-out or a pause stops messages, not the référent's work."""
     from paris_avenir.aid_requests import kinds as catalogue
+    from paris_avenir.aid_requests.instruction import OVERDUE_DAYS
     from paris_avenir.aid_requests.models import AidRequest, RequestStatus
-    from paris_avenir.appointments.models import Appointment, AppointmentKind, AppointmentStatus
+    from paris_avenir.appointments.models import (
+        FOLLOW_UP_INTERVIEW_AFTER_EXIT,
+        Appointment,
+        AppointmentKind,
+        AppointmentStatus,
+    )
 
     today = now.astimezone(PARIS).date()
     alive = [Youth.deletion_requested_at.is_(None), _under_25(now)]
@@ -630,7 +635,7 @@ def _hand_over_candidates(
         .join(AidRequest, AidRequest.youth_id == Youth.id)
         .where(
             AidRequest.status.in_([RequestStatus.SUBMITTED, RequestStatus.UNDER_REVIEW]),
-            AidRequest.submitted_at <= now - timedelta(days=REQUEST_WAITING_DAYS),
+            AidRequest.submitted_at <= now - timedelta(days=OVERDUE_DAYS),
             *alive,
         )
         .order_by(AidRequest.submitted_at)

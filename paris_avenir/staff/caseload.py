@@ -14,7 +14,12 @@ from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from paris_avenir.aid_requests.models import AidRequest, RequestStatus
-from paris_avenir.appointments.models import Appointment, AppointmentKind, AppointmentStatus
+from paris_avenir.appointments.models import (
+    FOLLOW_UP_INTERVIEW_AFTER_EXIT,
+    Appointment,
+    AppointmentKind,
+    AppointmentStatus,
+)
 from paris_avenir.auth.scope import youth_scope
 from paris_avenir.db import utcnow
 from paris_avenir.kit.dates import add_months, birthday
@@ -27,7 +32,6 @@ PAGE_SIZE = 25
 QUIET_AFTER = timedelta(days=30)
 WAITING_ON_STAFF = (RequestStatus.SUBMITTED, RequestStatus.UNDER_REVIEW)
 MILESTONE_HORIZONS = {21: timedelta(days=60), 25: timedelta(days=90)}
-FOLLOW_UP_INTERVIEW_AFTER_EXIT = 6  # months (CASF art. L222-5-2-1)
 
 
 class Filter(enum.StrEnum):
