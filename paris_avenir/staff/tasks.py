@@ -320,12 +320,7 @@ def open_task(
         return None  # opened at the same moment by another worker
     if KINDS[kind].urgent:
         assert base_url is not None, "an urgent task emails its assignee a link"
-        # Opened from a youth's page, in their language: the email is for staff, in French.
-        with using_locale(SOURCE_LOCALE):
-            if assignee is not None:
-                _email_urgent(session, task, assignee, base_url=base_url, now=now)
-            else:
-                _email_admins_unassigned(session, task, now=now)
+        _tell_of_urgent(session, task, assignee, base_url=base_url, now=now)
     return task
 
 
@@ -409,6 +404,25 @@ def _email_urgent(
         key=f"task-urgent:{task.id}:{to.id}",
         now=now,
     )
+
+
+def _tell_of_urgent(
+    session: Session,
+    task: StaffTask,
+    holder: StaffUser | None,
+    *,
+    base_url: str,
+    now: datetime,
+    instead_of: StaffUser | None = None,
+) -> None:
+    """An urgent task opened or changed hands: its holder is emailed, or, when nobody can
+    hold it, the admins. Always in French: the task may open from a youth's page, in their
+    language."""
+    with using_locale(SOURCE_LOCALE):
+        if holder is not None:
+            _email_urgent(session, task, holder, base_url=base_url, now=now, instead_of=instead_of)
+        else:
+            _email_admins_unassigned(session, task, now=now)
 
 
 def _email_admins_unassigned(session: Session, task: StaffTask, *, now: datetime) -> None:
@@ -803,8 +817,7 @@ def escalate(
     if KINDS[task.kind].urgent:
         holder = session.get_one(StaffUser, escalation.to_id)
         previous = session.get(StaffUser, escalation.from_id) if escalation.from_id else None
-        with using_locale(SOURCE_LOCALE):
-            _email_urgent(session, task, holder, base_url=base_url, now=now, instead_of=previous)
+        _tell_of_urgent(session, task, holder, base_url=base_url, now=now, instead_of=previous)
     return task
 
 
@@ -829,13 +842,7 @@ def release(
         task.assignee_id = target.id if target else None
         moved += 1
         if KINDS[task.kind].urgent and base_url is not None:
-            with using_locale(SOURCE_LOCALE):
-                if target is not None:
-                    _email_urgent(
-                        session, task, target, base_url=base_url, now=now, instead_of=person
-                    )
-                else:
-                    _email_admins_unassigned(session, task, now=now)
+            _tell_of_urgent(session, task, target, base_url=base_url, now=now, instead_of=person)
     if moved:
         audit.record(
             session,
@@ -873,8 +880,7 @@ def follow_reassignment(
     for task in moving:
         task.assignee_id = assignee.id
         if KINDS[task.kind].urgent and base_url is not None:
-            with using_locale(SOURCE_LOCALE):
-                _email_urgent(session, task, assignee, base_url=base_url, now=now)
+            _tell_of_urgent(session, task, assignee, base_url=base_url, now=now)
     if moving:
         session.flush()
         audit.record(
