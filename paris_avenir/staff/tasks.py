@@ -513,7 +513,7 @@ def task_for_staff(
 @dataclass(frozen=True)
 class Closed:
     task: StaffTask
-    kept_open: bool  # an urgent alert is not closed by a call nobody answered
+    kept_open: bool  # an urgent alert stays open after a try that reached nobody
 
 
 def close_task(
@@ -556,28 +556,48 @@ def close_task(
         raise TaskError(gettext("Cette tâche est déjà terminée."), status_code=409)
     session.refresh(task)
     if note:
-        entry = journal.add_note(
-            session,
-            cipher,
-            youth_id=task.youth_id,
-            author=by,
-            text=f"{gettext(spec.label)} — {outcome_label(chosen)} : {note}",
-            now=now,
-        )
-        task.note_id = entry.id
+        task.note_id = _journal_outcome(session, cipher, task, by, chosen, note, now)
     _apply_outcome(session, task, chosen, now)
+    _audit_outcome(session, "task.closed", task, by, chosen, now, ip_address)
+    return Closed(task, False)
+
+
+def _journal_outcome(
+    session: Session,
+    cipher: MultiFernet,
+    task: StaffTask,
+    by: StaffUser,
+    outcome: TaskOutcome,
+    note: str,
+    now: datetime,
+) -> uuid.UUID:
+    """Writes "label — outcome : note" in the youth's journal (the note may be empty)."""
+    line = f"{kind_label(task.kind)} — {outcome_label(outcome)}" + (f" : {note}" if note else "")
+    return journal.add_note(
+        session, cipher, youth_id=task.youth_id, author=by, text=line, now=now
+    ).id
+
+
+def _audit_outcome(
+    session: Session,
+    event: str,
+    task: StaffTask,
+    by: StaffUser,
+    outcome: TaskOutcome,
+    now: datetime,
+    ip_address: str | None,
+) -> None:
     audit.record(
         session,
-        "task.closed",
+        event,
         actor_staff_id=by.id,
         youth_id=task.youth_id,
         object_type="staff_task",
         object_id=task.id,
         ip_address=ip_address,
-        detail={"kind": task.kind.value, "outcome": chosen.value},
+        detail={"kind": task.kind.value, "outcome": outcome.value},
         now=now,
     )
-    return Closed(task, False)
 
 
 def _record_unreached(
@@ -593,7 +613,6 @@ def _record_unreached(
     """Someone asked for help and nobody has spoken to them yet: the alert stays open, due
     at the end of the next working day, and the try goes in the journal (a wrong number is
     also flagged)."""
-    spec = KINDS[task.kind]
     session.execute(
         update(StaffTask)
         .where(StaffTask.id == task.id, StaffTask.done_at.is_(None))
@@ -601,27 +620,10 @@ def _record_unreached(
         .execution_options(synchronize_session=False)
     )
     session.refresh(task)
-    journal.add_note(
-        session,
-        cipher,
-        youth_id=task.youth_id,
-        author=by,
-        text=f"{gettext(spec.label)} — {outcome_label(outcome)}" + (f" : {note}" if note else ""),
-        now=now,
-    )
+    _journal_outcome(session, cipher, task, by, outcome, note, now)
     if outcome is TaskOutcome.WRONG_NUMBER:
         _apply_outcome(session, task, outcome, now)
-    audit.record(
-        session,
-        "task.call_unanswered",
-        actor_staff_id=by.id,
-        youth_id=task.youth_id,
-        object_type="staff_task",
-        object_id=task.id,
-        ip_address=ip_address,
-        detail={"kind": task.kind.value, "outcome": outcome.value},
-        now=now,
-    )
+    _audit_outcome(session, "task.call_unanswered", task, by, outcome, now, ip_address)
     return task
 
 
@@ -696,7 +698,8 @@ def close_done(
 @dataclass(frozen=True)
 class Escalation:
     """A task the cycle moves: overdue by the policy's delay (to the team's supervisor), or
-    held by nobody (to whoever can take it now)."""
+    held by someone other than who should hold it now (nobody, someone away or gone, the
+    supervisor once the référent is back): to that person."""
 
     task_id: uuid.UUID
     youth_id: uuid.UUID
