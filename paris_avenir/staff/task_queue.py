@@ -184,9 +184,9 @@ def _watch_messages(
     return found
 
 
-def _lines(
-    session: Session, rows: Sequence[tuple[StaffTask, Youth, str | None]], now: datetime
-) -> list[TaskLine]:
+def _lines(session: Session, now: datetime, *conditions: ColumnElement[bool]) -> list[TaskLine]:
+    """The tasks that meet the conditions, as people read them (_query's order and limit)."""
+    rows = session.execute(_query(*conditions)).all()
     messages = _watch_messages(session, [task for task, _youth, _name in rows])
     lines = []
     for task, youth, assignee_name in rows:
@@ -258,8 +258,7 @@ def queue_for(session: Session, staff: StaffUser, *, now: datetime | None = None
     """The staff member's open tasks, urgent first, then overdue, then due soon; in a fixed
     number of queries whatever their number."""
     now = now or utcnow()
-    rows = session.execute(_query(_own_open(staff))).all()
-    return _lines(session, [(task, youth, name) for task, youth, name in rows], now)
+    return _lines(session, now, _own_open(staff))
 
 
 def open_for_youth(
@@ -267,10 +266,9 @@ def open_for_youth(
 ) -> list[TaskLine]:
     """The youth's open tasks the staff member may act on, for the youth file."""
     now = now or utcnow()
-    rows = session.execute(
-        _query(visible_to(staff), StaffTask.youth_id == youth_id, StaffTask.done_at.is_(None))
-    ).all()
-    return _lines(session, [(task, youth, name) for task, youth, name in rows], now)
+    return _lines(
+        session, now, visible_to(staff), StaffTask.youth_id == youth_id, StaffTask.done_at.is_(None)
+    )
 
 
 def team_overdue(
@@ -278,14 +276,13 @@ def team_overdue(
 ) -> list[TaskLine]:
     """Every open task of the team past its due date, whoever holds it."""
     now = now or utcnow()
-    rows = session.execute(
-        _query(
-            StaffTask.youth_id.in_(scoped_youth_ids(supervisor)),
-            StaffTask.done_at.is_(None),
-            StaffTask.due_at < now,
-        )
-    ).all()
-    return _lines(session, [(task, youth, name) for task, youth, name in rows], now)
+    return _lines(
+        session,
+        now,
+        StaffTask.youth_id.in_(scoped_youth_ids(supervisor)),
+        StaffTask.done_at.is_(None),
+        StaffTask.due_at < now,
+    )
 
 
 @dataclass(frozen=True)
