@@ -77,6 +77,19 @@ async def test_the_calendar_shows_own_appointments_and_marks_them(
     assert (utcnow() - (session.get_one(Youth, youth.id).last_activity_at or utcnow())).days == 0
 
 
+async def test_marking_an_earlier_appointment_attended_keeps_a_later_sign_in_as_activity(
+    app: FastAPI, client: httpx.AsyncClient, session: Session, referent: StaffUser, youth: Youth
+) -> None:
+    past = create_appointment(session, youth, referent, utcnow() - timedelta(hours=3))
+    signed_in_at = utcnow() - timedelta(hours=1)
+    youth.last_activity_at = signed_in_at
+    session.commit()
+    sign_in_as(client, app, session, staff=referent)
+    assert (await post_form(client, f"/pro/rendez-vous/{past.id}/honore")).status_code == 303
+    session.expire_all()
+    assert session.get_one(Youth, youth.id).last_activity_at == signed_in_at
+
+
 async def test_the_private_feed_works_until_revoked_and_names_nobody(
     app: FastAPI, client: httpx.AsyncClient, session: Session, referent: StaffUser, youth: Youth
 ) -> None:

@@ -245,7 +245,7 @@ async def step_save(
             session, aid_request, youth.id, [str(value) for value in form.getlist("documents")]
         )
     aid_request.current_step = max(aid_request.current_step, min(step + 1, len(sections)))
-    youth.last_activity_at = utcnow()
+    youth.record_activity(utcnow())
     if later:
         return _redirect("/mon-espace/demandes?enregistre=1")
     return _redirect(f"/mon-espace/demandes/{aid_request.id}/etape/{min(step + 1, len(sections))}")

@@ -271,7 +271,7 @@ def start_request(
             on_behalf_of_youth=staff_id is not None,
         )
     )
-    youth.last_activity_at = now
+    youth.record_activity(now)
     session.flush()
     return request
 
@@ -432,7 +432,7 @@ def submit(
     )
     request.submitted_at = now
     _apply_to_profile(youth, kind, request.form_data or {})
-    youth.last_activity_at = now
+    youth.record_activity(now)
 
 
 def withdraw(
@@ -463,7 +463,7 @@ def withdraw(
         by_id=None,
         now=now,
     )
-    youth.last_activity_at = now
+    youth.record_activity(now)
 
 
 def documents_supplied(
@@ -503,4 +503,4 @@ def documents_supplied(
         aid_request_id=request.id,
         detail=detail,
     )
-    youth.last_activity_at = now
+    youth.record_activity(now)

@@ -80,7 +80,7 @@ def mark(
     appointment.status = AppointmentStatus.ATTENDED if attended else AppointmentStatus.MISSED
     youth = session.get_one(Youth, appointment.youth_id)
     if attended:
-        youth.last_activity_at = max(filter(None, (youth.last_activity_at, appointment.starts_at)))
+        youth.record_activity(appointment.starts_at)
     elif appointment.kind is not AppointmentKind.PSYCHOLOGIST or appointment.shared_with_referent:
         # A missed appointment is often the first sign of a drop-out: the référent calls.
         # Never for a psychologist's session the youth did not share (health data).

@@ -147,7 +147,7 @@ def book(
             i18n.gettext("Quelqu’un vient de prendre ce créneau. Choisissez-en un autre."),
             remaining[:6],
         ) from None
-    youth.last_activity_at = now
+    youth.record_activity(now)
     if kind is AppointmentKind.FOLLOW_UP_INTERVIEW:
         # The référent's "fix the 6-month interview" task is done.
         tasks.close_done(
@@ -286,7 +286,7 @@ def cancel(
     appointment.status = AppointmentStatus.CANCELLED
     appointment.cancelled_at = now
     _cancel_reminders(session, appointment)
-    youth.last_activity_at = now
+    youth.record_activity(now)
 
 
 def move(

@@ -70,7 +70,7 @@ def _open_session(
             youth.language = chosen
         else:
             remember_language(response, youth.language, secure=settings.is_prod)
-        youth.last_activity_at = now
+        youth.record_activity(now)
         youth.activated_at = youth.activated_at or now
         outreach_engine.record_response(session, youth.id, OutreachResponse.SIGN_IN, now=now)
         audit.record(

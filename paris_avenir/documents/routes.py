@@ -125,7 +125,7 @@ def upload(
             back=retour,
             error=str(refusal),
         )
-    youth.last_activity_at = utcnow()
+    youth.record_activity(utcnow())
     return RedirectResponse(
         _safe_return(retour) if retour else "/mon-espace/documents?ajoute=1", status_code=303
     )

@@ -90,7 +90,7 @@ async def reply(
         return _thread_page(
             request, session, youth.id, found, error=str(error), typed=body, status_code=422
         )
-    youth.last_activity_at = utcnow()
+    youth.record_activity(utcnow())
     outreach_engine.record_response(session, youth.id, OutreachResponse.MESSAGE)
     return RedirectResponse(f"/mon-espace/messages/{found.id}#dernier", status_code=303)
 

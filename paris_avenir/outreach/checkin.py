@@ -68,7 +68,7 @@ def answer(
         return False
     session.refresh(attempt)
     youth = session.get_one(Youth, attempt.youth_id)
-    youth.last_activity_at = now
+    youth.record_activity(now)
     if needs_help:
         tasks.open_task(
             session,

@@ -632,7 +632,7 @@ def _apply_outcome(session: Session, task: StaffTask, outcome: TaskOutcome, now:
     if outcome in CONTACT_OUTCOMES:
         # A person was in touch: the watch restarts from today and stays silent (automation
         # yields to people), and the contact is credited to the watch's step, if any.
-        youth.last_activity_at = max(filter(None, (youth.last_activity_at, now)))
+        youth.record_activity(now)
         if task.outreach_attempt_id is not None:
             session.execute(
                 update(OutreachAttempt)

@@ -64,7 +64,7 @@ def update_preferences(
         audit.record(
             session, "youth.outreach_opt_in", actor_youth_id=youth.id, youth_id=youth.id, now=now
         )
-    youth.last_activity_at = now
+    youth.record_activity(now)
 
 
 # --- A new phone number or email, proven by a code ----------------------------------------
@@ -174,7 +174,7 @@ def confirm_contact_change(
         detail={"channel": verification.channel.value},
         now=now,
     )
-    youth.last_activity_at = now
+    youth.record_activity(now)
     return verification.channel
 
 
@@ -202,7 +202,7 @@ def confirm_phone(
         now=now,
     )
     if by_staff_id is None:
-        youth.last_activity_at = now
+        youth.record_activity(now)
 
 
 # --- Deletion request ---------------------------------------------------------------------
