@@ -198,8 +198,9 @@ def phone_confirm(
 ) -> Response:
     """ "Oui, c'est mon numéro": proven like a new number, by a code sent to it (whoever
     holds a number reported wrong cannot confirm it for the youth)."""
+    going_to = safe_next(suite, "/mon-espace")
     if youth.phone is None or youth.phone_unreachable_at is None:
-        return _redirect(safe_next(suite, "/mon-espace"))
+        return _redirect(going_to)
     try:
         verification, message = service.request_contact_change(
             session,
@@ -212,7 +213,7 @@ def phone_confirm(
         return render(
             request,
             "youths/phone_check.html",
-            {"youth": youth, "suite": safe_next(suite, "/mon-espace"), "error": str(error)},
+            {"youth": youth, "suite": going_to, "error": str(error)},
             status_code=422,
         )
     background.add_task(

@@ -186,8 +186,8 @@ def confirm_phone(
     now: datetime | None = None,
 ) -> None:
     """The number flagged as not working is the youth's after all: messages and sign-in
-    codes go to it again. Said by the youth (signed in another way than a code to it), or
-    by the team when "mauvais numéro" was a mistake; audited either way."""
+    codes go to it again. Proven by the youth (a sign-in code sent to it by SMS came back),
+    or said by the team when "mauvais numéro" was a mistake; audited either way."""
     now = now or utcnow()
     if youth.phone_unreachable_at is None and youth.phone_reported_wrong_at is None:
         return
