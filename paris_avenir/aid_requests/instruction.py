@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from paris_avenir.aid_requests import kinds as catalogue
-from paris_avenir.aid_requests.models import AidRequest, RequestStatus
+from paris_avenir.aid_requests.models import WAITING_ON_STAFF, AidRequest, RequestStatus
 from paris_avenir.aid_requests.service import RequestError, record_transition
 from paris_avenir.audit import service as audit
 from paris_avenir.auth.scope import deny, youth_scope
@@ -25,11 +25,7 @@ from paris_avenir.web import i18n
 from paris_avenir.youths.models import Youth
 
 PARIS = ZoneInfo("Europe/Paris")
-QUEUE_STATUSES = (
-    RequestStatus.SUBMITTED,
-    RequestStatus.UNDER_REVIEW,
-    RequestStatus.MISSING_DOCUMENTS,
-)
+QUEUE_STATUSES = (*WAITING_ON_STAFF, RequestStatus.MISSING_DOCUMENTS)
 OVERDUE_DAYS = 30
 QUEUE_LIMIT = 200
 

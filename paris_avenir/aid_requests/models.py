@@ -38,6 +38,10 @@ class RequestStatus(enum.StrEnum):
     WITHDRAWN = "retiree"
 
 
+# Filed and not decided, with nothing asked of the youth: the next move is the staff's.
+WAITING_ON_STAFF = (RequestStatus.SUBMITTED, RequestStatus.UNDER_REVIEW)
+
+
 class Aid(RecordMixin, Base):
     """An aid of the catalogue and the parameters an admin may change (amounts, ages)."""
 

@@ -619,7 +619,7 @@ def _hand_over_candidates(
     25 are left out; an opt-out or a pause stops messages, not the référent's work."""
     from paris_avenir.aid_requests import kinds as catalogue
     from paris_avenir.aid_requests.instruction import OVERDUE_DAYS
-    from paris_avenir.aid_requests.models import AidRequest, RequestStatus
+    from paris_avenir.aid_requests.models import WAITING_ON_STAFF, AidRequest
     from paris_avenir.appointments.models import (
         FOLLOW_UP_INTERVIEW_AFTER_EXIT,
         Appointment,
@@ -634,7 +634,7 @@ def _hand_over_candidates(
         select(Youth, AidRequest)
         .join(AidRequest, AidRequest.youth_id == Youth.id)
         .where(
-            AidRequest.status.in_([RequestStatus.SUBMITTED, RequestStatus.UNDER_REVIEW]),
+            AidRequest.status.in_(WAITING_ON_STAFF),
             AidRequest.submitted_at <= now - timedelta(days=OVERDUE_DAYS),
             *alive,
         )

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from paris_avenir.aid_requests.models import AidRequest, RequestStatus
+from paris_avenir.aid_requests.models import WAITING_ON_STAFF, AidRequest
 from paris_avenir.appointments.models import (
     FOLLOW_UP_INTERVIEW_AFTER_EXIT,
     Appointment,
@@ -30,7 +30,6 @@ from paris_avenir.youths.models import Youth
 PARIS = ZoneInfo("Europe/Paris")
 PAGE_SIZE = 25
 QUIET_AFTER = timedelta(days=30)
-WAITING_ON_STAFF = (RequestStatus.SUBMITTED, RequestStatus.UNDER_REVIEW)
 MILESTONE_HORIZONS = {21: timedelta(days=60), 25: timedelta(days=90)}
 
 
