@@ -15,7 +15,7 @@ from paris_avenir.aid_requests import kinds as catalogue
 from paris_avenir.aid_requests.models import WAITING_ON_STAFF, AidRequest, RequestStatus
 from paris_avenir.aid_requests.service import RequestError, record_transition
 from paris_avenir.audit import service as audit
-from paris_avenir.auth.scope import deny, youth_scope
+from paris_avenir.auth.scope import one_in_scope, youth_scope
 from paris_avenir.db import utcnow
 from paris_avenir.kit.dates import add_months
 from paris_avenir.messaging import message_templates, notifications, sms_texts
@@ -64,23 +64,19 @@ def request_for_staff(
 ) -> AidRequest:
     """The request with its history and documents if its youth is in scope; otherwise a
     404 identical to a missing id, with an access_denied audit entry."""
-    try:
-        parsed = uuid.UUID(request_id)
-    except ValueError:
-        raise deny(
-            session, staff, object_type="aid_request", object_id=request_id, ip_address=ip_address
-        ) from None
-    request = session.scalar(
-        select(AidRequest)
-        .join(Youth, Youth.id == AidRequest.youth_id)
-        .where(AidRequest.id == parsed, youth_scope(staff))
-        .options(selectinload(AidRequest.events), selectinload(AidRequest.documents))
+    return one_in_scope(
+        session,
+        staff,
+        request_id,
+        lambda parsed: (
+            select(AidRequest)
+            .join(Youth, Youth.id == AidRequest.youth_id)
+            .where(AidRequest.id == parsed, youth_scope(staff))
+            .options(selectinload(AidRequest.events), selectinload(AidRequest.documents))
+        ),
+        object_type="aid_request",
+        ip_address=ip_address,
     )
-    if request is None:
-        raise deny(
-            session, staff, object_type="aid_request", object_id=parsed, ip_address=ip_address
-        )
-    return request
 
 
 def _tell_youth(

@@ -9,14 +9,18 @@ Anything out of scope answers 404, exactly like an id that does not exist, and l
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
+from typing import TypeVar
 
-from sqlalchemy import ColumnElement, false, select
+from sqlalchemy import ColumnElement, Select, false, select
 from sqlalchemy.orm import Session
 
 from paris_avenir.audit import service as audit
 from paris_avenir.db import CommittedHTTPException
 from paris_avenir.staff.models import CaseloadAssignment, StaffRole, StaffUser
 from paris_avenir.youths.models import Youth
+
+T = TypeVar("T")
 
 
 def youth_scope(staff: StaffUser) -> ColumnElement[bool]:
@@ -64,6 +68,29 @@ def deny(
     return NotInScope()
 
 
+def one_in_scope(
+    session: Session,
+    staff: StaffUser,
+    raw_id: str,
+    find: Callable[[uuid.UUID], Select[T]],
+    *,
+    object_type: str,
+    ip_address: str | None,
+) -> T:
+    """The object whose id came in the path, if `find` (a query already limited to what the
+    staff member may reach) returns it; otherwise, malformed id or not, deny()'s 404."""
+    try:
+        parsed = uuid.UUID(raw_id)
+    except ValueError:
+        raise deny(
+            session, staff, object_type=object_type, object_id=raw_id, ip_address=ip_address
+        ) from None
+    found = session.scalar(find(parsed))
+    if found is None:
+        raise deny(session, staff, object_type=object_type, object_id=parsed, ip_address=ip_address)
+    return found
+
+
 def youth_for_staff(
     session: Session,
     staff: StaffUser,
@@ -74,15 +101,14 @@ def youth_for_staff(
 ) -> Youth:
     """The youth, if in scope, its access audited as `action` (None when the caller audits
     something more precise); otherwise raises NotInScope."""
-    try:
-        parsed = uuid.UUID(youth_id)
-    except ValueError:
-        raise deny(
-            session, staff, object_type="youth", object_id=youth_id, ip_address=ip_address
-        ) from None
-    youth = session.scalar(select(Youth).where(Youth.id == parsed, youth_scope(staff)))
-    if youth is None:
-        raise deny(session, staff, object_type="youth", object_id=parsed, ip_address=ip_address)
+    youth = one_in_scope(
+        session,
+        staff,
+        youth_id,
+        lambda parsed: select(Youth).where(Youth.id == parsed, youth_scope(staff)),
+        object_type="youth",
+        ip_address=ip_address,
+    )
     if action is not None:
         audit.record(
             session,

@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session, aliased
 
 from paris_avenir.audit import service as audit
 from paris_avenir.auth import sessions
-from paris_avenir.auth.scope import deny, youth_scope
+from paris_avenir.auth.scope import one_in_scope, youth_scope
 from paris_avenir.db import utcnow
 from paris_avenir.kit import quiet_hours
 from paris_avenir.kit.holidays import is_public_holiday
@@ -493,18 +493,14 @@ def task_for_staff(
 ) -> StaffTask:
     """The task if the staff member may act on it; otherwise a 404 identical to a missing
     id, with an access_denied audit entry (scope.deny)."""
-    try:
-        parsed = uuid.UUID(task_id)
-    except ValueError:
-        raise deny(
-            session, staff, object_type="staff_task", object_id=task_id, ip_address=ip_address
-        ) from None
-    task = session.scalar(select(StaffTask).where(StaffTask.id == parsed, visible_to(staff)))
-    if task is None:
-        raise deny(
-            session, staff, object_type="staff_task", object_id=parsed, ip_address=ip_address
-        )
-    return task
+    return one_in_scope(
+        session,
+        staff,
+        task_id,
+        lambda parsed: select(StaffTask).where(StaffTask.id == parsed, visible_to(staff)),
+        object_type="staff_task",
+        ip_address=ip_address,
+    )
 
 
 # --- Closing ------------------------------------------------------------------------------

@@ -3,7 +3,6 @@ closed, what the watch achieved, and who is absent."""
 
 from __future__ import annotations
 
-import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
@@ -12,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from paris_avenir.auth.dependencies import client_ip
-from paris_avenir.auth.scope import deny
+from paris_avenir.auth.scope import one_in_scope
 from paris_avenir.db import SessionDep, utcnow
 from paris_avenir.outreach import results
 from paris_avenir.staff import service as staff_service
@@ -30,24 +29,18 @@ def team_member(
     session: Session, supervisor: StaffUser, staff_id: str, *, ip_address: str | None
 ) -> StaffUser:
     """A member of the supervisor's own team; anyone else is a 404 and an audit entry."""
-    try:
-        parsed = uuid.UUID(staff_id)
-    except ValueError:
-        raise deny(
-            session, supervisor, object_type="staff_user", object_id=staff_id, ip_address=ip_address
-        ) from None
-    person = session.scalar(
-        select(StaffUser).where(
+    return one_in_scope(
+        session,
+        supervisor,
+        staff_id,
+        lambda parsed: select(StaffUser).where(
             StaffUser.id == parsed,
             StaffUser.team_id == supervisor.team_id,
             StaffUser.team_id.is_not(None),
-        )
+        ),
+        object_type="staff_user",
+        ip_address=ip_address,
     )
-    if person is None:
-        raise deny(
-            session, supervisor, object_type="staff_user", object_id=parsed, ip_address=ip_address
-        )
-    return person
 
 
 def team_page(
