@@ -82,10 +82,6 @@ class QuietHours:
         closing = datetime.combine(day, self.window_closes, tzinfo=PARIS)
         return (closing - EARLY_MARGIN).astimezone(UTC)
 
-    def describe(self) -> str:
-        """ "9 h – 20 h" for pages that explain when messages leave."""
-        return f"{self.quiet_until} h – {self.quiet_from} h"
-
 
 def from_policy(stored: dict[str, Any] | None) -> QuietHours:
     stored = stored or {}
