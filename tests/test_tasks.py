@@ -532,6 +532,8 @@ async def test_another_staff_members_session_gets_a_404_and_an_audit_entry(
     client.cookies.clear()
     sign_in_as(client, app, session, staff=psychologist)
     assert (await client.get("/pro/a-faire")).status_code == 403
+    agenda = await client.get("/pro/agenda")
+    assert agenda.status_code == 200 and 'href="/pro/a-faire"' not in agenda.text  # no menu entry
     client.cookies.clear()
     sign_in_as(client, app, session, youth=youth)
     assert (await client.get("/pro/a-faire")).status_code == 303  # to the staff sign-in

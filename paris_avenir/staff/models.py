@@ -18,6 +18,10 @@ class StaffRole(enum.StrEnum):
     ADMIN = "admin"
 
 
+# Who works a queue of tasks: the référents and, for their team, the supervisors.
+TASK_ROLES = frozenset({StaffRole.REFERENT, StaffRole.SUPERVISOR})
+
+
 class Team(RecordMixin, Base):
     __tablename__ = "team"
 
@@ -52,6 +56,11 @@ class StaffUser(RecordMixin, Base):
 
     def is_absent(self, now: datetime) -> bool:
         return self.absent_until is not None and self.absent_until > now
+
+    @property
+    def works_tasks(self) -> bool:
+        """Whether "À faire" is theirs (the menu shows it, the home page lists its top)."""
+        return self.role in TASK_ROLES
 
 
 class CaseloadAssignment(RecordMixin, Base):

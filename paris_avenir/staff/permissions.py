@@ -14,10 +14,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException
 
 from paris_avenir.auth.dependencies import CurrentStaff
-from paris_avenir.staff.models import StaffRole, StaffUser
-
-# Who works a queue of tasks: the référents and, for their team, the supervisors.
-TASK_ROLES = frozenset({StaffRole.REFERENT, StaffRole.SUPERVISOR})
+from paris_avenir.staff.models import TASK_ROLES, StaffRole, StaffUser
 
 
 def require_roles(*roles: StaffRole) -> Callable[[StaffUser], StaffUser]:
@@ -33,8 +30,3 @@ def require_roles(*roles: StaffRole) -> Callable[[StaffUser], StaffUser]:
 
 TaskStaff = Annotated[StaffUser, Depends(require_roles(*TASK_ROLES))]
 SupervisorStaff = Annotated[StaffUser, Depends(require_roles(StaffRole.SUPERVISOR))]
-
-
-def works_tasks(staff: StaffUser | None) -> bool:
-    """For templates: whether the menu shows "À faire"."""
-    return staff is not None and staff.role in TASK_ROLES

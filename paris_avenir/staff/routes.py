@@ -33,7 +33,6 @@ from paris_avenir.outreach.models import OutreachAttempt
 from paris_avenir.staff import assignments, caseload, counter, journal, task_queue
 from paris_avenir.staff import service as staff_service
 from paris_avenir.staff.models import StaffRole, StaffUser
-from paris_avenir.staff.permissions import works_tasks
 from paris_avenir.web.i18n import gettext as _
 from paris_avenir.web.templating import render
 from paris_avenir.youths import importer
@@ -76,7 +75,7 @@ def dashboard(
     sort = _enum(tri, caseload.Sort, caseload.Sort.QUIETEST)
     result = caseload.caseload(session, staff, chosen=chosen, sort=sort, search=q[:100], page=page)
     # The top of "À faire": urgent and overdue first.
-    lines = task_queue.queue_for(session, staff) if works_tasks(staff) else []
+    lines = task_queue.queue_for(session, staff) if staff.works_tasks else []
     return render(
         request,
         "staff/home.html",
