@@ -241,6 +241,32 @@ async def test_the_queue_puts_urgent_first_then_overdue_then_due_soon(
     assert re.search(r"À faire <span class=\"count\">3", page)
 
 
+async def test_a_call_line_offers_the_referents_free_slots_and_paperwork_does_not(
+    app: FastAPI, client: httpx.AsyncClient, session: Session, referent: StaffUser
+) -> None:
+    from tests.test_appointments import open_mornings
+
+    missed = followed_youth(session, referent, first_name="Manqué")
+    deleting = followed_youth(session, referent, first_name="Supprime")
+    call = create_task(session, missed, TaskKind.MISSED_APPOINTMENT, now=NOW)
+    paperwork = create_task(session, deleting, TaskKind.DELETION_REQUEST, now=NOW)
+    session.commit()
+    sign_in_as(client, app, session, staff=referent)
+    # No availability yet: nothing to propose.
+    assert "Vos prochains créneaux libres" not in (await client.get("/pro/a-faire")).text
+    open_mornings(session, referent)
+    session.commit()
+    page = (await client.get("/pro/a-faire")).text
+
+    def line_of(task: StaffTask) -> str:
+        lines = page.split('<li class="task')
+        return text_of(next(line for line in lines if f'id="tache-{task.id}"' in line))
+
+    assert "Vos prochains créneaux libres" not in line_of(paperwork)
+    offered = line_of(call).split("Vos prochains créneaux libres :", 1)[1].split("\n", 1)[0]
+    assert re.match(r"\s*jeu\. 3 déc\. 09:00", offered), offered  # tomorrow 9:00, weekday first
+
+
 async def test_a_call_task_shows_what_the_watch_tried_and_what_failed(
     clock: time_machine.Traveller,
     app: FastAPI,

@@ -85,6 +85,7 @@ class TaskLine:
     channels: list[str] = field(default_factory=list)  # what was tried, what failed
     request_id: uuid.UUID | None = None
     active_since_opened: datetime | None = None
+    offers_slots: bool = False  # the référent's free slots belong on this line
 
 
 def _channel_facts(youth: Youth) -> list[str]:
@@ -230,6 +231,7 @@ def _lines(session: Session, now: datetime, *conditions: ColumnElement[bool]) ->
                     if youth.last_activity_at and youth.last_activity_at > task.opened_at
                     else None
                 ),
+                offers_slots=spec.offers_slots,
             )
         )
     return lines  # in the query's order: urgent first, then by due date

@@ -55,7 +55,10 @@ def _queue_page(
         {
             "staff": staff,
             "lines": lines,
-            "slots": own_free_slots(session, staff),
+            # Computed only when a line has a call that may end with an appointment.
+            "slots": own_free_slots(session, staff)
+            if any(line.offers_slots for line in lines)
+            else [],
             "error": error,
             "notice": _closed_notice(closed, request.query_params.get("ouverte") == "1")
             or _absence_notice(

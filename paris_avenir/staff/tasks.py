@@ -115,6 +115,7 @@ class KindSpec:
     due_after: timedelta = timedelta(days=2)
     urgent: bool = False
     needs_phone: bool = True  # the number, as a tel: link, is what the task needs
+    offers_slots: bool = False  # the call may end with an appointment: show free slots
 
 
 KINDS: dict[TaskKind, KindSpec] = {
@@ -123,11 +124,13 @@ KINDS: dict[TaskKind, KindSpec] = {
         N_("Appelez le jeune aujourd’hui."),
         CALLS,
         urgent=True,
+        offers_slots=True,
     ),
     TaskKind.PHONE_YOUTH: KindSpec(
         N_("Silencieux : appeler"),
         N_("Appelez le jeune : il ne donne plus de nouvelles."),
         CALLS,
+        offers_slots=True,
     ),
     TaskKind.UNREACHABLE: KindSpec(
         N_("Injoignable par message"),
@@ -141,6 +144,7 @@ KINDS: dict[TaskKind, KindSpec] = {
         N_("Rendez-vous manqué"),
         N_("Appelez le jeune et proposez-lui un nouveau rendez-vous."),
         CALLS,
+        offers_slots=True,
     ),
     TaskKind.DELETION_REQUEST: KindSpec(
         N_("Demande de suppression du compte"),
@@ -178,6 +182,7 @@ KINDS: dict[TaskKind, KindSpec] = {
             "(CASF art. L222-5-2-1) : il n’a pas encore pris rendez-vous."
         ),
         MEETINGS,
+        offers_slots=True,
     ),
     TaskKind.BIRTHDAY_21: KindSpec(
         N_("Bientôt 21 ans"),
