@@ -24,7 +24,7 @@ from paris_avenir.messaging import routes as messaging_routes
 from paris_avenir.messaging import webhooks as messaging_webhooks
 from paris_avenir.messaging.channels import Channels, build_channels
 from paris_avenir.outreach import routes as outreach_routes
-from paris_avenir.staff import admin_routes, task_routes, team_routes
+from paris_avenir.staff import admin_routes, import_routes, task_routes, team_routes
 from paris_avenir.staff import routes as staff_routes
 from paris_avenir.stats import routes as stats_routes
 from paris_avenir.web import language as language_routes
@@ -112,6 +112,7 @@ def create_app(
     app.include_router(messaging_routes.router)
     app.include_router(outreach_routes.router)
     app.include_router(staff_routes.router)
+    app.include_router(import_routes.router)
     app.include_router(task_routes.router)
     app.include_router(team_routes.router)
     app.include_router(stats_routes.router)

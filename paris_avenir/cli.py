@@ -164,7 +164,8 @@ def cmd_import_youths(args: argparse.Namespace) -> int:
         engine.dispose()
     for line in describe(report):
         print(line, file=sys.stderr if report.errors else sys.stdout)
-    return 1 if report.errors else 0
+    # Changes to youths already followed are confirmed by a person, in /pro/import.
+    return 1 if report.errors or report.awaiting_confirmation else 0
 
 
 def _parse_now(value: str | None) -> datetime | None:

@@ -44,6 +44,7 @@ from paris_avenir.staff.models import (
     TaskOutcome,
     Team,
 )
+from paris_avenir.youths.import_models import ImportPreview
 from paris_avenir.youths.models import (
     Channel,
     ContactVerification,
@@ -75,6 +76,7 @@ __all__ = [
     "EmploymentSituation",
     "FollowUpNote",
     "HousingSituation",
+    "ImportPreview",
     "LoginLink",
     "Message",
     "MessageThread",

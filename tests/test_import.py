@@ -187,12 +187,14 @@ def test_the_command_exits_non_zero_when_it_imported_nothing(tmp_path: Path) -> 
     assert "0 nouveaux jeunes" in again.stdout and "3 inchangés" in again.stdout
 
 
-async def test_a_supervisor_imports_in_the_browser(
+async def test_an_admin_imports_in_the_browser(
     app: FastAPI, client: httpx.AsyncClient, session: Session, referent: StaffUser
 ) -> None:
-    supervisor = create_staff(session, StaffRole.SUPERVISOR)
+    # New youths come with the export of every team: an admin's import (a supervisor's
+    # covers their own team's youths only, tests/test_import_security.py).
+    admin = create_staff(session, StaffRole.ADMIN)
     session.commit()
-    sign_in_as(client, app, session, staff=supervisor)
+    sign_in_as(client, app, session, staff=admin)
     token = await csrf_token(client)
     response = await client.post(
         "/pro/import",

@@ -120,3 +120,42 @@ def notify_new_message(
         email_text=text,
         now=now,
     )
+
+
+def notify_previous_contact(
+    session: Session,
+    youth: Youth,
+    *,
+    channel: Channel,
+    previous: str,
+    key: str,
+    now: datetime | None = None,
+) -> OutboxMessage:
+    """Tell the number or address a youth's contact was just taken from (an import changed
+    it), right away whatever the quiet hours: whoever changed it could otherwise sign in
+    first. Fixed words, in the youth's language; an admin cannot rewrite them."""
+    with i18n.using_locale(youth.language):
+        if channel is Channel.SMS:
+            body = i18n.gettext(sms_texts.PHONE_CHANGED)
+            subject = None
+        else:
+            subject = i18n.gettext("Votre adresse e-mail a été changée sur Paris avenir")
+            body = i18n.gettext(
+                "Bonjour,\n\nL’adresse e-mail de votre espace Paris avenir a été changée : "
+                "les messages et les codes de connexion n’arrivent plus à cette adresse.\n\n"
+                "Si ce n’est pas vous, appelez votre référent ou venez au guichet."
+            )
+    return outbox.enqueue(
+        session,
+        channel=channel,
+        recipient=previous,
+        template="contact_changed",
+        subject=subject,
+        body_text=body,
+        idempotency_key=key,
+        youth_id=youth.id,
+        language=youth.language,
+        urgent=True,
+        respects_quiet_hours=False,
+        now=now,
+    )

@@ -57,6 +57,10 @@ BIRTHDAY_25 = N_(
     "Paris avenir : bientôt 25 ans. Votre référent prépare la suite avec vous : %(link)s"
 )
 ALLOCATION_RENEWAL = N_("Paris avenir : pensez à renouveler votre allocation. C’est ici : %(link)s")
+# To the previous number, when an import changed it: not rewritable by an admin.
+PHONE_CHANGED = N_(
+    "Paris avenir : votre numéro a été changé. Si ce n’est pas vous, appelez votre référent ou venez au guichet."
+)
 
 _LONGEST_WHEN = "mercredi 30 septembre à 14:30"  # replaced per language in the tests
 ALL: tuple[SmsText, ...] = (
@@ -96,6 +100,7 @@ ALL: tuple[SmsText, ...] = (
         ALLOCATION_RENEWAL,
         {"link": EXAMPLE_BASE_URL + "/mon-espace/demandes"},
     ),
+    SmsText("phone_changed", PHONE_CHANGED, {}),
 )
 
 

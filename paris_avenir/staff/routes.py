@@ -35,13 +35,11 @@ from paris_avenir.staff import service as staff_service
 from paris_avenir.staff.models import StaffRole, StaffUser
 from paris_avenir.web.i18n import gettext as _
 from paris_avenir.web.templating import render
-from paris_avenir.youths import importer
 from paris_avenir.youths import labels as youth_labels
 from paris_avenir.youths import service as youths_service
 from paris_avenir.youths.models import Youth
 
 router = APIRouter(prefix="/pro")
-MAX_IMPORT_BYTES = 5 * 1024 * 1024
 DASHBOARD_TASKS = 5
 
 
@@ -376,60 +374,6 @@ def instruct(
             request, session, staff, request_id, error=str(error), status_code=422
         )
     return _redirect(f"/pro/demandes/{aid_request.id}")
-
-
-# --- Import from the ASE information system -----------------------------------------------
-
-IMPORT_ROLES = {StaffRole.SUPERVISOR, StaffRole.ADMIN}
-
-
-@router.get("/import")
-def import_form(request: Request, staff: CurrentStaff) -> Response:
-    if staff.role not in IMPORT_ROLES:
-        raise HTTPException(status_code=403)
-    return render(request, "staff/import.html", {"staff": staff, "report": None, "lines": []})
-
-
-@router.post("/import")
-def import_upload(
-    request: Request,
-    session: SessionDep,
-    staff: CurrentStaff,
-    fichier: Annotated[UploadFile | None, File()] = None,
-    essai: Annotated[str, Form()] = "",
-) -> Response:
-    if staff.role not in IMPORT_ROLES:
-        raise HTTPException(status_code=403)
-    content = fichier.file.read(MAX_IMPORT_BYTES + 1) if fichier is not None else b""
-    if not content or len(content) > MAX_IMPORT_BYTES:
-        return render(
-            request,
-            "staff/import.html",
-            {
-                "staff": staff,
-                "report": None,
-                "lines": [],
-                "error": _("Choisissez un fichier CSV de 5 Mo au plus."),
-            },
-            status_code=422,
-        )
-    report = importer.import_youths(
-        session, content, base_url=_base_url(request), dry_run=essai == "oui"
-    )
-    if report.imported:
-        audit.record(
-            session,
-            "youth.import",
-            actor_staff_id=staff.id,
-            ip_address=client_ip(request),
-            detail={"created": report.created, "updated": report.updated},
-        )
-    return render(
-        request,
-        "staff/import.html",
-        {"staff": staff, "report": report, "lines": importer.describe(report)},
-        status_code=422 if report.errors else 200,
-    )
 
 
 # --- Counter mode -------------------------------------------------------------------------

@@ -5,28 +5,45 @@ referent_email;language`, UTF-8 with or without BOM, `;` or `,`. All or nothing:
 and nothing is written, every error reported with its line number in French. Idempotent:
 upsert by ase_ref, so importing the same file twice changes nothing the second time.
 New youths get an invitation to open their space through the outbox.
+
+Scope: a supervisor imports only the youths their team follows, for référents of their team;
+any other line (a youth of another team, or an ase_ref nobody has) is refused with the same
+words, so that an import never tells whether an ase_ref exists. An admin imports for every
+team. Whoever imports, a change to a youth already followed — phone, email or référent — is
+never applied silently: it is listed ("Changements sur des jeunes déjà suivis"), applied only
+when the importer confirms exactly that list, audited with the youth's id, and the previous
+phone or email is told. A référent change goes through staff.service.reassign.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
+import json
+import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import Any
 
+import phonenumbers
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from paris_avenir.audit import service as audit
 from paris_avenir.auth.links import create_login_link
+from paris_avenir.config import get_settings
 from paris_avenir.db import utcnow
 from paris_avenir.kit import phone as phones
-from paris_avenir.kit.email_address import InvalidEmail, normalise_email
+from paris_avenir.kit.crypto import keyed_hash
+from paris_avenir.kit.email_address import InvalidEmail, mask_email, normalise_email
 from paris_avenir.messaging import message_templates, notifications, sms_texts, texts
-from paris_avenir.staff import tasks
+from paris_avenir.staff import service as staff_service
+from paris_avenir.staff.assignments import current_referents
 from paris_avenir.staff.models import CaseloadAssignment, StaffRole, StaffUser
 from paris_avenir.web import i18n
 from paris_avenir.web.i18n import LANGUAGES
-from paris_avenir.youths.models import Youth
+from paris_avenir.youths.models import Channel, Youth
 
 COLUMNS = (
     "ase_ref",
@@ -50,6 +67,33 @@ class LineError:
     message: str
 
 
+@dataclass(frozen=True)
+class Change:
+    """A phone, email or référent of a youth already followed that the file would change.
+    `before`/`after` are the raw values (never shown, never logged); the labels are masked."""
+
+    line: int
+    youth_id: uuid.UUID
+    youth_name: str
+    ase_ref: str
+    field: str  # "phone", "email" or "referent"
+    before: str | None
+    after: str | None
+    before_label: str
+    after_label: str
+
+    @property
+    def field_label(self) -> str:
+        return i18n.gettext(FIELD_LABELS[self.field])
+
+
+FIELD_LABELS = {
+    "phone": i18n.N_("Téléphone"),
+    "email": i18n.N_("E-mail"),
+    "referent": i18n.N_("Référent"),
+}
+
+
 @dataclass
 class ImportReport:
     dry_run: bool
@@ -58,10 +102,17 @@ class ImportReport:
     unchanged: int = 0
     invitations: int = 0
     errors: list[LineError] = field(default_factory=list)
+    # Changes to youths already followed, listed apart; applied only once confirmed.
+    changes: list[Change] = field(default_factory=list)
+    # The fingerprint of `changes` that a confirmation must name (keyed: it hashes phones).
+    plan_digest: str = ""
+    # True when the file was checked but not written because its changes await confirmation.
+    awaiting_confirmation: bool = False
+    applied: bool = False
 
     @property
     def imported(self) -> bool:
-        return not self.errors and not self.dry_run
+        return self.applied
 
 
 @dataclass(frozen=True)
@@ -144,8 +195,45 @@ def _check_header(header: list[str]) -> list[LineError]:
     return errors
 
 
+def _covers_every_team(by: StaffUser | None) -> bool:
+    """An admin, or the operator's command line (no staff member): every team."""
+    return by is None or by.role is StaffRole.ADMIN
+
+
+def _existing(
+    session: Session, refs: set[str]
+) -> tuple[dict[str, Youth], dict[uuid.UUID, StaffUser]]:
+    """The youths these ase_refs name and their current référents, in two queries whatever
+    the file holds (the same queries whether a reference exists or not)."""
+    youths = {
+        youth.ase_ref: youth
+        for youth in session.scalars(select(Youth).where(Youth.ase_ref.in_(refs or {""})))
+    }
+    return youths, current_referents(session, {youth.id for youth in youths.values()})
+
+
+def _in_scope(by: StaffUser | None, referent: StaffUser | None) -> bool:
+    if _covers_every_team(by):
+        return True
+    assert by is not None
+    return (
+        by.role is StaffRole.SUPERVISOR
+        and by.team_id is not None
+        and referent is not None
+        and referent.team_id == by.team_id
+    )
+
+
 def _validate(
-    session: Session, rows: list[tuple[int, dict[str, str]]], today: date
+    session: Session,
+    rows: list[tuple[int, dict[str, str]]],
+    today: date,
+    *,
+    by: StaffUser | None,
+    youths: dict[str, Youth],
+    current: dict[uuid.UUID, StaffUser],
+    ip_address: str | None,
+    now: datetime,
 ) -> tuple[list[YouthLine], list[LineError]]:
     emails = {row.get("referent_email", "").lower() for _line, row in rows}
     referents = {
@@ -210,15 +298,41 @@ def _validate(
                 email = normalise_email(row["email"])
             except InvalidEmail:
                 problems.append(i18n.gettext("adresse e-mail invalide"))
+        if ase_ref and not _covers_every_team(by):
+            # The same words, and the same audit entry, for a youth of another team and for
+            # a reference nobody has: the answer must not tell which it is.
+            youth = youths.get(ase_ref)
+            if not _in_scope(by, current.get(youth.id) if youth else None):
+                problems.append(
+                    i18n.gettext(
+                        "la référence %(ref)s n’est pas celle d’un jeune suivi par votre "
+                        "équipe : seul un administrateur importe les nouveaux jeunes et ceux "
+                        "des autres équipes",
+                        ref=ase_ref,
+                    )
+                )
+                _refused(session, by, number, "youth_out_of_scope", youth, ip_address, now)
         referent = referents.get(row.get("referent_email", "").lower())
         if row.get("referent_email") and (
-            referent is None or referent.role is not StaffRole.REFERENT or not referent.is_active
+            referent is None
+            or referent.role is not StaffRole.REFERENT
+            or not referent.is_active
+            or not _in_scope(by, referent)
         ):
-            problems.append(
-                i18n.gettext(
-                    "aucun référent actif avec l’e-mail %(email)s", email=row["referent_email"]
+            if _covers_every_team(by):
+                problems.append(
+                    i18n.gettext(
+                        "aucun référent actif avec l’e-mail %(email)s", email=row["referent_email"]
+                    )
                 )
-            )
+            else:
+                problems.append(
+                    i18n.gettext(
+                        "aucun référent actif de votre équipe avec l’e-mail %(email)s",
+                        email=row["referent_email"],
+                    )
+                )
+                _refused(session, by, number, "referent_out_of_scope", None, ip_address, now)
         language = LANGUAGE_CODES.get((row.get("language") or "fr").lower().replace("_", "-"))
         if language is None:
             problems.append(
@@ -243,6 +357,116 @@ def _validate(
             )
         )
     return lines, errors
+
+
+def _refused(
+    session: Session,
+    by: StaffUser | None,
+    line: int,
+    reason: str,
+    youth: Youth | None,
+    ip_address: str | None,
+    now: datetime,
+) -> None:
+    """A line refused for scope, traced like any access out of scope (auth.scope.deny): the
+    security officer sees who tried which youth; the importer is told nothing more."""
+    audit.record(
+        session,
+        "access_denied",
+        actor_staff_id=by.id if by else None,
+        object_type="youth" if reason == "youth_out_of_scope" else "staff_user",
+        object_id=youth.id if youth else None,
+        ip_address=ip_address,
+        detail={"via": "import", "line": line, "reason": reason},
+        now=now,
+    )
+
+
+def masked_phone(e164: str | None) -> str:
+    """06 •• •• •• 12: enough to recognise a number, not enough to use it."""
+    if not e164:
+        return i18n.gettext("(aucun)")
+    try:
+        groups = phones.format_for_display(e164).split(" ")
+    except phonenumbers.NumberParseException:  # an odd stored value is still masked
+        return phones.mask(e164)
+    if len(groups) < 3:
+        return phones.mask(e164)
+    return " ".join([groups[0], *("••" for _group in groups[1:-1]), groups[-1]])
+
+
+def _masked_email(value: str | None) -> str:
+    return mask_email(value) if value else i18n.gettext("(aucune)")
+
+
+@dataclass
+class _Plan:
+    line: YouthLine
+    youth: Youth | None
+    values: dict[str, Any]
+    other_fields: list[str]  # names, dates, language: applied without confirmation
+    changes: list[Change]
+
+
+def _changes_of(line: YouthLine, youth: Youth, referent: StaffUser | None) -> list[Change]:
+    name = f"{youth.first_name} {youth.last_name}"
+    found: list[tuple[str, str | None, str | None, str, str]] = []
+    if youth.phone != line.phone:
+        found.append(
+            ("phone", youth.phone, line.phone, masked_phone(youth.phone), masked_phone(line.phone))
+        )
+    if youth.email != line.email:
+        found.append(
+            (
+                "email",
+                youth.email,
+                line.email,
+                _masked_email(youth.email),
+                _masked_email(line.email),
+            )
+        )
+    if referent is None or referent.id != line.referent.id:
+        found.append(
+            (
+                "referent",
+                str(referent.id) if referent else None,
+                str(line.referent.id),
+                referent.full_name if referent else i18n.gettext("(aucun)"),
+                line.referent.full_name,
+            )
+        )
+    return [Change(line.line, youth.id, name, youth.ase_ref, *values) for values in found]
+
+
+def _plan(
+    lines: list[YouthLine], youths: dict[str, Youth], current: dict[uuid.UUID, StaffUser]
+) -> list[_Plan]:
+    plans = []
+    for line in lines:
+        youth = youths.get(line.ase_ref)
+        values: dict[str, Any] = {
+            "last_name": line.last_name,
+            "first_name": line.first_name,
+            "birth_date": line.birth_date,
+            "ase_exit_date": line.ase_exit_date,
+            "language": line.language,
+        }
+        if youth is None:
+            plans.append(_Plan(line, None, values, [], []))
+            continue
+        others = [name for name, value in values.items() if getattr(youth, name) != value]
+        changes = _changes_of(line, youth, current.get(youth.id))
+        plans.append(_Plan(line, youth, values, others, changes))
+    return plans
+
+
+def plan_digest(changes: list[Change], *, secret_key: str) -> str:
+    """What the importer saw and confirms: keyed, because it covers phone numbers."""
+    items = sorted(
+        [str(change.youth_id), change.field, change.before or "", change.after or ""]
+        for change in changes
+    )
+    return keyed_hash(secret_key, json.dumps(items), purpose="import-plan")
 
 
 def _invite(session: Session, youth: Youth, *, base_url: str, now: datetime) -> bool:
@@ -272,60 +496,119 @@ def _invite(session: Session, youth: Youth, *, base_url: str, now: datetime) -> 
     )
 
 
-def _apply(
-    session: Session, line: YouthLine, report: ImportReport, *, base_url: str, now: datetime
+def _create(
+    session: Session,
+    plan: _Plan,
+    report: ImportReport,
+    *,
+    by: StaffUser | None,
+    ip_address: str | None,
+    base_url: str,
+    now: datetime,
 ) -> None:
-    youth = session.scalar(select(Youth).where(Youth.ase_ref == line.ase_ref))
-    values = {
-        "last_name": line.last_name,
-        "first_name": line.first_name,
-        "birth_date": line.birth_date,
-        "phone": line.phone,
-        "email": line.email,
-        "ase_exit_date": line.ase_exit_date,
-        "language": line.language,
-    }
-    created = youth is None
-    if youth is None:
-        youth = Youth(ase_ref=line.ase_ref, **values)
-        session.add(youth)
-        session.flush()
-        changed = True
-    else:
-        changed = any(getattr(youth, name) != value for name, value in values.items())
-        for name, value in values.items():
-            setattr(youth, name, value)
-    current = session.scalar(
-        select(CaseloadAssignment).where(
-            CaseloadAssignment.youth_id == youth.id, CaseloadAssignment.ended_at.is_(None)
+    line = plan.line
+    youth = Youth(ase_ref=line.ase_ref, phone=line.phone, email=line.email, **plan.values)
+    session.add(youth)
+    session.flush()
+    session.add(
+        CaseloadAssignment(
+            youth_id=youth.id,
+            referent_id=line.referent.id,
+            started_at=now,
+            assigned_by_id=by.id if by else None,
+            reason="Import du SI de l’ASE",
         )
     )
-    if current is None or current.referent_id != line.referent.id:
-        if current is not None:
-            current.ended_at = now
-            session.flush()
-        session.add(
-            CaseloadAssignment(
-                youth_id=youth.id,
-                referent_id=line.referent.id,
-                started_at=now,
-                reason="Import du SI de l’ASE",
-            )
-        )
-        changed = True
-        if current is not None:
-            session.flush()
-            # The youth's open tasks follow them to the référent the export names.
-            tasks.follow_reassignment(session, youth.id, now=now, by_id=None, base_url=base_url)
     session.flush()
-    if created:
-        report.created += 1
-        if _invite(session, youth, base_url=base_url, now=now):
-            report.invitations += 1
-    elif changed:
-        report.updated += 1
-    else:
+    audit.record(
+        session,
+        "youth.imported",
+        actor_staff_id=by.id if by else None,
+        youth_id=youth.id,
+        object_type="youth",
+        object_id=youth.id,
+        ip_address=ip_address,
+        detail={"line": line.line},
+        now=now,
+    )
+    report.created += 1
+    if _invite(session, youth, base_url=base_url, now=now):
+        report.invitations += 1
+
+
+def _update(
+    session: Session,
+    plan: _Plan,
+    report: ImportReport,
+    *,
+    by: StaffUser | None,
+    ip_address: str | None,
+    base_url: str,
+    now: datetime,
+) -> None:
+    youth, line = plan.youth, plan.line
+    assert youth is not None
+    if not plan.other_fields and not plan.changes:
         report.unchanged += 1
+        return
+    report.updated += 1
+    actor = by.id if by else None
+    for name in plan.other_fields:
+        setattr(youth, name, plan.values[name])
+    if plan.other_fields:
+        audit.record(
+            session,
+            "youth.update",
+            actor_staff_id=actor,
+            youth_id=youth.id,
+            object_type="youth",
+            object_id=youth.id,
+            ip_address=ip_address,
+            detail={"via": "import", "line": line.line, "fields": plan.other_fields},
+            now=now,
+        )
+    for change in plan.changes:
+        if change.field == "referent":
+            assert by is not None  # confirmed changes always have a staff member behind them
+            staff_service.reassign(
+                session,
+                youth.id,
+                to_referent_id=line.referent.id,
+                by=by,
+                reason="Import du SI de l’ASE",
+                now=now,
+                base_url=base_url,
+            )
+            continue
+        channel = Channel.SMS if change.field == "phone" else Channel.EMAIL
+        if channel is Channel.SMS:
+            youth.phone = change.after
+            youth.phone_unreachable_at = None
+            youth.phone_reported_wrong_at = None
+        else:
+            youth.email = change.after
+            youth.email_unreachable_at = None
+        event = audit.record(
+            session,
+            f"youth.{change.field}_changed",
+            actor_staff_id=actor,
+            youth_id=youth.id,
+            object_type="youth",
+            object_id=youth.id,
+            ip_address=ip_address,
+            detail={"via": "import", "line": line.line, "previous_told": change.before is not None},
+            now=now,
+        )
+        if change.before is not None:
+            notifications.notify_previous_contact(
+                session,
+                youth,
+                channel=channel,
+                previous=change.before,
+                key=f"contact-changed:{event.id}",
+                now=now,
+            )
+    session.flush()
 
 
 def import_youths(
@@ -335,10 +618,19 @@ def import_youths(
     base_url: str,
     dry_run: bool = False,
     now: datetime | None = None,
+    by: StaffUser | None = None,
+    confirmed_plan: str | None = None,
+    ip_address: str | None = None,
+    secret_key: str | None = None,
 ) -> ImportReport:
     """Checks every line, then writes all of them or none. A dry run checks and counts, and
-    writes nothing."""
+    writes nothing but its audit entries. Changes to youths already followed (phone, email,
+    référent) are applied only when `confirmed_plan` is the `plan_digest` of exactly those
+    changes, as a dry run reported them; otherwise nothing is written and the report says
+    it awaits confirmation. `by` is who imports (None: the command line, which can never
+    confirm changes)."""
     now = now or utcnow()
+    secret_key = secret_key or get_settings().secret_key
     report = ImportReport(dry_run=dry_run)
     try:
         header, rows = _rows(_decode(content))
@@ -351,18 +643,65 @@ def import_youths(
     if not rows:
         report.errors.append(LineError(2, i18n.gettext("Aucune ligne de données.")))
         return report
-    lines, errors = _validate(session, rows, now.date())
+    youths, current = _existing(session, {row.get("ase_ref", "") for _line, row in rows})
+    lines, errors = _validate(
+        session,
+        rows,
+        now.date(),
+        by=by,
+        youths=youths,
+        current=current,
+        ip_address=ip_address,
+        now=now,
+    )
     report.errors.extend(errors)
     if report.errors:
         return report
-    savepoint = session.begin_nested()
-    for line in lines:
-        _apply(session, line, report, base_url=base_url, now=now)
-    if dry_run:
-        savepoint.rollback()
-    else:
-        savepoint.commit()
+    plans = _plan(lines, youths, current)
+    report.changes = [change for plan in plans for change in plan.changes]
+    report.plan_digest = plan_digest(report.changes, secret_key=secret_key)
+    for plan in plans:
+        if plan.youth is None:
+            report.created += 1
+            report.invitations += bool(plan.line.phone or plan.line.email)
+        elif plan.other_fields or plan.changes:
+            report.updated += 1
+        else:
+            report.unchanged += 1
+    confirmed = by is not None and confirmed_plan == report.plan_digest
+    if dry_run or (report.changes and not confirmed):
+        report.awaiting_confirmation = bool(report.changes) and not dry_run
+        # What the importer is shown of each youth's data is traced on that youth.
+        for youth_id in dict.fromkeys(change.youth_id for change in report.changes):
+            audit.record(
+                session,
+                "youth.import_checked",
+                actor_staff_id=by.id if by else None,
+                youth_id=youth_id,
+                object_type="youth",
+                object_id=youth_id,
+                ip_address=ip_address,
+                detail={"via": "import"},
+                now=now,
+            )
+        return report
+    report.created = report.updated = report.unchanged = report.invitations = 0
+    with session.begin_nested():
+        for plan in plans:
+            if plan.youth is None:
+                _create(
+                    session, plan, report, by=by, ip_address=ip_address, base_url=base_url, now=now
+                )
+            else:
+                _update(
+                    session, plan, report, by=by, ip_address=ip_address, base_url=base_url, now=now
+                )
+    report.applied = True
     return report
+
+
+def content_sha256(content: bytes) -> str:
+    return hashlib.sha256(content).hexdigest()
 
 
 def describe(report: ImportReport) -> list[str]:
@@ -380,9 +719,28 @@ def describe(report: ImportReport) -> list[str]:
         updated=report.updated,
         unchanged=report.unchanged,
     )
-    prefix = (
-        i18n.gettext("Essai, rien n’est enregistré :")
-        if report.dry_run
-        else i18n.gettext("Importé :")
-    )
-    return [f"{prefix} {summary}"]
+    if report.applied:
+        prefix = i18n.gettext("Importé :")
+    elif report.awaiting_confirmation:
+        prefix = i18n.gettext(
+            "Rien n’est encore enregistré : le fichier change des jeunes déjà suivis, "
+            "confirmez ces changements pour importer :"
+        )
+    else:
+        prefix = i18n.gettext("Essai, rien n’est enregistré :")
+    described = [f"{prefix} {summary}"]
+    if report.changes and not report.applied:
+        described.append(i18n.gettext("Changements sur des jeunes déjà suivis :"))
+        described.extend(
+            i18n.gettext(
+                "Ligne %(line)s, %(name)s (%(ref)s) : %(what)s %(before)s → %(after)s",
+                line=change.line,
+                name=change.youth_name,
+                ref=change.ase_ref,
+                what=change.field_label,
+                before=change.before_label,
+                after=change.after_label,
+            )
+            for change in report.changes
+        )
+    return described
