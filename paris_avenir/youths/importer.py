@@ -39,7 +39,6 @@ from paris_avenir.kit.crypto import keyed_hash
 from paris_avenir.kit.email_address import InvalidEmail, mask_email, normalise_email
 from paris_avenir.messaging import message_templates, notifications, sms_texts, texts
 from paris_avenir.staff import service as staff_service
-from paris_avenir.staff.assignments import current_referents
 from paris_avenir.staff.models import CaseloadAssignment, StaffRole, StaffUser
 from paris_avenir.web import i18n
 from paris_avenir.web.i18n import LANGUAGES
@@ -203,13 +202,22 @@ def _covers_every_team(by: StaffUser | None) -> bool:
 def _existing(
     session: Session, refs: set[str]
 ) -> tuple[dict[str, Youth], dict[uuid.UUID, StaffUser]]:
-    """The youths these ase_refs name and their current référents, in two queries whatever
-    the file holds (the same queries whether a reference exists or not)."""
-    youths = {
-        youth.ase_ref: youth
-        for youth in session.scalars(select(Youth).where(Youth.ase_ref.in_(refs or {""})))
+    """The youths these ase_refs name and their current référents: two queries whatever the
+    file holds, the same whether a reference exists or not (no timing to tell them apart)."""
+    named = Youth.ase_ref.in_(refs or {""})
+    youths = {youth.ase_ref: youth for youth in session.scalars(select(Youth).where(named))}
+    current = {
+        youth_id: referent
+        for youth_id, referent in session.execute(
+            select(CaseloadAssignment.youth_id, StaffUser)
+            .join(StaffUser, StaffUser.id == CaseloadAssignment.referent_id)
+            .where(
+                CaseloadAssignment.ended_at.is_(None),
+                CaseloadAssignment.youth_id.in_(select(Youth.id).where(named)),
+            )
+        ).all()
     }
-    return youths, current_referents(session, {youth.id for youth in youths.values()})
+    return youths, current
 
 
 def _in_scope(by: StaffUser | None, referent: StaffUser | None) -> bool:
