@@ -337,9 +337,10 @@ async def test_an_admins_changes_wait_for_confirmation_then_are_applied_audited_
     checked = await upload(client, content, dry_run=True)
     assert checked.status_code == 200
     assert "Changements sur des jeunes déjà suivis" in checked.text
-    assert "06 •• •• •• 01" in checked.text and "06 •• •• •• 77" in checked.text
+    shown = checked.text.replace("\u00a0", " ")  # kept on one line in the table
+    assert "06 •• •• •• 01" in shown and "06 •• •• •• 77" in shown
     assert "l•••@example.org" in checked.text
-    assert world.referent_a.full_name in checked.text and world.referent_b.full_name in checked.text
+    assert world.referent_a.full_name in shown and world.referent_b.full_name in shown
     assert "39 98 12" not in checked.text, "no phone number in full on the page"
     youth = reload(session, world.youth)
     assert (youth.phone, youth.email) == (ORIGINAL_PHONE, old_email)
@@ -390,6 +391,26 @@ async def test_an_admins_changes_wait_for_confirmation_then_are_applied_audited_
     assert "Admin Import</strong> (administrateur) a changé votre numéro de téléphone" in page
     assert "a changé votre adresse e-mail" in page
     assert "vous a confié à un autre référent" in page
+
+
+async def test_a_phone_added_to_a_youth_known_by_email_is_told_by_email(
+    app: FastAPI, client: httpx.AsyncClient, session: Session, world: World
+) -> None:
+    """No previous number to warn: the youth's email hears of it instead."""
+    youth = reload(session, world.youth)
+    youth.phone = None
+    session.commit()
+    sign_in_as(client, app, session, staff=world.admin)
+    content = csv_file(line_for(youth, world.referent_a, phone=NEW_PHONE))
+    checked = await upload(client, content, dry_run=True)
+    assert "(aucun)" in checked.text
+    assert (await confirm(client, confirmation_token(checked))).status_code == 200
+    assert youth.email is not None
+    (notice,) = outbox_to(session, youth.email)
+    assert notice.subject == "Votre numéro a été changé sur Paris avenir"
+    assert "les codes de connexion vont maintenant à un autre numéro" in notice.body_text
+    (row,) = audit_rows(session, "youth.phone_changed", youth_id=youth.id)
+    assert row.detail["told_on"] == "email"
 
 
 async def test_a_confirmation_works_once_and_only_for_whoever_checked_the_file(

@@ -126,18 +126,29 @@ def notify_previous_contact(
     session: Session,
     youth: Youth,
     *,
+    changed: Channel,
     channel: Channel,
-    previous: str,
+    recipient: str,
     key: str,
     now: datetime | None = None,
 ) -> OutboxMessage:
-    """Tell the number or address a youth's contact was just taken from (an import changed
-    it), right away whatever the quiet hours: whoever changed it could otherwise sign in
-    first. Fixed words, in the youth's language; an admin cannot rewrite them."""
+    """Tell the youth, at a number or address they had before, that their phone (`changed`
+    SMS) or email was just changed (an import changed it): right away whatever the quiet
+    hours, since whoever changed it could otherwise sign in first. Fixed words in the
+    youth's language; an admin cannot rewrite them."""
     with i18n.using_locale(youth.language):
+        subject = None
         if channel is Channel.SMS:
-            body = i18n.gettext(sms_texts.PHONE_CHANGED)
-            subject = None
+            body = i18n.gettext(
+                sms_texts.PHONE_CHANGED if changed is Channel.SMS else sms_texts.EMAIL_CHANGED
+            )
+        elif changed is Channel.SMS:
+            subject = i18n.gettext("Votre numéro a été changé sur Paris avenir")
+            body = i18n.gettext(
+                "Bonjour,\n\nLe numéro de téléphone de votre espace Paris avenir a été changé : "
+                "les messages et les codes de connexion vont maintenant à un autre numéro.\n\n"
+                "Si ce n’est pas vous, appelez votre référent ou venez au guichet."
+            )
         else:
             subject = i18n.gettext("Votre adresse e-mail a été changée sur Paris avenir")
             body = i18n.gettext(
@@ -148,7 +159,7 @@ def notify_previous_contact(
     return outbox.enqueue(
         session,
         channel=channel,
-        recipient=previous,
+        recipient=recipient,
         template="contact_changed",
         subject=subject,
         body_text=body,

@@ -57,9 +57,12 @@ BIRTHDAY_25 = N_(
     "Paris avenir : bientôt 25 ans. Votre référent prépare la suite avec vous : %(link)s"
 )
 ALLOCATION_RENEWAL = N_("Paris avenir : pensez à renouveler votre allocation. C’est ici : %(link)s")
-# To the previous number, when an import changed it: not rewritable by an admin.
+# To the previous number, when an import changed the phone or email: not rewritable.
 PHONE_CHANGED = N_(
     "Paris avenir : votre numéro a été changé. Si ce n’est pas vous, appelez votre référent ou venez au guichet."
+)
+EMAIL_CHANGED = N_(
+    "Paris avenir : votre adresse e-mail a été changée. Si ce n’est pas vous, appelez votre référent ou venez au guichet."
 )
 
 _LONGEST_WHEN = "mercredi 30 septembre à 14:30"  # replaced per language in the tests
@@ -101,6 +104,7 @@ ALL: tuple[SmsText, ...] = (
         {"link": EXAMPLE_BASE_URL + "/mon-espace/demandes"},
     ),
     SmsText("phone_changed", PHONE_CHANGED, {}),
+    SmsText("email_changed", EMAIL_CHANGED, {}),
 )
 
 

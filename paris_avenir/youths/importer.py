@@ -575,6 +575,7 @@ def _update(
             detail={"via": "import", "line": line.line, "fields": plan.other_fields},
             now=now,
         )
+    previous = {"phone": youth.phone, "email": youth.email}
     for change in plan.changes:
         if change.field == "referent":
             assert by is not None  # confirmed changes always have a staff member behind them
@@ -588,14 +589,23 @@ def _update(
                 base_url=base_url,
             )
             continue
-        channel = Channel.SMS if change.field == "phone" else Channel.EMAIL
-        if channel is Channel.SMS:
+        changed = Channel.SMS if change.field == "phone" else Channel.EMAIL
+        if changed is Channel.SMS:
             youth.phone = change.after
             youth.phone_unreachable_at = None
             youth.phone_reported_wrong_at = None
         else:
             youth.email = change.after
             youth.email_unreachable_at = None
+        # Told where the youth could be reached before: the old value itself, or, when there
+        # was none (a phone added to a youth known by email), their other previous contact.
+        other = "email" if changed is Channel.SMS else "phone"
+        if change.before is not None:
+            told: tuple[Channel, str] | None = (changed, change.before)
+        elif previous[other] is not None:
+            told = (Channel.EMAIL if other == "email" else Channel.SMS, str(previous[other]))
+        else:
+            told = None
         event = audit.record(
             session,
             f"youth.{change.field}_changed",
@@ -604,15 +614,20 @@ def _update(
             object_type="youth",
             object_id=youth.id,
             ip_address=ip_address,
-            detail={"via": "import", "line": line.line, "previous_told": change.before is not None},
+            detail={
+                "via": "import",
+                "line": line.line,
+                "told_on": told[0].value if told else None,
+            },
             now=now,
         )
-        if change.before is not None:
+        if told is not None:
             notifications.notify_previous_contact(
                 session,
                 youth,
-                channel=channel,
-                previous=change.before,
+                changed=changed,
+                channel=told[0],
+                recipient=told[1],
                 key=f"contact-changed:{event.id}",
                 now=now,
             )
