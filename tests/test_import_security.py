@@ -38,7 +38,7 @@ from paris_avenir.migrate import upgrade_to_head
 from paris_avenir.staff import assignments
 from paris_avenir.staff.models import StaffRole, StaffTask, StaffUser, TaskKind, Team
 from paris_avenir.youths.import_models import ImportPreview
-from paris_avenir.youths.importer import import_youths
+from paris_avenir.youths.importer import describe, import_youths
 from paris_avenir.youths.models import Youth
 from tests.conftest import postgres_schema_url
 from tests.factories import assign, create_staff, create_task, create_youth
@@ -469,6 +469,8 @@ def test_the_command_line_never_changes_a_followed_youths_contact(
     content = csv_file(line_for(world.youth, world.referent_a, phone=ATTACKER_PHONE))
     report = import_youths(session, content, base_url="http://x")
     assert report.awaiting_confirmation and not report.applied
+    told = "\n".join(describe(report))
+    assert "Téléphone 06 •• •• •• 01 → 06 •• •• •• 99" in told and "page « Importer »" in told
     again = import_youths(session, content, base_url="http://x", confirmed_plan=report.plan_digest)
     assert not again.applied, "only a signed-in person confirms"
     assert reload(session, world.youth).phone == ORIGINAL_PHONE

@@ -108,6 +108,8 @@ class ImportReport:
     # True when the file was checked but not written because its changes await confirmation.
     awaiting_confirmation: bool = False
     applied: bool = False
+    # False on the command line: no person there to confirm changes.
+    confirmable: bool = True
 
     @property
     def imported(self) -> bool:
@@ -654,7 +656,7 @@ def import_youths(
     confirm changes)."""
     now = now or utcnow()
     secret_key = secret_key or get_settings().secret_key
-    report = ImportReport(dry_run=dry_run)
+    report = ImportReport(dry_run=dry_run, confirmable=by is not None)
     try:
         header, rows = _rows(_decode(content))
     except _FileError as error:
@@ -766,4 +768,11 @@ def describe(report: ImportReport) -> list[str]:
             )
             for change in report.changes
         )
+        if not report.confirmable:
+            described.append(
+                i18n.gettext(
+                    "Ces changements se confirment dans l’espace pro, page « Importer », par "
+                    "un superviseur de l’équipe ou un administrateur."
+                )
+            )
     return described
