@@ -375,6 +375,7 @@ async def test_an_admins_changes_wait_for_confirmation_then_are_applied_audited_
     # The previous phone and the previous email are told, right away.
     (sms,) = [m for m in outbox_to(session, ORIGINAL_PHONE) if m.template == "contact_changed"]
     assert "votre numéro a été changé" in sms.body_text and "Si ce n'est pas vous" in sms.body_text
+    assert sms.is_urgent and not sms.respects_quiet_hours, "never held until the morning"
     (email,) = [m for m in outbox_to(session, old_email) if m.template == "contact_changed"]
     assert email.subject == "Votre adresse e-mail a été changée sur Paris avenir"
     assert outbox_to(session, NEW_PHONE) == []
@@ -461,6 +462,21 @@ async def test_a_check_older_than_thirty_minutes_cannot_be_confirmed(
     with time_machine.travel(checked_at + timedelta(minutes=31), tick=False):
         assert (await confirm(client, token)).status_code == 409
     assert reload(session, world.youth).phone == ORIGINAL_PHONE
+
+
+async def test_a_dry_run_of_new_youths_is_imported_by_one_click_on_the_checked_file(
+    app: FastAPI, client: httpx.AsyncClient, session: Session, world: World
+) -> None:
+    sign_in_as(client, app, session, staff=world.admin)
+    content = csv_file(line_for(world.youth, world.referent_b, ase_ref=UNKNOWN_REF))
+    checked = await upload(client, content, dry_run=True)
+    assert checked.status_code == 200 and "Importer ce fichier" in checked.text
+    assert session.scalar(select(Youth).where(Youth.ase_ref == UNKNOWN_REF)) is None
+    done = await confirm(client, confirmation_token(checked))
+    assert done.status_code == 200 and "Importé : 1 nouveaux jeunes (1 invitations)" in done.text
+    created = session.scalars(select(Youth).where(Youth.ase_ref == UNKNOWN_REF)).one()
+    assert assignments.current_referent_id(session, created.id) == world.referent_b.id
+    assert audit_rows(session, "youth.imported", youth_id=created.id, actor_staff_id=world.admin.id)
 
 
 def test_the_command_line_never_changes_a_followed_youths_contact(
