@@ -232,6 +232,10 @@ if sys.argv[1] == "vault":
         check_upload(content)
     except RefusedFile as refusal:
         outcome = str(refusal)
+elif sys.argv[1] == "vault-4-at-once":
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(4) as pool:
+        outcome = ", ".join({check.content_type for check in pool.map(check_upload, [content] * 4)})
 else:  # what the vault did before: decode whatever the header says
     Image.MAX_IMAGE_PIXELS = None
     Image.open(io.BytesIO(content)).load()
@@ -267,13 +271,27 @@ def test_a_100_megapixel_png_costs_the_vault_neither_memory_nor_time(png_bomb: b
     assert decoded["peak_growth_mb"] > 100
 
 
-def test_a_12_megapixel_phone_photo_is_still_accepted() -> None:
+@pytest.mark.parametrize(
+    ("size", "budget_mb"),
+    [((4032, 3024), 100), ((7300, 5470), 200)],
+    ids=["12-megapixel-phone-photo", "40-megapixel-limit"],
+)
+def test_photos_up_to_the_limit_are_accepted_within_a_memory_budget(
+    size: tuple[int, int], budget_mb: int
+) -> None:
+    # Two decodings at most run at once (validation.DECODING): twice the budget in all.
     buffer = io.BytesIO()
-    Image.new("RGB", (4032, 3024), (200, 190, 180)).save(buffer, format="JPEG")
-    checked = check_upload(buffer.getvalue())
-    assert checked.content_type == "image/jpeg"
-    assert Image.open(io.BytesIO(checked.content)).size == (4032, 3024)
-    assert check_upload((DATA / "photo.heic").read_bytes()).content_type == "image/jpeg"
+    Image.linear_gradient("L").resize(size).convert("RGB").save(buffer, format="JPEG")
+    result = measure(buffer.getvalue(), "vault")
+    assert result["outcome"] == "accepted" and result["peak_growth_mb"] < budget_mb
+
+
+def test_four_large_photos_at_once_are_decoded_two_by_two() -> None:
+    buffer = io.BytesIO()
+    Image.linear_gradient("L").resize((7300, 5470)).convert("RGB").save(buffer, format="JPEG")
+    result = measure(buffer.getvalue(), "vault-4-at-once")
+    assert result["outcome"] == "image/jpeg"
+    assert result["peak_growth_mb"] < 2 * 200  # four at once would take twice that
 
 
 async def test_a_pdf_with_javascript_and_launch_is_stored_without_them(
@@ -526,6 +544,25 @@ def test_a_rolled_back_savepoint_takes_its_file_and_keeps_the_others(platform: P
         session.rollback()
     assert not platform.store.exists(doomed.storage_key)
     assert not platform.store.has_staged(doomed.storage_key)
+
+
+def test_a_released_savepoint_waits_for_the_outer_commit(platform: Platform) -> None:
+    with platform.factory() as session:
+        youth = create_youth(session)
+        existing = create_document(session, platform.store, youth, DocumentKind.CV)
+        session.commit()
+    with platform.factory() as session:
+        with session.begin_nested():
+            added = create_document(session, platform.store, youth, DocumentKind.LEASE)
+            documents.delete_document(
+                session, platform.store, session.get_one(Document, existing.id)
+            )
+        assert not platform.store.exists(added.storage_key)  # not before the real commit
+        assert platform.store.exists(existing.storage_key)
+        session.rollback()
+    assert not platform.store.has_staged(added.storage_key)
+    assert not platform.store.exists(added.storage_key)
+    assert platform.store.read(existing.storage_key).startswith(b"%PDF-")
 
 
 # The hourly sweep.

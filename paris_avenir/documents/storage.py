@@ -193,6 +193,8 @@ class DocumentStore:
 
 @event.listens_for(Session, "after_commit")
 def _after_commit(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a savepoint released: the files wait for the outermost commit
     pending: _Pending | None = session.info.pop(PENDING, None)
     if pending is None:
         return

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 MAX_BYTES = 10 * 1024 * 1024
 MAX_PIXELS = 40_000_000  # a 40-megapixel photo; beyond, a decompression bomb
+OPTIMISED_PIXELS = 12_000_000
 HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"}
 PIL_FORMATS = {"jpeg": ["JPEG"], "png": ["PNG"], "heif": ["HEIF"]}
 # Decoding is the costly part (memory and CPU): two at a time, as many as the cores, so that
@@ -135,11 +136,15 @@ def _reencode(content: bytes, kind: str, output_format: str) -> bytes:
                 raise _too_many_pixels()
             with DECODING:
                 image.load()
-                upright = ImageOps.exif_transpose(image)  # keep the photo the right way up
+                ImageOps.exif_transpose(image, in_place=True)  # the photo the right way up
+                upright: Image.Image = image
                 if output_format == "JPEG" and upright.mode not in {"RGB", "L"}:
                     upright = upright.convert("RGB")
                 buffer = io.BytesIO()
-                upright.save(buffer, format=output_format, quality=85, optimize=True)
+                # Optimising holds the whole image's coefficients once more (+270 MB at 40
+                # megapixels): only for photos up to the usual 12 megapixels.
+                optimize = upright.width * upright.height <= OPTIMISED_PIXELS
+                upright.save(buffer, format=output_format, quality=85, optimize=optimize)
     except RefusedFile:
         raise
     except Image.DecompressionBombError:  # Pillow's own guard, at twice the limit
