@@ -94,11 +94,14 @@ class DocumentStore:
         the session's transaction commits and is removed if the transaction does not.
 
         A full disk raises UploadUnavailable (in French), with nothing left behind."""
+        transaction = self._current(session)
         path = self._temporary(key)
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         token = self.cipher.encrypt(content)
+        created = False
         try:
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            created = True
             try:
                 view = memoryview(token)
                 while view:
@@ -108,7 +111,8 @@ class DocumentStore:
             finally:
                 os.close(descriptor)
         except OSError as error:
-            path.unlink(missing_ok=True)
+            if created:
+                path.unlink(missing_ok=True)  # no partial file left behind
             if error.errno in DISK_FULL:
                 logger.error(
                     "document store full (%s): upload refused", errno.errorcode[error.errno]
@@ -122,7 +126,7 @@ class DocumentStore:
                 ) from None
             raise
         pending = session.info.setdefault(PENDING, _Pending())
-        pending.staged.append((self, key, self._current(session)))
+        pending.staged.append((self, key, transaction))
 
     def delete_after_commit(self, session: Session, key: str) -> None:
         """Remove the file once the session's transaction has committed (kept otherwise)."""
