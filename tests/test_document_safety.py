@@ -202,12 +202,20 @@ async def test_an_image_bomb_is_refused_from_its_header_quickly_and_nothing_is_s
         "heic": heic_declaring(10_000, 10_000),
     }[kind]
     assert len(content) < 200_000
-    started = time.perf_counter()
-    response = await upload(client, content, filename, "identite")
-    elapsed = time.perf_counter() - started
+    token = await csrf_token(client)
+    # CPU time of this process (the application runs in it): what the refusal costs the
+    # server, whatever else the machine is doing.
+    started = time.process_time()
+    response = await client.post(
+        "/mon-espace/documents",
+        data={"csrftoken": token, "type_document": "identite"},
+        files={"fichier": (filename, content, "application/octet-stream")},
+    )
+    cost = time.process_time() - started
+    print(f"{kind} bomb refused in {cost * 1000:.0f} ms of CPU")
     assert response.status_code == 422
     assert "Cette image est trop grande : plus de 40 millions de pixels" in response.text
-    assert elapsed < 1.0, f"refused in {elapsed:.3f} s"
+    assert cost < 1.0, f"refused in {cost:.3f} s of CPU"
     assert stored(session, app.state.document_store) == (0, 0)
 
 
