@@ -18,6 +18,7 @@ from paris_avenir.auth.oidc import OidcClient, ProviderSettings
 from paris_avenir.config import Settings, get_settings
 from paris_avenir.db import create_database_engine, make_session_factory
 from paris_avenir.documents import routes as document_routes
+from paris_avenir.documents.clamav import scanner_from_settings
 from paris_avenir.documents.storage import DocumentStore
 from paris_avenir.kit.crypto import build_cipher
 from paris_avenir.messaging import routes as messaging_routes
@@ -73,7 +74,9 @@ def create_app(
     app.state.session_factory = session_factory or make_session_factory(engine)
     app.state.templates = templates
     app.state.cipher = build_cipher(settings)
-    app.state.document_store = DocumentStore(settings.upload_dir, app.state.cipher)
+    app.state.document_store = DocumentStore(
+        settings.upload_dir, app.state.cipher, scanner=scanner_from_settings(settings)
+    )
     app.state.channels = channels or build_channels(settings)
     app.state.oidc = {
         "franceconnect": OidcClient(

@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     franceconnect_client_secret: str = ""
 
     upload_dir: Path = PROJECT_ROOT / "var" / "uploads"
+    # ClamAV's daemon (Debian's clamav-daemon: /run/clamav/clamd.ctl). When set, every upload
+    # is scanned, and refused while clamd does not answer. Empty: no scan.
+    clamd_socket: str = ""
     # How the outbox worker runs inside `serve` (seconds between passes).
     outbox_interval_seconds: int = 15
     default_locale: str = "fr"

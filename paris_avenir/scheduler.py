@@ -58,6 +58,28 @@ def purge_expired(session_factory: sessionmaker[Session]) -> None:
     logger.info("retention purge: %s", report)
 
 
+def sweep_documents(session_factory: sessionmaker[Session], settings: Settings) -> None:
+    from paris_avenir.documents.service import sweep_orphans
+    from paris_avenir.documents.storage import DocumentStore
+    from paris_avenir.kit.crypto import build_cipher
+
+    store = DocumentStore(settings.upload_dir, build_cipher(settings))
+    with session_factory() as session:
+        report = sweep_orphans(session, store, now=datetime.now(UTC))
+    if report.removed or report.moved_into_place:
+        logger.info(
+            "documents: %d orphan files removed, %d committed files moved into place",
+            report.removed,
+            report.moved_into_place,
+        )
+    if report.dangling:
+        logger.error(
+            "documents: %d rows whose file is missing: %s",
+            len(report.dangling),
+            ", ".join(str(document_id) for document_id in report.dangling[:20]),
+        )
+
+
 def build_scheduler(
     settings: Settings, session_factory: sessionmaker[Session], channels: Channels
 ) -> BackgroundScheduler:
@@ -100,6 +122,15 @@ def build_scheduler(
         minute=30,
         args=[session_factory],
         id="retention_purge",
+        max_instances=1,
+        coalesce=True,
+    )
+    scheduler.add_job(
+        sweep_documents,
+        "interval",
+        hours=1,
+        args=[session_factory, settings],
+        id="document_sweep",
         max_instances=1,
         coalesce=True,
     )

@@ -136,9 +136,13 @@ def jpeg_bytes(size: tuple[int, int] = (40, 30), *, gps: bool = False) -> bytes:
     return buffer.getvalue()
 
 
+# A whole one-page PDF (with its cross-reference table): the vault opens every PDF with qpdf.
 PDF_BYTES = (
-    b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
-    b"2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
+    b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>> endobj\n"
+    b"2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>> endobj\n"
+    b"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 595 842]/Resources<<>>>> endobj\n"
+    b"xref\n0 4\n0000000000 65535 f \n0000000009 00000 n \n0000000053 00000 n \n"
+    b"0000000103 00000 n \ntrailer<</Size 4/Root 1 0 R>>\nstartxref\n181\n%%EOF\n"
 )
 
 

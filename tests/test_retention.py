@@ -97,5 +97,11 @@ def test_the_scheduler_runs_the_purge_every_night(settings: Settings, tmp_path: 
 
     scheduler = build_scheduler(settings, sessionmaker(), build_channels(settings))
     jobs = {job.id: job for job in scheduler.get_jobs()}
-    assert set(jobs) == {"outbox", "outreach", "follow_up_interviews", "retention_purge"}
+    assert set(jobs) == {
+        "outbox",
+        "outreach",
+        "follow_up_interviews",
+        "retention_purge",
+        "document_sweep",
+    }
     assert str(jobs["retention_purge"].trigger) == "cron[hour='3', minute='30']"

@@ -120,7 +120,7 @@ def upload(
             request,
             session,
             youth.id,
-            status_code=422,
+            status_code=refusal.status_code,
             chosen_kind=kind.value,
             back=retour,
             error=str(refusal),

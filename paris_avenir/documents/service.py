@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
@@ -52,27 +53,26 @@ def add_document(
     expires_on: date | None = None,
     uploaded_by_staff_id: uuid.UUID | None = None,
 ) -> Document:
-    """Raises RefusedFile (with the reason to show) before anything is stored."""
-    checked = check_upload(content, size=size)
+    """Raises RefusedFile (with the reason to show) before anything is stored.
+
+    The file is written under a temporary name and takes its real one when the caller's
+    transaction commits (see storage.py): a failed commit leaves neither file nor row."""
+    checked = check_upload(content, size=size, scanner=store.scanner)
     key = store.new_key()
-    store.write(key, checked.content)
-    try:
-        document = Document(
-            youth_id=youth_id,
-            kind=kind,
-            original_filename=_display_name(filename),
-            content_type=checked.content_type,
-            size_bytes=len(checked.content),
-            sha256=hashlib.sha256(checked.content).hexdigest(),
-            storage_key=key,
-            expires_on=expires_on if kind in EXPIRING_KINDS else None,
-            uploaded_by_staff_id=uploaded_by_staff_id,
-        )
-        session.add(document)
-        session.flush()
-    except Exception:
-        store.delete(key)
-        raise
+    store.stage(session, key, checked.content)  # a full disk stops here, before any row
+    document = Document(
+        youth_id=youth_id,
+        kind=kind,
+        original_filename=_display_name(filename),
+        content_type=checked.content_type,
+        size_bytes=len(checked.content),
+        sha256=hashlib.sha256(checked.content).hexdigest(),
+        storage_key=key,
+        expires_on=expires_on if kind in EXPIRING_KINDS else None,
+        uploaded_by_staff_id=uploaded_by_staff_id,
+    )
+    session.add(document)
+    session.flush()
     return document
 
 
@@ -124,7 +124,8 @@ def delete_document(session: Session, store: DocumentStore, document: Document) 
     )
     session.delete(document)
     session.flush()
-    store.delete(document.storage_key)
+    # Removed once the deletion is committed: a failed commit keeps the row and its file.
+    store.delete_after_commit(session, document.storage_key)
     return True
 
 
@@ -136,3 +137,36 @@ def rotate_all(session: Session, store: DocumentStore) -> int:
             store.rotate(key)
             count += 1
     return count
+
+
+ORPHAN_AGE = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    removed: int  # files without a row (or staged files of a transaction that never ended)
+    moved_into_place: int  # staged files whose row was committed, renamed after a crash
+    dangling: list[uuid.UUID]  # rows whose file is gone: the download cannot work
+
+
+def sweep_orphans(session: Session, store: DocumentStore, *, now: datetime) -> SweepReport:
+    """Clean what a crash between a file change and its commit can leave.
+
+    Files are listed before the rows are read, and only files older than an hour are
+    touched: an upload in progress, or one committed meanwhile, is never taken for an orphan.
+    """
+    old_files = [stored for stored in store.files() if stored.modified_at < now - ORPHAN_AGE]
+    rows = {
+        key: document_id
+        for key, document_id in session.execute(select(Document.storage_key, Document.id))
+    }
+    removed = moved = 0
+    for stored in old_files:
+        if stored.key in rows and stored.temporary and not store.exists(stored.key):
+            store.publish(stored.key)
+            moved += 1
+        elif stored.key not in rows or stored.temporary:
+            store.remove_file(stored)
+            removed += 1
+    dangling = [document_id for key, document_id in rows.items() if not store.exists(key)]
+    return SweepReport(removed=removed, moved_into_place=moved, dangling=sorted(dangling))
