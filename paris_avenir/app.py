@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from sqlalchemy import Engine
@@ -32,7 +33,9 @@ from paris_avenir.web import routes as web_routes
 from paris_avenir.web.errors import csrf_failure_sender, install_error_handlers
 from paris_avenir.web.middleware import (
     MAX_REQUEST_BYTES,
+    AccessLogMiddleware,
     BodySizeLimitMiddleware,
+    ClientAddressMiddleware,
     CSRFMiddleware,
     LocaleMiddleware,
     SecurityHeadersMiddleware,
@@ -40,6 +43,19 @@ from paris_avenir.web.middleware import (
 from paris_avenir.web.static_assets import StaticAssets
 from paris_avenir.web.templating import build_environment
 from paris_avenir.youths import routes as youth_routes
+
+# How uvicorn serves the application, in `serve` and in the tests' servers alike. uvicorn's
+# proxy headers stay off: by default they believe X-Forwarded-For from 127.0.0.1, which let
+# anyone on the host pick their address; ClientAddressMiddleware reads it, from the proxies
+# of PARIS_AVENIR_TRUSTED_PROXIES only. uvicorn's access log (raw path and query string) is
+# off too: AccessLogMiddleware writes the route template. log_config=None leaves the
+# logging to paris_avenir.logs.
+SERVER_OPTIONS: dict[str, Any] = {
+    "proxy_headers": False,
+    "forwarded_allow_ips": "",
+    "access_log": False,
+    "log_config": None,
+}
 
 
 def create_app(
@@ -129,4 +145,7 @@ def create_app(
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=MAX_REQUEST_BYTES)
     app.add_middleware(GZipMiddleware, minimum_size=500)
     app.add_middleware(SecurityHeadersMiddleware, hsts=settings.is_prod)
+    app.add_middleware(AccessLogMiddleware, routes=app.router.routes)
+    # Outermost: everything below, the access log included, sees the client's real address.
+    app.add_middleware(ClientAddressMiddleware, trusted_proxies=settings.trusted_proxy_list)
     return app

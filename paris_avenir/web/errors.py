@@ -111,12 +111,14 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def server_error(request: Request, exc: Exception) -> Response:
-        # The message may contain personal data: log the type and where, not the text.
+        # The message may contain personal data, the path a token: log the type and the
+        # route template (logs.PrivateFormatter withholds the traceback's message).
+        route = getattr(request.scope.get("route"), "path", "<no route>")
         logger.error(
             "unhandled %s on %s %s",
             type(exc).__name__,
             request.method,
-            request.url.path,
+            route,
             exc_info=(type(exc), exc, exc.__traceback__),
         )
         return _error_page(request, 500)

@@ -1,4 +1,4 @@
-"""Pure ASGI middleware: security headers, locale, CSRF.
+"""Pure ASGI middleware: client address, access log, security headers, locale, CSRF.
 
 Pure ASGI (not BaseHTTPMiddleware) so that streaming, context variables and the request
 body replay that CSRF needs all keep working.
@@ -6,7 +6,10 @@ body replay that CSRF needs all keep working.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import ipaddress
+import logging
+import time
+from collections.abc import Callable, Sequence
 from http.cookies import SimpleCookie
 from typing import Any
 
@@ -14,6 +17,7 @@ import asgi_csrf as asgi_csrf_module
 from asgi_csrf import asgi_csrf
 from python_multipart.multipart import FormParser
 from starlette.datastructures import MutableHeaders
+from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from paris_avenir.web import i18n
@@ -37,6 +41,138 @@ CSRF_COOKIE = "csrftoken"
 CSRF_HEADER = "x-csrftoken"
 # Machine-to-machine endpoints authenticate by their own means (signatures), not cookies.
 CSRF_EXEMPT_PREFIXES = ("/webhooks/",)
+
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def _parse_address(value: str) -> IPAddress | None:
+    """An address of X-Forwarded-For (1.2.3.4, 1.2.3.4:5678, 2001:db8::1, [2001:db8::1]:443)."""
+    value = value.strip()
+    if value.startswith("[") and "]" in value:
+        value = value[1 : value.index("]")]
+    elif value.count(":") == 1:
+        value = value.split(":", 1)[0]
+    try:
+        return ipaddress.ip_address(value)
+    except ValueError:
+        return None
+
+
+class TrustedProxies:
+    """The reverse proxies whose X-Forwarded-For is believed (Settings.trusted_proxies)."""
+
+    def __init__(self, entries: Sequence[str]) -> None:
+        self.networks = [ipaddress.ip_network(entry, strict=False) for entry in entries]
+
+    def __bool__(self) -> bool:
+        return bool(self.networks)
+
+    def trusts(self, address: IPAddress | None) -> bool:
+        return address is not None and any(address in network for network in self.networks)
+
+    def client_address(self, peer: str | None, forwarded_for: Sequence[str]) -> str | None:
+        """The address the nearest trusted proxy saw: when the TCP peer is a trusted proxy,
+        the rightmost hop of X-Forwarded-For that is not itself one; otherwise the peer.
+        A client-supplied header is never believed from anyone else."""
+        if peer is None or not self.trusts(_parse_address(peer)):
+            return peer
+        hops = [hop for header in forwarded_for for hop in header.split(",") if hop.strip()]
+        for hop in reversed(hops):
+            address = _parse_address(hop)
+            if address is None:
+                # Not what a proxy writes: believe nothing further left.
+                return peer
+            if not self.trusts(address):
+                return str(address)
+        return peer
+
+
+class ClientAddressMiddleware:
+    """Sets scope["client"] to the client's real address, once, for everyone: the rate limits
+    and the audit (through auth.dependencies.client_ip) and the access log. The server's own
+    proxy-header handling stays off (paris_avenir.app.SERVER_OPTIONS): this is the only place
+    that reads X-Forwarded-For."""
+
+    def __init__(self, app: ASGIApp, *, trusted_proxies: Sequence[str]) -> None:
+        self.app = app
+        self.trusted = TrustedProxies(trusted_proxies)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self.trusted:
+            client = scope.get("client")
+            peer = client[0] if client else None
+            forwarded = [
+                value.decode("latin-1")
+                for key, value in scope.get("headers", [])
+                if key == b"x-forwarded-for"
+            ]
+            address = self.trusted.client_address(peer, forwarded)
+            if address is not None and address != peer:
+                scope["client"] = (address, 0)
+        await self.app(scope, receive, send)
+
+
+access_logger = logging.getLogger("paris_avenir.access")
+UNMATCHED_ROUTE = "<no route>"
+
+
+def route_template(routes: Sequence[BaseRoute], scope: Scope) -> str:
+    """The path as the application declares it (`/connexion/lien/{token}`): what the access
+    log writes instead of the path itself, which may carry a token."""
+    partial = None
+    for route in routes:
+        match, _child = route.matches(scope)
+        path = getattr(route, "path", None)
+        if match is Match.FULL and path is not None:
+            return str(path)
+        if match is Match.PARTIAL and partial is None and path is not None:
+            partial = str(path)
+    return partial or UNMATCHED_ROUTE
+
+
+def _client_network(scope: Scope) -> str:
+    """The client's network, not its address: /24 (IPv4) or /48 (IPv6)."""
+    client = scope.get("client")
+    address = _parse_address(client[0]) if client else None
+    if address is None:
+        return "-"
+    prefix = 24 if address.version == 4 else 48
+    return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
+
+
+class AccessLogMiddleware:
+    """One line per request: client network, method, route template, status, duration.
+    Never the raw path nor the query string (tokens, searched names)."""
+
+    def __init__(self, app: ASGIApp, *, routes: Sequence[BaseRoute]) -> None:
+        self.app = app
+        self.routes = routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def recording_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, recording_send)
+        finally:
+            access_logger.info(
+                '%s "%s %s" %d %.0fms',
+                _client_network(scope),
+                scope.get("method", "-"),
+                route_template(self.routes, scope),
+                status,
+                (time.perf_counter() - started) * 1000,
+            )
 
 
 class SecurityHeadersMiddleware:
