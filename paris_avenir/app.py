@@ -38,6 +38,7 @@ from paris_avenir.web.middleware import (
     ClientAddressMiddleware,
     CSRFMiddleware,
     LocaleMiddleware,
+    RouteTemplateMiddleware,
     SecurityHeadersMiddleware,
 )
 from paris_avenir.web.static_assets import StaticAssets
@@ -135,6 +136,7 @@ def create_app(
     app.include_router(messaging_webhooks.router)
 
     # Added innermost first: the security headers wrap everything, even CSRF refusals.
+    app.add_middleware(RouteTemplateMiddleware)
     app.add_middleware(
         CSRFMiddleware,
         secret=settings.secret_key,
@@ -145,7 +147,7 @@ def create_app(
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=MAX_REQUEST_BYTES)
     app.add_middleware(GZipMiddleware, minimum_size=500)
     app.add_middleware(SecurityHeadersMiddleware, hsts=settings.is_prod)
-    app.add_middleware(AccessLogMiddleware, routes=app.router.routes)
+    app.add_middleware(AccessLogMiddleware)
     # Outermost: everything below, the access log included, sees the client's real address.
     app.add_middleware(ClientAddressMiddleware, trusted_proxies=settings.trusted_proxy_list)
     return app

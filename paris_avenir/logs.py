@@ -7,8 +7,9 @@ No log line carries a phone number, an email address, a code, a token or a searc
 - uvicorn's own access log is off and its proxy-header handling too (app.SERVER_OPTIONS);
 - httpx and httpcore log every URL at INFO/DEBUG, and the SMS provider's lookups carry the
   phone number in their query string: they only log warnings;
-- tracebacks keep where an error happened, not its message (an SQL error quotes the row's
-  values, a library's error may quote an address): PrivateFormatter.
+- tracebacks keep where an error happened (files, lines, functions), not its message (an SQL
+  error quotes the row's values, a library's error may quote an address) nor the source
+  lines: PrivateFormatter.
 
 The test suite proves it: tests/log_privacy.py writes every record of the whole run through
 this formatter and fails the run if a line holds any of those.
@@ -52,7 +53,11 @@ def _withheld(exc: BaseException, seen: set[int]) -> list[str]:
         lines += _withheld(context, seen)
         lines.append("\nDuring handling of the above exception, another exception occurred:\n\n")
     lines.append("Traceback (most recent call last):\n")
-    lines += traceback.format_tb(exc.__traceback__)
+    # Where, without the source lines (a test's literal, an expression quoting a value).
+    lines += [
+        f'  File "{frame.filename}", line {frame.lineno}, in {frame.name}\n'
+        for frame in traceback.extract_tb(exc.__traceback__)
+    ]
     kind = type(exc)
     lines.append(f"{kind.__module__}.{kind.__qualname__} (message withheld from the log)\n")
     return lines

@@ -14,6 +14,7 @@ from starlette.types import Scope, Send
 
 from paris_avenir.web import i18n
 from paris_avenir.web.i18n import N_
+from paris_avenir.web.middleware import route_template
 from paris_avenir.web.templating import render
 
 logger = logging.getLogger(__name__)
@@ -113,7 +114,7 @@ def install_error_handlers(app: FastAPI) -> None:
     async def server_error(request: Request, exc: Exception) -> Response:
         # The message may contain personal data, the path a token: log the type and the
         # route template (logs.PrivateFormatter withholds the traceback's message).
-        route = getattr(request.scope.get("route"), "path", "<no route>")
+        route = route_template(request.scope)
         logger.error(
             "unhandled %s on %s %s",
             type(exc).__name__,

@@ -17,7 +17,6 @@ import asgi_csrf as asgi_csrf_module
 from asgi_csrf import asgi_csrf
 from python_multipart.multipart import FormParser
 from starlette.datastructures import MutableHeaders
-from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from paris_avenir.web import i18n
@@ -115,20 +114,32 @@ class ClientAddressMiddleware:
 
 access_logger = logging.getLogger("paris_avenir.access")
 UNMATCHED_ROUTE = "<no route>"
+# Where the matched route's template travels back to the outer layers: asgi-csrf hands the
+# layers inside it a copy of the scope, so the router's scope["route"] is not seen outside.
+ROUTE_KEY = "paris_avenir.route"
 
 
-def route_template(routes: Sequence[BaseRoute], scope: Scope) -> str:
-    """The path as the application declares it (`/connexion/lien/{token}`): what the access
-    log writes instead of the path itself, which may carry a token."""
-    partial = None
-    for route in routes:
-        match, _child = route.matches(scope)
-        path = getattr(route, "path", None)
-        if match is Match.FULL and path is not None:
-            return str(path)
-        if match is Match.PARTIAL and partial is None and path is not None:
-            partial = str(path)
-    return partial or UNMATCHED_ROUTE
+def route_template(scope: Scope) -> str:
+    """The path as the application declares it (`/connexion/lien/{token}`): what the logs
+    write instead of the path itself, which may carry a token."""
+    holder = scope.get(ROUTE_KEY)
+    return str(holder[0]) if holder else UNMATCHED_ROUTE
+
+
+class RouteTemplateMiddleware:
+    """Innermost: once the router has chosen a route, hands its template outwards."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            path = getattr(scope.get("route"), "path", None)
+            holder = scope.get(ROUTE_KEY)
+            if path is not None and holder is not None and not holder:
+                holder.append(path)
 
 
 def _client_network(scope: Scope) -> str:
@@ -145,9 +156,8 @@ class AccessLogMiddleware:
     """One line per request: client network, method, route template, status, duration.
     Never the raw path nor the query string (tokens, searched names)."""
 
-    def __init__(self, app: ASGIApp, *, routes: Sequence[BaseRoute]) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.routes = routes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -155,6 +165,7 @@ class AccessLogMiddleware:
             return
         started = time.perf_counter()
         status = 500
+        scope.setdefault(ROUTE_KEY, [])
 
         async def recording_send(message: Message) -> None:
             nonlocal status
@@ -169,7 +180,7 @@ class AccessLogMiddleware:
                 '%s "%s %s" %d %.0fms',
                 _client_network(scope),
                 scope.get("method", "-"),
-                route_template(self.routes, scope),
+                route_template(scope),
                 status,
                 (time.perf_counter() - started) * 1000,
             )
