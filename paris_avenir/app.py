@@ -30,7 +30,11 @@ from paris_avenir.staff import routes as staff_routes
 from paris_avenir.stats import routes as stats_routes
 from paris_avenir.web import language as language_routes
 from paris_avenir.web import routes as web_routes
-from paris_avenir.web.errors import csrf_failure_sender, install_error_handlers
+from paris_avenir.web.errors import (
+    csrf_failure_sender,
+    install_error_handlers,
+    malformed_request_sender,
+)
 from paris_avenir.web.middleware import (
     MAX_REQUEST_BYTES,
     AccessLogMiddleware,
@@ -141,7 +145,10 @@ def create_app(
         CSRFMiddleware,
         secret=settings.secret_key,
         secure_cookie=settings.is_prod,
+        cookie_name=settings.csrf_cookie_name,
+        session_cookie=settings.session_cookie_name,
         on_failure=csrf_failure_sender(templates),
+        on_malformed=malformed_request_sender(templates),
     )
     app.add_middleware(LocaleMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=MAX_REQUEST_BYTES)

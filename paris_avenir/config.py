@@ -113,6 +113,13 @@ class Settings(BaseSettings):
         # __Host- binds the cookie to this exact host over HTTPS; browsers refuse it on http.
         return "__Host-session" if self.is_prod else "session"
 
+    @property
+    def csrf_cookie_name(self) -> str:
+        # Same rule as the session cookie: __Host- needs Secure, and a Secure cookie is not
+        # sent back over plain http by every client (http.cookiejar, curl, Safari), only by
+        # Chromium and Firefox for localhost. Dev over http keeps the plain name.
+        return "__Host-csrftoken" if self.is_prod else "csrftoken"
+
 
 @lru_cache
 def get_settings() -> Settings:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import re
 import time
 from collections.abc import Callable, Sequence
 from http.cookies import SimpleCookie
@@ -15,10 +16,12 @@ from typing import Any
 
 import asgi_csrf as asgi_csrf_module
 from asgi_csrf import asgi_csrf
-from python_multipart.multipart import FormParser
+from python_multipart.multipart import FormParser, parse_options_header
 from starlette.datastructures import MutableHeaders
+from starlette.formparsers import MultiPartException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from paris_avenir.kit.crypto import keyed_hash
 from paris_avenir.web import i18n
 
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -36,7 +39,6 @@ CONTENT_SECURITY_POLICY = "; ".join(
     ]
 )
 LOCALE_COOKIE = "langue"
-CSRF_COOKIE = "csrftoken"
 CSRF_HEADER = "x-csrftoken"
 # Machine-to-machine endpoints authenticate by their own means (signatures), not cookies.
 CSRF_EXEMPT_PREFIXES = ("/webhooks/",)
@@ -334,8 +336,70 @@ class _EveryPath:
         return True
 
 
+# RFC 2046: 1 to 70 characters, a space allowed but not last.
+_BOUNDARY = re.compile(r"[0-9A-Za-z'()+_,\-./:=? ]{0,69}[0-9A-Za-z'()+_,\-./:=?]")
+_malformed_logger = logging.getLogger("paris_avenir.web.malformed")
+
+
+_NOT_MULTIPART = b""
+# How much may follow the closing delimiter (RFC 2046's "epilogue"; browsers send none).
+_EPILOGUE_BYTES = 256
+
+
+def _normalise_multipart(scope: Scope) -> bytes | None:
+    """A multipart/form-data Content-Type rewritten as `multipart/form-data; boundary=B`, the
+    one form asgi-csrf reads (it splits on "; boundary=", so `;boundary=B`, a quoted boundary
+    or a parameter after it broke it with a 500). Returns the boundary (b"" when the body is
+    not multipart), or None when the boundary is missing or invalid: the request is
+    malformed."""
+    headers = scope.get("headers", [])
+    for index, (key, value) in enumerate(headers):
+        if key != b"content-type":
+            continue
+        kind, options = parse_options_header(value)
+        if kind != b"multipart/form-data":
+            return _NOT_MULTIPART
+        boundary = options.get(b"boundary", b"")
+        if not _BOUNDARY.fullmatch(boundary.decode("latin-1")):
+            return None
+        rewritten = list(headers)
+        rewritten[index] = (key, b"multipart/form-data; boundary=" + boundary)
+        scope["headers"] = rewritten
+        return bytes(boundary)
+    return _NOT_MULTIPART
+
+
+def _closing_delimiter_required(receive: Receive, boundary: bytes) -> Receive:
+    """A multipart body must end with its closing delimiter: python-multipart takes a body
+    cut short for a complete one (the parts so far, the last one silently dropped). The body
+    is not buffered, only its last bytes are kept to check."""
+    closing = b"--" + boundary + b"--"
+    keep = len(closing) + _EPILOGUE_BYTES
+    tail = b""
+
+    async def checked() -> Message:
+        nonlocal tail
+        message = await receive()
+        if message["type"] == "http.request":
+            tail = (tail + message.get("body", b""))[-keep:]
+            if not message.get("more_body", False) and closing not in tail:
+                # Starlette and FastAPI answer this exception with a 400.
+                raise MultiPartException("multipart body without its closing delimiter")
+        return message
+
+    return checked
+
+
 class CSRFMiddleware:
-    """Double-submit token (asgi-csrf): a hidden `csrftoken` field or an X-CSRFToken header."""
+    """Double-submit token (asgi-csrf): a hidden `csrftoken` field or an X-CSRFToken header,
+    equal to the token of the `__Host-csrftoken` cookie (`csrftoken` in dev), whose signature
+    is bound to the session: asgi-csrf signs with itsdangerous under a namespace derived from
+    the session cookie (an HMAC of it, never the cookie itself), so a token issued to another
+    session — or before signing in — does not verify, and a cookie planted by someone else is
+    useless without the victim's session.
+
+    A request asgi-csrf cannot read (a multipart boundary missing or invalid, a body that does
+    not parse) gets a 400 page instead of a 500."""
 
     def __init__(
         self,
@@ -343,19 +407,58 @@ class CSRFMiddleware:
         *,
         secret: str,
         secure_cookie: bool,
+        cookie_name: str,
+        session_cookie: str,
         on_failure: Callable[[Scope, Send, Any], Any],
+        on_malformed: Callable[[Scope, Send], Any],
     ) -> None:
-        self.app = asgi_csrf(
-            app,
-            cookie_name=CSRF_COOKIE,
-            http_header=CSRF_HEADER,
-            signing_secret=secret,
-            always_protect=_EveryPath(),
-            skip_if_scope=lambda scope: scope["path"].startswith(CSRF_EXEMPT_PREFIXES),
-            cookie_secure=secure_cookie,
-            cookie_samesite="Lax",
-            send_csrf_failed=on_failure,
-        )
+        self.app = app
+        self.secret = secret
+        self.session_cookie = session_cookie
+        self.on_malformed = on_malformed
+        self.options: dict[str, Any] = {
+            "cookie_name": cookie_name,
+            "http_header": CSRF_HEADER,
+            "signing_secret": secret,
+            "always_protect": _EveryPath(),
+            "skip_if_scope": lambda scope: scope["path"].startswith(CSRF_EXEMPT_PREFIXES),
+            # __Host-: Secure, Path=/ and no Domain (asgi-csrf sets none).
+            "cookie_path": "/",
+            "cookie_secure": secure_cookie,
+            "cookie_samesite": "Lax",
+            "send_csrf_failed": on_failure,
+        }
+
+    def _namespace(self, scope: Scope) -> str:
+        session = _cookie(scope, self.session_cookie) or ""
+        return "csrftoken." + keyed_hash(self.secret, session, purpose="csrf-session")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.app(scope, receive, send)
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if scope.get("method") not in {"GET", "HEAD", "OPTIONS", "TRACE"}:
+            boundary = _normalise_multipart(scope)
+            if boundary is None:
+                _malformed_logger.info("refused: multipart boundary missing or invalid")
+                await self.on_malformed(scope, send)
+                return
+            if boundary:
+                receive = _closing_delimiter_required(receive, boundary)
+        reached_app = False
+
+        async def application(inner: Scope, inner_receive: Receive, inner_send: Send) -> None:
+            nonlocal reached_app
+            reached_app = True
+            await self.app(inner, inner_receive, inner_send)
+
+        protected = asgi_csrf(application, signing_namespace=self._namespace(scope), **self.options)
+        try:
+            await protected(scope, receive, send)
+        except Exception as error:
+            if reached_app:
+                raise
+            # asgi-csrf could not read the body (truncated multipart, bytes that are not
+            # UTF-8…): the request is malformed, not the server broken.
+            _malformed_logger.info("refused: unreadable body (%s)", type(error).__name__)
+            await self.on_malformed(scope, send)
