@@ -379,9 +379,10 @@ class PlatformServer:
 
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        # Served as `paris-avenir serve` serves it (proxy headers, access log, logging).
+        # Served as `paris-avenir serve` serves it (proxy headers, access log, logging, INFO:
+        # tests/log_privacy.py reads every line uvicorn writes).
         config = uvicorn.Config(
-            app, host="127.0.0.1", port=self.port, log_level="warning", **SERVER_OPTIONS
+            app, host="127.0.0.1", port=self.port, log_level="info", **SERVER_OPTIONS
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
