@@ -91,9 +91,16 @@ def test_the_platform_s_ordinary_lines_are_clean() -> None:
 # --- The whole-run check, as a run of its own -------------------------------------------------
 
 
+@pytest.fixture
+def pytester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    """A run of its own, in a subprocess (its records must not reach this run's log), that
+    can import the project."""
+    monkeypatch.setenv("PYTHONPATH", str(PROJECT_ROOT))
+    return pytester
+
+
 def _run(pytester: pytest.Pytester, body: str) -> pytest.RunResult:
     pytester.makepyfile(test_inner=textwrap.dedent(body))
-    pytester._monkeypatch.setenv("PYTHONPATH", str(PROJECT_ROOT))
     return pytester.runpytest_subprocess("-p", "tests.log_privacy", "-p", "no:cacheprovider")
 
 
