@@ -258,3 +258,14 @@ async def test_a_malformed_multipart_body_answers_a_400_page_in_french(
     assert "Ce qui a été envoyé n’est pas correct" in response.text
     assert "Vérifiez ce que vous avez écrit, puis réessayez." in response.text
     assert (session.scalar(select(func.count()).select_from(Document)) or 0) == 0
+
+
+async def test_a_form_body_that_is_not_utf8_answers_a_400_page(client: httpx.AsyncClient) -> None:
+    token = await _token(client, "/connexion")
+    response = await client.post(
+        "/connexion",
+        content=f"csrftoken={token}&destination=".encode() + b"\xff\xfe",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert response.status_code == 400
+    assert "Ce qui a été envoyé n’est pas correct" in response.text
