@@ -1,9 +1,14 @@
 # Production image: `paris-avenir serve` behind the City's reverse proxy (TLS there).
 FROM python:3.11-slim
 
+# The proxy's address must be given at run time (docker run -e
+# PARIS_AVENIR_TRUSTED_PROXIES=10.0.0.5, or its network): without it, every client has the
+# proxy's address, and the per-address sign-in limit is shared by the whole city. uvicorn's
+# own proxy headers stay off (`serve` reads X-Forwarded-For only from these proxies).
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    PARIS_AVENIR_ENV=prod
+    PARIS_AVENIR_ENV=prod \
+    PARIS_AVENIR_TRUSTED_PROXIES=""
 
 RUN useradd --create-home --uid 10001 avenir
 WORKDIR /app

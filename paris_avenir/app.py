@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from sqlalchemy import Engine
@@ -30,17 +31,37 @@ from paris_avenir.staff import routes as staff_routes
 from paris_avenir.stats import routes as stats_routes
 from paris_avenir.web import language as language_routes
 from paris_avenir.web import routes as web_routes
-from paris_avenir.web.errors import csrf_failure_sender, install_error_handlers
+from paris_avenir.web.errors import (
+    csrf_failure_sender,
+    install_error_handlers,
+    malformed_request_sender,
+)
 from paris_avenir.web.middleware import (
     MAX_REQUEST_BYTES,
+    AccessLogMiddleware,
     BodySizeLimitMiddleware,
+    ClientAddressMiddleware,
     CSRFMiddleware,
     LocaleMiddleware,
+    RouteTemplateMiddleware,
     SecurityHeadersMiddleware,
 )
 from paris_avenir.web.static_assets import StaticAssets
 from paris_avenir.web.templating import build_environment
 from paris_avenir.youths import routes as youth_routes
+
+# How uvicorn serves the application, in `serve` and in the tests' servers alike. uvicorn's
+# proxy headers stay off: by default they believe X-Forwarded-For from 127.0.0.1, which let
+# anyone on the host pick their address; ClientAddressMiddleware reads it, from the proxies
+# of PARIS_AVENIR_TRUSTED_PROXIES only. uvicorn's access log (raw path and query string) is
+# off too: AccessLogMiddleware writes the route template. log_config=None leaves the
+# logging to paris_avenir.logs.
+SERVER_OPTIONS: dict[str, Any] = {
+    "proxy_headers": False,
+    "forwarded_allow_ips": "",
+    "access_log": False,
+    "log_config": None,
+}
 
 
 def create_app(
@@ -123,14 +144,21 @@ def create_app(
     app.include_router(messaging_webhooks.router)
 
     # Added innermost first: the security headers wrap everything, even CSRF refusals.
+    app.add_middleware(RouteTemplateMiddleware)
     app.add_middleware(
         CSRFMiddleware,
         secret=settings.secret_key,
         secure_cookie=settings.is_prod,
+        cookie_name=settings.csrf_cookie_name,
+        session_cookie=settings.session_cookie_name,
         on_failure=csrf_failure_sender(templates),
+        on_malformed=malformed_request_sender(templates),
     )
     app.add_middleware(LocaleMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=MAX_REQUEST_BYTES)
     app.add_middleware(GZipMiddleware, minimum_size=500)
     app.add_middleware(SecurityHeadersMiddleware, hsts=settings.is_prod)
+    app.add_middleware(AccessLogMiddleware)
+    # Outermost: everything below, the access log included, sees the client's real address.
+    app.add_middleware(ClientAddressMiddleware, trusted_proxies=settings.trusted_proxy_list)
     return app

@@ -78,14 +78,14 @@ def cmd_demo(_args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from paris_avenir.app import create_app
+    from paris_avenir.app import SERVER_OPTIONS, create_app
     from paris_avenir.scheduler import build_scheduler
 
     app = create_app(_load_settings())
     scheduler = build_scheduler(app.state.settings, app.state.session_factory, app.state.channels)
     scheduler.start()
     try:
-        uvicorn.run(app, host=args.host, port=args.port, proxy_headers=True, log_level="info")
+        uvicorn.run(app, host=args.host, port=args.port, log_level="info", **SERVER_OPTIONS)
     finally:
         scheduler.shutdown(wait=False)
     return 0
@@ -380,13 +380,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def configure_logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    # One line every 15 seconds for each job run says nothing an operator needs.
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
-    # httpx logs every request's URL at INFO: the SMS provider's lookups carry the phone
-    # number in their query string, which must never reach a log line.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("httpcore").setLevel(logging.WARNING)
+    # One format, nothing personal in it (see paris_avenir/logs.py).
+    from paris_avenir.logs import configure_logging as configure
+
+    configure()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

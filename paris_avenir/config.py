@@ -6,6 +6,7 @@ secret: a leaked development key would let anyone forge sessions and sign-in lin
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -61,6 +62,26 @@ class Settings(BaseSettings):
     default_locale: str = "fr"
     timezone: str = "Europe/Paris"
 
+    # --- Client address (issue 13) ---
+    # The reverse proxies whose X-Forwarded-For is believed, comma-separated addresses or
+    # networks ("10.0.0.5, 10.1.0.0/16"). Empty (the default): none, not even 127.0.0.1 — the
+    # TCP peer is the client. Behind a trusted proxy, the client is the rightmost address
+    # of X-Forwarded-For that is not itself a trusted proxy. See the README (deployment).
+    trusted_proxies: str = ""
+
+    @model_validator(mode="after")
+    def _check_trusted_proxies(self) -> Settings:
+        for entry in self.trusted_proxy_list:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ConfigurationError(
+                    f"PARIS_AVENIR_TRUSTED_PROXIES: {entry!r} is not an address or a network "
+                    "(e.g. 10.0.0.5 or 10.1.0.0/16); '*' is refused, it would let any client "
+                    "choose its own address."
+                ) from None
+        return self
+
     @model_validator(mode="after")
     def _refuse_dev_secrets_in_prod(self) -> Settings:
         if self.env == "prod":
@@ -87,9 +108,20 @@ class Settings(BaseSettings):
         return self.env == "prod"
 
     @property
+    def trusted_proxy_list(self) -> list[str]:
+        return [entry.strip() for entry in self.trusted_proxies.split(",") if entry.strip()]
+
+    @property
     def session_cookie_name(self) -> str:
         # __Host- binds the cookie to this exact host over HTTPS; browsers refuse it on http.
         return "__Host-session" if self.is_prod else "session"
+
+    @property
+    def csrf_cookie_name(self) -> str:
+        # Same rule as the session cookie: __Host- needs Secure, and a Secure cookie is not
+        # sent back over plain http by every client (http.cookiejar, curl, Safari), only by
+        # Chromium and Firefox for localhost. Dev over http keeps the plain name.
+        return "__Host-csrftoken" if self.is_prod else "csrftoken"
 
 
 @lru_cache

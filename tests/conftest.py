@@ -31,6 +31,9 @@ from paris_avenir.migrate import upgrade_to_head
 from tests.querycount import CountQueries, QueryCounter
 from tests.servers import BrevoSmsApi, OidcProvider, SmtpServer, running
 
+# tests/log_privacy.py: the logs of the whole run are scanned for personal data at the end.
+pytest_plugins = ["pytester", "tests.log_privacy"]
+
 POSTGRES_URL_ENV = "PARIS_AVENIR_TEST_DATABASE_URL"
 REQUIRE_ALL_ENV = "PARIS_AVENIR_TEST_REQUIRE_ALL"
 BACKENDS = ["sqlite", "postgresql"]

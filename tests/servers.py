@@ -375,9 +375,15 @@ class PlatformServer:
     def __init__(self, app: Any, port: int | None = None) -> None:
         import uvicorn
 
+        from paris_avenir.app import SERVER_OPTIONS
+
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
+        # Served as `paris-avenir serve` serves it (proxy headers, access log, logging, INFO:
+        # tests/log_privacy.py reads every line uvicorn writes).
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=self.port, log_level="info", **SERVER_OPTIONS
+        )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
 

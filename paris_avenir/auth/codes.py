@@ -33,10 +33,11 @@ from paris_avenir.youths.models import Channel, Youth
 
 CODE_LIFETIME = timedelta(minutes=10)
 MAX_WRONG_TRIES = 5
-# (window, most codes in it): per number or email, and per IP address (a youth hostel's
-# wifi is shared by many, hence the higher figure).
+# (window, most codes in it): per number or email, and per IP address. The per-destination
+# limits carry the weight; the per-address one only stops one machine spraying numbers, and
+# must not lock out a shelter's wifi (a workshop of 30 youths, some asking twice).
 DESTINATION_LIMITS = ((timedelta(minutes=15), 3), (timedelta(hours=24), 10))
-IP_LIMITS = ((timedelta(minutes=15), 20), (timedelta(hours=24), 100))
+IP_LIMITS = ((timedelta(minutes=15), 60), (timedelta(hours=24), 300))
 
 
 class InvalidDestination(ValueError):

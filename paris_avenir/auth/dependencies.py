@@ -24,6 +24,8 @@ class SignInRequired(HTTPException):
 
 
 def client_ip(request: Request) -> str:
+    """The client's address for limits and audit: the TCP peer, or what a trusted proxy saw
+    (web.middleware.ClientAddressMiddleware); never a header a client chose."""
     return request.client.host if request.client else "unknown"
 
 

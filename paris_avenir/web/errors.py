@@ -14,6 +14,7 @@ from starlette.types import Scope, Send
 
 from paris_avenir.web import i18n
 from paris_avenir.web.i18n import N_
+from paris_avenir.web.middleware import route_template
 from paris_avenir.web.templating import render
 
 logger = logging.getLogger(__name__)
@@ -111,22 +112,24 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def server_error(request: Request, exc: Exception) -> Response:
-        # The message may contain personal data: log the type and where, not the text.
+        # The message may contain personal data, the path a token: log the type and the
+        # route template (logs.PrivateFormatter withholds the traceback's message).
+        route = route_template(request.scope)
         logger.error(
             "unhandled %s on %s %s",
             type(exc).__name__,
             request.method,
-            request.url.path,
+            route,
             exc_info=(type(exc), exc, exc.__traceback__),
         )
         return _error_page(request, 500)
 
 
-def csrf_failure_sender(environment: Environment) -> Any:
-    """The 403 that asgi-csrf sends, as a page in the reader's language instead of its
-    English sentence."""
+def _page_sender(environment: Environment, key: int | str, status_code: int) -> Any:
+    """An error page sent straight from a middleware (before any route), in the reader's
+    language."""
 
-    async def send_csrf_failed(scope: Scope, send: Send, _error: Any) -> None:
+    async def send_page(scope: Scope, send: Send, *_reason: Any) -> None:
         i18n.set_locale(scope.get("locale", i18n.SOURCE_LOCALE))
         html = environment.get_template("errors/error.html").render(
             {
@@ -136,14 +139,26 @@ def csrf_failure_sender(environment: Environment) -> Any:
                 "viewer_staff": None,
                 # Without a token the switch would fail the same way: not on this page.
                 "show_language_bar": False,
-                **error_context("csrf", 403),
+                **error_context(key, status_code),
             }
         )
         html = i18n.mark_untranslated(html)
-        response = HTMLResponse(html, status_code=403)
+        response = HTMLResponse(html, status_code=status_code)
         await response({"type": "http", **scope}, _no_body, send)
 
-    return send_csrf_failed
+    return send_page
+
+
+def csrf_failure_sender(environment: Environment) -> Any:
+    """The 403 that asgi-csrf sends, as a page in the reader's language instead of its
+    English sentence."""
+    return _page_sender(environment, "csrf", 403)
+
+
+def malformed_request_sender(environment: Environment) -> Any:
+    """The 400 for a request the CSRF check cannot even read (a multipart body without a
+    valid boundary, a truncated one): a page, never a 500."""
+    return _page_sender(environment, 400, 400)
 
 
 async def _no_body() -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Pure ASGI middleware: security headers, locale, CSRF.
+"""Pure ASGI middleware: client address, access log, security headers, locale, CSRF.
 
 Pure ASGI (not BaseHTTPMiddleware) so that streaming, context variables and the request
 body replay that CSRF needs all keep working.
@@ -6,16 +6,22 @@ body replay that CSRF needs all keep working.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import ipaddress
+import logging
+import re
+import time
+from collections.abc import Callable, Sequence
 from http.cookies import SimpleCookie
 from typing import Any
 
 import asgi_csrf as asgi_csrf_module
 from asgi_csrf import asgi_csrf
-from python_multipart.multipart import FormParser
+from python_multipart.multipart import FormParser, parse_options_header
 from starlette.datastructures import MutableHeaders
+from starlette.formparsers import MultiPartException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from paris_avenir.kit.crypto import keyed_hash
 from paris_avenir.web import i18n
 
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -33,10 +39,153 @@ CONTENT_SECURITY_POLICY = "; ".join(
     ]
 )
 LOCALE_COOKIE = "langue"
-CSRF_COOKIE = "csrftoken"
 CSRF_HEADER = "x-csrftoken"
 # Machine-to-machine endpoints authenticate by their own means (signatures), not cookies.
 CSRF_EXEMPT_PREFIXES = ("/webhooks/",)
+
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def _parse_address(value: str) -> IPAddress | None:
+    """An address of X-Forwarded-For (1.2.3.4, 1.2.3.4:5678, 2001:db8::1, [2001:db8::1]:443)."""
+    value = value.strip()
+    if value.startswith("[") and "]" in value:
+        value = value[1 : value.index("]")]
+    elif value.count(":") == 1:
+        value = value.split(":", 1)[0]
+    try:
+        return ipaddress.ip_address(value)
+    except ValueError:
+        return None
+
+
+class TrustedProxies:
+    """The reverse proxies whose X-Forwarded-For is believed (Settings.trusted_proxies)."""
+
+    def __init__(self, entries: Sequence[str]) -> None:
+        self.networks = [ipaddress.ip_network(entry, strict=False) for entry in entries]
+
+    def __bool__(self) -> bool:
+        return bool(self.networks)
+
+    def trusts(self, address: IPAddress | None) -> bool:
+        return address is not None and any(address in network for network in self.networks)
+
+    def client_address(self, peer: str | None, forwarded_for: Sequence[str]) -> str | None:
+        """The address the nearest trusted proxy saw: when the TCP peer is a trusted proxy,
+        the rightmost hop of X-Forwarded-For that is not itself one; otherwise the peer.
+        A client-supplied header is never believed from anyone else."""
+        if peer is None or not self.trusts(_parse_address(peer)):
+            return peer
+        hops = [hop for header in forwarded_for for hop in header.split(",") if hop.strip()]
+        for hop in reversed(hops):
+            address = _parse_address(hop)
+            if address is None:
+                # Not what a proxy writes: believe nothing further left.
+                return peer
+            if not self.trusts(address):
+                return str(address)
+        return peer
+
+
+class ClientAddressMiddleware:
+    """Sets scope["client"] to the client's real address, once, for everyone: the rate limits
+    and the audit (through auth.dependencies.client_ip) and the access log. The server's own
+    proxy-header handling stays off (paris_avenir.app.SERVER_OPTIONS): this is the only place
+    that reads X-Forwarded-For."""
+
+    def __init__(self, app: ASGIApp, *, trusted_proxies: Sequence[str]) -> None:
+        self.app = app
+        self.trusted = TrustedProxies(trusted_proxies)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self.trusted:
+            client = scope.get("client")
+            peer = client[0] if client else None
+            forwarded = [
+                value.decode("latin-1")
+                for key, value in scope.get("headers", [])
+                if key == b"x-forwarded-for"
+            ]
+            address = self.trusted.client_address(peer, forwarded)
+            if address is not None and address != peer:
+                scope["client"] = (address, 0)
+        await self.app(scope, receive, send)
+
+
+access_logger = logging.getLogger("paris_avenir.access")
+UNMATCHED_ROUTE = "<no route>"
+# Where the matched route's template travels back to the outer layers: asgi-csrf hands the
+# layers inside it a copy of the scope, so the router's scope["route"] is not seen outside.
+ROUTE_KEY = "paris_avenir.route"
+
+
+def route_template(scope: Scope) -> str:
+    """The path as the application declares it (`/connexion/lien/{token}`): what the logs
+    write instead of the path itself, which may carry a token."""
+    holder = scope.get(ROUTE_KEY)
+    return str(holder[0]) if holder else UNMATCHED_ROUTE
+
+
+class RouteTemplateMiddleware:
+    """Innermost: once the router has chosen a route, hands its template outwards."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            path = getattr(scope.get("route"), "path", None)
+            holder = scope.get(ROUTE_KEY)
+            if path is not None and holder is not None and not holder:
+                holder.append(path)
+
+
+def _client_network(scope: Scope) -> str:
+    """The client's network, not its address: /24 (IPv4) or /48 (IPv6)."""
+    client = scope.get("client")
+    address = _parse_address(client[0]) if client else None
+    if address is None:
+        return "-"
+    prefix = 24 if address.version == 4 else 48
+    return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
+
+
+class AccessLogMiddleware:
+    """One line per request: client network, method, route template, status, duration.
+    Never the raw path nor the query string (tokens, searched names)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+        scope.setdefault(ROUTE_KEY, [])
+
+        async def recording_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, recording_send)
+        finally:
+            access_logger.info(
+                '%s "%s %s" %d %.0fms',
+                _client_network(scope),
+                scope.get("method", "-"),
+                route_template(scope),
+                status,
+                (time.perf_counter() - started) * 1000,
+            )
 
 
 class SecurityHeadersMiddleware:
@@ -187,8 +336,70 @@ class _EveryPath:
         return True
 
 
+# RFC 2046: 1 to 70 characters, a space allowed but not last.
+_BOUNDARY = re.compile(r"[0-9A-Za-z'()+_,\-./:=? ]{0,69}[0-9A-Za-z'()+_,\-./:=?]")
+_malformed_logger = logging.getLogger("paris_avenir.web.malformed")
+
+
+_NOT_MULTIPART = b""
+# How much may follow the closing delimiter (RFC 2046's "epilogue"; browsers send none).
+_EPILOGUE_BYTES = 256
+
+
+def _normalise_multipart(scope: Scope) -> bytes | None:
+    """A multipart/form-data Content-Type rewritten as `multipart/form-data; boundary=B`, the
+    one form asgi-csrf reads (it splits on "; boundary=", so `;boundary=B`, a quoted boundary
+    or a parameter after it broke it with a 500). Returns the boundary (b"" when the body is
+    not multipart), or None when the boundary is missing or invalid: the request is
+    malformed."""
+    headers = scope.get("headers", [])
+    for index, (key, value) in enumerate(headers):
+        if key != b"content-type":
+            continue
+        kind, options = parse_options_header(value)
+        if kind != b"multipart/form-data":
+            return _NOT_MULTIPART
+        boundary = options.get(b"boundary", b"")
+        if not _BOUNDARY.fullmatch(boundary.decode("latin-1")):
+            return None
+        rewritten = list(headers)
+        rewritten[index] = (key, b"multipart/form-data; boundary=" + boundary)
+        scope["headers"] = rewritten
+        return bytes(boundary)
+    return _NOT_MULTIPART
+
+
+def _closing_delimiter_required(receive: Receive, boundary: bytes) -> Receive:
+    """A multipart body must end with its closing delimiter: python-multipart takes a body
+    cut short for a complete one (the parts so far, the last one silently dropped). The body
+    is not buffered, only its last bytes are kept to check."""
+    closing = b"--" + boundary + b"--"
+    keep = len(closing) + _EPILOGUE_BYTES
+    tail = b""
+
+    async def checked() -> Message:
+        nonlocal tail
+        message = await receive()
+        if message["type"] == "http.request":
+            tail = (tail + message.get("body", b""))[-keep:]
+            if not message.get("more_body", False) and closing not in tail:
+                # Starlette and FastAPI answer this exception with a 400.
+                raise MultiPartException("multipart body without its closing delimiter")
+        return message
+
+    return checked
+
+
 class CSRFMiddleware:
-    """Double-submit token (asgi-csrf): a hidden `csrftoken` field or an X-CSRFToken header."""
+    """Double-submit token (asgi-csrf): a hidden `csrftoken` field or an X-CSRFToken header,
+    equal to the token of the `__Host-csrftoken` cookie (`csrftoken` in dev), whose signature
+    is bound to the session: asgi-csrf signs with itsdangerous under a namespace derived from
+    the session cookie (an HMAC of it, never the cookie itself), so a token issued to another
+    session — or before signing in — does not verify, and a cookie planted by someone else is
+    useless without the victim's session.
+
+    A request asgi-csrf cannot read (a multipart boundary missing or invalid, a body that does
+    not parse) gets a 400 page instead of a 500."""
 
     def __init__(
         self,
@@ -196,19 +407,58 @@ class CSRFMiddleware:
         *,
         secret: str,
         secure_cookie: bool,
+        cookie_name: str,
+        session_cookie: str,
         on_failure: Callable[[Scope, Send, Any], Any],
+        on_malformed: Callable[[Scope, Send], Any],
     ) -> None:
-        self.app = asgi_csrf(
-            app,
-            cookie_name=CSRF_COOKIE,
-            http_header=CSRF_HEADER,
-            signing_secret=secret,
-            always_protect=_EveryPath(),
-            skip_if_scope=lambda scope: scope["path"].startswith(CSRF_EXEMPT_PREFIXES),
-            cookie_secure=secure_cookie,
-            cookie_samesite="Lax",
-            send_csrf_failed=on_failure,
-        )
+        self.app = app
+        self.secret = secret
+        self.session_cookie = session_cookie
+        self.on_malformed = on_malformed
+        self.options: dict[str, Any] = {
+            "cookie_name": cookie_name,
+            "http_header": CSRF_HEADER,
+            "signing_secret": secret,
+            "always_protect": _EveryPath(),
+            "skip_if_scope": lambda scope: scope["path"].startswith(CSRF_EXEMPT_PREFIXES),
+            # __Host-: Secure, Path=/ and no Domain (asgi-csrf sets none).
+            "cookie_path": "/",
+            "cookie_secure": secure_cookie,
+            "cookie_samesite": "Lax",
+            "send_csrf_failed": on_failure,
+        }
+
+    def _namespace(self, scope: Scope) -> str:
+        session = _cookie(scope, self.session_cookie) or ""
+        return "csrftoken." + keyed_hash(self.secret, session, purpose="csrf-session")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.app(scope, receive, send)
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if scope.get("method") not in {"GET", "HEAD", "OPTIONS", "TRACE"}:
+            boundary = _normalise_multipart(scope)
+            if boundary is None:
+                _malformed_logger.info("refused: multipart boundary missing or invalid")
+                await self.on_malformed(scope, send)
+                return
+            if boundary:
+                receive = _closing_delimiter_required(receive, boundary)
+        reached_app = False
+
+        async def application(inner: Scope, inner_receive: Receive, inner_send: Send) -> None:
+            nonlocal reached_app
+            reached_app = True
+            await self.app(inner, inner_receive, inner_send)
+
+        protected = asgi_csrf(application, signing_namespace=self._namespace(scope), **self.options)
+        try:
+            await protected(scope, receive, send)
+        except Exception as error:
+            if reached_app:
+                raise
+            # asgi-csrf could not read the body (truncated multipart, bytes that are not
+            # UTF-8…): the request is malformed, not the server broken.
+            _malformed_logger.info("refused: unreadable body (%s)", type(error).__name__)
+            await self.on_malformed(scope, send)
