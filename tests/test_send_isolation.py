@@ -1,0 +1,228 @@
+"""A slow SMS provider never stalls unrelated pages: sends leave on the outbox worker's own
+threads, never on the thread pool that serves pages.
+
+A real platform (uvicorn on loopback, SQLite or PostgreSQL) talks to a Brevo stub whose
+answers take longer than the whole page budget; 40 youths ask for a sign-in code (40 sends
+hang at the provider) and, meanwhile, the home page and the sign-in page must answer fast.
+Once the provider is quick again, every one of the 40 codes has left exactly once."""
+
+from __future__ import annotations
+
+import re
+import statistics
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from paris_avenir.app import create_app
+from paris_avenir.config import Settings
+from paris_avenir.db import create_database_engine, make_session_factory
+from paris_avenir.messaging import outbox
+from paris_avenir.messaging.models import OutboxMessage, OutboxStatus
+from paris_avenir.migrate import upgrade_to_head
+from tests.conftest import postgres_schema_url
+from tests.factories import create_youth
+from tests.servers import BrevoSmsApi, PlatformServer
+
+SCHEMA = "send_isolation"
+PARALLEL = 40
+# Longer than any page may take; shorter than the adapter's read timeout (5 s), so the
+# sends succeed once the provider answers and none is retried.
+PROVIDER_DELAY = 4.0
+PAGE_BUDGET = 1.0  # seconds, the slowest page allowed while the provider hangs
+
+
+@dataclass
+class Platform:
+    url: str
+    factory: sessionmaker[Session]
+    sms_api: BrevoSmsApi
+    worker: outbox.OutboxWorker
+    postgresql: bool
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def platform(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Platform]:
+    engine: Engine
+    if request.param == "postgresql":
+        url = postgres_schema_url(SCHEMA, needed_for="send isolation on PostgreSQL")
+        engine = create_database_engine(url, pool_size=20, max_overflow=30)
+    else:
+        engine = create_database_engine(f"sqlite:///{tmp_path / 'sends.sqlite3'}")
+    upgrade_to_head(engine)
+    sms_api = BrevoSmsApi()
+    sms_api.start()
+    settings = Settings(
+        env="dev",
+        secret_key="send-isolation-secret-" + "x" * 32,
+        database_url=f"sqlite:///{tmp_path / 'unused.sqlite3'}",
+        sms_backend="http",
+        sms_api_url=sms_api.url,
+        sms_api_key=BrevoSmsApi.API_KEY,
+        upload_dir=tmp_path / "uploads",
+        smtp_url="smtp://127.0.0.1:9",
+    )
+    app = create_app(settings, engine=engine)
+    server = PlatformServer(app)
+    server.start()
+    try:
+        yield Platform(
+            server.url,
+            make_session_factory(engine),
+            sms_api,
+            app.state.outbox_worker,
+            request.param == "postgresql",
+        )
+    finally:
+        sms_api.response_delay = 0
+        server.stop()
+        sms_api.stop()
+        engine.dispose()
+
+
+def _ask_for_a_code(platform: Platform, index: int, phone: str) -> float:
+    """One youth's phone: the sign-in page, then "send me a code", from an address of its
+    own (the per-address limit is not what this test is about). Returns the POST's time."""
+    transport = httpx.HTTPTransport(local_address=f"127.0.0.{index + 2}")
+    with httpx.Client(base_url=platform.url, transport=transport, timeout=30) as client:
+        page = client.get("/connexion")
+        token = re.search(r'"x-csrftoken": "([^"]+)"', page.text)
+        assert page.status_code == 200 and token
+        started = time.perf_counter()
+        answer = client.post("/connexion", data={"csrftoken": token.group(1), "destination": phone})
+        elapsed = time.perf_counter() - started
+        assert answer.status_code == 303, answer.text[:300]
+        return elapsed
+
+
+def _page_times(platform: Platform, seconds: float, visitors: int = 4) -> list[float]:
+    """Unrelated pages, as other visitors load them for `seconds`: the home page and the
+    sign-in page, by `visitors` browsers at once."""
+
+    def visit(_visitor: int) -> list[float]:
+        times: list[float] = []
+        until = time.monotonic() + seconds
+        with httpx.Client(base_url=platform.url, timeout=30) as client:
+            while time.monotonic() < until:
+                for path in ("/", "/connexion"):
+                    started = time.perf_counter()
+                    assert client.get(path).status_code == 200
+                    times.append(time.perf_counter() - started)
+                time.sleep(0.05)
+        return times
+
+    with ThreadPoolExecutor(max_workers=visitors) as pool:
+        return [each for times in pool.map(visit, range(visitors)) for each in times]
+
+
+def test_forty_hanging_sends_leave_pages_fast_and_every_code_leaves_once(
+    platform: Platform,
+) -> None:
+    with platform.factory.begin() as session:
+        phones = [create_youth(session).phone or "" for _index in range(PARALLEL)]
+    quiet = _page_times(platform, seconds=1)  # before anything hangs
+
+    platform.sms_api.response_delay = PROVIDER_DELAY
+    # Four browsers at a time on PostgreSQL; one at a time on SQLite, whose deferred
+    # transactions do not yet wait for each other's writes (a matter of its own).
+    with ThreadPoolExecutor(max_workers=4 if platform.postgresql else 1) as pool:
+        post_times = list(pool.map(lambda i: _ask_for_a_code(platform, i, phones[i]), range(40)))
+    hanging_since = time.monotonic()
+    # The provider now holds every send the worker has started; the rest wait their turn.
+    during = _page_times(platform, seconds=PROVIDER_DELAY / 2)
+    measured_while_hanging = time.monotonic() - hanging_since
+    started_sends = len(platform.sms_api.calls)
+
+    print(
+        f"\npages before: median {statistics.median(quiet) * 1000:.0f} ms,"
+        f" max {max(quiet) * 1000:.0f} ms; while {PARALLEL} sends hang: median"
+        f" {statistics.median(during) * 1000:.0f} ms, max {max(during) * 1000:.0f} ms"
+        f" ({len(during)} pages in {measured_while_hanging:.1f} s); code requests: median"
+        f" {statistics.median(post_times) * 1000:.0f} ms, max {max(post_times) * 1000:.0f} ms"
+    )
+    assert measured_while_hanging < PROVIDER_DELAY, "the pages were measured while sends hung"
+    assert max(during) < PAGE_BUDGET
+    assert max(post_times) < PAGE_BUDGET, "a code request only queues its SMS"
+    # The worker sends, a few at a time (not one thread per request).
+    assert 1 <= started_sends <= outbox.SEND_CONCURRENCY
+
+    platform.sms_api.response_delay = 0
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with platform.factory() as session:
+            sent = session.scalar(
+                select(func.count())
+                .select_from(OutboxMessage)
+                .where(OutboxMessage.status == OutboxStatus.SENT)
+            )
+        if sent == PARALLEL:
+            break
+        time.sleep(0.2)
+    assert sent == PARALLEL
+    recipients = Counter(call.payload["recipient"] for call in platform.sms_api.calls)
+    assert sorted(recipients) == sorted(phone.lstrip("+") for phone in phones)
+    assert set(recipients.values()) == {1}, "each code left exactly once"
+
+
+def test_a_full_worker_leaves_the_message_queued_for_the_dispatcher(
+    session: Session, session_factory: sessionmaker[Session], tmp_path: Path
+) -> None:
+    """Past its bound, the worker takes nothing more: the message waits in the outbox (the
+    periodic pass sends it), the request does not wait for room."""
+    from paris_avenir.messaging.channels import Channels
+    from paris_avenir.youths.models import Channel
+
+    release = threading.Event()
+
+    class Hanging:
+        def send_sms(self, *, to: str, text: str, reference: str, tag: str) -> str | None:
+            release.wait(10)
+            return f"id-{reference}"
+
+        def find_sent(self, *, to: str, reference: str) -> str | None:
+            return None
+
+    youth = create_youth(session)
+    messages = [
+        outbox.enqueue(
+            session,
+            channel=Channel.SMS,
+            recipient=youth.phone or "",
+            template="test",
+            body_text="Bonjour",
+            idempotency_key=f"full-worker:{index}",
+            respects_quiet_hours=False,
+        )
+        for index in range(3)
+    ]
+    session.commit()
+    worker = outbox.OutboxWorker(
+        session_factory,
+        Channels(sms=Hanging(), email=None),  # type: ignore[arg-type]
+        concurrency=1,
+        max_pending=2,
+    )
+    try:
+        first = worker.submit(messages[0].id)
+        second = worker.submit(messages[1].id)
+        started = time.perf_counter()
+        assert worker.submit(messages[2].id) is None
+        assert time.perf_counter() - started < 0.1
+        assert first is not None and second is not None
+        release.set()
+        assert first.result(10) is OutboxStatus.SENT
+        assert second.result(10) is OutboxStatus.SENT
+    finally:
+        release.set()
+        worker.shutdown()
+    session.expire_all()
+    assert session.get_one(OutboxMessage, messages[2].id).status is OutboxStatus.QUEUED
