@@ -117,9 +117,11 @@ def test_booking_takes_the_slot_and_the_database_refuses_a_second_one(
         session, youth, AppointmentKind.REFERENT, slot.key, base_url="http://x", now=NOW
     )
     assert appointment.starts_at == slot.starts_at
+    other = create_youth(session)
+    assign(session, other, referent)
     with pytest.raises(service.SlotTaken) as taken:
         service.book(
-            session, youth, AppointmentKind.REFERENT, slot.key, base_url="http://x", now=NOW
+            session, other, AppointmentKind.REFERENT, slot.key, base_url="http://x", now=NOW
         )
     assert "plus libre" in str(taken.value) and taken.value.alternatives
     assert slot.key not in {alternative.key for alternative in taken.value.alternatives}
