@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 import threading
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -257,7 +256,7 @@ def test_thirty_identical_stops_at_once_opt_out_once(
 ) -> None:
     url, factory = race_server
     with factory.begin() as session:
-        youth = create_youth(session, phone=f"+3363998{time.monotonic_ns() % 10000:04d}")
+        youth = create_youth(session)
         youth_id, phone = youth.id, youth.phone or ""
     stop = {"event": "reply", "from": phone.lstrip("+"), "reply": "STOP", "ts_event": 1764666000}
 
@@ -274,3 +273,33 @@ def test_thirty_identical_stops_at_once_opt_out_once(
         assert youth.outreach_opted_out_at is not None
         assert _opt_out_audits(session, youth) == 1
         assert _provider_events(session) == 1
+
+
+def test_thirty_different_stops_at_once_opt_out_once(
+    race_server: tuple[str, sessionmaker[Session]],
+) -> None:
+    """Not replays: 30 distinct events (STOP, ARRET… sent within a second). Each is taken,
+    the opt-out and its audit entry happen once."""
+    url, factory = race_server
+    with factory.begin() as session:
+        youth = create_youth(session)
+        youth_id, phone = youth.id, youth.phone or ""
+    words = ["STOP", "ARRET", "Stop", "stop sms"]
+
+    def deliver(index: int) -> str:
+        stop = {
+            "event": "reply",
+            "from": phone.lstrip("+"),
+            "reply": words[index % len(words)],
+            "ts_event": 1764666000 + index,
+        }
+        with httpx.Client(base_url=url, timeout=60) as client:
+            response = client.post(WEBHOOK, json=stop, headers=AUTH)
+            assert response.status_code == 200, response.text
+            return str(response.json()["status"])
+
+    assert _at_once(PARALLEL, deliver) == ["ok"] * PARALLEL
+    with factory() as session:
+        youth = session.get_one(Youth, youth_id)
+        assert youth.outreach_opted_out_at is not None
+        assert _opt_out_audits(session, youth) == 1

@@ -153,6 +153,8 @@ def _handle(session: Session, settings: Settings, payload: dict[str, Any]) -> JS
             logger.info("sms webhook: a STOP whose sender is unknown or contradicted, ignored")
             return JSONResponse({"status": "ignored"})
         for youth in youth_service.youths_with_phone(session, sender):
+            # Read again under a row lock: two different STOPs at once opt out once.
+            session.refresh(youth, with_for_update=True)
             youth_service.opt_out_of_outreach(session, youth, via="sms_stop")
     return JSONResponse({"status": "ok"})
 
