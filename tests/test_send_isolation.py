@@ -17,10 +17,11 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, event, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from paris_avenir.app import create_app
@@ -38,7 +39,11 @@ PARALLEL = 40
 # Longer than any page may take; shorter than the adapter's read timeout (5 s), so the
 # sends succeed once the provider answers and none is retried.
 PROVIDER_DELAY = 4.0
-PAGE_BUDGET = 1.0  # seconds, the slowest page allowed while the provider hangs
+# While the provider hangs, what pages may take (seconds). On main, with sends in the
+# request thread pool, they took a median of 1.3 s and up to 2.7 s; here a few ms, but a
+# shared CI machine can stall any single request for a moment.
+MEDIAN_PAGE_BUDGET = 0.3
+SLOWEST_PAGE_BUDGET = PROVIDER_DELAY / 2
 
 
 @dataclass
@@ -50,6 +55,19 @@ class Platform:
     postgresql: bool
 
 
+def _begin_immediately(engine: Engine) -> None:
+    """SQLite transactions that take the write lock when they begin (BEGIN IMMEDIATE), as
+    issue 13 makes the platform's own: a code request and the worker's writes then wait for
+    each other (busy_timeout) instead of failing with "database is locked" when the worker
+    commits between the request's read and its write. Redundant once db.py does it."""
+    for listener in list(engine.dispatch.begin):
+        event.remove(engine, "begin", listener)
+
+    @event.listens_for(engine, "begin")
+    def _immediate(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def platform(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Platform]:
     engine: Engine
@@ -58,6 +76,7 @@ def platform(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Platfor
         engine = create_database_engine(url, pool_size=20, max_overflow=30)
     else:
         engine = create_database_engine(f"sqlite:///{tmp_path / 'sends.sqlite3'}")
+        _begin_immediately(engine)
     upgrade_to_head(engine)
     sms_api = BrevoSmsApi()
     sms_api.start()
@@ -129,6 +148,7 @@ def test_forty_hanging_sends_leave_pages_fast_and_every_code_leaves_once(
 ) -> None:
     with platform.factory.begin() as session:
         phones = [create_youth(session).phone or "" for _index in range(PARALLEL)]
+    _page_times(platform, seconds=0.5, visitors=1)  # the server warms up
     quiet = _page_times(platform, seconds=1)  # before anything hangs
 
     platform.sms_api.response_delay = PROVIDER_DELAY
@@ -149,8 +169,10 @@ def test_forty_hanging_sends_leave_pages_fast_and_every_code_leaves_once(
         f" {statistics.median(post_times) * 1000:.0f} ms, max {max(post_times) * 1000:.0f} ms"
     )
     assert len(platform.sms_api.calls) < PARALLEL, "sends were still hanging meanwhile"
-    assert max(during) < PAGE_BUDGET
-    assert max(post_times) < PAGE_BUDGET, "a code request only queues its SMS"
+    assert statistics.median(during) < MEDIAN_PAGE_BUDGET
+    assert max(during) < SLOWEST_PAGE_BUDGET
+    assert statistics.median(post_times) < MEDIAN_PAGE_BUDGET, "a code request only queues"
+    assert max(post_times) < SLOWEST_PAGE_BUDGET
     # The worker sends a few at a time (not one thread per request): calls that reached
     # the provider less than a delay apart were at the provider together.
     arrivals = [call.at for call in platform.sms_api.calls]
