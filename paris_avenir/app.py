@@ -25,6 +25,7 @@ from paris_avenir.kit.crypto import build_cipher
 from paris_avenir.messaging import routes as messaging_routes
 from paris_avenir.messaging import webhooks as messaging_webhooks
 from paris_avenir.messaging.channels import Channels, build_channels
+from paris_avenir.messaging.outbox import OutboxWorker
 from paris_avenir.outreach import routes as outreach_routes
 from paris_avenir.staff import admin_routes, import_routes, task_routes, team_routes
 from paris_avenir.staff import routes as staff_routes
@@ -78,6 +79,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
+        _app.state.outbox_worker.shutdown()
         if owns_engine:
             engine.dispose()
 
@@ -99,6 +101,8 @@ def create_app(
         settings.upload_dir, app.state.cipher, scanner=scanner_from_settings(settings)
     )
     app.state.channels = channels or build_channels(settings)
+    # Sends leave on the worker's own threads, never on the request thread pool.
+    app.state.outbox_worker = OutboxWorker(app.state.session_factory, app.state.channels)
     app.state.oidc = {
         "franceconnect": OidcClient(
             ProviderSettings(

@@ -27,6 +27,7 @@ from paris_avenir.messaging.models import (
     OutboxMessage,
     OutboxStatus,
     OutboxStatusEvent,
+    ProviderEvent,
     message_attachment,
 )
 from paris_avenir.outreach.models import (
@@ -88,6 +89,7 @@ __all__ = [
     "OutreachReason",
     "OutreachResponse",
     "PlatformSetting",
+    "ProviderEvent",
     "RequestStatus",
     "SignInAttempt",
     "StaffRole",

@@ -73,7 +73,9 @@ async def test_a_slot_taken_meanwhile_offers_the_next_ones(
     keys = SLOT.findall((await client.get("/mon-espace/rendez-vous/nouveau?motif=referent")).text)
     from paris_avenir.appointments import service
 
-    service.book(session, youth, AppointmentKind.REFERENT, keys[0], base_url="http://x")
+    other = create_youth(session)
+    assign(session, other, referent)
+    service.book(session, other, AppointmentKind.REFERENT, keys[0], base_url="http://x")
     session.commit()
     response = await post_form(
         client, "/mon-espace/rendez-vous", {"motif": "referent", "creneau": keys[0]}

@@ -94,6 +94,11 @@ def _slots_page(
     slots: list[Slot] | None = None,
     status_code: int = 200,
 ) -> Response:
+    # At the limit of upcoming appointments of this kind, the youth sees why and the ones
+    # they hold (to move or cancel one), not slots they could not book.
+    refused = None if moving else service.limit_reached(session, youth, kind)
+    if refused is not None:
+        error, slots = str(refused), []
     slots = slots if slots is not None else service.slots_for(session, youth, kind)
     motif = next(code for code, value in MOTIFS.items() if value is kind)
     return render(
@@ -106,6 +111,8 @@ def _slots_page(
             "days": _by_day(slots),
             "moving": moving,
             "error": error,
+            "held": refused.existing if refused is not None else [],
+            "kind_label": service.kind_label,
         },
         status_code=status_code,
     )
@@ -161,6 +168,8 @@ def book(
             slots=taken.alternatives,
             status_code=409,
         )
+    except service.BookingLimitReached:
+        return _slots_page(request, session, youth, kind, status_code=409)
     outreach_engine.record_response(session, youth.id, OutreachResponse.BOOKING)
     return RedirectResponse(f"/mon-espace/rendez-vous/{appointment.id}?confirme=1", status_code=303)
 

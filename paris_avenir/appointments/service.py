@@ -4,6 +4,11 @@ Never double-booked: a partial unique index (staff, start) on live appointments 
 between two youths who press "Confirmer" at the same moment; the loser gets a clear message
 and the next free slots. Reminders go 48 h and 2 h before through the outbox, never after the
 start; one that would fall in quiet hours is sent earlier, not skipped.
+
+Nobody hoards the slots: a youth holds at most a few upcoming appointments of each kind (an
+admin setting of the policy: 1 with the référent, 2 with a psychologist, 2 at the counter).
+Their bookings are decided one at a time — the youth's row is locked before counting — so
+40 requests at once from one youth still give exactly that many.
 """
 
 from __future__ import annotations
@@ -66,6 +71,71 @@ class SlotTaken(AppointmentError):
         self.alternatives = alternatives
 
 
+class BookingLimitReached(AppointmentError):
+    """The youth already holds as many upcoming appointments of this kind as the policy
+    allows; `existing` are those appointments, soonest first."""
+
+    def __init__(self, message: str, existing: list[Appointment]) -> None:
+        super().__init__(message)
+        self.existing = existing
+
+
+def open_bookings_limit(policy: OutreachPolicy, kind: AppointmentKind) -> int:
+    """How many upcoming appointments of this kind a youth may hold at once."""
+    return {
+        AppointmentKind.REFERENT: policy.open_referent_bookings,
+        AppointmentKind.PSYCHOLOGIST: policy.open_psychologist_bookings,
+        AppointmentKind.COUNTER: policy.open_counter_bookings,
+        AppointmentKind.FOLLOW_UP_INTERVIEW: 1,  # one interview, by law
+    }[kind]
+
+
+def open_bookings(
+    session: Session,
+    youth_id: uuid.UUID,
+    kind: AppointmentKind,
+    *,
+    now: datetime,
+) -> list[Appointment]:
+    """The youth's upcoming, still booked appointments of this kind, soonest first."""
+    query = select(Appointment).where(
+        Appointment.youth_id == youth_id,
+        Appointment.kind == kind,
+        Appointment.status == AppointmentStatus.BOOKED,
+        Appointment.starts_at > now,
+    )
+    return list(session.scalars(query.order_by(Appointment.starts_at)))
+
+
+def limit_reached(
+    session: Session,
+    youth: Youth,
+    kind: AppointmentKind,
+    *,
+    now: datetime | None = None,
+) -> BookingLimitReached | None:
+    """The refusal to show if the youth may not book one more of this kind, else None."""
+    existing = open_bookings(session, youth.id, kind, now=now or utcnow())
+    limit = open_bookings_limit(load_policy(session), kind)
+    if len(existing) < limit:
+        return None
+    message = i18n.ngettext(
+        "Vous avez déjà %(num)d rendez-vous de ce type à venir : c’est le maximum. "
+        "Pour en prendre un autre, déplacez ou annulez celui-ci.",
+        "Vous avez déjà %(num)d rendez-vous de ce type à venir : c’est le maximum. "
+        "Pour en prendre un autre, déplacez ou annulez l’un d’eux.",
+        len(existing),
+    )
+    return BookingLimitReached(message, existing)
+
+
+def _lock_bookings_of(session: Session, youth: Youth) -> None:
+    """One youth's bookings are decided one at a time: the count that follows sees every
+    booking committed before it (PostgreSQL waits on the youth's row; SQLite has a single
+    writer anyway)."""
+    session.execute(select(Youth.id).where(Youth.id == youth.id).with_for_update())
+
+
 def kind_label(kind: AppointmentKind) -> str:
     return i18n.gettext(KIND_LABELS[kind])
 
@@ -113,9 +183,19 @@ def book(
     base_url: str,
     shared_with_referent: bool = False,
     booked_by_staff_id: uuid.UUID | None = None,
+    replacing: uuid.UUID | None = None,
     now: datetime | None = None,
 ) -> Appointment:
+    """Books a free slot. A youth booking for themselves may not go past the policy's
+    limit of upcoming appointments of this kind (BookingLimitReached). A move (`replacing`
+    the appointment it cancels) adds none; staff booking at the counter decide for
+    themselves."""
     now = now or utcnow()
+    _lock_bookings_of(session, youth)
+    if booked_by_staff_id is None and replacing is None:
+        refused = limit_reached(session, youth, kind, now=now)
+        if refused is not None:
+            raise refused
     slots = slots_for(session, youth, kind, now=now)
     slot = _find(slots, slot_key)
     if slot is None:
@@ -315,6 +395,7 @@ def move(
         slot_key,
         base_url=base_url,
         shared_with_referent=appointment.shared_with_referent,
+        replacing=appointment.id,
         now=now,
     )
     appointment.status = AppointmentStatus.CANCELLED

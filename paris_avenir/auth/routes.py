@@ -18,7 +18,6 @@ from paris_avenir.auth.models import AuthMethod
 from paris_avenir.auth.oidc import OidcClient, OidcFailure
 from paris_avenir.config import Settings
 from paris_avenir.db import SessionDep, utcnow
-from paris_avenir.messaging import outbox
 from paris_avenir.outreach import engine as outreach_engine
 from paris_avenir.outreach.models import OutreachResponse
 from paris_avenir.staff.models import StaffUser
@@ -100,9 +99,7 @@ def _send_after_response(
     request: Request, background: BackgroundTasks, message_id: uuid.UUID
 ) -> None:
     """Sign-in codes leave at once, right after the commit, not at the next outbox pass."""
-    background.add_task(
-        outbox.send_one, request.app.state.session_factory, message_id, request.app.state.channels
-    )
+    background.add_task(request.app.state.outbox_worker.send_soon, message_id)
 
 
 # --- Youth: one-time code -------------------------------------------------------------

@@ -117,3 +117,14 @@ class OutboxStatusEvent(RecordMixin, Base):
     status: Mapped[OutboxStatus] = mapped_column(str_enum(OutboxStatus, "outbox_status"))
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
     detail: Mapped[str | None] = mapped_column(String(500))
+
+
+class ProviderEvent(RecordMixin, Base):
+    """A webhook event of the SMS provider, taken once: its key (a keyed hash of what
+    identifies the event, never a number in clear) is unique, so a replay — the provider
+    retrying, or a captured call sent again — finds it taken and changes nothing."""
+
+    __tablename__ = "provider_event"
+
+    event_key: Mapped[str] = mapped_column(String(64), unique=True)
+    event: Mapped[str] = mapped_column(String(40))

@@ -9,12 +9,20 @@ at the provider by its reference before any retry and only sent if the provider 
 it; an email
 is sent again with the same Message-ID (SMTP has no lookup), which mail systems
 deduplicate.
+
+Nothing is sent in a request's thread: a request only queues (and, for a code, hands the
+message to the `OutboxWorker`, which sends it on threads of its own, a few at a time, each
+send bounded by the channel's timeouts). A slow or hanging provider then holds the worker's
+threads, never the thread pool that serves pages.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import threading
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -37,6 +45,10 @@ FIRST_RETRY_DELAY = timedelta(seconds=30)
 MAX_RETRY_DELAY = timedelta(hours=1)
 # How long a claimed message may stay in `sending` before another worker may retry it.
 SENDING_LEASE = timedelta(minutes=5)
+# The worker's own threads: at most this many sends at once, and this many waiting; past
+# that, a message simply waits in the outbox for the next dispatcher pass.
+SEND_CONCURRENCY = 4
+MAX_PENDING_SENDS = 200
 # Where a receipt may move a message. Nothing leaves `delivered`; a late "sent" never
 # undoes "delivered" or "failed".
 RECEIPT_TRANSITIONS: dict[OutboxStatus, set[OutboxStatus]] = {
@@ -278,6 +290,9 @@ def send_one(
                 _hold_for_quiet_hours(session, message, now, quiet)
                 session.commit()
                 return message.status
+        # No transaction stays open while the provider answers (seconds, or its timeout):
+        # on SQLite it would hold the database's write lock, on PostgreSQL a connection.
+        session.commit()
         try:
             provider_id = None
             interrupted = claimed_from is OutboxStatus.SENDING
@@ -334,6 +349,67 @@ def dispatch_due(
     for message_id in ids:
         send_one(session_factory, message_id, channels, now=now, report=report, quiet=quiet)
     return report
+
+
+class OutboxWorker:
+    """Sends messages as soon as they are queued, on a small pool of its own threads.
+
+    Requests never send: after their commit they hand the message id to `send_soon` (a
+    background task that waits without holding a thread), and a send that hangs takes one
+    of the worker's `concurrency` threads until the channel's timeout, not one of the
+    threads that answer pages. When the worker is full, the message stays queued and the
+    periodic dispatcher sends it; `send_one`'s claim makes sure it leaves once.
+    """
+
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        channels: Channels,
+        *,
+        concurrency: int = SEND_CONCURRENCY,
+        max_pending: int = MAX_PENDING_SENDS,
+    ) -> None:
+        self.session_factory = session_factory
+        self.channels = channels
+        self._executor = ThreadPoolExecutor(
+            max_workers=concurrency, thread_name_prefix="outbox-send"
+        )
+        self._room = threading.BoundedSemaphore(max_pending)
+        self._closed = False
+
+    def submit(self, message_id: uuid.UUID) -> Future[OutboxStatus | None] | None:
+        """Hand one message to the worker; None if it is full or stopped (the message then
+        waits for the next dispatcher pass)."""
+        if self._closed or not self._room.acquire(blocking=False):
+            logger.warning("outbox worker full or stopped: message %s left queued", message_id)
+            return None
+        try:
+            future = self._executor.submit(self._send, message_id)
+        except RuntimeError:  # shut down meanwhile
+            self._room.release()
+            return None
+        future.add_done_callback(lambda _done: self._room.release())
+        return future
+
+    def _send(self, message_id: uuid.UUID) -> OutboxStatus | None:
+        try:
+            return send_one(self.session_factory, message_id, self.channels)
+        except Exception:
+            # The message stays queued or sending: the dispatcher retries it.
+            logger.exception("outbox worker: sending %s failed", message_id)
+            return None
+
+    async def send_soon(self, message_id: uuid.UUID) -> None:
+        """For `BackgroundTasks`: runs after the response has left, and waits for the send
+        on the event loop, holding no thread of the request pool."""
+        future = self.submit(message_id)
+        if future is not None:
+            await asyncio.wait([asyncio.wrap_future(future)])
+
+    def shutdown(self, *, wait: bool = True) -> None:
+        """Stop taking messages; those not started stay queued for the next start."""
+        self._closed = True
+        self._executor.shutdown(wait=wait, cancel_futures=True)
 
 
 def apply_receipt(

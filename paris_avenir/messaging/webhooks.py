@@ -1,23 +1,44 @@
 """Webhooks of the SMS provider (Brevo): delivery receipts and inbound replies (STOP).
 
-Authenticated by a shared secret the provider sends as `Authorization: Bearer …`; exempt
-from CSRF (no cookie is involved). Disabled (404) until PARIS_AVENIR_SMS_WEBHOOK_TOKEN is set.
+Authentication: of the three ways Brevo documents for securing a webhook (its IP ranges,
+a user and password in the URL, a bearer token), the bearer token is the strongest: a
+secret of ours, sent in a header (never in the URL, so never in an access log), compared in
+constant time. Declare the webhook with `auth: {"type": "bearer", "token": …}` (docs/sms.md).
+Anything else answers 401 and changes nothing. Exempt from CSRF (no cookie is involved).
+Disabled (404) until PARIS_AVENIR_SMS_WEBHOOK_TOKEN is set.
+
+Each event is taken once: its key is unique in `provider_event`, so a replayed or retried
+event has no second effect, even when 30 copies arrive at the same moment.
+
+A STOP applies to the number that sent it and to no other: the number our SMS went to when
+the reply names that SMS (Brevo's messageId), else the inbound's sender (`from`) — never a
+number read from any other field. A reply whose sender contradicts the SMS it answers is
+ignored.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from paris_avenir.config import Settings
 from paris_avenir.db import SessionDep
 from paris_avenir.kit import phone as phones
-from paris_avenir.kit.crypto import constant_time_equals
+from paris_avenir.kit.crypto import constant_time_equals, keyed_hash
 from paris_avenir.messaging import outbox
-from paris_avenir.messaging.models import OutboxStatus
+from paris_avenir.messaging.models import OutboxMessage, OutboxStatus, ProviderEvent
 from paris_avenir.youths import service as youth_service
+from paris_avenir.youths.models import Channel
+
+logger = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/webhooks")
 
@@ -36,14 +57,15 @@ UNSUBSCRIBE_EVENTS = {"unsubscribe", "unsubscribed"}
 STOP_WORDS = {"STOP", "STOP SMS", "ARRET", "ARRÊT", "STOPSMS", "UNSUBSCRIBE"}
 
 
-def _authenticate(request: Request) -> None:
+def _authenticate(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     expected = settings.sms_webhook_token
     if not expected:
         raise HTTPException(status_code=404)
-    given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
-    if not given or not constant_time_equals(given, expected):
-        raise HTTPException(status_code=401)
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not constant_time_equals(given.strip(), expected):
+        raise HTTPException(status_code=401, headers={"WWW-Authenticate": "Bearer"})
+    return settings
 
 
 def _first(payload: dict[str, Any], *keys: str) -> Any:
@@ -53,34 +75,99 @@ def _first(payload: dict[str, Any], *keys: str) -> Any:
     return None
 
 
+def _event_key(secret_key: str, event: str, payload: dict[str, Any]) -> str:
+    """What identifies one event, whatever else the provider adds or a retry changes.
+    Brevo's `id` is the webhook's, the same for every call: it identifies nothing."""
+    identity = {
+        "event": event,
+        "event_id": _first(payload, "eventId", "event_id", "uuid"),
+        "message": _first(payload, "messageId", "message_id"),
+        "at": _first(payload, "ts_event", "ts_epoch", "ts", "date"),
+        "from": _first(payload, "from"),
+        "reply": _first(payload, "reply", "text", "content"),
+    }
+    return keyed_hash(
+        secret_key, json.dumps(identity, sort_keys=True, default=str), purpose="sms-webhook-event"
+    )
+
+
+def _first_time(session: Session, key: str, event: str) -> bool:
+    """Takes the event's key; False if it was already taken (a replay). Two identical
+    events at once: the second waits on the unique key and then finds it taken."""
+    try:
+        with session.begin_nested():
+            session.add(ProviderEvent(event_key=key, event=event[:40]))
+            session.flush()
+    except IntegrityError:
+        return False
+    return True
+
+
+def _e164(raw: Any) -> str | None:
+    number = str(raw).strip()
+    try:
+        return phones.normalise_phone(number if number.startswith("+") else f"+{number}")
+    except phones.InvalidPhoneNumber:
+        return None
+
+
+def _sender(session: Session, payload: dict[str, Any]) -> str | None:
+    """The number that sent this reply, and only that one (see the module's docstring)."""
+    stated = _first(payload, "from")
+    sender = _e164(stated) if stated is not None else None
+    message_id = _first(payload, "messageId", "message_id")
+    answered = None
+    if message_id is not None:
+        answered = session.scalar(
+            select(OutboxMessage).where(
+                OutboxMessage.provider_message_id == str(message_id),
+                OutboxMessage.channel == Channel.SMS,
+            )
+        )
+    if answered is None:
+        return sender
+    if sender is not None and sender != answered.recipient:
+        return None  # a sender that is not who our SMS went to: believe neither
+    return answered.recipient
+
+
+def _handle(session: Session, settings: Settings, payload: dict[str, Any]) -> JSONResponse:
+    event = str(_first(payload, "event", "msg_status") or "").strip().lower()
+    is_reply = event in REPLY_EVENTS or event in UNSUBSCRIBE_EVENTS
+    if event not in RECEIPT_EVENTS and not is_reply:
+        return JSONResponse({"status": "ignored"})
+    if not _first_time(session, _event_key(settings.secret_key, event, payload), event):
+        logger.info("sms webhook: %s event already taken, ignored", event)
+        return JSONResponse({"status": "duplicate"})
+    if event in RECEIPT_EVENTS:
+        message_id = _first(payload, "messageId", "message_id")
+        if message_id is not None:
+            outbox.apply_receipt(
+                session, str(message_id), RECEIPT_EVENTS[event], detail=f"provider event: {event}"
+            )
+        return JSONResponse({"status": "ok"})
+    text = str(_first(payload, "reply", "text", "content") or "")
+    if event in UNSUBSCRIBE_EVENTS or text.strip().upper() in STOP_WORDS:
+        sender = _sender(session, payload)
+        if sender is None:
+            logger.info("sms webhook: a STOP whose sender is unknown or contradicted, ignored")
+            return JSONResponse({"status": "ignored"})
+        for youth in youth_service.youths_with_phone(session, sender):
+            # Read again under a row lock: two different STOPs at once opt out once.
+            session.refresh(youth, with_for_update=True)
+            youth_service.opt_out_of_outreach(session, youth, via="sms_stop")
+    return JSONResponse({"status": "ok"})
+
+
 @router.post("/sms/brevo")
 async def brevo_sms_event(request: Request, session: SessionDep) -> JSONResponse:
-    _authenticate(request)
+    settings = _authenticate(request)
     try:
         payload = await request.json()
     except ValueError:
         raise HTTPException(status_code=400) from None
     if not isinstance(payload, dict):
         raise HTTPException(status_code=400)
-    event = str(_first(payload, "event", "msg_status") or "").strip().lower()
-    if event in RECEIPT_EVENTS:
-        message_id = _first(payload, "messageId", "message_id", "id")
-        if message_id is not None:
-            outbox.apply_receipt(
-                session, str(message_id), RECEIPT_EVENTS[event], detail=f"provider event: {event}"
-            )
-        return JSONResponse({"status": "ok"})
-    if event in REPLY_EVENTS or event in UNSUBSCRIBE_EVENTS:
-        number = _first(payload, "from", "phone_number", "to", "msisdn")
-        text = str(_first(payload, "reply", "text", "content") or "")
-        if number and (event in UNSUBSCRIBE_EVENTS or text.strip().upper() in STOP_WORDS):
-            try:
-                e164 = phones.normalise_phone(
-                    str(number) if str(number).startswith("+") else f"+{number}"
-                )
-            except phones.InvalidPhoneNumber:
-                return JSONResponse({"status": "ignored"})
-            for youth in youth_service.youths_with_phone(session, e164):
-                youth_service.opt_out_of_outreach(session, youth, via="sms_stop")
-        return JSONResponse({"status": "ok"})
-    return JSONResponse({"status": "ignored"})
+    # The database work runs on a thread: a duplicate waiting on the unique key must not
+    # block the event loop (and with it the commit of the copy it waits for).
+    return await run_in_threadpool(_handle, session, settings, payload)

@@ -37,6 +37,10 @@ class OutreachPolicy:
     move_cutoff_hours: int = 24
     # A task still open this many days after its due date moves to the team's supervisor.
     task_escalation_days: int = 3
+    # Upcoming appointments a youth may hold at once, per kind (nobody hoards the slots).
+    open_referent_bookings: int = 1
+    open_psychologist_bookings: int = 2
+    open_counter_bookings: int = 2
 
     @property
     def quiet_hours(self) -> quiet_hours.QuietHours:
@@ -62,6 +66,9 @@ LABELS: dict[str, str] = {
     "cancel_cutoff_hours": N_("Un jeune peut annuler jusqu’à … heures avant le rendez-vous"),
     "move_cutoff_hours": N_("Un jeune peut déplacer jusqu’à … heures avant le rendez-vous"),
     "task_escalation_days": N_("Une tâche en retard de … jours passe au superviseur de l’équipe"),
+    "open_referent_bookings": N_("Rendez-vous à venir au plus par jeune : avec son référent"),
+    "open_psychologist_bookings": N_("Rendez-vous à venir au plus par jeune : avec un psychologue"),
+    "open_counter_bookings": N_("Rendez-vous à venir au plus par jeune : au guichet"),
 }
 HOURS = {"quiet_hours_start", "quiet_hours_end"}
 

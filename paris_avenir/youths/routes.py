@@ -17,7 +17,6 @@ from paris_avenir.auth import sessions
 from paris_avenir.auth.dependencies import CurrentYouth, current_user_session
 from paris_avenir.config import Settings
 from paris_avenir.db import SessionDep, utcnow
-from paris_avenir.messaging import outbox
 from paris_avenir.messaging import service as messaging
 from paris_avenir.staff import task_queue
 from paris_avenir.web.i18n import LANGUAGES
@@ -151,9 +150,7 @@ def change_contact(
     except service.ContactError as error:
         return _profile_page(request, youth, error=str(error), typed=nouveau, status_code=422)
     # The code leaves right after the commit, like a sign-in code.
-    background.add_task(
-        outbox.send_one, request.app.state.session_factory, message.id, request.app.state.channels
-    )
+    background.add_task(request.app.state.outbox_worker.send_soon, message.id)
     return render(request, "youths/contact_code.html", {"new_value": verification.new_value})
 
 
@@ -216,9 +213,7 @@ def phone_confirm(
             {"youth": youth, "suite": going_to, "error": str(error)},
             status_code=422,
         )
-    background.add_task(
-        outbox.send_one, request.app.state.session_factory, message.id, request.app.state.channels
-    )
+    background.add_task(request.app.state.outbox_worker.send_soon, message.id)
     return render(request, "youths/contact_code.html", {"new_value": verification.new_value})
 
 

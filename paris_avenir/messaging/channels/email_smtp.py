@@ -11,7 +11,7 @@ from paris_avenir.messaging.channels import PermanentFailure, TemporaryFailure
 
 
 class SmtpEmailSender:
-    def __init__(self, url: str, *, sender: str, timeout: float = 15.0) -> None:
+    def __init__(self, url: str, *, sender: str, timeout: float = 10.0) -> None:
         parts = urlsplit(url)
         if parts.scheme not in {"smtp", "smtp+starttls", "smtps"}:
             raise ValueError("SMTP_URL must start with smtp://, smtp+starttls:// or smtps://")

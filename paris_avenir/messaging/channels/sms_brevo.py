@@ -14,6 +14,9 @@ from paris_avenir.messaging.sms_segments import is_gsm7
 
 # 400: the request itself is wrong (invalid number, empty text): retrying cannot help.
 PERMANENT_STATUSES = {400, 404, 422}
+# A few seconds each, not the minutes a hung provider could take: a send holds one of the
+# outbox worker's threads until it answers or times out.
+TIMEOUT = httpx.Timeout(5.0, connect=3.0)
 # How far back find_sent() looks: a message interrupted mid-send is recovered within minutes.
 LOOKUP_DAYS = 7
 
@@ -29,7 +32,7 @@ class BrevoSmsSender:
         api_url: str,
         api_key: str,
         sender: str,
-        timeout: float = 10.0,
+        timeout: httpx.Timeout | float = TIMEOUT,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.api_url = api_url
