@@ -230,7 +230,7 @@ def _french(value: Value) -> str:
     if value is None:
         return ""
     if isinstance(value, date):
-        return value.strftime("%d/%m/%Y")
+        return f"{value.day:02d}/{value.month:02d}/{value.year:04d}"
     if isinstance(value, float):
         return f"{value:.1f}".replace(".", ",")
     return str(value)

@@ -142,7 +142,8 @@ _ISO_DATE = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T]00:00(?::00)?)?")
 _FRENCH_DATE = re.compile(r"(\d{1,2})[/.](\d{1,2})[/.](\d{4})(?: 00:00(?::00)?)?")
 _TWO_DIGIT_YEAR = re.compile(r"\d{1,2}[/.-]\d{1,2}[/.-]\d{2}")
 # The programme is for 18-25 year olds; the ASE exports them around their leaving care, so an
-# import accepts 16 to 26 at the day of import, and nothing further off.
+# import accepts 16 to 26 at the day of import, and nothing further off. A youth of 26 left
+# care at most some eight years ago; an exit may be planned a little ahead.
 YOUNGEST, OLDEST = 16, 26
 EXIT_YEARS_BEFORE, EXIT_YEARS_AFTER = 10, 2
 
@@ -213,7 +214,7 @@ def _birth_date(raw: str, today: date) -> tuple[date | None, str | None]:
     return birth, None
 
 
-def _exit_date(raw: str, today: date, birth: date | None) -> tuple[date | None, str | None]:
+def _exit_date(raw: str, today: date) -> tuple[date | None, str | None]:
     try:
         left = _parse_date(raw)
     except _DateProblem as problem:
@@ -228,8 +229,6 @@ def _exit_date(raw: str, today: date, birth: date | None) -> tuple[date | None, 
             value=raw,
         )
     earliest = _years_before(today, EXIT_YEARS_BEFORE)
-    if birth is not None:
-        earliest = max(earliest, birth)
     latest = _years_before(today, -EXIT_YEARS_AFTER)
     if not earliest <= left <= latest:
         return None, i18n.gettext(
@@ -243,7 +242,7 @@ def _exit_date(raw: str, today: date, birth: date | None) -> tuple[date | None, 
 
 
 def _shown(day: date) -> str:
-    return day.strftime("%d/%m/%Y")
+    return f"{day.day:02d}/{day.month:02d}/{day.year:04d}"  # strftime writes the year 25 as "25"
 
 
 # Tried in this order. Excel saves "CSV (séparateur : point-virgule)" in Windows-1252 and
@@ -424,7 +423,7 @@ def _validate(
                 problems.append(problem)
         exit_date = None
         if row.get("ase_exit_date"):
-            exit_date, problem = _exit_date(row["ase_exit_date"], today, birth)
+            exit_date, problem = _exit_date(row["ase_exit_date"], today)
             if problem:
                 problems.append(problem)
         phone = None
