@@ -9,6 +9,7 @@ with the fr-FR CSV filter, once to open the .xlsx download; each takes a few sec
 from __future__ import annotations
 
 import csv
+import html
 import io
 import shutil
 import subprocess
@@ -35,7 +36,7 @@ from paris_avenir.youths.importer import describe, import_youths
 from paris_avenir.youths.models import Youth
 from tests.conftest import skip_or_fail
 from tests.factories import create_staff, create_youth
-from tests.helpers import sign_in_as
+from tests.helpers import csrf_token, sign_in_as
 
 NOW = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
 # The CSV import filter's tokens (LibreOffice help, "CSV Filter Options"): field separator
@@ -387,3 +388,48 @@ def test_the_boundaries_of_the_ages_are_accepted(session: Session, referent: Sta
     report = import_youths(session, content, base_url="http://x", now=NOW)
     assert report.errors == [], describe(report)
     assert report.created == 2
+
+
+async def test_the_import_page_names_the_encoding_and_refuses_a_two_digit_year(
+    app: FastAPI, client: httpx.AsyncClient, session: Session, referent: StaffUser
+) -> None:
+    admin = create_staff(session, StaffRole.ADMIN)
+    session.commit()
+    sign_in_as(client, app, session, staff=admin)
+    token = await csrf_token(client)
+    refused = await client.post(
+        "/pro/import",
+        data={"csrftoken": token},
+        files={
+            "fichier": (
+                "export.csv",
+                excel_csv(
+                    "XL-1;Hérault;Zoé;30/11/05;;;;awa@example.org;fr",
+                    "XL-2;Roux;Léa;02/01/2006;;;;awa@example.org;fr",
+                ),
+                "text/csv",
+            )
+        },
+    )
+    assert refused.status_code == 422
+    assert "Ligne 2 : date de naissance « 30/11/05 » avec une année sur deux chiffres" in (
+        html.unescape(refused.text)
+    )
+    assert "L’autre ligne est correcte" in html.unescape(refused.text)
+    assert "Fichier lu en Windows-1252." in refused.text
+    assert youths(session) == {}
+    imported = await client.post(
+        "/pro/import",
+        data={"csrftoken": token},
+        files={
+            "fichier": (
+                "export.csv",
+                excel_csv("XL-1;Hérault;Zoé;30/11/2005;;;;awa@example.org;fr;;"),
+                "text/csv",
+            )
+        },
+    )
+    assert imported.status_code == 200 and "1 nouveaux jeunes" in imported.text
+    assert "Fichier lu en Windows-1252." in imported.text
+    session.expire_all()
+    assert youths(session)["XL-1"].last_name == "Hérault"
