@@ -44,7 +44,7 @@ class Cell:
         if self.value is None:
             return gettext("< %(threshold)s", threshold=THRESHOLD)
         number = f"{self.value:.0f}" if float(self.value).is_integer() else f"{self.value:.1f}"
-        return f"{number}{unit}"
+        return f"{number.replace('.', ',')}{unit}"  # staff pages are in French: 13,3 %
 
 
 def _count(value: int) -> Cell:
