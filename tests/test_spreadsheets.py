@@ -433,3 +433,31 @@ async def test_the_import_page_names_the_encoding_and_refuses_a_two_digit_year(
     assert "Fichier lu en Windows-1252." in imported.text
     session.expire_all()
     assert youths(session)["XL-1"].last_name == "Hérault"
+
+
+def test_excels_unicode_text_is_read_too(session: Session, referent: StaffUser) -> None:
+    # "Texte Unicode (*.txt)": UTF-16 with its BOM, tabs between cells.
+    content = "\r\n".join(
+        [COLUMNS.replace(";", "\t"), "XL-1\tCœur\tZoé\t14/03/2005\t\t\t\tawa@example.org\tfr", ""]
+    ).encode("utf-16")
+    assert content.startswith(b"\xff\xfe")
+    report = import_youths(session, content, base_url="http://x", now=NOW)
+    assert report.errors == [], describe(report)
+    assert youths(session)["XL-1"].last_name == "Cœur"
+    assert "Fichier lu en UTF-16." in describe(report)
+
+
+def test_an_unnamed_column_between_named_ones_is_explained(
+    session: Session, referent: StaffUser
+) -> None:
+    header = COLUMNS.replace("birth_date;", "birth_date;;")
+    report = import_youths(
+        session,
+        excel_csv("XL-1;Roux;Léa;02/01/2006;;;;;awa@example.org;fr", header=header),
+        base_url="http://x",
+        now=NOW,
+    )
+    assert describe(report)[1:3] == [
+        "Ligne 1 : Colonnes sans nom (n° 5) : donnez-leur un nom ou supprimez-les.",
+        "Fichier lu en Windows-1252.",
+    ]

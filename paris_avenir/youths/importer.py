@@ -1,10 +1,12 @@
 """Import of the youths leaving care, from the ASE information system's CSV export.
 
 Format (PRODUCT.md): `ase_ref;last_name;first_name;birth_date;phone;email;ase_exit_date;
-referent_email;language`, UTF-8 with or without BOM, `;` or `,`. All or nothing: one bad line
-and nothing is written, every error reported with its line number in French. Idempotent:
-upsert by ase_ref, so importing the same file twice changes nothing the second time.
-New youths get an invitation to open their space through the outbox.
+referent_email;language`, UTF-8 with or without BOM, `;` or `,`; what a French Excel saves by
+default (Windows-1252) and its "Texte Unicode" (UTF-16, tabs) are read too, and the report
+says which encoding was read. Dates are JJ/MM/AAAA or AAAA-MM-JJ, never a two-digit year.
+All or nothing: one bad line and nothing is written, every error reported with its line
+number in French. Idempotent: upsert by ase_ref, so importing the same file twice changes
+nothing the second time. New youths get an invitation to open their space through the outbox.
 
 Scope: a supervisor imports only the youths their team follows, for référents of their team;
 any other line (a youth of another team, or an ase_ref nobody has) is refused with the same
