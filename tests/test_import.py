@@ -133,14 +133,17 @@ def test_errors_name_their_line_and_nothing_is_half_imported(
     assert counts(session) == (0, 0, 0)
 
 
-def test_a_missing_column_and_a_non_utf8_file_are_explained(
+def test_a_missing_column_and_an_unreadable_file_are_explained(
     session: Session, referent: StaffUser
 ) -> None:
     missing = import_youths(session, b"ase_ref;last_name\nX;Y\n", base_url="http://x")
     assert "Ligne 1 : Colonnes manquantes : first_name" in "\n".join(describe(missing))
-    latin1 = csv_bytes(GOOD).decode().encode("latin-1")
-    report = import_youths(session, latin1, base_url="http://x")
-    assert "pas en UTF-8" in "\n".join(describe(report))
+    # 0x81 is neither UTF-8 nor Windows-1252: the file is refused at the line it is on.
+    garbled = csv_bytes(GOOD).replace("Traoré".encode(), b"Traor\x81")
+    report = import_youths(session, garbled, base_url="http://x")
+    assert "Ligne 2 : Le fichier n’est ni en UTF-8 ni en Windows-1252" in "\n".join(
+        describe(report)
+    )
     assert counts(session) == (0, 0, 0)
 
 

@@ -7,8 +7,12 @@ import csv
 import io
 import statistics
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
+from openpyxl import Workbook
+from openpyxl.styles import Font
+from openpyxl.utils import get_column_letter
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
@@ -18,11 +22,12 @@ from paris_avenir.aid_requests.service import status_label
 from paris_avenir.db import utcnow
 from paris_avenir.outreach import labels
 from paris_avenir.outreach.models import OutreachAttempt
-from paris_avenir.web.i18n import gettext
+from paris_avenir.web.i18n import N_, gettext
 from paris_avenir.youths.models import Youth
 
 THRESHOLD = 10
 QUIET_AFTER = timedelta(days=30)
+PARIS = ZoneInfo("Europe/Paris")
 
 
 @dataclass(frozen=True)
@@ -39,7 +44,7 @@ class Cell:
         if self.value is None:
             return gettext("< %(threshold)s", threshold=THRESHOLD)
         number = f"{self.value:.0f}" if float(self.value).is_integer() else f"{self.value:.1f}"
-        return f"{number}{unit}"
+        return f"{number.replace('.', ',')}{unit}"  # staff pages are in French: 13,3 %
 
 
 def _count(value: int) -> Cell:
@@ -70,6 +75,7 @@ class Statistics:
     active_youths: Cell
     quiet_youths: Cell
     statuses: list[RequestStatus]
+    as_of: date  # the day the figures were computed, in Paris
 
 
 def compute(session: Session, *, now: datetime | None = None) -> Statistics:
@@ -149,67 +155,121 @@ def compute(session: Session, *, now: datetime | None = None) -> Statistics:
         active_youths=_count(total_youths - quiet),
         quiet_youths=_count(quiet),
         statuses=statuses,
+        as_of=now.astimezone(PARIS).date(),
     )
 
 
-def to_csv(stats: Statistics) -> str:
-    """One line per cell: what it measures and its value ("<10" when suppressed)."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, delimiter=";")
-    writer.writerow(["indicateur", "aide_ou_etape", "detail", "valeur"])
-    secret = f"<{THRESHOLD}"
-    for row in stats.aids:
-        for status, cell in row.by_status.items():
-            writer.writerow(
-                [
-                    "demandes",
-                    row.aid,
-                    status_label(status),
-                    secret if cell.suppressed else int(cell.value or 0),
-                ]
-            )
-        median = row.median_days_to_decision
-        writer.writerow(
-            [
-                "delai_median_decision_jours",
-                row.aid,
+# The export's columns, in French words: a spreadsheet shows them as its header row.
+HEADERS = (
+    N_("Indicateur"),
+    N_("Aide ou motif"),
+    N_("Étape"),
+    N_("Détail"),
+    N_("Valeur"),
+    N_("Secret statistique"),
+    N_("Arrêté au"),
+)
+Value = int | float | str | date | None
+
+
+def table(stats: Statistics) -> list[list[Value]]:
+    """The export as typed cells, header first: counts are ints, measures floats (a rate in
+    percent, a delay in days), the date a date. A suppressed cell has no value and says why
+    in its own column, so the "Valeur" column holds only numbers and sums stay right."""
+    secret = gettext("moins de %(threshold)s personnes", threshold=THRESHOLD)
+
+    def row(indicator: str, about: str, step: int | None, detail: str, cell: Cell) -> list[Value]:
+        value: Value = None
+        if cell.value is not None:
+            value = int(cell.value) if float(cell.value).is_integer() else round(cell.value, 1)
+        return [
+            indicator,
+            about,
+            step,
+            detail,
+            value,
+            secret if cell.suppressed else "",
+            stats.as_of,
+        ]
+
+    rows: list[list[Value]] = [[gettext(name) for name in HEADERS]]
+    for aid in stats.aids:
+        for status, cell in aid.by_status.items():
+            rows.append(row(gettext("Demandes"), aid.aid, None, status_label(status), cell))
+        rows.append(
+            row(
+                gettext("Délai médian de décision (jours)"),
+                aid.aid,
+                None,
                 "",
-                secret if median.suppressed else f"{median.value:.1f}",
-            ]
+                aid.median_days_to_decision,
+            )
         )
     for item in stats.outreach:
-        writer.writerow(
-            [
-                "relances",
-                f"{item.reason} etape {item.step}",
+        rows.append(row(gettext("Relances"), item.reason, item.step, item.channel, item.attempts))
+        rows.append(
+            row(
+                gettext("Taux de réponse (%)"),
+                item.reason,
+                item.step,
                 item.channel,
-                secret if item.attempts.suppressed else int(item.attempts.value or 0),
-            ]
+                item.response_rate,
+            )
         )
-        writer.writerow(
-            [
-                "taux_de_reponse_pourcent",
-                f"{item.reason} etape {item.step}",
-                item.channel,
-                secret if item.response_rate.suppressed else f"{item.response_rate.value:.1f}",
-            ]
+    rows.append(
+        row(gettext("Jeunes actifs ces 30 derniers jours"), "", None, "", stats.active_youths)
+    )
+    rows.append(
+        row(gettext("Jeunes silencieux depuis 30 jours ou plus"), "", None, "", stats.quiet_youths)
+    )
+    return rows
+
+
+def _french(value: Value) -> str:
+    """A cell as a French Excel or LibreOffice reads it: 13,3 and 01/12/2026."""
+    if value is None:
+        return ""
+    if isinstance(value, date):
+        return f"{value.day:02d}/{value.month:02d}/{value.year:04d}"
+    if isinstance(value, float):
+        return f"{value:.1f}".replace(".", ",")
+    return str(value)
+
+
+def to_csv(stats: Statistics) -> bytes:
+    """UTF-8 with a BOM (without it, Excel reads "DÃ©posÃ©e"), `;` between cells, decimal
+    comma and JJ/MM/AAAA dates: what a French spreadsheet opens as numbers and dates."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n")
+    for cells in table(stats):
+        writer.writerow([_french(value) for value in cells])
+    return ("\ufeff" + buffer.getvalue()).encode("utf-8")
+
+
+def to_xlsx(stats: Statistics) -> bytes:
+    """The same table as an Excel workbook: numbers and dates typed, the header row bold and
+    frozen, the columns wide enough to read."""
+    workbook = Workbook()
+    sheet = workbook.active
+    assert sheet is not None
+    sheet.title = gettext("Statistiques")
+    rows = table(stats)
+    for cells in rows:
+        sheet.append(cells)
+    for cell in sheet[1]:
+        cell.font = Font(bold=True)
+    sheet.freeze_panes = "A2"
+    value_column, date_column = HEADERS.index("Valeur") + 1, HEADERS.index("Arrêté au") + 1
+    for line in sheet.iter_rows(min_row=2):
+        line[value_column - 1].number_format = (
+            "0.0" if isinstance(line[value_column - 1].value, float) else "0"
         )
-    writer.writerow(
-        [
-            "jeunes_actifs_30_jours",
-            "",
-            "",
-            secret if stats.active_youths.suppressed else int(stats.active_youths.value or 0),
-        ]
-    )
-    writer.writerow(
-        [
-            "jeunes_silencieux_30_jours",
-            "",
-            "",
-            secret if stats.quiet_youths.suppressed else int(stats.quiet_youths.value or 0),
-        ]
-    )
+        line[date_column - 1].number_format = "DD/MM/YYYY"
+    for index, _name in enumerate(HEADERS, start=1):
+        longest = max(len(_french(cells[index - 1])) for cells in rows)
+        sheet.column_dimensions[get_column_letter(index)].width = min(max(longest + 2, 8), 50)
+    buffer = io.BytesIO()
+    workbook.save(buffer)
     return buffer.getvalue()
 
 

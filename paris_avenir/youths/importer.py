@@ -1,10 +1,12 @@
 """Import of the youths leaving care, from the ASE information system's CSV export.
 
 Format (PRODUCT.md): `ase_ref;last_name;first_name;birth_date;phone;email;ase_exit_date;
-referent_email;language`, UTF-8 with or without BOM, `;` or `,`. All or nothing: one bad line
-and nothing is written, every error reported with its line number in French. Idempotent:
-upsert by ase_ref, so importing the same file twice changes nothing the second time.
-New youths get an invitation to open their space through the outbox.
+referent_email;language`, UTF-8 with or without BOM, `;` or `,`; what a French Excel saves by
+default (Windows-1252) and its "Texte Unicode" (UTF-16, tabs) are read too, and the report
+says which encoding was read. Dates are JJ/MM/AAAA or AAAA-MM-JJ, never a two-digit year.
+All or nothing: one bad line and nothing is written, every error reported with its line
+number in French. Idempotent: upsert by ase_ref, so importing the same file twice changes
+nothing the second time. New youths get an invitation to open their space through the outbox.
 
 Scope: a supervisor imports only the youths their team follows, for référents of their team;
 any other line (a youth of another team, or an ase_ref nobody has) is refused with the same
@@ -21,6 +23,7 @@ import csv
 import hashlib
 import io
 import json
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -110,6 +113,10 @@ class ImportReport:
     applied: bool = False
     # False on the command line: no person there to confirm changes.
     confirmable: bool = True
+    # The encoding the file was read in ("UTF-8", "Windows-1252"), said to the importer.
+    encoding: str = ""
+    # Lines that passed every check (the file is refused whole if any other did not).
+    valid_lines: int = 0
 
     @property
     def imported(self) -> bool:
@@ -130,32 +137,143 @@ class YouthLine:
     language: str
 
 
-def _parse_date(raw: str) -> date | None:
-    """2004-05-17 (ISO) or 17/05/2004 (as French spreadsheets write it)."""
+# What a spreadsheet may write for a date: ISO, or the French JJ/MM/AAAA (a midnight time,
+# as LibreOffice adds to a date-and-time cell, is allowed). A two-digit year is recognised
+# only to be refused: "30/11/25" could be 1925 or 2025, and was once stored as the year 25.
+_ISO_DATE = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T]00:00(?::00)?)?")
+_FRENCH_DATE = re.compile(r"(\d{1,2})[/.](\d{1,2})[/.](\d{4})(?: 00:00(?::00)?)?")
+_TWO_DIGIT_YEAR = re.compile(r"\d{1,2}[/.-]\d{1,2}[/.-]\d{2}")
+# The programme is for 18-25 year olds; the ASE exports them around their leaving care, so an
+# import accepts 16 to 26 at the day of import, and nothing further off. A youth of 26 left
+# care at most some eight years ago; an exit may be planned a little ahead.
+YOUNGEST, OLDEST = 16, 26
+EXIT_YEARS_BEFORE, EXIT_YEARS_AFTER = 10, 2
+
+
+class _DateProblem(ValueError):
+    def __init__(self, *, two_digit_year: bool) -> None:
+        super().__init__()
+        self.two_digit_year = two_digit_year
+
+
+def _parse_date(raw: str) -> date:
+    """2004-05-17 (ISO) or 17/05/2004 (as French spreadsheets write it); anything else, a
+    two-digit year above all, raises _DateProblem."""
     raw = raw.strip()
+    if _TWO_DIGIT_YEAR.fullmatch(raw):
+        raise _DateProblem(two_digit_year=True)
     try:
-        if "/" in raw:
-            day, month, year = (int(part) for part in raw.split("/"))
+        if match := _ISO_DATE.fullmatch(raw):
+            year, month, day = (int(part) for part in match.groups())
             return date(year, month, day)
-        return date.fromisoformat(raw)
+        if match := _FRENCH_DATE.fullmatch(raw):
+            day, month, year = (int(part) for part in match.groups())
+            return date(year, month, day)
     except ValueError:
-        return None
+        pass  # 31/02/2005: the shape of a date, not a date
+    raise _DateProblem(two_digit_year=False)
 
 
-def _decode(content: bytes) -> str:
+def _years_before(day: date, years: int) -> date:
     try:
-        return content.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        line = content[: error.start].count(b"\n") + 1
-        raise _FileError(
-            LineError(
-                line,
-                i18n.gettext(
-                    "Le fichier n’est pas en UTF-8 (caractère illisible). "
-                    "Enregistrez-le en « CSV UTF-8 »."
-                ),
+        return day.replace(year=day.year - years)
+    except ValueError:  # 29 February in a common year
+        return day.replace(year=day.year - years, day=28)
+
+
+def _age(birth: date, today: date) -> int:
+    return today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))
+
+
+def _birth_date(raw: str, today: date) -> tuple[date | None, str | None]:
+    try:
+        birth = _parse_date(raw)
+    except _DateProblem as problem:
+        if problem.two_digit_year:
+            return None, i18n.gettext(
+                "date de naissance « %(value)s » avec une année sur deux chiffres : écrivez "
+                "l’année en entier (JJ/MM/AAAA)",
+                value=raw,
             )
-        ) from None
+        return None, i18n.gettext(
+            "date de naissance illisible « %(value)s » (attendu : JJ/MM/AAAA ou AAAA-MM-JJ)",
+            value=raw,
+        )
+    if birth > today:
+        return None, i18n.gettext(
+            "date de naissance « %(value)s » dans le futur", value=_shown(birth)
+        )
+    age = _age(birth, today)
+    if not YOUNGEST <= age <= OLDEST:
+        return None, i18n.gettext(
+            "date de naissance « %(value)s » invraisemblable : le jeune aurait %(age)s ans "
+            "(attendu : de %(youngest)s à %(oldest)s ans)",
+            value=_shown(birth),
+            age=age,
+            youngest=YOUNGEST,
+            oldest=OLDEST,
+        )
+    return birth, None
+
+
+def _exit_date(raw: str, today: date) -> tuple[date | None, str | None]:
+    try:
+        left = _parse_date(raw)
+    except _DateProblem as problem:
+        if problem.two_digit_year:
+            return None, i18n.gettext(
+                "date de sortie de l’ASE « %(value)s » avec une année sur deux chiffres : "
+                "écrivez l’année en entier (JJ/MM/AAAA)",
+                value=raw,
+            )
+        return None, i18n.gettext(
+            "date de sortie de l’ASE illisible « %(value)s » (attendu : JJ/MM/AAAA ou AAAA-MM-JJ)",
+            value=raw,
+        )
+    earliest = _years_before(today, EXIT_YEARS_BEFORE)
+    latest = _years_before(today, -EXIT_YEARS_AFTER)
+    if not earliest <= left <= latest:
+        return None, i18n.gettext(
+            "date de sortie de l’ASE « %(value)s » invraisemblable (attendu : entre le "
+            "%(earliest)s et le %(latest)s)",
+            value=_shown(left),
+            earliest=_shown(earliest),
+            latest=_shown(latest),
+        )
+    return left, None
+
+
+def _shown(day: date) -> str:
+    return f"{day.day:02d}/{day.month:02d}/{day.year:04d}"  # strftime writes the year 25 as "25"
+
+
+# Tried in this order. Excel saves "CSV (séparateur : point-virgule)" in Windows-1252 and
+# "CSV UTF-8" with a BOM; a file that is valid UTF-8 is read as UTF-8.
+ENCODINGS = (("utf-8-sig", "UTF-8"), ("cp1252", "Windows-1252"))
+
+
+def _decode(content: bytes) -> tuple[str, str]:
+    """The text and the name of the encoding it was read in."""
+    if content.startswith((b"\xff\xfe", b"\xfe\xff")):  # Excel's "Texte Unicode"
+        try:
+            return content.decode("utf-16"), "UTF-16"
+        except UnicodeDecodeError:
+            pass
+    for codec, name in ENCODINGS:
+        try:
+            return content.decode(codec), name
+        except UnicodeDecodeError as error:
+            failure = error
+    line = content[: failure.start].count(b"\n") + 1
+    raise _FileError(
+        LineError(
+            line,
+            i18n.gettext(
+                "Le fichier n’est ni en UTF-8 ni en Windows-1252 (caractère illisible). "
+                "Enregistrez-le en « CSV UTF-8 »."
+            ),
+        )
+    )
 
 
 class _FileError(Exception):
@@ -163,28 +281,45 @@ class _FileError(Exception):
         self.error = error
 
 
-def _rows(text: str) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
+def _rows(text: str) -> tuple[list[str], list[tuple[int, dict[str, str]]], list[LineError]]:
+    """The header (trailing empty columns dropped, as a spreadsheet leaves them), the data
+    lines with their line numbers, and the lines that hold values beyond the header."""
     first_line = text.split("\n", 1)[0]
-    separator = ";" if first_line.count(";") >= first_line.count(",") else ","
+    separator = max((";", ",", "\t"), key=first_line.count)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=separator)
     try:
         header = [name.strip().lower() for name in next(reader)]
     except StopIteration:
         raise _FileError(LineError(1, i18n.gettext("Le fichier est vide."))) from None
+    while header and not header[-1]:
+        header.pop()
     rows = []
+    beyond: list[LineError] = []
     for values in reader:
         if not any(value.strip() for value in values):
+            continue
+        if any(value.strip() for value in values[len(header) :]):
+            beyond.append(
+                LineError(
+                    reader.line_num,
+                    i18n.gettext(
+                        "la ligne a plus de valeurs que l’en-tête n’a de colonnes (%(count)s)",
+                        count=len(header),
+                    ),
+                )
+            )
             continue
         rows.append(
             (reader.line_num, dict(zip(header, (value.strip() for value in values), strict=False)))
         )
-    return header, rows
+    return header, rows, beyond
 
 
 def _check_header(header: list[str]) -> list[LineError]:
     errors = []
     missing = [name for name in COLUMNS if name not in header]
-    unknown = [name for name in header if name not in COLUMNS]
+    unknown = [f"« {name} »" for name in header if name and name not in COLUMNS]
+    unnamed = [str(number) for number, name in enumerate(header, start=1) if not name]
     if missing:
         errors.append(
             LineError(1, i18n.gettext("Colonnes manquantes : %(names)s.", names=", ".join(missing)))
@@ -192,6 +327,16 @@ def _check_header(header: list[str]) -> list[LineError]:
     if unknown:
         errors.append(
             LineError(1, i18n.gettext("Colonnes inconnues : %(names)s.", names=", ".join(unknown)))
+        )
+    if unnamed:
+        errors.append(
+            LineError(
+                1,
+                i18n.gettext(
+                    "Colonnes sans nom (n° %(numbers)s) : donnez-leur un nom ou supprimez-les.",
+                    numbers=", ".join(unnamed),
+                ),
+            )
         )
     return errors
 
@@ -273,29 +418,16 @@ def _validate(
             seen[ase_ref] = number
         if len(ase_ref) > 40:
             problems.append(i18n.gettext("la référence ASE est trop longue"))
-        birth = _parse_date(row.get("birth_date", "")) if row.get("birth_date") else None
-        if row.get("birth_date") and birth is None:
-            problems.append(
-                i18n.gettext(
-                    "date de naissance illisible « %(value)s » "
-                    "(attendu : AAAA-MM-JJ ou JJ/MM/AAAA)",
-                    value=row["birth_date"],
-                )
-            )
-        elif birth is not None and not (date(today.year - 27, 1, 1) <= birth <= today):
-            problems.append(
-                i18n.gettext("date de naissance impossible pour un jeune de 18 à 25 ans")
-            )
+        birth = None
+        if row.get("birth_date"):
+            birth, problem = _birth_date(row["birth_date"], today)
+            if problem:
+                problems.append(problem)
         exit_date = None
         if row.get("ase_exit_date"):
-            exit_date = _parse_date(row["ase_exit_date"])
-            if exit_date is None:
-                problems.append(
-                    i18n.gettext(
-                        "date de sortie de l’ASE illisible « %(value)s »",
-                        value=row["ase_exit_date"],
-                    )
-                )
+            exit_date, problem = _exit_date(row["ase_exit_date"], today)
+            if problem:
+                problems.append(problem)
         phone = None
         if row.get("phone"):
             try:
@@ -658,14 +790,15 @@ def import_youths(
     secret_key = secret_key or get_settings().secret_key
     report = ImportReport(dry_run=dry_run, confirmable=by is not None)
     try:
-        header, rows = _rows(_decode(content))
+        text, report.encoding = _decode(content)
+        header, rows, beyond = _rows(text)
     except _FileError as error:
         report.errors.append(error.error)
         return report
     report.errors.extend(_check_header(header))
     if report.errors:
         return report
-    if not rows:
+    if not rows and not beyond:
         report.errors.append(LineError(2, i18n.gettext("Aucune ligne de données.")))
         return report
     youths, current = _existing(session, {row.get("ase_ref", "") for _line, row in rows})
@@ -679,7 +812,8 @@ def import_youths(
         ip_address=ip_address,
         now=now,
     )
-    report.errors.extend(errors)
+    report.valid_lines = len(lines)
+    report.errors.extend(sorted([*beyond, *errors], key=lambda error: error.line))
     if report.errors:
         return report
     plans = _plan(lines, youths, current)
@@ -731,11 +865,34 @@ def content_sha256(content: bytes) -> str:
 
 def describe(report: ImportReport) -> list[str]:
     """The report in plain French, one line each (CLI and web page)."""
+    read_in = (
+        [i18n.gettext("Fichier lu en %(encoding)s.", encoding=report.encoding)]
+        if report.encoding
+        else []
+    )
     if report.errors:
-        return [i18n.gettext("Rien n’a été importé : corrigez ces lignes, puis recommencez.")] + [
-            i18n.gettext("Ligne %(line)s : %(problem)s", line=error.line, problem=error.message)
-            for error in report.errors
-        ]
+        refused = len({error.line for error in report.errors if error.line > 1})
+        others = (
+            [
+                i18n.ngettext(
+                    "L’autre ligne est correcte : elle sera importée avec le fichier corrigé.",
+                    "Les %(num)s autres lignes sont correctes : elles seront importées avec le "
+                    "fichier corrigé.",
+                    report.valid_lines,
+                )
+            ]
+            if refused and report.valid_lines
+            else []
+        )
+        return (
+            [i18n.gettext("Rien n’a été importé : corrigez ces lignes, puis recommencez.")]
+            + [
+                i18n.gettext("Ligne %(line)s : %(problem)s", line=error.line, problem=error.message)
+                for error in report.errors
+            ]
+            + others
+            + read_in
+        )
     summary = i18n.gettext(
         "%(created)s nouveaux jeunes (%(invitations)s invitations), %(updated)s mis à jour, "
         "%(unchanged)s inchangés.",
@@ -775,4 +932,4 @@ def describe(report: ImportReport) -> list[str]:
                     "un superviseur de l’équipe ou un administrateur."
                 )
             )
-    return described
+    return described + read_in
