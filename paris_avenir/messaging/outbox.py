@@ -9,6 +9,10 @@ at the provider by its reference before any retry and only sent if the provider 
 it; an email
 is sent again with the same Message-ID (SMTP has no lookup), which mail systems
 deduplicate.
+
+Texts are encrypted at rest and kept only while the message may still leave: once it is
+sent, failed for good, cancelled or expired, erase_content() replaces them, so a sign-in
+code never outlives its send.
 """
 
 from __future__ import annotations
@@ -47,6 +51,20 @@ RECEIPT_TRANSITIONS: dict[OutboxStatus, set[OutboxStatus]] = {
     OutboxStatus.DELIVERED: set(),
     OutboxStatus.CANCELLED: set(),
 }
+
+
+# What an outbox text reads once erased.
+ERASED = "[effacé]"
+
+
+def erase_content(message: OutboxMessage, now: datetime) -> None:
+    """The message can no longer leave: its texts (a code, a name) go, the row stays
+    (status history, statistics, the exactly-once key)."""
+    message.body_text = ERASED
+    message.body_html = None
+    message.subject = None
+    message.attachment_body = None
+    message.content_erased_at = now
 
 
 def retry_delay(attempt_count: int) -> timedelta:
@@ -228,6 +246,7 @@ def _flag_unreachable(session: Session, message: OutboxMessage, now: datetime) -
 def _cancel_expired(session: Session, message: OutboxMessage, now: datetime, detail: str) -> None:
     message.status = OutboxStatus.CANCELLED
     message.next_attempt_at = None
+    erase_content(message, now)
     _history(session, message, OutboxStatus.CANCELLED, now, detail=detail)
 
 
@@ -299,6 +318,7 @@ def send_one(
                 message.next_attempt_at = None
                 if error.permanent:
                     _flag_unreachable(session, message, now)
+                erase_content(message, now)
                 report.failed.append(message.id)
             else:
                 message.status = OutboxStatus.QUEUED
@@ -312,6 +332,7 @@ def send_one(
             message.next_attempt_at = None
             message.provider_message_id = provider_id
             message.last_error = None
+            erase_content(message, now)
             _history(session, message, OutboxStatus.SENT, now, detail=detail)
             report.sent.append(message.id)
         session.commit()
