@@ -12,9 +12,9 @@ addresses, and only its purge function may DELETE from it.
 
 On SQLite the tables whose column types change are rebuilt (batch mode). Dropping a table
 that others reference would, with foreign keys on, delete the referencing rows (ON DELETE
-CASCADE), and the pragma cannot be changed inside the migration's transaction: the table is
-first renamed with legacy_alter_table on (the references keep naming the original), rebuilt
-under that name, then renamed back.
+CASCADE), and that pragma cannot change inside a transaction: as SQLite's documented
+procedure for rebuilding a table says, the migration commits what came before, turns foreign
+keys off, rebuilds, checks them (PRAGMA foreign_key_check) and turns them back on.
 """
 
 import json
@@ -48,19 +48,31 @@ def _is_sqlite() -> bool:
 
 
 @contextmanager
-def _rebuilt(table: str) -> Iterator[BatchOperations]:
-    """Alter `table`; on SQLite, rebuild it without touching the rows that reference it."""
+def _foreign_keys_off() -> Iterator[None]:
+    """SQLite: foreign keys off while tables are rebuilt (see the module docstring)."""
     if not _is_sqlite():
-        with op.batch_alter_table(table) as batch:
-            yield batch
+        yield
         return
-    aside = f"_{table}_before_rebuild"
-    op.execute("PRAGMA legacy_alter_table=ON")
-    op.execute(f"ALTER TABLE {table} RENAME TO {aside}")
-    with op.batch_alter_table(aside, recreate="always") as batch:
+    bind = op.get_bind()
+    # The engine's connections run BEGIN themselves (paris_avenir.db), so the driver keeps
+    # no transaction state of its own: the transaction can be ended and begun again here.
+    bind.exec_driver_sql("COMMIT")
+    bind.exec_driver_sql("PRAGMA foreign_keys=OFF")
+    bind.exec_driver_sql("BEGIN")
+    yield
+    broken = bind.exec_driver_sql("PRAGMA foreign_key_check").all()
+    if broken:
+        raise RuntimeError(f"foreign keys broken by the rebuild: {broken[:5]}")
+    bind.exec_driver_sql("COMMIT")
+    bind.exec_driver_sql("PRAGMA foreign_keys=ON")
+    bind.exec_driver_sql("BEGIN")
+
+
+@contextmanager
+def _rebuilt(table: str) -> Iterator[BatchOperations]:
+    """Alter `table`; on SQLite, rebuilt with foreign keys off."""
+    with _foreign_keys_off(), op.batch_alter_table(table) as batch:
         yield batch
-    op.execute(f"ALTER TABLE {aside} RENAME TO {table}")
-    op.execute("PRAGMA legacy_alter_table=OFF")
 
 
 def _as_bool_text(value: Any) -> str:
@@ -197,7 +209,7 @@ def upgrade() -> None:
         "CREATE FUNCTION audit_event_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ "
         "BEGIN "
         "IF TG_OP = 'DELETE' AND current_setting('paris_avenir.audit_purge', true) = 'on' "
-        "THEN RETURN OLD; END IF; "
+        f"AND OLD.occurred_at < now() - interval '{FLOOR}' THEN RETURN OLD; END IF; "
         "RAISE EXCEPTION 'audit_event is append-only'; "
         "END; $$"
     )

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, text
+from sqlalchemy import delete, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from paris_avenir.audit.models import AuditEvent, audit_purge_permit
@@ -127,6 +127,9 @@ RETENTION_SETTING_KEY = "audit_retention_months"
 DEFAULT_RETENTION_MONTHS = 12
 # CNIL's référentiel for social support: at most a year, and long enough to investigate.
 RETENTION_MONTHS_RANGE = (6, 12)
+# The database refuses to delete an entry younger than this, whatever it is asked (the
+# migration's triggers): the shortest retention an admin can set.
+PURGE_FLOOR_MONTHS = RETENTION_MONTHS_RANGE[0]
 
 
 class RetentionError(ValueError):
@@ -185,7 +188,11 @@ def purge(session: Session, *, now: datetime | None = None) -> int:
     session.execute(insert(audit_purge_permit).values(id=1))
     result = session.execute(
         delete(AuditEvent)
-        .where(AuditEvent.occurred_at < cutoff)
+        .where(
+            AuditEvent.occurred_at < cutoff,
+            # The trigger's floor, by the database's clock: never younger than six months.
+            AuditEvent.occurred_at < func.datetime("now", f"-{PURGE_FLOOR_MONTHS} months"),
+        )
         .execution_options(synchronize_session=False)
     )
     session.execute(delete(audit_purge_permit))
