@@ -10,7 +10,10 @@ reads everything, and rows written under an old key still read after the keys ro
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
@@ -316,6 +319,49 @@ def test_rows_written_under_the_old_key_still_read_after_rotation(
     session.expire_all()
     with pytest.raises(InvalidToken):
         session.get_one(Youth, youth.id)
+
+
+def test_the_rotation_command_re_encrypts_the_columns_so_the_old_key_can_go(
+    tmp_path: Path,
+) -> None:
+    """`paris-avenir rotate-document-keys`, in its own process with the new key first: the
+    values move to the new key, and then read with the new key alone."""
+    old_key, new_key = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    database = f"sqlite:///{tmp_path / 'rotate.sqlite3'}"
+    db_engine = create_database_engine(database)
+    _migrate(db_engine, "head")
+    crypto.configure_at_rest(Settings(encryption_keys=old_key), db_engine)
+    with make_session_factory(db_engine).begin() as session:
+        youth = create_youth(session, housing_situation=HousingSituation.EMERGENCY)
+        messaging.post_message(
+            session, messaging.general_thread(session, youth.id), body=MESSAGE, author_staff_id=None
+        )
+        youth_id = youth.id
+    environment = {
+        name: value for name, value in os.environ.items() if not name.startswith("PARIS_AVENIR_")
+    }
+    environment.update(
+        {
+            "PARIS_AVENIR_DATABASE_URL": database,
+            "PARIS_AVENIR_UPLOAD_DIR": str(tmp_path / "uploads"),
+            "PARIS_AVENIR_ENCRYPTION_KEYS": f"{new_key},{old_key}",
+        }
+    )
+    completed = subprocess.run(
+        [sys.executable, "-m", "paris_avenir.cli", "rotate-document-keys"],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    # The youth's flag and housing (income and family support are unknown) and the body.
+    assert "Valeurs chiffrées en base rechiffrées : 3." in completed.stdout
+    crypto.configure_at_rest(Settings(encryption_keys=new_key), db_engine)
+    with make_session_factory(db_engine)() as session:
+        assert session.get_one(Youth, youth_id).housing_situation is HousingSituation.EMERGENCY
+        assert session.scalars(select(Message.body)).one() == MESSAGE
+    db_engine.dispose()
 
 
 # --- The data migration -------------------------------------------------------------------

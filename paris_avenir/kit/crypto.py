@@ -28,8 +28,9 @@ from typing import Any, Generic, TypeVar
 from cryptography.fernet import Fernet, MultiFernet
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import Text
+from sqlalchemy import MetaData, Text, column, select, table, update
 from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeDecorator
 
 from paris_avenir.config import Settings, get_settings
@@ -98,6 +99,28 @@ def encrypt_at_rest(plain: str, dialect: Dialect | None = None) -> str:
 
 def decrypt_at_rest(token: str, dialect: Dialect | None = None) -> str:
     return at_rest_cipher(dialect).decrypt(token.encode()).decode()
+
+
+def rotate_encrypted_columns(session: Session, metadata: MetaData) -> int:
+    """Every value of every encrypted column, encrypted again under the newest key (as
+    `rotate-document-keys` does for files), so that an older key can then be removed. The
+    tokens are read and written as they are stored: nothing is decrypted into the models."""
+    cipher = at_rest_cipher(session.get_bind().dialect)
+    rotated = 0
+    for mapped in metadata.sorted_tables:
+        for encrypted in [c for c in mapped.columns if isinstance(c.type, _Encrypted)]:
+            raw = table(mapped.name, column("id", mapped.c.id.type), column(encrypted.name, Text()))
+            values = session.execute(
+                select(raw.c.id, raw.c[encrypted.name]).where(raw.c[encrypted.name].is_not(None))
+            ).all()
+            for row_id, token in values:
+                session.execute(
+                    update(raw)
+                    .where(raw.c.id == row_id)
+                    .values({encrypted.name: cipher.rotate(str(token).encode()).decode()})
+                )
+                rotated += 1
+    return rotated
 
 
 T = TypeVar("T")
