@@ -24,7 +24,7 @@ import httpx
 import pytest
 from alembic import command
 from alembic.script import ScriptDirectory
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from fastapi import FastAPI
 from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session, sessionmaker
@@ -43,6 +43,7 @@ from paris_avenir.messaging import service as messaging
 from paris_avenir.messaging.models import Message, OutboxMessage, OutboxStatus
 from paris_avenir.migrate import alembic_config
 from paris_avenir.models import Base
+from paris_avenir.staff import journal
 from paris_avenir.staff.models import StaffRole, StaffUser, Team
 from paris_avenir.youths.export import export_youth_data
 from paris_avenir.youths.models import Channel, HousingSituation, Youth
@@ -336,6 +337,14 @@ def test_the_rotation_command_re_encrypts_the_columns_so_the_old_key_can_go(
         messaging.post_message(
             session, messaging.general_thread(session, youth.id), body=MESSAGE, author_staff_id=None
         )
+        # The follow-up journal, encrypted by hand with the same keys.
+        journal.add_note(
+            session,
+            MultiFernet([Fernet(old_key)]),
+            youth_id=youth.id,
+            author=create_staff(session),
+            text="Appelé le 115 avec lui.",
+        )
         youth_id = youth.id
     environment = {
         name: value for name, value in os.environ.items() if not name.startswith("PARIS_AVENIR_")
@@ -355,12 +364,17 @@ def test_the_rotation_command_re_encrypts_the_columns_so_the_old_key_can_go(
         timeout=60,
         check=True,
     )
-    # The youth's flag and housing (income and family support are unknown) and the body.
-    assert "Valeurs chiffrées en base rechiffrées : 3." in completed.stdout
+    # The youth's flag and housing (income and family support are unknown), the message's
+    # body and the journal's note.
+    assert "Valeurs chiffrées en base rechiffrées : 4." in completed.stdout
     crypto.configure_at_rest(Settings(encryption_keys=new_key), db_engine)
     with make_session_factory(db_engine)() as session:
         assert session.get_one(Youth, youth_id).housing_situation is HousingSituation.EMERGENCY
         assert session.scalars(select(Message.body)).one() == MESSAGE
+        only_new = MultiFernet([Fernet(new_key)])
+        assert [entry.text for entry in journal.journal(session, only_new, youth_id)] == [
+            "Appelé le 115 avec lui."
+        ]
     db_engine.dispose()
 
 

@@ -4,7 +4,7 @@ action and its trace commit (or roll back) together.
 An entry keeps the network of the address (/24, /48), never the address. Entries are kept
 for the period the admin sets (6 to 12 months, 12 by default, CNIL), then purged by the
 nightly retention job through the database's purge function: the database refuses any
-other DELETE and every UPDATE of the log (triggers, see the migration "audit log retention").
+other DELETE and every UPDATE of the log (triggers of migration cfda6be730de).
 """
 
 from __future__ import annotations
@@ -139,11 +139,9 @@ class RetentionError(ValueError):
 def retention_months(session: Session) -> int:
     stored = settings_store.load(session, RETENTION_SETTING_KEY)
     low, high = RETENTION_MONTHS_RANGE
-    return (
-        int(stored)
-        if isinstance(stored, int) and low <= stored <= high
-        else (DEFAULT_RETENTION_MONTHS)
-    )
+    if isinstance(stored, int) and low <= stored <= high:
+        return stored
+    return DEFAULT_RETENTION_MONTHS
 
 
 def save_retention_months(

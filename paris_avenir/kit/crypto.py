@@ -102,13 +102,19 @@ def decrypt_at_rest(token: str, dialect: Dialect | None = None) -> str:
 
 
 def rotate_encrypted_columns(session: Session, metadata: MetaData) -> int:
-    """Every value of every encrypted column, encrypted again under the newest key (as
-    `rotate-document-keys` does for files), so that an older key can then be removed. The
-    tokens are read and written as they are stored: nothing is decrypted into the models."""
+    """Every value of every encrypted column (and of the columns holding Fernet tokens
+    written by hand, marked info={"fernet_token": True}), encrypted again under the newest
+    key (as `rotate-document-keys` does for files), so that an older key can then be removed.
+    The tokens are read and written as they are stored: nothing is decrypted into the models."""
     cipher = at_rest_cipher(session.get_bind().dialect)
     rotated = 0
     for mapped in metadata.sorted_tables:
-        for encrypted in [c for c in mapped.columns if isinstance(c.type, _Encrypted)]:
+        tokens = [
+            c
+            for c in mapped.columns
+            if isinstance(c.type, _Encrypted) or c.info.get("fernet_token")
+        ]
+        for encrypted in tokens:
             raw = table(mapped.name, column("id", mapped.c.id.type), column(encrypted.name, Text()))
             values = session.execute(
                 select(raw.c.id, raw.c[encrypted.name]).where(raw.c[encrypted.name].is_not(None))

@@ -109,7 +109,9 @@ class FollowUpNote(RecordMixin, Base):
         ForeignKey("youth.id", ondelete="CASCADE"), index=True
     )
     author_staff_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("staff_user.id"))
-    body_encrypted: Mapped[str] = mapped_column(Text)
+    # A Fernet token written by staff.journal with the documents' keys; marked so that the
+    # key rotation (kit.crypto.rotate_encrypted_columns) re-encrypts it with the columns.
+    body_encrypted: Mapped[str] = mapped_column(Text, info={"fernet_token": True})
     written_at: Mapped[datetime] = mapped_column(UTCDateTime())
     on_behalf_of_youth: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
 
