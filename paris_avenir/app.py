@@ -21,7 +21,7 @@ from paris_avenir.db import create_database_engine, make_session_factory
 from paris_avenir.documents import routes as document_routes
 from paris_avenir.documents.clamav import scanner_from_settings
 from paris_avenir.documents.storage import DocumentStore
-from paris_avenir.kit.crypto import build_cipher
+from paris_avenir.kit.crypto import build_cipher, configure_at_rest
 from paris_avenir.messaging import routes as messaging_routes
 from paris_avenir.messaging import webhooks as messaging_webhooks
 from paris_avenir.messaging.channels import Channels, build_channels
@@ -97,6 +97,8 @@ def create_app(
     app.state.session_factory = session_factory or make_session_factory(engine)
     app.state.templates = templates
     app.state.cipher = build_cipher(settings)
+    # Encrypted columns use the same keys as documents.
+    configure_at_rest(settings, engine)
     app.state.document_store = DocumentStore(
         settings.upload_dir, app.state.cipher, scanner=scanner_from_settings(settings)
     )

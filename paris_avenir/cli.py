@@ -129,16 +129,21 @@ def cmd_rotate_document_keys(_args: argparse.Namespace) -> int:
     from paris_avenir.db import make_session_factory
     from paris_avenir.documents.service import rotate_all
     from paris_avenir.documents.storage import DocumentStore
-    from paris_avenir.kit.crypto import build_cipher
+    from paris_avenir.kit.crypto import build_cipher, rotate_encrypted_columns
+    from paris_avenir.models import Base
 
     settings = _load_settings()
     engine = create_database_engine(settings.database_url)
     try:
         with make_session_factory(engine)() as session:
             count = rotate_all(session, DocumentStore(settings.upload_dir, build_cipher(settings)))
+        # The encrypted columns (messages, answers, reasons, sensitive facts): same keys.
+        with make_session_factory(engine).begin() as session:
+            values = rotate_encrypted_columns(session, Base.metadata)
     finally:
         engine.dispose()
     print(f"Documents rechiffrés avec la clé la plus récente : {count}.")
+    print(f"Valeurs chiffrées en base rechiffrées : {values}.")
     return 0
 
 
@@ -373,7 +378,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     rotate = commands.add_parser(
         "rotate-document-keys",
-        help="re-encrypt every stored document with the first key of ENCRYPTION_KEYS",
+        help="re-encrypt every stored document and encrypted column with the first key of "
+        "ENCRYPTION_KEYS",
     )
     rotate.set_defaults(handler=cmd_rotate_document_keys)
     return parser

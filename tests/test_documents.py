@@ -204,13 +204,17 @@ def test_the_rotation_command_re_encrypts_every_document(tmp_path: Path) -> None
     import subprocess
     import sys
 
+    from paris_avenir.config import Settings
     from paris_avenir.db import create_database_engine, make_session_factory
+    from paris_avenir.kit.crypto import configure_at_rest
     from paris_avenir.migrate import upgrade_to_head
 
     old_key, new_key = Fernet.generate_key().decode(), Fernet.generate_key().decode()
     database = f"sqlite:///{tmp_path / 'rotate.sqlite3'}"
     engine = create_database_engine(database)
     upgrade_to_head(engine)
+    # The youth's encrypted columns too are under the old key, as in a real deployment.
+    configure_at_rest(Settings(encryption_keys=old_key), engine)
     store = DocumentStore(tmp_path / "uploads", MultiFernet([Fernet(old_key)]))
     with make_session_factory(engine).begin() as session:
         document = create_document(session, store, create_youth(session), DocumentKind.IDENTITY)

@@ -15,7 +15,8 @@ from paris_avenir.db import utcnow
 from paris_avenir.messaging import outbox
 from paris_avenir.messaging.channels import build_channels
 from paris_avenir.messaging.models import OutboxMessage, OutboxStatus
-from paris_avenir.retention.service import ERASED, purge
+from paris_avenir.messaging.outbox import ERASED
+from paris_avenir.retention.service import purge
 from paris_avenir.youths.models import Channel
 from tests.factories import create_youth
 
@@ -79,17 +80,21 @@ def test_the_purge_forgets_expired_credentials_and_old_message_contents(
     assert report.login_links == 1
     assert links.usable_link(session, fresh_url.rsplit("/", 1)[1], now=now) is not None
     assert _count(session, LoginLink) == 1 and _count(session, UserSession) == 1
-    # The old message is blanked (no code, no number left) but its row and status remain.
-    assert report.outbox_contents == 1
+    # Final messages lose their texts (no code left), whatever their age; the old one its
+    # number too; their rows and statuses remain.
+    assert report.outbox_contents == 2 and report.outbox_addresses == 1
     session.expire_all()
     assert session.get_one(OutboxMessage, old_sent.id).body_text == ERASED
     assert session.get_one(OutboxMessage, old_sent.id).recipient == ERASED
     assert session.get_one(OutboxMessage, old_sent.id).status is OutboxStatus.SENT
-    # Still to send (however old) and recent messages are untouched.
+    assert session.get_one(OutboxMessage, recent_sent.id).body_text == ERASED
+    assert session.get_one(OutboxMessage, recent_sent.id).content_erased_at == now
+    # Still to send (however old): untouched; a recent number stays for its receipts.
     assert session.get_one(OutboxMessage, old_queued.id).body_text == "Votre code : 123456"
     assert session.get_one(OutboxMessage, recent_sent.id).recipient == "+33639980042"
     # A second run finds nothing more to do.
-    assert purge(session, now=now).outbox_contents == 0
+    again = purge(session, now=now)
+    assert again.outbox_contents == 0 and again.outbox_addresses == 0
 
 
 def test_the_scheduler_runs_the_purge_every_night(settings: Settings, tmp_path: Path) -> None:

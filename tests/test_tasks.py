@@ -3,6 +3,7 @@ back into the watch."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -17,7 +18,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from paris_avenir.audit.models import AuditEvent
-from paris_avenir.messaging.models import OutboxMessage
+from paris_avenir.messaging.models import OutboxMessage, OutboxStatus
+from paris_avenir.messaging.outbox import ERASED
 from paris_avenir.outreach import checkin, engine
 from paris_avenir.outreach.models import OutreachAttempt, OutreachReason, OutreachResponse
 from paris_avenir.staff import task_queue, tasks
@@ -450,7 +452,12 @@ async def test_wrong_number_flags_the_phone_and_the_youth_confirms_it_at_sign_in
             OutboxMessage.template == "contact_code", OutboxMessage.recipient == youth.phone
         )
     ).one()
-    proof = re.search(r"\b(\d{6})\b", sent.body_text)
+    assert sent.status is OutboxStatus.SENT and sent.body_text == ERASED  # the code left
+    # The code is read where the youth reads it: in the SMS the provider received.
+    received = [json.loads(line) for line in app.state.settings.sms_file.read_text().splitlines()]
+    proof = re.search(
+        r"\b(\d{6})\b", [sms for sms in received if sms["to"] == youth.phone][-1]["text"]
+    )
     assert proof is not None
     session.expire_all()
     assert session.get_one(Youth, youth.id).phone_reported_wrong_at == NOW  # not yet

@@ -5,11 +5,12 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, ForeignKey, Index, Table, Text, text
+from sqlalchemy import JSON, Column, ForeignKey, Index, Table, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from paris_avenir.db import Base, RecordMixin, UTCDateTime, str_enum
 from paris_avenir.documents.models import Document
+from paris_avenir.kit.crypto import EncryptedJSON, EncryptedText
 
 
 class AidCode(enum.StrEnum):
@@ -71,13 +72,14 @@ class AidRequest(RecordMixin, Base):
     status: Mapped[RequestStatus] = mapped_column(
         str_enum(RequestStatus, "request_status"), default=RequestStatus.DRAFT
     )
-    form_data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # The youth's answers, encrypted at rest (kit.crypto) like the decision's reason.
+    form_data: Mapped[dict[str, Any]] = mapped_column(EncryptedJSON(), default=dict)
     current_step: Mapped[int] = mapped_column(default=1, server_default=text("1"))
     submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     granted_amount_cents: Mapped[int | None]
     # Written for the youth to read, in plain French.
-    decision_reason: Mapped[str | None] = mapped_column(Text)
+    decision_reason: Mapped[str | None] = mapped_column(EncryptedText())
     renewal_due_on: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Counter mode: the référent who filed it on the youth's behalf.
     filed_by_staff_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("staff_user.id"))
@@ -111,6 +113,6 @@ class AidRequestEvent(RecordMixin, Base):
     actor_staff_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("staff_user.id"))
     actor_is_youth: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
     on_behalf_of_youth: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
-    reason: Mapped[str | None] = mapped_column(Text)
+    reason: Mapped[str | None] = mapped_column(EncryptedText())
 
     aid_request: Mapped[AidRequest] = relationship(back_populates="events", lazy="raise")

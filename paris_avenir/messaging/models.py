@@ -4,11 +4,12 @@ import enum
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Column, ForeignKey, Index, String, Table, Text, text
+from sqlalchemy import Column, ForeignKey, Index, String, Table, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from paris_avenir.db import Base, RecordMixin, UTCDateTime, str_enum
 from paris_avenir.documents.models import Document
+from paris_avenir.kit.crypto import EncryptedText
 from paris_avenir.youths.models import Channel
 
 
@@ -45,7 +46,8 @@ class Message(RecordMixin, Base):
     # Exactly one author: the youth (author_staff_id empty) or a staff member.
     author_staff_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("staff_user.id"))
     on_behalf_of_youth: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
-    body: Mapped[str] = mapped_column(Text)
+    # Encrypted at rest (kit.crypto): the database holds a Fernet token, never the text.
+    body: Mapped[str] = mapped_column(EncryptedText())
     sent_at: Mapped[datetime] = mapped_column(UTCDateTime())
     # When the other side read it: the read receipt.
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -67,7 +69,11 @@ class OutboxStatus(enum.StrEnum):
 
 
 class OutboxMessage(RecordMixin, Base):
-    """An outgoing SMS or email, written in the transaction that decided to send it."""
+    """An outgoing SMS or email, written in the transaction that decided to send it.
+
+    Its texts (which may hold a sign-in code) are encrypted at rest and kept only while the
+    message may still leave: once sent, failed, cancelled or expired they are replaced by
+    ERASED and `content_erased_at` says when (outbox.erase_content)."""
 
     __tablename__ = "outbox_message"
     __table_args__ = (
@@ -84,8 +90,8 @@ class OutboxMessage(RecordMixin, Base):
     template: Mapped[str] = mapped_column(String(100))
     language: Mapped[str] = mapped_column(String(10), default="fr", server_default="fr")
     subject: Mapped[str | None] = mapped_column(String(200))
-    body_text: Mapped[str] = mapped_column(Text)
-    body_html: Mapped[str | None] = mapped_column(Text)
+    body_text: Mapped[str] = mapped_column(EncryptedText())
+    body_html: Mapped[str | None] = mapped_column(EncryptedText())
     is_urgent: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
     # Held back at night and on Sunday, when queued and again when sent. Only sign-in and
     # contact-verification codes leave at any hour.
@@ -94,7 +100,8 @@ class OutboxMessage(RecordMixin, Base):
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     attachment_filename: Mapped[str | None] = mapped_column(String(100))
     attachment_content_type: Mapped[str | None] = mapped_column(String(100))
-    attachment_body: Mapped[str | None] = mapped_column(Text)
+    attachment_body: Mapped[str | None] = mapped_column(EncryptedText())
+    content_erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     status: Mapped[OutboxStatus] = mapped_column(
         str_enum(OutboxStatus, "outbox_status"), default=OutboxStatus.QUEUED
     )

@@ -14,6 +14,10 @@ Nothing is sent in a request's thread: a request only queues (and, for a code, h
 message to the `OutboxWorker`, which sends it on threads of its own, a few at a time, each
 send bounded by the channel's timeouts). A slow or hanging provider then holds the worker's
 threads, never the thread pool that serves pages.
+
+Texts are encrypted at rest and kept only while the message may still leave: once it is
+sent, failed for good, cancelled or expired, erase_content() replaces them, so a sign-in
+code never outlives its send.
 """
 
 from __future__ import annotations
@@ -59,6 +63,20 @@ RECEIPT_TRANSITIONS: dict[OutboxStatus, set[OutboxStatus]] = {
     OutboxStatus.DELIVERED: set(),
     OutboxStatus.CANCELLED: set(),
 }
+
+
+# What an outbox text reads once erased.
+ERASED = "[effacé]"
+
+
+def erase_content(message: OutboxMessage, now: datetime) -> None:
+    """The message can no longer leave: its texts (a code, a name) go, the row stays
+    (status history, statistics, the exactly-once key)."""
+    message.body_text = ERASED
+    message.body_html = None
+    message.subject = None
+    message.attachment_body = None
+    message.content_erased_at = now
 
 
 def retry_delay(attempt_count: int) -> timedelta:
@@ -240,6 +258,7 @@ def _flag_unreachable(session: Session, message: OutboxMessage, now: datetime) -
 def _cancel_expired(session: Session, message: OutboxMessage, now: datetime, detail: str) -> None:
     message.status = OutboxStatus.CANCELLED
     message.next_attempt_at = None
+    erase_content(message, now)
     _history(session, message, OutboxStatus.CANCELLED, now, detail=detail)
 
 
@@ -314,6 +333,7 @@ def send_one(
                 message.next_attempt_at = None
                 if error.permanent:
                     _flag_unreachable(session, message, now)
+                erase_content(message, now)
                 report.failed.append(message.id)
             else:
                 message.status = OutboxStatus.QUEUED
@@ -327,6 +347,7 @@ def send_one(
             message.next_attempt_at = None
             message.provider_message_id = provider_id
             message.last_error = None
+            erase_content(message, now)
             _history(session, message, OutboxStatus.SENT, now, detail=detail)
             report.sent.append(message.id)
         session.commit()

@@ -4,8 +4,11 @@ its deletion goes through the référent (a task), who checks what the law requi
 - sign-in codes and attempts: 30 days after they expired (long enough to investigate abuse);
 - sessions: 30 days after they ended;
 - login links and OIDC flows: 7 days after they expired;
-- outgoing SMS and email: their text, attachment and address are blanked 90 days after
-  they were written, once final; the row stays (status history, statistics, exactly-once key).
+- outgoing SMS and email: their texts are erased as soon as they are final (the outbox does it
+  when it sends; this catches what was cancelled in bulk), their address 90 days after they
+  were written; the row stays (status history, statistics, exactly-once key);
+- audit entries: after the retention period the admin sets (audit.service, 12 months by
+  default), through the database's purge function, the only way they can be deleted.
 """
 
 from __future__ import annotations
@@ -16,15 +19,16 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, or_, update
 from sqlalchemy.orm import Session
 
+from paris_avenir.audit import service as audit
 from paris_avenir.auth.models import LoginLink, OidcFlow, SignInAttempt, UserSession
 from paris_avenir.db import utcnow
 from paris_avenir.messaging.models import OutboxMessage, OutboxStatus
+from paris_avenir.messaging.outbox import ERASED
 
 SIGN_IN_ATTEMPTS_KEPT = timedelta(days=30)
 SESSIONS_KEPT = timedelta(days=30)
 LINKS_KEPT = timedelta(days=7)
-OUTBOX_CONTENT_KEPT = timedelta(days=90)
-ERASED = "[effacé]"
+OUTBOX_ADDRESS_KEPT = timedelta(days=90)
 FINAL_STATUSES = [
     OutboxStatus.SENT,
     OutboxStatus.DELIVERED,
@@ -40,6 +44,8 @@ class PurgeReport:
     login_links: int
     oidc_flows: int
     outbox_contents: int
+    outbox_addresses: int = 0
+    audit_events: int = 0
 
 
 def _count(result: object) -> int:
@@ -61,26 +67,39 @@ def purge(session: Session, *, now: datetime | None = None) -> PurgeReport:
     )
     links = session.execute(delete(LoginLink).where(LoginLink.expires_at < now - LINKS_KEPT))
     flows = session.execute(delete(OidcFlow).where(OidcFlow.expires_at < now - LINKS_KEPT))
+    # The texts are encrypted (no SQL comparison on them): content_erased_at says what is done.
     contents = session.execute(
         update(OutboxMessage)
         .where(
             OutboxMessage.status.in_(FINAL_STATUSES),
-            OutboxMessage.created_at < now - OUTBOX_CONTENT_KEPT,
-            OutboxMessage.body_text != ERASED,
+            OutboxMessage.content_erased_at.is_(None),
         )
         .values(
             body_text=ERASED,
             body_html=None,
+            subject=None,
             attachment_body=None,
-            recipient=ERASED,
-            last_error=None,
+            content_erased_at=now,
         )
         .execution_options(synchronize_session=False)
     )
+    addresses = session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.status.in_(FINAL_STATUSES),
+            OutboxMessage.created_at < now - OUTBOX_ADDRESS_KEPT,
+            OutboxMessage.recipient != ERASED,
+        )
+        .values(recipient=ERASED, last_error=None)
+        .execution_options(synchronize_session=False)
+    )
+    audit_events = audit.purge(session, now=now)
     return PurgeReport(
         sign_in_attempts=_count(attempts),
         sessions=_count(sessions),
         login_links=_count(links),
         oidc_flows=_count(flows),
         outbox_contents=_count(contents),
+        outbox_addresses=_count(addresses),
+        audit_events=audit_events,
     )

@@ -222,6 +222,8 @@ def _policy_page(
             "staff": staff,
             "error": error,
             "rows": [(name, _(policy.LABELS[name]), value) for name, value in current.items()],
+            "audit_retention_months": audit.retention_months(session),
+            "audit_retention_range": audit.RETENTION_MONTHS_RANGE,
         },
         status_code=status_code,
     )
@@ -246,6 +248,24 @@ async def save_outreach_policy(
     except policy.PolicyError as error:
         return _policy_page(request, session, staff, error=str(error), status_code=422)
     audit.record(session, "admin.outreach_policy", actor_staff_id=staff.id, detail=asdict(saved))
+    return RedirectResponse("/pro/admin/relances?enregistre=1", status_code=303)
+
+
+@router.post("/relances/journal-audit")
+def save_audit_retention(
+    request: Request,
+    session: SessionDep,
+    staff: CurrentStaff,
+    months: Annotated[str, Form()] = "",
+) -> Response:
+    """How long the audit log is kept (CNIL: 6 to 12 months); the nightly purge applies it."""
+    _require_admin(staff)
+    try:
+        audit.save_retention_months(session, months, by_id=staff.id)
+    except audit.RetentionError:
+        low, high = audit.RETENTION_MONTHS_RANGE
+        error = _("Choisissez une durée entre %(low)s et %(high)s mois.", low=low, high=high)
+        return _policy_page(request, session, staff, error=error, status_code=422)
     return RedirectResponse("/pro/admin/relances?enregistre=1", status_code=303)
 
 

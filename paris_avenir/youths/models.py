@@ -8,6 +8,7 @@ from sqlalchemy import ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from paris_avenir.db import Base, RecordMixin, UTCDateTime, str_enum
+from paris_avenir.kit.crypto import EncryptedBool, EncryptedInt, EncryptedStrEnum
 
 
 class Channel(enum.StrEnum):
@@ -53,21 +54,20 @@ class Youth(RecordMixin, Base):
     )
 
     ase_exit_date: Mapped[date | None]
-    former_unaccompanied_minor: Mapped[bool] = mapped_column(
-        default=False, server_default=text("false")
-    )
+    # The most sensitive facts of the file (PRODUCT.md: immigration, housing, income, family)
+    # are encrypted at rest (kit.crypto). Nothing filters or groups on them in SQL: who needs
+    # them (eligibility, the youth's export, the file page) reads them in Python.
+    former_unaccompanied_minor: Mapped[bool] = mapped_column(EncryptedBool(), default=False)
     housing_situation: Mapped[HousingSituation] = mapped_column(
-        str_enum(HousingSituation, "housing_situation"),
-        default=HousingSituation.UNKNOWN,
-        server_default=HousingSituation.UNKNOWN.value,
+        EncryptedStrEnum(HousingSituation), default=HousingSituation.UNKNOWN
     )
     employment_situation: Mapped[EmploymentSituation] = mapped_column(
         str_enum(EmploymentSituation, "employment_situation"),
         default=EmploymentSituation.UNKNOWN,
         server_default=EmploymentSituation.UNKNOWN.value,
     )
-    monthly_income_cents: Mapped[int | None]
-    has_family_support: Mapped[bool | None]
+    monthly_income_cents: Mapped[int | None] = mapped_column(EncryptedInt())
+    has_family_support: Mapped[bool | None] = mapped_column(EncryptedBool())
     in_higher_education: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
     lives_in_ile_de_france: Mapped[bool] = mapped_column(default=True, server_default=text("true"))
 
@@ -109,7 +109,9 @@ class FollowUpNote(RecordMixin, Base):
         ForeignKey("youth.id", ondelete="CASCADE"), index=True
     )
     author_staff_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("staff_user.id"))
-    body_encrypted: Mapped[str] = mapped_column(Text)
+    # A Fernet token written by staff.journal with the documents' keys; marked so that the
+    # key rotation (kit.crypto.rotate_encrypted_columns) re-encrypts it with the columns.
+    body_encrypted: Mapped[str] = mapped_column(Text, info={"fernet_token": True})
     written_at: Mapped[datetime] = mapped_column(UTCDateTime())
     on_behalf_of_youth: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
 
