@@ -80,6 +80,15 @@ def _configure_sqlite(engine: Engine) -> None:
 
     pysqlite's own transaction handling defers BEGIN and breaks SAVEPOINT; SQLAlchemy's
     documented recipe hands transaction control back to SQLAlchemy.
+
+    Every transaction begins IMMEDIATE: it takes the write lock at once, so a second writer
+    waits on the busy timeout for its turn. A deferred transaction that reads, then writes
+    after another one has committed cannot wait (its snapshot is stale): it fails at once
+    with "database is locked", the failure parallel sign-ins would meet. Requests and
+    workers cannot tell in advance whether they will write (a page view writes its audit
+    entry), so all of them take their turn. Work known to only read asks for a deferred
+    transaction with the connection option `sqlite_deferred=True`: with WAL it never waits,
+    and reads the last committed state.
     """
 
     @event.listens_for(engine, "connect")
@@ -93,7 +102,8 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN")
+        deferred = connection.get_execution_options().get("sqlite_deferred", False)
+        connection.exec_driver_sql("BEGIN" if deferred else "BEGIN IMMEDIATE")
 
 
 def normalise_database_url(url: str) -> str:
