@@ -451,7 +451,7 @@ def staff_sign_in(
         "staff.sign_in_failed",
         actor_staff_id=result.staff.id if result.staff else None,
         ip_address=client_ip(request),
-        detail={"method": "password_totp"},
+        detail={"method": "password_totp"} | ({"locked": True} if result.locked_now else {}),
     )
     return _staff_sign_in_page(
         request,
