@@ -4,7 +4,6 @@ and oidc."""
 
 from __future__ import annotations
 
-import uuid
 from typing import Annotated
 from urllib.parse import quote
 
@@ -18,7 +17,6 @@ from paris_avenir.auth.models import AuthMethod
 from paris_avenir.auth.oidc import OidcClient, OidcFailure
 from paris_avenir.config import Settings
 from paris_avenir.db import SessionDep, utcnow
-from paris_avenir.messaging import outbox
 from paris_avenir.outreach import engine as outreach_engine
 from paris_avenir.outreach.models import OutreachResponse
 from paris_avenir.staff.models import StaffUser
@@ -96,12 +94,15 @@ def _open_session(
         )
 
 
-def _send_after_response(
-    request: Request, background: BackgroundTasks, message_id: uuid.UUID
+def _send_code_after_response(
+    request: Request, background: BackgroundTasks, pending: codes.PendingCode
 ) -> None:
     """Sign-in codes leave at once, right after the commit, not at the next outbox pass."""
     background.add_task(
-        outbox.send_one, request.app.state.session_factory, message_id, request.app.state.channels
+        codes.send_pending_code,
+        request.app.state.session_factory,
+        request.app.state.channels,
+        pending,
     )
 
 
@@ -140,7 +141,7 @@ def sign_in_request_code(
 ) -> Response:
     settings = _settings(request)
     try:
-        result = codes.request_code(
+        result = codes.start_code_request(
             session,
             secret_key=settings.secret_key,
             raw_destination=destination,
@@ -164,10 +165,9 @@ def sign_in_request_code(
             status_code=429,
             error=_("Trop de codes demandés. Attendez 15 minutes, puis réessayez."),
         )
-    if result.outbox_message is not None:
-        # Sent right after the commit, outside the request: known and unknown numbers
-        # answer in the same time.
-        _send_after_response(request, background, result.outbox_message.id)
+    # Rendered, queued and sent after the commit and the response, for a known number and
+    # an unknown one alike: both answer in the same time.
+    _send_code_after_response(request, background, result.pending)
     response = _redirect("/connexion/code" + (f"?suite={suite}" if suite else ""))
     response.set_cookie(
         ATTEMPT_COOKIE,
@@ -253,14 +253,14 @@ def code_submit(
 @router.post("/connexion/code/email")
 def code_by_email(request: Request, session: SessionDep, background: BackgroundTasks) -> Response:
     settings = _settings(request)
-    message = codes.send_code_by_email_instead(
+    pending = codes.start_email_fallback(
         session,
         secret_key=settings.secret_key,
         attempt_token=request.cookies.get(ATTEMPT_COOKIE),
         language=chosen_language(request),
     )
-    if message is not None:
-        _send_after_response(request, background, message.id)
+    if pending is not None:
+        _send_code_after_response(request, background, pending)
     return _code_page(
         request,
         session,
