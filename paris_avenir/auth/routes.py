@@ -110,7 +110,12 @@ def _send_code_after_response(
 
 
 def _sign_in_page(
-    request: Request, *, error: str | None = None, typed: str = "", status_code: int = 200
+    request: Request,
+    *,
+    error: str | None = None,
+    typed: str = "",
+    status_code: int = 200,
+    session_too_old: bool = False,
 ) -> Response:
     return render(
         request,
@@ -120,6 +125,7 @@ def _sign_in_page(
             "typed": typed,
             "next": request.query_params.get("suite", ""),
             "signed_out": request.query_params.get("deconnecte") == "1",
+            "session_too_old": session_too_old,
             "franceconnect": request.app.state.oidc["franceconnect"].settings.configured,
         },
         status_code=status_code,
@@ -127,8 +133,14 @@ def _sign_in_page(
 
 
 @router.get("/connexion")
-def sign_in_form(request: Request) -> Response:
-    return _sign_in_page(request)
+def sign_in_form(request: Request, session: SessionDep) -> Response:
+    # A youth session ends 90 days after the sign-in, however active: say so.
+    token = sessions.session_token(request)
+    too_old = sessions.ended_by_max_lifetime(session, token)
+    response = _sign_in_page(request, session_too_old=too_old)
+    if too_old:
+        sessions.clear_session_cookie(response, _settings(request))
+    return response
 
 
 @router.post("/connexion")
