@@ -88,3 +88,15 @@ def test_a_session_stays_capped_at_90_days_after_the_sign_in(session: Session) -
     assert sessions.ended_by_max_lifetime(
         session, started.token, now=SIGNED_IN + timedelta(days=90)
     )
+
+
+def test_a_session_that_slid_past_90_days_before_the_cap_ends_too(session: Session) -> None:
+    youth = create_youth(session)
+    started = sessions.start_session(
+        session, youth_id=youth.id, method=AuthMethod.CODE, now=SIGNED_IN
+    )
+    # As main left it: expiry pushed 90 days past each visit.
+    started.record.expires_at = SIGNED_IN + timedelta(days=170)
+    now = SIGNED_IN + timedelta(days=95)
+    assert sessions.find_active(session, started.token, now=now) is None
+    assert sessions.ended_by_max_lifetime(session, started.token, now=now)

@@ -83,6 +83,8 @@ def find_active(
     record = session.scalar(select(UserSession).where(UserSession.token_hash == token_hash(token)))
     if record is None or record.revoked_at is not None or record.expires_at <= now:
         return None
+    if record.youth_id is not None and now >= record.authenticated_at + YOUTH_MAX_LIFETIME:
+        return None  # also for a session whose expiry slid on before this cap existed
     if record.staff_id is not None and now - record.last_seen_at > STAFF_IDLE_TIMEOUT:
         record.revoked_at = now
         return None
