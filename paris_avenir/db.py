@@ -75,6 +75,9 @@ class RecordMixin:
     )
 
 
+SQLITE_BUSY_TIMEOUT_MS = 20_000
+
+
 def _configure_sqlite(engine: Engine) -> None:
     """Give SQLite real transactions, foreign keys and concurrent readers.
 
@@ -96,7 +99,10 @@ def _configure_sqlite(engine: Engine) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=5000")
+        # Writers queue for the lock: 30 staff sign-ins at once (each verifies an argon2
+        # hash while it holds the lock) can make the last wait several seconds on a busy
+        # machine, and a slow answer beats a 500.
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.close()
 

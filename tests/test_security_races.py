@@ -43,10 +43,11 @@ from paris_avenir.db import create_database_engine, make_session_factory
 from paris_avenir.kit.crypto import build_cipher
 from paris_avenir.messaging.models import OutboxMessage
 from paris_avenir.migrate import upgrade_to_head
-from paris_avenir.staff.models import StaffUser
+from paris_avenir.outreach import checkin
+from paris_avenir.staff.models import StaffTask, StaffUser
 from paris_avenir.youths.models import Channel, Youth
 from tests.conftest import BACKENDS, postgres_schema_url
-from tests.factories import create_staff, create_youth
+from tests.factories import create_check_in, create_staff, create_youth
 from tests.servers import PlatformServer
 
 SCHEMA = "security_races"
@@ -290,6 +291,33 @@ def test_one_link_used_thirty_times_at_once_opens_one_session(server: Server) ->
             .where(UserSession.youth_id == youth.id, UserSession.auth_method == AuthMethod.LINK)
         )
         assert opened == 1
+
+
+def test_thirty_taps_on_one_check_in_answer_it_once_on_sqlite_too(server: Server) -> None:
+    """On PostgreSQL this race is in tests/test_task_races.py; here on SQLite as well."""
+    if server.backend != "sqlite":
+        pytest.skip("raced on PostgreSQL in tests/test_task_races.py")
+    youth, _phone = _youth(server)
+    with server.factory.begin() as session:
+        found = session.get_one(Youth, youth.id)
+        attempt = create_check_in(session, found, at=datetime.now(UTC))
+        url = checkin.link(attempt.id, secret_key=server.settings.secret_key, base_url="")
+        attempt_id = attempt.id
+    cookies, token = _browser(server, url)
+
+    def answer(_index: int) -> str:
+        page = _post(server, cookies, url, {"csrftoken": token, "reponse": "aide"})
+        assert page.status_code == 200
+        return "thanks" if "Quelqu’un va vous appeler" in page.text else "already"
+
+    assert Counter(_at_once(PARALLEL, answer)) == {"thanks": 1, "already": PARALLEL - 1}
+    with server.factory() as session:
+        alerts = session.scalar(
+            select(func.count())
+            .select_from(StaffTask)
+            .where(StaffTask.outreach_attempt_id == attempt_id)
+        )
+        assert alerts == 1
 
 
 # --- Staff: password and TOTP ---------------------------------------------------------
