@@ -75,11 +75,23 @@ class RecordMixin:
     )
 
 
+SQLITE_BUSY_TIMEOUT_MS = 20_000
+
+
 def _configure_sqlite(engine: Engine) -> None:
     """Give SQLite real transactions, foreign keys and concurrent readers.
 
     pysqlite's own transaction handling defers BEGIN and breaks SAVEPOINT; SQLAlchemy's
     documented recipe hands transaction control back to SQLAlchemy.
+
+    Every transaction begins IMMEDIATE: it takes the write lock at once, so a second writer
+    waits on the busy timeout for its turn. A deferred transaction that reads, then writes
+    after another one has committed cannot wait (its snapshot is stale): it fails at once
+    with "database is locked", the failure parallel sign-ins would meet. Requests and
+    workers cannot tell in advance whether they will write (a page view writes its audit
+    entry), so all of them take their turn. Work known to only read asks for a deferred
+    transaction with the connection option `sqlite_deferred=True`: with WAL it never waits,
+    and reads the last committed state.
     """
 
     @event.listens_for(engine, "connect")
@@ -87,13 +99,17 @@ def _configure_sqlite(engine: Engine) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=5000")
+        # Writers queue for the lock: 30 staff sign-ins at once (each verifies an argon2
+        # hash while it holds the lock) can make the last wait several seconds on a busy
+        # machine, and a slow answer beats a 500.
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN")
+        deferred = connection.get_execution_options().get("sqlite_deferred", False)
+        connection.exec_driver_sql("BEGIN" if deferred else "BEGIN IMMEDIATE")
 
 
 def normalise_database_url(url: str) -> str:

@@ -203,10 +203,13 @@ async def test_a_burst_of_code_requests_gets_429(client: httpx.AsyncClient, yout
 
 
 async def test_one_address_asking_for_many_numbers_gets_429(client: httpx.AsyncClient) -> None:
-    for number in range(codes.IP_LIMITS[0][1]):
-        response = await request_code(client, f"06 39 98 10 {number:02d}")
+    # A shelter's Wi-Fi is shared by many: the limit per address is far above 3 per number.
+    most = codes.IP_LIMITS[0][1]
+    assert most >= 100
+    for number in range(most):
+        response = await request_code(client, f"06 39 98 {1000 + number}")
         assert response.status_code == 303
-    assert (await request_code(client, "06 39 98 10 99")).status_code == 429
+    assert (await request_code(client, "06 39 98 19 99")).status_code == 429
 
 
 async def test_a_wrong_entry_is_explained_in_french_and_kept(client: httpx.AsyncClient) -> None:

@@ -3,20 +3,28 @@
 The code: 6 digits from `secrets`, stored as an HMAC bound to this attempt, valid 10
 minutes, single use, void after 5 wrong tries. Unknown numbers and emails go through the
 same steps (an attempt is recorded, the same pages answer) but nothing is sent, so nobody
-can learn whether someone is registered. Rate limits are counted in the database, so they
-hold across several web instances.
+can learn whether someone is registered. The request does the same database work for both;
+the code is rendered and queued after the response (`queue_code_now`), so both answer
+in the same time.
+
+Every counter holds under parallel requests: the rate limits are counted in the database
+behind a row lock per destination and per client address (so they hold across several web
+instances too), and a wrong try, a use or an email fallback is one conditional UPDATE.
 """
 
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy import case, delete, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 
-from paris_avenir.auth.models import SignInAttempt
+from paris_avenir.auth.models import SignInAttempt, SignInLimitLock
 from paris_avenir.db import utcnow
 from paris_avenir.kit import phone as phones
 from paris_avenir.kit.crypto import (
@@ -28,16 +36,23 @@ from paris_avenir.kit.crypto import (
 )
 from paris_avenir.kit.email_address import InvalidEmail, mask_email, normalise_email
 from paris_avenir.messaging import message_templates, outbox, texts
+from paris_avenir.messaging.channels import Channels
 from paris_avenir.messaging.models import OutboxMessage
 from paris_avenir.youths.models import Channel, Youth
 
 CODE_LIFETIME = timedelta(minutes=10)
 MAX_WRONG_TRIES = 5
-# (window, most codes in it): per number or email, and per IP address. The per-destination
-# limits carry the weight; the per-address one only stops one machine spraying numbers, and
-# must not lock out a shelter's wifi (a workshop of 30 youths, some asking twice).
+# (window, most codes in it), per number or email: these carry the weight. Nobody guesses a
+# code this way (at most 3 codes × 5 tries in 15 minutes for one number), nor floods one
+# phone with SMS.
 DESTINATION_LIMITS = ((timedelta(minutes=15), 3), (timedelta(hours=24), 10))
-IP_LIMITS = ((timedelta(minutes=15), 60), (timedelta(hours=24), 300))
+# Per client address, only a flood from one address is stopped: a shelter's or a youth
+# hostel's Wi-Fi, a school, a mobile operator's shared address (CGNAT) or a misconfigured
+# proxy put many youths behind one address, and a limit near the city's own sign-in traffic
+# (a few hundred codes a day) would lock them all out.
+IP_LIMITS = ((timedelta(minutes=15), 100), (timedelta(hours=24), 500))
+# Rows of SignInLimitLock older than the longest window serve nothing any more.
+LIMIT_LOCKS_KEPT = max(window for window, _most in DESTINATION_LIMITS + IP_LIMITS)
 
 
 class InvalidDestination(ValueError):
@@ -85,7 +100,40 @@ def _recent_count(
     return int(count or 0)
 
 
+def _lock_limits(session: Session, key_hashes: Iterable[str], now: datetime) -> None:
+    """Takes the row lock of each key (creating its row the first time), in one order for
+    every request so that two requests never wait for each other in a circle. Held until
+    the commit: the next request for the same number or address counts after this one's
+    attempt is written. On SQLite the IMMEDIATE transaction already runs writers one at a
+    time; the same statement keeps one code path."""
+    dialect = session.get_bind().dialect.name
+    for key_hash in sorted(key_hashes):
+        values = {"key_hash": key_hash, "last_request_at": now}
+        changes = {"last_request_at": now, "modified_at": now}
+        if dialect == "postgresql":
+            session.execute(
+                postgresql.insert(SignInLimitLock)
+                .values(values)
+                .on_conflict_do_update(index_elements=["key_hash"], set_=changes)
+            )
+        else:
+            session.execute(
+                sqlite.insert(SignInLimitLock)
+                .values(values)
+                .on_conflict_do_update(index_elements=["key_hash"], set_=changes)
+            )
+
+
+def purge_limit_locks(session: Session, *, now: datetime) -> int:
+    """Deletes the lock rows no window looks at any more (the daily purge)."""
+    result = session.execute(
+        delete(SignInLimitLock).where(SignInLimitLock.last_request_at < now - LIMIT_LOCKS_KEPT)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
 def _check_limits(session: Session, destination_hash: str, ip_hash: str, now: datetime) -> None:
+    _lock_limits(session, (destination_hash, ip_hash), now)
     for window, most in DESTINATION_LIMITS:
         if (
             _recent_count(session, SignInAttempt.destination_hash, destination_hash, now - window)
@@ -110,10 +158,23 @@ def _find_youth(session: Session, destination: Destination) -> Youth | None:
 
 
 @dataclass(frozen=True)
+class PendingCode:
+    """A code to render and queue after the response, for a known destination or not: the
+    code itself lives only here, in memory, and in the message that carries it."""
+
+    attempt_id: uuid.UUID
+    channel: Channel
+    code: str = field(repr=False)
+    language: str | None = None
+
+
+@dataclass(frozen=True)
 class CodeRequest:
     attempt_token: str
     masked_destination: str
-    outbox_message: OutboxMessage | None  # None for an unknown destination
+    pending: PendingCode
+    # Set by request_code(), which queues at once; None for an unknown destination.
+    outbox_message: OutboxMessage | None = None
 
 
 def queue_code(
@@ -195,7 +256,7 @@ def _queue_code(
     )
 
 
-def request_code(
+def start_code_request(
     session: Session,
     *,
     secret_key: str,
@@ -204,7 +265,9 @@ def request_code(
     language: str | None = None,
     now: datetime | None = None,
 ) -> CodeRequest:
-    """Raises InvalidDestination (not a number or an email) or RateLimited."""
+    """What the sign-in request does, the same for a known and an unknown destination: the
+    limits, the lookup, the attempt. The code leaves with `queue_code_now` once the
+    response is gone. Raises InvalidDestination (not a number or an email) or RateLimited."""
     now = now or utcnow()
     destination = parse_destination(raw_destination)
     destination_hash = keyed_hash(
@@ -218,6 +281,7 @@ def request_code(
     attempt_token = new_token()
     code = new_numeric_code()
     attempt = SignInAttempt(
+        created_at=now,
         token_hash=token_hash(attempt_token),
         channel=destination.channel,
         destination_hash=destination_hash,
@@ -229,19 +293,62 @@ def request_code(
     )
     session.add(attempt)
     session.flush()
+    pending = PendingCode(attempt.id, destination.channel, code, language)
+    return CodeRequest(attempt_token, destination.masked, pending)
+
+
+def queue_pending_code(
+    session: Session, pending: PendingCode, *, now: datetime | None = None
+) -> OutboxMessage | None:
+    """Renders and queues the code, if the attempt has a youth who can get it there."""
+    now = now or utcnow()
+    attempt = session.get(SignInAttempt, pending.attempt_id)
+    youth = session.get(Youth, attempt.youth_id) if attempt and attempt.youth_id else None
+    if attempt is None or youth is None:
+        return None
+    recipient = youth.phone if pending.channel is Channel.SMS else youth.email
     # A number the team found to reach someone else gets nothing, and the same answer as an
     # unknown one: the code page still offers the youth's email.
-    reported_wrong = (
-        youth is not None
-        and destination.channel is Channel.SMS
-        and youth.phone_reported_wrong_at is not None
+    if not recipient or (
+        pending.channel is Channel.SMS and youth.phone_reported_wrong_at is not None
+    ):
+        return None
+    return _queue_code(
+        session, youth, attempt, pending.channel, pending.code, now, pending.language
     )
-    message = (
-        _queue_code(session, youth, attempt, destination.channel, code, now, language)
-        if youth and not reported_wrong
-        else None
+
+
+def queue_code_now(
+    session_factory: sessionmaker[Session], pending: PendingCode
+) -> uuid.UUID | None:
+    """After the response (a background task): queue the code in its own transaction and
+    return the message to send at once. For an unknown destination, nothing is queued."""
+    with session_factory.begin() as session:
+        message = queue_pending_code(session, pending)
+        return message.id if message is not None else None
+
+
+def request_code(
+    session: Session,
+    *,
+    secret_key: str,
+    raw_destination: str,
+    ip_address: str,
+    language: str | None = None,
+    now: datetime | None = None,
+) -> CodeRequest:
+    """start_code_request() and queue_pending_code() in one transaction, where no answer
+    is waiting (the command line, tests)."""
+    started = start_code_request(
+        session,
+        secret_key=secret_key,
+        raw_destination=raw_destination,
+        ip_address=ip_address,
+        language=language,
+        now=now,
     )
-    return CodeRequest(attempt_token, destination.masked, message)
+    message = queue_pending_code(session, started.pending, now=now)
+    return CodeRequest(started.attempt_token, started.masked_destination, started.pending, message)
 
 
 def find_attempt(session: Session, attempt_token: str | None) -> SignInAttempt | None:
@@ -284,17 +391,87 @@ def check_code(
         return CodeCheck(CodeOutcome.VOIDED)
     assert attempt_token is not None
     candidate = _code_hash(secret_key, attempt_token, code.strip().replace(" ", ""))
+    still_open = (
+        SignInAttempt.id == attempt.id,
+        SignInAttempt.consumed_at.is_(None),
+        SignInAttempt.voided_at.is_(None),
+    )
     if attempt.youth_id is not None and constant_time_equals(candidate, attempt.code_hash):
-        attempt.consumed_at = now
+        # Used once: of two requests with the right code, one signs in. The code checked is
+        # still the attempt's (an email fallback replaces it).
+        used = session.execute(
+            update(SignInAttempt)
+            .where(*still_open, SignInAttempt.code_hash == attempt.code_hash)
+            .values(consumed_at=now)
+            .returning(SignInAttempt.id)
+        ).first()
+        if used is None:
+            return _settled_meanwhile(session, attempt)
         by_sms = attempt.channel is Channel.SMS and attempt.email_fallback_at is None
         return CodeCheck(
             CodeOutcome.ACCEPTED, youth=session.get(Youth, attempt.youth_id), proved_phone=by_sms
         )
-    attempt.wrong_tries += 1
-    if attempt.wrong_tries >= MAX_WRONG_TRIES:
-        attempt.voided_at = now
+    # Counted in the row itself: 40 wrong codes at once count 5 tries, then the attempt is
+    # void, whatever the order they arrive in.
+    tries = session.execute(
+        update(SignInAttempt)
+        .where(*still_open)
+        .values(
+            wrong_tries=SignInAttempt.wrong_tries + 1,
+            voided_at=case((SignInAttempt.wrong_tries + 1 >= MAX_WRONG_TRIES, now), else_=None),
+        )
+        .returning(SignInAttempt.wrong_tries)
+    ).scalar_one_or_none()
+    if tries is None:
+        return _settled_meanwhile(session, attempt)
+    if tries >= MAX_WRONG_TRIES:
         return CodeCheck(CodeOutcome.VOIDED)
-    return CodeCheck(CodeOutcome.WRONG, tries_left=MAX_WRONG_TRIES - attempt.wrong_tries)
+    return CodeCheck(CodeOutcome.WRONG, tries_left=MAX_WRONG_TRIES - tries)
+
+
+def _settled_meanwhile(session: Session, attempt: SignInAttempt) -> CodeCheck:
+    """Another request voided or used this attempt between our read and our write."""
+    session.refresh(attempt)
+    if attempt.voided_at is not None:
+        return CodeCheck(CodeOutcome.VOIDED)
+    return CodeCheck(CodeOutcome.EXPIRED)
+
+
+def start_email_fallback(
+    session: Session,
+    *,
+    secret_key: str,
+    attempt_token: str | None,
+    language: str | None = None,
+    now: datetime | None = None,
+) -> PendingCode | None:
+    """When the SMS does not arrive: a new code, once per attempt (one conditional UPDATE:
+    30 taps at once replace the code once), to go by email after the response if the youth
+    has an email. Known or not, the request does the same work; the caller answers the same
+    way whatever happens."""
+    if not attempt_token:
+        return None
+    now = now or utcnow()
+    code = new_numeric_code()
+    attempt_id = session.execute(
+        update(SignInAttempt)
+        .where(
+            SignInAttempt.token_hash == token_hash(attempt_token),
+            SignInAttempt.channel == Channel.SMS,
+            SignInAttempt.email_fallback_at.is_(None),
+            SignInAttempt.consumed_at.is_(None),
+            SignInAttempt.voided_at.is_(None),
+        )
+        .values(
+            code_hash=_code_hash(secret_key, attempt_token, code),
+            expires_at=now + CODE_LIFETIME,
+            email_fallback_at=now,
+        )
+        .returning(SignInAttempt.id)
+    ).scalar_one_or_none()
+    if attempt_id is None:
+        return None
+    return PendingCode(attempt_id, Channel.EMAIL, code, language)
 
 
 def send_code_by_email_instead(
@@ -305,25 +482,8 @@ def send_code_by_email_instead(
     language: str | None = None,
     now: datetime | None = None,
 ) -> OutboxMessage | None:
-    """When the SMS does not arrive: a new code by email, once per attempt, if the youth
-    has an email. The caller answers the same way whatever happens."""
-    now = now or utcnow()
-    attempt = find_attempt(session, attempt_token)
-    if (
-        attempt is None
-        or attempt_token is None
-        or attempt.youth_id is None
-        or attempt.channel is not Channel.SMS
-        or attempt.email_fallback_at is not None
-        or attempt.consumed_at is not None
-        or attempt.voided_at is not None
-    ):
-        return None
-    youth = session.get(Youth, attempt.youth_id)
-    if youth is None or not youth.email:
-        return None
-    code = new_numeric_code()
-    attempt.code_hash = _code_hash(secret_key, attempt_token, code)
-    attempt.expires_at = now + CODE_LIFETIME
-    attempt.email_fallback_at = now
-    return _queue_code(session, youth, attempt, Channel.EMAIL, code, now, language)
+    """start_email_fallback() and queue_pending_code() in one transaction."""
+    pending = start_email_fallback(
+        session, secret_key=secret_key, attempt_token=attempt_token, language=language, now=now
+    )
+    return queue_pending_code(session, pending, now=now) if pending is not None else None

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from paris_avenir.auth.models import LoginLink
@@ -53,10 +53,18 @@ def usable_link(session: Session, token: str, *, now: datetime | None = None) ->
 
 
 def consume_link(session: Session, token: str, *, now: datetime | None = None) -> Youth | None:
+    """The link's youth, once: one conditional UPDATE marks the link used, so of 30
+    requests with one link at the same moment exactly one gets a session."""
     now = now or utcnow()
-    link = usable_link(session, token, now=now)
-    if link is None:
-        return None
-    link.used_at = now
-    youth = session.get(Youth, link.youth_id)
+    used = session.execute(
+        update(LoginLink)
+        .where(
+            LoginLink.token_hash == token_hash(token),
+            LoginLink.used_at.is_(None),
+            LoginLink.expires_at > now,
+        )
+        .values(used_at=now)
+        .returning(LoginLink.youth_id)
+    ).scalar_one_or_none()
+    youth = session.get(Youth, used) if used is not None else None
     return youth if youth is not None and youth.deletion_requested_at is None else None

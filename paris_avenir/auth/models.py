@@ -37,6 +37,18 @@ class SignInAttempt(RecordMixin, Base):
     email_fallback_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
+class SignInLimitLock(RecordMixin, Base):
+    """One row per destination and per client address that asked for sign-in codes. A
+    request locks its two rows (an upsert) before it counts the recent attempts and adds its
+    own, so parallel requests for one number are counted one after the other: the limit is
+    exact. `key_hash` is keyed like the attempt's hashes: no number or address in clear."""
+
+    __tablename__ = "sign_in_limit_lock"
+
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    last_request_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 class AuthMethod(enum.StrEnum):
     CODE = "code"
     LINK = "lien"

@@ -4,12 +4,13 @@ and oidc."""
 
 from __future__ import annotations
 
-import uuid
 from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, BackgroundTasks, Form, Request
 from fastapi.responses import RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import State
 
 from paris_avenir.audit import service as audit
 from paris_avenir.auth import codes, links, sessions, staff_local
@@ -95,18 +96,31 @@ def _open_session(
         )
 
 
-def _send_after_response(
-    request: Request, background: BackgroundTasks, message_id: uuid.UUID
+def _send_code_after_response(
+    request: Request, background: BackgroundTasks, pending: codes.PendingCode
 ) -> None:
     """Sign-in codes leave at once, right after the commit, not at the next outbox pass."""
-    background.add_task(request.app.state.outbox_worker.send_soon, message_id)
+    background.add_task(_queue_and_send_code, request.app.state, pending)
+
+
+async def _queue_and_send_code(state: State, pending: codes.PendingCode) -> None:
+    # Queueing is one short write; the provider's answer is awaited on the outbox worker's
+    # own threads, never on the request thread pool.
+    message_id = await run_in_threadpool(codes.queue_code_now, state.session_factory, pending)
+    if message_id is not None:
+        await state.outbox_worker.send_soon(message_id)
 
 
 # --- Youth: one-time code -------------------------------------------------------------
 
 
 def _sign_in_page(
-    request: Request, *, error: str | None = None, typed: str = "", status_code: int = 200
+    request: Request,
+    *,
+    error: str | None = None,
+    typed: str = "",
+    status_code: int = 200,
+    session_too_old: bool = False,
 ) -> Response:
     return render(
         request,
@@ -116,6 +130,7 @@ def _sign_in_page(
             "typed": typed,
             "next": request.query_params.get("suite", ""),
             "signed_out": request.query_params.get("deconnecte") == "1",
+            "session_too_old": session_too_old,
             "franceconnect": request.app.state.oidc["franceconnect"].settings.configured,
         },
         status_code=status_code,
@@ -123,8 +138,14 @@ def _sign_in_page(
 
 
 @router.get("/connexion")
-def sign_in_form(request: Request) -> Response:
-    return _sign_in_page(request)
+def sign_in_form(request: Request, session: SessionDep) -> Response:
+    # A youth session ends 90 days after the sign-in, however active: say so.
+    token = sessions.session_token(request)
+    too_old = sessions.ended_by_max_lifetime(session, token)
+    response = _sign_in_page(request, session_too_old=too_old)
+    if too_old:
+        sessions.clear_session_cookie(response, _settings(request))
+    return response
 
 
 @router.post("/connexion")
@@ -137,7 +158,7 @@ def sign_in_request_code(
 ) -> Response:
     settings = _settings(request)
     try:
-        result = codes.request_code(
+        result = codes.start_code_request(
             session,
             secret_key=settings.secret_key,
             raw_destination=destination,
@@ -161,10 +182,9 @@ def sign_in_request_code(
             status_code=429,
             error=_("Trop de codes demandés. Attendez 15 minutes, puis réessayez."),
         )
-    if result.outbox_message is not None:
-        # Sent right after the commit, outside the request: known and unknown numbers
-        # answer in the same time.
-        _send_after_response(request, background, result.outbox_message.id)
+    # Rendered, queued and sent after the commit and the response, for a known number and
+    # an unknown one alike: both answer in the same time.
+    _send_code_after_response(request, background, result.pending)
     response = _redirect("/connexion/code" + (f"?suite={suite}" if suite else ""))
     response.set_cookie(
         ATTEMPT_COOKIE,
@@ -250,14 +270,14 @@ def code_submit(
 @router.post("/connexion/code/email")
 def code_by_email(request: Request, session: SessionDep, background: BackgroundTasks) -> Response:
     settings = _settings(request)
-    message = codes.send_code_by_email_instead(
+    pending = codes.start_email_fallback(
         session,
         secret_key=settings.secret_key,
         attempt_token=request.cookies.get(ATTEMPT_COOKIE),
         language=chosen_language(request),
     )
-    if message is not None:
-        _send_after_response(request, background, message.id)
+    if pending is not None:
+        _send_code_after_response(request, background, pending)
     return _code_page(
         request,
         session,
@@ -448,7 +468,7 @@ def staff_sign_in(
         "staff.sign_in_failed",
         actor_staff_id=result.staff.id if result.staff else None,
         ip_address=client_ip(request),
-        detail={"method": "password_totp"},
+        detail={"method": "password_totp"} | ({"locked": True} if result.locked_now else {}),
     )
     return _staff_sign_in_page(
         request,

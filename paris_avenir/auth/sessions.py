@@ -1,7 +1,9 @@
 """Server-side sessions: the cookie holds a random token, the database its hash.
 
-Youth sessions last long on their own phone (90 days, sliding) but sensitive changes ask
-for a fresh sign-in; staff sessions end after 30 minutes idle and 10 hours in all.
+Youth sessions last long on their own phone: they end after 90 days without a visit, and
+90 days after the sign-in whatever the visits (then the youth signs in again, and the
+sign-in page says why); sensitive changes ask for a fresh sign-in. Staff sessions end after
+30 minutes idle and 10 hours in all.
 Signing out, or disabling a staff account, revokes on the server: the old cookie is dead.
 """
 
@@ -20,7 +22,11 @@ from paris_avenir.config import Settings
 from paris_avenir.db import utcnow
 from paris_avenir.kit.crypto import new_token, token_hash
 
-YOUTH_LIFETIME = timedelta(days=90)
+YOUTH_LIFETIME = timedelta(days=90)  # without a visit (sliding)
+YOUTH_MAX_LIFETIME = timedelta(days=90)  # after the sign-in, whatever the activity
+# The cookie outlives the session by this much, so that the sign-in page can tell the youth
+# why they must sign in again (the server-side session is dead either way).
+YOUTH_COOKIE_GRACE = timedelta(days=30)
 STAFF_IDLE_TIMEOUT = timedelta(minutes=30)
 STAFF_LIFETIME = timedelta(hours=10)
 # A youth's sensitive change (new phone, data export, linking FranceConnect) needs a
@@ -52,7 +58,7 @@ def start_session(
     if replacing_token:
         revoke(session, replacing_token, now=now)
     token = new_token()
-    lifetime = YOUTH_LIFETIME if youth_id else STAFF_LIFETIME
+    lifetime = min(YOUTH_LIFETIME, YOUTH_MAX_LIFETIME) if youth_id else STAFF_LIFETIME
     record = UserSession(
         token_hash=token_hash(token),
         youth_id=youth_id,
@@ -77,14 +83,36 @@ def find_active(
     record = session.scalar(select(UserSession).where(UserSession.token_hash == token_hash(token)))
     if record is None or record.revoked_at is not None or record.expires_at <= now:
         return None
+    if record.youth_id is not None and now >= record.authenticated_at + YOUTH_MAX_LIFETIME:
+        return None  # also for a session whose expiry slid on before this cap existed
     if record.staff_id is not None and now - record.last_seen_at > STAFF_IDLE_TIMEOUT:
         record.revoked_at = now
         return None
     if now - record.last_seen_at >= LAST_SEEN_RESOLUTION:
         record.last_seen_at = now
         if record.youth_id is not None:
-            record.expires_at = now + YOUTH_LIFETIME
+            # Slides with each visit, never past the absolute end.
+            record.expires_at = min(
+                now + YOUTH_LIFETIME, record.authenticated_at + YOUTH_MAX_LIFETIME
+            )
     return record
+
+
+def ended_by_max_lifetime(
+    session: Session, token: str | None, *, now: datetime | None = None
+) -> bool:
+    """The youth session behind this cookie is over only because it reached its absolute
+    lifetime (not signed out, not revoked): the sign-in page explains it."""
+    if not token:
+        return False
+    now = now or utcnow()
+    record = session.scalar(select(UserSession).where(UserSession.token_hash == token_hash(token)))
+    return (
+        record is not None
+        and record.youth_id is not None
+        and record.revoked_at is None
+        and now >= record.authenticated_at + YOUTH_MAX_LIFETIME
+    )
 
 
 def revoke(session: Session, token: str, *, now: datetime | None = None) -> None:
@@ -130,7 +158,7 @@ def set_session_cookie(response: Response, settings: Settings, token: str, *, st
     response.set_cookie(
         settings.session_cookie_name,
         token,
-        max_age=None if staff else int(YOUTH_LIFETIME.total_seconds()),
+        max_age=None if staff else int((YOUTH_MAX_LIFETIME + YOUTH_COOKIE_GRACE).total_seconds()),
         path="/",
         secure=settings.is_prod,
         httponly=True,

@@ -1,5 +1,9 @@
 """Staff local accounts: argon2 password plus a mandatory TOTP code; locked after repeated
-failures. Never SMS for staff (SIM swapping)."""
+failures. Never SMS for staff (SIM swapping).
+
+Both counters are kept in the account's row by conditional UPDATEs, so they hold when many
+requests arrive at once: the lock comes after exactly MAX_FAILURES failures, and a TOTP code
+opens one session even when it is sent 30 times in parallel."""
 
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from cryptography.fernet import InvalidToken, MultiFernet
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, case, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from paris_avenir.db import utcnow
@@ -91,6 +95,7 @@ class SignInOutcome(enum.StrEnum):
 class StaffSignIn:
     outcome: SignInOutcome
     staff: StaffUser | None = None  # set when the account exists, for the audit log
+    locked_now: bool = False  # this failure was the one that locked the account
 
 
 def _totp_step(secret: str, code: str, now: datetime, last_step: int | None) -> int | None:
@@ -103,6 +108,45 @@ def _totp_step(secret: str, code: str, now: datetime, last_step: int | None) -> 
         ):
             return step
     return None
+
+
+def _unlocked(now: datetime) -> ColumnElement[bool]:
+    return or_(StaffUser.locked_until.is_(None), StaffUser.locked_until <= now)
+
+
+def claim_totp_step(session: Session, staff: StaffUser, step: int, *, now: datetime) -> bool:
+    """Marks the account's TOTP step used, once: the row keeps the last step used, and only
+    a later one may follow, so of parallel sign-ins with one code exactly one gets True.
+    False as well when the account was locked meanwhile."""
+    claimed = session.execute(
+        update(StaffUser)
+        .where(
+            StaffUser.id == staff.id,
+            or_(StaffUser.totp_last_step.is_(None), StaffUser.totp_last_step < step),
+            _unlocked(now),
+        )
+        .values(totp_last_step=step)
+        .returning(StaffUser.id)
+    ).first()
+    return claimed is not None
+
+
+def record_failure(session: Session, staff: StaffUser, *, now: datetime) -> bool:
+    """Counts one failed sign-in in the row itself; the MAX_FAILURES-th locks the account for
+    LOCK_DURATION and restarts the count. Failures during a lock are not counted. True when
+    this failure locked the account (exactly one of 30 parallel wrong passwords)."""
+    failures = StaffUser.failed_sign_in_count + 1
+    locks = failures >= MAX_FAILURES
+    locked_until = session.execute(
+        update(StaffUser)
+        .where(StaffUser.id == staff.id, _unlocked(now))
+        .values(
+            failed_sign_in_count=case((locks, 0), else_=failures),
+            locked_until=case((locks, now + LOCK_DURATION), else_=StaffUser.locked_until),
+        )
+        .returning(StaffUser.locked_until)
+    ).first()
+    return locked_until is not None and locked_until[0] is not None and locked_until[0] > now
 
 
 def sign_in(
@@ -138,15 +182,12 @@ def sign_in(
         if secret
         else None
     )
-    if not password_ok or step is None:
-        staff.failed_sign_in_count += 1
-        if staff.failed_sign_in_count >= MAX_FAILURES:
-            staff.locked_until = now + LOCK_DURATION
-            staff.failed_sign_in_count = 0
-        return StaffSignIn(SignInOutcome.REFUSED, staff)
+    # A code already used (a replay, or the same form sent twice) is a failure too.
+    if not password_ok or step is None or not claim_totp_step(session, staff, step, now=now):
+        locked_now = record_failure(session, staff, now=now)
+        return StaffSignIn(SignInOutcome.REFUSED, staff, locked_now=locked_now)
     if _hasher.check_needs_rehash(staff.password_hash):
         staff.password_hash = hash_password(password)
-    staff.totp_last_step = step
     staff.failed_sign_in_count = 0
     staff.locked_until = None
     staff.last_sign_in_at = now

@@ -2,6 +2,7 @@
 its deletion goes through the référent (a task), who checks what the law requires to keep.
 
 - sign-in codes and attempts: 30 days after they expired (long enough to investigate abuse);
+  the rows that serialise the code limits, once no limit's window looks at them (24 hours);
 - sessions: 30 days after they ended;
 - login links and OIDC flows: 7 days after they expired;
 - outgoing SMS and email: their texts are erased as soon as they are final (the outbox does it
@@ -20,6 +21,7 @@ from sqlalchemy import delete, or_, update
 from sqlalchemy.orm import Session
 
 from paris_avenir.audit import service as audit
+from paris_avenir.auth import codes
 from paris_avenir.auth.models import LoginLink, OidcFlow, SignInAttempt, UserSession
 from paris_avenir.db import utcnow
 from paris_avenir.messaging.models import OutboxMessage, OutboxStatus
@@ -57,6 +59,7 @@ def purge(session: Session, *, now: datetime | None = None) -> PurgeReport:
     attempts = session.execute(
         delete(SignInAttempt).where(SignInAttempt.expires_at < now - SIGN_IN_ATTEMPTS_KEPT)
     )
+    codes.purge_limit_locks(session, now=now)
     sessions = session.execute(
         delete(UserSession).where(
             or_(
