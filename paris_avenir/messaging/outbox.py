@@ -219,7 +219,7 @@ def _email_bodies(channels: Channels, message: OutboxMessage) -> tuple[str, str,
     return text, html, unsubscribe_url
 
 
-def _deliver(channels: Channels, message: OutboxMessage) -> str | None:
+def _deliver(channels: Channels, message: OutboxMessage, now: datetime) -> str | None:
     if message.channel is Channel.SMS:
         return channels.sms.send_sms(
             to=message.recipient,
@@ -235,15 +235,6 @@ def _deliver(channels: Channels, message: OutboxMessage) -> str | None:
             message.attachment_body,
         )
     text, html, unsubscribe_url = _email_bodies(channels, message)
-    if unsubscribe_url is None:  # test doubles without the parameter keep working
-        return channels.email.send_email(
-            to=message.recipient,
-            subject=message.subject or "Paris avenir",
-            text=text,
-            html=html,
-            reference=str(message.id),
-            attachment=attachment,
-        )
     return channels.email.send_email(
         to=message.recipient,
         subject=message.subject or "Paris avenir",
@@ -252,6 +243,7 @@ def _deliver(channels: Channels, message: OutboxMessage) -> str | None:
         reference=str(message.id),
         attachment=attachment,
         unsubscribe_url=unsubscribe_url,
+        now=now,
     )
 
 
@@ -333,7 +325,7 @@ def send_one(
                     to=message.recipient, reference=message.idempotency_key
                 )
             if provider_id is None:
-                provider_id = _deliver(channels, message)
+                provider_id = _deliver(channels, message, now)
                 detail = "sent again after an interruption" if interrupted else None
             else:
                 detail = "found at the provider: not sent again"

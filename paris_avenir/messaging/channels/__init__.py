@@ -4,6 +4,7 @@ retry: the address or number is wrong) and never puts a recipient in an error me
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 from urllib.parse import urlsplit
 
@@ -45,9 +46,10 @@ class EmailSender(Protocol):
         reference: str,
         attachment: tuple[str, str, str] | None = None,
         unsubscribe_url: str | None = None,
+        now: datetime | None = None,
     ) -> str | None:
         """Send one email; return its Message-ID. `unsubscribe_url`: the one-click
-        unsubscribe link of an outreach email (List-Unsubscribe, RFC 8058)."""
+        unsubscribe link of an outreach email (List-Unsubscribe, RFC 8058); `now`: its Date."""
         ...
 
 
