@@ -374,7 +374,7 @@ def test_every_email_is_one_mail_systems_trust(
         assert method is not None
         assert calendar.get_param("method") == method.group(1)
         assert calendar.get_content_charset() == "utf-8"
-        assert "Église" in ics or "BEGIN:VEVENT" in ics
+        assert "BEGIN:VEVENT" in ics
 
 
 def test_an_email_in_arabic_is_right_to_left_and_arrives_intact(

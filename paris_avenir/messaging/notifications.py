@@ -54,7 +54,9 @@ def notify(
     quiet: QuietHours | None = None,
 ) -> OutboxMessage | None:
     """Queue the message on the youth's channel, outside the admin's quiet hours unless
-    `exact_time` (the caller already chose an allowed moment, like an early reminder).
+    `exact_time` (the caller already chose an allowed moment, like an early reminder) or
+    it confirms what the youth just did (CONFIRMATIONS: it leaves at once). An outreach
+    email to a youth who unsubscribed from them goes as an SMS if one can, else not at all.
     `quiet` saves a query when the caller already has the window."""
     channel = channel or reachable_channel(youth)  # a step may ask for its own channel
     if (
