@@ -6,6 +6,8 @@ unsubscribe of outreach emails (RFC 8058) with a plain POST."""
 from __future__ import annotations
 
 import re
+import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -21,7 +23,7 @@ import httpx
 import pytest
 import time_machine
 from aiosmtpd.controller import Controller
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from paris_avenir.aid_requests import instruction
@@ -568,3 +570,73 @@ async def test_the_csrf_exemption_is_for_that_route_only(app: Any) -> None:
         profile = await http.post("/mon-espace/profil", content=b"pas_de_relance_email=oui")
     assert other.status_code in {403, 404, 405}
     assert profile.status_code == 403
+
+
+# --- 30 one-click POSTs at once (a provider retrying), on PostgreSQL --------------------------
+
+RACE_SCHEMA = "email_unsubscribe_races"
+PARALLEL = 30
+
+
+def test_thirty_one_click_posts_at_once_opt_out_once(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from paris_avenir.app import create_app
+    from paris_avenir.audit.models import AuditEvent
+    from paris_avenir.db import create_database_engine, make_session_factory
+    from paris_avenir.migrate import upgrade_to_head
+    from tests.conftest import postgres_schema_url
+    from tests.servers import PlatformServer
+
+    engine_ = create_database_engine(
+        postgres_schema_url(RACE_SCHEMA, needed_for="races on PostgreSQL"),
+        pool_size=20,
+        max_overflow=20,
+    )
+    upgrade_to_head(engine_)
+    settings = Settings(
+        env="dev",
+        secret_key=SECRET,
+        sms_file=tmp_path / "sms.jsonl",
+        upload_dir=tmp_path / "uploads",
+        smtp_url="smtp://127.0.0.1:9",
+    )
+    factory = make_session_factory(engine_)
+    with factory.begin() as session:
+        youth_id = _email_youth(session).id
+    platform = PlatformServer(create_app(settings, engine=engine_))
+    platform.start()
+    try:
+        path = unsubscribe.link(youth_id, secret_key=SECRET, base_url="")
+        barrier = threading.Barrier(PARALLEL)
+
+        def post(_index: int) -> int:
+            with httpx.Client(base_url=platform.url, timeout=30) as http:
+                barrier.wait()
+                answer = http.post(
+                    path,
+                    content=b"List-Unsubscribe=One-Click",
+                    headers={"Content-Type": "application/x-www-form-urlencoded"},
+                )
+                return answer.status_code
+
+        started = time.monotonic()
+        with ThreadPoolExecutor(PARALLEL) as pool:
+            statuses = list(pool.map(post, range(PARALLEL)))
+        elapsed = time.monotonic() - started
+        assert statuses == [200] * PARALLEL, statuses
+        assert elapsed < 30
+        with factory() as session:
+            assert session.get_one(Youth, youth_id).outreach_email_opted_out_at is not None
+            recorded = session.scalar(
+                select(func.count())
+                .select_from(AuditEvent)
+                .where(
+                    AuditEvent.youth_id == youth_id,
+                    AuditEvent.action == "youth.outreach_email_opt_out",
+                )
+            )
+        assert recorded == 1
+    finally:
+        platform.stop()
+        engine_.dispose()

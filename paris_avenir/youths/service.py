@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from paris_avenir.audit import service as audit
@@ -40,11 +40,18 @@ def opt_out_of_outreach_emails(
     session: Session, youth: Youth, *, via: str, now: datetime | None = None
 ) -> bool:
     """Like `opt_out_of_outreach`, for outreach emails only (an SMS may still go). False
-    when it was already done."""
+    when it was already done. One conditional update: a mail provider that POSTs the
+    one-click link several times at once records it once."""
     now = now or utcnow()
-    if youth.outreach_email_opted_out_at is not None:
+    stopped = session.execute(
+        update(Youth)
+        .where(Youth.id == youth.id, Youth.outreach_email_opted_out_at.is_(None))
+        .values(outreach_email_opted_out_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(youth, ["outreach_email_opted_out_at"])
+    if stopped.rowcount != 1:  # type: ignore[attr-defined]
         return False
-    youth.outreach_email_opted_out_at = now
     audit.record(
         session,
         "youth.outreach_email_opt_out",
