@@ -640,3 +640,23 @@ def test_thirty_one_click_posts_at_once_opt_out_once(tmp_path: Path) -> None:
     finally:
         platform.stop()
         engine_.dispose()
+
+
+async def test_the_referent_sees_that_outreach_emails_are_stopped(
+    app: Any, client: httpx.AsyncClient, session: Session
+) -> None:
+    from tests.helpers import sign_in_as
+
+    referent = create_staff(session)
+    youth = _email_youth(session)
+    assign(session, youth, referent)
+    session.commit()
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+    ) as http:
+        path = unsubscribe.link(youth.id, secret_key=app.state.settings.secret_key, base_url="")
+        assert (await http.post(path, content=b"List-Unsubscribe=One-Click")).status_code == 200
+    sign_in_as(client, app, session, staff=referent)
+    page = await client.get(f"/pro/jeunes/{youth.id}")
+    assert page.status_code == 200
+    assert "actives (plus par e-mail depuis le" in page.text
