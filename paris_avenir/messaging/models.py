@@ -93,8 +93,9 @@ class OutboxMessage(RecordMixin, Base):
     body_text: Mapped[str] = mapped_column(EncryptedText())
     body_html: Mapped[str | None] = mapped_column(EncryptedText())
     is_urgent: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
-    # Held back at night and on Sunday, when queued and again when sent. Only sign-in and
-    # contact-verification codes leave at any hour.
+    # Held back at night and on Sunday, when queued and again when sent. Codes, warnings
+    # of a changed contact and confirmations of what the youth just did (a booking) leave
+    # at any hour: quiet hours are for what we initiate.
     respects_quiet_hours: Mapped[bool] = mapped_column(default=True, server_default=text("true"))
     # Never delivered after this instant (an appointment reminder once it has started).
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

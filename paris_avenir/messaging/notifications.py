@@ -12,10 +12,14 @@ from sqlalchemy.orm import Session
 from paris_avenir.db import utcnow
 from paris_avenir.kit import quiet_hours
 from paris_avenir.kit.quiet_hours import QuietHours
-from paris_avenir.messaging import message_templates, outbox, sms_texts
+from paris_avenir.messaging import message_templates, outbox, sms_texts, unsubscribe
 from paris_avenir.messaging.models import OutboxMessage
 from paris_avenir.web import i18n
 from paris_avenir.youths.models import Channel, Youth
+
+# Confirmations of what the youth just did: they leave at once, even in quiet hours (quiet
+# hours are for what we initiate). Sign-in and contact codes are queued elsewhere, likewise.
+CONFIRMATIONS = frozenset({"appointment_confirmation"})
 
 
 def reachable_channel(youth: Youth, wanted: Channel | None = None) -> Channel | None:
@@ -50,14 +54,25 @@ def notify(
     quiet: QuietHours | None = None,
 ) -> OutboxMessage | None:
     """Queue the message on the youth's channel, outside the admin's quiet hours unless
-    `exact_time` (the caller already chose an allowed moment, like an early reminder).
+    `exact_time` (the caller already chose an allowed moment, like an early reminder) or
+    it confirms what the youth just did (CONFIRMATIONS: it leaves at once). An outreach
+    email to a youth who unsubscribed from them goes as an SMS if one can, else not at all.
     `quiet` saves a query when the caller already has the window."""
     channel = channel or reachable_channel(youth)  # a step may ask for its own channel
+    if (
+        channel is Channel.EMAIL
+        and youth.outreach_email_opted_out_at is not None
+        and unsubscribe.is_outreach(template)
+    ):
+        # Unsubscribed from outreach emails (the link in one of them): an SMS if it can go.
+        usable_sms = youth.phone is not None and youth.phone_unreachable_at is None
+        channel = Channel.SMS if usable_sms else None
     if channel is None:
         return None
     wanted = max(filter(None, (now or utcnow(), not_before)))
+    confirmation = template in CONFIRMATIONS
     quiet = quiet or quiet_hours.load(session)
-    send_at = wanted if exact_time else quiet.next_sending_time(wanted)
+    send_at = wanted if exact_time or confirmation else quiet.next_sending_time(wanted)
     if channel is Channel.SMS:
         assert youth.phone is not None
         return outbox.enqueue(
@@ -72,6 +87,7 @@ def notify(
             now=now,
             not_before=send_at,
             expires_at=expires_at,
+            respects_quiet_hours=not confirmation,
         )
     assert youth.email is not None
     return outbox.enqueue(
@@ -88,6 +104,7 @@ def notify(
         not_before=send_at,
         expires_at=expires_at,
         attachment=attachment,
+        respects_quiet_hours=not confirmation,
     )
 
 

@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from paris_avenir.db import utcnow
 from paris_avenir.kit import quiet_hours
 from paris_avenir.kit.quiet_hours import QuietHours
+from paris_avenir.messaging import texts, unsubscribe
 from paris_avenir.messaging.channels import Channels, DeliveryError
 from paris_avenir.messaging.models import OutboxMessage, OutboxStatus, OutboxStatusEvent
 from paris_avenir.messaging.sms_segments import fit_gsm7
@@ -218,7 +219,25 @@ class DispatchReport:
     failed: list[uuid.UUID] = field(default_factory=list)
 
 
-def _deliver(channels: Channels, message: OutboxMessage) -> str | None:
+def _email_bodies(channels: Channels, message: OutboxMessage) -> tuple[str, str, str | None]:
+    """Text, HTML alternative and one-click unsubscribe link of an email as it leaves:
+    every email gets an HTML part (from its text when it has none of its own), and an
+    outreach email to a youth a visible stop link and the unsubscribe headers."""
+    subject = message.subject or "Paris avenir"
+    text = message.body_text
+    unsubscribe_url = None
+    if unsubscribe.is_outreach(message.template) and message.youth_id and channels.secret_key:
+        unsubscribe_url = unsubscribe.link(
+            message.youth_id, secret_key=channels.secret_key, base_url=channels.base_url
+        )
+        text = f"{text.rstrip()}\n\n{texts.stop_line(unsubscribe_url, message.language)}"
+    html = message.body_html or texts.html_from_text(
+        subject, message.body_text, message.language, unsubscribe_url=unsubscribe_url
+    )
+    return text, html, unsubscribe_url
+
+
+def _deliver(channels: Channels, message: OutboxMessage, now: datetime) -> str | None:
     if message.channel is Channel.SMS:
         return channels.sms.send_sms(
             to=message.recipient,
@@ -233,13 +252,16 @@ def _deliver(channels: Channels, message: OutboxMessage) -> str | None:
             message.attachment_content_type or "text/plain",
             message.attachment_body,
         )
+    text, html, unsubscribe_url = _email_bodies(channels, message)
     return channels.email.send_email(
         to=message.recipient,
         subject=message.subject or "Paris avenir",
-        text=message.body_text,
-        html=message.body_html,
+        text=text,
+        html=html,
         reference=str(message.id),
         attachment=attachment,
+        unsubscribe_url=unsubscribe_url,
+        now=now,
     )
 
 
@@ -322,7 +344,7 @@ def send_one(
                     to=message.recipient, reference=message.idempotency_key
                 )
             if provider_id is None:
-                provider_id = _deliver(channels, message)
+                provider_id = _deliver(channels, message, now)
                 detail = "sent again after an interruption" if interrupted else None
             else:
                 detail = "found at the provider: not sent again"

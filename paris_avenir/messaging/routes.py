@@ -14,11 +14,15 @@ from paris_avenir.auth.scope import youth_for_staff
 from paris_avenir.config import Settings
 from paris_avenir.db import SessionDep, utcnow
 from paris_avenir.documents import service as documents
-from paris_avenir.messaging import notifications, service
+from paris_avenir.messaging import notifications, service, unsubscribe
 from paris_avenir.messaging.models import MessageThread
 from paris_avenir.outreach import engine as outreach_engine
 from paris_avenir.outreach.models import OutreachResponse
+from paris_avenir.web import i18n
+from paris_avenir.web.language import chosen_language
 from paris_avenir.web.templating import render
+from paris_avenir.youths import service as youth_service
+from paris_avenir.youths.models import Youth
 
 router = APIRouter()
 
@@ -134,3 +138,43 @@ def staff_writes(
         session, youth, thread_id=found.id, first_unread_id=first_unread, base_url=settings.base_url
     )
     return RedirectResponse(f"/pro/jeunes/{youth.id}?message=envoye", status_code=303)
+
+
+def _unsubscribe_target(request: Request, session: SessionDep, token: str) -> Youth | None:
+    settings: Settings = request.app.state.settings
+    youth_id = unsubscribe.youth_id_for(token, secret_key=settings.secret_key)
+    return session.get(Youth, youth_id) if youth_id is not None else None
+
+
+def _unsubscribe_page(
+    request: Request, session: SessionDep, token: str, youth: Youth | None, state: str
+) -> Response:
+    # Opened from an email, often in a browser with no language chosen: the youth's.
+    language = youth.language if youth and chosen_language(request) is None else None
+    with i18n.using_locale(language or i18n.get_locale()):
+        return render(
+            request,
+            "messaging/unsubscribe.html",
+            {"token": token, "state": state},
+            status_code=410 if youth is None else 200,
+        )
+
+
+@router.get("/desabonnement/{token}")
+def unsubscribe_page(request: Request, session: SessionDep, token: str) -> Response:
+    """Only a page with a button: mail scanners follow links, a GET never opts out."""
+    youth = _unsubscribe_target(request, session, token)
+    if youth is not None and youth.outreach_email_opted_out_at is not None:
+        return _unsubscribe_page(request, session, token, youth, "done")
+    return _unsubscribe_page(request, session, token, youth, "open" if youth else "invalid")
+
+
+@router.post("/desabonnement/{token}")
+def unsubscribe_one_click(request: Request, session: SessionDep, token: str) -> Response:
+    """RFC 8058: the mail provider POSTs `List-Unsubscribe=One-Click`, with no cookie and no
+    CSRF token (the route is exempt); the signed token is the authority."""
+    youth = _unsubscribe_target(request, session, token)
+    if youth is None:
+        return _unsubscribe_page(request, session, token, None, "invalid")
+    youth_service.opt_out_of_outreach_emails(session, youth, via="email_one_click")
+    return _unsubscribe_page(request, session, token, youth, "done")

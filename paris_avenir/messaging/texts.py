@@ -6,6 +6,7 @@ tests check; emails carry the same words as plain text and HTML.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import cache
 
@@ -52,6 +53,50 @@ def _render_email(
     )
     html = i18n.mark_untranslated(html)
     return EmailContent(subject=subject, text=text, html=html)
+
+
+_URL = re.compile(r"https?://[^\s<>\"]+[^\s<>\".,;:!?)»]")
+
+
+def _segments(line: str) -> list[tuple[str, str]]:
+    """A line as text and links, so that the template makes the links `<a>` elements."""
+    segments: list[tuple[str, str]] = []
+    position = 0
+    for found in _URL.finditer(line):
+        if found.start() > position:
+            segments.append(("text", line[position : found.start()]))
+        segments.append(("link", found.group(0)))
+        position = found.end()
+    if position < len(line):
+        segments.append(("text", line[position:]))
+    return segments
+
+
+def html_from_text(
+    subject: str, text: str, language: str, *, unsubscribe_url: str | None = None
+) -> str:
+    """The HTML alternative of an email written as plain text: the same words in the one
+    small template (language and direction set, links as links)."""
+    paragraphs = [
+        [_segments(line) for line in block.split("\n")]
+        for block in text.strip().split("\n\n")
+        if block.strip()
+    ]
+    with i18n.using_locale(language) as locale:
+        return _render_email(
+            "emails/notice.html",
+            subject,
+            text,
+            locale,
+            paragraphs=paragraphs,
+            unsubscribe_url=unsubscribe_url,
+        ).html
+
+
+def stop_line(url: str, language: str) -> str:
+    """The visible stop link at the end of an outreach email's text."""
+    with i18n.using_locale(language):
+        return i18n.gettext("Ne plus recevoir ces messages : %(link)s", link=url)
 
 
 def sign_in_code_sms(code: str, language: str) -> str:

@@ -42,6 +42,9 @@ LOCALE_COOKIE = "langue"
 CSRF_HEADER = "x-csrftoken"
 # Machine-to-machine endpoints authenticate by their own means (signatures), not cookies.
 CSRF_EXEMPT_PREFIXES = ("/webhooks/",)
+# The one-click unsubscribe of outreach emails (RFC 8058): the mail provider POSTs it with no
+# cookie; its signed token is the authority. This exact route only.
+CSRF_EXEMPT_PATHS = re.compile(r"/desabonnement/[A-Za-z0-9_.-]+")
 
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -421,7 +424,10 @@ class CSRFMiddleware:
             "http_header": CSRF_HEADER,
             "signing_secret": secret,
             "always_protect": _EveryPath(),
-            "skip_if_scope": lambda scope: scope["path"].startswith(CSRF_EXEMPT_PREFIXES),
+            "skip_if_scope": lambda scope: (
+                scope["path"].startswith(CSRF_EXEMPT_PREFIXES)
+                or CSRF_EXEMPT_PATHS.fullmatch(scope["path"]) is not None
+            ),
             # __Host-: Secure, Path=/ and no Domain (asgi-csrf sets none).
             "cookie_path": "/",
             "cookie_secure": secure_cookie,

@@ -41,6 +41,7 @@ PROFILE_LABELS = {
     "lives_in_ile_de_france": N_("Habite en Île-de-France"),
     "activated_at": N_("Espace ouvert le"),
     "outreach_opted_out_at": N_("Plus de messages de suivi depuis le"),
+    "outreach_email_opted_out_at": N_("Plus de messages de suivi par e-mail depuis le"),
     "outreach_paused_until": N_("Messages de suivi en pause jusqu’au"),
     "deletion_requested_at": N_("Suppression demandée le"),
     "last_activity_at": N_("Dernière visite le"),

@@ -75,6 +75,8 @@ class Youth(RecordMixin, Base):
     activated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     franceconnect_subject: Mapped[str | None] = mapped_column(String(255), unique=True)
     outreach_opted_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Only outreach emails stopped (the one-click unsubscribe link of one of them).
+    outreach_email_opted_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     outreach_paused_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     phone_unreachable_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # A person of the team reached someone else at this number ("mauvais numéro"): no

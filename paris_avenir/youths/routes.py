@@ -115,13 +115,19 @@ def save_preferences(
     langue: Annotated[str, Form()] = "fr",
     canal: Annotated[str, Form()] = "sms",
     pas_de_relance: Annotated[str, Form()] = "",
+    pas_de_relance_email: Annotated[str, Form()] = "",
 ) -> Response:
     try:
         channel = Channel(canal)
     except ValueError:
         channel = youth.preferred_channel
     service.update_preferences(
-        session, youth, language=langue, channel=channel, outreach_opted_out=pas_de_relance == "oui"
+        session,
+        youth,
+        language=langue,
+        channel=channel,
+        outreach_opted_out=pas_de_relance == "oui",
+        outreach_email_opted_out=pas_de_relance_email == "oui",
     )
     response = _redirect("/mon-espace/profil?enregistre=1")
     remember_language(response, youth.language, secure=request.app.state.settings.is_prod)

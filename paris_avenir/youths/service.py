@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from paris_avenir.audit import service as audit
@@ -36,6 +36,33 @@ def opt_out_of_outreach(
         )
 
 
+def opt_out_of_outreach_emails(
+    session: Session, youth: Youth, *, via: str, now: datetime | None = None
+) -> bool:
+    """Like `opt_out_of_outreach`, for outreach emails only (an SMS may still go). False
+    when it was already done. One conditional update: a mail provider that POSTs the
+    one-click link several times at once records it once."""
+    now = now or utcnow()
+    stopped = session.execute(
+        update(Youth)
+        .where(Youth.id == youth.id, Youth.outreach_email_opted_out_at.is_(None))
+        .values(outreach_email_opted_out_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(youth, ["outreach_email_opted_out_at"])
+    if stopped.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    audit.record(
+        session,
+        "youth.outreach_email_opt_out",
+        actor_youth_id=youth.id,
+        youth_id=youth.id,
+        detail={"via": via},
+        now=now,
+    )
+    return True
+
+
 def youths_with_phone(session: Session, e164: str) -> list[Youth]:
     return list(session.scalars(select(Youth).where(Youth.phone == e164)))
 
@@ -50,6 +77,7 @@ def update_preferences(
     language: str,
     channel: Channel,
     outreach_opted_out: bool,
+    outreach_email_opted_out: bool | None = None,
     now: datetime | None = None,
 ) -> None:
     now = now or utcnow()
@@ -63,6 +91,17 @@ def update_preferences(
         youth.outreach_opted_out_at = None
         audit.record(
             session, "youth.outreach_opt_in", actor_youth_id=youth.id, youth_id=youth.id, now=now
+        )
+    if outreach_email_opted_out:
+        opt_out_of_outreach_emails(session, youth, via="profile", now=now)
+    elif outreach_email_opted_out is False and youth.outreach_email_opted_out_at is not None:
+        youth.outreach_email_opted_out_at = None
+        audit.record(
+            session,
+            "youth.outreach_email_opt_in",
+            actor_youth_id=youth.id,
+            youth_id=youth.id,
+            now=now,
         )
     youth.record_activity(now)
 

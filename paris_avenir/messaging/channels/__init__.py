@@ -4,7 +4,9 @@ retry: the address or number is wrong) and never puts a recipient in an error me
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
+from urllib.parse import urlsplit
 
 from paris_avenir.config import Settings
 
@@ -43,8 +45,11 @@ class EmailSender(Protocol):
         html: str | None,
         reference: str,
         attachment: tuple[str, str, str] | None = None,
+        unsubscribe_url: str | None = None,
+        now: datetime | None = None,
     ) -> str | None:
-        """Send one email; return its Message-ID."""
+        """Send one email; return its Message-ID. `unsubscribe_url`: the one-click
+        unsubscribe link of an outreach email (List-Unsubscribe, RFC 8058); `now`: its Date."""
         ...
 
 
@@ -52,6 +57,10 @@ class EmailSender(Protocol):
 class Channels:
     sms: SmsSender
     email: EmailSender
+    # For the links an email gets when it leaves (the one-click unsubscribe of outreach
+    # emails): empty in tests that build channels by hand, then no such link is added.
+    base_url: str = ""
+    secret_key: str = ""
 
 
 def build_channels(settings: Settings) -> Channels:
@@ -66,4 +75,11 @@ def build_channels(settings: Settings) -> Channels:
         )
     else:
         sms = FileSmsSender(settings.sms_file)
-    return Channels(sms=sms, email=SmtpEmailSender(settings.smtp_url, sender=settings.mail_from))
+    email = SmtpEmailSender(
+        settings.smtp_url,
+        sender=settings.mail_from,
+        domain=urlsplit(settings.base_url).hostname or "localhost",
+    )
+    return Channels(
+        sms=sms, email=email, base_url=settings.base_url, secret_key=settings.secret_key
+    )
