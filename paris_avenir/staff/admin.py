@@ -10,9 +10,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from paris_avenir.aid_requests import duties
 from paris_avenir.aid_requests.models import Aid, AidCode
 from paris_avenir.audit import service as audit
 from paris_avenir.db import utcnow
+from paris_avenir.kit import settings_store
 from paris_avenir.kit.forms import format_euros_input, parse_euros
 from paris_avenir.staff import tasks
 from paris_avenir.staff.models import StaffRole, StaffUser, Team
@@ -88,6 +90,26 @@ def update_aid(
         now=now or utcnow(),
     )
     return aid
+
+
+def save_confirmation_threshold(
+    session: Session, raw: str, *, by: StaffUser, now: datetime | None = None
+) -> int:
+    """The amount above which a grant needs a second person (euros as typed)."""
+    cents = parse_euros(raw)
+    if cents is None or cents <= 0:
+        raise AdminError(gettext("Écrivez un montant en euros plus grand que zéro."))
+    now = now or utcnow()
+    before = duties.confirmation_threshold(session)
+    settings_store.save(session, duties.THRESHOLD_SETTING_KEY, cents, by_id=by.id, now=now)
+    audit.record(
+        session,
+        "admin.grant_confirmation_threshold",
+        actor_staff_id=by.id,
+        detail={"from_cents": before, "to_cents": cents},
+        now=now,
+    )
+    return cents
 
 
 def staff_accounts(session: Session) -> list[tuple[StaffUser, str | None]]:

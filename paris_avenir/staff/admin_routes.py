@@ -10,12 +10,14 @@ from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 
+from paris_avenir.aid_requests import duties
 from paris_avenir.aid_requests import kinds as catalogue
 from paris_avenir.aid_requests.models import Aid, AidCode
 from paris_avenir.audit import service as audit
 from paris_avenir.auth.dependencies import CurrentStaff, client_ip
 from paris_avenir.auth.staff_local import create_staff
 from paris_avenir.db import SessionDep
+from paris_avenir.kit.forms import format_euros_input
 from paris_avenir.messaging import message_templates
 from paris_avenir.outreach import policy
 from paris_avenir.staff import admin
@@ -51,6 +53,7 @@ def _aids_page(
             "aids": [
                 (aid, catalogue.kind(aid.code).name, admin.parameter_fields(aid)) for aid in aids
             ],
+            "threshold": format_euros_input(duties.confirmation_threshold(session)),
         },
         status_code=status_code,
     )
@@ -60,6 +63,22 @@ def _aids_page(
 def aids(request: Request, session: SessionDep, staff: CurrentStaff) -> Response:
     _require_admin(staff)
     return _aids_page(request, session, staff)
+
+
+@router.post("/aides/seuil")
+def save_confirmation_threshold(
+    request: Request,
+    session: SessionDep,
+    staff: CurrentStaff,
+    seuil: Annotated[str, Form()] = "",
+) -> Response:
+    _require_admin(staff)
+    try:
+        admin.save_confirmation_threshold(session, seuil, by=staff)
+    except admin.AdminError as error:
+        session.rollback()
+        return _aids_page(request, session, staff, error=str(error), status_code=422)
+    return RedirectResponse("/pro/admin/aides?enregistre=seuil", status_code=303)
 
 
 @router.post("/aides/{code}")
