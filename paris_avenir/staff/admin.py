@@ -18,9 +18,16 @@ from paris_avenir.kit import settings_store
 from paris_avenir.kit.forms import format_euros_input, parse_euros
 from paris_avenir.staff import tasks
 from paris_avenir.staff.models import StaffRole, StaffUser, Team
-from paris_avenir.web.i18n import gettext
+from paris_avenir.web.i18n import N_, gettext
 
 MAX_AGE = 30
+# What the accounts page reads: words, never the enum's values.
+ROLE_LABELS: dict[StaffRole, str] = {
+    StaffRole.REFERENT: N_("Référent·e"),
+    StaffRole.PSYCHOLOGIST: N_("Psychologue"),
+    StaffRole.SUPERVISOR: N_("Superviseur·e"),
+    StaffRole.ADMIN: N_("Administrateur·rice"),
+}
 
 
 class AdminError(ValueError):
