@@ -10,6 +10,10 @@
   known to an attacker).
 - From their account page, staff change their password (the current one required) and
   enrol a new TOTP secret (the current password and a code of the new secret required).
+- Single sign-on binds an account by email only when the provider says the email is
+  verified (`email_verified` true; absent is refused), and counts as two factors only when
+  the provider asserts it (`acr`/`amr`, PARIS_AVENIR_OIDC_STAFF_MFA_ACR/_AMR); otherwise
+  the account's TOTP code is asked after the return, in the same browser.
 """
 
 from __future__ import annotations
@@ -29,8 +33,16 @@ from zxcvbn.frequency_lists import FREQUENCY_LISTS  # type: ignore[import-untype
 
 from paris_avenir.audit import service as audit
 from paris_avenir.auth import sessions
-from paris_avenir.auth.models import StaffActivation, UserSession
-from paris_avenir.auth.staff_local import hash_password, new_totp_secret, provisioning_uri
+from paris_avenir.auth.models import OidcFlow, StaffActivation, UserSession
+from paris_avenir.auth.oidc import accepts_mfa
+from paris_avenir.auth.staff_local import (
+    LOCK_DURATION,
+    MAX_FAILURES,
+    hash_password,
+    new_totp_secret,
+    provisioning_uri,
+)
+from paris_avenir.config import Settings
 from paris_avenir.db import utcnow
 from paris_avenir.kit.crypto import new_token, token_hash
 from paris_avenir.staff.models import StaffRole, StaffUser, Team
@@ -406,3 +418,168 @@ def _end_other_sessions(
     if keep_token:
         query = query.where(UserSession.token_hash != token_hash(keep_token))
     session.execute(query.values(revoked_at=now))
+
+
+# --- Single sign-on: verified email, and a second factor --------------------------------
+
+SSO_TOTP_PATH = "/pro/connexion/oidc/code"
+SSO_TOTP_LIFETIME = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class SsoOutcome:
+    staff: StaffUser | None
+    needs_totp: bool = False
+    refusal: str | None = None  # in French, for the sign-in page
+    reason: str = ""  # for the audit log
+
+
+def _values(raw: str) -> set[str]:
+    return {value.strip() for value in raw.split(",") if value.strip()}
+
+
+def single_sign_on(
+    session: Session,
+    flow: OidcFlow,
+    claims: dict[str, object],
+    settings: Settings,
+    *,
+    now: datetime | None = None,
+) -> SsoOutcome:
+    """Who the provider's ID token names, and whether a TOTP code must follow."""
+    now = now or utcnow()
+    subject = str(claims["sub"])
+    staff = session.scalar(select(StaffUser).where(StaffUser.oidc_subject == subject))
+    if staff is None:
+        email = str(claims.get("email") or "").strip().lower()
+        if email and claims.get("email_verified") is not True:
+            return SsoOutcome(
+                None,
+                refusal=gettext(
+                    "Votre fournisseur d’identité ne garantit pas votre adresse e-mail : "
+                    "le compte ne peut pas être relié. Parlez-en à un administrateur."
+                ),
+                reason="email_not_verified",
+            )
+        if email:
+            # First single sign-on of an account an admin created: bind it to the subject.
+            staff = session.scalar(
+                select(StaffUser).where(
+                    func.lower(StaffUser.email) == email, StaffUser.oidc_subject.is_(None)
+                )
+            )
+            if staff is not None:
+                staff.oidc_subject = subject
+    if staff is None or not staff.is_active:
+        return SsoOutcome(
+            None,
+            refusal=gettext(
+                "Aucun compte actif ne correspond. "
+                "Demandez à un administrateur de créer votre compte."
+            ),
+            reason="no_account",
+        )
+    if accepts_mfa(
+        claims,
+        acr_values=_values(settings.oidc_staff_mfa_acr),
+        amr_values=_values(settings.oidc_staff_mfa_amr),
+    ):
+        return SsoOutcome(staff)
+    if staff.totp_secret_encrypted is None:
+        return SsoOutcome(
+            staff,
+            refusal=gettext(
+                "Votre fournisseur d’identité n’a pas confirmé un second facteur, et votre "
+                "compte n’a pas encore d’application d’authentification. Activez votre compte "
+                "avec le lien reçu, ou demandez-en un à un administrateur."
+            ),
+            reason="no_second_factor",
+        )
+    flow.pending_staff_id = staff.id
+    flow.expires_at = now + SSO_TOTP_LIFETIME
+    return SsoOutcome(staff, needs_totp=True)
+
+
+def sso_waiting_for_totp(
+    session: Session, browser_state: str | None, *, now: datetime | None = None
+) -> tuple[OidcFlow, StaffUser] | None:
+    """The single sign-on this browser started that waits for its TOTP code."""
+    if not browser_state:
+        return None
+    now = now or utcnow()
+    row = session.execute(
+        select(OidcFlow, StaffUser)
+        .join(StaffUser, StaffUser.id == OidcFlow.pending_staff_id)
+        .where(OidcFlow.state_hash == token_hash(browser_state), OidcFlow.provider == "staff")
+    ).first()
+    if row is None:
+        return None
+    flow, staff = row
+    if flow.expires_at <= now or flow.pending_staff_id is None:
+        return None
+    return flow, staff
+
+
+class SsoTotpError(AccountError):
+    def __init__(self, message: str, *, staff: StaffUser | None, can_retry: bool) -> None:
+        super().__init__(message)
+        self.staff = staff
+        self.can_retry = can_retry
+
+
+def finish_sso_with_totp(
+    session: Session,
+    cipher: MultiFernet,
+    browser_state: str | None,
+    code: str,
+    *,
+    now: datetime | None = None,
+) -> StaffUser:
+    """The TOTP code after a single sign-on without a second factor; the flow ends once."""
+    now = now or utcnow()
+    waiting = sso_waiting_for_totp(session, browser_state, now=now)
+    expired = gettext("La connexion a expiré ou a déjà été utilisée. Recommencez.")
+    if waiting is None:
+        raise SsoTotpError(expired, staff=None, can_retry=False)
+    flow, staff = waiting
+    locked = staff.locked_until is not None and staff.locked_until > now
+    if not staff.is_active or locked or staff.totp_secret_encrypted is None:
+        raise SsoTotpError(
+            gettext(
+                "Connexion refusée : compte désactivé, ou bloqué après trop d’essais "
+                "(réessayez dans 15 minutes)."
+            ),
+            staff=staff,
+            can_retry=False,
+        )
+    try:
+        secret = cipher.decrypt(staff.totp_secret_encrypted.encode()).decode()
+    except InvalidToken:
+        secret = ""
+    step = totp_step(secret, code, now) if secret else None
+    if step is None or not use_totp_step(session, staff, step):
+        failures = staff.failed_sign_in_count + 1
+        staff.failed_sign_in_count = 0 if failures >= MAX_FAILURES else failures
+        if failures >= MAX_FAILURES:
+            staff.locked_until = now + LOCK_DURATION
+        raise SsoTotpError(
+            gettext("Code incorrect, ou déjà utilisé : tapez le code suivant de l’application."),
+            staff=staff,
+            can_retry=failures < MAX_FAILURES,
+        )
+    claimed = session.execute(
+        update(OidcFlow)
+        .where(
+            OidcFlow.id == flow.id,
+            OidcFlow.pending_staff_id == staff.id,
+            OidcFlow.expires_at > now,
+        )
+        .values(pending_staff_id=None)
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(claimed, "rowcount", 0) != 1:
+        raise SsoTotpError(expired, staff=staff, can_retry=False)
+    flow.pending_staff_id = None
+    staff.failed_sign_in_count = 0
+    staff.last_sign_in_at = now
+    return staff
