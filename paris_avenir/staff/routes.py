@@ -391,6 +391,7 @@ def instruct(
             return _redirect(f"/pro/demandes/{aid_request.id}?{done}")
         elif action == "confirmer":
             instruction.confirm_grant(session, aid_request, staff, **common)
+            return _redirect(f"/pro/demandes/{aid_request.id}?accorde=1")
         elif action == "renvoyer":
             instruction.reject_grant(session, aid_request, staff, ip_address=client_ip(request))
         elif action == "refuser":
