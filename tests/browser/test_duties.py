@@ -17,7 +17,6 @@ from axe_playwright_python.sync_playwright import Axe
 from paris_avenir.aid_requests.models import AidCode, AidRequest, RequestStatus
 from paris_avenir.auth.staff_local import create_staff
 from paris_avenir.db import utcnow
-from paris_avenir.demo import TEAM_NAME
 from paris_avenir.kit.crypto import build_cipher
 from paris_avenir.staff.models import CaseloadAssignment, StaffRole
 from paris_avenir.youths.models import Youth
@@ -51,8 +50,11 @@ def sign_in(page: Any, live: LiveServer, email: str, password: str, code: str) -
     page.get_by_role("heading", name="Mes jeunes").wait_for()
 
 
-def new_account(live: LiveServer, role: StaffRole, name: str) -> tuple[str, str]:
-    """A staff account of the demo team: its email and TOTP secret."""
+def new_account(
+    live: LiveServer, role: StaffRole, name: str, team: str = "Équipe des essais"
+) -> tuple[str, str]:
+    """A staff account of a team of the tests' own (the demo team's pages stay as they
+    are for the other browser tests): its email and TOTP secret."""
     email = f"{role.value}.{uuid.uuid4().hex[:8]}@example.org"
     with live.session_factory.begin() as session:
         created = create_staff(
@@ -61,7 +63,7 @@ def new_account(live: LiveServer, role: StaffRole, name: str) -> tuple[str, str]
             email=email,
             full_name=name,
             role=role,
-            team_name=TEAM_NAME,
+            team_name=team,
             password=PASSWORD,
         )
     return email, pyotp.parse_uri(created.totp_uri).secret
@@ -112,7 +114,7 @@ def test_a_new_staff_member_activates_their_account_and_signs_in(
     admin.get_by_label("E-mail professionnel").fill(email)
     admin.get_by_label("Nom complet").fill("Nadia Benali")
     admin.get_by_label("Rôle", exact=True).select_option("referent")
-    admin.get_by_label("Équipe").fill(TEAM_NAME)
+    admin.get_by_label("Équipe").fill(f"Équipe {uuid.uuid4().hex[:8]}")
     admin.get_by_role("button", name="Créer le compte").click()
     link = admin.locator("#lien-activation").inner_text()
     assert "/pro/activation/" in link and "otpauth" not in admin.content()
@@ -158,7 +160,8 @@ def test_a_new_staff_member_activates_their_account_and_signs_in(
 def test_a_grant_above_the_aid_cap_is_refused_with_its_reason(
     live_server: LiveServer, browser: Any, javascript: bool
 ) -> None:
-    email, secret = new_account(live_server, StaffRole.REFERENT, "Romain Caps")
+    team = f"Équipe {uuid.uuid4().hex[:8]}"
+    email, secret = new_account(live_server, StaffRole.REFERENT, "Romain Caps", team)
     request_id = request_of_a_new_youth(live_server, email, AidCode.AIDE_URGENCE)
     context = desk(browser, javascript=javascript)
     page = context.new_page()
@@ -180,9 +183,12 @@ def test_a_grant_above_the_aid_cap_is_refused_with_its_reason(
 def test_the_supervisor_sees_a_grant_to_confirm_and_confirms_it(
     live_server: LiveServer, browser: Any, javascript: bool
 ) -> None:
-    referent_email, referent_secret = new_account(live_server, StaffRole.REFERENT, "Léa Dupuis")
+    team = f"Équipe {uuid.uuid4().hex[:8]}"
+    referent_email, referent_secret = new_account(
+        live_server, StaffRole.REFERENT, "Léa Dupuis", team
+    )
     supervisor_email, supervisor_secret = new_account(
-        live_server, StaffRole.SUPERVISOR, "Marc Chef"
+        live_server, StaffRole.SUPERVISOR, "Marc Chef", team
     )
     request_id = request_of_a_new_youth(live_server, referent_email, AidCode.BOURSE)
     office = desk(browser, javascript=javascript)
