@@ -15,6 +15,7 @@ from paris_avenir.aid_requests import routes as aid_request_routes
 from paris_avenir.appointments import routes as appointment_routes
 from paris_avenir.appointments import staff_routes as appointment_staff_routes
 from paris_avenir.auth import routes as auth_routes
+from paris_avenir.auth import staff_account_routes
 from paris_avenir.auth.oidc import OidcClient, ProviderSettings
 from paris_avenir.config import Settings, get_settings
 from paris_avenir.db import create_database_engine, make_session_factory
@@ -134,6 +135,7 @@ def create_app(
     app.include_router(web_routes.router)
     app.include_router(language_routes.router)
     app.include_router(auth_routes.router)
+    app.include_router(staff_account_routes.router)
     app.include_router(youth_routes.router)
     app.include_router(appointment_routes.router)
     app.include_router(appointment_staff_routes.router)

@@ -92,6 +92,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_create_staff(args: argparse.Namespace) -> int:
+    from paris_avenir.auth import staff_account
     from paris_avenir.auth.staff_local import create_staff
     from paris_avenir.db import make_session_factory
     from paris_avenir.kit.crypto import build_cipher
@@ -99,27 +100,52 @@ def cmd_create_staff(args: argparse.Namespace) -> int:
 
     settings = _load_settings()
     password = sys.stdin.readline().rstrip("\n") if args.password_stdin else None
+    if password is not None:
+        # The same policy as the activation page: 12 characters, not a common password.
+        problem = staff_account.password_problem(
+            password, email=args.email.strip().lower(), full_name=args.name
+        )
+        if problem:
+            print(f"paris-avenir: {problem}", file=sys.stderr)
+            return 1
     engine = create_database_engine(settings.database_url)
     try:
         with make_session_factory(engine).begin() as session:
-            created = create_staff(
-                session,
-                build_cipher(settings),
-                email=args.email,
-                full_name=args.name,
-                role=StaffRole(args.role),
-                team_name=args.team,
-                password=password,
-            )
+            if password is None:
+                invitation = staff_account.invite_staff(
+                    session,
+                    build_cipher(settings),
+                    email=args.email,
+                    full_name=args.name,
+                    role=StaffRole(args.role),
+                    team_name=args.team,
+                    base_url=settings.base_url,
+                    by=None,
+                )
+            else:
+                created = create_staff(
+                    session,
+                    build_cipher(settings),
+                    email=args.email,
+                    full_name=args.name,
+                    role=StaffRole(args.role),
+                    team_name=args.team,
+                    password=password,
+                )
     except ValueError as error:
         print(f"paris-avenir: {error}", file=sys.stderr)
         return 1
     finally:
         engine.dispose()
-    # Shown once, here only: neither is stored in clear nor logged.
+    if password is None:
+        # Nobody but the person who opens it chooses the password and the TOTP secret.
+        print(f"Compte créé : {invitation.staff.email} ({invitation.staff.role.value})")
+        print("Lien d'activation (une seule fois, 72 heures) à transmettre à la personne :")
+        print(invitation.link)
+        return 0
+    # The operator chose this password: the TOTP URI is shown once, here only (neither is
+    # stored in clear nor logged).
     print(f"Compte créé : {created.staff.email} ({created.staff.role.value})")
-    if not args.password_stdin:
-        print(f"Mot de passe provisoire : {created.password}")
     print("Ajoutez ce compte à l'application d'authentification (TOTP) :")
     print(created.totp_uri)
     return 0
@@ -347,7 +373,8 @@ def build_parser() -> argparse.ArgumentParser:
     staff.add_argument(
         "--password-stdin",
         action="store_true",
-        help="read the password from standard input instead of generating one",
+        help="read the password from standard input (12 characters at least, not a common "
+        "password); without it, an activation link lets the person choose theirs",
     )
     staff.set_defaults(handler=cmd_create_staff)
 

@@ -49,6 +49,15 @@ class Settings(BaseSettings):
     oidc_staff_issuer: str = ""
     oidc_staff_client_id: str = ""
     oidc_staff_client_secret: str = ""
+    # Staff single sign-on counts as two factors only when the provider asserts it: an
+    # `acr` among these, or an `amr` holding one of these (comma-separated; ProConnect's
+    # two-factor levels and RFC 8176's "mfa" by default). Otherwise the platform asks for
+    # the account's TOTP code after the return.
+    oidc_staff_mfa_acr: str = (
+        "eidas2,eidas3,https://proconnect.gouv.fr/assurance/self-asserted-2fa,"
+        "https://proconnect.gouv.fr/assurance/consistency-checked-2fa"
+    )
+    oidc_staff_mfa_amr: str = "mfa"
     franceconnect_issuer: str = ""
     franceconnect_client_id: str = ""
     franceconnect_client_secret: str = ""
@@ -122,6 +131,11 @@ class Settings(BaseSettings):
         # sent back over plain http by every client (http.cookiejar, curl, Safari), only by
         # Chromium and Firefox for localhost. Dev over http keeps the plain name.
         return "__Host-csrftoken" if self.is_prod else "csrftoken"
+
+    @property
+    def oidc_state_cookie_name(self) -> str:
+        # The browser that starts a single sign-on holds its state: only it can finish.
+        return "__Host-oidc-etat" if self.is_prod else "oidc-etat"
 
 
 @lru_cache

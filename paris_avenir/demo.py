@@ -138,6 +138,8 @@ REQUESTS = [
     (19, AidCode.GARANTIE_FSL, RequestStatus.SUBMITTED),
     (23, AidCode.GUICHET, RequestStatus.UNDER_REVIEW),
     (7, AidCode.LOGEMENT, RequestStatus.SUBMITTED),
+    # Granted above the threshold: the supervisor has it to confirm.
+    (24, AidCode.BOURSE, RequestStatus.TO_CONFIRM),
 ]
 # The path each final status went through.
 PATHS: dict[RequestStatus, list[RequestStatus]] = {
@@ -186,6 +188,12 @@ PATHS: dict[RequestStatus, list[RequestStatus]] = {
         RequestStatus.SUBMITTED,
         RequestStatus.WITHDRAWN,
     ],
+    RequestStatus.TO_CONFIRM: [
+        RequestStatus.DRAFT,
+        RequestStatus.SUBMITTED,
+        RequestStatus.UNDER_REVIEW,
+        RequestStatus.TO_CONFIRM,
+    ],
 }
 STAFF_STEPS = {
     RequestStatus.UNDER_REVIEW,
@@ -194,6 +202,7 @@ STAFF_STEPS = {
     RequestStatus.REFUSED,
     RequestStatus.PAID,
     RequestStatus.RENEWAL_DUE,
+    RequestStatus.TO_CONFIRM,
 }
 REASONS = {
     RequestStatus.MISSING_DOCUMENTS: "Il manque une photo d'identité récente.",
@@ -456,6 +465,9 @@ def _add_requests(
             request.granted_amount_cents = int(default) if default else 150000
         if final_status is RequestStatus.RENEWAL_DUE:
             request.renewal_due_on = now + timedelta(days=14)
+        if final_status is RequestStatus.TO_CONFIRM:
+            request.proposed_by_staff_id = referent.id
+            request.proposed_amount_cents = 150000
         count += 1
     return count
 

@@ -105,7 +105,8 @@ async def test_an_admin_creates_changes_and_disables_accounts(
         },
     )
     assert created.status_code == 200
-    assert "otpauth://totp/" in created.text and "Mot de passe provisoire" in created.text
+    # An activation link, never a password or a TOTP secret (the person chooses them).
+    assert "/pro/activation/" in created.text and "otpauth" not in created.text
     account = session.scalars(
         select(StaffUser).where(StaffUser.email == "nouvelle@example.org")
     ).one()

@@ -187,7 +187,8 @@ def test_create_staff_prints_the_totp_uri_once(tmp_path: Path) -> None:
         timeout=60,
         check=True,
     )
-    assert "otpauth://totp/" in created.stdout and "Mot de passe provisoire" in created.stdout
+    # Without --password-stdin, an activation link: the person chooses password and TOTP.
+    assert "/pro/activation/" in created.stdout and "otpauth" not in created.stdout
     again = subprocess.run(
         [*run, "create-staff", "--email", "nadia@example.org", "--name", "N", "--role", "referent"],
         env=environment,

@@ -170,7 +170,11 @@ async def test_staff_single_sign_on_binds_the_account_created_by_an_admin(
     staff = create_staff(session, StaffRole.REFERENT, email="julien.m@example.org")
     session.commit()
     oidc_provider.next_subject = "agent-42"
-    oidc_provider.next_claims = {"email": "julien.m@example.org", "email_verified": True}
+    oidc_provider.next_claims = {
+        "email": "julien.m@example.org",
+        "email_verified": True,
+        "acr": "eidas2",  # the provider asserts two factors (tests/test_oidc_security.py)
+    }
     response = await client.get(await authorize(client, "/pro/connexion/oidc"))
     assert response.status_code == 303 and response.headers["location"] == "/pro"
     session.refresh(staff)

@@ -28,6 +28,7 @@ from alembic import op
 from alembic.operations import BatchOperations
 
 import paris_avenir.db
+from paris_avenir.migrate import rebuilt
 from paris_avenir.kit.crypto import decrypt_at_rest, encrypt_at_rest, minimised_ip
 
 revision: str = "cfda6be730de"
@@ -45,34 +46,6 @@ FLOOR = "6 months"
 
 def _is_sqlite() -> bool:
     return op.get_bind().dialect.name == "sqlite"
-
-
-@contextmanager
-def _foreign_keys_off() -> Iterator[None]:
-    """SQLite: foreign keys off while tables are rebuilt (see the module docstring)."""
-    if not _is_sqlite():
-        yield
-        return
-    bind = op.get_bind()
-    # The engine's connections run BEGIN themselves (paris_avenir.db), so the driver keeps
-    # no transaction state of its own: the transaction can be ended and begun again here.
-    bind.exec_driver_sql("COMMIT")
-    bind.exec_driver_sql("PRAGMA foreign_keys=OFF")
-    bind.exec_driver_sql("BEGIN")
-    yield
-    broken = bind.exec_driver_sql("PRAGMA foreign_key_check").all()
-    if broken:
-        raise RuntimeError(f"foreign keys broken by the rebuild: {broken[:5]}")
-    bind.exec_driver_sql("COMMIT")
-    bind.exec_driver_sql("PRAGMA foreign_keys=ON")
-    bind.exec_driver_sql("BEGIN")
-
-
-@contextmanager
-def _rebuilt(table: str) -> Iterator[BatchOperations]:
-    """Alter `table`; on SQLite, rebuilt with foreign keys off."""
-    with _foreign_keys_off(), op.batch_alter_table(table) as batch:
-        yield batch
 
 
 def _as_bool_text(value: Any) -> str:
@@ -130,7 +103,7 @@ def upgrade() -> None:
 
     # Column types: the encrypted values are Fernet tokens, in TEXT; no server default (it
     # would be clear text) and no CHECK on the housing values (the database cannot read them).
-    with _rebuilt("youth") as batch_op:
+    with rebuilt("youth") as batch_op:
         batch_op.drop_constraint(batch_op.f("ck_youth_housing_situation"), type_="check")
         for column, existing in (
             ("former_unaccompanied_minor", sa.Boolean()),
@@ -145,7 +118,7 @@ def upgrade() -> None:
                 server_default=None,
                 postgresql_using=f"{column}::text",
             )
-    with _rebuilt("aid_request") as batch_op:
+    with rebuilt("aid_request") as batch_op:
         batch_op.alter_column(
             "form_data",
             existing_type=sa.JSON(),
@@ -272,7 +245,7 @@ def downgrade() -> None:
     true, false = ("1", "0") if _is_sqlite() else ("true", "false")
     for column in ("former_unaccompanied_minor", "has_family_support"):
         _rewrite("youth", column, lambda value: true if _decrypt(value) == "true" else false)
-    with _rebuilt("aid_request") as batch_op:
+    with rebuilt("aid_request") as batch_op:
         batch_op.alter_column(
             "form_data",
             existing_type=sa.Text(),
@@ -280,7 +253,7 @@ def downgrade() -> None:
             existing_nullable=False,
             postgresql_using="form_data::json",
         )
-    with _rebuilt("youth") as batch_op:
+    with rebuilt("youth") as batch_op:
         for column, back, cast, default in (
             ("former_unaccompanied_minor", sa.Boolean(), "boolean", sa.text("false")),
             ("housing_situation", sa.String(length=32), "varchar(32)", sa.text("'inconnu'")),

@@ -1,5 +1,10 @@
 """Instruction by staff: a queue oldest first, and every decision recorded in the request's
-history, audited, and told to the youth through the outbox."""
+history, audited, and told to the youth through the outbox.
+
+Separation of duties: a grant above what the aid's parameters allow is refused; a grant
+above the admin's threshold, or on a request the same staff member filed in counter mode,
+waits ("à confirmer") until a second person, a supervisor of the team, confirms it. Nobody
+confirms their own grant, and a confirmation happens once (a conditional UPDATE)."""
 
 from __future__ import annotations
 
@@ -8,9 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import case, select, update
 from sqlalchemy.orm import Session, selectinload
 
+from paris_avenir.aid_requests import duties
 from paris_avenir.aid_requests import kinds as catalogue
 from paris_avenir.aid_requests.models import WAITING_ON_STAFF, AidRequest, RequestStatus
 from paris_avenir.aid_requests.service import RequestError, record_transition
@@ -48,7 +54,12 @@ def queue(session: Session, staff: StaffUser, *, now: datetime | None = None) ->
         select(AidRequest, Youth.first_name, Youth.last_name)
         .join(Youth, Youth.id == AidRequest.youth_id)
         .where(youth_scope(staff), AidRequest.status.in_(QUEUE_STATUSES))
-        .order_by(AidRequest.submitted_at.asc().nulls_last(), AidRequest.created_at)
+        .order_by(
+            # Grants waiting for a second person first: a supervisor sees them at the top.
+            case((AidRequest.status == RequestStatus.TO_CONFIRM, 0), else_=1),
+            AidRequest.submitted_at.asc().nulls_last(),
+            AidRequest.created_at,
+        )
         .limit(QUEUE_LIMIT)
     ).all()
     return [
@@ -203,12 +214,54 @@ def grant(
     base_url: str,
     ip_address: str | None = None,
     now: datetime | None = None,
-) -> None:
+) -> bool:
+    """Grants the request, or, when a second person must confirm it, puts it "à confirmer".
+    Returns whether it is granted now. An amount above the aid's cap is refused."""
     now = now or utcnow()
+    if request.status not in WAITING_ON_STAFF or request.status is RequestStatus.TO_CONFIRM:
+        raise RequestError(i18n.gettext("Cette demande ne peut plus changer de cette façon."))
+    duties.check_amount(session, request, amount_cents)
+    reasons = duties.confirmation_reasons(session, request, staff, amount_cents)
+    request.decision_reason = message.strip()[:1000] or None
+    if not reasons:
+        _grant_now(session, request, staff, amount_cents, base_url, ip_address, now)
+        return True
+    request.proposed_by_staff_id = staff.id
+    request.proposed_amount_cents = amount_cents
+    record_transition(session, request, RequestStatus.TO_CONFIRM, actor_staff_id=staff.id, now=now)
+    audit.record(
+        session,
+        "aid_request.grant_proposed",
+        actor_staff_id=staff.id,
+        youth_id=request.youth_id,
+        object_type="aid_request",
+        object_id=request.id,
+        ip_address=ip_address,
+        detail={"amount_cents": amount_cents, "needs": reasons},
+        now=now,
+    )
+    tasks.close_done(
+        session,
+        kinds=[TaskKind.DOCUMENTS_RECEIVED],
+        aid_request_id=request.id,
+        by_id=staff.id,
+        now=now,
+    )
+    return False
+
+
+def _grant_now(
+    session: Session,
+    request: AidRequest,
+    staff: StaffUser,
+    amount_cents: int | None,
+    base_url: str,
+    ip_address: str | None,
+    now: datetime,
+) -> None:
     kind = catalogue.kind(request.aid_code)
     request.decided_at = now
     request.granted_amount_cents = amount_cents
-    request.decision_reason = message.strip()[:1000] or None
     if kind.renewal_months:
         due = add_months(now.astimezone(PARIS).date(), kind.renewal_months)
         request.renewal_due_on = datetime.combine(due, time(12), tzinfo=PARIS)
@@ -220,6 +273,84 @@ def grant(
         reason=request.decision_reason,
         base_url=base_url,
         ip_address=ip_address,
+        now=now,
+    )
+
+
+def _claim(session: Session, request: AidRequest, staff: StaffUser, to: RequestStatus) -> None:
+    """Moves a grant out of "à confirmer" once, whoever else tries at the same moment."""
+    duties.check_confirmer(request, staff)
+    claimed = session.execute(
+        update(AidRequest)
+        .where(
+            AidRequest.id == request.id,
+            AidRequest.status == RequestStatus.TO_CONFIRM,
+            AidRequest.proposed_by_staff_id != staff.id,
+        )
+        .values(status=to)
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(claimed, "rowcount", 0) != 1:
+        raise RequestError(duties.already_done())
+
+
+def confirm_grant(
+    session: Session,
+    request: AidRequest,
+    staff: StaffUser,
+    *,
+    base_url: str,
+    ip_address: str | None = None,
+    now: datetime | None = None,
+) -> None:
+    """The second person confirms: the request is granted, the youth is told."""
+    now = now or utcnow()
+    _claim(session, request, staff, RequestStatus.GRANTED)
+    proposer = request.proposed_by_staff_id
+    _grant_now(session, request, staff, request.proposed_amount_cents, base_url, ip_address, now)
+    audit.record(
+        session,
+        "aid_request.grant_confirmed",
+        actor_staff_id=staff.id,
+        youth_id=request.youth_id,
+        object_type="aid_request",
+        object_id=request.id,
+        ip_address=ip_address,
+        detail={
+            "amount_cents": request.granted_amount_cents,
+            "granted_by": str(proposer) if proposer else None,
+        },
+        now=now,
+    )
+
+
+def reject_grant(
+    session: Session,
+    request: AidRequest,
+    staff: StaffUser,
+    *,
+    ip_address: str | None = None,
+    now: datetime | None = None,
+) -> None:
+    """The second person does not confirm: back to the référent's review, nothing told to
+    the youth (for them nothing was decided)."""
+    now = now or utcnow()
+    _claim(session, request, staff, RequestStatus.UNDER_REVIEW)
+    amount = request.proposed_amount_cents
+    request.decision_reason = None
+    request.proposed_amount_cents = None
+    record_transition(
+        session, request, RequestStatus.UNDER_REVIEW, actor_staff_id=staff.id, now=now
+    )
+    audit.record(
+        session,
+        "aid_request.grant_rejected",
+        actor_staff_id=staff.id,
+        youth_id=request.youth_id,
+        object_type="aid_request",
+        object_id=request.id,
+        ip_address=ip_address,
+        detail={"amount_cents": amount},
         now=now,
     )
 

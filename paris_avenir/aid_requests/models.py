@@ -37,10 +37,16 @@ class RequestStatus(enum.StrEnum):
     PAID = "versee"
     RENEWAL_DUE = "a_renouveler"
     WITHDRAWN = "retiree"
+    # Granted by one référent, waiting for a second person (supervisor) to confirm.
+    TO_CONFIRM = "a_confirmer"
 
 
 # Filed and not decided, with nothing asked of the youth: the next move is the staff's.
-WAITING_ON_STAFF = (RequestStatus.SUBMITTED, RequestStatus.UNDER_REVIEW)
+WAITING_ON_STAFF = (
+    RequestStatus.SUBMITTED,
+    RequestStatus.UNDER_REVIEW,
+    RequestStatus.TO_CONFIRM,
+)
 
 
 class Aid(RecordMixin, Base):
@@ -83,6 +89,9 @@ class AidRequest(RecordMixin, Base):
     renewal_due_on: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Counter mode: the référent who filed it on the youth's behalf.
     filed_by_staff_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("staff_user.id"))
+    # A grant waiting for a second person: who granted it and the amount they chose.
+    proposed_by_staff_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("staff_user.id"))
+    proposed_amount_cents: Mapped[int | None]
 
     events: Mapped[list[AidRequestEvent]] = relationship(
         back_populates="aid_request", lazy="raise", order_by="AidRequestEvent.occurred_at"

@@ -39,13 +39,21 @@ TRANSITIONS: dict[RequestStatus, set[RequestStatus]] = {
         RequestStatus.UNDER_REVIEW,
         RequestStatus.MISSING_DOCUMENTS,
         RequestStatus.GRANTED,
+        RequestStatus.TO_CONFIRM,
         RequestStatus.REFUSED,
         RequestStatus.WITHDRAWN,
     },
     RequestStatus.UNDER_REVIEW: {
         RequestStatus.MISSING_DOCUMENTS,
         RequestStatus.GRANTED,
+        RequestStatus.TO_CONFIRM,
         RequestStatus.REFUSED,
+        RequestStatus.WITHDRAWN,
+    },
+    # A second person confirms the grant, or sends it back to the référent's review.
+    RequestStatus.TO_CONFIRM: {
+        RequestStatus.GRANTED,
+        RequestStatus.UNDER_REVIEW,
         RequestStatus.WITHDRAWN,
     },
     RequestStatus.MISSING_DOCUMENTS: {
@@ -64,6 +72,7 @@ WITHDRAWABLE = {
     RequestStatus.SUBMITTED,
     RequestStatus.UNDER_REVIEW,
     RequestStatus.MISSING_DOCUMENTS,
+    RequestStatus.TO_CONFIRM,
 }
 OPEN_STATUSES = WITHDRAWABLE
 RENEWAL_NOTICE = timedelta(days=30)
@@ -78,6 +87,8 @@ STATUS_LABELS: dict[RequestStatus, str] = {
     RequestStatus.PAID: N_("Versée"),
     RequestStatus.RENEWAL_DUE: N_("À renouveler"),
     RequestStatus.WITHDRAWN: N_("Retirée"),
+    # The youth reads the same as under review: nothing is decided until it is confirmed.
+    RequestStatus.TO_CONFIRM: N_("En cours d’examen"),
 }
 NEXT_STEPS: dict[RequestStatus, str] = {
     RequestStatus.DRAFT: N_("Finissez la demande, puis envoyez-la."),
@@ -93,6 +104,7 @@ NEXT_STEPS: dict[RequestStatus, str] = {
     RequestStatus.PAID: N_("L’argent a été versé sur votre compte."),
     RequestStatus.RENEWAL_DUE: N_("Faites une nouvelle demande pour continuer à recevoir l’aide."),
     RequestStatus.WITHDRAWN: N_("Vous avez retiré cette demande."),
+    RequestStatus.TO_CONFIRM: N_("Votre référent étudie votre demande. Vous n’avez rien à faire."),
 }
 
 

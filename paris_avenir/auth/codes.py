@@ -36,7 +36,6 @@ from paris_avenir.kit.crypto import (
 )
 from paris_avenir.kit.email_address import InvalidEmail, mask_email, normalise_email
 from paris_avenir.messaging import message_templates, outbox, texts
-from paris_avenir.messaging.channels import Channels
 from paris_avenir.messaging.models import OutboxMessage
 from paris_avenir.youths.models import Channel, Youth
 

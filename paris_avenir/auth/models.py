@@ -103,3 +103,27 @@ class OidcFlow(RecordMixin, Base):
     youth_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("youth.id", ondelete="CASCADE"))
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Staff single sign-on without a multi-factor assertion: the account that still has to
+    # type the platform's TOTP code (in the browser holding this flow's state cookie).
+    pending_staff_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("staff_user.id", ondelete="CASCADE")
+    )
+
+
+class StaffActivation(RecordMixin, Base):
+    """A one-time link for a new (or reset) staff account: the person who opens it chooses
+    their password and enrols TOTP. Only the token's hash is stored; the TOTP secret it
+    offers is encrypted at rest and shown on that page only."""
+
+    __tablename__ = "staff_activation"
+
+    staff_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("staff_user.id", ondelete="CASCADE"), index=True
+    )
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    totp_secret_encrypted: Mapped[str] = mapped_column(String(255))
+    created_by_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("staff_user.id", ondelete="SET NULL")
+    )
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

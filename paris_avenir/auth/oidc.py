@@ -4,11 +4,17 @@ single sign-on for staff), with Authlib for the OAuth 2 client and PKCE, and jos
 
 Every flow is a row used once: its state (stored hashed), nonce and PKCE verifier. A wrong
 or replayed state, a wrong nonce, a bad signature or a refused code all end the flow.
+
+The state is also set in a cookie of the browser that started the flow (`begin`), and a
+callback whose state is not that browser's cookie is refused (`finish(browser_state=…)`):
+nobody can finish a flow in someone else's browser (login CSRF, a FranceConnect identity
+linked to the wrong file). The refused callback does not consume the flow.
 """
 
 from __future__ import annotations
 
 import enum
+import secrets
 import uuid
 import warnings
 from dataclasses import dataclass, field
@@ -60,6 +66,7 @@ class OidcFailure(enum.StrEnum):
     TOKEN = "token"  # noqa: S105 - the code was refused (replayed, expired, wrong verifier)
     ID_TOKEN = "id_token"  # noqa: S105 - bad signature, issuer, audience, expiry or nonce
     UNAVAILABLE = "unavailable"  # provider unreachable
+    BROWSER = "browser"  # the callback came to a browser that did not start the flow
 
 
 @dataclass(frozen=True)
@@ -67,6 +74,22 @@ class OidcResult:
     flow: OidcFlow | None
     claims: dict[str, Any] | None = None
     failure: OidcFailure | None = None
+
+
+@dataclass(frozen=True)
+class StartedFlow:
+    url: str  # the provider's authorization URL
+    state: str  # for the starting browser's cookie
+
+
+def accepts_mfa(claims: dict[str, Any], *, acr_values: set[str], amr_values: set[str]) -> bool:
+    """Whether the ID token asserts a second factor: an accepted `acr`, or an `amr` list
+    holding an accepted method."""
+    acr = claims.get("acr")
+    if isinstance(acr, str) and acr in acr_values:
+        return True
+    amr = claims.get("amr")
+    return isinstance(amr, list) and any(isinstance(m, str) and m in amr_values for m in amr)
 
 
 class OidcClient:
@@ -106,6 +129,17 @@ class OidcClient:
         now: datetime | None = None,
     ) -> str:
         """Record a new flow and return the provider's authorization URL."""
+        return self.begin(session, purpose=purpose, youth_id=youth_id, now=now).url
+
+    def begin(
+        self,
+        session: Session,
+        *,
+        purpose: str,
+        youth_id: uuid.UUID | None = None,
+        now: datetime | None = None,
+    ) -> StartedFlow:
+        """Record a new flow; its URL, and its state for the browser's cookie."""
         now = now or utcnow()
         state, nonce, verifier = new_token(), new_token(), generate_token(64)
         session.add(
@@ -128,7 +162,7 @@ class OidcClient:
                 code_verifier=verifier,
                 **self.settings.extra_authorize_params,
             )
-        return str(url)
+        return StartedFlow(str(url), state)
 
     def finish(
         self,
@@ -137,6 +171,8 @@ class OidcClient:
         state: str | None,
         code: str | None,
         error: str | None,
+        browser_state: str | None = None,
+        check_browser: bool = True,
         now: datetime | None = None,
     ) -> OidcResult:
         now = now or utcnow()
@@ -152,6 +188,13 @@ class OidcClient:
         )
         if flow is None or flow.used_at is not None or flow.expires_at <= now:
             return OidcResult(None, failure=OidcFailure.STATE)
+        if check_browser and not (
+            state
+            and browser_state
+            and secrets.compare_digest(state.encode(), browser_state.encode())
+        ):
+            # Another browser: refused, and the flow stays for the one that started it.
+            return OidcResult(None, failure=OidcFailure.BROWSER)
         flow.used_at = now  # one try per flow, whatever happens next
         if error or not code:
             return OidcResult(flow, failure=OidcFailure.PROVIDER_ERROR)

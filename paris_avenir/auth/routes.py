@@ -4,6 +4,7 @@ and oidc."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated
 from urllib.parse import quote
 
@@ -13,10 +14,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import State
 
 from paris_avenir.audit import service as audit
-from paris_avenir.auth import codes, links, sessions, staff_local
+from paris_avenir.auth import codes, links, sessions, staff_account, staff_local
 from paris_avenir.auth.dependencies import CurrentYouth, client_ip, current_user_session
 from paris_avenir.auth.models import AuthMethod
-from paris_avenir.auth.oidc import OidcClient, OidcFailure
+from paris_avenir.auth.oidc import FLOW_LIFETIME, OidcClient, OidcFailure
 from paris_avenir.config import Settings
 from paris_avenir.db import SessionDep, utcnow
 from paris_avenir.outreach import engine as outreach_engine
@@ -335,12 +336,53 @@ def _oidc(request: Request, name: str) -> OidcClient:
     return client
 
 
+def _start_flow(
+    request: Request,
+    session: SessionDep,
+    client: OidcClient,
+    *,
+    purpose: str,
+    youth_id: uuid.UUID | None = None,
+) -> Response:
+    """To the provider, the flow's state left in this browser's cookie: only this browser
+    can finish it."""
+    settings = _settings(request)
+    started = client.begin(session, purpose=purpose, youth_id=youth_id)
+    response = _redirect(started.url)
+    response.set_cookie(
+        settings.oidc_state_cookie_name,
+        started.state,
+        max_age=int(FLOW_LIFETIME.total_seconds()),
+        path="/",
+        secure=settings.is_prod,
+        httponly=True,
+        samesite="lax",  # sent on the provider's top-level redirect back
+    )
+    return response
+
+
+def _browser_state(request: Request) -> str | None:
+    return request.cookies.get(_settings(request).oidc_state_cookie_name)
+
+
+def _forget_flow(request: Request, response: Response) -> Response:
+    settings = _settings(request)
+    response.delete_cookie(
+        settings.oidc_state_cookie_name,
+        path="/",
+        secure=settings.is_prod,
+        httponly=True,
+        samesite="lax",
+    )
+    return response
+
+
 @router.get("/connexion/franceconnect")
 def franceconnect_start(request: Request, session: SessionDep) -> Response:
     client = _oidc(request, "franceconnect")
     if not client.settings.configured:
         return _sign_in_page(request, status_code=404)
-    return _redirect(client.start(session, purpose="sign_in"))
+    return _start_flow(request, session, client, purpose="sign_in")
 
 
 @router.post("/mon-espace/franceconnect")
@@ -352,7 +394,7 @@ def franceconnect_link_start(
     if record is None or not sessions.is_recently_authenticated(record):
         # Linking an identity is sensitive: prove again that this phone is yours.
         return _redirect("/connexion?suite=/mon-espace")
-    return _redirect(client.start(session, purpose="link", youth_id=youth.id))
+    return _start_flow(request, session, client, purpose="link", youth_id=youth.id)
 
 
 OIDC_ERRORS = {
@@ -361,6 +403,10 @@ OIDC_ERRORS = {
     OidcFailure.TOKEN: N_("La connexion a été refusée. Recommencez."),
     OidcFailure.ID_TOKEN: N_("La connexion a été refusée. Recommencez."),
     OidcFailure.UNAVAILABLE: N_("Le service de connexion ne répond pas. Réessayez plus tard."),
+    OidcFailure.BROWSER: N_(
+        "Cette connexion a été commencée dans un autre navigateur, ou il y a trop longtemps. "
+        "Par sécurité, elle est refusée : recommencez ici."
+    ),
 }
 
 
@@ -372,7 +418,9 @@ def franceconnect_callback(
     code: str | None = None,
     error: str | None = None,
 ) -> Response:
-    result = _oidc(request, "franceconnect").finish(session, state=state, code=code, error=error)
+    result = _oidc(request, "franceconnect").finish(
+        session, state=state, code=code, error=error, browser_state=_browser_state(request)
+    )
     if result.failure is not None or result.claims is None or result.flow is None:
         failure = result.failure or OidcFailure.ID_TOKEN
         audit.record(
@@ -381,7 +429,9 @@ def franceconnect_callback(
             ip_address=client_ip(request),
             detail={"method": "franceconnect", "reason": failure.value},
         )
-        return _sign_in_page(request, status_code=400, error=_(OIDC_ERRORS[failure]))
+        return _forget_flow(
+            request, _sign_in_page(request, status_code=400, error=_(OIDC_ERRORS[failure]))
+        )
     subject = str(result.claims["sub"])
     if result.flow.purpose == "link" and result.flow.youth_id is not None:
         youth = session.get(Youth, result.flow.youth_id)
@@ -403,7 +453,7 @@ def franceconnect_callback(
             youth_id=youth.id,
             ip_address=client_ip(request),
         )
-        return _redirect("/mon-espace")
+        return _forget_flow(request, _redirect("/mon-espace"))
     # Matched on the subject only, never on an email or a name.
     youth = session.query(Youth).filter(Youth.franceconnect_subject == subject).first()
     if youth is None:
@@ -415,7 +465,7 @@ def franceconnect_callback(
                 "puis liez FranceConnect dans « Mon espace »."
             ),
         )
-    response = _redirect("/mon-espace")
+    response = _forget_flow(request, _redirect("/mon-espace"))
     _open_session(request, session, response, youth=youth, method=AuthMethod.FRANCECONNECT)
     return response
 
@@ -486,7 +536,7 @@ def staff_oidc_start(request: Request, session: SessionDep) -> Response:
     client = _oidc(request, "staff")
     if not client.settings.configured:
         return _staff_sign_in_page(request, status_code=404)
-    return _redirect(client.start(session, purpose="sign_in"))
+    return _start_flow(request, session, client, purpose="sign_in")
 
 
 @router.get("/pro/connexion/oidc/retour")
@@ -497,8 +547,10 @@ def staff_oidc_callback(
     code: str | None = None,
     error: str | None = None,
 ) -> Response:
-    result = _oidc(request, "staff").finish(session, state=state, code=code, error=error)
-    if result.failure is not None or result.claims is None:
+    result = _oidc(request, "staff").finish(
+        session, state=state, code=code, error=error, browser_state=_browser_state(request)
+    )
+    if result.failure is not None or result.claims is None or result.flow is None:
         failure = result.failure or OidcFailure.ID_TOKEN
         audit.record(
             session,
@@ -506,34 +558,65 @@ def staff_oidc_callback(
             ip_address=client_ip(request),
             detail={"method": "oidc", "reason": failure.value},
         )
-        return _staff_sign_in_page(request, status_code=400, error=_(OIDC_ERRORS[failure]))
-    subject = str(result.claims["sub"])
-    staff = session.query(StaffUser).filter(StaffUser.oidc_subject == subject).first()
-    email = str(result.claims.get("email", "")).lower()
-    if staff is None and email and result.claims.get("email_verified", True):
-        # First single sign-on of an account an admin created: bind it to the subject.
-        staff = (
-            session.query(StaffUser)
-            .filter(StaffUser.email == email, StaffUser.oidc_subject.is_(None))
-            .first()
+        return _forget_flow(
+            request,
+            _staff_sign_in_page(request, status_code=400, error=_(OIDC_ERRORS[failure])),
         )
-        if staff is not None:
-            staff.oidc_subject = subject
-    if staff is None or not staff.is_active:
+    outcome = staff_account.single_sign_on(session, result.flow, result.claims, _settings(request))
+    if outcome.refusal is not None or outcome.staff is None:
         audit.record(
             session,
             "staff.sign_in_failed",
+            actor_staff_id=outcome.staff.id if outcome.staff else None,
             ip_address=client_ip(request),
-            detail={"method": "oidc", "reason": "no_account"},
+            detail={"method": "oidc", "reason": outcome.reason},
         )
-        return _staff_sign_in_page(
+        return _forget_flow(
+            request, _staff_sign_in_page(request, status_code=403, error=outcome.refusal)
+        )
+    if outcome.needs_totp:
+        # The provider asserted no second factor: the platform's TOTP code, in this browser
+        # (the state cookie stays, it names the flow waiting for the code).
+        return _redirect(staff_account.SSO_TOTP_PATH)
+    response = _forget_flow(request, _redirect("/pro"))
+    _open_session(request, session, response, staff=outcome.staff, method=AuthMethod.OIDC)
+    return response
+
+
+@router.get("/pro/connexion/oidc/code")
+def staff_oidc_totp_form(request: Request, session: SessionDep) -> Response:
+    pending = staff_account.sso_waiting_for_totp(session, _browser_state(request))
+    return render(
+        request,
+        "staff/sso_totp.html",
+        {"pending": pending is not None, "error": None},
+        status_code=200 if pending else 410,
+    )
+
+
+@router.post("/pro/connexion/oidc/code")
+def staff_oidc_totp(
+    request: Request, session: SessionDep, totp: Annotated[str, Form()] = ""
+) -> Response:
+    try:
+        staff = staff_account.finish_sso_with_totp(
+            session, request.app.state.cipher, _browser_state(request), totp
+        )
+    except staff_account.SsoTotpError as refused:
+        if refused.staff is not None:
+            audit.record(
+                session,
+                "staff.sign_in_failed",
+                actor_staff_id=refused.staff.id,
+                ip_address=client_ip(request),
+                detail={"method": "oidc_totp"},
+            )
+        return render(
             request,
-            status_code=403,
-            error=_(
-                "Aucun compte actif ne correspond. "
-                "Demandez à un administrateur de créer votre compte."
-            ),
+            "staff/sso_totp.html",
+            {"pending": refused.can_retry, "error": str(refused)},
+            status_code=422 if refused.can_retry else 410,
         )
-    response = _redirect("/pro")
+    response = _forget_flow(request, _redirect("/pro"))
     _open_session(request, session, response, staff=staff, method=AuthMethod.OIDC)
     return response

@@ -10,15 +10,24 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from paris_avenir.aid_requests import duties
 from paris_avenir.aid_requests.models import Aid, AidCode
 from paris_avenir.audit import service as audit
 from paris_avenir.db import utcnow
+from paris_avenir.kit import settings_store
 from paris_avenir.kit.forms import format_euros_input, parse_euros
 from paris_avenir.staff import tasks
 from paris_avenir.staff.models import StaffRole, StaffUser, Team
-from paris_avenir.web.i18n import gettext
+from paris_avenir.web.i18n import N_, gettext
 
 MAX_AGE = 30
+# What the accounts page reads: words, never the enum's values.
+ROLE_LABELS: dict[StaffRole, str] = {
+    StaffRole.REFERENT: N_("Référent·e"),
+    StaffRole.PSYCHOLOGIST: N_("Psychologue"),
+    StaffRole.SUPERVISOR: N_("Superviseur·e"),
+    StaffRole.ADMIN: N_("Administrateur·rice"),
+}
 
 
 class AdminError(ValueError):
@@ -88,6 +97,26 @@ def update_aid(
         now=now or utcnow(),
     )
     return aid
+
+
+def save_confirmation_threshold(
+    session: Session, raw: str, *, by: StaffUser, now: datetime | None = None
+) -> int:
+    """The amount above which a grant needs a second person (euros as typed)."""
+    cents = parse_euros(raw)
+    if cents is None or cents <= 0:
+        raise AdminError(gettext("Écrivez un montant en euros plus grand que zéro."))
+    now = now or utcnow()
+    before = duties.confirmation_threshold(session)
+    settings_store.save(session, duties.THRESHOLD_SETTING_KEY, cents, by_id=by.id, now=now)
+    audit.record(
+        session,
+        "admin.grant_confirmation_threshold",
+        actor_staff_id=by.id,
+        detail={"from_cents": before, "to_cents": cents},
+        now=now,
+    )
+    return cents
 
 
 def staff_accounts(session: Session) -> list[tuple[StaffUser, str | None]]:

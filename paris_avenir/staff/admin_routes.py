@@ -10,12 +10,14 @@ from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 
+from paris_avenir.aid_requests import duties
 from paris_avenir.aid_requests import kinds as catalogue
 from paris_avenir.aid_requests.models import Aid, AidCode
 from paris_avenir.audit import service as audit
+from paris_avenir.auth import staff_account
 from paris_avenir.auth.dependencies import CurrentStaff, client_ip
-from paris_avenir.auth.staff_local import create_staff
 from paris_avenir.db import SessionDep
+from paris_avenir.kit.forms import format_euros_input
 from paris_avenir.messaging import message_templates
 from paris_avenir.outreach import policy
 from paris_avenir.staff import admin
@@ -51,6 +53,7 @@ def _aids_page(
             "aids": [
                 (aid, catalogue.kind(aid.code).name, admin.parameter_fields(aid)) for aid in aids
             ],
+            "threshold": format_euros_input(duties.confirmation_threshold(session)),
         },
         status_code=status_code,
     )
@@ -60,6 +63,22 @@ def _aids_page(
 def aids(request: Request, session: SessionDep, staff: CurrentStaff) -> Response:
     _require_admin(staff)
     return _aids_page(request, session, staff)
+
+
+@router.post("/aides/seuil")
+def save_confirmation_threshold(
+    request: Request,
+    session: SessionDep,
+    staff: CurrentStaff,
+    seuil: Annotated[str, Form()] = "",
+) -> Response:
+    _require_admin(staff)
+    try:
+        admin.save_confirmation_threshold(session, seuil, by=staff)
+    except admin.AdminError as error:
+        session.rollback()
+        return _aids_page(request, session, staff, error=str(error), status_code=422)
+    return RedirectResponse("/pro/admin/aides?enregistre=seuil", status_code=303)
 
 
 @router.post("/aides/{code}")
@@ -88,7 +107,8 @@ def _staff_page(
     staff: StaffUser,
     *,
     error: str | None = None,
-    created: object = None,
+    created: staff_account.Invitation | None = None,
+    reset: bool = False,
     status_code: int = 200,
 ) -> Response:
     return render(
@@ -98,8 +118,10 @@ def _staff_page(
             "staff": staff,
             "accounts": admin.staff_accounts(session),
             "roles": list(StaffRole),
+            "role_labels": admin.ROLE_LABELS,
             "error": error,
             "created": created,
+            "reset": reset,
         },
         status_code=status_code,
     )
@@ -126,16 +148,18 @@ def create_account(
         chosen = StaffRole(role)
         if "@" not in email or not nom.strip():
             raise ValueError(_("Écrivez l’e-mail et le nom."))
-        created = create_staff(
+        invitation = staff_account.invite_staff(
             session,
             request.app.state.cipher,
             email=email,
             full_name=nom.strip(),
             role=chosen,
             team_name=equipe.strip() or None,
+            base_url=request.app.state.settings.base_url,
+            by=staff,
         )
     except ValueError as error:
-        # create_staff and the checks above speak French; an unknown role does not.
+        # invite_staff and the checks above speak French; an unknown role does not.
         known = str(error) if not str(error).startswith("'") else _("Choisissez un rôle.")
         return _staff_page(request, session, staff, status_code=422, error=known)
     audit.record(
@@ -143,12 +167,38 @@ def create_account(
         "staff.created",
         actor_staff_id=staff.id,
         object_type="staff_user",
-        object_id=created.staff.id,
+        object_id=invitation.staff.id,
         ip_address=client_ip(request),
         detail={"role": chosen.value},
     )
-    # The provisional password and TOTP link are shown once, on this page only.
-    return _staff_page(request, session, staff, created=created)
+    # The activation link is shown once, on this page only; the admin never sees the
+    # password or the TOTP secret, which the new staff member chooses.
+    return _staff_page(request, session, staff, created=invitation)
+
+
+@router.post("/agents/{account_id}/activation")
+def reset_account(
+    request: Request, session: SessionDep, staff: CurrentStaff, account_id: str
+) -> Response:
+    """Lost password or phone: a new activation link; the old password and TOTP stop."""
+    _require_admin(staff)
+    account = _account(session, account_id)
+    if account.id == staff.id:
+        return _staff_page(
+            request,
+            session,
+            staff,
+            status_code=422,
+            error=_("Changez votre propre mot de passe depuis « Mon compte »."),
+        )
+    invitation = staff_account.reset_secrets(
+        session,
+        request.app.state.cipher,
+        account,
+        base_url=request.app.state.settings.base_url,
+        by=staff,
+    )
+    return _staff_page(request, session, staff, created=invitation, reset=True)
 
 
 def _account(session: SessionDep, account_id: str) -> StaffUser:

@@ -11,7 +11,7 @@ from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import or_, select
 
-from paris_avenir.aid_requests import instruction
+from paris_avenir.aid_requests import duties, instruction
 from paris_avenir.aid_requests import kinds as catalogue
 from paris_avenir.aid_requests import service as requests_service
 from paris_avenir.aid_requests.models import AidCode, RequestStatus
@@ -266,7 +266,7 @@ def request_queue(request: Request, session: SessionDep, staff: CurrentStaff) ->
             "staff": staff,
             "rows": instruction.queue(session, staff),
             "kind_name": lambda code: catalogue.kind(code).name,
-            "status_label": requests_service.status_label,
+            "status_label": duties.staff_status_label,
             "overdue_days": instruction.OVERDUE_DAYS,
         },
     )
@@ -297,6 +297,20 @@ def _instruction_page(
     kind = catalogue.kind(aid_request.aid_code)
     parameters = requests_service.aid_parameters(session).get(kind.code, {})
     default_amount = parameters.get("monthly_amount_cents")
+    cap = duties.amount_cap(session, kind.code)
+    # Who did what, by name, in the history and on a grant to confirm.
+    actor_ids = {event.actor_staff_id for event in aid_request.events if event.actor_staff_id}
+    actor_ids |= {
+        staff_id
+        for staff_id in (aid_request.proposed_by_staff_id, aid_request.filed_by_staff_id)
+        if staff_id is not None
+    }
+    names = dict(
+        session.execute(
+            select(StaffUser.id, StaffUser.full_name).where(StaffUser.id.in_(actor_ids))
+        ).all()
+    )
+    decidable = aid_request.status in {RequestStatus.SUBMITTED, RequestStatus.UNDER_REVIEW}
     return render(
         request,
         "staff/instruction.html",
@@ -312,7 +326,7 @@ def _instruction_page(
                 (field.label, (aid_request.form_data or {}).get(field.name, ""))
                 for field in kind.questions
             ],
-            "status_label": requests_service.status_label,
+            "status_label": duties.staff_status_label,
             "document_label": documents.kind_label,
             "default_amount": f"{int(default_amount) / 100:.2f}".replace(".", ",")
             if default_amount
@@ -321,9 +335,16 @@ def _instruction_page(
             "overdue_days": instruction.OVERDUE_DAYS,
             "error": error,
             "can_take_on": aid_request.status is RequestStatus.SUBMITTED,
-            "can_decide": aid_request.status
-            in {RequestStatus.SUBMITTED, RequestStatus.UNDER_REVIEW},
-            "can_ask": aid_request.status in {RequestStatus.SUBMITTED, RequestStatus.UNDER_REVIEW},
+            "can_decide": decidable,
+            "can_ask": decidable,
+            "gives_money": kind.code in duties.AMOUNT_CAPS,
+            "cap": cap,
+            "threshold": duties.confirmation_threshold(session),
+            "to_confirm": aid_request.status is RequestStatus.TO_CONFIRM,
+            "can_confirm": duties.may_confirm(aid_request, staff),
+            "names": names,
+            "granted_now": request.query_params.get("accorde") == "1",
+            "sent_to_confirm": request.query_params.get("a_confirmer") == "1",
         },
         status_code=status_code,
     )
@@ -361,9 +382,16 @@ def instruct(
                 raise requests_service.RequestError(
                     _("Écrivez un montant en euros, par exemple 651,69.")
                 )
-            instruction.grant(
+            granted = instruction.grant(
                 session, aid_request, staff, amount_cents=amount, message=texte, **common
             )
+            done = "accorde=1" if granted else "a_confirmer=1"
+            return _redirect(f"/pro/demandes/{aid_request.id}?{done}")
+        elif action == "confirmer":
+            instruction.confirm_grant(session, aid_request, staff, **common)
+            return _redirect(f"/pro/demandes/{aid_request.id}?accorde=1")
+        elif action == "renvoyer":
+            instruction.reject_grant(session, aid_request, staff, ip_address=client_ip(request))
         elif action == "refuser":
             instruction.refuse(session, aid_request, staff, reason=texte, **common)
         else:
