@@ -199,9 +199,17 @@ def appointment_detail(
 
 
 @router.get("/{appointment_id}/agenda.ics")
-def appointment_ics(session: SessionDep, youth: CurrentYouth, appointment_id: str) -> Response:
+def appointment_ics(
+    request: Request, session: SessionDep, youth: CurrentYouth, appointment_id: str
+) -> Response:
     appointment = _own(session, youth, appointment_id)
-    body = ics.calendar_of([appointment], summary=service.kind_label(appointment.kind))
+    link = f"{_base_url(request).rstrip('/')}/mon-espace/rendez-vous/{appointment.id}"
+    body = ics.calendar_of(
+        [appointment],
+        summary=service.kind_label(appointment.kind),
+        description=gettext("Pour déplacer ou annuler ce rendez-vous : %(link)s", link=link),
+        url=link,
+    )
     return Response(
         body,
         media_type="text/calendar; charset=utf-8",
@@ -215,7 +223,7 @@ def cancel(
 ) -> Response:
     appointment = _own(session, youth, appointment_id)
     try:
-        service.cancel(session, appointment, youth)
+        service.cancel(session, appointment, youth, base_url=_base_url(request))
     except service.AppointmentError as error:
         return render(
             request,

@@ -1,0 +1,320 @@
+"""Appointments in calendars, read by two iCalendar parsers we did not write (icalendar and
+vobject): what the youth receives over SMTP while booking, moving twice at night and
+cancelling, and the staff's subscribed feed (GET and HEAD)."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime, time, timedelta
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+import icalendar
+import pytest
+import time_machine
+import vobject  # type: ignore[import-untyped]
+from fastapi import FastAPI
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from paris_avenir.appointments import service
+from paris_avenir.appointments.models import (
+    AppointmentKind,
+    AppointmentPlace,
+    AppointmentStatus,
+    WeeklyAvailability,
+)
+from paris_avenir.messaging import outbox
+from paris_avenir.messaging.channels import Channels
+from paris_avenir.messaging.channels.email_smtp import SmtpEmailSender
+from paris_avenir.messaging.channels.sms_file import FileSmsSender
+from paris_avenir.messaging.models import OutboxMessage, OutboxStatus
+from paris_avenir.staff.models import StaffRole, StaffUser
+from paris_avenir.youths.models import Channel, Youth
+from tests.factories import assign, create_staff, create_youth
+from tests.helpers import post_form, sign_in_as
+from tests.servers import SmtpServer
+
+PARIS = ZoneInfo("Europe/Paris")
+BASE_URL = "https://avenir.paris.example"
+
+
+def paris(day: int, hour: int, minute: int = 0) -> datetime:
+    return datetime(2026, 12, day, hour, minute, tzinfo=PARIS).astimezone(UTC)
+
+
+def open_mornings(session: Session, staff: StaffUser) -> None:
+    for weekday in range(5):
+        session.add(
+            WeeklyAvailability(
+                staff_id=staff.id,
+                kind=AppointmentKind.REFERENT,
+                place=AppointmentPlace.OFFICE,
+                address="5 rue de l'Exemple, 75013 Paris",
+                weekday=weekday,
+                start_time=time(9, 0),
+                end_time=time(12, 0),
+                slot_minutes=30,
+            )
+        )
+    session.flush()
+
+
+def slot_at(session: Session, youth: Youth, starts_at: datetime, now: datetime) -> str:
+    slots = service.slots_for(session, youth, AppointmentKind.REFERENT, now=now)
+    return next(slot.key for slot in slots if slot.starts_at == starts_at)
+
+
+def parsed_by_both(text: str) -> dict[str, Any]:
+    """The facts of a one-event calendar, read by each parser; both must agree."""
+    first = icalendar.Calendar.from_ical(text)
+    [event] = first.walk("VEVENT")
+    by_icalendar = {
+        "method": str(first.get("method")),
+        "uid": str(event["uid"]),
+        "sequence": int(str(event["sequence"])),
+        "status": str(event["status"]),
+        "start": event.decoded("dtstart"),
+        "url": str(event.get("url")),
+        "alarms": len(event.walk("VALARM")),
+    }
+    second = vobject.readOne(text)
+    [other] = second.vevent_list
+    by_vobject = {
+        "method": second.method.value,
+        "uid": other.uid.value,
+        "sequence": int(other.sequence.value),
+        "status": other.status.value,
+        "start": other.dtstart.value,
+        "url": other.url.value if hasattr(other, "url") else "None",
+        "alarms": len(getattr(other, "valarm_list", [])),
+    }
+    assert by_icalendar == by_vobject
+    return by_icalendar
+
+
+def calendar_attachment(message: EmailMessage) -> str:
+    [part] = [part for part in message.iter_attachments()]
+    assert part.get_content_type() == "text/calendar"
+    content = part.get_content()
+    return content.decode() if isinstance(content, bytes) else str(content)
+
+
+@pytest.fixture
+def referent(session: Session) -> StaffUser:
+    referent = create_staff(session, StaffRole.REFERENT)
+    open_mornings(session, referent)
+    return referent
+
+
+@pytest.mark.parametrize("channel", [Channel.EMAIL, Channel.SMS])
+def test_book_move_twice_at_night_and_cancel_is_one_event_in_the_youths_calendar(
+    session: Session,
+    session_factory: sessionmaker[Session],
+    referent: StaffUser,
+    smtp_server: SmtpServer,
+    tmp_path: Path,
+    channel: Channel,
+) -> None:
+    youth = create_youth(
+        session, phone="+33639980091", email="agenda@example.org", preferred_channel=channel
+    )
+    assign(session, youth, referent)
+    session.commit()
+    channels = Channels(
+        sms=FileSmsSender(tmp_path / "sms.jsonl"),
+        email=SmtpEmailSender(smtp_server.url, sender="Paris avenir <pa@example.org>"),
+    )
+    first_slot, second_slot, final_slot = paris(7, 9), paris(8, 10), paris(9, 11)
+
+    def dispatch(at: datetime) -> None:
+        outbox.dispatch_due(session_factory, channels, now=at)
+
+    def received() -> list[str]:
+        if channel is Channel.EMAIL:
+            return [smtp_server.text_of(message) for message in smtp_server.inbox]
+        path = tmp_path / "sms.jsonl"
+        if not path.exists():
+            return []
+        return [json.loads(line)["text"] for line in path.read_text().splitlines()]
+
+    # Tuesday afternoon: booked, the confirmation leaves at once.
+    tuesday = paris(1, 15)
+    booked = service.book(
+        session,
+        youth,
+        AppointmentKind.REFERENT,
+        slot_at(session, youth, first_slot, tuesday),
+        base_url=BASE_URL,
+        now=tuesday,
+    )
+    session.commit()
+    dispatch(tuesday)
+    assert len(received()) == 1
+    # Tuesday night, in quiet hours: moved, then moved again before anything could leave.
+    night = paris(1, 23)
+    moved = service.move(
+        session,
+        booked,
+        youth,
+        slot_at(session, youth, second_slot, night),
+        base_url=BASE_URL,
+        now=night,
+    )
+    session.commit()
+    later = night + timedelta(minutes=20)
+    final = service.move(
+        session,
+        moved,
+        youth,
+        slot_at(session, youth, final_slot, later),
+        base_url=BASE_URL,
+        now=later,
+    )
+    session.commit()
+    for hour in (23, 24 + 2, 24 + 8):
+        dispatch(paris(1, 0) + timedelta(hours=hour))
+    assert len(received()) == 1, "nothing leaves in quiet hours"
+    # Wednesday morning: the one confirmation still true leaves, then the cancellation.
+    dispatch(paris(2, 9, 5))
+    wednesday = paris(2, 14)
+    service.cancel(session, final, youth, now=wednesday, base_url=BASE_URL)
+    session.commit()
+    dispatch(wednesday)
+    # Every hour until the last slot is past: no reminder of any of the three slots leaves.
+    moment = wednesday
+    while moment < paris(10, 0):
+        moment += timedelta(hours=1)
+        dispatch(moment)
+
+    texts = received()
+    assert len(texts) == 3, texts
+    old_slots = [
+        service.format_when(starts_at, youth.language) for starts_at in (first_slot, second_slot)
+    ]
+    final_when = service.format_when(final_slot, youth.language)
+    assert old_slots[0] in texts[0]
+    for text in texts[1:]:
+        assert final_when in text and not any(old in text for old in old_slots), text
+    assert "annulé" in texts[2]
+    held = session.scalars(
+        select(OutboxMessage.status).where(
+            OutboxMessage.idempotency_key == f"appointment-confirmation:{moved.id}"
+        )
+    ).all()
+    assert held == [OutboxStatus.CANCELLED]
+    if channel is Channel.SMS:
+        return
+
+    calendars = [parsed_by_both(calendar_attachment(message)) for message in smtp_server.inbox]
+    assert len({item["uid"] for item in calendars}) == 1
+    sequences = [item["sequence"] for item in calendars]
+    assert sequences == sorted(set(sequences)) and sequences[0] == 0, sequences
+    assert [item["method"] for item in calendars] == ["REQUEST", "REQUEST", "CANCEL"]
+    assert [item["status"] for item in calendars] == ["CONFIRMED", "CONFIRMED", "CANCELLED"]
+    assert [item["start"] for item in calendars] == [first_slot, final_slot, final_slot]
+    assert [item["alarms"] for item in calendars] == [1, 1, 0]
+    assert all(item["url"].startswith(f"{BASE_URL}/mon-espace/rendez-vous") for item in calendars)
+    bodies = [  # unfolded (RFC 5545 folds lines at 75 octets)
+        calendar_attachment(message).replace("\r\n ", "") for message in smtp_server.inbox
+    ]
+    # The youth's own address and the service's: no staff member is named.
+    assert all("agenda@example.org" in body and referent.email not in body for body in bodies)
+    assert all(referent.full_name not in body for body in bodies)
+
+
+async def test_the_staff_feed_names_itself_refreshes_and_keeps_cancelled_events(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    session: Session,
+    referent: StaffUser,
+) -> None:
+    now = paris(1, 15)
+    youth = create_youth(session, phone="+33639980092")
+    assign(session, youth, referent)
+    session.commit()
+    slots = [
+        slot
+        for slot in service.slots_for(session, youth, AppointmentKind.REFERENT, now=now)
+        if slot.starts_at > now + timedelta(days=2)
+    ]
+    kept = service.book(
+        session, youth, AppointmentKind.REFERENT, slots[2].key, base_url=BASE_URL, now=now
+    )
+    moved = service.move(session, kept, youth, slots[5].key, base_url=BASE_URL, now=now)
+    cancelled = service.book(
+        session,
+        youth,
+        AppointmentKind.REFERENT,
+        slots[8].key,
+        base_url=BASE_URL,
+        booked_by_staff_id=referent.id,
+        now=now,
+    )
+    service.cancel(session, cancelled, youth, now=now, by_staff=True, base_url=BASE_URL)
+    session.commit()
+    with time_machine.travel(now, tick=False):
+        await _check_feed(client, app, session, referent, youth, slots, moved, kept, cancelled)
+
+
+async def _check_feed(
+    client: httpx.AsyncClient,
+    app: FastAPI,
+    session: Session,
+    referent: StaffUser,
+    youth: Youth,
+    slots: list[Any],
+    moved: Any,
+    kept: Any,
+    cancelled: Any,
+) -> None:
+    sign_in_as(client, app, session, staff=referent)
+    page = await post_form(client, "/pro/agenda/flux")
+    url = re.search(r"http://[^<\s]+/agenda/[^<\s]+\.ics", page.text)
+    assert url
+    path = url.group(0).split("127.0.0.1:8000", 1)[-1]
+    client.cookies.clear()
+
+    feed = await client.get(path)
+    head = await client.head(path)
+    assert feed.status_code == 200 and head.status_code == 200 and head.content == b""
+    assert head.headers["content-type"] == feed.headers["content-type"]
+    assert feed.headers["content-type"] == "text/calendar; charset=utf-8"
+    assert head.headers["content-length"] == str(len(feed.content))
+    assert (await client.head(path.replace(".ics", "x.ics"))).status_code == 404
+
+    first = icalendar.Calendar.from_ical(feed.text)
+    second = vobject.readOne(feed.text)
+    assert (
+        str(first["x-wr-calname"]) == second.x_wr_calname.value == "Paris avenir — mes rendez-vous"
+    )
+    assert first.decoded("refresh-interval") == timedelta(hours=1)
+    assert second.refresh_interval.params["VALUE"] == ["DURATION"]
+    assert "REFRESH-INTERVAL;VALUE=DURATION:PT1H\r\n" in feed.text
+    assert "X-PUBLISHED-TTL:PT1H\r\n" in feed.text
+    assert str(second.refresh_interval.value) in {"PT1H", "1:00:00"}
+    events = {
+        str(event["uid"]): (
+            str(event["status"]),
+            int(str(event["sequence"])),
+            event.decoded("dtstart"),
+        )
+        for event in first.walk("VEVENT")
+    }
+    other_events = {
+        event.uid.value: (event.status.value, int(event.sequence.value), event.dtstart.value)
+        for event in second.vevent_list
+    }
+    assert events == other_events
+    # The moved appointment is one event, at its new time; the cancelled one says so.
+    assert events == {
+        moved.calendar_uid: ("CONFIRMED", 1, slots[5].starts_at),
+        cancelled.calendar_uid: ("CANCELLED", 1, slots[8].starts_at),
+    }
+    assert moved.calendar_uid == kept.calendar_uid
+    assert kept.status is AppointmentStatus.CANCELLED
+    assert "Paris avenir — rendez-vous" in feed.text and str(youth.first_name) not in feed.text
