@@ -1,11 +1,14 @@
-"""Appointments in calendars, read by two iCalendar parsers we did not write (icalendar and
-vobject): what the youth receives over SMTP while booking, moving twice at night and
-cancelling, and the staff's subscribed feed (GET and HEAD)."""
+"""Appointments in calendars, read by three iCalendar parsers we did not write (icalendar,
+vobject, and Mozilla's ical.js under node, installed from tests/calendar_js/package-lock.json):
+what the youth receives over SMTP while booking, moving twice at night and cancelling, and
+the staff's subscribed feed (GET and HEAD)."""
 
 from __future__ import annotations
 
 import json
 import re
+import shutil
+import subprocess
 from datetime import UTC, datetime, time, timedelta
 from email.message import EmailMessage
 from pathlib import Path
@@ -35,12 +38,49 @@ from paris_avenir.messaging.channels.sms_file import FileSmsSender
 from paris_avenir.messaging.models import OutboxMessage, OutboxStatus
 from paris_avenir.staff.models import StaffRole, StaffUser
 from paris_avenir.youths.models import Channel, Youth
+from tests.conftest import skip_or_fail
 from tests.factories import assign, create_staff, create_youth
 from tests.helpers import post_form, sign_in_as
 from tests.servers import SmtpServer
 
 PARIS = ZoneInfo("Europe/Paris")
 BASE_URL = "https://avenir.paris.example"
+ICAL_JS = Path(__file__).parent / "calendar_js"
+
+
+@pytest.fixture(scope="session")
+def ical_js() -> Path:
+    """Mozilla's ical.js (Thunderbird's parser), installed once from the committed lock."""
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        skip_or_fail("node and npm are needed to read the calendars with ical.js")
+    if not (ICAL_JS / "node_modules" / "ical.js").exists():
+        installed = subprocess.run(
+            ["npm", "ci", "--no-audit", "--no-fund", "--silent"],
+            cwd=ICAL_JS,
+            capture_output=True,
+            timeout=300,
+            check=False,
+        )
+        if installed.returncode != 0:
+            skip_or_fail(f"npm ci in {ICAL_JS} failed: {installed.stderr.decode()[-300:]}")
+    return ICAL_JS
+
+
+def read_with_ical_js(directory: Path, texts: list[str]) -> list[dict[str, Any]]:
+    answer = subprocess.run(
+        ["node", "parse.mjs"],
+        cwd=directory,
+        input=json.dumps(texts).encode(),
+        capture_output=True,
+        timeout=60,
+        check=True,
+    )
+    result: list[dict[str, Any]] = json.loads(answer.stdout)
+    return result
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
 def paris(day: int, hour: int, minute: int = 0) -> datetime:
@@ -119,6 +159,7 @@ def test_book_move_twice_at_night_and_cancel_is_one_event_in_the_youths_calendar
     smtp_server: SmtpServer,
     tmp_path: Path,
     channel: Channel,
+    ical_js: Path,
 ) -> None:
     youth = create_youth(
         session, phone="+33639980091", email="agenda@example.org", preferred_channel=channel
@@ -210,7 +251,24 @@ def test_book_move_twice_at_night_and_cancel_is_one_event_in_the_youths_calendar
     if channel is Channel.SMS:
         return
 
-    calendars = [parsed_by_both(calendar_attachment(message)) for message in smtp_server.inbox]
+    texts = [calendar_attachment(message) for message in smtp_server.inbox]
+    calendars = [parsed_by_both(text) for text in texts]
+    # Thunderbird's parser reads the same.
+    assert [
+        (item["method"], *(event[key] for key in ("uid", "sequence", "status", "start", "url")))
+        for item in read_with_ical_js(ical_js, texts)
+        for event in item["events"]
+    ] == [
+        (
+            item["method"],
+            item["uid"],
+            item["sequence"],
+            item["status"],
+            iso(item["start"]),
+            item["url"],
+        )
+        for item in calendars
+    ]
     assert len({item["uid"] for item in calendars}) == 1
     sequences = [item["sequence"] for item in calendars]
     assert sequences == sorted(set(sequences)) and sequences[0] == 0, sequences
@@ -232,6 +290,7 @@ async def test_the_staff_feed_names_itself_refreshes_and_keeps_cancelled_events(
     client: httpx.AsyncClient,
     session: Session,
     referent: StaffUser,
+    ical_js: Path,
 ) -> None:
     now = paris(1, 15)
     youth = create_youth(session, phone="+33639980092")
@@ -258,7 +317,9 @@ async def test_the_staff_feed_names_itself_refreshes_and_keeps_cancelled_events(
     service.cancel(session, cancelled, youth, now=now, by_staff=True, base_url=BASE_URL)
     session.commit()
     with time_machine.travel(now, tick=False):
-        await _check_feed(client, app, session, referent, youth, slots, moved, kept, cancelled)
+        await _check_feed(
+            client, app, session, referent, youth, slots, moved, kept, cancelled, ical_js
+        )
 
 
 async def _check_feed(
@@ -271,6 +332,7 @@ async def _check_feed(
     moved: Any,
     kept: Any,
     cancelled: Any,
+    ical_js: Path,
 ) -> None:
     sign_in_as(client, app, session, staff=referent)
     page = await post_form(client, "/pro/agenda/flux")
@@ -310,6 +372,13 @@ async def _check_feed(
         for event in second.vevent_list
     }
     assert events == other_events
+    [by_ical_js] = read_with_ical_js(ical_js, [feed.text])
+    assert by_ical_js["name"] == "Paris avenir — mes rendez-vous"
+    assert by_ical_js["refresh"] == "PT1H"
+    assert {
+        event["uid"]: (event["status"], event["sequence"], event["start"])
+        for event in by_ical_js["events"]
+    } == {uid: (status, sequence, iso(start)) for uid, (status, sequence, start) in events.items()}
     # The moved appointment is one event, at its new time; the cancelled one says so.
     assert events == {
         moved.calendar_uid: ("CONFIRMED", 1, slots[5].starts_at),
