@@ -381,9 +381,51 @@ async def _check_feed(
     } == {uid: (status, sequence, iso(start)) for uid, (status, sequence, start) in events.items()}
     # The moved appointment is one event, at its new time; the cancelled one says so.
     assert events == {
-        moved.calendar_uid: ("CONFIRMED", 1, slots[5].starts_at),
+        moved.calendar_uid: ("CONFIRMED", 2, slots[5].starts_at),
         cancelled.calendar_uid: ("CANCELLED", 1, slots[8].starts_at),
     }
     assert moved.calendar_uid == kept.calendar_uid
     assert kept.status is AppointmentStatus.CANCELLED
     assert "Paris avenir — rendez-vous" in feed.text and str(youth.first_name) not in feed.text
+
+
+async def test_the_youth_sees_moved_and_cancelled_apart_in_mes_rendez_vous(
+    app: FastAPI, client: httpx.AsyncClient, session: Session, referent: StaffUser
+) -> None:
+    now = paris(1, 15)
+    youth = create_youth(session, phone="+33639980093")
+    assign(session, youth, referent)
+    session.commit()
+    with time_machine.travel(now, tick=False):
+        sign_in_as(client, app, session, youth=youth)
+        slots = [
+            slot
+            for slot in service.slots_for(session, youth, AppointmentKind.REFERENT, now=now)
+            if slot.starts_at > now + timedelta(days=2)
+        ]
+        first = service.book(
+            session, youth, AppointmentKind.REFERENT, slots[0].key, base_url=BASE_URL, now=now
+        )
+        session.commit()
+        moved = await post_form(
+            client, f"/mon-espace/rendez-vous/{first.id}/deplacer", {"creneau": slots[3].key}
+        )
+        assert moved.status_code == 303
+        new_id = moved.headers["location"].split("/")[-1].split("?")[0]
+        assert (
+            await post_form(client, f"/mon-espace/rendez-vous/{new_id}/annuler")
+        ).status_code == 303
+        listing = (await client.get("/mon-espace/rendez-vous")).text
+        old_page = (await client.get(f"/mon-espace/rendez-vous/{first.id}")).text
+        new_page = (await client.get(f"/mon-espace/rendez-vous/{new_id}")).text
+    assert listing.count("(déplacé)") == 1 and listing.count("(annulé)") == 1
+    assert "<dd>déplacé</dd>" in old_page and "<dd>annulé</dd>" in new_page
+    # The move and the cancellation were each announced once, on the youth's channel.
+    templates = session.scalars(
+        select(OutboxMessage.template).where(OutboxMessage.youth_id == youth.id)
+    ).all()
+    assert sorted(templates) == [
+        "appointment_cancellation",
+        "appointment_confirmation",
+        "appointment_confirmation",
+    ] + ["appointment_reminder"] * (len(templates) - 3)

@@ -163,7 +163,8 @@ def feed(session: Session, token: str, *, now: datetime | None = None) -> str | 
 
 
 def _newer(candidate: Appointment, known: Appointment) -> bool:
-    """Of two rows of one moved appointment, the one that says where it is now."""
+    """Of two rows of one moved appointment, the one that says where it is now (the move
+    gives the new row the higher SEQUENCE; a tie is not expected, and then the live row)."""
     if candidate.calendar_sequence != known.calendar_sequence:
         return candidate.calendar_sequence > known.calendar_sequence
     return known.status is AppointmentStatus.CANCELLED

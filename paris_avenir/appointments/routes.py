@@ -79,6 +79,7 @@ def my_appointments(request: Request, session: SessionDep, youth: CurrentYouth) 
                 if kind in BOOKABLE
             ],
             "kind_label": service.kind_label,
+            "moved": service.moved_ids(appointments),
         },
     )
 
@@ -181,6 +182,7 @@ def appointment_detail(
     appointment = _own(session, youth, appointment_id)
     now = utcnow()
     policy = load_policy(session)
+    moved = appointment.id in service.moved_ids(service.youth_appointments(session, youth.id))
     return render(
         request,
         "appointments/detail.html",
@@ -194,6 +196,7 @@ def appointment_detail(
             and appointment.starts_at - now >= service.move_cutoff(policy),
             "upcoming": appointment.status is AppointmentStatus.BOOKED
             and appointment.starts_at > now,
+            "moved": moved,
         },
     )
 
@@ -235,6 +238,7 @@ def cancel(
                 "can_cancel": False,
                 "can_move": False,
                 "upcoming": True,
+                "moved": False,
                 "error": str(error),
             },
             status_code=409,

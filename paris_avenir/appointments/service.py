@@ -228,10 +228,12 @@ def book(
             remaining[:6],
         ) from None
     if replacing is not None:
-        # A move: the same calendar event (UID), one change later (SEQUENCE).
+        # A move: the same calendar event (UID), later (SEQUENCE). The old row, cancelled,
+        # is one change on (a staff feed it leaves removes it); the new one is one more, so
+        # the row that says where the appointment is now always has the highest.
         replacing.calendar_sequence += 1
         appointment.series_id = replacing.series_id or replacing.id
-        appointment.calendar_sequence = replacing.calendar_sequence
+        appointment.calendar_sequence = replacing.calendar_sequence + 1
     youth.record_activity(now)
     if kind is AppointmentKind.FOLLOW_UP_INTERVIEW:
         # The référent's "fix the 6-month interview" task is done.
@@ -487,6 +489,21 @@ def youth_appointments(session: Session, youth_id: uuid.UUID) -> list[Appointmen
             .order_by(Appointment.starts_at.desc())
         )
     )
+
+
+def moved_ids(appointments: list[Appointment]) -> set[uuid.UUID]:
+    """Those of the appointments that were moved (a later row holds their calendar event),
+    rather than cancelled: the youth sees "déplacé", not "annulé"."""
+    latest: dict[str, int] = {}
+    for appointment in appointments:
+        uid = appointment.calendar_uid
+        latest[uid] = max(latest.get(uid, 0), appointment.calendar_sequence)
+    return {
+        appointment.id
+        for appointment in appointments
+        if appointment.status is AppointmentStatus.CANCELLED
+        and appointment.calendar_sequence < latest[appointment.calendar_uid]
+    }
 
 
 def appointment_of_youth(
