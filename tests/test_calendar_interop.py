@@ -9,6 +9,11 @@ import json
 import re
 import shutil
 import subprocess
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from email.message import EmailMessage
 from pathlib import Path
@@ -21,27 +26,34 @@ import pytest
 import time_machine
 import vobject  # type: ignore[import-untyped]
 from fastapi import FastAPI
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from paris_avenir.app import create_app
 from paris_avenir.appointments import service
 from paris_avenir.appointments.models import (
+    Appointment,
     AppointmentKind,
     AppointmentPlace,
     AppointmentStatus,
     WeeklyAvailability,
 )
+from paris_avenir.auth import sessions
+from paris_avenir.auth.models import AuthMethod
+from paris_avenir.config import Settings
+from paris_avenir.db import create_database_engine, make_session_factory
 from paris_avenir.messaging import outbox
 from paris_avenir.messaging.channels import Channels
 from paris_avenir.messaging.channels.email_smtp import SmtpEmailSender
 from paris_avenir.messaging.channels.sms_file import FileSmsSender
 from paris_avenir.messaging.models import OutboxMessage, OutboxStatus
+from paris_avenir.migrate import upgrade_to_head
 from paris_avenir.staff.models import StaffRole, StaffUser
 from paris_avenir.youths.models import Channel, Youth
-from tests.conftest import skip_or_fail
+from tests.conftest import postgres_schema_url, skip_or_fail
 from tests.factories import assign, create_staff, create_youth
 from tests.helpers import post_form, sign_in_as
-from tests.servers import SmtpServer
+from tests.servers import PlatformServer, SmtpServer
 
 PARIS = ZoneInfo("Europe/Paris")
 BASE_URL = "https://avenir.paris.example"
@@ -429,3 +441,124 @@ async def test_the_youth_sees_moved_and_cancelled_apart_in_mes_rendez_vous(
         "appointment_confirmation",
         "appointment_confirmation",
     ] + ["appointment_reminder"] * (len(templates) - 3)
+
+
+# --- At once, on PostgreSQL, through a real server -----------------------------------------
+
+RACE_SCHEMA = "calendar_races"
+
+
+@dataclass
+class RaceServer:
+    url: str
+    settings: Settings
+    factory: sessionmaker[Session]
+
+
+@pytest.fixture(scope="module")
+def race_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RaceServer]:
+    engine: Engine = create_database_engine(
+        postgres_schema_url(RACE_SCHEMA, needed_for="calendar races on PostgreSQL"),
+        pool_size=20,
+        max_overflow=30,
+    )
+    upgrade_to_head(engine)
+    directory = tmp_path_factory.mktemp("calendar-races")
+    settings = Settings(
+        env="dev",
+        secret_key="calendar-race-secret-" + "x" * 32,
+        base_url=BASE_URL,
+        sms_file=directory / "sms.jsonl",
+        upload_dir=directory / "uploads",
+        smtp_url="smtp://127.0.0.1:9",
+    )
+    platform = PlatformServer(create_app(settings, engine=engine))
+    platform.start()
+    yield RaceServer(platform.url, settings, make_session_factory(engine))
+    platform.stop()
+    engine.dispose()
+
+
+def _phone_of(server: RaceServer, youth_id: Any) -> tuple[dict[str, str], str]:
+    """Cookies and CSRF token of one signed-in phone."""
+    with server.factory.begin() as session:
+        started = sessions.start_session(session, youth_id=youth_id, method=AuthMethod.CODE)
+    with httpx.Client(base_url=server.url) as client:
+        client.cookies.set(server.settings.session_cookie_name, started.token)
+        page = client.get("/mon-espace/rendez-vous")
+        token = re.search(r'"x-csrftoken": "([^"]+)"', page.text)
+        assert page.status_code == 200 and token
+        return dict(client.cookies), token.group(1)
+
+
+def _at_once(count: int, action: Callable[[int], int]) -> list[int]:
+    barrier = threading.Barrier(count)
+
+    def run(index: int) -> int:
+        barrier.wait()
+        return action(index)
+
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        return list(pool.map(run, range(count)))
+
+
+def _post(server: RaceServer, phone: tuple[dict[str, str], str], path: str, **form: str) -> int:
+    cookies, token = phone
+    with httpx.Client(base_url=server.url, cookies=cookies, timeout=60) as client:
+        return client.post(path, data={"csrftoken": token, **form}).status_code
+
+
+def _booked_one(server: RaceServer) -> tuple[Any, Any, list[str]]:
+    with server.factory.begin() as session:
+        referent = create_staff(session, StaffRole.REFERENT)
+        open_mornings(session, referent)
+        youth = create_youth(session, preferred_channel=Channel.EMAIL)
+        assign(session, youth, referent)
+        keys = [slot.key for slot in service.slots_for(session, youth, AppointmentKind.REFERENT)]
+        appointment = service.book(
+            session, youth, AppointmentKind.REFERENT, keys[-1], base_url=BASE_URL
+        )
+        return youth.id, appointment.id, keys[:-1]
+
+
+def test_thirty_moves_at_once_of_one_appointment_move_it_once(race_server: RaceServer) -> None:
+    youth_id, appointment_id, keys = _booked_one(race_server)
+    assert len(keys) >= 30
+    phone = _phone_of(race_server, youth_id)
+    path = f"/mon-espace/rendez-vous/{appointment_id}/deplacer"
+    statuses = _at_once(30, lambda index: _post(race_server, phone, path, creneau=keys[index]))
+    assert Counter(statuses) == {303: 1, 409: 29}
+    with race_server.factory() as session:
+        rows = session.scalars(select(Appointment).where(Appointment.youth_id == youth_id)).all()
+        confirmations = session.scalars(
+            select(OutboxMessage.attachment_body).where(
+                OutboxMessage.youth_id == youth_id,
+                OutboxMessage.template == "appointment_confirmation",
+            )
+        ).all()
+    live = [row for row in rows if row.status is AppointmentStatus.BOOKED]
+    assert len(rows) == 2 and len(live) == 1
+    assert {row.calendar_uid for row in rows} == {f"{appointment_id}@paris-avenir"}
+    assert sorted(row.calendar_sequence for row in rows) == [1, 2]
+    sequences = sorted(parsed_by_both(str(body))["sequence"] for body in confirmations)
+    assert sequences == [0, 2]
+
+
+def test_thirty_cancellations_at_once_cancel_once(race_server: RaceServer) -> None:
+    youth_id, appointment_id, _keys = _booked_one(race_server)
+    phone = _phone_of(race_server, youth_id)
+    path = f"/mon-espace/rendez-vous/{appointment_id}/annuler"
+    statuses = _at_once(30, lambda _index: _post(race_server, phone, path))
+    assert Counter(statuses) == {303: 1, 409: 29}
+    with race_server.factory() as session:
+        appointment = session.get_one(Appointment, appointment_id)
+        [cancellation] = session.scalars(
+            select(OutboxMessage.attachment_body).where(
+                OutboxMessage.youth_id == youth_id,
+                OutboxMessage.template == "appointment_cancellation",
+            )
+        ).all()
+    assert appointment.status is AppointmentStatus.CANCELLED
+    assert appointment.calendar_sequence == 1
+    read = parsed_by_both(str(cancellation))
+    assert (read["method"], read["sequence"], read["status"]) == ("CANCEL", 1, "CANCELLED")

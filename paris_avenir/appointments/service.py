@@ -407,6 +407,13 @@ def _cancel_pending(session: Session, appointment: Appointment) -> None:
     )
 
 
+def _lock_for_change(session: Session, youth: Youth, appointment: Appointment) -> None:
+    """One change at a time to a youth's appointments, decided on their latest state: two
+    moves (or cancellations) sent at once give one move and one SEQUENCE step, not two."""
+    _lock_bookings_of(session, youth)
+    session.refresh(appointment)
+
+
 def _default_base_url() -> str:
     from paris_avenir.config import get_settings
 
@@ -423,6 +430,7 @@ def cancel(
     base_url: str | None = None,
 ) -> None:
     now = now or utcnow()
+    _lock_for_change(session, youth, appointment)
     if appointment.status is not AppointmentStatus.BOOKED:
         raise AppointmentError(i18n.gettext("Ce rendez-vous n’est plus prévu."))
     if not by_staff and appointment.starts_at - now < cancel_cutoff(load_policy(session)):
@@ -456,6 +464,7 @@ def move(
     No CANCEL is sent for the old slot (it would remove the shared event) and nothing still
     pending about the old slot leaves."""
     now = now or utcnow()
+    _lock_for_change(session, youth, appointment)
     if appointment.status is not AppointmentStatus.BOOKED:
         raise AppointmentError(i18n.gettext("Ce rendez-vous n’est plus prévu."))
     if appointment.starts_at - now < move_cutoff(load_policy(session)):
