@@ -184,6 +184,11 @@ def _appointment_confirmation(session: Session) -> None:
     appointments._confirm(session, youth, _appointment(session, youth), base_url=BASE_URL, now=NOW)
 
 
+def _appointment_cancellation(session: Session) -> None:
+    youth = _email_youth(session)
+    appointments.cancel(session, _appointment(session, youth), youth, now=NOW, base_url=BASE_URL)
+
+
 def _appointment_reminder(session: Session) -> None:
     youth = _email_youth(session)
     appointment = _appointment(session, youth)
@@ -276,6 +281,7 @@ KINDS: dict[str, Callable[[Session], None]] = {
     "new_message": _new_message,
     "contact_changed": _contact_changed,
     "appointment_confirmation": _appointment_confirmation,
+    "appointment_cancellation": _appointment_cancellation,
     "appointment_reminder": _appointment_reminder,
     "follow_up_interview": _follow_up_interview,
     "request_update": _request_update,
@@ -365,7 +371,7 @@ def test_every_email_is_one_mail_systems_trust(
         else:
             assert message["List-Unsubscribe"] is None
             assert "Ne plus recevoir" not in text
-    if kind == "appointment_confirmation":
+    if kind in {"appointment_confirmation", "appointment_cancellation"}:
         calendar = next(
             part
             for part in server.inbox[0].message.iter_attachments()

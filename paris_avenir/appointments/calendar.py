@@ -7,7 +7,7 @@ import uuid
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from paris_avenir.appointments import ics
@@ -23,6 +23,10 @@ from paris_avenir.youths.models import Youth
 
 PARIS = ZoneInfo("Europe/Paris")
 FEED_HORIZON = timedelta(days=60)
+# How long a cancelled appointment stays in the feed (subscribed calendars see it go).
+CANCELLED_KEPT = timedelta(days=30)
+# How often subscribed calendars are asked to fetch the feed again.
+FEED_REFRESH = timedelta(hours=1)
 
 
 class CalendarError(ValueError):
@@ -120,6 +124,10 @@ def revoke_feed(staff: StaffUser) -> None:
 
 
 def feed(session: Session, token: str, *, now: datetime | None = None) -> str | None:
+    """The staff member's subscribed calendar. Cancelled appointments stay in it as
+    STATUS:CANCELLED with their raised SEQUENCE for CANCELLED_KEPT, so that the phones and
+    clouds subscribed to it remove the event instead of keeping it; a moved appointment is
+    one event (its latest state)."""
     now = now or utcnow()
     staff = session.scalar(
         select(StaffUser).where(
@@ -128,14 +136,35 @@ def feed(session: Session, token: str, *, now: datetime | None = None) -> str | 
     )
     if staff is None:
         return None
-    appointments = list(
-        session.scalars(
-            select(Appointment).where(
-                Appointment.staff_id == staff.id,
+    rows = session.scalars(
+        select(Appointment)
+        .where(
+            Appointment.staff_id == staff.id,
+            Appointment.starts_at < now + FEED_HORIZON,
+            or_(
                 Appointment.starts_at >= now - timedelta(days=7),
-                Appointment.starts_at < now + FEED_HORIZON,
-            )
+                Appointment.cancelled_at >= now - CANCELLED_KEPT,
+            ),
         )
+        .order_by(Appointment.starts_at)
     )
+    latest: dict[str, Appointment] = {}
+    for appointment in rows:
+        known = latest.get(appointment.calendar_uid)
+        if known is None or _newer(appointment, known):
+            latest[appointment.calendar_uid] = appointment
     # Calendars sync to phones and clouds: no youth's name leaves the platform.
-    return ics.calendar_of(appointments, summary="Paris avenir — rendez-vous")
+    return ics.calendar_of(
+        sorted(latest.values(), key=lambda appointment: appointment.starts_at),
+        summary="Paris avenir — rendez-vous",
+        name=gettext("Paris avenir — mes rendez-vous"),
+        refresh=FEED_REFRESH,
+    )
+
+
+def _newer(candidate: Appointment, known: Appointment) -> bool:
+    """Of two rows of one moved appointment, the one that says where it is now (the move
+    gives the new row the higher SEQUENCE; a tie is not expected, and then the live row)."""
+    if candidate.calendar_sequence != known.calendar_sequence:
+        return candidate.calendar_sequence > known.calendar_sequence
+    return known.status is AppointmentStatus.CANCELLED

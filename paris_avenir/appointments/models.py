@@ -98,3 +98,11 @@ class Appointment(RecordMixin, Base):
     # Psychological support is health data: the référent sees it only if the youth shares it.
     shared_with_referent: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # One event in the youth's calendar for the appointment's whole life: a move books a new
+    # row that keeps the first row's id here (its UID), and every change raises the SEQUENCE.
+    series_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
+    calendar_sequence: Mapped[int] = mapped_column(default=0, server_default=text("0"))
+
+    @property
+    def calendar_uid(self) -> str:
+        return f"{self.series_id or self.id}@paris-avenir"

@@ -79,6 +79,7 @@ def my_appointments(request: Request, session: SessionDep, youth: CurrentYouth) 
                 if kind in BOOKABLE
             ],
             "kind_label": service.kind_label,
+            "moved": service.moved_ids(appointments),
         },
     )
 
@@ -181,6 +182,7 @@ def appointment_detail(
     appointment = _own(session, youth, appointment_id)
     now = utcnow()
     policy = load_policy(session)
+    moved = appointment.id in service.moved_ids(service.youth_appointments(session, youth.id))
     return render(
         request,
         "appointments/detail.html",
@@ -194,14 +196,23 @@ def appointment_detail(
             and appointment.starts_at - now >= service.move_cutoff(policy),
             "upcoming": appointment.status is AppointmentStatus.BOOKED
             and appointment.starts_at > now,
+            "moved": moved,
         },
     )
 
 
 @router.get("/{appointment_id}/agenda.ics")
-def appointment_ics(session: SessionDep, youth: CurrentYouth, appointment_id: str) -> Response:
+def appointment_ics(
+    request: Request, session: SessionDep, youth: CurrentYouth, appointment_id: str
+) -> Response:
     appointment = _own(session, youth, appointment_id)
-    body = ics.calendar_of([appointment], summary=service.kind_label(appointment.kind))
+    link = f"{_base_url(request).rstrip('/')}/mon-espace/rendez-vous/{appointment.id}"
+    body = ics.calendar_of(
+        [appointment],
+        summary=service.kind_label(appointment.kind),
+        description=gettext("Pour déplacer ou annuler ce rendez-vous : %(link)s", link=link),
+        url=link,
+    )
     return Response(
         body,
         media_type="text/calendar; charset=utf-8",
@@ -215,7 +226,7 @@ def cancel(
 ) -> Response:
     appointment = _own(session, youth, appointment_id)
     try:
-        service.cancel(session, appointment, youth)
+        service.cancel(session, appointment, youth, base_url=_base_url(request))
     except service.AppointmentError as error:
         return render(
             request,
@@ -227,6 +238,7 @@ def cancel(
                 "can_cancel": False,
                 "can_move": False,
                 "upcoming": True,
+                "moved": False,
                 "error": str(error),
             },
             status_code=409,

@@ -17,7 +17,7 @@ import uuid
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -183,7 +183,7 @@ def book(
     base_url: str,
     shared_with_referent: bool = False,
     booked_by_staff_id: uuid.UUID | None = None,
-    replacing: uuid.UUID | None = None,
+    replacing: Appointment | None = None,
     now: datetime | None = None,
 ) -> Appointment:
     """Books a free slot. A youth booking for themselves may not go past the policy's
@@ -227,6 +227,13 @@ def book(
             i18n.gettext("Quelqu’un vient de prendre ce créneau. Choisissez-en un autre."),
             remaining[:6],
         ) from None
+    if replacing is not None:
+        # A move: the same calendar event (UID), later (SEQUENCE). The old row, cancelled,
+        # is one change on (a staff feed it leaves removes it); the new one is one more, so
+        # the row that says where the appointment is now always has the highest.
+        replacing.calendar_sequence += 1
+        appointment.series_id = replacing.series_id or replacing.id
+        appointment.calendar_sequence = replacing.calendar_sequence + 1
     youth.record_activity(now)
     if kind is AppointmentKind.FOLLOW_UP_INTERVIEW:
         # The référent's "fix the 6-month interview" task is done.
@@ -252,12 +259,39 @@ def format_when(starts_at: datetime, language: str) -> str:
         )
 
 
+def _links(appointment: Appointment, base_url: str) -> tuple[str, str]:
+    """The appointment's page and the "Mes rendez-vous" list, absolute (from BASE_URL)."""
+    listing = f"{base_url.rstrip('/')}/mon-espace/rendez-vous"
+    return f"{listing}/{appointment.id}", listing
+
+
+def _calendar_file(
+    youth: Youth, appointment: Appointment, *, base_url: str, now: datetime
+) -> tuple[str, str, str]:
+    """The .ics the youth's email carries: REQUEST while booked, CANCEL once cancelled."""
+    from paris_avenir.config import get_settings
+
+    link, _listing = _links(appointment, base_url)
+    with i18n.using_locale(youth.language):
+        summary = kind_label(appointment.kind)
+        description = i18n.gettext("Pour déplacer ou annuler ce rendez-vous : %(link)s", link=link)
+    body = ics.invitation(
+        appointment,
+        summary=summary,
+        stamp=now,
+        description=description,
+        url=link,
+        organizer=get_settings().mail_from,
+        attendee=youth.email,
+    )
+    return ("rendez-vous.ics", "text/calendar", body)
+
+
 def _confirm(
     session: Session, youth: Youth, appointment: Appointment, *, base_url: str, now: datetime
 ) -> None:
-    link = f"{base_url.rstrip('/')}/mon-espace/rendez-vous/{appointment.id}"
+    link, list_link = _links(appointment, base_url)
     # The SMS points to the list (a short link that fits one SMS); the email to the item.
-    list_link = f"{base_url.rstrip('/')}/mon-espace/rendez-vous"
     with i18n.using_locale(youth.language):
         when = format_when(appointment.starts_at, youth.language)
         sms = i18n.gettext(sms_texts.APPOINTMENT_CONFIRMED, when=when, link=list_link)
@@ -269,14 +303,8 @@ def _confirm(
             place=appointment.address or "",
             link=link,
         )
-    channel = notifications.reachable_channel(youth)
-    if channel is None:
+    if notifications.reachable_channel(youth) is None:
         return
-    attachment = (
-        "rendez-vous.ics",
-        "text/calendar",
-        ics.calendar_of([appointment], summary=kind_label(appointment.kind)),
-    )
     notifications.notify(
         session,
         youth,
@@ -286,7 +314,36 @@ def _confirm(
         email_subject=subject,
         email_text=text,
         now=now,
-        attachment=attachment,
+        attachment=_calendar_file(youth, appointment, base_url=base_url, now=now),
+    )
+
+
+def _announce_cancellation(
+    session: Session, youth: Youth, appointment: Appointment, *, base_url: str, now: datetime
+) -> None:
+    """The SMS says it is cancelled; the email carries the CANCEL .ics that removes the
+    event from the youth's calendar (same UID, higher SEQUENCE)."""
+    _link, list_link = _links(appointment, base_url)
+    with i18n.using_locale(youth.language):
+        when = format_when(appointment.starts_at, youth.language)
+        sms = i18n.gettext(sms_texts.APPOINTMENT_CANCELLED, when=when, link=list_link)
+        subject = i18n.gettext("Rendez-vous annulé : %(when)s", when=when)
+        text = i18n.gettext(
+            "Bonjour,\n\nVotre rendez-vous du %(when)s est annulé.\n\n"
+            "Pour en prendre un autre : %(link)s",
+            when=when,
+            link=list_link,
+        )
+    notifications.notify(
+        session,
+        youth,
+        template="appointment_cancellation",
+        key=f"appointment-cancellation:{appointment.id}",
+        sms_text=sms,
+        email_subject=subject,
+        email_text=text,
+        now=now,
+        attachment=_calendar_file(youth, appointment, base_url=base_url, now=now),
     )
 
 
@@ -333,16 +390,34 @@ def schedule_reminders(
     return queued
 
 
-def _cancel_reminders(session: Session, appointment: Appointment) -> None:
+def _cancel_pending(session: Session, appointment: Appointment) -> None:
+    """Nothing about this appointment's slot that has not left yet leaves: its reminders and
+    a confirmation still held (quiet hours, a retry)."""
     session.execute(
         update(OutboxMessage)
         .where(
-            OutboxMessage.idempotency_key.like(f"appointment-reminder:{appointment.id}:%"),
+            or_(
+                OutboxMessage.idempotency_key.like(f"appointment-reminder:{appointment.id}:%"),
+                OutboxMessage.idempotency_key == f"appointment-confirmation:{appointment.id}",
+            ),
             OutboxMessage.status == OutboxStatus.QUEUED,
         )
         .values(status=OutboxStatus.CANCELLED, next_attempt_at=None)
         .execution_options(synchronize_session=False)
     )
+
+
+def _lock_for_change(session: Session, youth: Youth, appointment: Appointment) -> None:
+    """One change at a time to a youth's appointments, decided on their latest state: two
+    moves (or cancellations) sent at once give one move and one SEQUENCE step, not two."""
+    _lock_bookings_of(session, youth)
+    session.refresh(appointment)
+
+
+def _default_base_url() -> str:
+    from paris_avenir.config import get_settings
+
+    return get_settings().base_url
 
 
 def cancel(
@@ -352,8 +427,10 @@ def cancel(
     *,
     now: datetime | None = None,
     by_staff: bool = False,
+    base_url: str | None = None,
 ) -> None:
     now = now or utcnow()
+    _lock_for_change(session, youth, appointment)
     if appointment.status is not AppointmentStatus.BOOKED:
         raise AppointmentError(i18n.gettext("Ce rendez-vous n’est plus prévu."))
     if not by_staff and appointment.starts_at - now < cancel_cutoff(load_policy(session)):
@@ -365,8 +442,12 @@ def cancel(
         )
     appointment.status = AppointmentStatus.CANCELLED
     appointment.cancelled_at = now
-    _cancel_reminders(session, appointment)
+    appointment.calendar_sequence += 1
+    _cancel_pending(session, appointment)
     youth.record_activity(now)
+    _announce_cancellation(
+        session, youth, appointment, base_url=base_url or _default_base_url(), now=now
+    )
 
 
 def move(
@@ -378,7 +459,12 @@ def move(
     base_url: str,
     now: datetime | None = None,
 ) -> Appointment:
+    """The new slot is a new row that keeps the calendar event (UID) of the first one, with
+    a higher SEQUENCE: the youth's calendar moves the event, it does not add a second one.
+    No CANCEL is sent for the old slot (it would remove the shared event) and nothing still
+    pending about the old slot leaves."""
     now = now or utcnow()
+    _lock_for_change(session, youth, appointment)
     if appointment.status is not AppointmentStatus.BOOKED:
         raise AppointmentError(i18n.gettext("Ce rendez-vous n’est plus prévu."))
     if appointment.starts_at - now < move_cutoff(load_policy(session)):
@@ -395,12 +481,12 @@ def move(
         slot_key,
         base_url=base_url,
         shared_with_referent=appointment.shared_with_referent,
-        replacing=appointment.id,
+        replacing=appointment,
         now=now,
     )
     appointment.status = AppointmentStatus.CANCELLED
     appointment.cancelled_at = now
-    _cancel_reminders(session, appointment)
+    _cancel_pending(session, appointment)
     return new
 
 
@@ -412,6 +498,21 @@ def youth_appointments(session: Session, youth_id: uuid.UUID) -> list[Appointmen
             .order_by(Appointment.starts_at.desc())
         )
     )
+
+
+def moved_ids(appointments: list[Appointment]) -> set[uuid.UUID]:
+    """Those of the appointments that were moved (a later row holds their calendar event),
+    rather than cancelled: the youth sees "déplacé", not "annulé"."""
+    latest: dict[str, int] = {}
+    for appointment in appointments:
+        uid = appointment.calendar_uid
+        latest[uid] = max(latest.get(uid, 0), appointment.calendar_sequence)
+    return {
+        appointment.id
+        for appointment in appointments
+        if appointment.status is AppointmentStatus.CANCELLED
+        and appointment.calendar_sequence < latest[appointment.calendar_uid]
+    }
 
 
 def appointment_of_youth(

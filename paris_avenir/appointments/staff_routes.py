@@ -99,12 +99,17 @@ def revoke_feed(staff: CurrentStaff) -> Response:
     return RedirectResponse("/pro/agenda?flux=supprime", status_code=303)
 
 
-@router.get("/agenda/{token}.ics", include_in_schema=False)
-def feed(session: SessionDep, token: str) -> Response:
+@router.api_route("/agenda/{token}.ics", methods=["GET", "HEAD"], include_in_schema=False)
+def feed(request: Request, session: SessionDep, token: str) -> Response:
     body = calendar.feed(session, token)
     if body is None:
         raise HTTPException(status_code=404)
-    return Response(body, media_type="text/calendar; charset=utf-8")
+    headers = {"Cache-Control": "private, max-age=3600"}
+    if request.method == "HEAD":
+        # Calendar apps check a subscription with HEAD: the headers of GET, no body.
+        headers["Content-Length"] = str(len(body.encode()))
+        return Response(None, media_type="text/calendar; charset=utf-8", headers=headers)
+    return Response(body, media_type="text/calendar; charset=utf-8", headers=headers)
 
 
 # --- Availability -------------------------------------------------------------------------

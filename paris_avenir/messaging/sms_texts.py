@@ -37,6 +37,9 @@ REQUEST_UPDATE = N_("Paris avenir : du nouveau sur votre demande. Regardez ici :
 APPOINTMENT_CONFIRMED = N_(
     "Paris avenir : rendez-vous le %(when)s. C’est confirmé. Voir : %(link)s"
 )
+APPOINTMENT_CANCELLED = N_(
+    "Paris avenir : votre rendez-vous du %(when)s est annulé. Voir : %(link)s"
+)
 APPOINTMENT_REMINDER = N_("Paris avenir : rappel, rendez-vous le %(when)s. Voir : %(link)s")
 INTERVIEW_INVITATION = N_("Paris avenir : entretien des 6 mois. Choisissez la date ici : %(link)s")
 INVITATION = N_("Paris avenir : votre espace est ouvert. Entrez ici : %(link)s")
@@ -77,6 +80,11 @@ ALL: tuple[SmsText, ...] = (
     SmsText(
         "appointment_confirmed",
         APPOINTMENT_CONFIRMED,
+        {"when": _LONGEST_WHEN, "link": EXAMPLE_BASE_URL + "/mon-espace/rendez-vous"},
+    ),
+    SmsText(
+        "appointment_cancellation",
+        APPOINTMENT_CANCELLED,
         {"when": _LONGEST_WHEN, "link": EXAMPLE_BASE_URL + "/mon-espace/rendez-vous"},
     ),
     SmsText(

@@ -41,4 +41,6 @@ def test_a_youth_books_moves_and_cancels(
     page.get_by_role("button", name="Oui, annuler").click()
     page.get_by_text("Le rendez-vous est annulé.").wait_for()
     assert "Vous n’avez pas de rendez-vous prévu." in page.content()
+    # The first slot was moved, the second cancelled: the youth's list tells them apart.
+    assert "(déplacé)" in page.content() and "(annulé)" in page.content()
     context.close()
