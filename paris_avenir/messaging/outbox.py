@@ -312,7 +312,7 @@ def send_one(
             if error.permanent or message.attempt_count >= MAX_ATTEMPTS:
                 message.status = OutboxStatus.FAILED
                 message.next_attempt_at = None
-                if error.permanent:
+                if error.permanent and error.flags_recipient:
                     _flag_unreachable(session, message, now)
                 report.failed.append(message.id)
             else:
@@ -321,6 +321,10 @@ def send_one(
                 report.retried.append(message.id)
             _history(session, message, message.status, now, detail=message.last_error)
             logger.info("outbox %s %s: %s", message.id, message.status.value, message.last_error)
+            if error.alerts_operator:
+                # For the operator: our settings are refused, every message will be. The
+                # error names a code, never a recipient.
+                logger.error("operator alert: %s", message.last_error)
         else:
             message.status = OutboxStatus.SENT
             message.sent_at = now
