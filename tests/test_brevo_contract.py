@@ -34,8 +34,10 @@ from paris_avenir.messaging.channels.sms_brevo import (
 )
 from paris_avenir.messaging.models import OutboxMessage, OutboxStatus
 from paris_avenir.messaging.webhooks import is_stop_reply
+from paris_avenir.staff.models import StaffRole
 from paris_avenir.youths.models import Channel, Youth
-from tests.factories import create_youth
+from tests.factories import create_staff, create_youth
+from tests.helpers import sign_in_as
 from tests.servers import (
     BrevoSmsApi,
     brevo_definition,
@@ -431,3 +433,33 @@ async def test_a_reply_opts_out_only_when_it_is_a_stop(
     assert response.status_code == 200
     session.refresh(youth)
     assert (youth.outreach_opted_out_at is not None) is stops
+
+
+# --- The operator sees the alert --------------------------------------------------------
+
+
+async def test_the_admin_sees_the_provider_refusing_our_requests_until_it_is_fixed(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    session: Session,
+    session_factory: sessionmaker[Session],
+    sms_api: BrevoSmsApi,
+) -> None:
+    youth = create_youth(session, phone=E164)
+    message = _queue(session, youth)
+    admin = create_staff(session, role=StaffRole.ADMIN)
+    session.commit()
+    sign_in_as(client, app, session, staff=admin)
+    assert "alerte-fournisseur-sms" not in (await client.get("/pro/admin/messages")).text
+    sms_api.next_statuses = [400]
+    sms_api.next_errors = ["invalidSender"]
+    outbox.dispatch_due(session_factory, _channels(sms_api), now=NOW)
+    page = (await client.get("/pro/admin/messages")).text
+    assert "Le fournisseur SMS refuse nos envois." in page
+    assert "1 SMS attend." in page and "invalid_parameter" in page
+    assert "639980042" not in page  # the alert names no youth
+    # Fixed: the retry leaves, the alert is gone.
+    outbox.dispatch_due(session_factory, _channels(sms_api), now=NOW + timedelta(hours=1))
+    session.refresh(message)
+    assert message.status is OutboxStatus.SENT
+    assert "alerte-fournisseur-sms" not in (await client.get("/pro/admin/messages")).text

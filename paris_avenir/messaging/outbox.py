@@ -26,14 +26,14 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from paris_avenir.db import utcnow
 from paris_avenir.kit import quiet_hours
 from paris_avenir.kit.quiet_hours import QuietHours
-from paris_avenir.messaging.channels import Channels, DeliveryError
+from paris_avenir.messaging.channels import Channels, DeliveryError, ProviderRefusedRequest
 from paris_avenir.messaging.models import OutboxMessage, OutboxStatus, OutboxStatusEvent
 from paris_avenir.messaging.sms_segments import fit_gsm7
 from paris_avenir.youths.models import Channel, Youth
@@ -414,6 +414,33 @@ class OutboxWorker:
         """Stop taking messages; those not started stay queued for the next start."""
         self._closed = True
         self._executor.shutdown(wait=wait, cancel_futures=True)
+
+
+@dataclass(frozen=True)
+class ProviderAlert:
+    """For the admin: messages waiting because the provider refuses our request."""
+
+    waiting: int
+    last_error: str
+
+
+def provider_alert(session: Session) -> ProviderAlert | None:
+    """Queued messages whose last attempt the provider refused for a reason of ours (the
+    sender, the key, credits): shown to admins until the settings are fixed and they leave."""
+    refused = (
+        OutboxMessage.status == OutboxStatus.QUEUED,
+        OutboxMessage.last_error.startswith(ProviderRefusedRequest.PREFIX, autoescape=True),
+    )
+    waiting = session.scalar(select(func.count()).select_from(OutboxMessage).where(*refused))
+    if not waiting:
+        return None
+    last = session.scalar(
+        select(OutboxMessage.last_error)
+        .where(*refused)
+        .order_by(OutboxMessage.modified_at.desc())
+        .limit(1)
+    )
+    return ProviderAlert(waiting=int(waiting), last_error=last or "")
 
 
 def apply_receipt(

@@ -32,6 +32,10 @@ class ProviderRefusedRequest(TemporaryFailure):
     message is retried with backoff so that it leaves once they are fixed."""
 
     alerts_operator = True
+    PREFIX = "the provider refused our request"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(f"{self.PREFIX}: {detail}")
 
 
 class MessageRefused(PermanentFailure):

@@ -71,8 +71,7 @@ def refusal(response: httpx.Response) -> DeliveryError:
     ):
         return PermanentFailure("SMS provider refused the number (400 invalid_parameter)")
     return ProviderRefusedRequest(
-        f"SMS provider refused the request ({response.status_code} {safe_code}): "
-        "check the SMS settings (sender, API key, credits)"
+        f"SMS {response.status_code} {safe_code}; check the SMS settings (sender, key, credits)"
     )
 
 
