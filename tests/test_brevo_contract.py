@@ -463,3 +463,46 @@ async def test_the_admin_sees_the_provider_refusing_our_requests_until_it_is_fix
     session.refresh(message)
     assert message.status is OutboxStatus.SENT
     assert "alerte-fournisseur-sms" not in (await client.get("/pro/admin/messages")).text
+
+
+def _webhook_sms_events() -> list[str]:
+    """The SMS events of a transactional webhook, as the definition lists them."""
+    description = brevo_definition()["components"]["schemas"]["createWebhook"]["properties"][
+        "events"
+    ]["description"]
+    return [word.strip() for word in description.split(":", 1)[1].split(",")]
+
+
+# What each webhook event does to an SMS we sent: its status after, and whether the
+# youth's number is flagged.
+WEBHOOK_MEANINGS: dict[str, tuple[OutboxStatus, bool]] = {
+    "sent": (OutboxStatus.SENT, False),
+    "accepted": (OutboxStatus.SENT, False),  # taken, not yet sent: changes nothing
+    "delivered": (OutboxStatus.DELIVERED, False),
+    "softBounce": (OutboxStatus.SENT, False),  # Brevo retries
+    "hardBounce": (OutboxStatus.FAILED, True),
+    "blacklisted": (OutboxStatus.FAILED, True),
+    "skip": (OutboxStatus.FAILED, False),
+    "unsubscribe": (OutboxStatus.SENT, False),  # an opt-out, not a delivery status
+    "reply": (OutboxStatus.SENT, False),
+    "subscribe": (OutboxStatus.SENT, False),
+}
+
+
+def test_every_webhook_event_of_the_definition_has_a_meaning() -> None:
+    assert sorted(WEBHOOK_MEANINGS) == sorted(_webhook_sms_events())
+
+
+@pytest.mark.parametrize("event", sorted(WEBHOOK_MEANINGS))
+async def test_each_webhook_event_does_what_it_means(
+    webhook_app: FastAPI, client: httpx.AsyncClient, session: Session, event: str
+) -> None:
+    youth = create_youth(session, phone=E164)
+    message = _sent(session, youth, "7007")
+    body = {"event": event, "messageId": 7007, "ts_event": 1764666000}
+    assert (await client.post(WEBHOOK, json=body, headers=AUTH)).status_code == 200
+    session.refresh(message)
+    session.refresh(youth)
+    status, flagged = WEBHOOK_MEANINGS[event]
+    assert message.status is status
+    assert (youth.phone_unreachable_at is not None) is flagged

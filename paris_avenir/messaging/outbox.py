@@ -450,8 +450,10 @@ def apply_receipt(
     *,
     now: datetime | None = None,
     detail: str | None = None,
+    flags_recipient: bool = True,
 ) -> OutboxMessage | None:
-    """A delivery receipt from the provider; late or out-of-order ones change nothing."""
+    """A delivery receipt from the provider; late or out-of-order ones change nothing. A
+    failure flags the recipient unless it was about the message (`flags_recipient`)."""
     now = now or utcnow()
     message = session.scalar(
         select(OutboxMessage).where(OutboxMessage.provider_message_id == provider_message_id)
@@ -463,7 +465,7 @@ def apply_receipt(
         if status is OutboxStatus.DELIVERED:
             message.delivered_at = now
         _history(session, message, status, now, detail=detail)
-        if status is OutboxStatus.FAILED:
+        if status is OutboxStatus.FAILED and flags_recipient:
             _flag_unreachable(session, message, now)
     else:
         _history(

@@ -49,15 +49,23 @@ logger = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/webhooks")
 
+# The SMS events Brevo's webhooks send (its definition: accepted, delivered, softBounce,
+# hardBounce, unsubscribe, reply, subscribe, sent, blacklisted, skip), lower-cased. Only
+# `sent` and `delivered` say the SMS left; `accepted` (taken, not yet sent), `softbounce`
+# (Brevo retries) and `subscribe` change nothing. A hard bounce or a blacklisted number
+# fails the message and flags the number; a skipped or rejected message fails, nobody
+# flagged.
 RECEIPT_EVENTS = {
     "sent": OutboxStatus.SENT,
-    "accepted": OutboxStatus.SENT,
     "delivered": OutboxStatus.DELIVERED,
     "hardbounce": OutboxStatus.FAILED,
     "hard_bounce": OutboxStatus.FAILED,
-    "rejected": OutboxStatus.FAILED,
     "blacklisted": OutboxStatus.FAILED,
+    "rejected": OutboxStatus.FAILED,
+    "skip": OutboxStatus.FAILED,
+    "skipped": OutboxStatus.FAILED,
 }
+NOT_THE_NUMBER = {"rejected", "skip", "skipped"}
 MAX_BATCH = 500
 REPLY_EVENTS = {"reply", "replied", "inbound"}
 UNSUBSCRIBE_EVENTS = {"unsubscribe", "unsubscribed"}
@@ -198,7 +206,11 @@ def _handle(session: Session, settings: Settings, payload: dict[str, Any]) -> JS
         message_id = _first(payload, "messageId", "message_id")
         if message_id is not None:
             outbox.apply_receipt(
-                session, str(message_id), RECEIPT_EVENTS[event], detail=f"provider event: {event}"
+                session,
+                str(message_id),
+                RECEIPT_EVENTS[event],
+                detail=f"provider event: {event}",
+                flags_recipient=event not in NOT_THE_NUMBER,
             )
         return JSONResponse({"status": "ok"})
     text = str(_first(payload, "reply", "text", "content") or "")
