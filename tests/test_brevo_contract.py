@@ -9,6 +9,9 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,8 +19,13 @@ import httpx
 import jsonschema  # type: ignore[import-untyped]
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from paris_avenir.app import create_app
+from paris_avenir.audit.models import AuditEvent
+from paris_avenir.config import Settings
+from paris_avenir.db import create_database_engine, make_session_factory
 from paris_avenir.messaging import outbox
 from paris_avenir.messaging.channels import (
     Channels,
@@ -32,14 +40,17 @@ from paris_avenir.messaging.channels.sms_brevo import (
     classify_events,
     reference_tag,
 )
-from paris_avenir.messaging.models import OutboxMessage, OutboxStatus
+from paris_avenir.messaging.models import OutboxMessage, OutboxStatus, OutboxStatusEvent
 from paris_avenir.messaging.webhooks import is_stop_reply
+from paris_avenir.migrate import upgrade_to_head
 from paris_avenir.staff.models import StaffRole
 from paris_avenir.youths.models import Channel, Youth
+from tests.conftest import postgres_schema_url
 from tests.factories import create_staff, create_youth
 from tests.helpers import sign_in_as
 from tests.servers import (
     BrevoSmsApi,
+    PlatformServer,
     brevo_definition,
     brevo_error,
     brevo_example,
@@ -506,3 +517,93 @@ async def test_each_webhook_event_does_what_it_means(
     status, flagged = WEBHOOK_MEANINGS[event]
     assert message.status is status
     assert (youth.phone_unreachable_at is not None) is flagged
+
+
+# --- 30 identical batches at once, on PostgreSQL ----------------------------------------
+
+BATCH_SCHEMA = "brevo_batch_races"
+PARALLEL = 30
+
+
+@pytest.fixture(scope="module")
+def batch_server(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[str, sessionmaker[Session]]]:
+    engine: Engine = create_database_engine(
+        postgres_schema_url(BATCH_SCHEMA, needed_for="batched webhook races on PostgreSQL"),
+        pool_size=20,
+        max_overflow=20,
+    )
+    upgrade_to_head(engine)
+    directory = tmp_path_factory.mktemp("batch-races")
+    settings = Settings(
+        env="dev",
+        secret_key="batch-race-secret-" + "x" * 32,
+        sms_file=directory / "sms.jsonl",
+        upload_dir=directory / "uploads",
+        smtp_url="smtp://127.0.0.1:9",
+        sms_webhook_token=TOKEN,
+    )
+    platform = PlatformServer(create_app(settings, engine=engine))
+    platform.start()
+    yield platform.url, make_session_factory(engine)
+    platform.stop()
+    engine.dispose()
+
+
+def test_thirty_identical_batches_at_once_take_each_event_once(
+    batch_server: tuple[str, sessionmaker[Session]],
+) -> None:
+    url, factory = batch_server
+    with factory.begin() as session:
+        youth = create_youth(session, phone="+33639984411")
+        message = outbox.enqueue(
+            session,
+            channel=Channel.SMS,
+            recipient="+33639984411",
+            template="test",
+            body_text="Paris avenir : bonjour.",
+            idempotency_key="batch-race:1",
+            youth_id=youth.id,
+            now=NOW,
+        )
+        message.status = OutboxStatus.SENT
+        message.provider_message_id = "5005"
+        youth_id, message_id = youth.id, message.id
+    batch = [
+        {"event": "delivered", "messageId": 5005, "ts_event": 1764666000},
+        {"event": "reply", "from": "33639984411", "reply": "Stop.", "ts_event": 1764666060},
+    ]
+    barrier = threading.Barrier(PARALLEL)
+
+    def deliver(_index: int) -> list[str]:
+        barrier.wait()
+        with httpx.Client(base_url=url, timeout=60) as client:
+            response = client.post(WEBHOOK, json=batch, headers=AUTH)
+            assert response.status_code == 200, response.text
+            return list(response.json()["events"])
+
+    with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
+        answers = list(pool.map(deliver, range(PARALLEL)))
+    for position in range(len(batch)):
+        taken = sorted(answer[position] for answer in answers)
+        assert taken == ["duplicate"] * (PARALLEL - 1) + ["ok"]
+    with factory() as session:
+        youth = session.get_one(Youth, youth_id)
+        assert youth.outreach_opted_out_at is not None
+        opt_outs = session.scalar(
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(AuditEvent.action == "youth.outreach_opt_out", AuditEvent.youth_id == youth_id)
+        )
+        assert opt_outs == 1
+        delivered = session.scalar(
+            select(func.count())
+            .select_from(OutboxStatusEvent)
+            .where(
+                OutboxStatusEvent.outbox_message_id == message_id,
+                OutboxStatusEvent.status == OutboxStatus.DELIVERED,
+            )
+        )
+        assert delivered == 1
+        assert session.get_one(OutboxMessage, message_id).status is OutboxStatus.DELIVERED
