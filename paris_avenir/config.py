@@ -40,7 +40,7 @@ class Settings(BaseSettings):
     sms_backend: Literal["file", "http"] = "file"
     sms_file: Path = PROJECT_ROOT / "var" / "sms.jsonl"
     # Brevo's transactional SMS API (see docs/sms.md for why this provider).
-    sms_api_url: str = "https://api.brevo.com/v3/transactionalSMS/sms"
+    sms_api_url: str = "https://api.brevo.com/v3/transactionalSMS/send"
     sms_api_key: str = ""
     sms_sender: str = "ParisAvenir"
     # Shared secret the provider presents (Authorization: Bearer …) on its webhooks.

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import base64
+import copy
 import functools
 import hashlib
 import json
@@ -16,9 +17,11 @@ from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+import jsonschema  # type: ignore[import-untyped]
 from aiosmtpd.controller import Controller
 from joserfc import jwt
 from joserfc.jwk import RSAKey
@@ -147,27 +150,65 @@ class SmsApiCall:
     at: float
 
 
+BREVO_DEFINITION_PATH = Path(__file__).parent / "brevo" / "transactional-sms.json"
+
+
+@functools.cache
+def brevo_definition() -> dict[str, Any]:
+    """Brevo's published API definition, the parts we use (tests/brevo/README.md)."""
+    definition: dict[str, Any] = json.loads(BREVO_DEFINITION_PATH.read_text(encoding="utf-8"))
+    return definition
+
+
+def brevo_schema(name: str) -> dict[str, Any]:
+    """One of the definition's schemas, with its references resolvable."""
+    definition = brevo_definition()
+    return {"$ref": f"#/components/schemas/{name}", "components": definition["components"]}
+
+
+def brevo_example(path: str, method: str, status: str) -> Any:
+    operation = brevo_definition()["paths"][path][method]
+    return copy.deepcopy(operation["responses"][status]["content"]["application/json"]["example"])
+
+
+def brevo_error(name: str) -> dict[str, Any]:
+    """A 400 body from the definition's examples: invalidRecipient, invalidSender…"""
+    content = brevo_definition()["components"]["responses"]["badRequest"]["content"]
+    value: dict[str, Any] = copy.deepcopy(content["application/json"]["examples"][name]["value"])
+    return value
+
+
 class BrevoSmsApi(_Server):
-    """POST /v3/transactionalSMS/sms as Brevo answers it: 201 with a messageId, or the
-    statuses queued in `next_statuses` (500, 400…) to play failures; and
-    GET /v3/transactionalSMS/statistics/events to find what was sent, by tag."""
+    """Brevo's transactional SMS API as its definition (tests/brevo/) describes it:
+    POST /v3/transactionalSMS/send (and the deprecated /sms) check the request against the
+    definition's schema and answer 400 `missing_parameter`/`invalid_parameter` as Brevo does,
+    else 201 with the definition's example (a fresh messageId); GET
+    /v3/transactionalSMS/statistics/events answers events shaped like its example.
+    `next_statuses` plays failures (500, or 400 with `next_errors`' example names), and
+    `event_kind` chooses the event a sent SMS leaves in the lookup (sent, rejected…)."""
 
     API_KEY = "test-brevo-key"
+    SEND_PATHS = {"/v3/transactionalSMS/send", "/v3/transactionalSMS/sms"}
 
     def __init__(self) -> None:
         super().__init__()
         self.calls: list[SmsApiCall] = []
         self.next_statuses: list[int] = []
+        self.next_errors: list[str] = []
+        self.event_kind = "sent"
         self.sent: list[dict[str, Any]] = []
         self.response_delay = 0.0
         self._next_id = 1000
+        self._validator = jsonschema.Draft202012Validator(brevo_schema("sendTransacSms"))
 
     def _events(self, query: dict[str, list[str]]) -> tuple[int, dict[str, str], bytes]:
         """GET /v3/transactionalSMS/statistics/events?tags=…&phoneNumber=…"""
         tags = set(query.get("tags", [""])[0].split(","))
         phone = query.get("phoneNumber", [None])[0]
+        template = brevo_example("/transactionalSMS/statistics/events", "get", "200")["events"][0]
         events = [
-            {key: value for key, value in event.items() if key != "tags"}
+            template
+            | {key: value for key, value in event.items() if key != "tags"}
             | {"tag": ",".join(event["tags"])}
             for event in self.sent
             if tags & set(event["tags"]) and phone in (None, event["phoneNumber"])
@@ -176,7 +217,16 @@ class BrevoSmsApi(_Server):
 
     @property
     def url(self) -> str:
-        return self.base_url + "/v3/transactionalSMS/sms"
+        return self.base_url + "/v3/transactionalSMS/send"
+
+    def _bad_request(self, payload: Any) -> dict[str, Any] | None:
+        errors = sorted(self._validator.iter_errors(payload), key=lambda error: error.path)
+        if not errors:
+            return None
+        error = errors[0]
+        if error.validator == "required":
+            return {"code": "missing_parameter", "message": error.message}
+        return {"code": "invalid_parameter", "message": error.message}
 
     def handle(
         self,
@@ -190,10 +240,13 @@ class BrevoSmsApi(_Server):
             return _json(401, {"code": "unauthorized", "message": "Key not found"})
         if method == "GET" and path == "/v3/transactionalSMS/statistics/events":
             return self._events(query)
-        if method != "POST" or path != "/v3/transactionalSMS/sms":
-            return _json(404, {"code": "not_found", "message": "Not found"})
+        if method != "POST" or path not in self.SEND_PATHS:
+            return _json(404, {"code": "document_not_found", "message": "Not found"})
         payload = json.loads(body)
         self.calls.append(SmsApiCall(headers, payload, time.monotonic()))
+        refused = self._bad_request(payload)
+        if refused is not None:
+            return _json(400, refused)
         status = self.next_statuses.pop(0) if self.next_statuses else 201
         if status == 201:
             self._next_id += 1
@@ -201,26 +254,21 @@ class BrevoSmsApi(_Server):
             self.sent.append(
                 {
                     "phoneNumber": payload["recipient"],
-                    "messageId": self._next_id,
-                    "event": "sent",
+                    "messageId": str(self._next_id),
+                    "event": self.event_kind,
                     "tags": tags if isinstance(tags, list) else [tags],
                 }
             )
             if self.response_delay:
                 # The SMS has left; the answer is slow (a crash may happen meanwhile).
                 time.sleep(self.response_delay)
-            return _json(
-                201,
-                {
-                    "reference": secrets.token_hex(8),
-                    "messageId": self._next_id,
-                    "smsCount": 1,
-                    "usedCredits": 1,
-                    "remainingCredits": 99,
-                },
-            )
+            operation = "/transactionalSMS" + path.rsplit("/transactionalSMS", 1)[1]
+            answer = brevo_example(operation, "post", "201")
+            answer["messageId"] = self._next_id
+            return _json(201, answer)
         if status == 400:
-            return _json(400, {"code": "invalid_parameter", "message": "Invalid phone number"})
+            name = self.next_errors.pop(0) if self.next_errors else "invalidRecipient"
+            return _json(400, brevo_error(name))
         return _json(status, {"code": "internal_error", "message": "Internal error"})
 
 

@@ -30,7 +30,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -38,7 +38,7 @@ from paris_avenir.db import utcnow
 from paris_avenir.kit import quiet_hours
 from paris_avenir.kit.quiet_hours import QuietHours
 from paris_avenir.messaging import texts, unsubscribe
-from paris_avenir.messaging.channels import Channels, DeliveryError
+from paris_avenir.messaging.channels import Channels, DeliveryError, ProviderRefusedRequest
 from paris_avenir.messaging.models import OutboxMessage, OutboxStatus, OutboxStatusEvent
 from paris_avenir.messaging.sms_segments import fit_gsm7
 from paris_avenir.youths.models import Channel, Youth
@@ -353,7 +353,7 @@ def send_one(
             if error.permanent or message.attempt_count >= MAX_ATTEMPTS:
                 message.status = OutboxStatus.FAILED
                 message.next_attempt_at = None
-                if error.permanent:
+                if error.permanent and error.flags_recipient:
                     _flag_unreachable(session, message, now)
                 erase_content(message, now)
                 report.failed.append(message.id)
@@ -363,6 +363,10 @@ def send_one(
                 report.retried.append(message.id)
             _history(session, message, message.status, now, detail=message.last_error)
             logger.info("outbox %s %s: %s", message.id, message.status.value, message.last_error)
+            if error.alerts_operator:
+                # For the operator: our settings are refused, every message will be. The
+                # error names a code, never a recipient.
+                logger.error("operator alert: %s", message.last_error)
         else:
             message.status = OutboxStatus.SENT
             message.sent_at = now
@@ -455,6 +459,33 @@ class OutboxWorker:
         self._executor.shutdown(wait=wait, cancel_futures=True)
 
 
+@dataclass(frozen=True)
+class ProviderAlert:
+    """For the admin: messages waiting because the provider refuses our request."""
+
+    waiting: int
+    last_error: str
+
+
+def provider_alert(session: Session) -> ProviderAlert | None:
+    """Queued messages whose last attempt the provider refused for a reason of ours (the
+    sender, the key, credits): shown to admins until the settings are fixed and they leave."""
+    refused = (
+        OutboxMessage.status == OutboxStatus.QUEUED,
+        OutboxMessage.last_error.startswith(ProviderRefusedRequest.PREFIX, autoescape=True),
+    )
+    waiting = session.scalar(select(func.count()).select_from(OutboxMessage).where(*refused))
+    if not waiting:
+        return None
+    last = session.scalar(
+        select(OutboxMessage.last_error)
+        .where(*refused)
+        .order_by(OutboxMessage.modified_at.desc())
+        .limit(1)
+    )
+    return ProviderAlert(waiting=int(waiting), last_error=last or "")
+
+
 def apply_receipt(
     session: Session,
     provider_message_id: str,
@@ -462,8 +493,10 @@ def apply_receipt(
     *,
     now: datetime | None = None,
     detail: str | None = None,
+    flags_recipient: bool = True,
 ) -> OutboxMessage | None:
-    """A delivery receipt from the provider; late or out-of-order ones change nothing."""
+    """A delivery receipt from the provider; late or out-of-order ones change nothing. A
+    failure flags the recipient unless it was about the message (`flags_recipient`)."""
     now = now or utcnow()
     message = session.scalar(
         select(OutboxMessage).where(OutboxMessage.provider_message_id == provider_message_id)
@@ -475,7 +508,7 @@ def apply_receipt(
         if status is OutboxStatus.DELIVERED:
             message.delivered_at = now
         _history(session, message, status, now, detail=detail)
-        if status is OutboxStatus.FAILED:
+        if status is OutboxStatus.FAILED and flags_recipient:
             _flag_unreachable(session, message, now)
     else:
         _history(

@@ -4,7 +4,12 @@ Authentication: of the three ways Brevo documents for securing a webhook (its IP
 a user and password in the URL, a bearer token), the bearer token is the strongest: a
 secret of ours, sent in a header (never in the URL, so never in an access log), compared in
 constant time. Declare the webhook with `auth: {"type": "bearer", "token": …}` (docs/sms.md).
-Anything else answers 401 and changes nothing. Exempt from CSRF (no cookie is involved).
+Brevo's other option, a user and password in the webhook's URL, arrives as HTTP Basic
+authentication: accepted when the password is the same token (any user name). Anything
+else answers 401 and changes nothing.
+
+Brevo's `batched` option sends a JSON array of events: each is taken as if alone.
+Exempt from CSRF (no cookie is involved).
 Disabled (404) until PARIS_AVENIR_SMS_WEBHOOK_TOKEN is set.
 
 Each event is taken once: its key is unique in `provider_event`, so a replayed or retried
@@ -18,8 +23,10 @@ ignored.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
+import unicodedata
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
@@ -42,19 +49,67 @@ logger = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/webhooks")
 
+# The SMS events Brevo's webhooks send (its definition: accepted, delivered, softBounce,
+# hardBounce, unsubscribe, reply, subscribe, sent, blacklisted, skip), lower-cased. Only
+# `sent` and `delivered` say the SMS left; `accepted` (taken, not yet sent), `softbounce`
+# (Brevo retries) and `subscribe` change nothing. A hard bounce or a blacklisted number
+# fails the message and flags the number; a skipped or rejected message fails, nobody
+# flagged.
 RECEIPT_EVENTS = {
     "sent": OutboxStatus.SENT,
-    "accepted": OutboxStatus.SENT,
     "delivered": OutboxStatus.DELIVERED,
     "hardbounce": OutboxStatus.FAILED,
     "hard_bounce": OutboxStatus.FAILED,
-    "rejected": OutboxStatus.FAILED,
     "blacklisted": OutboxStatus.FAILED,
+    "rejected": OutboxStatus.FAILED,
+    "skip": OutboxStatus.FAILED,
+    "skipped": OutboxStatus.FAILED,
 }
+NOT_THE_NUMBER = {"rejected", "skip", "skipped"}
+MAX_BATCH = 500
 REPLY_EVENTS = {"reply", "replied", "inbound"}
 UNSUBSCRIBE_EVENTS = {"unsubscribe", "unsubscribed"}
-# What a youth may answer to stop messages: the French and English usual words.
-STOP_WORDS = {"STOP", "STOP SMS", "ARRET", "ARRÊT", "STOPSMS", "UNSUBSCRIBE"}
+# What a youth may answer to stop messages, read leniently: case, accents and punctuation
+# do not matter ("Stop.", "arrêt", "ARRET !"). A keyword opts out when the reply is that
+# keyword with at most a politeness around it ("stop svp", "STOP merci"); a sentence that
+# merely uses the word ("stop, j'arrive", "l'arrêt de bus") is an answer, not an opt-out.
+STOP_KEYWORDS = {
+    "stop",
+    "stopsms",
+    "arret",
+    "arreter",
+    "arretez",
+    "desinscription",
+    "desinscrire",
+    "desabonnement",
+    "desabonner",
+    "unsubscribe",
+}
+STOP_COURTESIES = {"svp", "stp", "merci", "please", "sms", "messages", "message", "s", "il"}
+STOP_COURTESIES |= {"vous", "plait", "te", "moi", "me", "les", "des", "de", "a", "tout"}
+# Phrases that say it whatever surrounds them.
+STOP_PHRASES = ("ne plus recevoir", "ne veux plus recevoir", "ne souhaite plus recevoir")
+
+
+def normalise_reply(text: str) -> str:
+    """Lower case, no accents, words separated by single spaces, no punctuation."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    letters = "".join(char for char in decomposed if not unicodedata.combining(char))
+    return " ".join("".join(char if char.isalnum() else " " for char in letters).split())
+
+
+def is_stop_reply(text: str) -> bool:
+    words = normalise_reply(text).split()
+    if not words:
+        return False
+    joined = " ".join(words)
+    if any(phrase in joined for phrase in STOP_PHRASES):
+        return True
+    if words[0] not in STOP_KEYWORDS and not (len(words) > 1 and words[1] in STOP_KEYWORDS):
+        return False
+    # The keyword first, or after one courtesy ("merci stop"); everything else courtesy.
+    rest = words[1:] if words[0] in STOP_KEYWORDS else [words[0], *words[2:]]
+    return len(rest) <= 4 and all(word in STOP_COURTESIES or word in STOP_KEYWORDS for word in rest)
 
 
 def _authenticate(request: Request) -> Settings:
@@ -63,7 +118,15 @@ def _authenticate(request: Request) -> Settings:
     if not expected:
         raise HTTPException(status_code=404)
     scheme, _, given = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not constant_time_equals(given.strip(), expected):
+    if scheme.lower() == "basic":
+        try:
+            decoded = base64.b64decode(given.strip(), validate=True).decode("utf-8")
+        except (ValueError, UnicodeDecodeError):
+            decoded = ""
+        given = decoded.partition(":")[2]
+    elif scheme.lower() != "bearer":
+        given = ""
+    if not given or not constant_time_equals(given.strip(), expected):
         raise HTTPException(status_code=401, headers={"WWW-Authenticate": "Bearer"})
     return settings
 
@@ -143,11 +206,15 @@ def _handle(session: Session, settings: Settings, payload: dict[str, Any]) -> JS
         message_id = _first(payload, "messageId", "message_id")
         if message_id is not None:
             outbox.apply_receipt(
-                session, str(message_id), RECEIPT_EVENTS[event], detail=f"provider event: {event}"
+                session,
+                str(message_id),
+                RECEIPT_EVENTS[event],
+                detail=f"provider event: {event}",
+                flags_recipient=event not in NOT_THE_NUMBER,
             )
         return JSONResponse({"status": "ok"})
     text = str(_first(payload, "reply", "text", "content") or "")
-    if event in UNSUBSCRIBE_EVENTS or text.strip().upper() in STOP_WORDS:
+    if event in UNSUBSCRIBE_EVENTS or is_stop_reply(text):
         sender = _sender(session, payload)
         if sender is None:
             logger.info("sms webhook: a STOP whose sender is unknown or contradicted, ignored")
@@ -166,8 +233,15 @@ async def brevo_sms_event(request: Request, session: SessionDep) -> JSONResponse
         payload = await request.json()
     except ValueError:
         raise HTTPException(status_code=400) from None
-    if not isinstance(payload, dict):
+    # One event, or Brevo's batched webhook: an array of them.
+    events = payload if isinstance(payload, list) else [payload]
+    if not events or len(events) > MAX_BATCH or not all(isinstance(e, dict) for e in events):
         raise HTTPException(status_code=400)
     # The database work runs on a thread: a duplicate waiting on the unique key must not
     # block the event loop (and with it the commit of the copy it waits for).
-    return await run_in_threadpool(_handle, session, settings, payload)
+    if isinstance(payload, dict):
+        return await run_in_threadpool(_handle, session, settings, payload)
+    answers = [await run_in_threadpool(_handle, session, settings, event) for event in events]
+    return JSONResponse(
+        {"status": "ok", "events": [json.loads(bytes(answer.body))["status"] for answer in answers]}
+    )

@@ -18,7 +18,7 @@ from paris_avenir.auth import staff_account
 from paris_avenir.auth.dependencies import CurrentStaff, client_ip
 from paris_avenir.db import SessionDep
 from paris_avenir.kit.forms import format_euros_input
-from paris_avenir.messaging import message_templates
+from paris_avenir.messaging import message_templates, outbox
 from paris_avenir.outreach import policy
 from paris_avenir.staff import admin
 from paris_avenir.staff.models import StaffRole, StaffUser
@@ -343,6 +343,7 @@ def _templates_page(
             "staff": staff,
             "rows": rows,
             "error": error,
+            "sms_alert": outbox.provider_alert(session),
         },
         status_code=status_code,
     )

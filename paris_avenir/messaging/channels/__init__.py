@@ -13,6 +13,10 @@ from paris_avenir.config import Settings
 
 class DeliveryError(Exception):
     permanent = False
+    # Whether the failure says the recipient's address or number is wrong (flags the youth
+    # "injoignable"), and whether the operator must fix something on our side.
+    flags_recipient = False
+    alerts_operator = False
 
 
 class TemporaryFailure(DeliveryError):
@@ -21,6 +25,26 @@ class TemporaryFailure(DeliveryError):
 
 class PermanentFailure(DeliveryError):
     permanent = True
+    flags_recipient = True
+
+
+class ProviderRefusedRequest(TemporaryFailure):
+    """The provider refused our request itself (a bad sender setting, a missing parameter,
+    the API key): the recipient is not at fault, the operator must fix the settings, and the
+    message is retried with backoff so that it leaves once they are fixed."""
+
+    alerts_operator = True
+    PREFIX = "the provider refused our request"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(f"{self.PREFIX}: {detail}")
+
+
+class MessageRefused(PermanentFailure):
+    """The provider will never deliver this message, for a reason that is not the number
+    (rejected or skipped by the provider): not retried, nobody flagged."""
+
+    flags_recipient = False
 
 
 class SmsSender(Protocol):
