@@ -18,13 +18,10 @@
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import pyotp
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from cryptography.fernet import InvalidToken, MultiFernet
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -36,11 +33,13 @@ from paris_avenir.auth import sessions
 from paris_avenir.auth.models import OidcFlow, StaffActivation, UserSession
 from paris_avenir.auth.oidc import accepts_mfa
 from paris_avenir.auth.staff_local import (
-    LOCK_DURATION,
-    MAX_FAILURES,
+    claim_totp_step,
     hash_password,
     new_totp_secret,
     provisioning_uri,
+    record_failure,
+    totp_step,
+    verify_password,
 )
 from paris_avenir.config import Settings
 from paris_avenir.db import utcnow
@@ -54,7 +53,6 @@ MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 128
 MIN_SCORE = 3
 COMMON_PASSWORDS = frozenset(FREQUENCY_LISTS["passwords"])
-_hasher = PasswordHasher()
 
 
 class AccountError(ValueError):
@@ -91,44 +89,6 @@ def check_password(password: str, confirmation: str, *, staff: StaffUser) -> Non
     problem = password_problem(password, email=staff.email, full_name=staff.full_name)
     if problem:
         raise AccountError(problem)
-
-
-def totp_step(secret: str, code: str, now: datetime) -> int | None:
-    """The time step of a valid code of this secret (±1 step of clock drift)."""
-    code = code.strip().replace(" ", "")
-    totp = pyotp.TOTP(secret)
-    current = totp.timecode(now)
-    for step in (current - 1, current, current + 1):
-        if secrets.compare_digest(totp.generate_otp(step), code):
-            return step
-    return None
-
-
-def use_totp_step(session: Session, staff: StaffUser, step: int) -> bool:
-    """Records the step as used, once: a code never serves twice, even at the same moment
-    (a conditional UPDATE)."""
-    result = session.execute(
-        update(StaffUser)
-        .where(
-            StaffUser.id == staff.id,
-            (StaffUser.totp_last_step.is_(None)) | (StaffUser.totp_last_step < step),
-        )
-        .values(totp_last_step=step)
-        .execution_options(synchronize_session=False)
-    )
-    if getattr(result, "rowcount", 0) != 1:
-        return False
-    staff.totp_last_step = step
-    return True
-
-
-def _verify_password(staff: StaffUser, password: str) -> bool:
-    if staff.password_hash is None:
-        return False
-    try:
-        return _hasher.verify(staff.password_hash, password)
-    except (VerificationError, InvalidHashError):
-        return False
 
 
 # --- Creation and activation -----------------------------------------------------------
@@ -345,7 +305,7 @@ def change_password(
 ) -> None:
     """Current password required; the account's other sessions end."""
     now = now or utcnow()
-    if not _verify_password(staff, current):
+    if not verify_password(staff, current):
         raise AccountError(gettext("Le mot de passe actuel n’est pas le bon."))
     if new == current:
         raise AccountError(gettext("Choisissez un mot de passe différent de l’actuel."))
@@ -383,7 +343,7 @@ def reenrol_totp(
 ) -> None:
     """Replaces the TOTP secret, once a code of the new one and the password are right."""
     now = now or utcnow()
-    if not _verify_password(staff, current_password):
+    if not verify_password(staff, current_password):
         raise AccountError(gettext("Le mot de passe actuel n’est pas le bon."))
     try:
         pyotp.TOTP(secret).now()
@@ -557,15 +517,13 @@ def finish_sso_with_totp(
     except InvalidToken:
         secret = ""
     step = totp_step(secret, code, now) if secret else None
-    if step is None or not use_totp_step(session, staff, step):
-        failures = staff.failed_sign_in_count + 1
-        staff.failed_sign_in_count = 0 if failures >= MAX_FAILURES else failures
-        if failures >= MAX_FAILURES:
-            staff.locked_until = now + LOCK_DURATION
+    # The same counters as the password sign-in, decided by the database (raced).
+    if step is None or not claim_totp_step(session, staff, step, now=now):
+        locked_now = record_failure(session, staff, now=now)
         raise SsoTotpError(
             gettext("Code incorrect, ou déjà utilisé : tapez le code suivant de l’application."),
             staff=staff,
-            can_retry=failures < MAX_FAILURES,
+            can_retry=not locked_now,
         )
     claimed = session.execute(
         update(OidcFlow)

@@ -98,8 +98,9 @@ class StaffSignIn:
     locked_now: bool = False  # this failure was the one that locked the account
 
 
-def _totp_step(secret: str, code: str, now: datetime, last_step: int | None) -> int | None:
+def totp_step(secret: str, code: str, now: datetime, last_step: int | None = None) -> int | None:
     """The time step this code belongs to (±1 step of clock drift), unless already used."""
+    code = code.strip().replace(" ", "")
     totp = pyotp.TOTP(secret)
     current = totp.timecode(now)
     for step in (current - 1, current, current + 1):
@@ -108,6 +109,15 @@ def _totp_step(secret: str, code: str, now: datetime, last_step: int | None) -> 
         ):
             return step
     return None
+
+
+def verify_password(staff: StaffUser, password: str) -> bool:
+    if staff.password_hash is None:
+        return False
+    try:
+        return _hasher.verify(staff.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
 
 
 def _unlocked(now: datetime) -> ColumnElement[bool]:
@@ -168,20 +178,12 @@ def sign_in(
         return StaffSignIn(SignInOutcome.REFUSED, staff)
     if not staff.is_active or (staff.locked_until is not None and staff.locked_until > now):
         return StaffSignIn(SignInOutcome.REFUSED, staff)
-    password_ok: bool
-    try:
-        password_ok = _hasher.verify(staff.password_hash, password)
-    except (VerificationError, InvalidHashError):
-        password_ok = False
+    password_ok = verify_password(staff, password)
     try:
         secret = cipher.decrypt(staff.totp_secret_encrypted.encode()).decode()
     except InvalidToken:
         secret = None
-    step = (
-        _totp_step(secret, totp_code.strip().replace(" ", ""), now, staff.totp_last_step)
-        if secret
-        else None
-    )
+    step = totp_step(secret, totp_code, now, staff.totp_last_step) if secret else None
     # A code already used (a replay, or the same form sent twice) is a failure too.
     if not password_ok or step is None or not claim_totp_step(session, staff, step, now=now):
         locked_now = record_failure(session, staff, now=now)
