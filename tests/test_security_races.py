@@ -7,7 +7,9 @@ loopback, on PostgreSQL and on SQLite (a file database): the counts must be exac
 - 30 wrong staff passwords at once lock the account at the 5th failure, exactly once;
 - one TOTP code sent 30 times at once opens one session;
 - one sign-in link used 30 times at once opens one session;
-- 30 taps on "recevoir le code par e-mail" replace the code once, one email.
+- 30 taps on "recevoir le code par e-mail" replace the code once, one email;
+- a new number for the profile: 30 requests at once send 3 codes, 40 wrong codes at once
+  count 5 tries, the right code sent 30 times at once changes the number once.
 
 (A check-in answered once under 30 taps is raced in tests/test_task_races.py.)
 """
@@ -36,7 +38,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from paris_avenir.app import create_app
 from paris_avenir.audit.models import AuditEvent
-from paris_avenir.auth import codes, links
+from paris_avenir.auth import codes, links, sessions
 from paris_avenir.auth.models import AuthMethod, SignInAttempt, UserSession
 from paris_avenir.config import Settings
 from paris_avenir.db import create_database_engine, make_session_factory
@@ -45,7 +47,7 @@ from paris_avenir.messaging.models import OutboxMessage
 from paris_avenir.migrate import upgrade_to_head
 from paris_avenir.outreach import checkin
 from paris_avenir.staff.models import StaffTask, StaffUser
-from paris_avenir.youths.models import Channel, Youth
+from paris_avenir.youths.models import Channel, ContactVerification, Youth
 from tests.conftest import BACKENDS, postgres_schema_url
 from tests.factories import create_check_in, create_staff, create_youth
 from tests.servers import PlatformServer
@@ -272,6 +274,106 @@ def test_thirty_taps_on_the_email_fallback_send_one_email(server: Server) -> Non
 
 
 # --- Sign-in links --------------------------------------------------------------------
+
+
+# --- Youth: a new number or email on the profile (contact verification) ---------------------
+
+
+def _signed_in_youth(server: Server) -> tuple[Youth, dict[str, str], str]:
+    youth, _phone = _youth(server)
+    with server.factory.begin() as session:
+        fresh = sessions.start_session(session, youth_id=youth.id, method=AuthMethod.CODE)
+    # The CSRF token is bound to the session: take it from a page of the signed-in youth.
+    with httpx.Client(
+        base_url=server.url, cookies={server.settings.session_cookie_name: fresh.token}
+    ) as client:
+        page = client.get("/mon-espace/profil")
+        found = re.search(r'"x-csrftoken": "([^"]+)"', page.text)
+        assert page.status_code == 200 and found
+        return youth, dict(client.cookies), found.group(1)
+
+
+def _verifications(server: Server, youth: Youth) -> list[ContactVerification]:
+    with server.factory() as session:
+        return list(
+            session.scalars(
+                select(ContactVerification).where(ContactVerification.youth_id == youth.id)
+            )
+        )
+
+
+def test_thirty_requests_for_a_new_number_at_once_send_three_codes(server: Server) -> None:
+    youth, cookies, token = _signed_in_youth(server)
+    new_phone = _new_phone()
+
+    def ask(_index: int) -> int:
+        return _post(
+            server,
+            cookies,
+            "/mon-espace/profil/contact",
+            {"csrftoken": token, "nouveau": new_phone},
+        ).status_code
+
+    assert Counter(_at_once(PARALLEL, ask)) == {200: 3, 422: PARALLEL - 3}
+    assert len(_verifications(server, youth)) == 3
+    assert len(server.wait_for_sms(new_phone, 3)) == 3
+
+
+def test_forty_wrong_contact_codes_count_five_and_the_right_one_changes_the_number_once(
+    server: Server,
+) -> None:
+    youth, cookies, token = _signed_in_youth(server)
+    new_phone = _new_phone()
+    page = _post(
+        server, cookies, "/mon-espace/profil/contact", {"csrftoken": token, "nouveau": new_phone}
+    )
+    assert page.status_code == 200
+    (sms,) = server.wait_for_sms(new_phone, 1)
+    good = re.search(r"\b(\d{6})\b", sms)
+    assert good
+    wrong = "000000" if good.group(1) != "000000" else "111111"
+
+    def try_code(code: str) -> Callable[[int], int]:
+        def post(_index: int) -> int:
+            return _post(
+                server,
+                cookies,
+                "/mon-espace/profil/contact/code",
+                {"csrftoken": token, "code": code},
+            ).status_code
+
+        return post
+
+    assert Counter(_at_once(40, try_code(wrong))) == {422: 40}
+    (verification,) = _verifications(server, youth)
+    assert verification.wrong_tries == 5 and verification.consumed_at is None
+    # Void now: even the right code does not work, and the number is unchanged.
+    assert (
+        _post(
+            server,
+            cookies,
+            "/mon-espace/profil/contact/code",
+            {"csrftoken": token, "code": good.group(1)},
+        ).status_code
+        == 422
+    )
+
+    # A new code, then the right one sent 30 times at once: one change, one audit entry.
+    another = _new_phone()
+    _post(server, cookies, "/mon-espace/profil/contact", {"csrftoken": token, "nouveau": another})
+    (sms,) = server.wait_for_sms(another, 1)
+    good = re.search(r"\b(\d{6})\b", sms)
+    assert good
+    statuses = Counter(_at_once(PARALLEL, try_code(good.group(1))))
+    assert statuses == {303: 1, 422: PARALLEL - 1}
+    with server.factory() as session:
+        assert session.get_one(Youth, youth.id).phone == another
+        changes = session.scalar(
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(AuditEvent.youth_id == youth.id, AuditEvent.action == "youth.contact_changed")
+        )
+        assert changes == 1
 
 
 def test_one_link_used_thirty_times_at_once_opens_one_session(server: Server) -> None:

@@ -140,6 +140,9 @@ def request_contact_change(
     current = youth.phone if destination.channel is Channel.SMS else youth.email
     if current == destination.value and not reconfirm:
         raise ContactError(gettext("C’est déjà votre numéro ou votre e-mail."))
+    # One request at a time per youth (a row lock; SQLite's writers already queue), so that
+    # parallel requests cannot all see fewer than 3 codes and all send one.
+    session.execute(select(Youth.id).where(Youth.id == youth.id).with_for_update())
     recent = session.scalar(
         select(func.count())
         .select_from(ContactVerification)
@@ -194,9 +197,33 @@ def confirm_contact_change(
     candidate = keyed_hash(
         secret_key, f"{youth.id}:{verification.new_value}:{code.strip()}", purpose="contact"
     )
+    # Tries and use are decided by the database: of parallel wrong codes each counts once,
+    # and of parallel right ones exactly one changes the contact.
     if not constant_time_equals(candidate, verification.code_hash):
-        verification.wrong_tries += 1
+        session.execute(
+            update(ContactVerification)
+            .where(
+                ContactVerification.id == verification.id,
+                ContactVerification.wrong_tries < CONTACT_MAX_TRIES,
+            )
+            .values(wrong_tries=ContactVerification.wrong_tries + 1)
+            .execution_options(synchronize_session=False)
+        )
         raise ContactError(gettext("Ce code n’est pas le bon. Vérifiez le message reçu."))
+    claimed = session.execute(
+        update(ContactVerification)
+        .where(
+            ContactVerification.id == verification.id,
+            ContactVerification.consumed_at.is_(None),
+            ContactVerification.wrong_tries < CONTACT_MAX_TRIES,
+            ContactVerification.expires_at > now,
+        )
+        .values(consumed_at=now)
+        .returning(ContactVerification.id)
+        .execution_options(synchronize_session=False)
+    ).first()
+    if claimed is None:
+        raise ContactError(gettext("Ce code ne marche plus. Demandez un nouveau code."))
     verification.consumed_at = now
     if verification.channel is Channel.SMS:
         youth.phone = verification.new_value
