@@ -5,8 +5,11 @@ is asked; an account is bound by email only when the provider says it is verifie
 
 from __future__ import annotations
 
+import threading
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pyotp
@@ -18,11 +21,13 @@ from sqlalchemy.orm import Session
 from paris_avenir.audit.models import AuditEvent
 from paris_avenir.auth import sessions
 from paris_avenir.auth.models import AuthMethod, UserSession
-from paris_avenir.auth.oidc import OidcClient, ProviderSettings
+from paris_avenir.auth.oidc import OidcClient, OidcFailure, ProviderSettings
 from paris_avenir.auth.staff_local import create_staff
-from paris_avenir.db import utcnow
+from paris_avenir.db import create_database_engine, make_session_factory, utcnow
+from paris_avenir.migrate import upgrade_to_head
 from paris_avenir.staff.models import StaffRole, StaffUser
 from paris_avenir.youths.models import Youth
+from tests.conftest import postgres_schema_url
 from tests.factories import create_youth
 from tests.helpers import post_form, sign_in_as
 from tests.servers import OidcProvider
@@ -296,3 +301,52 @@ async def test_a_bound_account_signs_on_by_its_subject(
     assert back.headers["location"] == "/pro"
     token = client.cookies.get(app.state.settings.session_cookie_name)
     assert sessions.find_active(session, token) is not None
+
+
+def test_one_state_finished_thirty_times_at_once_is_used_once(
+    oidc_provider: OidcProvider,
+) -> None:
+    """A callback replayed in parallel (a double tap, or an attacker racing the youth) goes
+    to the provider once: the flow is claimed by a conditional UPDATE, on PostgreSQL."""
+    engine = create_database_engine(
+        postgres_schema_url("oidc_races", needed_for="OIDC races on PostgreSQL"),
+        pool_size=20,
+        max_overflow=20,
+    )
+    upgrade_to_head(engine)
+    factory = make_session_factory(engine)
+    client = OidcClient(
+        ProviderSettings(
+            name="franceconnect",
+            issuer=oidc_provider.issuer,
+            client_id=oidc_provider.client_id,
+            client_secret=oidc_provider.client_secret,
+            redirect_uri="http://testserver/connexion/franceconnect/retour",
+        )
+    )
+    oidc_provider.next_subject = "jeune-course"
+    with factory.begin() as session:
+        started = client.begin(session, purpose="sign_in")
+    authorised = httpx.get(started.url)
+    assert authorised.status_code == 302
+    query = parse_qs(urlsplit(authorised.headers["location"]).query)
+    barrier = threading.Barrier(30)
+
+    def finish(_index: int) -> str:
+        barrier.wait()
+        with factory.begin() as session:
+            result = client.finish(
+                session,
+                state=query["state"][0],
+                code=query["code"][0],
+                error=None,
+                browser_state=started.state,
+            )
+            return "signed in" if result.claims else str(result.failure)
+
+    try:
+        with ThreadPoolExecutor(max_workers=30) as pool:
+            outcomes = Counter(pool.map(finish, range(30)))
+        assert outcomes == {"signed in": 1, str(OidcFailure.STATE): 29}
+    finally:
+        engine.dispose()

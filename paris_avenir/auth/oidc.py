@@ -34,7 +34,7 @@ from authlib.oidc.core import CodeIDToken
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from paris_avenir.auth.models import OidcFlow
@@ -195,7 +195,18 @@ class OidcClient:
         ):
             # Another browser: refused, and the flow stays for the one that started it.
             return OidcResult(None, failure=OidcFailure.BROWSER)
-        flow.used_at = now  # one try per flow, whatever happens next
+        # One try per flow, whatever happens next, decided by the database: of parallel
+        # callbacks with one state, exactly one goes on to the provider.
+        claimed = session.execute(
+            update(OidcFlow)
+            .where(OidcFlow.id == flow.id, OidcFlow.used_at.is_(None))
+            .values(used_at=now)
+            .returning(OidcFlow.id)
+            .execution_options(synchronize_session=False)
+        ).first()
+        if claimed is None:
+            return OidcResult(None, failure=OidcFailure.STATE)
+        flow.used_at = now
         if error or not code:
             return OidcResult(flow, failure=OidcFailure.PROVIDER_ERROR)
         try:
