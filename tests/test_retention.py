@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 from pathlib import Path
 
@@ -9,16 +10,24 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from paris_avenir.auth import codes, links, sessions
-from paris_avenir.auth.models import AuthMethod, LoginLink, SignInAttempt, UserSession
+from paris_avenir.auth.models import (
+    AuthMethod,
+    LoginLink,
+    SignInAttempt,
+    StaffActivation,
+    UserSession,
+)
 from paris_avenir.config import Settings
 from paris_avenir.db import utcnow
 from paris_avenir.messaging import outbox
 from paris_avenir.messaging.channels import build_channels
-from paris_avenir.messaging.models import OutboxMessage, OutboxStatus
+from paris_avenir.messaging.models import OutboxMessage, OutboxStatus, ProviderEvent
 from paris_avenir.messaging.outbox import ERASED
 from paris_avenir.retention.service import purge
+from paris_avenir.staff.models import StaffRole
+from paris_avenir.youths.import_models import ImportPreview
 from paris_avenir.youths.models import Channel
-from tests.factories import create_youth
+from tests.factories import create_staff, create_youth
 
 SECRET = "test-secret-key-for-retention-0123456789"
 
@@ -110,3 +119,45 @@ def test_the_scheduler_runs_the_purge_every_night(settings: Settings, tmp_path: 
         "document_sweep",
     }
     assert str(jobs["retention_purge"].trigger) == "cron[hour='3', minute='30']"
+
+
+def test_the_purge_forgets_expired_activations_checked_imports_and_old_webhook_events(
+    session: Session,
+) -> None:
+    now = utcnow()
+    admin = create_staff(session, StaffRole.ADMIN)
+    newcomer = create_staff(session)
+    for expires_at in (now - timedelta(days=8), now + timedelta(days=2)):
+        session.add(
+            StaffActivation(
+                staff_id=newcomer.id,
+                token_hash=uuid.uuid4().hex,
+                totp_secret_encrypted="chiffré",
+                created_by_id=admin.id,
+                expires_at=expires_at,
+            )
+        )
+    for expires_at in (now - timedelta(minutes=1), now + timedelta(minutes=20)):
+        session.add(
+            ImportPreview(
+                staff_id=admin.id,
+                token_hash=uuid.uuid4().hex,
+                content_sha256="0" * 64,
+                plan_digest="0" * 64,
+                content_encrypted="chiffré",
+                expires_at=expires_at,
+            )
+        )
+    for age in (timedelta(days=91), timedelta(days=1)):
+        session.add(ProviderEvent(event_key=uuid.uuid4().hex, event="stop", created_at=now - age))
+    session.commit()
+
+    report = purge(session, now=now)
+    session.commit()
+
+    assert (report.staff_activations, report.import_previews, report.provider_events) == (1, 1, 1)
+    # What may still serve stays: a link not yet expired, a check still to confirm, the
+    # recent events a replay would be compared with.
+    assert session.scalars(select(StaffActivation.expires_at)).all() == [now + timedelta(days=2)]
+    assert session.scalars(select(ImportPreview.expires_at)).all() == [now + timedelta(minutes=20)]
+    assert _count(session, ProviderEvent) == 1

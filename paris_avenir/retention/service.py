@@ -4,7 +4,10 @@ its deletion goes through the référent (a task), who checks what the law requi
 - sign-in codes and attempts: 30 days after they expired (long enough to investigate abuse);
   the rows that serialise the code limits, once no limit's window looks at them (24 hours);
 - sessions: 30 days after they ended;
-- login links and OIDC flows: 7 days after they expired;
+- login links, OIDC flows and staff activation links: 7 days after they expired;
+- checked imports waiting for confirmation (an encrypted copy of the ASE file): once expired;
+- the SMS provider's webhook events kept against replays: after 90 days (the provider
+  retries a webhook for far less);
 - outgoing SMS and email: their texts are erased as soon as they are final (the outbox does it
   when it sends; this catches what was cancelled in bulk), their address 90 days after they
   were written; the row stays (status history, statistics, exactly-once key);
@@ -22,15 +25,23 @@ from sqlalchemy.orm import Session
 
 from paris_avenir.audit import service as audit
 from paris_avenir.auth import codes
-from paris_avenir.auth.models import LoginLink, OidcFlow, SignInAttempt, UserSession
+from paris_avenir.auth.models import (
+    LoginLink,
+    OidcFlow,
+    SignInAttempt,
+    StaffActivation,
+    UserSession,
+)
 from paris_avenir.db import utcnow
-from paris_avenir.messaging.models import OutboxMessage, OutboxStatus
+from paris_avenir.messaging.models import OutboxMessage, OutboxStatus, ProviderEvent
 from paris_avenir.messaging.outbox import ERASED
+from paris_avenir.youths.import_models import ImportPreview
 
 SIGN_IN_ATTEMPTS_KEPT = timedelta(days=30)
 SESSIONS_KEPT = timedelta(days=30)
 LINKS_KEPT = timedelta(days=7)
 OUTBOX_ADDRESS_KEPT = timedelta(days=90)
+PROVIDER_EVENTS_KEPT = timedelta(days=90)
 FINAL_STATUSES = [
     OutboxStatus.SENT,
     OutboxStatus.DELIVERED,
@@ -48,6 +59,9 @@ class PurgeReport:
     outbox_contents: int
     outbox_addresses: int = 0
     audit_events: int = 0
+    staff_activations: int = 0
+    import_previews: int = 0
+    provider_events: int = 0
 
 
 def _count(result: object) -> int:
@@ -70,6 +84,13 @@ def purge(session: Session, *, now: datetime | None = None) -> PurgeReport:
     )
     links = session.execute(delete(LoginLink).where(LoginLink.expires_at < now - LINKS_KEPT))
     flows = session.execute(delete(OidcFlow).where(OidcFlow.expires_at < now - LINKS_KEPT))
+    activations = session.execute(
+        delete(StaffActivation).where(StaffActivation.expires_at < now - LINKS_KEPT)
+    )
+    previews = session.execute(delete(ImportPreview).where(ImportPreview.expires_at < now))
+    events = session.execute(
+        delete(ProviderEvent).where(ProviderEvent.created_at < now - PROVIDER_EVENTS_KEPT)
+    )
     # The texts are encrypted (no SQL comparison on them): content_erased_at says what is done.
     contents = session.execute(
         update(OutboxMessage)
@@ -105,4 +126,7 @@ def purge(session: Session, *, now: datetime | None = None) -> PurgeReport:
         outbox_contents=_count(contents),
         outbox_addresses=_count(addresses),
         audit_events=audit_events,
+        staff_activations=_count(activations),
+        import_previews=_count(previews),
+        provider_events=_count(events),
     )
