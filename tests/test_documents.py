@@ -75,6 +75,21 @@ async def test_a_photo_is_stored_encrypted_and_without_its_gps_position(
     assert 0x8825 not in image.getexif()  # no GPS block any more
 
 
+async def test_a_document_whose_file_is_lost_says_so_instead_of_failing(
+    app: FastAPI, client: httpx.AsyncClient, session: Session, youth: Youth
+) -> None:
+    assert (await upload(client, PDF_BYTES, "rib.pdf", "rib")).status_code == 303
+    document = session.scalars(select(Document)).one()
+    store: DocumentStore = app.state.document_store
+    for path in Path(store.directory).rglob("*"):
+        if path.is_file():
+            path.unlink()  # a disk restored from an older backup
+    page = await client.get(f"/mon-espace/documents/{document.id}")
+    assert page.status_code == 410
+    assert "Ce document n’est plus disponible" in page.text
+    assert "Ajoutez-le de nouveau dans « Mes documents »" in page.text
+
+
 async def test_an_iphone_heic_photo_is_converted_to_jpeg(
     client: httpx.AsyncClient, session: Session, youth: Youth
 ) -> None:

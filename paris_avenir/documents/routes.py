@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
@@ -19,6 +20,8 @@ from paris_avenir.documents.validation import MAX_BYTES, RefusedFile
 from paris_avenir.kit.forms import parse_date
 from paris_avenir.web.i18n import gettext as _
 from paris_avenir.web.templating import render
+
+logger = logging.getLogger(__name__)
 
 router = APIRouter()
 PARIS = ZoneInfo("Europe/Paris")
@@ -132,7 +135,13 @@ def upload(
 
 
 def _download(document: Document, request: Request) -> Response:
-    content = _store(request).read(document.storage_key)
+    try:
+        content = _store(request).read(document.storage_key)
+    except FileNotFoundError:
+        # A row whose file is gone (a disk restored from an older backup): say so plainly
+        # rather than fail; the hourly sweep reports such rows to the operator too.
+        logger.error("document %s: its file is missing", document.id)
+        raise HTTPException(status_code=410) from None
     return Response(
         content,
         media_type=document.content_type,

@@ -42,6 +42,10 @@ ERROR_TEXTS: dict[int | str, tuple[str, tuple[str, ...]]] = {
         ),
     ),
     405: (N_("Action impossible"), (N_("Cette action n’est pas possible sur cette page."),)),
+    410: (
+        N_("Ce document n’est plus disponible"),
+        (N_("Ajoutez-le de nouveau dans « Mes documents », puis prévenez votre référent."),),
+    ),
     429: (
         N_("Trop d’essais"),
         (
