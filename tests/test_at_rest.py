@@ -33,6 +33,7 @@ from paris_avenir.aid_requests import kinds
 from paris_avenir.aid_requests.catalogue import ensure_catalogue
 from paris_avenir.aid_requests.kinds.base import Verdict
 from paris_avenir.aid_requests.models import AidCode, AidRequest, AidRequestEvent, RequestStatus
+from paris_avenir.appointments.models import Appointment
 from paris_avenir.auth import codes
 from paris_avenir.config import Settings
 from paris_avenir.db import create_database_engine, make_session_factory
@@ -48,7 +49,13 @@ from paris_avenir.staff.models import StaffRole, StaffUser, Team
 from paris_avenir.youths.export import export_youth_data
 from paris_avenir.youths.models import Channel, HousingSituation, Youth
 from tests.conftest import BACKENDS, postgres_schema_url
-from tests.factories import assign, create_document, create_staff, create_youth
+from tests.factories import (
+    assign,
+    create_appointment,
+    create_document,
+    create_staff,
+    create_youth,
+)
 from tests.helpers import post_form, sign_in_as
 
 REASON = "Vous avez déjà reçu une aide d’urgence ce mois-ci, revenez le mois prochain."
@@ -499,3 +506,45 @@ def test_the_migration_encrypts_what_rows_already_hold_and_loses_none(
         assert session.execute(text("SELECT ip_address FROM audit_event")).scalar() == (
             "203.0.113.0/24"
         )
+
+
+def test_a_note_to_the_youth_on_an_appointment_is_encrypted_and_the_migration_keeps_it(
+    blank_engine: Engine,
+) -> None:
+    note = "Apportez votre titre de séjour, on le photocopie ensemble."
+    _migrate(blank_engine, "head")
+    with make_session_factory(blank_engine).begin() as session:
+        youth = create_youth(session)
+        referent = create_staff(session)
+        appointment_id = create_appointment(
+            session, youth, referent, datetime(2026, 12, 7, 9, 0, tzinfo=UTC), note_for_youth=note
+        ).id
+
+    def raw() -> str:
+        with blank_engine.connect() as connection:
+            return str(
+                connection.execute(
+                    text("SELECT note_for_youth FROM appointment WHERE id = :id"),
+                    {
+                        "id": appointment_id.hex
+                        if blank_engine.dialect.name == "sqlite"
+                        else str(appointment_id)
+                    },
+                ).scalar_one()
+            )
+
+    assert note not in raw() and raw().startswith("gAAAAA")  # a Fernet token
+    # Before this revision: the note in clear, as it was; up again: encrypted, and read back.
+    _downgrade(blank_engine, "3789f6d4a0b4")
+    assert raw() == note
+    _migrate(blank_engine, "head")
+    assert note not in raw()
+    with make_session_factory(blank_engine)() as session:
+        assert session.get_one(Appointment, appointment_id).note_for_youth == note
+
+
+def _downgrade(engine: Engine, revision: str) -> None:
+    config = alembic_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)

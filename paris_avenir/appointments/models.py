@@ -4,10 +4,11 @@ import enum
 import uuid
 from datetime import date, datetime, time
 
-from sqlalchemy import ForeignKey, Index, SmallInteger, String, Text, text
+from sqlalchemy import ForeignKey, Index, SmallInteger, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from paris_avenir.db import Base, RecordMixin, UTCDateTime, str_enum
+from paris_avenir.kit.crypto import EncryptedText
 
 
 class AppointmentKind(enum.StrEnum):
@@ -93,7 +94,8 @@ class Appointment(RecordMixin, Base):
     status: Mapped[AppointmentStatus] = mapped_column(
         str_enum(AppointmentStatus, "appointment_status"), default=AppointmentStatus.BOOKED
     )
-    note_for_youth: Mapped[str | None] = mapped_column(Text)
+    # A word from the staff member to the youth: encrypted at rest like every message.
+    note_for_youth: Mapped[str | None] = mapped_column(EncryptedText())
     booked_by_staff_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("staff_user.id"))
     # Psychological support is health data: the référent sees it only if the youth shares it.
     shared_with_referent: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
