@@ -92,7 +92,9 @@ STOP = {"event": "reply", "from": "33639980042", "reply": "STOP", "ts_event": 17
         {},
         {"Authorization": "Bearer not-the-token"},
         {"Authorization": TOKEN},  # no scheme
-        {"Authorization": "Basic " + TOKEN},  # another scheme
+        # Basic auth carries base64("user:token") (tests/test_brevo_contract.py), never the
+        # token as it is.
+        {"Authorization": "Basic " + TOKEN},
         {"X-Token": TOKEN},
     ],
     ids=["none", "wrong", "bare", "basic", "other-header"],
@@ -104,8 +106,7 @@ async def test_a_forged_stop_is_refused_and_changes_nothing(
     session.commit()
     response = await client.post(WEBHOOK, json=STOP, headers=headers)
     assert response.status_code == 401
-    # The token in the URL (what Basic auth in a URL or a query token would be) is no
-    # better: it would sit in every access log.
+    # The token in the query string is refused too: it would sit in access logs.
     response = await client.post(f"{WEBHOOK}?token={TOKEN}", json=STOP, headers=headers)
     assert response.status_code == 401
     session.refresh(youth)
