@@ -35,6 +35,7 @@ from paris_avenir.auth.oidc import accepts_mfa
 from paris_avenir.auth.staff_local import (
     claim_totp_step,
     hash_password,
+    new_account,
     new_totp_secret,
     provisioning_uri,
     record_failure,
@@ -44,7 +45,7 @@ from paris_avenir.auth.staff_local import (
 from paris_avenir.config import Settings
 from paris_avenir.db import utcnow
 from paris_avenir.kit.crypto import new_token, token_hash
-from paris_avenir.staff.models import StaffRole, StaffUser, Team
+from paris_avenir.staff.models import StaffRole, StaffUser
 from paris_avenir.web.i18n import gettext
 
 ACTIVATION_LIFETIME = timedelta(hours=72)
@@ -151,21 +152,12 @@ def invite_staff(
     now: datetime | None = None,
 ) -> Invitation:
     """A new account with no password and no TOTP, and its activation link."""
-    email = email.strip().lower()
-    if session.scalar(select(StaffUser).where(func.lower(StaffUser.email) == email)):
-        raise AccountError(gettext("Un compte existe déjà avec cet e-mail."))
-    team = None
-    if team_name:
-        team = session.scalar(select(Team).where(Team.name == team_name))
-        if team is None:
-            team = Team(name=team_name)
-            session.add(team)
-            session.flush()
-    staff = StaffUser(
-        email=email, full_name=full_name, role=role, team_id=team.id if team else None
-    )
-    session.add(staff)
-    session.flush()
+    try:
+        staff = new_account(
+            session, email=email, full_name=full_name, role=role, team_name=team_name
+        )
+    except ValueError as taken:
+        raise AccountError(str(taken)) from None
     return issue_activation(session, cipher, staff, base_url=base_url, by=by, now=now)
 
 

@@ -61,6 +61,20 @@ def create_staff(
     team_name: str | None = None,
     password: str | None = None,
 ) -> CreatedStaff:
+    password = password or secrets.token_urlsafe(15)
+    totp_secret = new_totp_secret()
+    staff = new_account(session, email=email, full_name=full_name, role=role, team_name=team_name)
+    staff.password_hash = hash_password(password)
+    staff.totp_secret_encrypted = cipher.encrypt(totp_secret.encode()).decode()
+    session.flush()
+    return CreatedStaff(staff, password, provisioning_uri(totp_secret, staff.email))
+
+
+def new_account(
+    session: Session, *, email: str, full_name: str, role: StaffRole, team_name: str | None
+) -> StaffUser:
+    """A staff account without secrets (the team created on first use); ValueError when the
+    email is taken."""
     email = email.strip().lower()
     if session.scalar(select(StaffUser).where(func.lower(StaffUser.email) == email)):
         raise ValueError(gettext("Un compte existe déjà avec cet e-mail."))
@@ -71,19 +85,12 @@ def create_staff(
             team = Team(name=team_name)
             session.add(team)
             session.flush()
-    password = password or secrets.token_urlsafe(15)
-    totp_secret = new_totp_secret()
     staff = StaffUser(
-        email=email,
-        full_name=full_name,
-        role=role,
-        team_id=team.id if team else None,
-        password_hash=hash_password(password),
-        totp_secret_encrypted=cipher.encrypt(totp_secret.encode()).decode(),
+        email=email, full_name=full_name, role=role, team_id=team.id if team else None
     )
     session.add(staff)
     session.flush()
-    return CreatedStaff(staff, password, provisioning_uri(totp_secret, email))
+    return staff
 
 
 class SignInOutcome(enum.StrEnum):
