@@ -268,6 +268,35 @@ async def test_staff_change_their_password_and_totp_from_their_account(
     assert (await _sign_in(client, new_password, _next_code(fresh.group(1)))).status_code == 303
 
 
+async def test_wrong_current_passwords_on_my_account_lock_it_like_the_sign_in(
+    app: FastAPI, client: httpx.AsyncClient, session: Session, admin_staff: StaffUser
+) -> None:
+    """A session left open on a shared computer is not a way to try passwords: five wrong
+    current passwords lock the account and end its sessions, this one included."""
+    link = await _invite(client)
+    client.cookies.clear()
+    secret = await _activation_secret(client, link)
+    assert (await _activate(client, link, code=pyotp.TOTP(secret).now())).status_code == 303
+    assert (await _sign_in(client, STRONG, _next_code(secret))).status_code == 303
+    new_password = "tabouret cerf-volant minuit 7"
+    for form in ("mot-de-passe", "totp") * 2 + ("mot-de-passe",):
+        fields = {"actuel": "pas le bon"}
+        fields |= (
+            {"nouveau": new_password, "confirmation": new_password}
+            if form == "mot-de-passe"
+            else {"secret": "A" * 32, "totp": "123456"}
+        )
+        wrong = await post_form(client, f"/pro/compte/{form}", fields)
+        assert wrong.status_code == 422 and "actuel n’est pas le bon" in wrong.text
+    session.expire_all()
+    account = session.scalars(select(StaffUser).where(StaffUser.email == "nadia@example.org")).one()
+    assert account.locked_until is not None and account.locked_until > utcnow()
+    # Signed out, and the right password does not open it before the lock ends.
+    assert (await client.get("/pro/compte")).status_code in {303, 401}
+    client.cookies.clear()
+    assert (await _sign_in(client, STRONG, _next_code(secret))).status_code == 422
+
+
 def test_the_password_policy() -> None:
     assert staff_account.password_problem("Abc123!") is not None
     assert staff_account.password_problem(COMMON) is not None

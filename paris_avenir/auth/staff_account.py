@@ -60,6 +60,23 @@ class AccountError(ValueError):
     """The message is for the person at the keyboard, in French."""
 
 
+class WrongCurrentPassword(AccountError):
+    """A wrong current password on "Mon compte" counts as a failed sign-in: the request
+    fails, but the count stays (the route keeps the transaction)."""
+
+
+def _check_current_password(
+    session: Session, staff: StaffUser, password: str, now: datetime
+) -> None:
+    """Someone holding an open session cannot try passwords without limit: the same counter
+    as the sign-in, and at the lock every session of the account ends."""
+    if verify_password(staff, password):
+        return
+    if record_failure(session, staff, now=now):
+        _end_other_sessions(session, staff, None, now)
+    raise WrongCurrentPassword(gettext("Le mot de passe actuel n’est pas le bon."))
+
+
 def password_problem(password: str, *, email: str = "", full_name: str = "") -> str | None:
     """Why this password is refused, or None."""
     if len(password) < MIN_PASSWORD_LENGTH:
@@ -297,8 +314,7 @@ def change_password(
 ) -> None:
     """Current password required; the account's other sessions end."""
     now = now or utcnow()
-    if not verify_password(staff, current):
-        raise AccountError(gettext("Le mot de passe actuel n’est pas le bon."))
+    _check_current_password(session, staff, current, now)
     if new == current:
         raise AccountError(gettext("Choisissez un mot de passe différent de l’actuel."))
     check_password(new, confirmation, staff=staff)
@@ -335,8 +351,7 @@ def reenrol_totp(
 ) -> None:
     """Replaces the TOTP secret, once a code of the new one and the password are right."""
     now = now or utcnow()
-    if not verify_password(staff, current_password):
-        raise AccountError(gettext("Le mot de passe actuel n’est pas le bon."))
+    _check_current_password(session, staff, current_password, now)
     try:
         pyotp.TOTP(secret).now()
     except (ValueError, TypeError):

@@ -145,7 +145,8 @@ def change_password(
             ip_address=client_ip(request),
         )
     except staff_account.AccountError as error:
-        session.rollback()
+        if not isinstance(error, staff_account.WrongCurrentPassword):
+            session.rollback()
         return _account_page(
             request, staff, error=str(error), error_form="mot-de-passe", status_code=422
         )
@@ -173,7 +174,8 @@ def reenrol_totp(
             ip_address=client_ip(request),
         )
     except staff_account.AccountError as error:
-        session.rollback()
+        if not isinstance(error, staff_account.WrongCurrentPassword):
+            session.rollback()
         return _account_page(
             request,
             staff,
