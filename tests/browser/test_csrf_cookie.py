@@ -47,9 +47,12 @@ def prod_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
         upload_dir=directory / "uploads",
         smtp_url=smtp.url,
     )
+    # The app first: it sets the keys the engine's encrypted columns use (prod's own keys),
+    # so that the demo data is written with them.
+    app = create_app(settings, engine=engine)
     with make_session_factory(engine).begin() as session:
         load_demo_data(session, cipher=build_cipher(settings))
-    server = PlatformServer(create_app(settings, engine=engine), port)
+    server = PlatformServer(app, port)
     server.start()
     yield LiveServer(
         url=settings.base_url,
