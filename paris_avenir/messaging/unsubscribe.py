@@ -5,11 +5,10 @@ since mail scanners follow links."""
 
 from __future__ import annotations
 
-import base64
 import uuid
 from datetime import timedelta
 
-from itsdangerous import BadSignature, SignatureExpired, TimestampSigner
+from paris_avenir.kit.crypto import id_from_signed, signed_id
 
 # Long enough for an email read weeks later; the link is refused afterwards (the youth can
 # still stop the messages from their profile).
@@ -23,20 +22,11 @@ def is_outreach(template: str) -> bool:
     return template.startswith(OUTREACH_PREFIX)
 
 
-def _signer(secret_key: str) -> TimestampSigner:
-    return TimestampSigner(secret_key, salt=SALT)
-
-
 def link(youth_id: uuid.UUID, *, secret_key: str, base_url: str) -> str:
-    compact = base64.urlsafe_b64encode(youth_id.bytes).rstrip(b"=")
-    token = _signer(secret_key).sign(compact).decode()
+    token = signed_id(youth_id, secret_key=secret_key, salt=SALT)
     return f"{base_url.rstrip('/')}/desabonnement/{token}"
 
 
 def youth_id_for(token: str, *, secret_key: str) -> uuid.UUID | None:
     """The youth the token names, or None when it is forged, damaged or expired."""
-    try:
-        compact = _signer(secret_key).unsign(token, max_age=int(LIFETIME.total_seconds()))
-        return uuid.UUID(bytes=base64.urlsafe_b64decode(compact + b"=="))
-    except (BadSignature, SignatureExpired, ValueError):
-        return None
+    return id_from_signed(token, secret_key=secret_key, salt=SALT, max_age=LIFETIME)

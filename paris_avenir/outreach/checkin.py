@@ -3,15 +3,14 @@
 
 from __future__ import annotations
 
-import base64
 import uuid
 from datetime import datetime, timedelta
 
-from itsdangerous import BadSignature, SignatureExpired, TimestampSigner
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from paris_avenir.db import utcnow
+from paris_avenir.kit.crypto import id_from_signed, signed_id
 from paris_avenir.outreach.models import OutreachAttempt, OutreachReason, OutreachResponse
 from paris_avenir.staff import tasks
 from paris_avenir.staff.models import TaskKind
@@ -21,22 +20,14 @@ LIFETIME = timedelta(days=14)
 SALT = "paris-avenir check-in"
 
 
-def _signer(secret_key: str) -> TimestampSigner:
-    return TimestampSigner(secret_key, salt=SALT)
-
-
 def link(attempt_id: uuid.UUID, *, secret_key: str, base_url: str) -> str:
-    # The id's 16 bytes, not its 36-character text: the link must leave room in one SMS.
-    compact = base64.urlsafe_b64encode(attempt_id.bytes).rstrip(b"=")
-    token = _signer(secret_key).sign(compact).decode()
+    token = signed_id(attempt_id, secret_key=secret_key, salt=SALT)
     return f"{base_url.rstrip('/')}/point/{token}"
 
 
 def attempt_for(session: Session, token: str, *, secret_key: str) -> OutreachAttempt | None:
-    try:
-        compact = _signer(secret_key).unsign(token, max_age=int(LIFETIME.total_seconds()))
-        attempt_id = uuid.UUID(bytes=base64.urlsafe_b64decode(compact + b"=="))
-    except (BadSignature, SignatureExpired, ValueError):
+    attempt_id = id_from_signed(token, secret_key=secret_key, salt=SALT, max_age=LIFETIME)
+    if attempt_id is None:
         return None
     return session.scalar(
         select(OutreachAttempt).where(
