@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from itsdangerous import TimestampSigner
 
 from paris_avenir.logs import FORMAT, LOG_FILE_ENV, PrivateFormatter, quiet_noisy_loggers
 
@@ -185,8 +186,19 @@ def _remember_tokens() -> None:
             GENERATED.codes.add(f"{value:06d}")
         return value
 
+    # The signed links (check-in, one-click unsubscribe: kit.crypto.signed_id) are tokens
+    # too; their signer is patched on the class, whatever name the modules imported.
+    original_sign = TimestampSigner.sign
+
+    @functools.wraps(original_sign)
+    def sign(self: TimestampSigner, value: str | bytes) -> bytes:
+        signed = original_sign(self, value)
+        GENERATED.tokens.add(signed.decode())
+        return signed
+
     secrets.token_urlsafe = token_urlsafe
     secrets.randbelow = randbelow
+    TimestampSigner.sign = sign  # type: ignore[method-assign]
 
 
 def _log_file_for_subprocesses(path: Path) -> None:
