@@ -21,7 +21,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.formparsers import MultiPartException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from paris_avenir.kit.crypto import keyed_hash
+from paris_avenir.kit.crypto import keyed_hash, minimised_ip
 from paris_avenir.web import i18n
 
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -148,13 +148,9 @@ class RouteTemplateMiddleware:
 
 
 def _client_network(scope: Scope) -> str:
-    """The client's network, not its address: /24 (IPv4) or /48 (IPv6)."""
+    """The client's network, not its address, minimised as the audit log does."""
     client = scope.get("client")
-    address = _parse_address(client[0]) if client else None
-    if address is None:
-        return "-"
-    prefix = 24 if address.version == 4 else 48
-    return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
+    return (minimised_ip(client[0]) if client else None) or "-"
 
 
 class AccessLogMiddleware:
