@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import re
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from fastapi import FastAPI
@@ -16,6 +19,8 @@ from paris_avenir.auth.models import AuthMethod
 from paris_avenir.config import Settings
 from paris_avenir.staff.models import StaffUser
 from paris_avenir.youths.models import Youth
+
+T = TypeVar("T")
 
 CODE_IN_TEXT = re.compile(r"\b(\d{6})\b")
 
@@ -69,3 +74,15 @@ def sign_in_as(
     session.commit()
     client.cookies.set(settings.session_cookie_name, new.token)
     return new.token
+
+
+def at_once(count: int, action: Callable[[int], T]) -> list[T]:
+    """`count` calls released together by a barrier, each in its own thread: a race."""
+    barrier = threading.Barrier(count)
+
+    def run(index: int) -> T:
+        barrier.wait()
+        return action(index)
+
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        return list(pool.map(run, range(count)))

@@ -6,10 +6,8 @@ at once book it once."""
 from __future__ import annotations
 
 import re
-import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -34,7 +32,7 @@ from paris_avenir.staff.models import StaffRole, StaffUser
 from paris_avenir.youths.models import Youth
 from tests.conftest import postgres_schema_url
 from tests.factories import assign, create_staff, create_youth
-from tests.helpers import post_form, sign_in_as
+from tests.helpers import at_once, post_form, sign_in_as
 from tests.servers import PlatformServer
 from tests.test_appointments import open_mornings
 
@@ -223,17 +221,6 @@ def _browser_of(server: Server, youth_id: Any) -> tuple[dict[str, str], str]:
         return dict(client.cookies), token.group(1)
 
 
-def _at_once(count: int, action: Callable[[int], Any]) -> list[Any]:
-    barrier = threading.Barrier(count)
-
-    def run(index: int) -> Any:
-        barrier.wait()
-        return action(index)
-
-    with ThreadPoolExecutor(max_workers=count) as pool:
-        return list(pool.map(run, range(count)))
-
-
 def _post_booking(server: Server, browser: tuple[dict[str, str], str], slot_key: str) -> int:
     cookies, token = browser
     with httpx.Client(base_url=server.url, cookies=cookies, timeout=60) as client:
@@ -253,7 +240,7 @@ def test_forty_bookings_at_once_by_one_youth_give_exactly_the_limit(server: Serv
         youth_id, limit = youth.id, policy.load(session).open_psychologist_bookings
     assert len(keys) == 40
     browser = _browser_of(server, youth_id)
-    statuses = _at_once(40, lambda index: _post_booking(server, browser, keys[index]))
+    statuses = at_once(40, lambda index: _post_booking(server, browser, keys[index]))
     assert Counter(statuses) == {303: limit, 409: 40 - limit}
     with server.factory() as session:
         booked = session.scalar(
@@ -276,7 +263,7 @@ def test_thirty_youths_on_one_slot_at_once_book_it_once(server: Server) -> None:
         )
         ids = [youth.id for youth in youths]
     browsers = [_browser_of(server, youth_id) for youth_id in ids]
-    statuses = _at_once(30, lambda index: _post_booking(server, browsers[index], slot.key))
+    statuses = at_once(30, lambda index: _post_booking(server, browsers[index], slot.key))
     assert Counter(statuses) == {303: 1, 409: 29}
     with server.factory() as session:
         booked = session.scalars(

@@ -9,10 +9,8 @@ import json
 import re
 import shutil
 import subprocess
-import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from email.message import EmailMessage
@@ -52,7 +50,7 @@ from paris_avenir.staff.models import StaffRole, StaffUser
 from paris_avenir.youths.models import Channel, Youth
 from tests.conftest import postgres_schema_url, skip_or_fail
 from tests.factories import assign, create_staff, create_youth
-from tests.helpers import post_form, sign_in_as
+from tests.helpers import at_once, post_form, sign_in_as
 from tests.servers import PlatformServer, SmtpServer
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -493,17 +491,6 @@ def _phone_of(server: RaceServer, youth_id: Any) -> tuple[dict[str, str], str]:
         return dict(client.cookies), token.group(1)
 
 
-def _at_once(count: int, action: Callable[[int], int]) -> list[int]:
-    barrier = threading.Barrier(count)
-
-    def run(index: int) -> int:
-        barrier.wait()
-        return action(index)
-
-    with ThreadPoolExecutor(max_workers=count) as pool:
-        return list(pool.map(run, range(count)))
-
-
 def _post(server: RaceServer, phone: tuple[dict[str, str], str], path: str, **form: str) -> int:
     cookies, token = phone
     with httpx.Client(base_url=server.url, cookies=cookies, timeout=60) as client:
@@ -528,7 +515,7 @@ def test_thirty_moves_at_once_of_one_appointment_move_it_once(race_server: RaceS
     assert len(keys) >= 30
     phone = _phone_of(race_server, youth_id)
     path = f"/mon-espace/rendez-vous/{appointment_id}/deplacer"
-    statuses = _at_once(30, lambda index: _post(race_server, phone, path, creneau=keys[index]))
+    statuses = at_once(30, lambda index: _post(race_server, phone, path, creneau=keys[index]))
     assert Counter(statuses) == {303: 1, 409: 29}
     with race_server.factory() as session:
         rows = session.scalars(select(Appointment).where(Appointment.youth_id == youth_id)).all()
@@ -550,7 +537,7 @@ def test_thirty_cancellations_at_once_cancel_once(race_server: RaceServer) -> No
     youth_id, appointment_id, _keys = _booked_one(race_server)
     phone = _phone_of(race_server, youth_id)
     path = f"/mon-espace/rendez-vous/{appointment_id}/annuler"
-    statuses = _at_once(30, lambda _index: _post(race_server, phone, path))
+    statuses = at_once(30, lambda _index: _post(race_server, phone, path))
     assert Counter(statuses) == {303: 1, 409: 29}
     with race_server.factory() as session:
         appointment = session.get_one(Appointment, appointment_id)

@@ -6,13 +6,10 @@ even with 30 at the same moment on PostgreSQL."""
 from __future__ import annotations
 
 import re
-import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 import httpx
 import pytest
@@ -40,7 +37,7 @@ from paris_avenir.staff.models import StaffRole, StaffUser, Team
 from paris_avenir.youths.models import Youth
 from tests.conftest import postgres_schema_url
 from tests.factories import assign, create_staff, create_youth
-from tests.helpers import post_form, sign_in_as
+from tests.helpers import at_once, post_form, sign_in_as
 from tests.servers import PlatformServer
 
 
@@ -354,17 +351,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     engine.dispose()
 
 
-def _at_once(count: int, action: Callable[[int], Any]) -> list[Any]:
-    barrier = threading.Barrier(count)
-
-    def run(index: int) -> Any:
-        barrier.wait()
-        return action(index)
-
-    with ThreadPoolExecutor(max_workers=count) as pool:
-        return list(pool.map(run, range(count)))
-
-
 def test_thirty_confirmations_at_once_confirm_once(server: Server) -> None:
     with server.factory.begin() as session:
         ensure_catalogue(session)
@@ -403,7 +389,7 @@ def test_thirty_confirmations_at_once_confirm_once(server: Server) -> None:
             )
             return response.status_code
 
-    statuses = Counter(_at_once(PARALLEL, confirm))
+    statuses = Counter(at_once(PARALLEL, confirm))
     assert statuses == {303: 1, 422: PARALLEL - 1}
     with server.factory() as session:
         granted = session.get_one(AidRequest, request_id)

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -42,7 +40,7 @@ from paris_avenir.youths.importer import describe, import_youths
 from paris_avenir.youths.models import Youth
 from tests.conftest import postgres_schema_url
 from tests.factories import assign, create_staff, create_task, create_youth
-from tests.helpers import sign_in_as
+from tests.helpers import at_once, sign_in_as
 from tests.querycount import CountQueries
 from tests.servers import PlatformServer
 
@@ -526,17 +524,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     engine.dispose()
 
 
-def _at_once(count: int, action: Callable[[int], Any]) -> list[Any]:
-    barrier = threading.Barrier(count)
-
-    def run(index: int) -> Any:
-        barrier.wait()
-        return action(index)
-
-    with ThreadPoolExecutor(max_workers=count) as pool:
-        return list(pool.map(run, range(count)))
-
-
 def test_thirty_confirmations_of_one_check_apply_it_once(server: Server) -> None:
     with server.factory.begin() as session:
         world = make_world(session, suffix="-course")
@@ -566,7 +553,7 @@ def test_thirty_confirmations_of_one_check_apply_it_once(server: Server) -> None
             )
             return response.status_code
 
-    statuses = Counter(_at_once(PARALLEL, confirm_once))
+    statuses = Counter(at_once(PARALLEL, confirm_once))
     assert statuses == {200: 1, 409: PARALLEL - 1}
     with server.factory() as session:
 

@@ -22,7 +22,6 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -50,6 +49,7 @@ from paris_avenir.staff.models import StaffTask, StaffUser
 from paris_avenir.youths.models import Channel, ContactVerification, Youth
 from tests.conftest import BACKENDS, postgres_schema_url
 from tests.factories import create_check_in, create_staff, create_youth
+from tests.helpers import at_once
 from tests.servers import PlatformServer
 
 SCHEMA = "security_races"
@@ -107,18 +107,6 @@ def server(
     engine.dispose()
 
 
-def _at_once(count: int, action: Callable[[int], Any]) -> list[Any]:
-    """`count` calls released together by a barrier, each in its own thread."""
-    barrier = threading.Barrier(count)
-
-    def run(index: int) -> Any:
-        barrier.wait()
-        return action(index)
-
-    with ThreadPoolExecutor(max_workers=count) as pool:
-        return list(pool.map(run, range(count)))
-
-
 def _browser(server: Server, page: str = "/connexion") -> tuple[dict[str, str], str]:
     """Cookies and CSRF token of one browser, shared by every parallel request."""
     with httpx.Client(base_url=server.url) as client:
@@ -170,7 +158,7 @@ def test_forty_wrong_codes_at_once_count_five_tries(server: Server) -> None:
         left = re.search(r"Essais restants : (\d)", page.text)
         return left.group(1) if left else ("void" if "Trop d’essais" in page.text else page.text)
 
-    answers = Counter(_at_once(40, try_code))
+    answers = Counter(at_once(40, try_code))
     # Each try counted once: 4, 3, 2, 1 tries left, then the 5th voids the attempt.
     assert answers == {"4": 1, "3": 1, "2": 1, "1": 1, "void": 36}
     with server.factory() as session:
@@ -194,7 +182,7 @@ def test_thirty_code_requests_for_one_number_send_three_sms(server: Server) -> N
             server, cookies, "/connexion", {"csrftoken": token, "destination": phone}
         ).status_code
 
-    statuses = Counter(_at_once(PARALLEL, ask))
+    statuses = Counter(at_once(PARALLEL, ask))
     limit = codes.DESTINATION_LIMITS[0][1]
     assert limit == 3
     assert statuses == {303: limit, 429: PARALLEL - limit}
@@ -238,7 +226,7 @@ def test_one_address_asking_for_thirty_numbers_at_once_gets_exactly_its_limit(
             server, cookies, "/connexion", {"csrftoken": token, "destination": numbers[index]}
         ).status_code
 
-    assert Counter(_at_once(PARALLEL, ask)) == {303: 7, 429: PARALLEL - 7}
+    assert Counter(at_once(PARALLEL, ask)) == {303: 7, 429: PARALLEL - 7}
 
 
 def test_thirty_taps_on_the_email_fallback_send_one_email(server: Server) -> None:
@@ -251,7 +239,7 @@ def test_thirty_taps_on_the_email_fallback_send_one_email(server: Server) -> Non
     def tap(_index: int) -> int:
         return _post(server, cookies, "/connexion/code/email", {"csrftoken": token}).status_code
 
-    assert Counter(_at_once(PARALLEL, tap)) == {200: PARALLEL}
+    assert Counter(at_once(PARALLEL, tap)) == {200: PARALLEL}
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         with server.factory() as session:
@@ -314,7 +302,7 @@ def test_thirty_requests_for_a_new_number_at_once_send_three_codes(server: Serve
             {"csrftoken": token, "nouveau": new_phone},
         ).status_code
 
-    assert Counter(_at_once(PARALLEL, ask)) == {200: 3, 422: PARALLEL - 3}
+    assert Counter(at_once(PARALLEL, ask)) == {200: 3, 422: PARALLEL - 3}
     assert len(_verifications(server, youth)) == 3
     assert len(server.wait_for_sms(new_phone, 3)) == 3
 
@@ -344,7 +332,7 @@ def test_forty_wrong_contact_codes_count_five_and_the_right_one_changes_the_numb
 
         return post
 
-    assert Counter(_at_once(40, try_code(wrong))) == {422: 40}
+    assert Counter(at_once(40, try_code(wrong))) == {422: 40}
     (verification,) = _verifications(server, youth)
     assert verification.wrong_tries == 5 and verification.consumed_at is None
     # Void now: even the right code does not work, and the number is unchanged.
@@ -364,7 +352,7 @@ def test_forty_wrong_contact_codes_count_five_and_the_right_one_changes_the_numb
     (sms,) = server.wait_for_sms(another, 1)
     good = re.search(r"\b(\d{6})\b", sms)
     assert good
-    statuses = Counter(_at_once(PARALLEL, try_code(good.group(1))))
+    statuses = Counter(at_once(PARALLEL, try_code(good.group(1))))
     assert statuses == {303: 1, 422: PARALLEL - 1}
     with server.factory() as session:
         assert session.get_one(Youth, youth.id).phone == another
@@ -385,7 +373,7 @@ def test_one_link_used_thirty_times_at_once_opens_one_session(server: Server) ->
     def use(_index: int) -> int:
         return _post(server, cookies, url, {"csrftoken": token}).status_code
 
-    assert Counter(_at_once(PARALLEL, use)) == {303: 1, 410: PARALLEL - 1}
+    assert Counter(at_once(PARALLEL, use)) == {303: 1, 410: PARALLEL - 1}
     with server.factory() as session:
         opened = session.scalar(
             select(func.count())
@@ -412,7 +400,7 @@ def test_thirty_taps_on_one_check_in_answer_it_once_on_sqlite_too(server: Server
         assert page.status_code == 200
         return "thanks" if "Quelqu’un va vous appeler" in page.text else "already"
 
-    assert Counter(_at_once(PARALLEL, answer)) == {"thanks": 1, "already": PARALLEL - 1}
+    assert Counter(at_once(PARALLEL, answer)) == {"thanks": 1, "already": PARALLEL - 1}
     with server.factory() as session:
         alerts = session.scalar(
             select(func.count())
@@ -465,11 +453,11 @@ def test_wrong_passwords_at_once_lock_the_account_at_exactly_the_fifth(server: S
         return _post(server, cookies, "/pro/connexion", wrong).status_code
 
     # Four at once: four failures counted, not one, and no lock yet.
-    assert Counter(_at_once(4, fail)) == {422: 4}
+    assert Counter(at_once(4, fail)) == {422: 4}
     staff = _staff_row(server, account)
     assert (staff.failed_sign_in_count, staff.locked_until) == (4, None)
     # Thirty more at once: the first of them is the 5th failure and locks, once.
-    assert Counter(_at_once(PARALLEL, fail)) == {422: PARALLEL}
+    assert Counter(at_once(PARALLEL, fail)) == {422: PARALLEL}
     staff = _staff_row(server, account)
     assert staff.locked_until is not None and staff.locked_until > datetime.now(UTC)
     with server.factory() as session:
@@ -494,7 +482,7 @@ def test_one_totp_code_sent_thirty_times_at_once_opens_one_session(server: Serve
     def sign_in(_index: int) -> int:
         return _post(server, cookies, "/pro/connexion", data).status_code
 
-    assert Counter(_at_once(PARALLEL, sign_in)) == {303: 1, 422: PARALLEL - 1}
+    assert Counter(at_once(PARALLEL, sign_in)) == {303: 1, 422: PARALLEL - 1}
     with server.factory() as session:
         opened = session.scalar(
             select(func.count())

@@ -5,14 +5,11 @@ task, an escalation happens once. The counts must be exact."""
 from __future__ import annotations
 
 import re
-import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 
 import httpx
 import pytest
@@ -33,6 +30,7 @@ from paris_avenir.staff.models import StaffRole, StaffTask, StaffUser, TaskKind,
 from paris_avenir.youths.models import FollowUpNote, Youth
 from tests.conftest import postgres_schema_url
 from tests.factories import assign, create_check_in, create_staff, create_youth
+from tests.helpers import at_once
 from tests.servers import PlatformServer
 
 SCHEMA = "task_races"
@@ -83,18 +81,6 @@ def _people(session: Session) -> tuple[StaffUser, StaffUser, Youth]:
     return referent, supervisor, youth
 
 
-def _at_once(count: int, action: Callable[[int], Any]) -> list[Any]:
-    """`count` calls released together by a barrier, each in its own thread."""
-    barrier = threading.Barrier(count)
-
-    def run(index: int) -> Any:
-        barrier.wait()
-        return action(index)
-
-    with ThreadPoolExecutor(max_workers=count) as pool:
-        return list(pool.map(run, range(count)))
-
-
 def _signed_in_client(server: Server, *, staff: StaffUser) -> tuple[dict[str, str], str]:
     """Cookies and CSRF token of one signed-in browser, shared by every parallel request."""
     with server.factory.begin() as session:
@@ -127,7 +113,7 @@ def test_thirty_people_closing_one_task_at_once_close_it_once(server: Server) ->
             )
             return response.status_code
 
-    statuses = Counter(_at_once(PARALLEL, close))
+    statuses = Counter(at_once(PARALLEL, close))
     assert statuses == {303: 1, 409: PARALLEL - 1}
     with server.factory() as session:
         closes = session.scalar(
@@ -159,7 +145,7 @@ def test_thirty_taps_on_one_check_in_answer_it_once(server: Server) -> None:
             assert response.status_code == 200
             return "thanks" if "Quelqu’un va vous appeler" in response.text else "already"
 
-    answers = Counter(_at_once(PARALLEL, answer))
+    answers = Counter(at_once(PARALLEL, answer))
     assert answers == {"thanks": 1, "already": PARALLEL - 1}
     with server.factory() as session:
         alerts = session.scalars(
@@ -192,7 +178,7 @@ def test_forty_workers_opening_the_same_task_open_one(server: Server) -> None:
             )
             return opened is not None
 
-    opened = _at_once(40, open_one)
+    opened = at_once(40, open_one)
     assert opened.count(True) == 1
     with server.factory() as session:
         count = session.scalar(
@@ -235,7 +221,7 @@ def test_thirty_schedulers_escalating_one_task_move_it_once(server: Server) -> N
         with server.factory.begin() as session:
             return tasks.escalate(session, planned[0], now=now, base_url="http://x") is not None
 
-    moved = _at_once(PARALLEL, escalate)
+    moved = at_once(PARALLEL, escalate)
     assert moved.count(True) == 1
     with server.factory() as session:
         events = session.scalar(

@@ -6,11 +6,8 @@ other number the payload may carry."""
 from __future__ import annotations
 
 import re
-import threading
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import httpx
 import pytest
@@ -33,7 +30,7 @@ from paris_avenir.migrate import upgrade_to_head
 from paris_avenir.youths.models import Channel, Youth
 from tests.conftest import postgres_schema_url
 from tests.factories import create_youth
-from tests.helpers import sign_in_as
+from tests.helpers import at_once, sign_in_as
 from tests.servers import PlatformServer
 
 WEBHOOK = "/webhooks/sms/brevo"
@@ -241,17 +238,6 @@ def race_server(
     engine.dispose()
 
 
-def _at_once(count: int, action: Callable[[int], Any]) -> list[Any]:
-    barrier = threading.Barrier(count)
-
-    def run(index: int) -> Any:
-        barrier.wait()
-        return action(index)
-
-    with ThreadPoolExecutor(max_workers=count) as pool:
-        return list(pool.map(run, range(count)))
-
-
 def test_thirty_identical_stops_at_once_opt_out_once(
     race_server: tuple[str, sessionmaker[Session]],
 ) -> None:
@@ -267,7 +253,7 @@ def test_thirty_identical_stops_at_once_opt_out_once(
             assert response.status_code == 200, response.text
             return str(response.json()["status"])
 
-    answers = _at_once(PARALLEL, deliver)
+    answers = at_once(PARALLEL, deliver)
     assert sorted(answers) == ["duplicate"] * (PARALLEL - 1) + ["ok"]
     with factory() as session:
         youth = session.get_one(Youth, youth_id)
@@ -299,7 +285,7 @@ def test_thirty_different_stops_at_once_opt_out_once(
             assert response.status_code == 200, response.text
             return str(response.json()["status"])
 
-    assert _at_once(PARALLEL, deliver) == ["ok"] * PARALLEL
+    assert at_once(PARALLEL, deliver) == ["ok"] * PARALLEL
     with factory() as session:
         youth = session.get_one(Youth, youth_id)
         assert youth.outreach_opted_out_at is not None
