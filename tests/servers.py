@@ -13,18 +13,25 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import jsonschema  # type: ignore[import-untyped]
 from aiosmtpd.controller import Controller
 from joserfc import jwt
 from joserfc.jwk import RSAKey
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from paris_avenir.config import Settings
 
 
 def free_port() -> int:
@@ -454,3 +461,44 @@ def running(server: Any) -> Iterator[Any]:
         yield server
     finally:
         server.stop()
+
+
+@dataclass
+class RacePlatform:
+    """The platform on loopback over a database of its own, for 30–40 requests at once."""
+
+    url: str
+    settings: Settings
+    factory: sessionmaker[Session]
+    app: FastAPI
+
+
+@contextmanager
+def race_platform(url: str, directory: Path, **settings: Any) -> Iterator[RacePlatform]:
+    """A real server on `url`'s database (a PostgreSQL schema of its own, or a SQLite file),
+    migrated, its pool large enough that parallel requests wait on the database, not on it."""
+    from paris_avenir.app import create_app
+    from paris_avenir.config import Settings
+    from paris_avenir.db import create_database_engine, make_session_factory
+    from paris_avenir.migrate import upgrade_to_head
+
+    engine = create_database_engine(url, pool_size=20, max_overflow=30)
+    upgrade_to_head(engine)
+    config = Settings(
+        **{
+            "env": "dev",
+            "secret_key": "race-test-secret-" + "x" * 32,
+            "sms_file": directory / "sms.jsonl",
+            "upload_dir": directory / "uploads",
+            "smtp_url": "smtp://127.0.0.1:9",
+            **settings,
+        }
+    )
+    app = create_app(config, engine=engine)
+    platform = PlatformServer(app)
+    platform.start()
+    try:
+        yield RacePlatform(platform.url, config, make_session_factory(engine), app)
+    finally:
+        platform.stop()
+        engine.dispose()

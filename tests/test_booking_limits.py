@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,24 +16,20 @@ import httpx
 import pytest
 import time_machine
 from fastapi import FastAPI
-from sqlalchemy import Engine, func, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
-from paris_avenir.app import create_app
 from paris_avenir.appointments import service
 from paris_avenir.appointments.models import Appointment, AppointmentKind, AppointmentStatus
 from paris_avenir.auth import sessions
 from paris_avenir.auth.models import AuthMethod
-from paris_avenir.config import Settings
-from paris_avenir.db import create_database_engine, make_session_factory
-from paris_avenir.migrate import upgrade_to_head
 from paris_avenir.outreach import policy
 from paris_avenir.staff.models import StaffRole, StaffUser
 from paris_avenir.youths.models import Youth
 from tests.conftest import postgres_schema_url
 from tests.factories import assign, create_staff, create_youth
 from tests.helpers import at_once, post_form, sign_in_as
-from tests.servers import PlatformServer
+from tests.servers import RacePlatform, race_platform
 from tests.test_appointments import open_mornings
 
 NOW = datetime(2026, 12, 2, 6, 0, tzinfo=UTC)  # Wednesday, 7:00 in Paris
@@ -179,37 +175,14 @@ async def test_below_the_limit_slots_are_offered(
 SCHEMA = "booking_limits"
 
 
-@dataclass
-class Server:
-    url: str
-    settings: Settings
-    factory: sessionmaker[Session]
-
-
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    engine: Engine = create_database_engine(
-        postgres_schema_url(SCHEMA, needed_for="booking races on PostgreSQL"),
-        pool_size=20,
-        max_overflow=30,
-    )
-    upgrade_to_head(engine)
-    directory = tmp_path_factory.mktemp("booking-races")
-    settings = Settings(
-        env="dev",
-        secret_key="booking-race-secret-" + "x" * 32,
-        sms_file=directory / "sms.jsonl",
-        upload_dir=directory / "uploads",
-        smtp_url="smtp://127.0.0.1:9",
-    )
-    platform = PlatformServer(create_app(settings, engine=engine))
-    platform.start()
-    yield Server(platform.url, settings, make_session_factory(engine))
-    platform.stop()
-    engine.dispose()
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RacePlatform]:
+    url = postgres_schema_url(SCHEMA, needed_for="booking races on PostgreSQL")
+    with race_platform(url, tmp_path_factory.mktemp("booking-races")) as platform:
+        yield platform
 
 
-def _browser_of(server: Server, youth_id: Any) -> tuple[dict[str, str], str]:
+def _browser_of(server: RacePlatform, youth_id: Any) -> tuple[dict[str, str], str]:
     """Cookies and CSRF token of one signed-in phone."""
     with server.factory.begin() as session:
         started = sessions.start_session(session, youth_id=youth_id, method=AuthMethod.CODE)
@@ -221,7 +194,7 @@ def _browser_of(server: Server, youth_id: Any) -> tuple[dict[str, str], str]:
         return dict(client.cookies), token.group(1)
 
 
-def _post_booking(server: Server, browser: tuple[dict[str, str], str], slot_key: str) -> int:
+def _post_booking(server: RacePlatform, browser: tuple[dict[str, str], str], slot_key: str) -> int:
     cookies, token = browser
     with httpx.Client(base_url=server.url, cookies=cookies, timeout=60) as client:
         answer = client.post(
@@ -231,7 +204,7 @@ def _post_booking(server: Server, browser: tuple[dict[str, str], str], slot_key:
         return answer.status_code
 
 
-def test_forty_bookings_at_once_by_one_youth_give_exactly_the_limit(server: Server) -> None:
+def test_forty_bookings_at_once_by_one_youth_give_exactly_the_limit(server: RacePlatform) -> None:
     with server.factory.begin() as session:
         psychologist = create_staff(session, StaffRole.PSYCHOLOGIST)
         open_mornings(session, psychologist, PSY)
@@ -251,7 +224,7 @@ def test_forty_bookings_at_once_by_one_youth_give_exactly_the_limit(server: Serv
     assert booked == limit == 2
 
 
-def test_thirty_youths_on_one_slot_at_once_book_it_once(server: Server) -> None:
+def test_thirty_youths_on_one_slot_at_once_book_it_once(server: RacePlatform) -> None:
     with server.factory.begin() as session:
         psychologist = create_staff(session, StaffRole.PSYCHOLOGIST)
         open_mornings(session, psychologist, PSY)

@@ -11,7 +11,6 @@ import shutil
 import subprocess
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from email.message import EmailMessage
 from pathlib import Path
@@ -24,10 +23,9 @@ import pytest
 import time_machine
 import vobject  # type: ignore[import-untyped]
 from fastapi import FastAPI
-from sqlalchemy import Engine, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from paris_avenir.app import create_app
 from paris_avenir.appointments import service
 from paris_avenir.appointments.models import (
     Appointment,
@@ -38,20 +36,17 @@ from paris_avenir.appointments.models import (
 )
 from paris_avenir.auth import sessions
 from paris_avenir.auth.models import AuthMethod
-from paris_avenir.config import Settings
-from paris_avenir.db import create_database_engine, make_session_factory
 from paris_avenir.messaging import outbox
 from paris_avenir.messaging.channels import Channels
 from paris_avenir.messaging.channels.email_smtp import SmtpEmailSender
 from paris_avenir.messaging.channels.sms_file import FileSmsSender
 from paris_avenir.messaging.models import OutboxMessage, OutboxStatus
-from paris_avenir.migrate import upgrade_to_head
 from paris_avenir.staff.models import StaffRole, StaffUser
 from paris_avenir.youths.models import Channel, Youth
 from tests.conftest import postgres_schema_url, skip_or_fail
 from tests.factories import assign, create_staff, create_youth
 from tests.helpers import at_once, post_form, sign_in_as
-from tests.servers import PlatformServer, SmtpServer
+from tests.servers import RacePlatform, SmtpServer, race_platform
 
 PARIS = ZoneInfo("Europe/Paris")
 BASE_URL = "https://avenir.paris.example"
@@ -448,38 +443,16 @@ async def test_the_youth_sees_moved_and_cancelled_apart_in_mes_rendez_vous(
 RACE_SCHEMA = "calendar_races"
 
 
-@dataclass
-class RaceServer:
-    url: str
-    settings: Settings
-    factory: sessionmaker[Session]
-
-
 @pytest.fixture(scope="module")
-def race_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RaceServer]:
-    engine: Engine = create_database_engine(
-        postgres_schema_url(RACE_SCHEMA, needed_for="calendar races on PostgreSQL"),
-        pool_size=20,
-        max_overflow=30,
-    )
-    upgrade_to_head(engine)
-    directory = tmp_path_factory.mktemp("calendar-races")
-    settings = Settings(
-        env="dev",
-        secret_key="calendar-race-secret-" + "x" * 32,
-        base_url=BASE_URL,
-        sms_file=directory / "sms.jsonl",
-        upload_dir=directory / "uploads",
-        smtp_url="smtp://127.0.0.1:9",
-    )
-    platform = PlatformServer(create_app(settings, engine=engine))
-    platform.start()
-    yield RaceServer(platform.url, settings, make_session_factory(engine))
-    platform.stop()
-    engine.dispose()
+def race_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RacePlatform]:
+    url = postgres_schema_url(RACE_SCHEMA, needed_for="calendar races on PostgreSQL")
+    with race_platform(
+        url, tmp_path_factory.mktemp("calendar-races"), base_url=BASE_URL
+    ) as platform:
+        yield platform
 
 
-def _phone_of(server: RaceServer, youth_id: Any) -> tuple[dict[str, str], str]:
+def _phone_of(server: RacePlatform, youth_id: Any) -> tuple[dict[str, str], str]:
     """Cookies and CSRF token of one signed-in phone."""
     with server.factory.begin() as session:
         started = sessions.start_session(session, youth_id=youth_id, method=AuthMethod.CODE)
@@ -491,13 +464,13 @@ def _phone_of(server: RaceServer, youth_id: Any) -> tuple[dict[str, str], str]:
         return dict(client.cookies), token.group(1)
 
 
-def _post(server: RaceServer, phone: tuple[dict[str, str], str], path: str, **form: str) -> int:
+def _post(server: RacePlatform, phone: tuple[dict[str, str], str], path: str, **form: str) -> int:
     cookies, token = phone
     with httpx.Client(base_url=server.url, cookies=cookies, timeout=60) as client:
         return client.post(path, data={"csrftoken": token, **form}).status_code
 
 
-def _booked_one(server: RaceServer) -> tuple[Any, Any, list[str]]:
+def _booked_one(server: RacePlatform) -> tuple[Any, Any, list[str]]:
     with server.factory.begin() as session:
         referent = create_staff(session, StaffRole.REFERENT)
         open_mornings(session, referent)
@@ -510,7 +483,7 @@ def _booked_one(server: RaceServer) -> tuple[Any, Any, list[str]]:
         return youth.id, appointment.id, keys[:-1]
 
 
-def test_thirty_moves_at_once_of_one_appointment_move_it_once(race_server: RaceServer) -> None:
+def test_thirty_moves_at_once_of_one_appointment_move_it_once(race_server: RacePlatform) -> None:
     youth_id, appointment_id, keys = _booked_one(race_server)
     assert len(keys) >= 30
     phone = _phone_of(race_server, youth_id)
@@ -533,7 +506,7 @@ def test_thirty_moves_at_once_of_one_appointment_move_it_once(race_server: RaceS
     assert sequences == [0, 2]
 
 
-def test_thirty_cancellations_at_once_cancel_once(race_server: RaceServer) -> None:
+def test_thirty_cancellations_at_once_cancel_once(race_server: RacePlatform) -> None:
     youth_id, appointment_id, _keys = _booked_one(race_server)
     phone = _phone_of(race_server, youth_id)
     path = f"/mon-espace/rendez-vous/{appointment_id}/annuler"

@@ -8,14 +8,13 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import timedelta
 
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import Engine, func, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from paris_avenir.aid_requests.catalogue import ensure_catalogue
 from paris_avenir.aid_requests.models import (
@@ -25,20 +24,17 @@ from paris_avenir.aid_requests.models import (
     AidRequestEvent,
     RequestStatus,
 )
-from paris_avenir.app import create_app
 from paris_avenir.audit.models import AuditEvent
 from paris_avenir.auth import sessions
 from paris_avenir.auth.models import AuthMethod
-from paris_avenir.config import Settings
-from paris_avenir.db import create_database_engine, make_session_factory, utcnow
+from paris_avenir.db import utcnow
 from paris_avenir.messaging.models import OutboxMessage
-from paris_avenir.migrate import upgrade_to_head
 from paris_avenir.staff.models import StaffRole, StaffUser, Team
 from paris_avenir.youths.models import Youth
 from tests.conftest import postgres_schema_url
 from tests.factories import assign, create_staff, create_youth
 from tests.helpers import at_once, post_form, sign_in_as
-from tests.servers import PlatformServer
+from tests.servers import RacePlatform, race_platform
 
 
 @pytest.fixture
@@ -323,35 +319,14 @@ SCHEMA = "duties_races"
 PARALLEL = 30
 
 
-@dataclass
-class Server:
-    url: str
-    settings: Settings
-    factory: sessionmaker[Session]
-
-
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    engine: Engine = create_database_engine(
-        postgres_schema_url(SCHEMA, needed_for="races on PostgreSQL"), pool_size=20, max_overflow=20
-    )
-    upgrade_to_head(engine)
-    directory = tmp_path_factory.mktemp("duties")
-    settings = Settings(
-        env="dev",
-        secret_key="race-test-secret-" + "x" * 32,
-        sms_file=directory / "sms.jsonl",
-        upload_dir=directory / "uploads",
-        smtp_url="smtp://127.0.0.1:9",
-    )
-    platform = PlatformServer(create_app(settings, engine=engine))
-    platform.start()
-    yield Server(platform.url, settings, make_session_factory(engine))
-    platform.stop()
-    engine.dispose()
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RacePlatform]:
+    url = postgres_schema_url(SCHEMA, needed_for="races on PostgreSQL")
+    with race_platform(url, tmp_path_factory.mktemp("duties")) as platform:
+        yield platform
 
 
-def test_thirty_confirmations_at_once_confirm_once(server: Server) -> None:
+def test_thirty_confirmations_at_once_confirm_once(server: RacePlatform) -> None:
     with server.factory.begin() as session:
         ensure_catalogue(session)
         team = Team(name="Course aux accords")

@@ -20,19 +20,16 @@ import httpx
 import pytest
 import time_machine
 from fastapi import FastAPI
-from sqlalchemy import Engine, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from paris_avenir.app import create_app
 from paris_avenir.audit.models import AuditEvent
 from paris_avenir.auth import sessions
 from paris_avenir.auth.models import AuthMethod
 from paris_avenir.config import Settings
-from paris_avenir.db import create_database_engine, make_session_factory
 from paris_avenir.messaging import outbox
 from paris_avenir.messaging.channels import build_channels
 from paris_avenir.messaging.models import OutboxMessage
-from paris_avenir.migrate import upgrade_to_head
 from paris_avenir.staff import assignments
 from paris_avenir.staff.models import StaffRole, StaffTask, StaffUser, TaskKind, Team
 from paris_avenir.youths.import_models import ImportPreview
@@ -42,7 +39,7 @@ from tests.conftest import postgres_schema_url
 from tests.factories import assign, create_staff, create_task, create_youth
 from tests.helpers import at_once, sign_in_as
 from tests.querycount import CountQueries
-from tests.servers import PlatformServer
+from tests.servers import RacePlatform, race_platform
 
 HEADER = "ase_ref;last_name;first_name;birth_date;phone;email;ase_exit_date;referent_email;language"
 ORIGINAL_PHONE = "+33639981201"
@@ -496,35 +493,14 @@ SCHEMA = "import_races"
 PARALLEL = 30
 
 
-@dataclass
-class Server:
-    url: str
-    settings: Settings
-    factory: sessionmaker[Session]
-
-
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    engine: Engine = create_database_engine(
-        postgres_schema_url(SCHEMA, needed_for="races on PostgreSQL"), pool_size=20, max_overflow=20
-    )
-    upgrade_to_head(engine)
-    directory = tmp_path_factory.mktemp("import-races")
-    settings = Settings(
-        env="dev",
-        secret_key="import-race-secret-" + "x" * 32,
-        sms_file=directory / "sms.jsonl",
-        upload_dir=directory / "uploads",
-        smtp_url="smtp://127.0.0.1:9",
-    )
-    platform = PlatformServer(create_app(settings, engine=engine))
-    platform.start()
-    yield Server(platform.url, settings, make_session_factory(engine))
-    platform.stop()
-    engine.dispose()
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RacePlatform]:
+    url = postgres_schema_url(SCHEMA, needed_for="races on PostgreSQL")
+    with race_platform(url, tmp_path_factory.mktemp("import-races")) as platform:
+        yield platform
 
 
-def test_thirty_confirmations_of_one_check_apply_it_once(server: Server) -> None:
+def test_thirty_confirmations_of_one_check_apply_it_once(server: RacePlatform) -> None:
     with server.factory.begin() as session:
         world = make_world(session, suffix="-course")
         youth_id, admin_id = world.youth.id, world.admin.id

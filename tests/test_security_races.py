@@ -35,22 +35,20 @@ from sqlalchemy import Engine, func, select, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from paris_avenir.app import create_app
 from paris_avenir.audit.models import AuditEvent
 from paris_avenir.auth import codes, links, sessions
 from paris_avenir.auth.models import AuthMethod, SignInAttempt, UserSession
 from paris_avenir.config import Settings
-from paris_avenir.db import create_database_engine, make_session_factory
+from paris_avenir.db import create_database_engine
 from paris_avenir.kit.crypto import build_cipher
 from paris_avenir.messaging.models import OutboxMessage
-from paris_avenir.migrate import upgrade_to_head
 from paris_avenir.outreach import checkin
 from paris_avenir.staff.models import StaffTask, StaffUser
 from paris_avenir.youths.models import Channel, ContactVerification, Youth
 from tests.conftest import BACKENDS, postgres_schema_url
 from tests.factories import create_check_in, create_staff, create_youth
 from tests.helpers import at_once
-from tests.servers import PlatformServer
+from tests.servers import race_platform
 
 SCHEMA = "security_races"
 PARALLEL = 30
@@ -91,20 +89,8 @@ def server(
         url = postgres_schema_url(SCHEMA, needed_for="races on PostgreSQL")
     else:
         url = f"sqlite:///{directory / 'races.sqlite3'}"
-    engine: Engine = create_database_engine(url, pool_size=20, max_overflow=25)
-    upgrade_to_head(engine)
-    settings = Settings(
-        env="dev",
-        secret_key="security-race-secret-" + "x" * 32,
-        sms_file=directory / "sms.jsonl",
-        upload_dir=directory / "uploads",
-        smtp_url="smtp://127.0.0.1:9",
-    )
-    platform = PlatformServer(create_app(settings, engine=engine))
-    platform.start()
-    yield Server(request.param, platform.url, settings, make_session_factory(engine))
-    platform.stop()
-    engine.dispose()
+    with race_platform(url, directory) as platform:
+        yield Server(request.param, platform.url, platform.settings, platform.factory)
 
 
 def _browser(server: Server, page: str = "/connexion") -> tuple[dict[str, str], str]:

@@ -13,7 +13,6 @@ import threading
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
@@ -22,22 +21,19 @@ import pyotp
 import pytest
 import time_machine
 from fastapi import FastAPI
-from sqlalchemy import Engine, func, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 from zxcvbn.frequency_lists import FREQUENCY_LISTS  # type: ignore[import-untyped]
 
-from paris_avenir.app import create_app
 from paris_avenir.audit.models import AuditEvent
 from paris_avenir.auth import sessions, staff_account
 from paris_avenir.auth.models import AuthMethod, StaffActivation, UserSession
-from paris_avenir.config import Settings
-from paris_avenir.db import create_database_engine, make_session_factory, utcnow
-from paris_avenir.migrate import upgrade_to_head
+from paris_avenir.db import utcnow
 from paris_avenir.staff.models import StaffRole, StaffUser
 from tests.conftest import postgres_schema_url
 from tests.factories import create_staff
 from tests.helpers import csrf_token, post_form, sign_in_as
-from tests.servers import PlatformServer
+from tests.servers import RacePlatform, race_platform
 
 STRONG = "lampadaire girafe orageuse 42"
 COMMON = next(word for word in FREQUENCY_LISTS["passwords"] if len(word) >= 12)
@@ -339,40 +335,18 @@ SCHEMA = "staff_account_races"
 PARALLEL = 30
 
 
-@dataclass
-class Server:
-    url: str
-    factory: sessionmaker[Session]
-    cipher: object
-
-
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    engine: Engine = create_database_engine(
-        postgres_schema_url(SCHEMA, needed_for="races on PostgreSQL"), pool_size=20, max_overflow=20
-    )
-    upgrade_to_head(engine)
-    directory = tmp_path_factory.mktemp("accounts")
-    settings = Settings(
-        env="dev",
-        secret_key="race-test-secret-" + "x" * 32,
-        sms_file=directory / "sms.jsonl",
-        upload_dir=directory / "uploads",
-        smtp_url="smtp://127.0.0.1:9",
-    )
-    app = create_app(settings, engine=engine)
-    platform = PlatformServer(app)
-    platform.start()
-    yield Server(platform.url, make_session_factory(engine), app.state.cipher)
-    platform.stop()
-    engine.dispose()
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RacePlatform]:
+    url = postgres_schema_url(SCHEMA, needed_for="races on PostgreSQL")
+    with race_platform(url, tmp_path_factory.mktemp("accounts")) as platform:
+        yield platform
 
 
-def test_thirty_activations_of_one_link_at_once_activate_once(server: Server) -> None:
+def test_thirty_activations_of_one_link_at_once_activate_once(server: RacePlatform) -> None:
     with server.factory.begin() as session:
         invitation = staff_account.invite_staff(
             session,
-            server.cipher,  # type: ignore[arg-type]
+            server.app.state.cipher,
             email="course@example.org",
             full_name="Course Essai",
             role=StaffRole.REFERENT,

@@ -8,22 +8,17 @@ import re
 import time
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 import httpx
 import pytest
-from sqlalchemy import Engine, func, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
-from paris_avenir.app import create_app
 from paris_avenir.audit.models import AuditEvent
 from paris_avenir.auth import sessions
 from paris_avenir.auth.models import AuthMethod
-from paris_avenir.config import Settings
-from paris_avenir.db import create_database_engine, make_session_factory
 from paris_avenir.messaging.models import OutboxMessage
-from paris_avenir.migrate import upgrade_to_head
 from paris_avenir.outreach import checkin
 from paris_avenir.staff import tasks
 from paris_avenir.staff.models import StaffRole, StaffTask, StaffUser, TaskKind, Team
@@ -31,38 +26,17 @@ from paris_avenir.youths.models import FollowUpNote, Youth
 from tests.conftest import postgres_schema_url
 from tests.factories import assign, create_check_in, create_staff, create_youth
 from tests.helpers import at_once
-from tests.servers import PlatformServer
+from tests.servers import RacePlatform, race_platform
 
 SCHEMA = "task_races"
 PARALLEL = 30
 
 
-@dataclass
-class Server:
-    url: str
-    settings: Settings
-    factory: sessionmaker[Session]
-
-
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    engine: Engine = create_database_engine(
-        postgres_schema_url(SCHEMA, needed_for="races on PostgreSQL"), pool_size=20, max_overflow=20
-    )
-    upgrade_to_head(engine)
-    directory = tmp_path_factory.mktemp("races")
-    settings = Settings(
-        env="dev",
-        secret_key="race-test-secret-" + "x" * 32,
-        sms_file=directory / "sms.jsonl",
-        upload_dir=directory / "uploads",
-        smtp_url="smtp://127.0.0.1:9",
-    )
-    platform = PlatformServer(create_app(settings, engine=engine))
-    platform.start()
-    yield Server(platform.url, settings, make_session_factory(engine))
-    platform.stop()
-    engine.dispose()
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RacePlatform]:
+    url = postgres_schema_url(SCHEMA, needed_for="races on PostgreSQL")
+    with race_platform(url, tmp_path_factory.mktemp("races")) as platform:
+        yield platform
 
 
 def _people(session: Session) -> tuple[StaffUser, StaffUser, Youth]:
@@ -81,7 +55,7 @@ def _people(session: Session) -> tuple[StaffUser, StaffUser, Youth]:
     return referent, supervisor, youth
 
 
-def _signed_in_client(server: Server, *, staff: StaffUser) -> tuple[dict[str, str], str]:
+def _signed_in_client(server: RacePlatform, *, staff: StaffUser) -> tuple[dict[str, str], str]:
     """Cookies and CSRF token of one signed-in browser, shared by every parallel request."""
     with server.factory.begin() as session:
         started = sessions.start_session(
@@ -95,7 +69,7 @@ def _signed_in_client(server: Server, *, staff: StaffUser) -> tuple[dict[str, st
         return dict(client.cookies), token.group(1)
 
 
-def test_thirty_people_closing_one_task_at_once_close_it_once(server: Server) -> None:
+def test_thirty_people_closing_one_task_at_once_close_it_once(server: RacePlatform) -> None:
     with server.factory.begin() as session:
         referent, _supervisor, youth = _people(session)
         task = tasks.open_task(
@@ -127,7 +101,7 @@ def test_thirty_people_closing_one_task_at_once_close_it_once(server: Server) ->
         assert (closes, notes) == (1, 1)
 
 
-def test_thirty_taps_on_one_check_in_answer_it_once(server: Server) -> None:
+def test_thirty_taps_on_one_check_in_answer_it_once(server: RacePlatform) -> None:
     with server.factory.begin() as session:
         referent, _supervisor, youth = _people(session)
         attempt = create_check_in(session, youth, at=datetime.now(UTC))
@@ -162,7 +136,7 @@ def test_thirty_taps_on_one_check_in_answer_it_once(server: Server) -> None:
         assert (len(alerts), len(emails)) == (1, 1)
 
 
-def test_forty_workers_opening_the_same_task_open_one(server: Server) -> None:
+def test_forty_workers_opening_the_same_task_open_one(server: RacePlatform) -> None:
     with server.factory.begin() as session:
         referent, _supervisor, youth = _people(session)
         youth_id, referent_id = youth.id, referent.id
@@ -195,7 +169,7 @@ def test_forty_workers_opening_the_same_task_open_one(server: Server) -> None:
         assert (count, emails) == (1, 1)
 
 
-def test_thirty_schedulers_escalating_one_task_move_it_once(server: Server) -> None:
+def test_thirty_schedulers_escalating_one_task_move_it_once(server: RacePlatform) -> None:
     now = datetime.now(UTC)
     with server.factory.begin() as session:
         _referent, supervisor, youth = _people(session)

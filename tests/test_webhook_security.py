@@ -12,13 +12,10 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import Engine, func, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
-from paris_avenir.app import create_app
 from paris_avenir.audit.models import AuditEvent
-from paris_avenir.config import Settings
-from paris_avenir.db import create_database_engine, make_session_factory
 from paris_avenir.messaging import outbox
 from paris_avenir.messaging.models import (
     OutboxMessage,
@@ -26,12 +23,11 @@ from paris_avenir.messaging.models import (
     OutboxStatusEvent,
     ProviderEvent,
 )
-from paris_avenir.migrate import upgrade_to_head
 from paris_avenir.youths.models import Channel, Youth
 from tests.conftest import postgres_schema_url
 from tests.factories import create_youth
 from tests.helpers import at_once, sign_in_as
-from tests.servers import PlatformServer
+from tests.servers import RacePlatform, race_platform
 
 WEBHOOK = "/webhooks/sms/brevo"
 TOKEN = "hook-secret-" + "y" * 32
@@ -213,35 +209,18 @@ PARALLEL = 30
 
 
 @pytest.fixture(scope="module")
-def race_server(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[tuple[str, sessionmaker[Session]]]:
-    engine: Engine = create_database_engine(
-        postgres_schema_url(SCHEMA, needed_for="webhook races on PostgreSQL"),
-        pool_size=20,
-        max_overflow=20,
-    )
-    upgrade_to_head(engine)
-    directory = tmp_path_factory.mktemp("webhook-races")
-    settings = Settings(
-        env="dev",
-        secret_key="webhook-race-secret-" + "x" * 32,
-        sms_file=directory / "sms.jsonl",
-        upload_dir=directory / "uploads",
-        smtp_url="smtp://127.0.0.1:9",
-        sms_webhook_token=TOKEN,
-    )
-    platform = PlatformServer(create_app(settings, engine=engine))
-    platform.start()
-    yield platform.url, make_session_factory(engine)
-    platform.stop()
-    engine.dispose()
+def race_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RacePlatform]:
+    url = postgres_schema_url(SCHEMA, needed_for="webhook races on PostgreSQL")
+    with race_platform(
+        url, tmp_path_factory.mktemp("webhook-races"), sms_webhook_token=TOKEN
+    ) as platform:
+        yield platform
 
 
 def test_thirty_identical_stops_at_once_opt_out_once(
-    race_server: tuple[str, sessionmaker[Session]],
+    race_server: RacePlatform,
 ) -> None:
-    url, factory = race_server
+    url, factory = race_server.url, race_server.factory
     with factory.begin() as session:
         youth = create_youth(session)
         youth_id, phone = youth.id, youth.phone or ""
@@ -263,11 +242,11 @@ def test_thirty_identical_stops_at_once_opt_out_once(
 
 
 def test_thirty_different_stops_at_once_opt_out_once(
-    race_server: tuple[str, sessionmaker[Session]],
+    race_server: RacePlatform,
 ) -> None:
     """Not replays: 30 distinct events (STOP, ARRET… sent within a second). Each is taken,
     the opt-out and its audit entry happen once."""
-    url, factory = race_server
+    url, factory = race_server.url, race_server.factory
     with factory.begin() as session:
         youth = create_youth(session)
         youth_id, phone = youth.id, youth.phone or ""
