@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
@@ -66,6 +67,46 @@ SERVER_OPTIONS: dict[str, Any] = {
 }
 
 
+def _private_key(path: str) -> str:
+    return Path(path).read_text() if path else ""
+
+
+def build_oidc_clients(settings: Settings) -> dict[str, OidcClient]:
+    """FranceConnect (v2) for youths, the City's ProConnect-compatible sign-in for staff."""
+    base = settings.base_url.rstrip("/")
+    return {
+        "franceconnect": OidcClient(
+            ProviderSettings(
+                name="franceconnect",
+                issuer=settings.franceconnect_issuer,
+                client_id=settings.franceconnect_client_id,
+                client_secret=settings.franceconnect_client_secret,
+                redirect_uri=base + "/connexion/franceconnect/retour",
+                post_logout_redirect_uri=base + "/connexion/franceconnect/deconnecte",
+                scope="openid given_name family_name birthdate",
+                claims=("given_name", "family_name", "birthdate"),
+                token_endpoint_auth_method=settings.franceconnect_token_auth_method,
+                private_key=_private_key(settings.franceconnect_private_key_file),
+                extra_authorize_params={"acr_values": "eidas1"},
+            )
+        ),
+        "staff": OidcClient(
+            ProviderSettings(
+                name="staff",
+                issuer=settings.oidc_staff_issuer,
+                client_id=settings.oidc_staff_client_id,
+                client_secret=settings.oidc_staff_client_secret,
+                redirect_uri=base + "/pro/connexion/oidc/retour",
+                post_logout_redirect_uri=base + "/pro/connexion/oidc/deconnecte",
+                scope="openid email given_name usual_name",
+                claims=("email", "email_verified", "given_name", "usual_name"),
+                token_endpoint_auth_method=settings.oidc_staff_token_auth_method,
+                private_key=_private_key(settings.oidc_staff_private_key_file),
+            )
+        ),
+    }
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -106,29 +147,7 @@ def create_app(
     app.state.channels = channels or build_channels(settings)
     # Sends leave on the worker's own threads, never on the request thread pool.
     app.state.outbox_worker = OutboxWorker(app.state.session_factory, app.state.channels)
-    app.state.oidc = {
-        "franceconnect": OidcClient(
-            ProviderSettings(
-                name="franceconnect",
-                issuer=settings.franceconnect_issuer,
-                client_id=settings.franceconnect_client_id,
-                client_secret=settings.franceconnect_client_secret,
-                redirect_uri=settings.base_url.rstrip("/") + "/connexion/franceconnect/retour",
-                scope="openid given_name family_name birthdate",
-                extra_authorize_params={"acr_values": "eidas1"},
-            )
-        ),
-        "staff": OidcClient(
-            ProviderSettings(
-                name="staff",
-                issuer=settings.oidc_staff_issuer,
-                client_id=settings.oidc_staff_client_id,
-                client_secret=settings.oidc_staff_client_secret,
-                redirect_uri=settings.base_url.rstrip("/") + "/pro/connexion/oidc/retour",
-                scope="openid email given_name usual_name",
-            )
-        ),
-    }
+    app.state.oidc = build_oidc_clients(settings)
 
     install_error_handlers(app)
     app.include_router(static_assets.router())

@@ -58,9 +58,17 @@ class Settings(BaseSettings):
         "https://proconnect.gouv.fr/assurance/consistency-checked-2fa"
     )
     oidc_staff_mfa_amr: str = "mfa"
+    # How the platform authenticates at the token endpoint: empty reads it from the
+    # provider's discovery (client_secret_basic when offered, the spec's default, else
+    # client_secret_post); or client_secret_basic, client_secret_post, private_key_jwt.
+    oidc_staff_token_auth_method: str = ""
+    # private_key_jwt: a PEM file holding the RSA key whose public half the provider has.
+    oidc_staff_private_key_file: str = ""
     franceconnect_issuer: str = ""
     franceconnect_client_id: str = ""
     franceconnect_client_secret: str = ""
+    franceconnect_token_auth_method: str = ""
+    franceconnect_private_key_file: str = ""
 
     upload_dir: Path = PROJECT_ROOT / "var" / "uploads"
     # ClamAV's daemon (Debian's clamav-daemon: /run/clamav/clamd.ctl). When set, every upload

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import html
 import json
 import re
+import shutil
+import subprocess
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -86,3 +89,36 @@ def at_once(count: int, action: Callable[[int], T]) -> list[T]:
 
     with ThreadPoolExecutor(max_workers=count) as pool:
         return list(pool.map(run, range(count)))
+
+
+def provider_destination(response: httpx.Response) -> str:
+    """Where the platform sends the browser on to a sign-in provider: the redirect of a
+    plain link, or, after a form (CSP form-action 'self'), the page's instant refresh,
+    which must also be offered as a link."""
+    if response.status_code == 303:
+        return str(response.headers["location"])
+    assert response.status_code == 200, response.text
+    refresh = re.search(r'<meta http-equiv="refresh" content="0; url=([^"]+)">', response.text)
+    assert refresh is not None, response.text
+    destination = html.unescape(refresh.group(1))
+    assert f'href="{refresh.group(1)}"' in response.text  # the same place, as a link
+    return destination
+
+
+def npm_installed(directory: Path, package: str) -> Path:
+    """A folder's npm packages, installed once from its committed package-lock.json."""
+    from tests.conftest import skip_or_fail
+
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        skip_or_fail(f"node and npm are needed for {directory.name}")
+    if not (directory / "node_modules" / package).exists():
+        installed = subprocess.run(
+            ["npm", "ci", "--no-audit", "--no-fund", "--silent"],
+            cwd=directory,
+            capture_output=True,
+            timeout=300,
+            check=False,
+        )
+        if installed.returncode != 0:
+            skip_or_fail(f"npm ci in {directory} failed: {installed.stderr.decode()[-300:]}")
+    return directory

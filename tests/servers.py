@@ -346,6 +346,7 @@ class OidcProvider(_Server):
                     "response_types_supported": ["code"],
                     "id_token_signing_alg_values_supported": ["RS256"],
                     "code_challenge_methods_supported": ["S256"],
+                    "token_endpoint_auth_methods_supported": ["client_secret_post"],
                 },
             )
         if path == "/jwks":

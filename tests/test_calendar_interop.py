@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 from collections import Counter
 from collections.abc import Iterator
@@ -43,9 +42,9 @@ from paris_avenir.messaging.channels.sms_file import FileSmsSender
 from paris_avenir.messaging.models import OutboxMessage, OutboxStatus
 from paris_avenir.staff.models import StaffRole, StaffUser
 from paris_avenir.youths.models import Channel, Youth
-from tests.conftest import postgres_schema_url, skip_or_fail
+from tests.conftest import postgres_schema_url
 from tests.factories import assign, create_staff, create_youth
-from tests.helpers import at_once, post_form, sign_in_as
+from tests.helpers import at_once, npm_installed, post_form, sign_in_as
 from tests.servers import RacePlatform, SmtpServer, race_platform
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -56,18 +55,7 @@ ICAL_JS = Path(__file__).parent / "calendar_js"
 @pytest.fixture(scope="session")
 def ical_js() -> Path:
     """Mozilla's ical.js (Thunderbird's parser), installed once from the committed lock."""
-    if shutil.which("node") is None or shutil.which("npm") is None:
-        skip_or_fail("node and npm are needed to read the calendars with ical.js")
-    if not (ICAL_JS / "node_modules" / "ical.js").exists():
-        installed = subprocess.run(
-            ["npm", "ci", "--no-audit", "--no-fund", "--silent"],
-            cwd=ICAL_JS,
-            capture_output=True,
-            timeout=300,
-            check=False,
-        )
-        if installed.returncode != 0:
-            skip_or_fail(f"npm ci in {ICAL_JS} failed: {installed.stderr.decode()[-300:]}")
+    npm_installed(ICAL_JS, "ical.js")
     return ICAL_JS
 
 

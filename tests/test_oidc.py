@@ -16,7 +16,7 @@ from paris_avenir.auth.oidc import OidcClient, ProviderSettings
 from paris_avenir.staff.models import StaffRole
 from paris_avenir.youths.models import Youth
 from tests.factories import create_staff, create_youth
-from tests.helpers import post_form, sign_in_as
+from tests.helpers import post_form, provider_destination, sign_in_as
 from tests.servers import OidcProvider
 
 
@@ -48,8 +48,7 @@ def youth(session: Session) -> Youth:
 async def authorize(client: httpx.AsyncClient, start: str, *, post: bool = False) -> str:
     """Our redirect to the provider, the provider's redirect back: the callback URL."""
     ours = await (post_form(client, start) if post else client.get(start))
-    assert ours.status_code == 303, ours.text
-    authorize_url = ours.headers["location"]
+    authorize_url = provider_destination(ours)
     query = parse_qs(urlsplit(authorize_url).query)
     assert query["code_challenge_method"] == ["S256"] and query["nonce"] and query["state"]
     async with httpx.AsyncClient() as browser:

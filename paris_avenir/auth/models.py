@@ -8,6 +8,7 @@ from sqlalchemy import ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from paris_avenir.db import Base, RecordMixin, UTCDateTime, str_enum
+from paris_avenir.kit.crypto import EncryptedText
 from paris_avenir.youths.models import Channel
 
 
@@ -74,6 +75,10 @@ class UserSession(RecordMixin, Base):
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # A FranceConnect or single sign-on session: the provider's ID token, sent back as
+    # `id_token_hint` when signing out so that the provider's session ends too (on a shared
+    # phone, the next person must not be signed in as this one). Cleared on revocation.
+    id_token: Mapped[str | None] = mapped_column(EncryptedText())
 
 
 class LoginLink(RecordMixin, Base):
@@ -108,6 +113,8 @@ class OidcFlow(RecordMixin, Base):
     pending_staff_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("staff_user.id", ondelete="CASCADE")
     )
+    # That account's ID token, until the code is typed and it moves to the session.
+    id_token: Mapped[str | None] = mapped_column(EncryptedText())
 
 
 class StaffActivation(RecordMixin, Base):

@@ -17,7 +17,7 @@ from paris_avenir.audit import service as audit
 from paris_avenir.auth import codes, links, sessions, staff_account, staff_local
 from paris_avenir.auth.dependencies import CurrentYouth, client_ip, current_user_session
 from paris_avenir.auth.models import AuthMethod
-from paris_avenir.auth.oidc import FLOW_LIFETIME, OidcClient, OidcFailure
+from paris_avenir.auth.oidc import FLOW_LIFETIME, OidcClient, OidcFailure, ProviderUnavailable
 from paris_avenir.config import Settings
 from paris_avenir.db import SessionDep, utcnow
 from paris_avenir.outreach import engine as outreach_engine
@@ -52,6 +52,7 @@ def _open_session(
     youth: Youth | None = None,
     staff: StaffUser | None = None,
     method: AuthMethod,
+    id_token: str | None = None,
 ) -> None:
     settings = _settings(request)
     new = sessions.start_session(
@@ -60,6 +61,7 @@ def _open_session(
         staff_id=staff.id if staff else None,
         method=method,
         replacing_token=sessions.session_token(request),
+        id_token=id_token,
     )
     sessions.set_session_cookie(response, settings, new.token, staff=staff is not None)
     now = utcnow()
@@ -289,16 +291,58 @@ def code_by_email(request: Request, session: SessionDep, background: BackgroundT
     )
 
 
+# Which provider signed a session in, for its sign-out.
+PROVIDER_OF_METHOD = {AuthMethod.FRANCECONNECT: "franceconnect", AuthMethod.OIDC: "staff"}
+
+
 @router.post("/deconnexion")
 def sign_out(request: Request, session: SessionDep) -> Response:
     record = current_user_session(request, session)
     token = sessions.session_token(request)
     is_staff = record is not None and record.staff_id is not None
-    if token:
-        sessions.revoke(session, token)
-    response = _redirect("/pro/connexion?deconnecte=1" if is_staff else "/connexion?deconnecte=1")
+    method = record.auth_method if record is not None else None
+    id_token = sessions.revoke(session, token) if token else None
+    landing = "/pro/connexion?deconnecte=1" if is_staff else "/connexion?deconnecte=1"
+    provider = PROVIDER_OF_METHOD.get(method) if method is not None else None
+    # Signed in through FranceConnect or the City's sign-in: the provider's session ends
+    # too, or on a shared phone the next person would be signed in as this one.
+    end_session = (
+        _oidc(request, provider).end_session_url(id_token) if provider and id_token else None
+    )
+    if end_session is None:
+        response: Response = _redirect(landing)
+    else:
+        response = _to_provider_page(
+            request,
+            end_session,
+            heading=_("Déconnexion"),
+            explanation=(
+                _(
+                    "Vous êtes déconnecté de Paris avenir. "
+                    "Nous vous déconnectons aussi de FranceConnect."
+                )
+                if provider == "franceconnect"
+                else _(
+                    "Vous êtes déconnecté de Paris avenir. "
+                    "Nous vous déconnectons aussi du compte de la Ville."
+                )
+            ),
+            go_on=_("Terminer la déconnexion"),
+        )
     sessions.clear_session_cookie(response, _settings(request))
     return response
+
+
+@router.get("/connexion/franceconnect/deconnecte")
+def franceconnect_signed_out() -> Response:
+    """Where FranceConnect sends the browser back after its own sign-out."""
+    return _redirect("/connexion?deconnecte=1")
+
+
+@router.get("/pro/connexion/oidc/deconnecte")
+def staff_oidc_signed_out() -> Response:
+    """Where the City's sign-in sends the browser back after its own sign-out."""
+    return _redirect("/pro/connexion?deconnecte=1")
 
 
 # --- Sign-in links (invitations, check-ins) --------------------------------------------
@@ -336,6 +380,23 @@ def _oidc(request: Request, name: str) -> OidcClient:
     return client
 
 
+def _to_provider_page(
+    request: Request, destination: str, *, heading: str, explanation: str, go_on: str
+) -> Response:
+    """A page that sends the browser on to the provider: after a form, a redirect to
+    another site would be blocked by CSP form-action 'self'."""
+    return render(
+        request,
+        "auth/to_provider.html",
+        {
+            "destination": destination,
+            "heading": heading,
+            "explanation": explanation,
+            "go_on": go_on,
+        },
+    )
+
+
 def _start_flow(
     request: Request,
     session: SessionDep,
@@ -343,12 +404,24 @@ def _start_flow(
     *,
     purpose: str,
     youth_id: uuid.UUID | None = None,
+    after_form: bool = False,
 ) -> Response:
     """To the provider, the flow's state left in this browser's cookie: only this browser
-    can finish it."""
+    can finish it. Raises ProviderUnavailable (nothing recorded) when it does not answer.
+    A plain link is redirected; after a form (`after_form`), a page leads on."""
     settings = _settings(request)
     started = client.begin(session, purpose=purpose, youth_id=youth_id)
-    response = _redirect(started.url)
+    response: Response
+    if after_form:
+        response = _to_provider_page(
+            request,
+            started.url,
+            heading=_("Vers FranceConnect"),
+            explanation=_("Nous vous envoyons sur FranceConnect pour lier votre compte."),
+            go_on=_("Continuer vers FranceConnect"),
+        )
+    else:
+        response = _redirect(started.url)
     response.set_cookie(
         settings.oidc_state_cookie_name,
         started.state,
@@ -377,12 +450,25 @@ def _forget_flow(request: Request, response: Response) -> Response:
     return response
 
 
+FRANCECONNECT_DOWN = N_(
+    "FranceConnect ne répond pas pour le moment. Connectez-vous avec un code reçu par SMS ou "
+    "par e-mail, ou réessayez plus tard."
+)
+STAFF_SSO_DOWN = N_(
+    "Le compte de la Ville ne répond pas pour le moment. Connectez-vous avec votre e-mail, "
+    "votre mot de passe et le code de votre application, ou réessayez plus tard."
+)
+
+
 @router.get("/connexion/franceconnect")
 def franceconnect_start(request: Request, session: SessionDep) -> Response:
     client = _oidc(request, "franceconnect")
     if not client.settings.configured:
         return _sign_in_page(request, status_code=404)
-    return _start_flow(request, session, client, purpose="sign_in")
+    try:
+        return _start_flow(request, session, client, purpose="sign_in")
+    except ProviderUnavailable:
+        return _sign_in_page(request, status_code=503, error=_(FRANCECONNECT_DOWN))
 
 
 @router.post("/mon-espace/franceconnect")
@@ -394,7 +480,22 @@ def franceconnect_link_start(
     if record is None or not sessions.is_recently_authenticated(record):
         # Linking an identity is sensitive: prove again that this phone is yours.
         return _redirect("/connexion?suite=/mon-espace")
-    return _start_flow(request, session, client, purpose="link", youth_id=youth.id)
+    try:
+        return _start_flow(
+            request, session, client, purpose="link", youth_id=youth.id, after_form=True
+        )
+    except ProviderUnavailable:
+        return render(
+            request,
+            "auth/to_provider.html",
+            {
+                "heading": _("Lier FranceConnect"),
+                "error": _("FranceConnect ne répond pas pour le moment. Réessayez plus tard."),
+                "back_url": "/mon-espace",
+                "back_label": _("Retour à mon espace"),
+            },
+            status_code=503,
+        )
 
 
 OIDC_ERRORS = {
@@ -402,6 +503,8 @@ OIDC_ERRORS = {
     OidcFailure.PROVIDER_ERROR: N_("La connexion a été annulée."),
     OidcFailure.TOKEN: N_("La connexion a été refusée. Recommencez."),
     OidcFailure.ID_TOKEN: N_("La connexion a été refusée. Recommencez."),
+    OidcFailure.USERINFO: N_("La connexion a été refusée. Recommencez."),
+    OidcFailure.ISSUER: N_("La connexion a été refusée. Recommencez."),
     OidcFailure.UNAVAILABLE: N_("Le service de connexion ne répond pas. Réessayez plus tard."),
     OidcFailure.BROWSER: N_(
         "Cette connexion a été commencée dans un autre navigateur, ou il y a trop longtemps. "
@@ -417,9 +520,15 @@ def franceconnect_callback(
     state: str | None = None,
     code: str | None = None,
     error: str | None = None,
+    iss: str | None = None,
 ) -> Response:
     result = _oidc(request, "franceconnect").finish(
-        session, state=state, code=code, error=error, browser_state=_browser_state(request)
+        session,
+        state=state,
+        code=code,
+        error=error,
+        issuer=iss,
+        browser_state=_browser_state(request),
     )
     if result.failure is not None or result.claims is None or result.flow is None:
         failure = result.failure or OidcFailure.ID_TOKEN
@@ -466,7 +575,14 @@ def franceconnect_callback(
             ),
         )
     response = _forget_flow(request, _redirect("/mon-espace"))
-    _open_session(request, session, response, youth=youth, method=AuthMethod.FRANCECONNECT)
+    _open_session(
+        request,
+        session,
+        response,
+        youth=youth,
+        method=AuthMethod.FRANCECONNECT,
+        id_token=result.id_token,
+    )
     return response
 
 
@@ -536,7 +652,10 @@ def staff_oidc_start(request: Request, session: SessionDep) -> Response:
     client = _oidc(request, "staff")
     if not client.settings.configured:
         return _staff_sign_in_page(request, status_code=404)
-    return _start_flow(request, session, client, purpose="sign_in")
+    try:
+        return _start_flow(request, session, client, purpose="sign_in")
+    except ProviderUnavailable:
+        return _staff_sign_in_page(request, status_code=503, error=_(STAFF_SSO_DOWN))
 
 
 @router.get("/pro/connexion/oidc/retour")
@@ -546,9 +665,15 @@ def staff_oidc_callback(
     state: str | None = None,
     code: str | None = None,
     error: str | None = None,
+    iss: str | None = None,
 ) -> Response:
     result = _oidc(request, "staff").finish(
-        session, state=state, code=code, error=error, browser_state=_browser_state(request)
+        session,
+        state=state,
+        code=code,
+        error=error,
+        issuer=iss,
+        browser_state=_browser_state(request),
     )
     if result.failure is not None or result.claims is None or result.flow is None:
         failure = result.failure or OidcFailure.ID_TOKEN
@@ -562,7 +687,9 @@ def staff_oidc_callback(
             request,
             _staff_sign_in_page(request, status_code=400, error=_(OIDC_ERRORS[failure])),
         )
-    outcome = staff_account.single_sign_on(session, result.flow, result.claims, _settings(request))
+    outcome = staff_account.single_sign_on(
+        session, result.flow, result.claims, _settings(request), id_token=result.id_token
+    )
     if outcome.refusal is not None or outcome.staff is None:
         audit.record(
             session,
@@ -579,7 +706,14 @@ def staff_oidc_callback(
         # (the state cookie stays, it names the flow waiting for the code).
         return _redirect(staff_account.SSO_TOTP_PATH)
     response = _forget_flow(request, _redirect("/pro"))
-    _open_session(request, session, response, staff=outcome.staff, method=AuthMethod.OIDC)
+    _open_session(
+        request,
+        session,
+        response,
+        staff=outcome.staff,
+        method=AuthMethod.OIDC,
+        id_token=result.id_token,
+    )
     return response
 
 
@@ -599,7 +733,7 @@ def staff_oidc_totp(
     request: Request, session: SessionDep, totp: Annotated[str, Form()] = ""
 ) -> Response:
     try:
-        staff = staff_account.finish_sso_with_totp(
+        staff, id_token = staff_account.finish_sso_with_totp(
             session, request.app.state.cipher, _browser_state(request), totp
         )
     except staff_account.SsoTotpError as refused:
@@ -618,5 +752,7 @@ def staff_oidc_totp(
             status_code=422 if refused.can_retry else 410,
         )
     response = _forget_flow(request, _redirect("/pro"))
-    _open_session(request, session, response, staff=staff, method=AuthMethod.OIDC)
+    _open_session(
+        request, session, response, staff=staff, method=AuthMethod.OIDC, id_token=id_token
+    )
     return response

@@ -49,6 +49,7 @@ def start_session(
     staff_id: uuid.UUID | None = None,
     method: AuthMethod,
     replacing_token: str | None = None,
+    id_token: str | None = None,
     now: datetime | None = None,
 ) -> NewSession:
     """A new session (always a new id: no fixation), revoking the one it replaces."""
@@ -67,6 +68,7 @@ def start_session(
         authenticated_at=now,
         last_seen_at=now,
         expires_at=now + lifetime,
+        id_token=id_token,
     )
     session.add(record)
     session.flush()
@@ -87,6 +89,7 @@ def find_active(
         return None  # also for a session whose expiry slid on before this cap existed
     if record.staff_id is not None and now - record.last_seen_at > STAFF_IDLE_TIMEOUT:
         record.revoked_at = now
+        record.id_token = None
         return None
     if now - record.last_seen_at >= LAST_SEEN_RESOLUTION:
         record.last_seen_at = now
@@ -115,12 +118,21 @@ def ended_by_max_lifetime(
     )
 
 
-def revoke(session: Session, token: str, *, now: datetime | None = None) -> None:
-    session.execute(
+def revoke(session: Session, token: str, *, now: datetime | None = None) -> str | None:
+    """Ends the session behind this token. Returns its provider's ID token when it had one
+    (for the provider's sign-out), which the database no longer keeps."""
+    id_token = session.scalar(
+        select(UserSession.id_token).where(UserSession.token_hash == token_hash(token))
+    )
+    ended = session.execute(
         update(UserSession)
         .where(UserSession.token_hash == token_hash(token), UserSession.revoked_at.is_(None))
-        .values(revoked_at=now or utcnow())
-    )
+        .values(revoked_at=now or utcnow(), id_token=None)
+        .returning(UserSession.id)
+        .execution_options(synchronize_session=False)
+    ).first()
+    # Of two sign-outs at once, only the one that ended the session goes on to the provider.
+    return id_token if ended is not None else None
 
 
 def revoke_all_for_staff(
@@ -129,7 +141,7 @@ def revoke_all_for_staff(
     session.execute(
         update(UserSession)
         .where(UserSession.staff_id == staff_id, UserSession.revoked_at.is_(None))
-        .values(revoked_at=now or utcnow())
+        .values(revoked_at=now or utcnow(), id_token=None)
     )
 
 
@@ -145,7 +157,7 @@ def revoke_code_sessions_for_youth(
             UserSession.auth_method == AuthMethod.CODE,
             UserSession.revoked_at.is_(None),
         )
-        .values(revoked_at=now or utcnow())
+        .values(revoked_at=now or utcnow(), id_token=None)
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 

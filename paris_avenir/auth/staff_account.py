@@ -384,7 +384,7 @@ def _end_other_sessions(
     )
     if keep_token:
         query = query.where(UserSession.token_hash != token_hash(keep_token))
-    session.execute(query.values(revoked_at=now))
+    session.execute(query.values(revoked_at=now, id_token=None))
 
 
 # --- Single sign-on: verified email, and a second factor --------------------------------
@@ -411,9 +411,11 @@ def single_sign_on(
     claims: dict[str, object],
     settings: Settings,
     *,
+    id_token: str | None = None,
     now: datetime | None = None,
 ) -> SsoOutcome:
-    """Who the provider's ID token names, and whether a TOTP code must follow."""
+    """Who the provider's ID token names, and whether a TOTP code must follow (then the
+    flow keeps the ID token until the code is typed)."""
     now = now or utcnow()
     subject = str(claims["sub"])
     staff = session.scalar(select(StaffUser).where(StaffUser.oidc_subject == subject))
@@ -464,6 +466,7 @@ def single_sign_on(
         )
     flow.pending_staff_id = staff.id
     flow.expires_at = now + SSO_TOTP_LIFETIME
+    flow.id_token = id_token
     return SsoOutcome(staff, needs_totp=True)
 
 
@@ -501,8 +504,9 @@ def finish_sso_with_totp(
     code: str,
     *,
     now: datetime | None = None,
-) -> StaffUser:
-    """The TOTP code after a single sign-on without a second factor; the flow ends once."""
+) -> tuple[StaffUser, str | None]:
+    """The TOTP code after a single sign-on without a second factor; the flow ends once.
+    The account, and the provider's ID token for its session."""
     now = now or utcnow()
     waiting = sso_waiting_for_totp(session, browser_state, now=now)
     expired = gettext("La connexion a expiré ou a déjà été utilisée. Recommencez.")
@@ -545,6 +549,7 @@ def finish_sso_with_totp(
     if getattr(claimed, "rowcount", 0) != 1:
         raise SsoTotpError(expired, staff=staff, can_retry=False)
     flow.pending_staff_id = None
+    id_token, flow.id_token = flow.id_token, None
     staff.failed_sign_in_count = 0
     staff.last_sign_in_at = now
-    return staff
+    return staff, id_token
