@@ -411,6 +411,21 @@ async def test_a_provider_that_is_down_gets_a_french_page_with_the_other_ways_in
     assert "discovery failed (ConnectError)" in caplog.text  # the operator sees why
 
 
+async def test_linking_while_franceconnect_is_down_says_so_and_leads_back(
+    app: FastAPI, client: httpx.AsyncClient, session: Session
+) -> None:
+    gone = PanvaProvider(clients=[], accounts={}).start()
+    gone.close()
+    use_provider(app, "franceconnect", gone, "fc-client")
+    hawa = create_youth(session, first_name="Hawa")
+    session.commit()
+    sign_in_as(client, app, session, youth=hawa)
+    page = await post_form(client, "/mon-espace/franceconnect")
+    assert page.status_code == 503
+    assert "FranceConnect ne répond pas pour le moment. Réessayez plus tard." in page.text
+    assert 'href="/mon-espace"' in page.text and 'http-equiv="refresh"' not in page.text
+
+
 async def test_a_provider_that_goes_down_during_the_sign_in(
     app: FastAPI, client: httpx.AsyncClient, browser: ProviderBrowser, tesfay: Youth
 ) -> None:

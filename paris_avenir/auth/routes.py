@@ -489,6 +489,7 @@ def franceconnect_link_start(
             request,
             "auth/to_provider.html",
             {
+                "destination": None,
                 "heading": _("Lier FranceConnect"),
                 "error": _("FranceConnect ne répond pas pour le moment. Réessayez plus tard."),
                 "back_url": "/mon-espace",

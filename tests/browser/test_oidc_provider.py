@@ -53,6 +53,7 @@ AGENTS = {True: "agent-sso-js", False: "agent-sso-no-js"}
 # Demo youth 5 signs in with FranceConnect; 6 and 7 link it (JavaScript on, off).
 LINKED = DemoYouth(5)
 LINKING = {True: DemoYouth(6), False: DemoYouth(7)}
+DOWN_LINKING = {True: DemoYouth(8), False: DemoYouth(9)}
 
 
 @dataclass
@@ -291,6 +292,20 @@ def test_a_provider_that_is_down_leaves_the_other_ways_in(
         assert page.get_by_role("button", name="Recevoir un code").is_visible()
         if javascript:
             assert Axe().run(page).violations_count == 0
+
+        # A signed-in youth who taps "Lier FranceConnect" is told, and goes back.
+        sign_in_youth(page, sso.live, DOWN_LINKING[javascript])
+        page.get_by_role("button", name="Lier FranceConnect").click()
+        page.get_by_role("alert").wait_for()
+        assert (
+            "FranceConnect ne répond pas pour le moment" in page.get_by_role("alert").inner_text()
+        )
+        if javascript:
+            assert Axe().run(page).violations_count == 0
+        page.get_by_role("link", name="Retour à mon espace").click()
+        page.get_by_text("Liez votre compte FranceConnect").wait_for()
+        page.get_by_role("button", name="Se déconnecter").click()  # no provider: ours only
+        page.get_by_text("Vous êtes déconnecté. À bientôt !").wait_for()
 
         page.goto(sso.url + "/pro/connexion")
         page.get_by_role("link", name="Se connecter avec le compte de la Ville").click()
