@@ -287,29 +287,58 @@ def _ensure_staff(
             session.add(user)
             by_email[email] = user
             summary.staff += 1
-            if role in {StaffRole.REFERENT, StaffRole.PSYCHOLOGIST}:
-                kind = (
-                    AppointmentKind.REFERENT
-                    if role is StaffRole.REFERENT
-                    else AppointmentKind.PSYCHOLOGIST
-                )
-                session.flush()
+    session.flush()
+    _ensure_availability(session, by_email)
+    return by_email
+
+
+# The counter ("guichet démarches", help with papers) is held by the référents in turn, late
+# afternoon after their own appointments (for youths who work or study): one a weekday.
+COUNTER_DAYS = {
+    "referent.diallo@example.org": (0, 3),
+    "referent.marchand@example.org": (1, 4),
+    "referent.benali@example.org": (2,),
+}
+
+
+def _ensure_availability(session: Session, by_email: dict[str, StaffUser]) -> None:
+    """Weekly openings for every kind a youth can book, added where a demo staff member has
+    none of that kind yet (an older demo database gets the counter's too)."""
+    held = {
+        (row[0], row[1])
+        for row in session.execute(select(WeeklyAvailability.staff_id, WeeklyAvailability.kind))
+    }
+
+    def add(user: StaffUser, kind: AppointmentKind, weekday: int, start: time, end: time) -> None:
+        session.add(
+            WeeklyAvailability(
+                staff_id=user.id,
+                kind=kind,
+                place=AppointmentPlace.OFFICE,
+                address=OFFICE,
+                weekday=weekday,
+                start_time=start,
+                end_time=end,
+                slot_minutes=45 if kind is AppointmentKind.PSYCHOLOGIST else 30,
+            )
+        )
+
+    for email, _full_name, role in STAFF:
+        user = by_email[email]
+        if role in {StaffRole.REFERENT, StaffRole.PSYCHOLOGIST}:
+            kind = (
+                AppointmentKind.REFERENT
+                if role is StaffRole.REFERENT
+                else AppointmentKind.PSYCHOLOGIST
+            )
+            if (user.id, kind) not in held:
                 for weekday in range(5):
                     for start, end in ((time(9, 30), time(12, 30)), (time(14), time(17))):
-                        session.add(
-                            WeeklyAvailability(
-                                staff_id=user.id,
-                                kind=kind,
-                                place=AppointmentPlace.OFFICE,
-                                address=OFFICE,
-                                weekday=weekday,
-                                start_time=start,
-                                end_time=end,
-                                slot_minutes=45 if kind is AppointmentKind.PSYCHOLOGIST else 30,
-                            )
-                        )
+                        add(user, kind, weekday, start, end)
+        if email in COUNTER_DAYS and (user.id, AppointmentKind.COUNTER) not in held:
+            for weekday in COUNTER_DAYS[email]:
+                add(user, AppointmentKind.COUNTER, weekday, time(17), time(18, 30))
     session.flush()
-    return by_email
 
 
 # Kadiatou (followed by Awa Diallo) answered "J'ai besoin d'aide" this morning: the alert is

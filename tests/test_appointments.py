@@ -141,7 +141,7 @@ def test_confirmation_carries_an_ics_in_paris_time(session: Session, youth: Yout
     event = icalendar.Calendar.from_ical(confirmation.attachment_body).walk("VEVENT")[0]
     assert event.decoded("dtstart").astimezone(PARIS) == appointment.starts_at.astimezone(PARIS)
     assert event.decoded("dtstart").astimezone(PARIS).hour == 9
-    assert "mercredi 2 décembre à 09:00" in confirmation.body_text
+    assert "jeudi 3 décembre à 09:00" in confirmation.body_text
 
 
 @pytest.mark.parametrize(

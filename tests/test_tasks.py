@@ -656,7 +656,7 @@ async def test_declaring_an_absence_hands_the_tasks_to_the_supervisor(
     declared = await post_form(client, "/pro/absence", {"jusqu_au": "2026-12-11"})
     assert declared.status_code == 303
     page = (await client.get("/pro/a-faire")).text
-    assert "de retour le 12 décembre 2026" in text_of(page)
+    assert "de retour le samedi 12 décembre 2026" in text_of(page)
     session.expire_all()
     assert session.scalars(select(StaffTask)).one().assignee_id == supervisor.id
     later = followed_youth(session, referent)
@@ -669,7 +669,7 @@ async def test_declaring_an_absence_hands_the_tasks_to_the_supervisor(
     client.cookies.clear()
     sign_in_as(client, app, session, staff=supervisor)
     team_page = (await client.get("/pro/equipe")).text
-    assert "Absent·e, de retour le 12 décembre 2026" in text_of(team_page)
+    assert "Absent·e, de retour le samedi 12 décembre 2026" in text_of(team_page)
     back = await post_form(client, f"/pro/equipe/{referent.id}/absence", {"jusqu_au": ""})
     assert back.status_code == 303
     session.expire_all()

@@ -93,6 +93,7 @@ def _slots_page(
     moving: Appointment | None = None,
     error: str | None = None,
     slots: list[Slot] | None = None,
+    page: int = 0,
     status_code: int = 200,
 ) -> Response:
     # At the limit of upcoming appointments of this kind, the youth sees why and the ones
@@ -100,8 +101,14 @@ def _slots_page(
     refused = None if moving else service.limit_reached(session, youth, kind)
     if refused is not None:
         error, slots = str(refused), []
-    slots = slots if slots is not None else service.slots_for(session, youth, kind)
+    # 14 whole days a page, "Plus tard" for the next ones (plain links: no JavaScript).
+    shown = service.slot_page(session, youth, kind, page=page)
     motif = next(code for code, value in MOTIFS.items() if value is kind)
+    base = (
+        f"/mon-espace/rendez-vous/{moving.id}/deplacer?"
+        if moving
+        else f"/mon-espace/rendez-vous/nouveau?motif={motif}&"
+    )
     return render(
         request,
         "appointments/slots.html",
@@ -109,7 +116,11 @@ def _slots_page(
             "kind": kind,
             "motif": motif,
             "label": service.kind_label(kind),
-            "days": _by_day(slots),
+            "days": _by_day(slots if slots is not None else shown.slots),
+            "page": shown,
+            "later_url": f"{base}page={shown.number + 2}" if shown.has_later else None,
+            "earlier_url": f"{base}page={shown.number}" if shown.has_earlier else None,
+            "rules": service.change_rules(load_policy(session)),
             "moving": moving,
             "error": error,
             "held": refused.existing if refused is not None else [],
@@ -119,14 +130,24 @@ def _slots_page(
     )
 
 
+def _page_number(value: str) -> int:
+    """The page asked for in the address ("page=2" is the second), 0-based; anything else
+    is the first page."""
+    return int(value) - 1 if value.isdigit() and 0 < int(value) <= service.PAGES else 0
+
+
 @router.get("/nouveau")
 def choose_slot(
-    request: Request, session: SessionDep, youth: CurrentYouth, motif: str = "referent"
+    request: Request,
+    session: SessionDep,
+    youth: CurrentYouth,
+    motif: str = "referent",
+    page: str = "1",
 ) -> Response:
     kind = MOTIFS.get(motif)
     if kind is None:
         raise HTTPException(status_code=404)
-    return _slots_page(request, session, youth, kind)
+    return _slots_page(request, session, youth, kind, page=_page_number(page))
 
 
 @router.post("")
@@ -196,6 +217,8 @@ def appointment_detail(
             and appointment.starts_at - now >= service.move_cutoff(policy),
             "upcoming": appointment.status is AppointmentStatus.BOOKED
             and appointment.starts_at > now,
+            "move_until": service.move_deadline(policy, appointment),
+            "cancel_until": service.cancel_deadline(policy, appointment),
             "moved": moved,
         },
     )
@@ -238,6 +261,8 @@ def cancel(
                 "can_cancel": False,
                 "can_move": False,
                 "upcoming": True,
+                "move_until": None,
+                "cancel_until": None,
                 "moved": False,
                 "error": str(error),
             },
@@ -248,10 +273,16 @@ def cancel(
 
 @router.get("/{appointment_id}/deplacer")
 def move_form(
-    request: Request, session: SessionDep, youth: CurrentYouth, appointment_id: str
+    request: Request,
+    session: SessionDep,
+    youth: CurrentYouth,
+    appointment_id: str,
+    page: str = "1",
 ) -> Response:
     appointment = _own(session, youth, appointment_id)
-    return _slots_page(request, session, youth, appointment.kind, moving=appointment)
+    return _slots_page(
+        request, session, youth, appointment.kind, moving=appointment, page=_page_number(page)
+    )
 
 
 @router.post("/{appointment_id}/deplacer")

@@ -14,7 +14,8 @@ Their bookings are decided one at a time — the youth's row is locked before co
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import or_, select, update
@@ -29,7 +30,7 @@ from paris_avenir.appointments.models import (
     AppointmentStatus,
     WeeklyAvailability,
 )
-from paris_avenir.appointments.slots import Slot, free_slots
+from paris_avenir.appointments.slots import MINIMUM_NOTICE, Slot, free_slots
 from paris_avenir.db import utcnow
 from paris_avenir.messaging import notifications, sms_texts
 from paris_avenir.messaging.models import OutboxMessage, OutboxStatus
@@ -57,6 +58,71 @@ def cancel_cutoff(policy: OutreachPolicy) -> timedelta:
 
 def move_cutoff(policy: OutreachPolicy) -> timedelta:
     return timedelta(hours=policy.move_cutoff_hours)
+
+
+def booking_notice(policy: OutreachPolicy) -> timedelta:
+    """How far ahead the first slot offered starts: never less than the time the youth
+    needs to still move AND cancel it online under the current policy.
+
+    We chose never to offer a slot that would trap the youth, rather than a warning before
+    confirming: a warning on some slots only (those inside the 24 h) is one more rule to
+    read on a small screen, in a second language, and it is easily missed (testers booked
+    at 08:10 for 11:30, then were told "appelez votre référent"). With this rule one short
+    sentence holds for every slot shown ("vous pourrez le déplacer en ligne jusqu’à 24 h
+    avant, l’annuler jusqu’à 4 h avant"), whoever booked it. What it costs — no slot in
+    the next day with the default policy — is small next to 4 weeks of slots, and a youth
+    who needs to be seen sooner writes to their référent (the empty page says so)."""
+    return max(MINIMUM_NOTICE, move_cutoff(policy), cancel_cutoff(policy))
+
+
+def hours_text(hours: int) -> str:
+    """ "24 heures", "1 heure": a cut-off of the policy in words."""
+    return i18n.ngettext("%(num)d heure", "%(num)d heures", hours)
+
+
+def change_rules(policy: OutreachPolicy) -> str:
+    """What the youth may still do online once booked, from the policy's current values."""
+    if policy.move_cutoff_hours == policy.cancel_cutoff_hours:
+        return i18n.gettext(
+            "Vous pourrez déplacer ou annuler ce rendez-vous en ligne jusqu’à %(hours)s avant.",
+            hours=hours_text(policy.move_cutoff_hours),
+        )
+    return i18n.gettext(
+        "Vous pourrez déplacer ce rendez-vous en ligne jusqu’à %(move)s avant, "
+        "et l’annuler jusqu’à %(cancel)s avant.",
+        move=hours_text(policy.move_cutoff_hours),
+        cancel=hours_text(policy.cancel_cutoff_hours),
+    )
+
+
+def move_deadline(policy: OutreachPolicy, appointment: Appointment) -> datetime:
+    """The last moment the youth may move it online."""
+    return appointment.starts_at - move_cutoff(policy)
+
+
+def cancel_deadline(policy: OutreachPolicy, appointment: Appointment) -> datetime:
+    return appointment.starts_at - cancel_cutoff(policy)
+
+
+# The youth's picker: 4 weeks ahead, in pages of 14 whole days ("plus tard").
+PAGE_DAYS = 14
+PAGES = 2
+
+
+@dataclass(frozen=True)
+class SlotPage:
+    number: int  # 0 for the first 14 days
+    first_day: date
+    last_day: date
+    slots: list[Slot]
+
+    @property
+    def has_later(self) -> bool:
+        return self.number + 1 < PAGES
+
+    @property
+    def has_earlier(self) -> bool:
+        return self.number > 0
 
 
 class AppointmentError(ValueError):
@@ -156,8 +222,15 @@ def staff_for(session: Session, youth: Youth, kind: AppointmentKind) -> list[uui
     return sorted(set(session.scalars(query)), key=str)
 
 
-def slots_for(
-    session: Session, youth: Youth, kind: AppointmentKind, *, now: datetime | None = None
+def _free_slots(
+    session: Session,
+    youth: Youth,
+    kind: AppointmentKind,
+    *,
+    now: datetime,
+    first_day: date,
+    days: int,
+    limit: int | None,
 ) -> list[Slot]:
     availability_kind = (
         AppointmentKind.REFERENT if kind is AppointmentKind.FOLLOW_UP_INTERVIEW else kind
@@ -166,7 +239,66 @@ def slots_for(
         session,
         staff_ids=staff_for(session, youth, kind),
         kind=availability_kind,
-        now=now or utcnow(),
+        now=now,
+        window=timedelta(days=days),
+        limit=limit,
+        notice=booking_notice(load_policy(session)),
+        first_day=first_day,
+    )
+
+
+def slots_for(
+    session: Session,
+    youth: Youth,
+    kind: AppointmentKind,
+    *,
+    now: datetime | None = None,
+    limit: int | None = 40,
+) -> list[Slot]:
+    """The free slots this youth may book, over the whole 4 weeks (`limit` first ones)."""
+    now = now or utcnow()
+    return _free_slots(
+        session,
+        youth,
+        kind,
+        now=now,
+        first_day=now.astimezone(PARIS).date(),
+        days=PAGE_DAYS * PAGES,
+        limit=limit,
+    )
+
+
+def slot_page(
+    session: Session,
+    youth: Youth,
+    kind: AppointmentKind,
+    *,
+    page: int = 0,
+    now: datetime | None = None,
+) -> SlotPage:
+    """One page of the youth's picker: every free slot of 14 whole days (page 0 from today)."""
+    now = now or utcnow()
+    page = min(max(page, 0), PAGES - 1)
+    first_day = now.astimezone(PARIS).date() + timedelta(days=PAGE_DAYS * page)
+    slots = _free_slots(
+        session, youth, kind, now=now, first_day=first_day, days=PAGE_DAYS, limit=None
+    )
+    return SlotPage(page, first_day, first_day + timedelta(days=PAGE_DAYS - 1), slots)
+
+
+def next_appointment(
+    session: Session, youth_id: uuid.UUID, *, now: datetime | None = None
+) -> Appointment | None:
+    """The youth's next booked appointment, including one going on right now (today's)."""
+    return session.scalar(
+        select(Appointment)
+        .where(
+            Appointment.youth_id == youth_id,
+            Appointment.status == AppointmentStatus.BOOKED,
+            Appointment.ends_at > (now or utcnow()),
+        )
+        .order_by(Appointment.starts_at)
+        .limit(1)
     )
 
 
@@ -196,7 +328,7 @@ def book(
         refused = limit_reached(session, youth, kind, now=now)
         if refused is not None:
             raise refused
-    slots = slots_for(session, youth, kind, now=now)
+    slots = slots_for(session, youth, kind, now=now, limit=None)
     slot = _find(slots, slot_key)
     if slot is None:
         raise SlotTaken(
@@ -221,7 +353,9 @@ def book(
     except IntegrityError:
         # Someone else took it between our check and our insert: the database decided.
         remaining = [
-            other for other in slots_for(session, youth, kind, now=now) if other.key != slot_key
+            other
+            for other in slots_for(session, youth, kind, now=now, limit=7)
+            if other.key != slot_key
         ]
         raise SlotTaken(
             i18n.gettext("Quelqu’un vient de prendre ce créneau. Choisissez-en un autre."),
@@ -433,11 +567,13 @@ def cancel(
     _lock_for_change(session, youth, appointment)
     if appointment.status is not AppointmentStatus.BOOKED:
         raise AppointmentError(i18n.gettext("Ce rendez-vous n’est plus prévu."))
-    if not by_staff and appointment.starts_at - now < cancel_cutoff(load_policy(session)):
+    policy = load_policy(session)
+    if not by_staff and appointment.starts_at - now < cancel_cutoff(policy):
         raise AppointmentError(
             i18n.gettext(
-                "Il est trop tard pour annuler en ligne (moins de 4 heures avant). "
-                "Appelez votre référent."
+                "Il est trop tard pour annuler en ligne (moins de %(hours)s avant). "
+                "Appelez votre référent.",
+                hours=hours_text(policy.cancel_cutoff_hours),
             )
         )
     appointment.status = AppointmentStatus.CANCELLED
@@ -467,11 +603,13 @@ def move(
     _lock_for_change(session, youth, appointment)
     if appointment.status is not AppointmentStatus.BOOKED:
         raise AppointmentError(i18n.gettext("Ce rendez-vous n’est plus prévu."))
-    if appointment.starts_at - now < move_cutoff(load_policy(session)):
+    policy = load_policy(session)
+    if appointment.starts_at - now < move_cutoff(policy):
         raise AppointmentError(
             i18n.gettext(
-                "Il est trop tard pour déplacer en ligne (moins de 24 heures avant). "
-                "Appelez votre référent."
+                "Il est trop tard pour déplacer en ligne (moins de %(hours)s avant). "
+                "Appelez votre référent.",
+                hours=hours_text(policy.move_cutoff_hours),
             )
         )
     new = book(

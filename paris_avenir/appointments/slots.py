@@ -1,11 +1,14 @@
 """Free slots: weekly openings (Paris wall-clock), minus leave and public holidays, minus
-what is booked. Computed for a bounded window, with one query per kind of data."""
+what is booked. Computed for a bounded window, with one query per kind of data.
+
+The window is either "from now" (`window` long) or whole Paris days (`first_day`, then
+`window` days): the youth's picker shows pages of whole days ("plus tard")."""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -48,12 +51,24 @@ def free_slots(
     kind: AppointmentKind,
     now: datetime,
     window: timedelta = BOOKING_WINDOW,
-    limit: int = 40,
+    limit: int | None = 40,
+    notice: timedelta = MINIMUM_NOTICE,
+    first_day: date | None = None,
 ) -> list[Slot]:
+    """Free slots starting at least `notice` after `now`: within `window` of now, or, with
+    `first_day`, on the `window.days` Paris days from that day. `limit=None`: all of them."""
     if not staff_ids:
         return []
-    first_day = now.astimezone(PARIS).date()
-    last_day = (now + window).astimezone(PARIS).date()
+    earliest = now + notice
+    if first_day is None:
+        first_day = now.astimezone(PARIS).date()
+        until = now + window
+    else:
+        until = _midnight(first_day + timedelta(days=window.days))
+        earliest = max(earliest, _midnight(first_day))
+    last_day = (until - timedelta(microseconds=1)).astimezone(PARIS).date()
+    if until <= earliest:
+        return []
     openings = list(
         session.scalars(
             select(WeeklyAvailability).where(
@@ -65,8 +80,8 @@ def free_slots(
         session.scalars(
             select(AvailabilityException).where(
                 AvailabilityException.staff_id.in_(staff_ids),
-                AvailabilityException.ends_at > now,
-                AvailabilityException.starts_at < now + window,
+                AvailabilityException.ends_at > earliest,
+                AvailabilityException.starts_at < until,
             )
         )
     )
@@ -76,8 +91,8 @@ def free_slots(
             select(Appointment.staff_id, Appointment.starts_at).where(
                 Appointment.staff_id.in_(staff_ids),
                 Appointment.status != AppointmentStatus.CANCELLED,
-                Appointment.starts_at >= now,
-                Appointment.starts_at < now + window,
+                Appointment.starts_at >= earliest,
+                Appointment.starts_at < until,
             )
         )
     }
@@ -88,10 +103,15 @@ def free_slots(
             for opening in openings:
                 if opening.weekday != day.weekday() or not _valid_on(opening, day):
                     continue
-                slots.extend(_cut(opening, day, now, exceptions, booked))
+                slots.extend(_cut(opening, day, earliest, until, exceptions, booked))
         day += timedelta(days=1)
     slots.sort(key=lambda slot: (slot.starts_at, str(slot.staff_id)))
-    return slots[:limit]
+    return slots if limit is None else slots[:limit]
+
+
+def _midnight(day: date) -> datetime:
+    """The instant a Paris day begins."""
+    return datetime.combine(day, time(0), tzinfo=PARIS).astimezone(UTC)
 
 
 def _valid_on(opening: WeeklyAvailability, day: date) -> bool:
@@ -103,7 +123,8 @@ def _valid_on(opening: WeeklyAvailability, day: date) -> bool:
 def _cut(
     opening: WeeklyAvailability,
     day: date,
-    now: datetime,
+    earliest: datetime,
+    until: datetime,
     exceptions: list[AvailabilityException],
     booked: set[tuple[uuid.UUID, datetime]],
 ) -> list[Slot]:
@@ -120,7 +141,7 @@ def _cut(
             for item in exceptions
         )
         if (
-            starts_at >= now + MINIMUM_NOTICE
+            earliest <= starts_at < until
             and not blocked
             and (opening.staff_id, starts_at) not in booked
         ):

@@ -6,7 +6,7 @@ body) gets the full page; a targeted HTMX request gets only the `content` block.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -53,6 +53,8 @@ def build_environment(static_assets: StaticAssets) -> Environment:
         day_paris=format_day_paris,
         time_paris=format_time_paris,
         date_long=format_date_long,
+        day_relative=format_day_relative,
+        when_relative=format_when_relative,
         phone=phone_display,
         euros=amount_display,
     )
@@ -71,14 +73,22 @@ def _isolated(text: str, *, left_to_right: bool) -> Markup:
     return Markup("<bdi>{}</bdi>").format(text)
 
 
+# Every date a youth reads carries its weekday ("mardi 8 décembre"): a date alone is hard to
+# place in a week, more so in a second language. The patterns come from each language's
+# catalogue (datetime) or from Babel's "full" date format, which names the weekday in all.
+
+
+def _datetime_text(value: datetime) -> str:
+    return babel_dates.format_datetime(
+        value, i18n.gettext("EEEE d MMMM y 'à' HH:mm"), tzinfo=PARIS, locale=i18n.get_locale()
+    )
+
+
 def format_datetime_paris(value: datetime | None) -> Markup:
-    """ "27 novembre 2026 à 14:30", in Paris time and the reader's language."""
+    """ "vendredi 27 novembre 2026 à 14:30", in Paris time and the reader's language."""
     if value is None:
         return Markup("")
-    text = babel_dates.format_datetime(
-        value, i18n.gettext("d MMMM y 'à' HH:mm"), tzinfo=PARIS, locale=i18n.get_locale()
-    )
-    return _isolated(text, left_to_right=False)
+    return _isolated(_datetime_text(value), left_to_right=False)
 
 
 def format_moment_short(value: datetime) -> Markup:
@@ -102,14 +112,40 @@ def format_time_paris(value: datetime) -> Markup:
     return _isolated(text, left_to_right=True)
 
 
+def _paris_date(value: date | datetime) -> date:
+    return value.astimezone(PARIS).date() if isinstance(value, datetime) else value
+
+
+def _date_text(value: date) -> str:
+    return babel_dates.format_date(value, "full", locale=i18n.get_locale())
+
+
 def format_date_long(value: date | datetime | None) -> Markup:
-    """ "3 décembre 2026"; an instant is first read in Paris time (its date there)."""
+    """ "jeudi 3 décembre 2026"; an instant is first read in Paris time (its date there)."""
     if value is None:
         return Markup("")
-    if isinstance(value, datetime):
-        value = value.astimezone(PARIS).date()
-    text = babel_dates.format_date(value, "long", locale=i18n.get_locale())
-    return _isolated(text, left_to_right=False)
+    return _isolated(_date_text(_paris_date(value)), left_to_right=False)
+
+
+def _relative(day: date, text: str) -> str:
+    """ "Aujourd’hui, …" / "Demain, …" before a date of today or tomorrow in Paris."""
+    today = datetime.now(UTC).astimezone(PARIS).date()
+    if day == today:
+        return i18n.gettext("Aujourd’hui, %(date)s", date=text)
+    if day == today + timedelta(days=1):
+        return i18n.gettext("Demain, %(date)s", date=text)
+    return text
+
+
+def format_day_relative(value: date | datetime) -> Markup:
+    """ "Demain, mercredi 9 décembre 2026": a day of the slot picker."""
+    day = _paris_date(value)
+    return _isolated(_relative(day, _date_text(day)), left_to_right=False)
+
+
+def format_when_relative(value: datetime) -> Markup:
+    """ "Aujourd’hui, mardi 8 décembre 2026 à 14:30": an upcoming appointment."""
+    return _isolated(_relative(_paris_date(value), _datetime_text(value)), left_to_right=False)
 
 
 def phone_display(value: str | None) -> Markup:

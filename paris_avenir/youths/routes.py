@@ -12,6 +12,7 @@ from fastapi.responses import RedirectResponse, Response
 from paris_avenir.aid_requests import kinds as catalogue
 from paris_avenir.aid_requests import service as requests_service
 from paris_avenir.aid_requests.models import RequestStatus
+from paris_avenir.appointments import service as appointments
 from paris_avenir.audit import service as audit
 from paris_avenir.auth import sessions
 from paris_avenir.auth.dependencies import CurrentYouth, current_user_session
@@ -59,6 +60,9 @@ def my_space(request: Request, session: SessionDep, youth: CurrentYouth) -> Resp
             "help_alert": task_queue.open_alert_for_youth(session, youth.id),
             "kind_name": lambda code: catalogue.kind(code).name,
             "franceconnect": request.app.state.oidc["franceconnect"].settings.configured,
+            # The next appointment, today's included, at the top of the page.
+            "next_appointment": appointments.next_appointment(session, youth.id),
+            "appointment_label": appointments.kind_label,
         },
     )
 
