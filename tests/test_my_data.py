@@ -99,6 +99,10 @@ async def test_my_data_reads_as_words_dates_and_euros_in_my_language(
     for raw in ("True", "False", "None", "centimes", "navigo", "granted", "accordee", "sms"):
         assert raw not in text, raw
     assert not ISO_DATE.search(text), ISO_DATE.search(text)
+    assert "&lt;bdi" not in page.text  # dates inside sentences stay markup, not text
+    main = page.text.split("<main", 1)[1]
+    if language != "fr":
+        assert 'lang="fr"' not in main  # every label is translated
     # The machine-readable file keeps field names, codes and ISO dates.
     data = json.loads((await client.get("/mon-espace/donnees.json")).content)
     assert data["profile"]["birth_date"] == "2005-03-14"

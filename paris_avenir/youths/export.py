@@ -379,7 +379,7 @@ def readable_sections(data: dict[str, Any]) -> list[Section]:
                 )
                 + [
                     Fact(
-                        _says("Le %(date)s", date=when(event["at"])),
+                        _says(N_("Le %(date)s"), date=when(event["at"])),
                         Markup("{} ({})").format(
                             status_label(event["to"]), _bdi(_who(event["by"]))
                         ),
@@ -413,8 +413,8 @@ def readable_sections(data: dict[str, Any]) -> list[Section]:
                 _bdi(conversation["conversation"]),
                 [
                     Fact(
-                        gettext(
-                            "%(who)s, le %(date)s",
+                        _says(
+                            N_("%(who)s, le %(date)s"),
                             who=_who(message["from"]),
                             date=when(message["at"]),
                         ),
@@ -450,8 +450,8 @@ def readable_sections(data: dict[str, Any]) -> list[Section]:
         gettext("Quand Paris avenir vous a écrit"),
         facts=[
             Fact(
-                _says("Le %(date)s", date=when(row["at"])),
-                _says("vous avez répondu le %(date)s", date=when(row["answered_at"]))
+                _says(N_("Le %(date)s"), date=when(row["at"])),
+                _says(N_("vous avez répondu le %(date)s"), date=when(row["answered_at"]))
                 if row["answered_at"]
                 else Markup.escape(gettext("pour prendre de vos nouvelles")),
             )
@@ -463,7 +463,7 @@ def readable_sections(data: dict[str, Any]) -> list[Section]:
         gettext("Qui a consulté mon dossier"),
         facts=[
             Fact(
-                _says("Le %(date)s", date=when(row["at"])),
+                _says(N_("Le %(date)s"), date=when(row["at"])),
                 Markup("{} {}").format(
                     _bdi(_who(row["who"])),
                     gettext(ACTION_LABELS.get(row["action"], N_("a consulté votre dossier"))),
