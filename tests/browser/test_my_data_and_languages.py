@@ -64,7 +64,11 @@ def test_my_data_is_a_page_to_read_and_an_old_sign_in_gets_its_code_at_once(
     page.get_by_role("link", name=words(language, "Voir et télécharger toutes mes données")).click()
     page.get_by_role("heading", name=words(language, "Confirmez que c’est vous")).wait_for()
     why = page.locator("#pourquoi").inner_text()
-    assert words(language, "Pour protéger vos données").split(",")[0] in why
+    sentence = (
+        "Pour protéger vos données, cette page demande un nouveau code après 15 minutes de "
+        "connexion. Nous venons de l’envoyer à :"
+    )
+    assert words(language, sentence) in why
     assert "•" in why  # where the code went, masked
     # The code is already on its way to the youth's own number: nothing to type again.
     sms = live_server.last_sms_to(youth.phone, after=sms_before)
