@@ -63,14 +63,25 @@ async def test_without_a_choice_the_browser_language_is_used(client: httpx.Async
     assert html_tag(page) == '<html lang="fa-AF" dir="rtl">'
 
 
-async def test_a_signed_in_youth_who_switches_changes_their_profile(
+async def test_the_switch_changes_the_pages_not_the_messages_and_the_profile_asks(
     client: httpx.AsyncClient, app: FastAPI, session: Session
 ) -> None:
     youth = create_youth(session, language="fr")
     sign_in_as(client, app, session, youth=youth)
     await post_form(client, "/langue", {"langue": "ti", "suite": "/mon-espace"})
     session.refresh(youth)
+    assert youth.language == "fr"  # reading a page in Tigrinya does not switch the SMS
+    profile = await client.get("/mon-espace/profil")
+    with i18n.using_locale("ti"):
+        question = i18n.gettext(
+            "Recevoir aussi les SMS et e-mails en %(language)s ?", language="ትግርኛ"
+        )
+    assert question in profile.text
+    response = await post_form(client, "/mon-espace/profil/langue", {"langue": "ti"})
+    assert response.status_code == 303
+    session.refresh(youth)
     assert youth.language == "ti"
+    assert question not in (await client.get("/mon-espace/profil")).text  # asked once
     space = await client.get("/mon-espace")
     assert html_tag(space) == '<html lang="ti" dir="ltr">'
     assert "ሰላም" in space.text
@@ -89,7 +100,7 @@ async def test_at_sign_in_the_profile_language_applies_unless_one_was_chosen(
     assert html_tag(await client.get("/mon-espace")) == '<html lang="ar" dir="rtl">'
 
 
-async def test_a_language_chosen_before_signing_in_wins_and_the_code_comes_in_it(
+async def test_a_language_chosen_before_signing_in_shows_the_pages_and_the_code_in_it(
     client: httpx.AsyncClient, session: Session, app: FastAPI
 ) -> None:
     youth = create_youth(session, first_name="Nour", phone=E164, language="ar")
@@ -99,8 +110,9 @@ async def test_a_language_chosen_before_signing_in_wins_and_the_code_comes_in_it
     sms = last_sms(app.state.settings)["text"]
     assert sms.startswith("Paris avenir: your code is")
     await post_form(client, "/connexion/code", {"code": code_in(sms)})
+    assert html_tag(await client.get("/mon-espace")) == '<html lang="en" dir="ltr">'
     session.refresh(youth)
-    assert youth.language == "en"
+    assert youth.language == "ar"  # the phone's choice is not the youth's messages
 
 
 async def test_the_back_office_stays_in_french_without_a_switch(

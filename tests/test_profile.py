@@ -85,7 +85,7 @@ async def test_changing_a_number_needs_a_recent_sign_in(
     age_the_sign_in(session, youth)
     response = await post_form(client, "/mon-espace/profil/contact", {"nouveau": "06 39 98 00 66"})
     assert response.status_code == 303
-    assert response.headers["location"] == "/connexion?suite=/mon-espace/profil"
+    assert response.headers["location"] == "/mon-espace/confirmer?suite=/mon-espace/profil"
 
 
 async def test_my_data_in_json_and_as_a_page(
@@ -106,7 +106,7 @@ async def test_my_data_in_json_and_as_a_page(
     assert data["messages"][0]["messages"][0]["text"] == "Bonjour Lucas"
     assert data["referents"][0]["name"] == referent.full_name
     page = await client.get("/mon-espace/donnees")
-    assert "Bonjour Lucas" in page.text and "navigo" in page.text
+    assert "Bonjour Lucas" in page.text and "Navigo" in page.text
     exports = session.scalars(
         select(AuditEvent.detail).where(AuditEvent.action == "youth.export")
     ).all()

@@ -66,12 +66,11 @@ def _open_session(
     sessions.set_session_cookie(response, settings, new.token, staff=staff is not None)
     now = utcnow()
     if youth is not None:
-        # A language chosen on this phone before signing in wins (they just read the sign-in
-        # pages in it); otherwise the profile's language is set for this browser.
-        chosen = chosen_language(request)
-        if chosen is not None:
-            youth.language = chosen
-        else:
+        # A language chosen on this phone before signing in stays for the pages (they just
+        # read the sign-in pages in it); otherwise the profile's language is set for this
+        # browser. The SMS and emails keep the profile's language: a phone's choice is not
+        # the youth's (a shared or borrowed phone); the profile offers to align them.
+        if chosen_language(request) is None:
             remember_language(response, youth.language, secure=settings.is_prod)
         youth.record_activity(now)
         youth.activated_at = youth.activated_at or now

@@ -9,11 +9,8 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from paris_avenir.auth.dependencies import current_user_session
-from paris_avenir.db import SessionDep
 from paris_avenir.web import i18n
 from paris_avenir.web.middleware import LOCALE_COOKIE
-from paris_avenir.youths.models import Youth
 
 router = APIRouter()
 
@@ -57,18 +54,14 @@ def safe_next(raw: str | None, default: str) -> str:
 @router.post("/langue", include_in_schema=False)
 def choose_language(
     request: Request,
-    session: SessionDep,
     langue: Annotated[str, Form()] = "",
     suite: Annotated[str, Form()] = "/",
 ) -> Response:
     if not i18n.is_offered(langue):
         langue = i18n.SOURCE_LOCALE
-    record = current_user_session(request, session)
-    if record is not None and record.youth_id is not None:
-        # Signed in: the profile follows, so SMS and emails come in the same language.
-        youth = session.get(Youth, record.youth_id)
-        if youth is not None:
-            youth.language = langue
+    # Only what this browser shows. The language of a signed-in youth's SMS and emails is
+    # not changed here: reading one page in another language (a friend's, a test) silently
+    # switched them. The profile asks "Recevoir aussi les SMS et e-mails en …?" instead.
     response = RedirectResponse(safe_next(suite, "/"), status_code=303)
     remember_language(response, langue, secure=request.app.state.settings.is_prod)
     return response

@@ -4,25 +4,28 @@ from __future__ import annotations
 
 import json
 from typing import Annotated, Any
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, BackgroundTasks, Form, Request
 from fastapi.responses import RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import State
 
 from paris_avenir.aid_requests import kinds as catalogue
 from paris_avenir.aid_requests import service as requests_service
 from paris_avenir.aid_requests.models import RequestStatus
 from paris_avenir.appointments import service as appointments
 from paris_avenir.audit import service as audit
-from paris_avenir.auth import sessions
-from paris_avenir.auth.dependencies import CurrentYouth, current_user_session
+from paris_avenir.auth import codes, sessions
+from paris_avenir.auth.dependencies import CurrentYouth, client_ip, current_user_session
 from paris_avenir.config import Settings
 from paris_avenir.db import SessionDep, utcnow
 from paris_avenir.messaging import service as messaging
 from paris_avenir.staff import task_queue
-from paris_avenir.web.i18n import LANGUAGES
+from paris_avenir.web.i18n import LANGUAGES, get_locale, is_offered
 from paris_avenir.web.i18n import gettext as _
-from paris_avenir.web.language import remember_language, safe_next
+from paris_avenir.web.language import chosen_language, remember_language, safe_next
 from paris_avenir.web.templating import render
 from paris_avenir.youths import export, service
 from paris_avenir.youths.export import export_youth_data
@@ -97,6 +100,10 @@ def _profile_page(
         {
             "youth": youth,
             "languages": LANGUAGES,
+            # The pages follow this browser's choice; the SMS and emails the profile's. When
+            # they differ, the profile asks whether the messages should follow too.
+            "reading": get_locale(),
+            "language_name": dict(LANGUAGES),
             "error": error,
             "notice": notice,
             "typed": typed,
@@ -138,9 +145,142 @@ def save_preferences(
     return response
 
 
+@router.post("/profil/langue")
+def messages_in_this_language(
+    request: Request,
+    session: SessionDep,
+    youth: CurrentYouth,
+    langue: Annotated[str, Form()] = "",
+) -> Response:
+    """ "Recevoir aussi les SMS et e-mails en …": the youth's deliberate choice, the only
+    way (with the preferences form) the language of their messages changes."""
+    if is_offered(langue):
+        youth.language = langue
+        audit.record(
+            session,
+            "youth.messages_language",
+            actor_youth_id=youth.id,
+            youth_id=youth.id,
+            detail={"language": langue},
+        )
+    response = _redirect("/mon-espace/profil?enregistre=1")
+    remember_language(response, youth.language, secure=request.app.state.settings.is_prod)
+    return response
+
+
 def _needs_fresh_sign_in(request: Request, session: SessionDep) -> bool:
     record = current_user_session(request, session)
     return record is None or not sessions.is_recently_authenticated(record)
+
+
+# --- "Confirmez que c'est vous": a new code for a sensitive page ---------------------------
+
+# The sign-in form's attempt cookie (auth.routes), read by /connexion/code.
+ATTEMPT_COOKIE = "tentative_connexion"
+ATTEMPT_COOKIE_PATH = "/connexion"
+# The same attempt, seen by this page only: coming back to it does not send another code.
+CONFIRM_PATH = "/mon-espace/confirmer"
+CONFIRM_COOKIE = "confirmation_code"
+
+
+def _confirm_first(suite: str) -> RedirectResponse:
+    """A page that needs a sign-in of less than 15 minutes (sessions.RECENT_AUTHENTICATION),
+    reached with an older one: the youth is still known, so the code goes to their number
+    or email at once, on a page that says why."""
+    return _redirect(f"{CONFIRM_PATH}?suite={quote(suite)}")
+
+
+def _known_destination(youth: Youth) -> str | None:
+    if youth.preferred_channel is Channel.EMAIL and youth.email:
+        return youth.email
+    return youth.phone or youth.email
+
+
+async def _queue_and_send(state: State, pending: codes.PendingCode) -> None:
+    # As the sign-in does: queued after the commit, sent on the outbox worker's threads.
+    message_id = await run_in_threadpool(codes.queue_code_now, state.session_factory, pending)
+    if message_id is not None:
+        await state.outbox_worker.send_soon(message_id)
+
+
+def _confirm_page(
+    request: Request,
+    session: SessionDep,
+    youth: Youth,
+    background: BackgroundTasks,
+    suite: str,
+    *,
+    send_again: bool,
+) -> Response:
+    going_to = safe_next(suite, "/mon-espace")
+    destination = _known_destination(youth)
+    if destination is None:  # FranceConnect only: that sign-in page has it
+        return _redirect(f"/connexion?suite={quote(going_to)}")
+    settings = _settings(request)
+    attempt = codes.find_attempt(session, request.cookies.get(CONFIRM_COOKIE))
+    live = (
+        attempt is not None
+        and attempt.youth_id == youth.id
+        and attempt.consumed_at is None
+        and attempt.voided_at is None
+        and attempt.expires_at > utcnow()
+    )
+    context: dict[str, Any] = {"suite": going_to, "error": None}
+    if live and not send_again:
+        assert attempt is not None
+        context["masked_destination"] = attempt.masked_destination
+        return render(request, "youths/confirm.html", context)
+    try:
+        result = codes.start_code_request(
+            session,
+            secret_key=settings.secret_key,
+            raw_destination=destination,
+            ip_address=client_ip(request),
+            language=chosen_language(request),
+        )
+    except (codes.RateLimited, codes.InvalidDestination):
+        context["masked_destination"] = None
+        context["error"] = _("Trop de codes demandés. Attendez 15 minutes, puis réessayez.")
+        return render(request, "youths/confirm.html", context, status_code=429)
+    background.add_task(_queue_and_send, request.app.state, result.pending)
+    context["masked_destination"] = result.masked_destination
+    response = render(request, "youths/confirm.html", context)
+    lifetime = int(codes.CODE_LIFETIME.total_seconds()) + 300
+    for name, path in ((ATTEMPT_COOKIE, ATTEMPT_COOKIE_PATH), (CONFIRM_COOKIE, CONFIRM_PATH)):
+        response.set_cookie(
+            name,
+            result.attempt_token,
+            max_age=lifetime,
+            path=path,
+            secure=settings.is_prod,
+            httponly=True,
+            samesite="lax",
+        )
+    return response
+
+
+@router.get("/confirmer")
+def confirm_it_is_you(
+    request: Request,
+    session: SessionDep,
+    youth: CurrentYouth,
+    background: BackgroundTasks,
+    suite: str = "",
+) -> Response:
+    if not _needs_fresh_sign_in(request, session):
+        return _redirect(safe_next(suite, "/mon-espace"))
+    return _confirm_page(request, session, youth, background, suite, send_again=False)
+
+
+@router.post("/confirmer")
+def confirm_send_again(
+    request: Request,
+    session: SessionDep,
+    youth: CurrentYouth,
+    background: BackgroundTasks,
+    suite: Annotated[str, Form()] = "",
+) -> Response:
+    return _confirm_page(request, session, youth, background, suite, send_again=True)
 
 
 @router.post("/profil/contact")
@@ -152,7 +292,7 @@ def change_contact(
     nouveau: Annotated[str, Form()] = "",
 ) -> Response:
     if _needs_fresh_sign_in(request, session):
-        return _redirect("/connexion?suite=/mon-espace/profil")
+        return _confirm_first("/mon-espace/profil")
     try:
         verification, message = service.request_contact_change(
             session, youth, secret_key=_settings(request).secret_key, raw_value=nouveau
@@ -236,7 +376,7 @@ def _exported(
     """The youth's data, audited as exported; None when the sign-in is too old for it."""
     if _needs_fresh_sign_in(request, session):
         return None
-    data = export_youth_data(session, youth)
+    data = export_youth_data(session, youth, as_json=form == "json")
     audit.record(
         session, "youth.export", actor_youth_id=youth.id, youth_id=youth.id, detail={"format": form}
     )
@@ -247,19 +387,15 @@ def _exported(
 def my_data(request: Request, session: SessionDep, youth: CurrentYouth) -> Response:
     data = _exported(request, session, youth, "page")
     if data is None:
-        return _redirect("/connexion?suite=/mon-espace/donnees")
-    return render(
-        request,
-        "youths/data.html",
-        {"data": data, "profile_label": lambda name: _(export.PROFILE_LABELS[name])},
-    )
+        return _confirm_first("/mon-espace/donnees")
+    return render(request, "youths/data.html", {"sections": export.readable_sections(data)})
 
 
 @router.get("/donnees.json")
 def my_data_json(request: Request, session: SessionDep, youth: CurrentYouth) -> Response:
     data = _exported(request, session, youth, "json")
     if data is None:
-        return _redirect("/connexion?suite=/mon-espace/donnees")
+        return _confirm_first("/mon-espace/donnees")
     return Response(
         json.dumps(data, ensure_ascii=False, indent=2),
         media_type="application/json",
