@@ -362,3 +362,54 @@ async def test_statistics_hide_small_counts_not_measures_over_many_people(
     assert "&lt; 10" in logement  # 4 refusals: masked
     assert "secret (moins de 10 personnes)" in logement  # a median over 4 people: masked
     assert "deposee" not in text and "refusee" not in text
+
+
+# --- Reasons from a translated list -------------------------------------------------------
+
+
+async def test_a_reason_picked_from_the_list_reaches_an_arabic_reader_in_arabic(
+    app: FastAPI, client: httpx.AsyncClient, session: Session, referent: StaffUser
+) -> None:
+    ensure_catalogue(session)
+    youth = create_youth(session, first_name="Yusuf", language="ar")
+    assign(session, youth, referent)
+    navigo = _filed(session, youth, AidCode.NAVIGO)
+    allocation = _filed(session, youth, AidCode.ALLOCATION)
+    sign_in_as(client, app, session, staff=referent)
+    form = _text((await client.get(f"/pro/demandes/{navigo.id}")).text)
+    assert "Vous n’avez pas l’âge prévu pour cette aide." in form  # the list, in French
+    assert "Langue du jeune : arabe (العربية). Vos mots lui arrivent en français" in form
+    refused = await post_form(
+        client,
+        f"/pro/demandes/{navigo.id}/refuser",
+        {"motif": "age", "texte": "Passez me voir jeudi."},
+    )
+    assert refused.status_code == 303
+    asked = await post_form(
+        client, f"/pro/demandes/{allocation.id}/pieces", {"motif": "rib", "texte": ""}
+    )
+    assert asked.status_code == 303
+
+    client.cookies.clear()
+    sign_in_as(client, app, session, youth=youth)
+    client.cookies.set("langue", "ar")
+    page = _text((await client.get(f"/mon-espace/demandes/{navigo.id}")).text)
+    assert "عمرك ليس العمر المطلوب لهذه المساعدة." in page
+    assert "رسالة من مرشدك، غير مترجمة: Passez me voir jeudi." in page
+    page = _text((await client.get(f"/mon-espace/demandes/{allocation.id}")).text)
+    assert "ينقص كشف هويتك البنكية (RIB)." in page
+
+
+async def test_a_french_reader_gets_the_reason_and_the_words_as_written(
+    app: FastAPI, client: httpx.AsyncClient, session: Session, referent: StaffUser, youth: Youth
+) -> None:
+    navigo = _filed(session, youth, AidCode.NAVIGO)
+    sign_in_as(client, app, session, staff=referent)
+    await post_form(
+        client, f"/pro/demandes/{navigo.id}/refuser", {"motif": "age", "texte": "À jeudi."}
+    )
+    session.expire_all()
+    assert (
+        session.get_one(AidRequest, navigo.id).decision_reason
+        == "Vous n’avez pas l’âge prévu pour cette aide. À jeudi."
+    )

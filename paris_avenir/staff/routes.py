@@ -31,7 +31,15 @@ from paris_avenir.kit.forms import parse_euros
 from paris_avenir.messaging import service as messaging
 from paris_avenir.outreach import labels as outreach_labels
 from paris_avenir.outreach.models import OutreachAttempt
-from paris_avenir.staff import assignments, caseload, counter, journal, labels, task_queue
+from paris_avenir.staff import (
+    assignments,
+    caseload,
+    counter,
+    journal,
+    labels,
+    reasons,
+    task_queue,
+)
 from paris_avenir.staff import service as staff_service
 from paris_avenir.staff.models import StaffRole, StaffUser
 from paris_avenir.web.i18n import gettext as _
@@ -349,6 +357,10 @@ def _instruction_page(
                 if condition.verdict is Verdict.NOT_MET
             ],
             "confirm_grant": confirm_grant,
+            "refusal_reasons": reasons.choices(reasons.REFUSAL_REASONS),
+            "document_requests": reasons.choices(reasons.DOCUMENT_REQUESTS),
+            "youth_language": youth_labels.language_name(youth.language),
+            "youth_reads_french": youth.language == "fr",
             "answers": [
                 (
                     field.label,
@@ -397,6 +409,7 @@ def instruct(
     texte: Annotated[str, Form()] = "",
     montant: Annotated[str, Form()] = "",
     malgre_regle: Annotated[str, Form()] = "",
+    motif: Annotated[str, Form()] = "",
 ) -> Response:
     aid_request = instruction.request_for_staff(
         session, staff, request_id, ip_address=client_ip(request)
@@ -406,7 +419,9 @@ def instruct(
         if action == "prendre":
             instruction.take_on(session, aid_request, staff, **common)
         elif action == "pieces":
-            instruction.ask_for_documents(session, aid_request, staff, what=texte, **common)
+            youth = session.get_one(Youth, aid_request.youth_id)
+            what = reasons.for_youth(reasons.DOCUMENT_REQUESTS, motif, texte, youth.language)
+            instruction.ask_for_documents(session, aid_request, staff, what=what, **common)
         elif action == "accorder":
             youth = session.get_one(Youth, aid_request.youth_id)
             rule_fails = _eligibility(session, aid_request, youth).verdict is Verdict.NOT_MET
@@ -451,7 +466,9 @@ def instruct(
         elif action == "renvoyer":
             instruction.reject_grant(session, aid_request, staff, ip_address=client_ip(request))
         elif action == "refuser":
-            instruction.refuse(session, aid_request, staff, reason=texte, **common)
+            youth = session.get_one(Youth, aid_request.youth_id)
+            reason = reasons.for_youth(reasons.REFUSAL_REASONS, motif, texte, youth.language)
+            instruction.refuse(session, aid_request, staff, reason=reason, **common)
         else:
             raise HTTPException(status_code=404)
     except requests_service.RequestError as error:
