@@ -130,7 +130,7 @@ async def test_each_role_lands_on_its_own_home(
     home = await client.get("/pro")
     assert home.status_code == 303 and home.headers["location"] == "/pro/admin"
     page = _text((await client.get("/pro/admin")).text)
-    assert "Réglages" in page and "Paramètres des aides" in page
+    assert "Réglages" in page and "Montants, âges et ouverture de chaque aide" in page
     assert "Nadia Admin a changé un texte de SMS" in page
     assert "0 jeunes" not in page
 
