@@ -30,6 +30,7 @@ from paris_avenir.messaging.channels import Channels, build_channels
 from paris_avenir.messaging.outbox import OutboxWorker
 from paris_avenir.outreach import routes as outreach_routes
 from paris_avenir.staff import admin_routes, import_routes, task_routes, team_routes
+from paris_avenir.staff import labels as staff_labels
 from paris_avenir.staff import routes as staff_routes
 from paris_avenir.stats import routes as stats_routes
 from paris_avenir.web import language as language_routes
@@ -134,6 +135,9 @@ def create_app(
     )
     static_assets = StaticAssets()
     templates = build_environment(static_assets)
+    # Staff pages show every code through one function (staff/labels.py).
+    templates.globals["label"] = staff_labels.label
+    templates.filters["nombre"] = staff_labels.french_number
     app.state.settings = settings
     app.state.engine = engine
     app.state.session_factory = session_factory or make_session_factory(engine)

@@ -85,7 +85,7 @@ def test_outreach_response_rates_per_step_and_channel(session: Session) -> None:
     # Words, never codes, on the statistics page and in its CSV.
     assert (row.reason, row.step, row.channel) == ("Silencieux depuis longtemps", 1, "SMS")
     assert row.attempts.value == 12 and row.response_rate.value == pytest.approx(25.0)
-    assert service.Cell(40 / 3).shown(" %") == "13,3 %"  # a decimal comma on the page
+    assert service.Cell(40 / 3).shown("%") == "13,3\u00a0%"  # a decimal comma on the page
 
 
 async def test_the_page_the_csv_and_who_may_see_them(

@@ -134,7 +134,7 @@ def upload(
     )
 
 
-def _download(document: Document, request: Request) -> Response:
+def _download(document: Document, request: Request, *, inline: bool = False) -> Response:
     try:
         content = _store(request).read(document.storage_key)
     except FileNotFoundError:
@@ -142,14 +142,19 @@ def _download(document: Document, request: Request) -> Response:
         # rather than fail; the hourly sweep reports such rows to the operator too.
         logger.error("document %s: its file is missing", document.id)
         raise HTTPException(status_code=410) from None
-    return Response(
-        content,
-        media_type=document.content_type,
-        headers={
-            "Content-Disposition": f'attachment; filename="{service.download_name(document)}"',
-            "Cache-Control": "no-store",
-        },
-    )
+    headers = {
+        "Content-Disposition": f'attachment; filename="{service.download_name(document)}"',
+        "Cache-Control": "no-store",
+    }
+    if inline:
+        # A preview on the instruction page (an <img> or an <iframe> of this site only):
+        # shown in place, framed by our own pages and nobody else's, running nothing.
+        headers["Content-Disposition"] = f'inline; filename="{service.download_name(document)}"'
+        headers["Content-Security-Policy"] = (
+            "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; frame-ancestors 'self'"
+        )
+        headers["X-Frame-Options"] = "SAMEORIGIN"
+    return Response(content, media_type=document.content_type, headers=headers)
 
 
 @router.get("/mon-espace/documents/{document_id}")
@@ -182,7 +187,12 @@ def delete_own(
 
 @router.get("/pro/jeunes/{youth_id}/documents/{document_id}")
 def download_for_staff(
-    request: Request, session: SessionDep, staff: CurrentStaff, youth_id: str, document_id: str
+    request: Request,
+    session: SessionDep,
+    staff: CurrentStaff,
+    youth_id: str,
+    document_id: str,
+    apercu: str = "",
 ) -> Response:
     # The download itself is audited below, with the document it concerns.
     youth = youth_for_staff(session, staff, youth_id, ip_address=client_ip(request), action=None)
@@ -204,4 +214,4 @@ def download_for_staff(
         object_id=document.id,
         ip_address=client_ip(request),
     )
-    return _download(document, request)
+    return _download(document, request, inline=apercu == "1")

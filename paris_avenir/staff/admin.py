@@ -4,6 +4,7 @@ never see a youth's file."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -13,6 +14,7 @@ from sqlalchemy.orm import Session
 from paris_avenir.aid_requests import duties
 from paris_avenir.aid_requests.models import Aid, AidCode
 from paris_avenir.audit import service as audit
+from paris_avenir.audit.models import AuditEvent
 from paris_avenir.db import utcnow
 from paris_avenir.kit import settings_store
 from paris_avenir.kit.forms import format_euros_input, parse_euros
@@ -30,6 +32,66 @@ ROLE_LABELS: dict[StaffRole, str] = {
 }
 
 
+# Aid parameters (Aid.parameters keys) as the admin reads them.
+PARAMETER_LABELS: dict[str, str] = {
+    "min_age": N_("Âge minimum (ans)"),
+    "max_age": N_("Âge limite (ans, non compris)"),
+    "monthly_amount_cents": N_("Montant mensuel (euros)"),
+    "max_amount_cents": N_("Montant maximum (euros)"),
+    "max_monthly_income_cents": N_("Revenus mensuels maximum (euros)"),
+    "renewal_months": N_("Renouvellement (tous les … mois)"),
+}
+
+
+def parameter_label(key: str) -> str:
+    return gettext(PARAMETER_LABELS[key]) if key in PARAMETER_LABELS else key
+
+
+# The admin's audit view: settings and accounts, in words (a youth's data is not shown).
+ADMIN_ACTION_LABELS: dict[str, str] = {
+    "admin.aid_parameters": N_("a changé les paramètres d’une aide"),
+    "admin.grant_confirmation_threshold": N_("a changé le seuil des accords à confirmer"),
+    "admin.outreach_policy": N_("a changé les règles des relances"),
+    "admin.audit_retention": N_("a changé la durée de conservation du journal d’audit"),
+    "admin.sms_template": N_("a changé un texte de SMS"),
+    "staff.created": N_("a créé un compte"),
+    "staff.activation_issued": N_("a envoyé un lien d’activation"),
+    "staff.activated": N_("a activé son compte"),
+    "staff.disabled": N_("a désactivé un compte"),
+    "staff.role_changed": N_("a changé un rôle"),
+    "staff.secrets_reset": N_("a réinitialisé un mot de passe et son code"),
+    "staff.password_changed": N_("a changé son mot de passe"),
+    "staff.sign_in": N_("s’est connecté·e"),
+    "staff.sign_in_failed": N_("connexion refusée"),
+    "access_denied": N_("accès refusé (hors de son périmètre)"),
+}
+AUDIT_LINES = 30
+
+
+@dataclass(frozen=True)
+class AuditLine:
+    at: datetime
+    who: str
+    what: str
+
+
+def recent_audit(session: Session, *, limit: int = AUDIT_LINES) -> list[AuditLine]:
+    """The latest settings, accounts and sign-in events, newest first (one query)."""
+    rows = session.execute(
+        select(AuditEvent.occurred_at, AuditEvent.action, StaffUser.full_name)
+        .outerjoin(StaffUser, StaffUser.id == AuditEvent.actor_staff_id)
+        .where(AuditEvent.action.in_(ADMIN_ACTION_LABELS))
+        .order_by(AuditEvent.occurred_at.desc())
+        .limit(limit)
+    ).all()
+    return [
+        AuditLine(
+            at, name or gettext("quelqu’un (compte inconnu)"), gettext(ADMIN_ACTION_LABELS[action])
+        )
+        for at, action, name in rows
+    ]
+
+
 class AdminError(ValueError):
     """The message is for the admin."""
 
@@ -42,12 +104,12 @@ def parameter_fields(aid: Aid) -> list[tuple[str, str, str]]:
             fields.append(
                 (
                     key,
-                    gettext("%(name)s (euros)", name=key.removesuffix("_cents")),
+                    parameter_label(key),
                     format_euros_input(int(value)),
                 )
             )
         else:
-            fields.append((key, key, str(value)))
+            fields.append((key, parameter_label(key), str(value)))
     return fields
 
 

@@ -18,13 +18,15 @@ from paris_avenir.auth import staff_account
 from paris_avenir.auth.dependencies import CurrentStaff, client_ip
 from paris_avenir.db import SessionDep
 from paris_avenir.kit.forms import format_euros_input
-from paris_avenir.messaging import message_templates, outbox
+from paris_avenir.messaging import message_templates, outbox, sms_texts
+from paris_avenir.messaging.sms_segments import fit_gsm7
 from paris_avenir.outreach import policy
 from paris_avenir.staff import admin
 from paris_avenir.staff.models import StaffRole, StaffUser
 from paris_avenir.staff.service import disable_staff
-from paris_avenir.web.i18n import LANGUAGES, is_offered
+from paris_avenir.web.i18n import LANGUAGES, is_offered, using_locale
 from paris_avenir.web.i18n import gettext as _
+from paris_avenir.web.i18n import gettext as i18n_gettext
 from paris_avenir.web.templating import render
 
 router = APIRouter(prefix="/pro/admin")
@@ -33,6 +35,17 @@ router = APIRouter(prefix="/pro/admin")
 def _require_admin(staff: StaffUser) -> None:
     if staff.role is not StaffRole.ADMIN:
         raise HTTPException(status_code=403)
+
+
+@router.get("")
+def admin_home(request: Request, session: SessionDep, staff: CurrentStaff) -> Response:
+    """The admin's home: the settings, and who changed what lately."""
+    _require_admin(staff)
+    return render(
+        request,
+        "staff/admin_home.html",
+        {"staff": staff, "audit_lines": admin.recent_audit(session)},
+    )
 
 
 def _aids_page(
@@ -322,6 +335,15 @@ def save_audit_retention(
 # --- SMS texts ----------------------------------------------------------------------------
 
 
+def default_sms_text(key: str, language: str) -> str:
+    """The built-in text of an editable SMS in that language, with its placeholders
+    written as the admin writes them ({link})."""
+    builtin = next(item for item in sms_texts.ALL if item.key == key)
+    names = message_templates.SPECS[key].placeholders
+    with using_locale(language):
+        return i18n_gettext(builtin.text, **{name: "{" + name + "}" for name in names})
+
+
 def _templates_page(
     request: Request,
     session: SessionDep,
@@ -334,8 +356,10 @@ def _templates_page(
     for spec in message_templates.SPECS.values():
         for language, language_name in LANGUAGES:
             text = message_templates.override(session, spec.key, language) or ""
-            size = message_templates.size_of(spec.key, text) if text else None
-            rows.append((spec, _(spec.label), language, language_name, text, size))
+            default = default_sms_text(spec.key, language)
+            # Empty: the built-in text is sent, so its size is the one that counts.
+            size = message_templates.size_of(spec.key, fit_gsm7(text or default))
+            rows.append((spec, _(spec.label), language, language_name, text, size, default))
     return render(
         request,
         "staff/admin_templates.html",

@@ -83,28 +83,38 @@ def file_request(
     *,
     ip_address: str | None = None,
     now: datetime | None = None,
-) -> tuple[AidRequest, dict[str, str]]:
+) -> tuple[AidRequest | None, dict[str, str]]:
     """Fills and sends a request for the youth in one go; returns it with the answers'
-    errors (then it stays a draft, for the youth or the counter to finish)."""
+    errors. All or nothing: a filing that fails (an answer missing, a document missing, the
+    aid closed) leaves no draft behind, and a draft the youth had started is left as it was
+    (the form is shown again with what was typed)."""
     now = now or utcnow()
     kind = catalogue.kind(code)
-    request = requests_service.start_request(session, youth, code, staff_id=staff.id, now=now)
-    errors = requests_service.save_answers(request, kind, answers)
-    requests_service.set_documents(session, request, youth.id, document_ids)
-    if not errors:
+    savepoint = session.begin_nested()
+    try:
+        request = requests_service.start_request(session, youth, code, staff_id=staff.id, now=now)
+        errors = requests_service.save_answers(request, kind, answers)
+        requests_service.set_documents(session, request, youth.id, document_ids)
+        if errors:
+            savepoint.rollback()
+            return None, errors
         requests_service.submit(session, request, youth, staff_id=staff.id, now=now)
-        audit.record(
-            session,
-            "counter.request",
-            actor_staff_id=staff.id,
-            youth_id=youth.id,
-            object_type="aid_request",
-            object_id=request.id,
-            on_behalf_of_youth=True,
-            ip_address=ip_address,
-            now=now,
-        )
-    return request, errors
+    except BaseException:
+        savepoint.rollback()
+        raise
+    savepoint.commit()
+    audit.record(
+        session,
+        "counter.request",
+        actor_staff_id=staff.id,
+        youth_id=youth.id,
+        object_type="aid_request",
+        object_id=request.id,
+        on_behalf_of_youth=True,
+        ip_address=ip_address,
+        now=now,
+    )
+    return request, {}
 
 
 def upload_document(

@@ -14,7 +14,8 @@ from sqlalchemy import or_, select
 from paris_avenir.aid_requests import duties, instruction
 from paris_avenir.aid_requests import kinds as catalogue
 from paris_avenir.aid_requests import service as requests_service
-from paris_avenir.aid_requests.models import AidCode, RequestStatus
+from paris_avenir.aid_requests.kinds.base import Eligibility, Verdict
+from paris_avenir.aid_requests.models import AidCode, AidRequest, RequestStatus
 from paris_avenir.appointments import labels as appointment_labels
 from paris_avenir.appointments import service as appointments
 from paris_avenir.appointments.models import Appointment, AppointmentKind
@@ -30,7 +31,15 @@ from paris_avenir.kit.forms import parse_euros
 from paris_avenir.messaging import service as messaging
 from paris_avenir.outreach import labels as outreach_labels
 from paris_avenir.outreach.models import OutreachAttempt
-from paris_avenir.staff import assignments, caseload, counter, journal, task_queue
+from paris_avenir.staff import (
+    assignments,
+    caseload,
+    counter,
+    journal,
+    labels,
+    reasons,
+    task_queue,
+)
 from paris_avenir.staff import service as staff_service
 from paris_avenir.staff.models import StaffRole, StaffUser
 from paris_avenir.web.i18n import gettext as _
@@ -69,6 +78,12 @@ def dashboard(
     q: str = "",
     page: int = 1,
 ) -> Response:
+    # A home per role: an admin has no caseload (settings and audit), a psychologist works
+    # from today's agenda; a supervisor's home starts with the team and the queue.
+    if staff.role is StaffRole.ADMIN:
+        return _redirect("/pro/admin")
+    if staff.role is StaffRole.PSYCHOLOGIST:
+        return _redirect("/pro/agenda?vue=jour")
     chosen = _enum(filtre, caseload.Filter, caseload.Filter.ALL)
     sort = _enum(tri, caseload.Sort, caseload.Sort.QUIETEST)
     result = caseload.caseload(session, staff, chosen=chosen, sort=sort, search=q[:100], page=page)
@@ -79,6 +94,12 @@ def dashboard(
         "staff/home.html",
         {
             "staff": staff,
+            "team_loads": staff_service.team_load(session, staff)
+            if staff.role is StaffRole.SUPERVISOR
+            else [],
+            "queue_rows": instruction.queue(session, staff)[:DASHBOARD_TASKS]
+            if staff.role is StaffRole.SUPERVISOR
+            else [],
             "task_lines": lines[:DASHBOARD_TASKS],
             "task_total": len(lines),
             "result": result,
@@ -111,6 +132,7 @@ def _youth_file(
     youth_id: str,
     *,
     error: str | None = None,
+    counter_error: str | None = None,
     status_code: int = 200,
 ) -> Response:
     youth = youth_for_staff(session, staff, youth_id, ip_address=client_ip(request))
@@ -183,6 +205,7 @@ def _youth_file(
             "paris": caseload.PARIS,
             "sent": request.query_params.get("message") == "envoye",
             "error": error,
+            "counter_error": counter_error,
         },
         status_code=status_code,
     )
@@ -272,6 +295,12 @@ def request_queue(request: Request, session: SessionDep, staff: CurrentStaff) ->
     )
 
 
+def _eligibility(session: SessionDep, aid_request: AidRequest, youth: Youth) -> Eligibility:
+    kind = catalogue.kind(aid_request.aid_code)
+    parameters = requests_service.aid_parameters(session).get(kind.code, {})
+    return kind.eligibility(youth, parameters, utcnow().astimezone(caseload.PARIS).date())
+
+
 def _instruction_page(
     request: Request,
     session: SessionDep,
@@ -280,6 +309,7 @@ def _instruction_page(
     *,
     error: str | None = None,
     status_code: int = 200,
+    confirm_grant: dict[str, str] | None = None,
 ) -> Response:
     aid_request = instruction.request_for_staff(
         session, staff, request_id, ip_address=client_ip(request)
@@ -297,6 +327,7 @@ def _instruction_page(
     kind = catalogue.kind(aid_request.aid_code)
     parameters = requests_service.aid_parameters(session).get(kind.code, {})
     default_amount = parameters.get("monthly_amount_cents")
+    eligibility = _eligibility(session, aid_request, youth)
     cap = duties.amount_cap(session, kind.code)
     # Who did what, by name, in the history and on a grant to confirm.
     actor_ids = {event.actor_staff_id for event in aid_request.events if event.actor_staff_id}
@@ -319,11 +350,22 @@ def _instruction_page(
             "aid_request": aid_request,
             "youth": youth,
             "kind": kind,
-            "eligibility": kind.eligibility(
-                youth, parameters, utcnow().astimezone(caseload.PARIS).date()
-            ),
+            "eligibility": eligibility,
+            "failed_conditions": [
+                condition
+                for condition in eligibility.conditions
+                if condition.verdict is Verdict.NOT_MET
+            ],
+            "confirm_grant": confirm_grant,
+            "refusal_reasons": reasons.choices(reasons.REFUSAL_REASONS),
+            "document_requests": reasons.choices(reasons.DOCUMENT_REQUESTS),
+            "youth_language": youth_labels.language_name(youth.language),
+            "youth_reads_french": youth.language == "fr",
             "answers": [
-                (field.label, (aid_request.form_data or {}).get(field.name, ""))
+                (
+                    field.label,
+                    labels.answer_label(field, (aid_request.form_data or {}).get(field.name)),
+                )
                 for field in kind.questions
             ],
             "status_label": duties.staff_status_label,
@@ -366,6 +408,8 @@ def instruct(
     action: str,
     texte: Annotated[str, Form()] = "",
     montant: Annotated[str, Form()] = "",
+    malgre_regle: Annotated[str, Form()] = "",
+    motif: Annotated[str, Form()] = "",
 ) -> Response:
     aid_request = instruction.request_for_staff(
         session, staff, request_id, ip_address=client_ip(request)
@@ -375,8 +419,37 @@ def instruct(
         if action == "prendre":
             instruction.take_on(session, aid_request, staff, **common)
         elif action == "pieces":
-            instruction.ask_for_documents(session, aid_request, staff, what=texte, **common)
+            youth = session.get_one(Youth, aid_request.youth_id)
+            what = reasons.for_youth(reasons.DOCUMENT_REQUESTS, motif, texte, youth.language)
+            instruction.ask_for_documents(session, aid_request, staff, what=what, **common)
         elif action == "accorder":
+            youth = session.get_one(Youth, aid_request.youth_id)
+            rule_fails = _eligibility(session, aid_request, youth).verdict is Verdict.NOT_MET
+            if rule_fails and malgre_regle != "oui":
+                # No one-click grant when a rule says no: the page lists what is not met
+                # and asks to confirm (a plain form: it works without JavaScript). The
+                # grant's own refusals (an amount too high) come first: it is tried, then
+                # undone.
+                savepoint = session.begin_nested()
+                try:
+                    instruction.grant(
+                        session,
+                        aid_request,
+                        staff,
+                        amount_cents=parse_euros(montant) if montant.strip() else None,
+                        message=texte,
+                        **common,
+                    )
+                finally:
+                    savepoint.rollback()
+                return _instruction_page(
+                    request,
+                    session,
+                    staff,
+                    request_id,
+                    status_code=409,
+                    confirm_grant={"montant": montant, "texte": texte},
+                )
             amount = parse_euros(montant) if montant.strip() else None
             if montant.strip() and amount is None:
                 raise requests_service.RequestError(
@@ -393,7 +466,9 @@ def instruct(
         elif action == "renvoyer":
             instruction.reject_grant(session, aid_request, staff, ip_address=client_ip(request))
         elif action == "refuser":
-            instruction.refuse(session, aid_request, staff, reason=texte, **common)
+            youth = session.get_one(Youth, aid_request.youth_id)
+            reason = reasons.for_youth(reasons.REFUSAL_REASONS, motif, texte, youth.language)
+            instruction.refuse(session, aid_request, staff, reason=reason, **common)
         else:
             raise HTTPException(status_code=404)
     except requests_service.RequestError as error:
@@ -433,7 +508,7 @@ def counter_start(
             staff,
             youth_id,
             status_code=422,
-            error=_(
+            counter_error=_(
                 "Cochez la case : le jeune est présent et d’accord pour que vous agissiez pour lui."
             ),
         )
@@ -493,6 +568,7 @@ def counter_request_form(
         kind=kind,
         answers=requests_service.prefill(youth, kind, earlier),
         errors={},
+        chosen_documents=[],
     )
 
 
@@ -507,19 +583,23 @@ async def counter_request_send(
     code = _enum(str(form.get("aide", "")), AidCode, None)
     if code is None or catalogue.kind(code).by_appointment:
         raise HTTPException(status_code=400)
+    typed = {key: str(value) for key, value in form.items() if key not in {"csrftoken"}}
+    chosen_documents = [str(value) for value in form.getlist("documents")]
+    failure: str | None = None
     try:
         filed, errors = counter.file_request(
             session,
             staff,
             youth,
             code,
-            {key: str(value) for key, value in form.items()},
-            [str(value) for value in form.getlist("documents")],
+            typed,
+            chosen_documents,
             ip_address=client_ip(request),
         )
     except requests_service.RequestError as error:
-        return _counter_page(request, session, staff, youth, status_code=422, error=str(error))
-    if errors:
+        filed, errors, failure = None, {}, str(error)
+    if filed is None:
+        # Nothing was written: the same form again, with what was typed and why.
         return _counter_page(
             request,
             session,
@@ -527,16 +607,13 @@ async def counter_request_send(
             youth,
             template="staff/counter_request.html",
             kind=catalogue.kind(code),
-            answers=filed.form_data or {},
+            answers=typed,
             errors=errors,
+            error=failure,
+            chosen_documents=chosen_documents,
             status_code=422,
         )
-    missing = requests_service.missing_for_submission(session, filed, catalogue.kind(code))
-    return _redirect(
-        f"/pro/jeunes/{youth.id}/guichet?envoyee={filed.id}"
-        if filed.status is RequestStatus.SUBMITTED
-        else f"/pro/jeunes/{youth.id}/guichet?incomplete={len(missing.documents)}"
-    )
+    return _redirect(f"/pro/jeunes/{youth.id}/guichet?envoyee={filed.id}")
 
 
 @router.post("/jeunes/{youth_id}/guichet/documents")

@@ -22,6 +22,7 @@ from paris_avenir.aid_requests.service import status_label
 from paris_avenir.db import utcnow
 from paris_avenir.outreach import labels
 from paris_avenir.outreach.models import OutreachAttempt
+from paris_avenir.staff.labels import french_number
 from paris_avenir.web.i18n import N_, gettext
 from paris_avenir.youths.models import Youth
 
@@ -32,9 +33,13 @@ PARIS = ZoneInfo("Europe/Paris")
 
 @dataclass(frozen=True)
 class Cell:
-    """A count or a measure, or None when it covers fewer than THRESHOLD people."""
+    """A count of people, or a measure (a median, a rate) computed over people; None when
+    fewer than THRESHOLD people are behind it. A count is suppressed when it counts fewer
+    than THRESHOLD people; a measure only when it is computed over fewer than THRESHOLD
+    people (a rate of 3 answers out of 20 youths is shown: it protects 20 people)."""
 
     value: float | None
+    measure: bool = False
 
     @property
     def suppressed(self) -> bool:
@@ -42,9 +47,11 @@ class Cell:
 
     def shown(self, unit: str = "") -> str:
         if self.value is None:
+            if self.measure:
+                return gettext("secret (moins de %(threshold)s personnes)", threshold=THRESHOLD)
             return gettext("< %(threshold)s", threshold=THRESHOLD)
-        number = f"{self.value:.0f}" if float(self.value).is_integer() else f"{self.value:.1f}"
-        return f"{number.replace('.', ',')}{unit}"  # staff pages are in French: 13,3 %
+        # Staff pages are in French: "13,3 %", "4,5 j".
+        return french_number(self.value) + ("\u00a0" + unit.strip() if unit.strip() else "")
 
 
 def _count(value: int) -> Cell:
@@ -112,7 +119,8 @@ def compute(session: Session, *, now: datetime | None = None) -> Statistics:
                 by_status=by_status,
                 total=_count(total),
                 median_days_to_decision=Cell(
-                    statistics.median(decided_delays) if len(decided_delays) >= THRESHOLD else None
+                    statistics.median(decided_delays) if len(decided_delays) >= THRESHOLD else None,
+                    measure=True,
                 ),
             )
         )
@@ -123,7 +131,8 @@ def compute(session: Session, *, now: datetime | None = None) -> Statistics:
             channel=labels.channel_label(channel),
             attempts=_count(int(attempts)),
             response_rate=Cell(
-                100.0 * int(responded) / int(attempts) if attempts >= THRESHOLD else None
+                100.0 * int(responded) / int(attempts) if attempts >= THRESHOLD else None,
+                measure=True,
             ),
         )
         for reason, step, channel, attempts, responded in session.execute(

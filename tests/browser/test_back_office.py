@@ -85,6 +85,13 @@ def test_a_referent_instructs_a_request_and_the_youth_follows_it(
     staff.locator(".badge", has_text="En cours d’examen").wait_for()
     staff.get_by_text("Accorder", exact=True).click()
     staff.get_by_role("button", name="Accorder l’aide").click()
+    # Inès earns more than the rule's ceiling: the grant is confirmed, not one click.
+    staff.get_by_role(
+        "heading", name="Une règle n’est pas remplie : confirmer l’accord ?"
+    ).wait_for()
+    assert_accessible(staff)
+    staff.get_by_label("J’ai vérifié : l’aide est accordée malgré cette règle.").check()
+    staff.get_by_role("button", name="Confirmer l’accord").click()
     staff.locator(".badge", has_text="Accordée").wait_for()
 
     youth.reload()

@@ -47,7 +47,9 @@ def sign_in(page: Any, live: LiveServer, email: str, password: str, code: str) -
     page.get_by_label("Mot de passe").fill(password)
     page.get_by_label("Code de votre application d’authentification").fill(code)
     page.get_by_role("button", name="Se connecter").click()
-    page.get_by_role("heading", name="Mes jeunes").wait_for()
+    # Each role has its home (an admin lands on the settings).
+    page.wait_for_url(lambda url: "/pro/connexion" not in url)
+    page.locator("h1").first.wait_for()
 
 
 def new_account(
