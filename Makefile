@@ -4,6 +4,10 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 # Every install is pinned by constraints.txt, so a fresh machine gets what CI tested.
 PIP_INSTALL := $(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt
+# `make run PORT=8010 HOST=0.0.0.0`: links in SMS and emails follow, unless
+# PARIS_AVENIR_BASE_URL is set (paris-avenir serve).
+HOST ?= 127.0.0.1
+PORT ?= 8000
 
 .PHONY: run test install install-dev lint typecheck pytest messages lock clean
 
@@ -21,11 +25,11 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
-## make run: install, migrate the SQLite database under ./var, load the demo, serve :8000
+## make run: install, migrate the SQLite database under ./var, load the demo, serve :$(PORT)
 run: install
 	$(BIN)/paris-avenir migrate
 	$(BIN)/paris-avenir demo
-	$(BIN)/paris-avenir serve
+	$(BIN)/paris-avenir serve --host $(HOST) --port $(PORT)
 
 ## make test: install the dev tools, then lint, type checks and the whole test suite
 test: install-dev lint typecheck pytest

@@ -173,6 +173,11 @@ def create_app(
     app.include_router(stats_routes.router)
     app.include_router(admin_routes.router)
     app.include_router(messaging_webhooks.router)
+    if settings.env == "dev":
+        # /dev/messages: every SMS and email of a development machine (never in prod).
+        from paris_avenir.devtools import routes as devtools_routes
+
+        app.include_router(devtools_routes.router)
 
     # Added innermost first: the security headers wrap everything, even CSRF refusals.
     app.add_middleware(RouteTemplateMiddleware)

@@ -30,25 +30,42 @@ def _load_settings() -> Settings:
 
 
 def cmd_migrate(_args: argparse.Namespace) -> int:
+    # Alembic's own INFO lines (its plugins, one per migration) are for whoever debugs a
+    # migration: one line of ours says what happened.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+    from sqlalchemy import func, select
+
     from paris_avenir.aid_requests.catalogue import ensure_catalogue
+    from paris_avenir.aid_requests.models import Aid
     from paris_avenir.db import make_session_factory
-    from paris_avenir.migrate import upgrade_to_head
+    from paris_avenir.migrate import alembic_config, upgrade_to_head
 
     engine = create_database_engine(_load_settings().database_url)
     try:
+        with engine.connect() as connection:
+            before = MigrationContext.configure(connection).get_current_revision()
         upgrade_to_head(engine)
+        scripts = ScriptDirectory.from_config(alembic_config())
+        head = scripts.get_current_head()
+        applied = len(list(scripts.iterate_revisions(head, before))) if head != before else 0
         # The catalogue is configuration every installation needs, not demo data.
         with make_session_factory(engine).begin() as session:
-            ensure_catalogue(session)
+            added = ensure_catalogue(session)
+            aids = session.scalar(select(func.count()).select_from(Aid)) or 0
     finally:
         engine.dispose()
-    print("Base de données à jour.")
+    print(
+        f"Base de données à jour (révision {head}, {applied} migration(s) appliquée(s)) ; "
+        f"catalogue : {aids} aides dont {added} ajoutée(s)."
+    )
     return 0
 
 
 def cmd_demo(_args: argparse.Namespace) -> int:
     from paris_avenir.db import make_session_factory
-    from paris_avenir.demo import DEMO_STAFF_PASSWORD, demo_totp_uri, load_demo_data
+    from paris_avenir.demo import database_counts, load_demo_data
     from paris_avenir.kit.crypto import build_cipher
 
     settings = _load_settings()
@@ -61,18 +78,36 @@ def cmd_demo(_args: argparse.Namespace) -> int:
             created = load_demo_data(
                 session, cipher=build_cipher(settings), base_url=settings.base_url
             )
+            held = database_counts(session)
     finally:
         engine.dispose()
-    if created.total:
-        print(f"Données de démonstration ajoutées : {created.describe()}.")
-    else:
-        print("Données de démonstration déjà présentes : rien ajouté.")
-    print(
-        f"Comptes professionnels de démo : mot de passe « {DEMO_STAFF_PASSWORD} », "
-        f"code TOTP de : {demo_totp_uri()}"
-    )
-    print(f"Codes de connexion des jeunes (développement) : {settings.sms_file}")
+    # One line: what was added, what the database now holds (the README says how to sign in).
+    print(created.describe(held))
     return 0
+
+
+def cmd_demo_totp(_args: argparse.Namespace) -> int:
+    """The TOTP code of the demo staff accounts right now (development only)."""
+    import pyotp
+
+    from paris_avenir.demo import DEMO_TOTP_SECRET
+
+    if _load_settings().is_prod:
+        print("paris-avenir: les comptes de démonstration sont refusés en prod.", file=sys.stderr)
+        return 2
+    print(pyotp.TOTP(DEMO_TOTP_SECRET).now())
+    return 0
+
+
+def serve_settings(settings: Settings, host: str, port: int) -> Settings:
+    """Links in SMS and emails lead to the address being served, unless
+    PARIS_AVENIR_BASE_URL says otherwise (a proxy, a public name)."""
+    if "base_url" in settings.model_fields_set:
+        return settings
+    link_host = "127.0.0.1" if host in {"0.0.0.0", "::", ""} else host  # noqa: S104
+    if ":" in link_host:
+        link_host = f"[{link_host}]"
+    return settings.model_copy(update={"base_url": f"http://{link_host}:{port}"})
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -81,7 +116,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from paris_avenir.app import SERVER_OPTIONS, create_app
     from paris_avenir.scheduler import build_scheduler
 
-    app = create_app(_load_settings())
+    settings = serve_settings(_load_settings(), args.host, args.port)
+    app = create_app(settings)
+    print(
+        f"Paris avenir sur http://{args.host}:{args.port} ; "
+        f"liens des SMS et e-mails : {settings.base_url}"
+    )
+    if not settings.is_prod:
+        print(f"SMS et e-mails envoyés (développement) : {settings.base_url}/dev/messages")
     scheduler = build_scheduler(app.state.settings, app.state.session_factory, app.state.channels)
     scheduler.start()
     try:
@@ -362,6 +404,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="load the demo data (idempotent)")
     demo.set_defaults(handler=cmd_demo)
+
+    demo_totp = commands.add_parser(
+        "demo-totp", help="print the demo staff accounts' TOTP code now (development)"
+    )
+    demo_totp.set_defaults(handler=cmd_demo_totp)
 
     staff = commands.add_parser(
         "create-staff", help="create a local staff account (password + TOTP)"

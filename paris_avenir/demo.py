@@ -19,12 +19,14 @@ from sqlalchemy.orm import Session
 
 from paris_avenir.aid_requests.catalogue import DEFAULT_PARAMETERS, ensure_catalogue
 from paris_avenir.aid_requests.models import AidCode, AidRequest, AidRequestEvent, RequestStatus
+from paris_avenir.aid_requests.service import record_transition
 from paris_avenir.appointments.models import (
     Appointment,
     AppointmentKind,
     AppointmentPlace,
     WeeklyAvailability,
 )
+from paris_avenir.appointments.service import schedule_reminders
 from paris_avenir.auth import staff_local
 from paris_avenir.db import utcnow
 from paris_avenir.messaging.models import Message, MessageThread
@@ -217,6 +219,8 @@ REASONS = {
 
 @dataclass
 class DemoSummary:
+    """What one run added (a second run adds nothing)."""
+
     staff: int = 0
     youths: int = 0
     aid_requests: int = 0
@@ -228,8 +232,45 @@ class DemoSummary:
     def total(self) -> int:
         return sum(getattr(self, field.name) for field in fields(self))
 
-    def describe(self) -> str:
-        return ", ".join(f"{field.name}={getattr(self, field.name)}" for field in fields(self))
+    def describe(self, held: DemoSummary | None = None) -> str:
+        """One line for the operator: what was added, then what the database holds."""
+        added = (
+            "ajouté " + _counts(self, only_some=True)
+            if self.total
+            else "rien ajouté (déjà chargée)"
+        )
+        return f"Démo : {added}" + (f" ; en base : {_counts(held)}." if held else ".")
+
+
+def _counts(summary: DemoSummary, *, only_some: bool = False) -> str:
+    words = [
+        (summary.staff, "agents"),
+        (summary.youths, "jeunes"),
+        (summary.aid_requests, "demandes"),
+        (summary.appointments, "rendez-vous"),
+        (summary.messages, "messages"),
+        (summary.aids, "aides au catalogue"),
+    ]
+    return ", ".join(f"{count} {word}" for count, word in words if count or not only_some)
+
+
+def database_counts(session: Session) -> DemoSummary:
+    """What the database holds, in the same words as a run's summary."""
+    from sqlalchemy import func
+
+    from paris_avenir.aid_requests.models import Aid
+
+    def count(model: type) -> int:
+        return session.scalar(select(func.count()).select_from(model)) or 0
+
+    return DemoSummary(
+        staff=count(StaffUser),
+        youths=count(Youth),
+        aid_requests=count(AidRequest),
+        appointments=count(Appointment),
+        messages=count(Message),
+        aids=count(Aid),
+    )
 
 
 def _years_before(day: date, years: int) -> date:
@@ -419,7 +460,7 @@ def load_demo_data(
         )
         summary.aid_requests += _add_requests(session, youth, referent, now, index)
         summary.appointments += _add_appointments(
-            session, youth, referent, psychologist, today, index
+            session, youth, referent, psychologist, now, index, base_url
         )
         summary.messages += _add_messages(session, youth, referent, now, index)
         if index == NEEDS_HELP_INDEX:
@@ -463,32 +504,39 @@ def _add_requests(
         request = AidRequest(
             youth_id=youth.id,
             aid_code=aid_code,
-            status=final_status,
+            status=RequestStatus.DRAFT,
             form_data={},
             current_step=3 if len(path) > 1 else 1,
         )
         session.add(request)
         session.flush()
-        previous: RequestStatus | None = None
-        for step, status in enumerate(path):
+        # The first event opens the draft; every later step goes through the life cycle's
+        # own check (record_transition), as the youth's and the staff's actions do.
+        session.add(
+            AidRequestEvent(
+                aid_request_id=request.id,
+                from_status=None,
+                to_status=RequestStatus.DRAFT,
+                occurred_at=started,
+                actor_is_youth=True,
+            )
+        )
+        for step, status in enumerate(path[1:], start=1):
             occurred_at = started + timedelta(days=10 * step)
             if status is RequestStatus.SUBMITTED:
                 request.submitted_at = occurred_at
             if status in {RequestStatus.GRANTED, RequestStatus.REFUSED}:
                 request.decided_at = occurred_at
                 request.decision_reason = REASONS[status]
-            session.add(
-                AidRequestEvent(
-                    aid_request_id=request.id,
-                    from_status=previous,
-                    to_status=status,
-                    occurred_at=occurred_at,
-                    actor_staff_id=referent.id if status in STAFF_STEPS else None,
-                    actor_is_youth=status not in STAFF_STEPS,
-                    reason=REASONS.get(status),
-                )
+            record_transition(
+                session,
+                request,
+                status,
+                actor_staff_id=referent.id if status in STAFF_STEPS else None,
+                actor_is_youth=status not in STAFF_STEPS,
+                reason=REASONS.get(status),
+                now=occurred_at,
             )
-            previous = status
         if final_status in {RequestStatus.GRANTED, RequestStatus.PAID, RequestStatus.RENEWAL_DUE}:
             default = DEFAULT_PARAMETERS[aid_code].get("monthly_amount_cents")
             request.granted_amount_cents = int(default) if default else 150000
@@ -506,14 +554,18 @@ def _add_appointments(
     youth: Youth,
     referent: StaffUser,
     psychologist: StaffUser,
-    today: date,
+    now: datetime,
     index: int,
+    base_url: str,
 ) -> int:
+    """Upcoming appointments, each with the reminders a booking schedules (the outbox holds
+    them until their time: `/dev/messages` shows them)."""
     if index % 3 != 0:
         return 0
+    today = now.astimezone(PARIS).date()
     day = _business_day(today, 1 + index // 3)
     starts_at = _paris_instant(day, 10 if index % 2 else 14, 30 if index % 6 else 0)
-    session.add(
+    appointments = [
         Appointment(
             youth_id=youth.id,
             staff_id=referent.id,
@@ -523,10 +575,10 @@ def _add_appointments(
             starts_at=starts_at,
             ends_at=starts_at + timedelta(minutes=30),
         )
-    )
+    ]
     if index in {0, 9}:
         psy_start = _paris_instant(_business_day(today, 3 + index), 15)
-        session.add(
+        appointments.append(
             Appointment(
                 youth_id=youth.id,
                 staff_id=psychologist.id,
@@ -537,8 +589,11 @@ def _add_appointments(
                 ends_at=psy_start + timedelta(minutes=45),
             )
         )
-        return 2
-    return 1
+    session.add_all(appointments)
+    session.flush()
+    for appointment in appointments:
+        schedule_reminders(session, youth, appointment, base_url=base_url, now=now)
+    return len(appointments)
 
 
 def _add_messages(

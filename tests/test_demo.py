@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 from datetime import UTC, date, datetime
+from itertools import pairwise
 from pathlib import Path
 
 import httpx
@@ -116,3 +117,33 @@ def test_demo_refuses_to_run_in_prod(tmp_path: Path) -> None:
     )
     assert completed.returncode == 2
     assert "refusées en prod" in completed.stderr
+
+
+def test_demo_appointments_have_their_reminders_and_requests_their_events(
+    session: Session,
+) -> None:
+    from paris_avenir.aid_requests.models import AidRequestEvent
+    from paris_avenir.messaging.models import OutboxMessage, OutboxStatus
+
+    load_demo_data(session, now=NOW)
+    reminders = list(
+        session.scalars(
+            select(OutboxMessage).where(OutboxMessage.template == "appointment_reminder")
+        )
+    )
+    booked = {appointment.youth_id for appointment in session.scalars(select(Appointment))}
+    # Every youth with an appointment has its reminders waiting, as a booking queues them.
+    assert {message.youth_id for message in reminders} == booked
+    assert all(message.status is OutboxStatus.QUEUED for message in reminders)
+    assert all(message.next_attempt_at and message.next_attempt_at > NOW for message in reminders)
+    # Each request's events lead, step by step, to its status.
+    for request in session.scalars(select(AidRequest)):
+        events = list(
+            session.scalars(
+                select(AidRequestEvent)
+                .where(AidRequestEvent.aid_request_id == request.id)
+                .order_by(AidRequestEvent.occurred_at)
+            )
+        )
+        assert events[0].from_status is None and events[-1].to_status is request.status
+        assert all(later.from_status is earlier.to_status for earlier, later in pairwise(events))
