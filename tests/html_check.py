@@ -4,11 +4,12 @@ visit.
 Every context the `browser` fixture opens records the whole pages the platform serves: main
 frame navigations and htmx's boosted requests (answered with a whole page), not htmx's
 fragments; as the server sent them (not the DOM after scripts ran, which the browser's
-parser has already repaired); the first of each method, path and status. When the run ends, vnu.jar checks them all in one JVM; an
-error fails the run, reported with the page, the line and the message. htmx's attributes
-(hx-get, hx-boost…) are the only messages filtered out. The platform's pages are those of a
-`tests.servers.PlatformServer`; other servers the tests start (the OpenID provider) are not
-checked.
+parser has already repaired); the first of each method, path, status and shape (a page's
+states: an empty list, a list, a form with errors), at most 12 per route. When the run ends,
+vnu.jar checks them all in one JVM; an error fails the run, reported with the page, the line
+and the message. htmx's attributes (hx-get, hx-boost…) are the only messages filtered out.
+The platform's pages are those of a `tests.servers.PlatformServer`; other servers the tests
+start (the OpenID provider) are not checked.
 
 Registered by tests/browser/conftest.py; tests/test_html_check.py shows it catches a
 `<form>` inside a `<p>` and an unescaped "<". By hand (after `npm ci` in tests/html_checker):
@@ -35,6 +36,8 @@ import pytest
 
 HTML_CHECKER = Path(__file__).resolve().parent / "html_checker"
 VNU_JAR = HTML_CHECKER / "node_modules" / "vnu-jar" / "build" / "dist" / "vnu.jar"
+# The pages checked are kept (their folder is printed) when the run fails or with this set.
+KEEP_ENV = "PARIS_AVENIR_KEEP_TEST_HTML"
 # htmx's attributes are not in the HTML standard: only "attribute hx-… not allowed" goes.
 HTMX_ATTRIBUTES = r"Attribute “hx-[^”]+” not allowed on element “[^”]+” at this point\."
 
@@ -220,6 +223,8 @@ def check(documents: list[Document], directory: Path) -> list[Problem]:
         [
             *vnu_command(),
             "--errors-only",
+            # Guessing each page's language (a warning at most) is a third of the time.
+            "--no-langdetect",
             "--format",
             "json",
             "--stdout",
@@ -295,8 +300,9 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         return
     outcome.checked, outcome.seconds = len(documents), time.monotonic() - started
     if outcome.problems or not documents:
-        outcome.directory = directory
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    if outcome.problems or not documents or os.environ.get(KEEP_ENV):
+        outcome.directory = directory
     else:
         shutil.rmtree(directory, ignore_errors=True)
 
@@ -319,6 +325,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         terminalreporter.write_line(
             f"paris-avenir: the Nu HTML Checker finds no error in the {outcome.checked} pages "
             f"the browser tests visited ({outcome.seconds:.1f} s)"
+            + (f"; kept in {outcome.directory}" if outcome.directory else "")
         )
         return
     terminalreporter.write_sep("=", "HTML errors (Nu HTML Checker)", red=True)

@@ -63,7 +63,8 @@ def test_the_checker_reports_each_error_with_its_page_line_and_message(
         (8, "No “p” element in scope but a “p” end tag seen."),
         (
             9,
-            "Bad character “ ” after “<”. Probable cause: Unescaped “<”. Try escaping it as “&lt;”.",
+            "Bad character “ ” after “<”. Probable cause: Unescaped “<”. "
+            "Try escaping it as “&lt;”.",
         ),
         (10, "Attribute “made-up” not allowed on element “div” at this point."),
     ]
