@@ -30,6 +30,7 @@ from paris_avenir.kit.crypto import build_cipher
 from paris_avenir.migrate import upgrade_to_head
 from paris_avenir.staff.models import StaffRole
 from paris_avenir.web import i18n
+from tests import html_check
 from tests.conftest import BACKENDS, postgres_schema_url, skip_or_fail
 from tests.servers import PlatformServer, SmtpServer, free_port
 
@@ -44,6 +45,12 @@ CHROMIUM_ARGS = [
     "--disable-quic",
 ]
 BROWSER_SCHEMA = "browser_tests"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """tests/html_check.py: the Nu HTML Checker on every page the browser tests visit."""
+    if not config.pluginmanager.has_plugin(html_check.__name__):
+        config.pluginmanager.register(html_check, html_check.__name__)
 
 
 def _browser_tests_enabled() -> None:
@@ -177,7 +184,8 @@ def browser() -> Iterator[Any]:
         chromium = playwright.chromium.launch(
             executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
         )
-        yield chromium
+        # Every context records the platform's pages for the HTML check (tests/html_check.py).
+        yield html_check.record_pages_of(chromium)
         chromium.close()
 
 
