@@ -226,7 +226,8 @@ async def test_instruction_from_deposee_to_granted_with_the_youth_told_at_each_s
     notifications = session.scalars(
         select(OutboxMessage).where(OutboxMessage.template == "request_update")
     ).all()
-    assert len(notifications) == 3  # taken on, documents asked, granted
+    # Documents asked, granted: one message per decision; taking it on is no decision.
+    assert len(notifications) == 2
     client.cookies.clear()
     sign_in_as(client, app, session, youth=youth)
     seen = (await client.get(f"/mon-espace/demandes/{request.id}")).text

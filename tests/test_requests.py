@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import re
+from datetime import UTC, date, datetime, timedelta
 
 import httpx
 import pytest
@@ -10,14 +11,17 @@ from fastapi import FastAPI
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from paris_avenir.aid_requests import kinds as catalogue
 from paris_avenir.aid_requests import service
 from paris_avenir.aid_requests.catalogue import ensure_catalogue
+from paris_avenir.aid_requests.kinds.base import FieldKind, FormField
 from paris_avenir.aid_requests.models import AidCode, AidRequest, AidRequestEvent, RequestStatus
 from paris_avenir.db import utcnow
 from paris_avenir.documents.models import DocumentKind
+from paris_avenir.staff.models import StaffTask, TaskKind
 from paris_avenir.youths.models import EmploymentSituation, Youth
-from tests.factories import create_document, create_youth
-from tests.helpers import post_form, sign_in_as
+from tests.factories import PDF_BYTES, create_document, create_youth, jpeg_bytes
+from tests.helpers import csrf_token, post_form, sign_in_as
 from tests.querycount import CountQueries
 
 
@@ -40,6 +44,11 @@ async def start(client: httpx.AsyncClient, aid: str = "allocation") -> str:
     response = await post_form(client, "/mon-espace/demandes", {"aide": aid})
     assert response.status_code == 303
     return str(response.headers["location"])
+
+
+def shown(response: httpx.Response) -> str:
+    """The page's text as read, without its tags (dates sit in <bdi>)."""
+    return re.sub(r"[ \t\r\n]+", " ", re.sub(r"<[^>]+>", "", response.text))
 
 
 def the_request(session: Session) -> AidRequest:
@@ -222,7 +231,17 @@ async def test_missing_documents_go_back_to_the_referent(
     session.commit()
     page = await client.get(f"/mon-espace/demandes/{request.id}")
     assert "Il manque une photo récente." in page.text
-    assert "J’ai ajouté les documents" in page.text
+    assert f'href="/mon-espace/demandes/{request.id}/pieces"' in page.text
+    home = await client.get("/mon-espace")
+    assert f'href="/mon-espace/demandes/{request.id}/pieces"' in home.text
+
+    step = await client.get(f"/mon-espace/demandes/{request.id}/pieces")
+    assert "Il manque une photo récente." in step.text and "Envoyer à mon référent" in step.text
+    assert 'name="fichier_photo"' in step.text and 'capture="environment"' in step.text
+    nothing = await post_form(client, f"/mon-espace/demandes/{request.id}/documents-ajoutes")
+    assert nothing.status_code == 422 and "Ajoutez le document demandé" in nothing.text
+    assert the_request(session).status is RequestStatus.MISSING_DOCUMENTS
+
     response = await post_form(
         client,
         f"/mon-espace/demandes/{request.id}/documents-ajoutes",
@@ -232,6 +251,160 @@ async def test_missing_documents_go_back_to_the_referent(
     request = the_request(session)
     assert request.status is RequestStatus.UNDER_REVIEW
     assert [document.id for document in request.documents] == [photo.id]
+    # Once sent, the page leads back to the request: nothing more is asked.
+    again = await client.get(f"/mon-espace/demandes/{request.id}/pieces")
+    assert again.status_code == 303
+
+
+async def test_the_missing_document_is_added_on_the_page_the_referent_points_to(
+    app: FastAPI, client: httpx.AsyncClient, session: Session, youth: Youth
+) -> None:
+    request = AidRequest(
+        youth_id=youth.id,
+        aid_code=AidCode.ALLOCATION,
+        status=RequestStatus.MISSING_DOCUMENTS,
+        decision_reason="Il manque votre RIB.",
+    )
+    session.add(request)
+    session.commit()
+    token = await csrf_token(client)
+    response = await client.post(
+        f"/mon-espace/demandes/{request.id}/documents-ajoutes",
+        data={"csrftoken": token},
+        files={"fichier_rib": ("rib.pdf", PDF_BYTES, "application/pdf")},
+    )
+    assert response.status_code == 303
+    assert response.headers["location"].endswith("?documents=1")
+    request = the_request(session)
+    assert request.status is RequestStatus.UNDER_REVIEW
+    assert [document.kind for document in request.documents] == [DocumentKind.BANK_DETAILS]
+    task = session.scalars(select(StaffTask).where(StaffTask.aid_request_id == request.id)).one()
+    assert task.kind is TaskKind.DOCUMENTS_RECEIVED
+    detail = await client.get(response.headers["location"])
+    assert "Vos documents sont envoyés" in detail.text and "rib.pdf" in detail.text
+
+
+async def test_documents_are_added_inside_the_documents_step(
+    client: httpx.AsyncClient, session: Session, youth: Youth
+) -> None:
+    location = await start(client)
+    base = location.rsplit("/", 1)[0]
+    page = await client.get(base + "/2")
+    assert 'enctype="multipart/form-data"' in page.text
+    assert 'name="fichier_identite"' in page.text and 'name="fichier_rib"' in page.text
+    assert 'accept="image/*,application/pdf"' in page.text
+    # The expiry date of the identity card: three boxes, never the browser's date widget.
+    assert 'name="expire_identite_jour"' in page.text and 'type="date"' not in page.text
+    token = await csrf_token(client)
+    response = await client.post(
+        base + "/2",
+        data={
+            "csrftoken": token,
+            "expire_identite_jour": "31",
+            "expire_identite_mois": "12",
+            "expire_identite_annee": "2030",
+            "action": "continuer",
+        },
+        files=[
+            ("fichier_identite", ("carte.jpg", jpeg_bytes(), "image/jpeg")),
+            ("fichier_rib", ("rib.pdf", PDF_BYTES, "application/pdf")),
+            ("fichier_ressources", ("", b"", "application/octet-stream")),
+        ],
+    )
+    assert response.status_code == 303 and response.headers["location"] == base + "/3"
+    request = the_request(session)
+    kinds = {document.kind: document for document in request.documents}
+    assert set(kinds) == {DocumentKind.IDENTITY, DocumentKind.BANK_DETAILS}
+    assert kinds[DocumentKind.IDENTITY].expires_on == date(2030, 12, 31)
+    review = await client.get(base + "/3")
+    assert "carte.jpg" in review.text and "rib.pdf" in review.text
+    # They stay in "Mes documents" for the next request.
+    vault = shown(await client.get("/mon-espace/documents"))
+    assert "carte.jpg" in vault and "Valable jusqu’au 31 décembre 2030" in vault
+
+
+async def test_a_refused_file_or_a_wrong_date_is_explained_on_its_row(
+    client: httpx.AsyncClient, session: Session, youth: Youth
+) -> None:
+    location = await start(client)
+    base = location.rsplit("/", 1)[0]
+    token = await csrf_token(client)
+    response = await client.post(
+        base + "/2",
+        data={
+            "csrftoken": token,
+            "expire_identite_jour": "31",
+            "expire_identite_mois": "02",
+            "expire_identite_annee": "2030",
+            "action": "continuer",
+        },
+        files=[
+            ("fichier_identite", ("carte.jpg", jpeg_bytes(), "image/jpeg")),
+            ("fichier_rib", ("rib.exe", b"MZ not a document", "application/octet-stream")),
+        ],
+    )
+    assert response.status_code == 422
+    assert "Écrivez une date qui existe" in response.text
+    assert 'id="fichier_rib-erreur"' in response.text and 'aria-invalid="true"' in response.text
+    # What was typed stays, to correct it.
+    assert 'name="expire_identite_jour"' in response.text
+    assert (
+        'id="expire_identite_jour" name="expire_identite_jour" type="text" inputmode="numeric"'
+        in response.text
+    )
+    assert 'maxlength="2" autocomplete="off" value="02"' in response.text
+    assert the_request(session).documents == []
+
+
+async def test_a_date_question_is_typed_in_three_boxes(
+    client: httpx.AsyncClient, session: Session, youth: Youth
+) -> None:
+    field = FormField("start", "Quand commence votre bail ?", FieldKind.DATE)
+    kind = catalogue.kind(AidCode.GARANTIE_FSL)
+    kind.questions = [field]
+    request = AidRequest(youth_id=youth.id, aid_code=AidCode.GARANTIE_FSL, form_data={})
+    session.add(request)
+    session.flush()
+    assert (
+        service.save_answers(
+            request, kind, {"start_jour": "5", "start_mois": "1", "start_annee": "2027"}
+        )
+        == {}
+    )
+    assert request.form_data["start"] == "2027-01-05"
+    errors = service.save_answers(
+        request, kind, {"start_jour": "30", "start_mois": "2", "start_annee": "2027"}
+    )
+    assert "Écrivez une date qui existe" in errors["start"]
+    assert request.form_data["start"] == "30/2/2027"
+
+
+async def test_a_granted_allocation_says_how_much_how_often_and_until_when(
+    client: httpx.AsyncClient, session: Session, youth: Youth
+) -> None:
+    decided = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
+    granted = AidRequest(
+        youth_id=youth.id,
+        aid_code=AidCode.ALLOCATION,
+        status=RequestStatus.GRANTED,
+        granted_amount_cents=65169,
+        decided_at=decided,
+        renewal_due_on=datetime(2027, 6, 1, 10, 0, tzinfo=UTC),
+        decision_reason="Premier versement le 5.",
+    )
+    session.add(granted)
+    session.commit()
+    page = shown(await client.get(f"/mon-espace/demandes/{granted.id}"))
+    assert "651,69\u00a0€ par mois" in page
+    assert "Du 1 décembre 2026 au 1 juin 2027" in page
+    assert "versé chaque mois sur le compte de votre RIB" in page
+    assert "faites une nouvelle demande à partir du 2 mai 2027" in page
+    assert "Premier versement le 5." in page
+
+    home = shown(await client.get("/mon-espace"))
+    assert "Allocation Paris avenir : accordée." in home
+    assert "651,69\u00a0€ par mois" in home and "du 1 décembre 2026 au 1 juin 2027" in home
+    assert "Tout est à jour" not in home
 
 
 async def test_an_allocation_coming_to_its_end_is_prompted_for_renewal(

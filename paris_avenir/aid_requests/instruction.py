@@ -90,14 +90,35 @@ def request_for_staff(
     )
 
 
+# What the youth is told of each decision, by SMS (or email): one message per decision,
+# saying which decision it is. Taking a request on is not a decision: the youth reads it in
+# their space, and is not sent a second "du nouveau" before the answer.
+TOLD = {
+    RequestStatus.GRANTED: sms_texts.REQUEST_GRANTED,
+    RequestStatus.REFUSED: sms_texts.REQUEST_REFUSED,
+    RequestStatus.MISSING_DOCUMENTS: sms_texts.DOCUMENTS_AWAITED,
+}
+EMAIL_SUBJECTS = {
+    RequestStatus.GRANTED: i18n.N_("Votre demande est acceptée"),
+    RequestStatus.REFUSED: i18n.N_("Réponse à votre demande"),
+    RequestStatus.MISSING_DOCUMENTS: i18n.N_("Il manque un document pour votre demande"),
+}
+
+
 def _tell_youth(
     session: Session, request: AidRequest, event_id: uuid.UUID, base_url: str, now: datetime
 ) -> None:
+    sms_text = TOLD.get(request.status)
+    if sms_text is None:
+        return
     youth = session.get_one(Youth, request.youth_id)
     link = f"{base_url.rstrip('/')}/mon-espace/demandes/{request.id}"
+    if request.status is RequestStatus.MISSING_DOCUMENTS:
+        # Straight to where the document is added; short, to keep the SMS to one segment.
+        link = f"{base_url.rstrip('/')}/mon-espace/pieces"
     with i18n.using_locale(youth.language):
-        sms = i18n.gettext(sms_texts.REQUEST_UPDATE, link=link)
-        subject = i18n.gettext("Du nouveau sur votre demande")
+        sms = i18n.gettext(sms_text, link=link)
+        subject = i18n.gettext(EMAIL_SUBJECTS[request.status])
         text = i18n.gettext(
             "Bonjour,\n\nVotre référent a répondu à votre demande « %(aid)s ».\n\n"
             "Regardez ici : %(link)s",

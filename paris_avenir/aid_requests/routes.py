@@ -7,15 +7,21 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData, UploadFile
 
 from paris_avenir.aid_requests import kinds as catalogue
 from paris_avenir.aid_requests import service
-from paris_avenir.aid_requests.kinds.base import AidKind, FieldKind, FormField
+from paris_avenir.aid_requests.kinds.base import AidKind, FieldKind, FormField, RequiredDocument
 from paris_avenir.aid_requests.models import AidCode, AidRequest, RequestStatus
 from paris_avenir.aid_requests.national_rights import national_rights
 from paris_avenir.auth.dependencies import CurrentYouth
 from paris_avenir.db import SessionDep, utcnow
+from paris_avenir.documents import dates
 from paris_avenir.documents import service as documents
+from paris_avenir.documents.models import DocumentKind
+from paris_avenir.documents.storage import DocumentStore
+from paris_avenir.documents.validation import MAX_BYTES, RefusedFile
 from paris_avenir.web.i18n import gettext as _
 from paris_avenir.web.templating import render
 
@@ -43,6 +49,95 @@ def _own_request(session: SessionDep, youth_id: Any, request_id: str) -> AidRequ
     if request is None:
         raise HTTPException(status_code=404)
     return request
+
+
+# --- Documents added inside a request --------------------------------------------------
+
+# Paper documents a youth may rather photograph: the row offers the camera too.
+CAMERA_KINDS = {
+    DocumentKind.IDENTITY.value,
+    DocumentKind.RESIDENCE_PERMIT.value,
+    DocumentKind.PHOTO.value,
+}
+
+
+def _document_rows(
+    session: SessionDep, youth_id: Any, aid_request: AidRequest, needed_list: list[RequiredDocument]
+) -> dict[str, Any]:
+    """What the documents form shows: per needed document, the vault's candidates and the
+    ones ticked (those attached, else the newest: nothing is asked twice)."""
+    vault = documents.youth_documents(session, youth_id)
+    attached = service.attached_document_ids(session, aid_request)
+    rows = []
+    for needed in needed_list:
+        candidates = [doc for doc in vault if doc.kind is needed.kind]
+        chosen = {doc.id for doc in candidates if doc.id in attached}
+        if not chosen and candidates and not attached:
+            chosen = {candidates[0].id}
+        rows.append((needed, candidates, chosen))
+    return {
+        "rows": rows,
+        "document_label": documents.kind_label,
+        "today": _today(),
+        "expiring": [kind.value for kind in documents.EXPIRING_KINDS],
+        "camera_kinds": CAMERA_KINDS,
+        "max_megabytes": MAX_BYTES // 1024 // 1024,
+    }
+
+
+def _add_uploads(
+    request: Request, session: SessionDep, youth: Any, kinds: list[DocumentKind], form: FormData
+) -> tuple[list[str], dict[str, str]]:
+    """Stores every file chosen in the form's rows (into the vault, for the next time too).
+    Returns the new documents' ids and, per row, why a file was refused (with, under
+    "typed:<name>", the dates typed, shown again to be corrected)."""
+    store: DocumentStore = request.app.state.document_store
+    added: list[str] = []
+    errors: dict[str, str] = {}
+    for kind in kinds:
+        upload = next(
+            (
+                value
+                for value in (form.get(f"fichier_{kind.value}"), form.get(f"photo_{kind.value}"))
+                if isinstance(value, UploadFile) and value.filename
+            ),
+            None,
+        )
+        typed = dates.typed(form, f"expire_{kind.value}")
+        expires_on = dates.parse(typed) if typed else None
+        if typed and expires_on is None:
+            errors[f"typed:expire_{kind.value}"] = typed
+            errors[f"expire_{kind.value}"] = _(
+                "Écrivez une date qui existe : le jour, le mois, puis l’année."
+            )
+            if upload is not None:
+                errors[kind.value] = _(
+                    "Le fichier n’est pas encore ajouté : corrigez la date, "
+                    "puis choisissez-le encore."
+                )
+            continue
+        if upload is None or upload.filename is None:
+            continue
+        # One byte more than allowed: enough to know it is too big, never the whole file.
+        content = upload.file.read(MAX_BYTES + 1)
+        try:
+            document = documents.add_document(
+                session,
+                store,
+                youth_id=youth.id,
+                kind=kind,
+                filename=upload.filename,
+                content=content,
+                size=upload.size if upload.size is not None else len(content),
+                expires_on=expires_on,
+            )
+        except RefusedFile as refusal:
+            errors[kind.value] = str(refusal)
+            continue
+        added.append(str(document.id))
+    if added:
+        youth.record_activity(utcnow())
+    return added, errors
 
 
 # --- Mes droits ---------------------------------------------------------------------------
@@ -175,16 +270,7 @@ def _step_page(
         "error": error,
     }
     if section == "documents":
-        vault = documents.youth_documents(session, youth.id)
-        attached = service.attached_document_ids(session, aid_request)
-        rows = []
-        for needed in kind.documents:
-            candidates = [doc for doc in vault if doc.kind is needed.kind]
-            chosen = {doc.id for doc in candidates if doc.id in attached}
-            if not chosen and candidates and not attached:
-                chosen = {candidates[0].id}  # the newest one: nothing asked twice
-            rows.append((needed, candidates, chosen))
-        context.update(rows=rows, document_label=documents.kind_label, today=_today())
+        context.update(_document_rows(session, youth.id, aid_request, kind.documents))
     if section == "review":
         missing = service.missing_for_submission(session, aid_request, kind)
         context.update(
@@ -241,9 +327,16 @@ async def step_save(
                 request, session, youth, aid_request, step, errors=errors, status_code=422
             )
     elif section == "documents":
-        service.set_documents(
-            session, aid_request, youth.id, [str(value) for value in form.getlist("documents")]
+        # Checking and re-encoding files is heavy work: off the event loop.
+        added, upload_errors = await run_in_threadpool(
+            _add_uploads, request, session, youth, [needed.kind for needed in kind.documents], form
         )
+        chosen = [str(value) for value in form.getlist("documents")]
+        service.set_documents(session, aid_request, youth.id, chosen + added)
+        if upload_errors:
+            return _step_page(
+                request, session, youth, aid_request, step, errors=upload_errors, status_code=422
+            )
     aid_request.current_step = max(aid_request.current_step, min(step + 1, len(sections)))
     youth.record_activity(utcnow())
     if later:
@@ -301,6 +394,8 @@ def request_detail(
             ],
             "document_label": documents.kind_label,
             "sent": request.query_params.get("envoyee") == "1",
+            "documents_sent": request.query_params.get("documents") == "1",
+            "granted": service.granted_summary(aid_request),
         },
     )
 
@@ -321,17 +416,91 @@ def withdraw(
     return _redirect(f"/mon-espace/demandes/{aid_request.id}")
 
 
+def _missing_rows(kind: AidKind) -> list[RequiredDocument]:
+    """The aid's documents, and "another document" for what the référent may ask besides."""
+    rows = list(kind.documents)
+    if all(needed.kind is not DocumentKind.OTHER for needed in rows):
+        rows.append(RequiredDocument(DocumentKind.OTHER, "", required=False))
+    return rows
+
+
+def _missing_page(
+    request: Request,
+    session: SessionDep,
+    youth: Any,
+    aid_request: AidRequest,
+    *,
+    errors: dict[str, str] | None = None,
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    kind = catalogue.kind(aid_request.aid_code)
+    context: dict[str, Any] = {
+        "aid_request": aid_request,
+        "kind": kind,
+        "errors": errors or {},
+        "error": error,
+        **_document_rows(session, youth.id, aid_request, _missing_rows(kind)),
+    }
+    return render(request, "aid_requests/missing.html", context, status_code=status_code)
+
+
+@router.get("/pieces")
+def missing_documents_link(request: Request, session: SessionDep, youth: CurrentYouth) -> Response:
+    """The SMS's short link: the request waiting for a document, or the list when several
+    (or none any more) do."""
+    waiting = [
+        aid_request
+        for aid_request in service.youth_requests(session, youth.id)
+        if aid_request.status is RequestStatus.MISSING_DOCUMENTS
+    ]
+    if len(waiting) == 1:
+        return _redirect(f"/mon-espace/demandes/{waiting[0].id}/pieces")
+    return _redirect("/mon-espace/demandes")
+
+
+@router.get("/demandes/{request_id}/pieces")
+def missing_documents(
+    request: Request, session: SessionDep, youth: CurrentYouth, request_id: str
+) -> Response:
+    """Where the référent's "il manque un document" leads (SMS, email, Mon espace): the
+    document is added right here, and the référent is told in the same tap."""
+    aid_request = _own_request(session, youth.id, request_id)
+    if aid_request.status is not RequestStatus.MISSING_DOCUMENTS:
+        return _redirect(f"/mon-espace/demandes/{aid_request.id}")
+    return _missing_page(request, session, youth, aid_request)
+
+
 @router.post("/demandes/{request_id}/documents-ajoutes")
 async def missing_documents_added(
     request: Request, session: SessionDep, youth: CurrentYouth, request_id: str
 ) -> Response:
     aid_request = _own_request(session, youth.id, request_id)
+    if aid_request.status is not RequestStatus.MISSING_DOCUMENTS:
+        raise HTTPException(status_code=409)
     form = await request.form()
-    chosen = [str(value) for value in form.getlist("documents")]
+    kind = catalogue.kind(aid_request.aid_code)
+    added, upload_errors = await run_in_threadpool(
+        _add_uploads, request, session, youth, [needed.kind for needed in _missing_rows(kind)], form
+    )
+    chosen = {str(value) for value in form.getlist("documents")} | set(added)
     current = {str(document.id) for document in aid_request.documents}
-    service.set_documents(session, aid_request, youth.id, sorted(current | set(chosen)))
+    service.set_documents(session, aid_request, youth.id, sorted(current | chosen))
+    if upload_errors:
+        return _missing_page(
+            request, session, youth, aid_request, errors=upload_errors, status_code=422
+        )
+    if not chosen - current:
+        return _missing_page(
+            request,
+            session,
+            youth,
+            aid_request,
+            status_code=422,
+            error=_("Ajoutez le document demandé : une photo ou un fichier."),
+        )
     try:
         service.documents_supplied(session, aid_request, youth)
     except service.RequestError:
         raise HTTPException(status_code=409) from None
-    return _redirect(f"/mon-espace/demandes/{aid_request.id}")
+    return _redirect(f"/mon-espace/demandes/{aid_request.id}?documents=1")

@@ -8,12 +8,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from paris_avenir.aid_requests import kinds as catalogue
-from paris_avenir.aid_requests.kinds.base import AidKind, FieldKind, FormField
+from paris_avenir.aid_requests.kinds.base import AidKind, AmountPeriod, FieldKind, FormField
 from paris_avenir.aid_requests.models import (
     Aid,
     AidCode,
@@ -23,8 +24,9 @@ from paris_avenir.aid_requests.models import (
     aid_request_document,
 )
 from paris_avenir.db import utcnow
+from paris_avenir.documents import dates
 from paris_avenir.documents.models import Document
-from paris_avenir.kit.forms import format_euros_input, parse_date, parse_euros
+from paris_avenir.kit.forms import format_euros, format_euros_input, parse_euros
 from paris_avenir.staff import tasks
 from paris_avenir.staff.models import TaskKind
 from paris_avenir.staff.tasks import TaskDetail
@@ -299,8 +301,10 @@ def _clean(field: FormField, raw: str) -> tuple[str | None, str | None]:
             return None, gettext("Écrivez un montant en euros, par exemple 350 ou 350,50.")
         return format_euros_input(cents), None
     if field.kind is FieldKind.DATE:
-        day = parse_date(value)
-        return (day.isoformat(), None) if day else (None, gettext("Choisissez une date."))
+        day = dates.parse(value)
+        if day is None:
+            return None, gettext("Écrivez une date qui existe : le jour, le mois, puis l’année.")
+        return day.isoformat(), None
     if field.kind in {FieldKind.CHOICE, FieldKind.YES_NO}:
         allowed = {choice for choice, _label in field.choices}
         return (value, None) if value in allowed else (None, gettext("Choisissez une réponse."))
@@ -324,10 +328,13 @@ def save_answers(request: AidRequest, kind: AidKind, raw: Mapping[str, str]) -> 
     errors: dict[str, str] = {}
     answers = dict(request.form_data or {})
     for field in kind.questions:
-        value, error = _clean(field, raw.get(field.name, ""))
+        # A date comes in three boxes (day, month, year): dates.typed joins them.
+        typed = dates.typed(raw, field.name) if field.kind is FieldKind.DATE else None
+        given = typed if typed is not None else raw.get(field.name, "")
+        value, error = _clean(field, given)
         if error:
             errors[field.name] = error
-            answers[field.name] = raw.get(field.name, "").strip()[:2000]
+            answers[field.name] = given.strip()[:2000]
         elif value is None:
             answers.pop(field.name, None)
         else:
@@ -516,3 +523,75 @@ def documents_supplied(
         detail=detail,
     )
     youth.record_activity(now)
+
+
+# --- What a decision means for the youth ---------------------------------------------------
+
+PARIS = ZoneInfo("Europe/Paris")
+GRANTED_STATUSES = {RequestStatus.GRANTED, RequestStatus.PAID}
+RECENT_DECISION = timedelta(days=30)
+
+
+@dataclass(frozen=True)
+class Granted:
+    """A grant in the youth's words: what, how much and how often, from when to when, and
+    what happens next and when. Read on the request's page and on "Mon espace"."""
+
+    aid_name: str
+    amount: str | None  # "651,69 € par mois"
+    starts_on: date | None
+    ends_on: date | None
+    renew_from: date | None  # when a new request can be made to go on
+    next_steps: list[str]
+
+
+def granted_summary(request: AidRequest) -> Granted | None:
+    if request.status not in GRANTED_STATUSES:
+        return None
+    kind = catalogue.kind(request.aid_code)
+    starts_on = request.decided_at.astimezone(PARIS).date() if request.decided_at else None
+    ends_on = request.renewal_due_on.astimezone(PARIS).date() if request.renewal_due_on else None
+    amount = None
+    steps = []
+    if request.granted_amount_cents:
+        euros = format_euros(request.granted_amount_cents)
+        if kind.amount_period is AmountPeriod.MONTH:
+            amount = gettext("%(amount)s par mois", amount=euros)
+            steps.append(gettext("L’argent est versé chaque mois sur le compte de votre RIB."))
+        elif kind.amount_period is AmountPeriod.ONCE:
+            amount = gettext("%(amount)s, en une fois", amount=euros)
+            steps.append(gettext("L’argent est versé une fois sur le compte de votre RIB."))
+        else:
+            amount = euros
+    steps.append(
+        gettext("Votre référent vous dit la date du premier versement et répond à vos questions.")
+        if request.granted_amount_cents
+        else gettext("Votre référent vous dit la suite et répond à vos questions.")
+    )
+    renew_from = ends_on - RENEWAL_NOTICE if ends_on else None
+    return Granted(kind.name, amount, starts_on, ends_on, renew_from, steps)
+
+
+@dataclass(frozen=True)
+class Decision:
+    request: AidRequest
+    aid_name: str
+    granted: Granted | None  # None: refused
+
+
+def recent_decisions(requests: list[AidRequest], today: date) -> list[Decision]:
+    """What "Mon espace" tells: the aids granted and still running (or decided within 30
+    days), and the refusals of the last 30 days."""
+    shown = []
+    for request in requests:
+        decided = request.decided_at.astimezone(PARIS).date() if request.decided_at else None
+        recent = decided is not None and today - decided <= RECENT_DECISION
+        if request.status in GRANTED_STATUSES:
+            summary = granted_summary(request)
+            assert summary is not None
+            running = summary.ends_on is not None and summary.ends_on >= today
+            if running or recent:
+                shown.append(Decision(request, summary.aid_name, summary))
+        elif request.status is RequestStatus.REFUSED and recent:
+            shown.append(Decision(request, catalogue.kind(request.aid_code).name, None))
+    return shown

@@ -13,11 +13,10 @@ from paris_avenir.audit import service as audit
 from paris_avenir.auth.dependencies import CurrentStaff, CurrentYouth, client_ip
 from paris_avenir.auth.scope import deny, youth_for_staff
 from paris_avenir.db import SessionDep, utcnow
-from paris_avenir.documents import service
+from paris_avenir.documents import dates, service
 from paris_avenir.documents.models import Document, DocumentKind
 from paris_avenir.documents.storage import DocumentStore
 from paris_avenir.documents.validation import MAX_BYTES, RefusedFile
-from paris_avenir.kit.forms import parse_date
 from paris_avenir.web.i18n import gettext as _
 from paris_avenir.web.templating import render
 
@@ -45,6 +44,8 @@ def vault_page(
     chosen_kind: str = "",
     status_code: int = 200,
     back: str = "",
+    typed_expiry: str = "",
+    date_error: str | None = None,
 ) -> Response:
     documents = service.youth_documents(session, youth_id)  # type: ignore[arg-type]
     return render(
@@ -60,6 +61,8 @@ def vault_page(
             "chosen_kind": chosen_kind,
             "back": back,
             "max_megabytes": MAX_BYTES // 1024 // 1024,
+            "typed_expiry": typed_expiry,
+            "date_error": date_error,
         },
         status_code=status_code,
     )
@@ -79,9 +82,22 @@ def upload(
     youth: CurrentYouth,
     fichier: Annotated[UploadFile | None, File()] = None,
     type_document: Annotated[str, Form()] = "",
-    expire_le: Annotated[str, Form()] = "",
     retour: Annotated[str, Form()] = "",
+    # The expiry date comes in three boxes (day, month, year), or as one field.
+    expire_le: Annotated[str, Form()] = "",
+    expire_le_jour: Annotated[str, Form()] = "",
+    expire_le_mois: Annotated[str, Form()] = "",
+    expire_le_annee: Annotated[str, Form()] = "",
 ) -> Response:
+    typed_expiry = dates.typed(
+        {
+            "expire_le": expire_le,
+            "expire_le_jour": expire_le_jour,
+            "expire_le_mois": expire_le_mois,
+            "expire_le_annee": expire_le_annee,
+        },
+        "expire_le",
+    )
     try:
         kind = DocumentKind(type_document)
     except ValueError:
@@ -106,7 +122,18 @@ def upload(
     # Read one byte more than allowed: enough to know it is too big, never the whole file.
     content = fichier.file.read(MAX_BYTES + 1)
     size = fichier.size if fichier.size is not None else len(content)
-    expires_on = parse_date(expire_le) if expire_le else None
+    expires_on = dates.parse(typed_expiry) if typed_expiry else None
+    if typed_expiry and expires_on is None:
+        return vault_page(
+            request,
+            session,
+            youth.id,
+            status_code=422,
+            chosen_kind=kind.value,
+            back=retour,
+            typed_expiry=typed_expiry,
+            date_error=_("Écrivez une date qui existe : le jour, le mois, puis l’année."),
+        )
     try:
         service.add_document(
             session,

@@ -34,6 +34,11 @@ SIGN_IN_CODE = N_(
 )
 NEW_MESSAGE = N_("Paris avenir : un nouveau message de votre référent. Lisez-le ici : %(link)s")
 REQUEST_UPDATE = N_("Paris avenir : du nouveau sur votre demande. Regardez ici : %(link)s")
+# A decision says which one: the youth knows before opening the link.
+REQUEST_GRANTED = N_(
+    "Paris avenir : bonne nouvelle, votre demande est acceptée. Voir ici : %(link)s"
+)
+REQUEST_REFUSED = N_("Paris avenir : votre référent a répondu à votre demande. Voir ici : %(link)s")
 APPOINTMENT_CONFIRMED = N_(
     "Paris avenir : rendez-vous le %(when)s. C’est confirmé. Voir : %(link)s"
 )
@@ -76,6 +81,21 @@ ALL: tuple[SmsText, ...] = (
         "request_update",
         REQUEST_UPDATE,
         {"link": EXAMPLE_BASE_URL + "/mon-espace/demandes/" + "x" * 36},
+    ),
+    SmsText(
+        "request_granted",
+        REQUEST_GRANTED,
+        {"link": EXAMPLE_BASE_URL + "/mon-espace/demandes/" + "x" * 36},
+    ),
+    SmsText(
+        "request_refused",
+        REQUEST_REFUSED,
+        {"link": EXAMPLE_BASE_URL + "/mon-espace/demandes/" + "x" * 36},
+    ),
+    SmsText(
+        "request_documents",
+        DOCUMENTS_AWAITED,
+        {"link": EXAMPLE_BASE_URL + "/mon-espace/pieces"},
     ),
     SmsText(
         "appointment_confirmed",

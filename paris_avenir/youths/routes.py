@@ -58,6 +58,7 @@ def my_space(request: Request, session: SessionDep, youth: CurrentYouth) -> Resp
                 r for r in requests if r.status is RequestStatus.MISSING_DOCUMENTS
             ],
             "renewals": requests_service.renewals_due(requests, today),
+            "decisions": requests_service.recent_decisions(requests, today),
             "unread": messaging.unread_count_for_youth(session, youth.id),
             # "J'ai besoin d'aide": who was told, and by when they will call.
             "help_alert": task_queue.open_alert_for_youth(session, youth.id),

@@ -33,15 +33,10 @@ def photo_of_a_document() -> bytes:
 def add_from_step(
     page: Any, label: str, filename: str, content: bytes, mime: str, javascript: bool
 ) -> None:
-    """From the documents step: "Ajouter ce document", upload, come back to the step."""
-    page.get_by_role("group", name=label).get_by_role("link", name="Ajouter ce document").click()
-    page.get_by_role("heading", name="Mes documents", level=1).wait_for()
-    check_accessibility(page, javascript)
-    page.get_by_label("Photo ou fichier").set_input_files(
-        {"name": filename, "mimeType": mime, "buffer": content}
-    )
-    page.get_by_role("button", name="Ajouter", exact=True).click()
-    page.get_by_role("heading", name="Étape 2 sur 3").wait_for()
+    """In the documents step itself: the row's « Photo ou fichier »."""
+    page.get_by_role("group", name=label, exact=True).get_by_label(
+        "Photo ou fichier"
+    ).set_input_files({"name": filename, "mimeType": mime, "buffer": content})
 
 
 @pytest.mark.parametrize(("javascript", "number"), [(True, 9), (False, 17)], ids=["js", "no-js"])

@@ -7,6 +7,7 @@ from typing import Any
 
 from paris_avenir.aid_requests.kinds.base import (
     AidKind,
+    AmountPeriod,
     Condition,
     FieldKind,
     FormField,
@@ -47,4 +48,5 @@ def build() -> AidKind:
             RequiredDocument(DocumentKind.BANK_DETAILS, _("pour verser l’argent sur votre compte"))
         ],
         usual_delay=_("Réponse en quelques jours. Si c’est très urgent, appelez votre référent."),
+        amount_period=AmountPeriod.ONCE,
     )

@@ -7,6 +7,7 @@ from typing import Any
 
 from paris_avenir.aid_requests.kinds.base import (
     AidKind,
+    AmountPeriod,
     Condition,
     FieldKind,
     FormField,
@@ -122,4 +123,5 @@ def build() -> AidKind:
         ],
         usual_delay=_("Réponse en 2 à 3 semaines environ."),
         renewal_months=6,
+        amount_period=AmountPeriod.MONTH,
     )

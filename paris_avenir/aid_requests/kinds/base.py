@@ -45,6 +45,13 @@ class Eligibility:
         return Verdict.UNKNOWN if Verdict.UNKNOWN in verdicts else Verdict.MET
 
 
+class AmountPeriod(enum.StrEnum):
+    """How often a granted amount is paid: the youth reads "par mois" or "en une fois"."""
+
+    MONTH = "month"
+    ONCE = "once"
+
+
 class FieldKind(enum.StrEnum):
     TEXT = "text"
     LONG_TEXT = "long_text"
@@ -91,6 +98,8 @@ class AidKind:
     # True: no form, the youth books an appointment instead (psychologist, counter).
     by_appointment: bool = False
     renewal_months: int | None = None
+    # How often the granted amount is paid (None: no money, or the référent says).
+    amount_period: AmountPeriod | None = None
 
     def eligibility(self, youth: Youth, parameters: dict[str, Any], today: date) -> Eligibility:
         return Eligibility(self.rule(youth, parameters, today))
