@@ -384,7 +384,9 @@ async def test_an_admins_changes_wait_for_confirmation_then_are_applied_audited_
     client.cookies.clear()
     sign_in_as(client, app, session, youth=youth)
     page = (await client.get("/mon-espace/acces")).text
-    assert "Admin Import</strong> (administrateur) a changé votre numéro de téléphone" in page
+    # Grouped per staff member and day (issue 15): who, then what they did.
+    assert "<strong>Admin Import</strong> (administrateur)" in page
+    assert "a changé votre numéro de téléphone" in page
     assert "a changé votre adresse e-mail" in page
     assert "vous a confié à un autre référent" in page
 

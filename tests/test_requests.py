@@ -320,7 +320,7 @@ async def test_documents_are_added_inside_the_documents_step(
     assert "carte.jpg" in review.text and "rib.pdf" in review.text
     # They stay in "Mes documents" for the next request.
     vault = shown(await client.get("/mon-espace/documents"))
-    assert "carte.jpg" in vault and "Valable jusqu’au 31 décembre 2030" in vault
+    assert "carte.jpg" in vault and "Valable jusqu’au mardi 31 décembre 2030" in vault
 
 
 async def test_a_refused_file_or_a_wrong_date_is_explained_on_its_row(
@@ -396,14 +396,16 @@ async def test_a_granted_allocation_says_how_much_how_often_and_until_when(
     session.commit()
     page = shown(await client.get(f"/mon-espace/demandes/{granted.id}"))
     assert "651,69\u00a0€ par mois" in page
-    assert "Du 1 décembre 2026 au 1 juin 2027" in page
+    assert "Du mardi 1 décembre 2026 au mardi 1 juin 2027" in page
     assert "versé chaque mois sur le compte de votre RIB" in page
-    assert "faites une nouvelle demande à partir du 2 mai 2027" in page
+    assert "faites une nouvelle demande à partir du dimanche 2 mai 2027" in page
     assert "Premier versement le 5." in page
 
     home = shown(await client.get("/mon-espace"))
     assert "Allocation Paris avenir : accordée." in home
-    assert "651,69\u00a0€ par mois" in home and "du 1 décembre 2026 au 1 juin 2027" in home
+    assert (
+        "651,69\u00a0€ par mois" in home and "du mardi 1 décembre 2026 au mardi 1 juin 2027" in home
+    )
     assert "Tout est à jour" not in home
 
 

@@ -321,7 +321,7 @@ async def test_two_minutes_of_work_read_as_one_visit(
     assert page.count("Awa Diallo") == 1
     assert "a consulté votre dossier (15 fois)" in page
     assert "a consulté une demande" in page and "a traité une demande" in page
-    assert re.search(r"Le \d+ \w+ \d{4} ?, de 1\d:00 à 1\d:02", page)
+    assert re.search(r"Le \w+ \d+ \w+ \d{4} ?, de 1\d:00 à 1\d:02", page)
 
 
 # --- Statistics ---------------------------------------------------------------------------

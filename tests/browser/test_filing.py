@@ -182,9 +182,9 @@ def test_an_allocation_with_two_documents_is_filed_in_one_flow(
     granted = text_of(page)
     assert "Accordée" in granted and "Allocation Paris avenir" in granted
     assert "651,69 € par mois" in granted
-    assert re.search(r"Du \d{1,2} \w+ 20\d\d au \d{1,2} \w+ 20\d\d", granted), granted
+    assert re.search(r"Du \w+ \d{1,2} \w+ 20\d\d au \w+ \d{1,2} \w+ 20\d\d", granted), granted
     assert "L’argent est versé chaque mois sur le compte de votre RIB." in granted
-    assert re.search(r"faites une nouvelle demande à partir du \d{1,2} \w+ 20\d\d", granted)
+    assert re.search(r"faites une nouvelle demande à partir du \w+ \d{1,2} \w+ 20\d\d", granted)
     assert "Premier versement le 5 du mois." in granted
 
     page.goto(live_server.url + "/mon-espace")
@@ -192,7 +192,7 @@ def test_an_allocation_with_two_documents_is_filed_in_one_flow(
     check_accessibility(page, javascript)
     home = text_of(page)
     assert "Allocation Paris avenir : accordée." in home and "651,69 € par mois" in home
-    assert re.search(r"du \d{1,2} \w+ 20\d\d au \d{1,2} \w+ 20\d\d", home), home
+    assert re.search(r"du \w+ \d{1,2} \w+ 20\d\d au \w+ \d{1,2} \w+ 20\d\d", home), home
     assert "Tout est à jour" not in home
     context.close()
 
@@ -219,5 +219,5 @@ def test_the_vault_takes_a_date_in_three_boxes_and_big_controls(
     page.get_by_label("Année").fill("2031")
     page.get_by_role("button", name="Ajouter", exact=True).click()
     page.get_by_text("Le document est ajouté.").wait_for()
-    assert "Valable jusqu’au 15 septembre 2031" in text_of(page)
+    assert "Valable jusqu’au lundi 15 septembre 2031" in text_of(page)
     context.close()

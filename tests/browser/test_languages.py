@@ -53,7 +53,8 @@ def check_mirroring_and_numbers(page: Any, language: str, javascript: bool) -> N
     if i18n.text_direction(language) == "rtl":
         assert brand["x"] > menu["x"], "the header is not mirrored"
     else:
-        assert brand["x"] < menu["x"]
+        # On a phone the menu may sit under the brand (both at the start of the line).
+        assert brand["x"] <= menu["x"]
     numbers = page.locator(".emergency-list .number")
     assert numbers.count() >= 5
     for index in range(numbers.count()):

@@ -238,6 +238,6 @@ def test_the_youth_reads_the_staff_work_grouped(live_server: LiveServer, browser
     assert "Awa Diallo" in text
     match = re.search(r"a consulté votre dossier \((\d+) fois\)", text)
     assert match and int(match.group(1)) >= 3
-    assert re.search(r"Le \d+ \w+ \d{4}(, de \d\d:\d\d à \d\d:\d\d| à \d\d:\d\d)", text)
+    assert re.search(r"Le \w+ \d+ \w+ \d{4}(, de \d\d:\d\d à \d\d:\d\d| à \d\d:\d\d)", text)
     assert_accessible(youth)
     phone.close()
