@@ -161,6 +161,12 @@ class PanvaProvider:
         self.stop()
         self._folder.cleanup()
 
+    def __enter__(self) -> PanvaProvider:
+        return self.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
 
 class _Forms(HTMLParser):
     """The forms of a provider's page: action, method and fields (with their values)."""

@@ -77,7 +77,7 @@ def _staff_client(client_id: str, method: str, **extra: object) -> ProviderClien
 
 @pytest.fixture(scope="module")
 def franceconnect_provider() -> Iterator[PanvaProvider]:
-    provider = PanvaProvider(
+    with PanvaProvider(
         clients=[
             ProviderClient("fc-client", SECRET, FC_CALLBACK, FC_SIGNED_OUT, "client_secret_post")
         ],
@@ -88,14 +88,13 @@ def franceconnect_provider() -> Iterator[PanvaProvider]:
         scopes=FRANCECONNECT_SCOPES,
         client_auth_methods=["client_secret_post"],
         acr_values=["eidas1"],
-    ).start()
-    yield provider
-    provider.close()
+    ) as provider:
+        yield provider
 
 
 @pytest.fixture(scope="module")
 def proconnect_provider() -> Iterator[PanvaProvider]:
-    provider = PanvaProvider(
+    with PanvaProvider(
         clients=[
             _staff_client("pc-client", "client_secret_post", userinfo_signed_response_alg="RS256"),
             _staff_client(
@@ -107,31 +106,28 @@ def proconnect_provider() -> Iterator[PanvaProvider]:
         ],
         accounts={"agent-42": AGENT},
         client_auth_methods=["client_secret_post", "private_key_jwt"],
-    ).start()
-    yield provider
-    provider.close()
+    ) as provider:
+        yield provider
 
 
 @pytest.fixture(scope="module")
 def basic_only_provider() -> Iterator[PanvaProvider]:
-    provider = PanvaProvider(
+    with PanvaProvider(
         clients=[_staff_client("basic-client", "client_secret_basic")],
         accounts={"agent-42": AGENT},
         client_auth_methods=["client_secret_basic"],
-    ).start()
-    yield provider
-    provider.close()
+    ) as provider:
+        yield provider
 
 
 @pytest.fixture(scope="module")
 def id_token_claims_provider() -> Iterator[PanvaProvider]:
-    provider = PanvaProvider(
+    with PanvaProvider(
         clients=[_staff_client("id-client", "client_secret_basic")],
         accounts={"agent-42": AGENT},
         claims_in_id_token=True,
-    ).start()
-    yield provider
-    provider.close()
+    ) as provider:
+        yield provider
 
 
 def use_provider(
