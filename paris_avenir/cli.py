@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from paris_avenir.config import ConfigurationError, Settings, get_settings
 from paris_avenir.db import create_database_engine
+from paris_avenir.kit.errors import DomainError
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
@@ -174,7 +175,7 @@ def cmd_create_staff(args: argparse.Namespace) -> int:
                     team_name=args.team,
                     password=password,
                 )
-    except ValueError as error:
+    except (ValueError, DomainError) as error:  # an unknown role; a refusal of the service
         print(f"paris-avenir: {error}", file=sys.stderr)
         return 1
     finally:

@@ -11,7 +11,6 @@ import random
 import unicodedata
 from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 from cryptography.fernet import MultiFernet
 from sqlalchemy import select
@@ -29,11 +28,11 @@ from paris_avenir.appointments.models import (
 from paris_avenir.appointments.service import schedule_reminders
 from paris_avenir.auth import staff_local
 from paris_avenir.db import utcnow
+from paris_avenir.kit.dates import PARIS, paris_day, years_before
 from paris_avenir.messaging.models import Message, MessageThread
 from paris_avenir.staff.models import CaseloadAssignment, StaffRole, StaffUser, Team
 from paris_avenir.youths.models import Channel, EmploymentSituation, HousingSituation, Youth
 
-PARIS = ZoneInfo("Europe/Paris")
 DEMO_SEED = 2026
 YOUTH_COUNT = 30
 OFFICE = "Espace Paris avenir, 5 rue de l'Exemple, 75013 Paris"
@@ -273,13 +272,6 @@ def database_counts(session: Session) -> DemoSummary:
     )
 
 
-def _years_before(day: date, years: int) -> date:
-    try:
-        return day.replace(year=day.year - years)
-    except ValueError:  # 29 February
-        return day.replace(year=day.year - years, day=28)
-
-
 def _paris_instant(day: date, hour: int, minute: int = 0) -> datetime:
     return datetime.combine(day, time(hour, minute), tzinfo=PARIS).astimezone(UTC)
 
@@ -396,7 +388,7 @@ def load_demo_data(
 ) -> DemoSummary:
     """Add what is missing of the demo; with a cipher, staff get the demo credentials."""
     now = now or utcnow()
-    today = now.astimezone(PARIS).date()
+    today = paris_day(now)
     rng = random.Random(DEMO_SEED)  # noqa: S311 - demo data, not security
     summary = DemoSummary(aids=ensure_catalogue(session))
     staff = _ensure_staff(session, summary, cipher)
@@ -410,10 +402,10 @@ def load_demo_data(
         if ase_ref in existing_refs:
             continue
         age = 18 + index % 8
-        birth_date = _years_before(today, age) - timedelta(days=rng.randint(20, 340))
+        birth_date = years_before(today, age) - timedelta(days=rng.randint(20, 340))
         exit_age = 18 if index % 3 else 21
         ase_exit_date = min(
-            _years_before(today, age - exit_age) - timedelta(days=rng.randint(0, 300)), today
+            years_before(today, age - exit_age) - timedelta(days=rng.randint(0, 300)), today
         )
         first, last = FIRST_NAMES[index], LAST_NAMES[index]
         language = MNA_LANGUAGES.get(index, "fr")
@@ -437,15 +429,14 @@ def load_demo_data(
             in_higher_education=index % 5 == 1,
             lives_in_ile_de_france=index != 27,
             activated_at=None if never_activated else now - timedelta(days=150 + index),
-            last_activity_at=(
-                None
-                if never_activated
-                else now
+        )
+        if not never_activated:
+            youth.record_activity(
+                now
                 - timedelta(
                     days=quiet_days if quiet_days else rng.randint(0, 20), hours=rng.randint(0, 10)
                 )
-            ),
-        )
+            )
         session.add(youth)
         session.flush()
         summary.youths += 1
@@ -562,7 +553,7 @@ def _add_appointments(
     them until their time: `/dev/messages` shows them)."""
     if index % 3 != 0:
         return 0
-    today = now.astimezone(PARIS).date()
+    today = paris_day(now)
     day = _business_day(today, 1 + index // 3)
     starts_at = _paris_instant(day, 10 if index % 2 else 14, 30 if index % 6 else 0)
     appointments = [

@@ -214,7 +214,13 @@ async def test_a_youth_withdraws_until_a_decision(
     session.add(granted)
     session.commit()
     refused = await post_form(client, f"/mon-espace/demandes/{granted.id}/retirer")
+    # The youth reads the real reason, not a generic "Une erreur est arrivée".
     assert refused.status_code == 409
+    assert "Ce n’est plus possible" in refused.text
+    assert "Une décision a été prise : cette demande ne peut plus être retirée." in refused.text
+    assert "Une erreur est arrivée" not in refused.text
+    session.expire_all()
+    assert session.get_one(AidRequest, granted.id).status is RequestStatus.GRANTED
 
 
 async def test_missing_documents_go_back_to_the_referent(

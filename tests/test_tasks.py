@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from paris_avenir.audit.models import AuditEvent
+from paris_avenir.kit.dates import PARIS
 from paris_avenir.messaging.models import OutboxMessage, OutboxStatus
 from paris_avenir.messaging.outbox import ERASED
 from paris_avenir.outreach import checkin, engine
@@ -131,7 +132,7 @@ def test_the_same_key_never_opens_two_tasks(session: Session, referent: StaffUse
 
 
 def test_an_urgent_task_is_due_by_the_end_of_the_working_day() -> None:
-    paris = tasks.PARIS
+    paris = PARIS
     wednesday_11 = datetime(2026, 12, 2, 11, tzinfo=paris)
     assert tasks.end_of_working_day(wednesday_11) == datetime(2026, 12, 2, 18, tzinfo=paris)
     wednesday_17 = datetime(2026, 12, 2, 17, tzinfo=paris)
@@ -500,7 +501,7 @@ def test_an_unanswered_call_keeps_an_urgent_alert_open(
         session, _cipher(), task, by=referent, outcome="pas_de_reponse", now=NOW
     )
     assert result.kept_open and task.done_at is None
-    assert task.due_at == datetime(2026, 12, 3, 18, tzinfo=tasks.PARIS)
+    assert task.due_at == datetime(2026, 12, 3, 18, tzinfo=PARIS)
     assert session.scalars(select(FollowUpNote)).one() is not None
 
 
@@ -806,7 +807,7 @@ def test_hand_overs_request_waiting_interview_due_and_birthdays(
     birthday = session.scalars(
         select(StaffTask).where(StaffTask.kind == TaskKind.BIRTHDAY_21)
     ).one()
-    assert birthday.due_at == datetime(2026, 12, 21, 12, tzinfo=tasks.PARIS)  # 30 days before
+    assert birthday.due_at == datetime(2026, 12, 21, 12, tzinfo=PARIS)  # 30 days before
     # Booking the interview closes its task.
     from tests.test_appointments import open_mornings
 
@@ -1201,12 +1202,12 @@ def test_an_urgent_alert_stays_open_until_someone_speaks_to_the_youth(
 ) -> None:
     youth = followed_youth(session, referent)
     task = open_alert(session, youth)
-    wednesday_half_past_four = datetime(2026, 12, 2, 16, 30, tzinfo=tasks.PARIS)
+    wednesday_half_past_four = datetime(2026, 12, 2, 16, 30, tzinfo=PARIS)
     result = tasks.close_task(
         session, _cipher(), task, by=referent, outcome=outcome, now=wednesday_half_past_four
     )
     assert result.kept_open and task.done_at is None
-    assert task.due_at == datetime(2026, 12, 3, 18, tzinfo=tasks.PARIS)  # Thursday, not Friday
+    assert task.due_at == datetime(2026, 12, 3, 18, tzinfo=PARIS)  # Thursday, not Friday
     if outcome == "mauvais_numero":
         assert youth.phone_reported_wrong_at == wednesday_half_past_four
     for final in ("plus_besoin", "transmis"):  # deciding, or handing over, does close it

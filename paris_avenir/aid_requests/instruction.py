@@ -11,7 +11,6 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, time
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import case, select, update
 from sqlalchemy.orm import Session, selectinload
@@ -19,18 +18,22 @@ from sqlalchemy.orm import Session, selectinload
 from paris_avenir.aid_requests import duties
 from paris_avenir.aid_requests import kinds as catalogue
 from paris_avenir.aid_requests.models import WAITING_ON_STAFF, AidRequest, RequestStatus
-from paris_avenir.aid_requests.service import RequestError, record_transition
+from paris_avenir.aid_requests.service import (
+    RequestConflict,
+    RequestError,
+    check_transition,
+    record_transition,
+)
 from paris_avenir.audit import service as audit
 from paris_avenir.auth.scope import one_in_scope, youth_scope
 from paris_avenir.db import utcnow
-from paris_avenir.kit.dates import add_months
+from paris_avenir.kit.dates import PARIS, add_months, paris_day
 from paris_avenir.messaging import message_templates, notifications, sms_texts
 from paris_avenir.staff import tasks
 from paris_avenir.staff.models import StaffUser, TaskKind
 from paris_avenir.web import i18n
 from paris_avenir.youths.models import Youth
 
-PARIS = ZoneInfo("Europe/Paris")
 QUEUE_STATUSES = (*WAITING_ON_STAFF, RequestStatus.MISSING_DOCUMENTS)
 OVERDUE_DAYS = 30
 QUEUE_LIMIT = 200
@@ -212,6 +215,7 @@ def ask_for_documents(
     what = what.strip()
     if not what:
         raise RequestError(i18n.gettext("Écrivez au jeune ce qui manque."))
+    check_transition(request, RequestStatus.MISSING_DOCUMENTS)  # before changing anything
     request.decision_reason = what[:1000]
     _decide(
         session,
@@ -240,7 +244,7 @@ def grant(
     Returns whether it is granted now. An amount above the aid's cap is refused."""
     now = now or utcnow()
     if request.status not in WAITING_ON_STAFF or request.status is RequestStatus.TO_CONFIRM:
-        raise RequestError(i18n.gettext("Cette demande ne peut plus changer de cette façon."))
+        raise RequestConflict(i18n.gettext("Cette demande ne peut plus changer de cette façon."))
     duties.check_amount(session, request, amount_cents)
     reasons = duties.confirmation_reasons(session, request, staff, amount_cents)
     request.decision_reason = message.strip()[:1000] or None
@@ -284,7 +288,7 @@ def _grant_now(
     request.decided_at = now
     request.granted_amount_cents = amount_cents
     if kind.renewal_months:
-        due = add_months(now.astimezone(PARIS).date(), kind.renewal_months)
+        due = add_months(paris_day(now), kind.renewal_months)
         request.renewal_due_on = datetime.combine(due, time(12), tzinfo=PARIS)
     _decide(
         session,
@@ -312,7 +316,7 @@ def _claim(session: Session, request: AidRequest, staff: StaffUser, to: RequestS
         .execution_options(synchronize_session=False)
     )
     if getattr(claimed, "rowcount", 0) != 1:
-        raise RequestError(duties.already_done())
+        raise RequestConflict(duties.already_done())
 
 
 def confirm_grant(
@@ -393,6 +397,7 @@ def refuse(
                 "Expliquez le refus au jeune, avec des mots simples (10 caractères au moins)."
             )
         )
+    check_transition(request, RequestStatus.REFUSED)  # before changing anything
     now = now or utcnow()
     request.decided_at = now
     request.decision_reason = reason[:1000]

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 
 from paris_avenir.aid_requests import kinds as catalogue
@@ -22,15 +20,16 @@ from paris_avenir.documents import service as documents
 from paris_avenir.documents.models import DocumentKind
 from paris_avenir.documents.storage import DocumentStore
 from paris_avenir.documents.validation import MAX_BYTES, RefusedFile
+from paris_avenir.kit.dates import paris_today
+from paris_avenir.web.forms import FormDep
 from paris_avenir.web.i18n import gettext as _
 from paris_avenir.web.templating import render
 
 router = APIRouter(prefix="/mon-espace")
-PARIS = ZoneInfo("Europe/Paris")
 
 
 def _today() -> Any:
-    return utcnow().astimezone(PARIS).date()
+    return paris_today()
 
 
 def _redirect(location: str) -> RedirectResponse:
@@ -305,8 +304,13 @@ def step_form(
 
 
 @router.post("/demandes/{request_id}/etape/{step}")
-async def step_save(
-    request: Request, session: SessionDep, youth: CurrentYouth, request_id: str, step: int
+def step_save(
+    request: Request,
+    session: SessionDep,
+    youth: CurrentYouth,
+    request_id: str,
+    step: int,
+    form: FormDep,
 ) -> Response:
     aid_request = _own_request(session, youth.id, request_id)
     if aid_request.status is not RequestStatus.DRAFT:
@@ -315,7 +319,6 @@ async def step_save(
     sections = _sections(kind)
     if not 1 <= step <= len(sections):
         raise HTTPException(status_code=404)
-    form = await request.form()
     later = form.get("action") == "plus_tard"
     section = sections[step - 1]
     if section == "questions":
@@ -327,9 +330,8 @@ async def step_save(
                 request, session, youth, aid_request, step, errors=errors, status_code=422
             )
     elif section == "documents":
-        # Checking and re-encoding files is heavy work: off the event loop.
-        added, upload_errors = await run_in_threadpool(
-            _add_uploads, request, session, youth, [needed.kind for needed in kind.documents], form
+        added, upload_errors = _add_uploads(
+            request, session, youth, [needed.kind for needed in kind.documents], form
         )
         chosen = [str(value) for value in form.getlist("documents")]
         service.set_documents(session, aid_request, youth.id, chosen + added)
@@ -409,10 +411,8 @@ def withdraw(
     raison: Annotated[str, Form()] = "",
 ) -> Response:
     aid_request = _own_request(session, youth.id, request_id)
-    try:
-        service.withdraw(session, aid_request, youth, reason=raison)
-    except service.RequestError:
-        raise HTTPException(status_code=409) from None
+    # A refusal (a decision came first) reaches the error page with its reason.
+    service.withdraw(session, aid_request, youth, reason=raison)
     return _redirect(f"/mon-espace/demandes/{aid_request.id}")
 
 
@@ -472,16 +472,15 @@ def missing_documents(
 
 
 @router.post("/demandes/{request_id}/documents-ajoutes")
-async def missing_documents_added(
-    request: Request, session: SessionDep, youth: CurrentYouth, request_id: str
+def missing_documents_added(
+    request: Request, session: SessionDep, youth: CurrentYouth, request_id: str, form: FormDep
 ) -> Response:
     aid_request = _own_request(session, youth.id, request_id)
     if aid_request.status is not RequestStatus.MISSING_DOCUMENTS:
-        raise HTTPException(status_code=409)
-    form = await request.form()
+        raise service.RequestConflict(_("Aucun document n’est demandé pour cette demande."))
     kind = catalogue.kind(aid_request.aid_code)
-    added, upload_errors = await run_in_threadpool(
-        _add_uploads, request, session, youth, [needed.kind for needed in _missing_rows(kind)], form
+    added, upload_errors = _add_uploads(
+        request, session, youth, [needed.kind for needed in _missing_rows(kind)], form
     )
     chosen = {str(value) for value in form.getlist("documents")} | set(added)
     current = {str(document.id) for document in aid_request.documents}
@@ -499,8 +498,5 @@ async def missing_documents_added(
             status_code=422,
             error=_("Ajoutez le document demandé : une photo ou un fichier."),
         )
-    try:
-        service.documents_supplied(session, aid_request, youth)
-    except service.RequestError:
-        raise HTTPException(status_code=409) from None
+    service.documents_supplied(session, aid_request, youth)
     return _redirect(f"/mon-espace/demandes/{aid_request.id}?documents=1")

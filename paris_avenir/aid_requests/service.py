@@ -7,8 +7,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
-from zoneinfo import ZoneInfo
+from typing import Any, ClassVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
@@ -26,6 +25,8 @@ from paris_avenir.aid_requests.models import (
 from paris_avenir.db import utcnow
 from paris_avenir.documents import dates
 from paris_avenir.documents.models import Document
+from paris_avenir.kit.dates import paris_day
+from paris_avenir.kit.errors import DomainError
 from paris_avenir.kit.forms import format_euros, format_euros_input, parse_euros
 from paris_avenir.staff import tasks
 from paris_avenir.staff.models import TaskKind
@@ -110,8 +111,20 @@ NEXT_STEPS: dict[RequestStatus, str] = {
 }
 
 
-class RequestError(ValueError):
+class RequestError(DomainError):
     """Refused action; the message is for the youth."""
+
+
+class RequestConflict(RequestError):
+    """The request is no longer in a state that allows it (decided meanwhile, another tab)."""
+
+    status_code: ClassVar[int] = 409
+
+
+def check_transition(request: AidRequest, to: RequestStatus) -> None:
+    """Refuses, before anything is changed, a move the request's status does not allow."""
+    if to not in TRANSITIONS[request.status]:
+        raise RequestConflict(gettext("Cette demande ne peut plus changer de cette façon."))
 
 
 def status_label(status: RequestStatus) -> str:
@@ -225,8 +238,7 @@ def record_transition(
     now: datetime | None = None,
 ) -> AidRequestEvent:
     now = now or utcnow()
-    if to not in TRANSITIONS[request.status]:
-        raise RequestError(gettext("Cette demande ne peut plus changer de cette façon."))
+    check_transition(request, to)
     event = AidRequestEvent(
         aid_request_id=request.id,
         from_status=request.status,
@@ -463,7 +475,7 @@ def withdraw(
     now: datetime | None = None,
 ) -> None:
     if request.status not in WITHDRAWABLE:
-        raise RequestError(
+        raise RequestConflict(
             gettext("Une décision a été prise : cette demande ne peut plus être retirée.")
         )
     now = now or utcnow()
@@ -492,7 +504,7 @@ def documents_supplied(
     from paris_avenir.documents.service import kind_label
 
     if request.status is not RequestStatus.MISSING_DOCUMENTS:
-        raise RequestError(gettext("Aucun document n’est demandé pour cette demande."))
+        raise RequestConflict(gettext("Aucun document n’est demandé pour cette demande."))
     now = now or utcnow()
     event = record_transition(
         session,
@@ -527,7 +539,6 @@ def documents_supplied(
 
 # --- What a decision means for the youth ---------------------------------------------------
 
-PARIS = ZoneInfo("Europe/Paris")
 GRANTED_STATUSES = {RequestStatus.GRANTED, RequestStatus.PAID}
 RECENT_DECISION = timedelta(days=30)
 
@@ -549,8 +560,8 @@ def granted_summary(request: AidRequest) -> Granted | None:
     if request.status not in GRANTED_STATUSES:
         return None
     kind = catalogue.kind(request.aid_code)
-    starts_on = request.decided_at.astimezone(PARIS).date() if request.decided_at else None
-    ends_on = request.renewal_due_on.astimezone(PARIS).date() if request.renewal_due_on else None
+    starts_on = paris_day(request.decided_at) if request.decided_at else None
+    ends_on = paris_day(request.renewal_due_on) if request.renewal_due_on else None
     amount = None
     steps = []
     if request.granted_amount_cents:
@@ -584,7 +595,7 @@ def recent_decisions(requests: list[AidRequest], today: date) -> list[Decision]:
     days), and the refusals of the last 30 days."""
     shown = []
     for request in requests:
-        decided = request.decided_at.astimezone(PARIS).date() if request.decided_at else None
+        decided = paris_day(request.decided_at) if request.decided_at else None
         recent = decided is not None and today - decided <= RECENT_DECISION
         if request.status in GRANTED_STATUSES:
             summary = granted_summary(request)

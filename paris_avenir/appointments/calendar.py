@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -16,12 +15,13 @@ from paris_avenir.appointments.service import kind_label
 from paris_avenir.audit import service as audit
 from paris_avenir.db import utcnow
 from paris_avenir.kit.crypto import new_token, token_hash
+from paris_avenir.kit.dates import PARIS
+from paris_avenir.kit.errors import DomainError
 from paris_avenir.staff import tasks
 from paris_avenir.staff.models import StaffUser, TaskKind
 from paris_avenir.web.i18n import gettext
 from paris_avenir.youths.models import Youth
 
-PARIS = ZoneInfo("Europe/Paris")
 FEED_HORIZON = timedelta(days=60)
 # How long a cancelled appointment stays in the feed (subscribed calendars see it go).
 CANCELLED_KEPT = timedelta(days=30)
@@ -29,7 +29,7 @@ CANCELLED_KEPT = timedelta(days=30)
 FEED_REFRESH = timedelta(hours=1)
 
 
-class CalendarError(ValueError):
+class CalendarError(DomainError):
     """The message is for the staff member."""
 
 

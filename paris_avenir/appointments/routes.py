@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from itertools import groupby
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
@@ -15,6 +14,7 @@ from paris_avenir.appointments.slots import Slot
 from paris_avenir.auth.dependencies import CurrentYouth
 from paris_avenir.config import Settings
 from paris_avenir.db import SessionDep, utcnow
+from paris_avenir.kit.dates import paris_day
 from paris_avenir.outreach import engine as outreach_engine
 from paris_avenir.outreach.models import OutreachResponse
 from paris_avenir.outreach.policy import load as load_policy
@@ -23,7 +23,6 @@ from paris_avenir.web.templating import render
 from paris_avenir.youths.models import Youth
 
 router = APIRouter(prefix="/mon-espace/rendez-vous")
-PARIS = ZoneInfo("Europe/Paris")
 BOOKABLE = (AppointmentKind.REFERENT, AppointmentKind.COUNTER, AppointmentKind.PSYCHOLOGIST)
 MOTIFS = {
     "referent": AppointmentKind.REFERENT,
@@ -48,7 +47,7 @@ def _own(session: SessionDep, youth: Youth, appointment_id: str) -> Appointment:
 def _by_day(slots: list[Slot]) -> list[tuple[Any, list[Slot]]]:
     return [
         (day, list(items))
-        for day, items in groupby(slots, key=lambda slot: slot.starts_at.astimezone(PARIS).date())
+        for day, items in groupby(slots, key=lambda slot: paris_day(slot.starts_at))
     ]
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -32,6 +31,8 @@ from paris_avenir.appointments.models import (
 )
 from paris_avenir.appointments.slots import MINIMUM_NOTICE, Slot, free_slots
 from paris_avenir.db import utcnow
+from paris_avenir.kit.dates import PARIS, paris_day
+from paris_avenir.kit.errors import DomainError
 from paris_avenir.messaging import notifications, sms_texts
 from paris_avenir.messaging.models import OutboxMessage, OutboxStatus
 from paris_avenir.outreach.policy import OutreachPolicy
@@ -42,7 +43,6 @@ from paris_avenir.staff.models import StaffRole, StaffUser, TaskKind
 from paris_avenir.web import i18n
 from paris_avenir.youths.models import Youth
 
-PARIS = ZoneInfo("Europe/Paris")
 KIND_LABELS = {
     AppointmentKind.REFERENT: i18n.N_("Rendez-vous avec votre référent"),
     AppointmentKind.PSYCHOLOGIST: i18n.N_("Rendez-vous avec un psychologue"),
@@ -125,7 +125,7 @@ class SlotPage:
         return self.number > 0
 
 
-class AppointmentError(ValueError):
+class AppointmentError(DomainError):
     """The message is for the youth."""
 
 
@@ -262,7 +262,7 @@ def slots_for(
         youth,
         kind,
         now=now,
-        first_day=now.astimezone(PARIS).date(),
+        first_day=paris_day(now),
         days=PAGE_DAYS * PAGES,
         limit=limit,
     )
@@ -279,7 +279,7 @@ def slot_page(
     """One page of the youth's picker: every free slot of 14 whole days (page 0 from today)."""
     now = now or utcnow()
     page = min(max(page, 0), PAGES - 1)
-    first_day = now.astimezone(PARIS).date() + timedelta(days=PAGE_DAYS * page)
+    first_day = paris_day(now) + timedelta(days=PAGE_DAYS * page)
     slots = _free_slots(
         session, youth, kind, now=now, first_day=first_day, days=PAGE_DAYS, limit=None
     )
@@ -679,7 +679,7 @@ def propose_follow_up_interviews(
     from paris_avenir.kit.dates import add_months
 
     now = now or utcnow()
-    today = now.astimezone(PARIS).date()
+    today = paris_day(now)
     earliest_exit = add_months(today, -FOLLOW_UP_INTERVIEW_AFTER_EXIT) - timedelta(days=7)
     latest_exit = add_months(today + INTERVIEW_NOTICE, -FOLLOW_UP_INTERVIEW_AFTER_EXIT)
     youths = session.scalars(

@@ -9,7 +9,6 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -22,9 +21,9 @@ from paris_avenir.appointments.models import (
     AvailabilityException,
     WeeklyAvailability,
 )
+from paris_avenir.kit.dates import PARIS, paris_day
 from paris_avenir.kit.holidays import is_public_holiday
 
-PARIS = ZoneInfo("Europe/Paris")
 BOOKING_WINDOW = timedelta(days=21)
 MINIMUM_NOTICE = timedelta(hours=2)
 
@@ -61,7 +60,7 @@ def free_slots(
         return []
     earliest = now + notice
     if first_day is None:
-        first_day = now.astimezone(PARIS).date()
+        first_day = paris_day(now)
         until = now + window
     else:
         until = _midnight(first_day + timedelta(days=window.days))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime, time, timedelta
 from typing import Annotated
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
@@ -18,33 +17,30 @@ from paris_avenir.appointments.models import (
     AvailabilityException,
     WeeklyAvailability,
 )
-from paris_avenir.auth.dependencies import CurrentStaff
 from paris_avenir.config import Settings
 from paris_avenir.db import SessionDep, utcnow
+from paris_avenir.kit.dates import PARIS, paris_day, paris_today
 from paris_avenir.staff.models import StaffRole, StaffUser
+from paris_avenir.staff.permissions import CalendarStaff
 from paris_avenir.web.i18n import gettext as _
 from paris_avenir.web.templating import render
 
 router = APIRouter()
-PARIS = ZoneInfo("Europe/Paris")
 WEEKDAYS = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
-CALENDAR_ROLES = {StaffRole.REFERENT, StaffRole.PSYCHOLOGIST, StaffRole.SUPERVISOR}
-
-
-def _require(staff: StaffUser) -> None:
-    if staff.role not in CALENDAR_ROLES:
-        raise HTTPException(status_code=403)
 
 
 @router.get("/pro/agenda")
 def agenda(
-    request: Request, session: SessionDep, staff: CurrentStaff, jour: str = "", vue: str = "semaine"
+    request: Request,
+    session: SessionDep,
+    staff: CalendarStaff,
+    jour: str = "",
+    vue: str = "semaine",
 ) -> Response:
-    _require(staff)
     try:
-        day = date.fromisoformat(jour) if jour else utcnow().astimezone(PARIS).date()
+        day = date.fromisoformat(jour) if jour else paris_today()
     except ValueError:
-        day = utcnow().astimezone(PARIS).date()
+        day = paris_today()
     first = calendar.week_start(day) if vue == "semaine" else day
     last = first + timedelta(days=6 if vue == "semaine" else 0)
     rows = calendar.appointments_between(session, staff, first, last)
@@ -68,9 +64,8 @@ def agenda(
 
 @router.post("/pro/rendez-vous/{appointment_id}/{outcome}")
 def mark(
-    request: Request, session: SessionDep, staff: CurrentStaff, appointment_id: str, outcome: str
+    request: Request, session: SessionDep, staff: CalendarStaff, appointment_id: str, outcome: str
 ) -> Response:
-    _require(staff)
     appointment = calendar.own_appointment(session, staff, appointment_id)
     if appointment is None or outcome not in {"honore", "manque"}:
         raise HTTPException(status_code=404)
@@ -78,13 +73,12 @@ def mark(
         calendar.mark(session, appointment, staff, attended=outcome == "honore")
     except calendar.CalendarError:
         raise HTTPException(status_code=409) from None
-    day = appointment.starts_at.astimezone(PARIS).date().isoformat()
+    day = paris_day(appointment.starts_at).isoformat()
     return RedirectResponse(f"/pro/agenda?jour={day}", status_code=303)
 
 
 @router.post("/pro/agenda/flux")
-def new_feed(request: Request, staff: CurrentStaff) -> Response:
-    _require(staff)
+def new_feed(request: Request, staff: CalendarStaff) -> Response:
     token = calendar.issue_feed_token(staff)
     settings: Settings = request.app.state.settings
     url = f"{settings.base_url.rstrip('/')}/agenda/{token}.ics"
@@ -93,8 +87,7 @@ def new_feed(request: Request, staff: CurrentStaff) -> Response:
 
 
 @router.post("/pro/agenda/flux/supprimer")
-def revoke_feed(staff: CurrentStaff) -> Response:
-    _require(staff)
+def revoke_feed(staff: CalendarStaff) -> Response:
     calendar.revoke_feed(staff)
     return RedirectResponse("/pro/agenda?flux=supprime", status_code=303)
 
@@ -168,8 +161,7 @@ def _availability_page(
 
 
 @router.get("/pro/disponibilites")
-def availability(request: Request, session: SessionDep, staff: CurrentStaff) -> Response:
-    _require(staff)
+def availability(request: Request, session: SessionDep, staff: CalendarStaff) -> Response:
     return _availability_page(request, session, staff)
 
 
@@ -184,7 +176,7 @@ def _parse_time(raw: str) -> time | None:
 def add_opening(
     request: Request,
     session: SessionDep,
-    staff: CurrentStaff,
+    staff: CalendarStaff,
     jour: Annotated[str, Form()] = "",
     debut: Annotated[str, Form()] = "",
     fin: Annotated[str, Form()] = "",
@@ -193,7 +185,6 @@ def add_opening(
     adresse: Annotated[str, Form()] = "",
     duree: Annotated[str, Form()] = "30",
 ) -> Response:
-    _require(staff)
     start, end = _parse_time(debut), _parse_time(fin)
     kinds = {kind.value: kind for kind in _kinds_for(staff)}
     if (
@@ -233,8 +224,7 @@ def add_opening(
 
 
 @router.post("/pro/disponibilites/{opening_id}/supprimer")
-def remove_opening(session: SessionDep, staff: CurrentStaff, opening_id: str) -> Response:
-    _require(staff)
+def remove_opening(session: SessionDep, staff: CalendarStaff, opening_id: str) -> Response:
     try:
         parsed = uuid.UUID(opening_id)
     except ValueError:
@@ -251,12 +241,11 @@ def remove_opening(session: SessionDep, staff: CurrentStaff, opening_id: str) ->
 def add_absence(
     request: Request,
     session: SessionDep,
-    staff: CurrentStaff,
+    staff: CalendarStaff,
     du: Annotated[str, Form()] = "",
     au: Annotated[str, Form()] = "",
     raison: Annotated[str, Form()] = "",
 ) -> Response:
-    _require(staff)
     try:
         first, last = date.fromisoformat(du), date.fromisoformat(au)
     except ValueError:

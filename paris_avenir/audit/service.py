@@ -10,12 +10,10 @@ other DELETE and every UPDATE of the log (triggers of migration cfda6be730de).
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, func, insert, select, text
+from sqlalchemy import delete, func, insert, text
 from sqlalchemy.orm import Session
 
 from paris_avenir.audit.models import AuditEvent, audit_purge_permit
@@ -23,8 +21,8 @@ from paris_avenir.db import utcnow
 from paris_avenir.kit import settings_store
 from paris_avenir.kit.crypto import minimised_ip
 from paris_avenir.kit.dates import add_months
-from paris_avenir.staff.models import StaffRole, StaffUser
-from paris_avenir.web.i18n import N_, gettext
+from paris_avenir.kit.errors import DomainError
+from paris_avenir.web.i18n import N_
 
 # What a youth reads in "Qui a consulté mon dossier", for each action on their data.
 ACTION_LABELS: dict[str, str] = {
@@ -52,13 +50,6 @@ ACTION_LABELS: dict[str, str] = {
     "youth.phone_changed": N_("a changé votre numéro de téléphone"),
     "youth.email_changed": N_("a changé votre adresse e-mail"),
 }
-ROLE_LABELS: dict[StaffRole, str] = {
-    StaffRole.REFERENT: N_("référent"),
-    StaffRole.PSYCHOLOGIST: N_("psychologue"),
-    StaffRole.SUPERVISOR: N_("superviseur"),
-    StaffRole.ADMIN: N_("administrateur"),
-}
-PARIS = ZoneInfo("Europe/Paris")
 # Keys that must never reach the log, whatever a caller passes in `detail`.
 FORBIDDEN_DETAIL_KEYS = {"phone", "email", "code", "password", "token", "totp"}
 
@@ -98,65 +89,6 @@ def record(
     return event
 
 
-@dataclass(frozen=True)
-class AccessVisit:
-    """One staff member's work on a youth's file during one day (Paris time): what they
-    did, each kind of action once with how many times, from the first to the last time."""
-
-    staff_name: str
-    role_label: str
-    first_at: datetime
-    last_at: datetime
-    actions: list[tuple[str, int]]  # (what, times), in the order first done that day
-
-    @property
-    def single_moment(self) -> bool:
-        return self.first_at.astimezone(PARIS).strftime("%H:%M") == self.last_at.astimezone(
-            PARIS
-        ).strftime("%H:%M")
-
-
-def staff_accesses_to(
-    session: Session, youth_id: uuid.UUID, *, limit: int = 1000
-) -> list[AccessVisit]:
-    """Who among the staff looked at or changed this youth's data, grouped per person and
-    per day, the latest day first (one query; two minutes of work read as one line)."""
-    rows = session.execute(
-        select(
-            AuditEvent.occurred_at,
-            AuditEvent.action,
-            AuditEvent.actor_staff_id,
-            StaffUser.full_name,
-            StaffUser.role,
-        )
-        .join(StaffUser, StaffUser.id == AuditEvent.actor_staff_id)
-        .where(AuditEvent.youth_id == youth_id, AuditEvent.action.in_(ACTION_LABELS))
-        .order_by(AuditEvent.occurred_at.desc())
-        .limit(limit)
-    ).all()
-    groups: dict[tuple[uuid.UUID, date], list[Any]] = {}
-    for row in rows:
-        groups.setdefault(
-            (row.actor_staff_id, row.occurred_at.astimezone(PARIS).date()), []
-        ).append(row)
-    visits = []
-    for events in groups.values():  # newest group first: rows come newest first
-        counts: dict[str, int] = {}
-        for event in reversed(events):  # in the order the person did them
-            what = gettext(ACTION_LABELS[event.action])
-            counts[what] = counts.get(what, 0) + 1
-        visits.append(
-            AccessVisit(
-                staff_name=events[0].full_name,
-                role_label=gettext(ROLE_LABELS[events[0].role]),
-                first_at=events[-1].occurred_at,
-                last_at=events[0].occurred_at,
-                actions=list(counts.items()),
-            )
-        )
-    return visits
-
-
 # --- Retention ----------------------------------------------------------------------------
 
 RETENTION_SETTING_KEY = "audit_retention_months"
@@ -168,7 +100,7 @@ RETENTION_MONTHS_RANGE = (6, 12)
 PURGE_FLOOR_MONTHS = RETENTION_MONTHS_RANGE[0]
 
 
-class RetentionError(ValueError):
+class RetentionError(DomainError):
     """Not a number of months within RETENTION_MONTHS_RANGE."""
 
 

@@ -35,6 +35,7 @@ from paris_avenir.kit.crypto import (
     token_hash,
 )
 from paris_avenir.kit.email_address import InvalidEmail, mask_email, normalise_email
+from paris_avenir.kit.errors import DomainError
 from paris_avenir.messaging import message_templates, outbox, texts
 from paris_avenir.messaging.models import OutboxMessage
 from paris_avenir.youths.models import Channel, Youth
@@ -54,7 +55,7 @@ IP_LIMITS = ((timedelta(minutes=15), 100), (timedelta(hours=24), 500))
 LIMIT_LOCKS_KEPT = max(window for window, _most in DESTINATION_LIMITS + IP_LIMITS)
 
 
-class InvalidDestination(ValueError):
+class InvalidDestination(DomainError):
     pass
 
 

@@ -45,6 +45,7 @@ from paris_avenir.auth.staff_local import (
 from paris_avenir.config import Settings
 from paris_avenir.db import utcnow
 from paris_avenir.kit.crypto import new_token, token_hash
+from paris_avenir.kit.errors import DomainError
 from paris_avenir.staff.models import StaffRole, StaffUser
 from paris_avenir.web.i18n import gettext
 
@@ -56,7 +57,7 @@ MIN_SCORE = 3
 COMMON_PASSWORDS = frozenset(FREQUENCY_LISTS["passwords"])
 
 
-class AccountError(ValueError):
+class AccountError(DomainError):
     """The message is for the person at the keyboard, in French."""
 
 

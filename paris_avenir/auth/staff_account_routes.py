@@ -69,17 +69,17 @@ def activation_submit(
 ) -> Response:
     cipher = request.app.state.cipher
     try:
-        staff_account.activate(
-            session,
-            cipher,
-            token,
-            password=password,
-            confirmation=confirmation,
-            totp_code=totp,
-            ip_address=client_ip(request),
-        )
+        with session.begin_nested():  # a refusal undoes what was begun
+            staff_account.activate(
+                session,
+                cipher,
+                token,
+                password=password,
+                confirmation=confirmation,
+                totp_code=totp,
+                ip_address=client_ip(request),
+            )
     except staff_account.AccountError as error:
-        session.rollback()
         pending = staff_account.pending_activation(session, cipher, token)
         return _activation_page(
             request, pending, error=str(error), status_code=422 if pending else 410

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from typing import Annotated
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
@@ -17,13 +16,13 @@ from paris_avenir.documents import dates, service
 from paris_avenir.documents.models import Document, DocumentKind
 from paris_avenir.documents.storage import DocumentStore
 from paris_avenir.documents.validation import MAX_BYTES, RefusedFile
+from paris_avenir.kit.dates import paris_today
 from paris_avenir.web.i18n import gettext as _
 from paris_avenir.web.templating import render
 
 logger = logging.getLogger(__name__)
 
 router = APIRouter()
-PARIS = ZoneInfo("Europe/Paris")
 
 
 def _store(request: Request) -> DocumentStore:
@@ -56,7 +55,7 @@ def vault_page(
             "kinds": [(kind.value, service.kind_label(kind)) for kind in DocumentKind],
             "expiring_kinds": [kind.value for kind in service.EXPIRING_KINDS],
             "kind_label": service.kind_label,
-            "today": utcnow().astimezone(PARIS).date(),
+            "today": paris_today(),
             "error": error,
             "chosen_kind": chosen_kind,
             "back": back,

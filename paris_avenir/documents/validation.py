@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, ClassVar
 import pi_heif
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from paris_avenir.kit.errors import DomainError
 from paris_avenir.web.i18n import gettext as _
 
 if TYPE_CHECKING:
@@ -40,7 +41,7 @@ pi_heif.register_heif_opener()
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 
 
-class RefusedFile(ValueError):
+class RefusedFile(DomainError):
     """The reason, in the youth's language, ready to show under the upload field."""
 
     status_code: ClassVar[int] = 422

@@ -14,13 +14,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
 from paris_avenir.kit import settings_store
+from paris_avenir.kit.dates import PARIS
 
-PARIS = ZoneInfo("Europe/Paris")
 SUNDAY = 6
 # A reminder that would fall in quiet hours leaves this long before they start instead.
 EARLY_MARGIN = timedelta(minutes=30)

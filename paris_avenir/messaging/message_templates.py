@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from paris_avenir.kit import settings_store
+from paris_avenir.kit.errors import DomainError
 from paris_avenir.messaging.sms_segments import SmsSize, measure
 from paris_avenir.web.i18n import N_, gettext
 
@@ -51,7 +52,7 @@ SPECS: dict[str, TemplateSpec] = {
 }
 
 
-class TemplateError(ValueError):
+class TemplateError(DomainError):
     """The message is for the admin."""
 
 

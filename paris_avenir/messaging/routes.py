@@ -19,6 +19,7 @@ from paris_avenir.messaging.models import MessageThread
 from paris_avenir.outreach import engine as outreach_engine
 from paris_avenir.outreach.models import OutreachResponse
 from paris_avenir.web import i18n
+from paris_avenir.web.forms import FormDep
 from paris_avenir.web.language import chosen_language
 from paris_avenir.web.templating import render
 from paris_avenir.youths import service as youth_service
@@ -74,13 +75,12 @@ def thread(request: Request, session: SessionDep, youth: CurrentYouth, thread_id
 
 
 @router.post("/mon-espace/messages/{thread_id}")
-async def reply(
-    request: Request, session: SessionDep, youth: CurrentYouth, thread_id: str
+def reply(
+    request: Request, session: SessionDep, youth: CurrentYouth, thread_id: str, form: FormDep
 ) -> Response:
     found = service.thread_of_youth(session, youth.id, thread_id)
     if found is None:
         raise HTTPException(status_code=404)
-    form = await request.form()
     body = str(form.get("message", ""))
     try:
         service.post_message(

@@ -13,13 +13,14 @@ from paris_avenir.aid_requests import kinds as catalogue
 from paris_avenir.aid_requests.models import AidRequest
 from paris_avenir.db import utcnow
 from paris_avenir.documents.models import Document
+from paris_avenir.kit.errors import DomainError
 from paris_avenir.messaging.models import Message, MessageThread, message_attachment
 from paris_avenir.web.i18n import gettext
 
 MAX_BODY = 4000
 
 
-class MessageError(ValueError):
+class MessageError(DomainError):
     """Refused message; the text is for the writer."""
 
 

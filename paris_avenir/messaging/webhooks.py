@@ -27,14 +27,13 @@ import base64
 import json
 import logging
 import unicodedata
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 
 from paris_avenir.config import Settings
 from paris_avenir.db import SessionDep
@@ -226,22 +225,31 @@ def _handle(session: Session, settings: Settings, payload: dict[str, Any]) -> JS
     return JSONResponse({"status": "ok"})
 
 
-@router.post("/sms/brevo")
-async def brevo_sms_event(request: Request, session: SessionDep) -> JSONResponse:
-    settings = _authenticate(request)
+async def _json_body(request: Request) -> Any:
     try:
-        payload = await request.json()
+        return await request.json()
     except ValueError:
         raise HTTPException(status_code=400) from None
+
+
+# The caller is authenticated before the body is read (dependencies resolve in order).
+AuthenticatedSettings = Annotated[Settings, Depends(_authenticate)]
+JsonBody = Annotated[Any, Depends(_json_body)]
+
+
+@router.post("/sms/brevo")
+def brevo_sms_event(
+    settings: AuthenticatedSettings, payload: JsonBody, session: SessionDep
+) -> JSONResponse:
+    """A plain `def`: the database work runs on a thread, so a duplicate waiting on the unique
+    key does not block the event loop (and with it the commit of the copy it waits for)."""
     # One event, or Brevo's batched webhook: an array of them.
     events = payload if isinstance(payload, list) else [payload]
     if not events or len(events) > MAX_BATCH or not all(isinstance(e, dict) for e in events):
         raise HTTPException(status_code=400)
-    # The database work runs on a thread: a duplicate waiting on the unique key must not
-    # block the event loop (and with it the commit of the copy it waits for).
     if isinstance(payload, dict):
-        return await run_in_threadpool(_handle, session, settings, payload)
-    answers = [await run_in_threadpool(_handle, session, settings, event) for event in events]
+        return _handle(session, settings, payload)
+    answers = [_handle(session, settings, event) for event in events]
     return JSONResponse(
         {"status": "ok", "events": [json.loads(bytes(answer.body))["status"] for answer in answers]}
     )

@@ -17,14 +17,13 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, exists, func, or_, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
 from paris_avenir.db import utcnow
-from paris_avenir.kit.dates import add_months, birthday
+from paris_avenir.kit.dates import PARIS, add_months, birthday, paris_day
 from paris_avenir.kit.quiet_hours import QuietHours
 from paris_avenir.messaging import notifications, sms_texts
 from paris_avenir.messaging.models import OutboxMessage
@@ -42,7 +41,6 @@ from paris_avenir.staff.tasks import Escalation, TaskDetail
 from paris_avenir.web import i18n
 from paris_avenir.youths.models import Channel, Youth
 
-PARIS = ZoneInfo("Europe/Paris")
 ADVISORY_LOCK_KEY = 7_414_2026  # any constant shared by every scheduler of this database
 STEP_SMS, STEP_EMAIL, STEP_CALL = 1, 2, 3
 # Hand-over to a person: an interview due this soon without a booking (the youth was invited
@@ -106,7 +104,7 @@ def _reference_instant() -> ColumnElement[datetime]:
 
 
 def _under_25(now: datetime) -> ColumnElement[bool]:
-    return Youth.birth_date > add_months(now.astimezone(PARIS).date(), -12 * 25)
+    return Youth.birth_date > add_months(paris_day(now), -12 * 25)
 
 
 def _eligible(now: datetime, policy: OutreachPolicy) -> list[ColumnElement[bool]]:
@@ -316,7 +314,7 @@ def run_inactivity(cycle: _Cycle) -> None:
         if due is None:
             continue
         period, step = due
-        period_key = f"{reference.astimezone(PARIS).date().isoformat()}:{period}"
+        period_key = f"{paris_day(reference).isoformat()}:{period}"
         if (youth.id, step, period_key) in done:
             continue  # the usual case: known in one query, not by a failing insert per youth
         if step == STEP_CALL:
@@ -488,7 +486,7 @@ TRIGGER_PATHS = {
 
 def _turning(age: int, notice_days: int, now: datetime) -> ColumnElement[bool]:
     """Youths who turn `age` after today and within `notice_days`."""
-    today = now.astimezone(PARIS).date()
+    today = paris_day(now)
     born_after = add_months(today, -12 * age)
     born_before = add_months(today + timedelta(days=notice_days), -12 * age)
     return (Youth.birth_date > born_after) & (Youth.birth_date <= born_before)
@@ -627,7 +625,7 @@ def _hand_over_candidates(
         AppointmentStatus,
     )
 
-    today = now.astimezone(PARIS).date()
+    today = paris_day(now)
     alive = [Youth.deletion_requested_at.is_(None), _under_25(now)]
     found: list[_Candidate] = []
     for youth, request in session.execute(
@@ -644,7 +642,7 @@ def _hand_over_candidates(
         detail: TaskDetail = {
             "aid": catalogue.kind(request.aid_code).name,
             "request": request.reference,
-            "submitted_on": request.submitted_at.astimezone(PARIS).date().isoformat(),
+            "submitted_on": paris_day(request.submitted_at).isoformat(),
         }
         found.append(
             _Candidate(

@@ -10,6 +10,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from paris_avenir.kit import quiet_hours, settings_store
+from paris_avenir.kit.errors import DomainError
 from paris_avenir.web.i18n import N_, gettext
 
 # Shared with kit.quiet_hours, which reads the sending window from the same stored policy.
@@ -73,7 +74,7 @@ LABELS: dict[str, str] = {
 HOURS = {"quiet_hours_start", "quiet_hours_end"}
 
 
-class PolicyError(ValueError):
+class PolicyError(DomainError):
     """The message is for the admin."""
 
 

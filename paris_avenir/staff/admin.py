@@ -17,6 +17,7 @@ from paris_avenir.audit import service as audit
 from paris_avenir.audit.models import AuditEvent
 from paris_avenir.db import utcnow
 from paris_avenir.kit import settings_store
+from paris_avenir.kit.errors import DomainError
 from paris_avenir.kit.forms import format_euros_input, parse_euros
 from paris_avenir.staff import tasks
 from paris_avenir.staff.models import StaffRole, StaffUser, Team
@@ -92,7 +93,7 @@ def recent_audit(session: Session, *, limit: int = AUDIT_LINES) -> list[AuditLin
     ]
 
 
-class AdminError(ValueError):
+class AdminError(DomainError):
     """The message is for the admin."""
 
 

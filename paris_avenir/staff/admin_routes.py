@@ -15,15 +15,18 @@ from paris_avenir.aid_requests import kinds as catalogue
 from paris_avenir.aid_requests.models import Aid, AidCode
 from paris_avenir.audit import service as audit
 from paris_avenir.auth import staff_account
-from paris_avenir.auth.dependencies import CurrentStaff, client_ip
+from paris_avenir.auth.dependencies import client_ip
 from paris_avenir.db import SessionDep
+from paris_avenir.kit.errors import DomainError
 from paris_avenir.kit.forms import format_euros_input
 from paris_avenir.messaging import message_templates, outbox, sms_texts
 from paris_avenir.messaging.sms_segments import fit_gsm7
 from paris_avenir.outreach import policy
 from paris_avenir.staff import admin
 from paris_avenir.staff.models import StaffRole, StaffUser
+from paris_avenir.staff.permissions import AdminStaff
 from paris_avenir.staff.service import disable_staff
+from paris_avenir.web.forms import FormDep
 from paris_avenir.web.i18n import LANGUAGES, is_offered, using_locale
 from paris_avenir.web.i18n import gettext as _
 from paris_avenir.web.i18n import gettext as i18n_gettext
@@ -32,15 +35,9 @@ from paris_avenir.web.templating import render
 router = APIRouter(prefix="/pro/admin")
 
 
-def _require_admin(staff: StaffUser) -> None:
-    if staff.role is not StaffRole.ADMIN:
-        raise HTTPException(status_code=403)
-
-
 @router.get("")
-def admin_home(request: Request, session: SessionDep, staff: CurrentStaff) -> Response:
+def admin_home(request: Request, session: SessionDep, staff: AdminStaff) -> Response:
     """The admin's home: the settings, and who changed what lately."""
-    _require_admin(staff)
     return render(
         request,
         "staff/admin_home.html",
@@ -73,8 +70,7 @@ def _aids_page(
 
 
 @router.get("/aides")
-def aids(request: Request, session: SessionDep, staff: CurrentStaff) -> Response:
-    _require_admin(staff)
+def aids(request: Request, session: SessionDep, staff: AdminStaff) -> Response:
     return _aids_page(request, session, staff)
 
 
@@ -82,34 +78,31 @@ def aids(request: Request, session: SessionDep, staff: CurrentStaff) -> Response
 def save_confirmation_threshold(
     request: Request,
     session: SessionDep,
-    staff: CurrentStaff,
+    staff: AdminStaff,
     seuil: Annotated[str, Form()] = "",
 ) -> Response:
-    _require_admin(staff)
     try:
-        admin.save_confirmation_threshold(session, seuil, by=staff)
+        with session.begin_nested():  # a refusal undoes what was begun
+            admin.save_confirmation_threshold(session, seuil, by=staff)
     except admin.AdminError as error:
-        session.rollback()
         return _aids_page(request, session, staff, error=str(error), status_code=422)
     return RedirectResponse("/pro/admin/aides?enregistre=seuil", status_code=303)
 
 
 @router.post("/aides/{code}")
-async def update_aid(
-    request: Request, session: SessionDep, staff: CurrentStaff, code: str
+def update_aid(
+    request: Request, session: SessionDep, staff: AdminStaff, code: str, form: FormDep
 ) -> Response:
-    _require_admin(staff)
     try:
         aid_code = AidCode(code)
     except ValueError:
         raise HTTPException(status_code=404) from None
-    form = await request.form()
     try:
-        admin.update_aid(
-            session, aid_code, {key: str(value) for key, value in form.items()}, by=staff
-        )
+        with session.begin_nested():  # a refusal undoes what was begun
+            admin.update_aid(
+                session, aid_code, {key: str(value) for key, value in form.items()}, by=staff
+            )
     except admin.AdminError as error:
-        session.rollback()
         return _aids_page(request, session, staff, error=str(error), status_code=422)
     return RedirectResponse(f"/pro/admin/aides?enregistre={aid_code.value}", status_code=303)
 
@@ -141,8 +134,7 @@ def _staff_page(
 
 
 @router.get("/agents")
-def accounts(request: Request, session: SessionDep, staff: CurrentStaff) -> Response:
-    _require_admin(staff)
+def accounts(request: Request, session: SessionDep, staff: AdminStaff) -> Response:
     return _staff_page(request, session, staff)
 
 
@@ -150,17 +142,21 @@ def accounts(request: Request, session: SessionDep, staff: CurrentStaff) -> Resp
 def create_account(
     request: Request,
     session: SessionDep,
-    staff: CurrentStaff,
+    staff: AdminStaff,
     email: Annotated[str, Form()] = "",
     nom: Annotated[str, Form()] = "",
     role: Annotated[str, Form()] = "",
     equipe: Annotated[str, Form()] = "",
 ) -> Response:
-    _require_admin(staff)
     try:
         chosen = StaffRole(role)
-        if "@" not in email or not nom.strip():
-            raise ValueError(_("Écrivez l’e-mail et le nom."))
+    except ValueError:
+        return _staff_page(request, session, staff, status_code=422, error=_("Choisissez un rôle."))
+    if "@" not in email or not nom.strip():
+        return _staff_page(
+            request, session, staff, status_code=422, error=_("Écrivez l’e-mail et le nom.")
+        )
+    try:
         invitation = staff_account.invite_staff(
             session,
             request.app.state.cipher,
@@ -171,10 +167,8 @@ def create_account(
             base_url=request.app.state.settings.base_url,
             by=staff,
         )
-    except ValueError as error:
-        # invite_staff and the checks above speak French; an unknown role does not.
-        known = str(error) if not str(error).startswith("'") else _("Choisissez un rôle.")
-        return _staff_page(request, session, staff, status_code=422, error=known)
+    except DomainError as error:
+        return _staff_page(request, session, staff, status_code=422, error=str(error))
     audit.record(
         session,
         "staff.created",
@@ -191,10 +185,9 @@ def create_account(
 
 @router.post("/agents/{account_id}/activation")
 def reset_account(
-    request: Request, session: SessionDep, staff: CurrentStaff, account_id: str
+    request: Request, session: SessionDep, staff: AdminStaff, account_id: str
 ) -> Response:
     """Lost password or phone: a new activation link; the old password and TOTP stop."""
-    _require_admin(staff)
     account = _account(session, account_id)
     if account.id == staff.id:
         return _staff_page(
@@ -226,9 +219,8 @@ def _account(session: SessionDep, account_id: str) -> StaffUser:
 
 @router.post("/agents/{account_id}/desactiver")
 def disable_account(
-    request: Request, session: SessionDep, staff: CurrentStaff, account_id: str
+    request: Request, session: SessionDep, staff: AdminStaff, account_id: str
 ) -> Response:
-    _require_admin(staff)
     account = _account(session, account_id)
     if account.id == staff.id:
         return _staff_page(
@@ -246,11 +238,10 @@ def disable_account(
 def change_role(
     request: Request,
     session: SessionDep,
-    staff: CurrentStaff,
+    staff: AdminStaff,
     account_id: str,
     role: Annotated[str, Form()] = "",
 ) -> Response:
-    _require_admin(staff)
     account = _account(session, account_id)
     try:
         admin.change_role(
@@ -293,17 +284,14 @@ def _policy_page(
 
 
 @router.get("/relances")
-def outreach_policy(request: Request, session: SessionDep, staff: CurrentStaff) -> Response:
-    _require_admin(staff)
+def outreach_policy(request: Request, session: SessionDep, staff: AdminStaff) -> Response:
     return _policy_page(request, session, staff)
 
 
 @router.post("/relances")
-async def save_outreach_policy(
-    request: Request, session: SessionDep, staff: CurrentStaff
+def save_outreach_policy(
+    request: Request, session: SessionDep, staff: AdminStaff, form: FormDep
 ) -> Response:
-    _require_admin(staff)
-    form = await request.form()
     try:
         saved = policy.save(
             session, {key: str(value) for key, value in form.items()}, by_id=staff.id
@@ -318,11 +306,10 @@ async def save_outreach_policy(
 def save_audit_retention(
     request: Request,
     session: SessionDep,
-    staff: CurrentStaff,
+    staff: AdminStaff,
     months: Annotated[str, Form()] = "",
 ) -> Response:
     """How long the audit log is kept (CNIL: 6 to 12 months); the nightly purge applies it."""
-    _require_admin(staff)
     try:
         audit.save_retention_months(session, months, by_id=staff.id)
     except audit.RetentionError:
@@ -374,8 +361,7 @@ def _templates_page(
 
 
 @router.get("/messages")
-def sms_templates(request: Request, session: SessionDep, staff: CurrentStaff) -> Response:
-    _require_admin(staff)
+def sms_templates(request: Request, session: SessionDep, staff: AdminStaff) -> Response:
     return _templates_page(request, session, staff)
 
 
@@ -383,12 +369,11 @@ def sms_templates(request: Request, session: SessionDep, staff: CurrentStaff) ->
 def save_sms_template(
     request: Request,
     session: SessionDep,
-    staff: CurrentStaff,
+    staff: AdminStaff,
     key: str,
     language: str,
     texte: Annotated[str, Form()] = "",
 ) -> Response:
-    _require_admin(staff)
     if key not in message_templates.SPECS or not is_offered(language):
         raise HTTPException(status_code=404)
     try:

@@ -22,12 +22,11 @@ from paris_avenir.appointments.models import (
 )
 from paris_avenir.auth.scope import youth_scope
 from paris_avenir.db import utcnow
-from paris_avenir.kit.dates import add_months, birthday
+from paris_avenir.kit.dates import add_months, birthday, paris_day
 from paris_avenir.staff.models import StaffUser
 from paris_avenir.web.i18n import gettext
 from paris_avenir.youths.models import Youth
 
-PARIS = ZoneInfo("Europe/Paris")
 PAGE_SIZE = 25
 QUIET_AFTER = timedelta(days=30)
 MILESTONE_HORIZONS = {21: timedelta(days=60), 25: timedelta(days=90)}
@@ -173,7 +172,7 @@ def caseload(
                 .group_by(Appointment.youth_id)
             )
         }
-    today = now.astimezone(PARIS).date()
+    today = paris_day(now)
     rows = [
         CaseloadRow(
             youth=youth,

@@ -10,24 +10,24 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from cryptography.fernet import InvalidToken, MultiFernet
-from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
+from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import Response
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from paris_avenir.audit import service as audit
-from paris_avenir.auth.dependencies import CurrentStaff, client_ip
+from paris_avenir.auth.dependencies import client_ip
 from paris_avenir.config import Settings
 from paris_avenir.db import SessionDep, utcnow
 from paris_avenir.kit.crypto import new_token, token_hash
-from paris_avenir.staff.models import StaffRole, StaffUser
+from paris_avenir.staff.models import Permission, StaffUser
+from paris_avenir.staff.permissions import ImportStaff
 from paris_avenir.web.i18n import gettext as _
 from paris_avenir.web.templating import render
 from paris_avenir.youths import importer
 from paris_avenir.youths.import_models import ImportPreview
 
 router = APIRouter(prefix="/pro")
-IMPORT_ROLES = {StaffRole.SUPERVISOR, StaffRole.ADMIN}
 MAX_IMPORT_BYTES = 5 * 1024 * 1024
 # Long enough to read the list of changes; short enough that the file does not linger.
 PREVIEW_LIFETIME = timedelta(minutes=30)
@@ -36,11 +36,6 @@ PREVIEW_LIFETIME = timedelta(minutes=30)
 def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
-
-
-def _allowed(staff: StaffUser) -> None:
-    if staff.role not in IMPORT_ROLES:
-        raise HTTPException(status_code=403)
 
 
 def _page(
@@ -57,7 +52,7 @@ def _page(
         lines = lines[:1]  # the changes are in their own table
     context: dict[str, Any] = {
         "staff": staff,
-        "team_only": staff.role is StaffRole.SUPERVISOR,
+        "team_only": not staff.may(Permission.ADMINISTRATION),
         "report": report,
         "lines": lines,
         "token": token,
@@ -120,8 +115,7 @@ def _claim(session: Session, preview: ImportPreview, now: datetime) -> bool:
 
 
 @router.get("/import")
-def import_form(request: Request, staff: CurrentStaff) -> Response:
-    _allowed(staff)
+def import_form(request: Request, staff: ImportStaff) -> Response:
     return _page(request, staff)
 
 
@@ -129,11 +123,10 @@ def import_form(request: Request, staff: CurrentStaff) -> Response:
 def import_upload(
     request: Request,
     session: SessionDep,
-    staff: CurrentStaff,
+    staff: ImportStaff,
     fichier: Annotated[UploadFile | None, File()] = None,
     essai: Annotated[str, Form()] = "",
 ) -> Response:
-    _allowed(staff)
     content = fichier.file.read(MAX_IMPORT_BYTES + 1) if fichier is not None else b""
     if not content or len(content) > MAX_IMPORT_BYTES:
         return _page(
@@ -180,12 +173,11 @@ def import_upload(
 def import_confirm(
     request: Request,
     session: SessionDep,
-    staff: CurrentStaff,
+    staff: ImportStaff,
     jeton: Annotated[str, Form()] = "",
 ) -> Response:
     """Applies the file of one check, once: the token is claimed by a conditional UPDATE
     (a second confirmation, at the same moment or later, finds it used)."""
-    _allowed(staff)
     now = utcnow()
     ip_address = client_ip(request)
     preview = session.scalar(

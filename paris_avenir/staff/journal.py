@@ -12,12 +12,13 @@ from sqlalchemy.orm import Session
 
 from paris_avenir.audit import service as audit
 from paris_avenir.db import utcnow
+from paris_avenir.kit.errors import DomainError
 from paris_avenir.staff.models import StaffUser
 from paris_avenir.web.i18n import gettext
 from paris_avenir.youths.models import FollowUpNote
 
 
-class NoteError(ValueError):
+class NoteError(DomainError):
     """The message is for the staff member."""
 
 

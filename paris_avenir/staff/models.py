@@ -18,8 +18,35 @@ class StaffRole(enum.StrEnum):
     ADMIN = "admin"
 
 
+class Permission(enum.StrEnum):
+    """What a back-office page lets someone do; which roles may is `PERMISSION_ROLES`."""
+
+    CASELOAD = "caseload"  # "Mes jeunes": a caseload, or a team's
+    TASKS = "tasks"  # "À faire"
+    COUNTER = "counter"  # acting for the youth at the counter
+    CALENDAR = "calendar"  # an agenda and availabilities
+    TEAM = "team"  # the team page, reassigning, pausing the watch for the team
+    STATISTICS = "statistics"
+    IMPORT = "import"  # the ASE import
+    ADMINISTRATION = "administration"  # settings, accounts, aids, texts
+
+
+# The one table of who may do what: route signatures (staff.permissions), the menu and the
+# home pages all read it.
+PERMISSION_ROLES: dict[Permission, frozenset[StaffRole]] = {
+    Permission.CASELOAD: frozenset({StaffRole.REFERENT, StaffRole.SUPERVISOR}),
+    Permission.TASKS: frozenset({StaffRole.REFERENT, StaffRole.SUPERVISOR}),
+    Permission.COUNTER: frozenset({StaffRole.REFERENT, StaffRole.SUPERVISOR}),
+    Permission.CALENDAR: frozenset(
+        {StaffRole.REFERENT, StaffRole.PSYCHOLOGIST, StaffRole.SUPERVISOR}
+    ),
+    Permission.TEAM: frozenset({StaffRole.SUPERVISOR}),
+    Permission.STATISTICS: frozenset({StaffRole.SUPERVISOR, StaffRole.ADMIN}),
+    Permission.IMPORT: frozenset({StaffRole.SUPERVISOR, StaffRole.ADMIN}),
+    Permission.ADMINISTRATION: frozenset({StaffRole.ADMIN}),
+}
 # Who works a queue of tasks: the référents and, for their team, the supervisors.
-TASK_ROLES = frozenset({StaffRole.REFERENT, StaffRole.SUPERVISOR})
+TASK_ROLES = PERMISSION_ROLES[Permission.TASKS]
 
 
 class Team(RecordMixin, Base):
@@ -57,10 +84,24 @@ class StaffUser(RecordMixin, Base):
     def is_absent(self, now: datetime) -> bool:
         return self.absent_until is not None and self.absent_until > now
 
+    def may(self, permission: Permission | str) -> bool:
+        """Whether their role allows `permission` (templates pass its name)."""
+        return self.role in PERMISSION_ROLES[Permission(permission)]
+
     @property
     def works_tasks(self) -> bool:
         """Whether "À faire" is theirs (the menu shows it, the home page lists its top)."""
-        return self.role in TASK_ROLES
+        return self.may(Permission.TASKS)
+
+    @property
+    def home_path(self) -> str:
+        """Where their back office opens: an admin has no caseload (settings and audit), a
+        psychologist works from today's agenda, the others from their youths."""
+        if self.may(Permission.CASELOAD):
+            return "/pro"
+        if self.may(Permission.ADMINISTRATION):
+            return "/pro/admin"
+        return "/pro/agenda?vue=jour"
 
 
 class CaseloadAssignment(RecordMixin, Base):

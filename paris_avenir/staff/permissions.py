@@ -2,8 +2,10 @@
 
     def team(staff: SupervisorStaff) -> Response: ...
 
-A signed-in staff member without the role gets a 403 (they know the page exists); someone
-not signed in is sent to the sign-in page.
+The roles behind each permission are `staff.models.PERMISSION_ROLES`, which the menu reads
+too (`viewer_staff.may('statistics')`). A signed-in staff member without the role gets a 403
+(they know the page exists, and learn nothing about any youth); someone not signed in is
+sent to the sign-in page.
 """
 
 from __future__ import annotations
@@ -11,22 +13,51 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import Depends, HTTPException
+from fastapi import Depends, HTTPException, Request
 
-from paris_avenir.auth.dependencies import CurrentStaff
-from paris_avenir.staff.models import TASK_ROLES, StaffRole, StaffUser
+from paris_avenir.auth.dependencies import CurrentStaff, client_ip
+from paris_avenir.auth.scope import youth_for_staff
+from paris_avenir.db import SessionDep
+from paris_avenir.staff.models import Permission, StaffUser
+from paris_avenir.youths.models import Youth
 
 
-def require_roles(*roles: StaffRole) -> Callable[[StaffUser], StaffUser]:
-    allowed = frozenset(roles)
-
+def require(permission: Permission) -> Callable[[StaffUser], StaffUser]:
     def dependency(staff: CurrentStaff) -> StaffUser:
-        if staff.role not in allowed:
+        if not staff.may(permission):
             raise HTTPException(status_code=403)
         return staff
 
     return dependency
 
 
-TaskStaff = Annotated[StaffUser, Depends(require_roles(*TASK_ROLES))]
-SupervisorStaff = Annotated[StaffUser, Depends(require_roles(StaffRole.SUPERVISOR))]
+def youth_for(permission: Permission) -> Callable[[Request, SessionDep, StaffUser, str], Youth]:
+    """The youth of the path's `youth_id`, for a page that needs `permission`. The scope
+    comes first, so another caseload's youth is a 404 with its audit entry for everyone
+    (whatever their role); then a youth in scope with the wrong role is a 403."""
+
+    def dependency(
+        request: Request, session: SessionDep, staff: CurrentStaff, youth_id: str
+    ) -> Youth:
+        youth = youth_for_staff(
+            session, staff, youth_id, ip_address=client_ip(request), action=None
+        )
+        if not staff.may(permission):
+            raise HTTPException(status_code=403)
+        return youth
+
+    return dependency
+
+
+CaseloadStaff = Annotated[StaffUser, Depends(require(Permission.CASELOAD))]
+TaskStaff = Annotated[StaffUser, Depends(require(Permission.TASKS))]
+CounterStaff = Annotated[StaffUser, Depends(require(Permission.COUNTER))]
+CalendarStaff = Annotated[StaffUser, Depends(require(Permission.CALENDAR))]
+SupervisorStaff = Annotated[StaffUser, Depends(require(Permission.TEAM))]
+StatisticsStaff = Annotated[StaffUser, Depends(require(Permission.STATISTICS))]
+ImportStaff = Annotated[StaffUser, Depends(require(Permission.IMPORT))]
+AdminStaff = Annotated[StaffUser, Depends(require(Permission.ADMINISTRATION))]
+
+# A youth reached through the path's youth_id, by someone who may act on them this way.
+CounterYouth = Annotated[Youth, Depends(youth_for(Permission.COUNTER))]
+TeamYouth = Annotated[Youth, Depends(youth_for(Permission.TEAM))]

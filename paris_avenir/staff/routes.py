@@ -27,6 +27,7 @@ from paris_avenir.db import SessionDep, utcnow
 from paris_avenir.documents import service as documents
 from paris_avenir.documents.models import DocumentKind
 from paris_avenir.documents.validation import MAX_BYTES, RefusedFile
+from paris_avenir.kit.dates import PARIS, paris_today
 from paris_avenir.kit.forms import parse_euros
 from paris_avenir.messaging import service as messaging
 from paris_avenir.outreach import labels as outreach_labels
@@ -41,7 +42,9 @@ from paris_avenir.staff import (
     task_queue,
 )
 from paris_avenir.staff import service as staff_service
-from paris_avenir.staff.models import StaffRole, StaffUser
+from paris_avenir.staff.models import Permission, StaffUser
+from paris_avenir.staff.permissions import CounterStaff, CounterYouth, TeamYouth
+from paris_avenir.web.forms import FormDep
 from paris_avenir.web.i18n import gettext as _
 from paris_avenir.web.templating import render
 from paris_avenir.youths import labels as youth_labels
@@ -78,12 +81,9 @@ def dashboard(
     q: str = "",
     page: int = 1,
 ) -> Response:
-    # A home per role: an admin has no caseload (settings and audit), a psychologist works
-    # from today's agenda; a supervisor's home starts with the team and the queue.
-    if staff.role is StaffRole.ADMIN:
-        return _redirect("/pro/admin")
-    if staff.role is StaffRole.PSYCHOLOGIST:
-        return _redirect("/pro/agenda?vue=jour")
+    # A home per role (StaffUser.home_path); a supervisor's starts with the team and queue.
+    if not staff.may(Permission.CASELOAD):
+        return _redirect(staff.home_path)
     chosen = _enum(filtre, caseload.Filter, caseload.Filter.ALL)
     sort = _enum(tri, caseload.Sort, caseload.Sort.QUIETEST)
     result = caseload.caseload(session, staff, chosen=chosen, sort=sort, search=q[:100], page=page)
@@ -95,10 +95,10 @@ def dashboard(
         {
             "staff": staff,
             "team_loads": staff_service.team_load(session, staff)
-            if staff.role is StaffRole.SUPERVISOR
+            if staff.may(Permission.TEAM)
             else [],
             "queue_rows": instruction.queue(session, staff)[:DASHBOARD_TASKS]
-            if staff.role is StaffRole.SUPERVISOR
+            if staff.may(Permission.TEAM)
             else [],
             "task_lines": lines[:DASHBOARD_TASKS],
             "task_total": len(lines),
@@ -196,13 +196,13 @@ def _youth_file(
             "employment_label": youth_labels.employment_label,
             "language_name": youth_labels.language_name,
             "team": assignments.team_referents(session, staff.team_id)
-            if staff.role is StaffRole.SUPERVISOR
+            if staff.may(Permission.TEAM)
             else [],
             "kind_name": lambda code: catalogue.kind(code).name,
             "status_label": requests_service.status_label,
             "document_label": documents.kind_label,
-            "milestones": caseload.milestones(youth, utcnow().astimezone(caseload.PARIS).date()),
-            "paris": caseload.PARIS,
+            "milestones": caseload.milestones(youth, paris_today()),
+            "paris": PARIS,
             "sent": request.query_params.get("message") == "envoye",
             "error": error,
             "counter_error": counter_error,
@@ -242,12 +242,10 @@ def reassign(
     session: SessionDep,
     staff: CurrentStaff,
     youth_id: str,
+    youth: TeamYouth,
     referent: Annotated[str, Form()] = "",
     raison: Annotated[str, Form()] = "",
 ) -> Response:
-    youth = youth_for_staff(session, staff, youth_id, ip_address=client_ip(request), action=None)
-    if staff.role is not StaffRole.SUPERVISOR:
-        raise HTTPException(status_code=403)
     try:
         staff_service.reassign(
             session,
@@ -298,7 +296,7 @@ def request_queue(request: Request, session: SessionDep, staff: CurrentStaff) ->
 def _eligibility(session: SessionDep, aid_request: AidRequest, youth: Youth) -> Eligibility:
     kind = catalogue.kind(aid_request.aid_code)
     parameters = requests_service.aid_parameters(session).get(kind.code, {})
-    return kind.eligibility(youth, parameters, utcnow().astimezone(caseload.PARIS).date())
+    return kind.eligibility(youth, parameters, paris_today())
 
 
 def _instruction_page(
@@ -416,80 +414,72 @@ def instruct(
     )
     common: dict[str, Any] = {"base_url": _base_url(request), "ip_address": client_ip(request)}
     try:
-        if action == "prendre":
-            instruction.take_on(session, aid_request, staff, **common)
-        elif action == "pieces":
-            youth = session.get_one(Youth, aid_request.youth_id)
-            what = reasons.for_youth(reasons.DOCUMENT_REQUESTS, motif, texte, youth.language)
-            instruction.ask_for_documents(session, aid_request, staff, what=what, **common)
-        elif action == "accorder":
-            youth = session.get_one(Youth, aid_request.youth_id)
-            rule_fails = _eligibility(session, aid_request, youth).verdict is Verdict.NOT_MET
-            if rule_fails and malgre_regle != "oui":
-                # No one-click grant when a rule says no: the page lists what is not met
-                # and asks to confirm (a plain form: it works without JavaScript). The
-                # grant's own refusals (an amount too high) come first: it is tried, then
-                # undone.
-                savepoint = session.begin_nested()
-                try:
-                    instruction.grant(
+        # A refusal undoes whatever the action had begun (the savepoint), and the page
+        # says why, with the refusal's own status (409 when someone decided first).
+        with session.begin_nested():
+            if action == "prendre":
+                instruction.take_on(session, aid_request, staff, **common)
+            elif action == "pieces":
+                youth = session.get_one(Youth, aid_request.youth_id)
+                what = reasons.for_youth(reasons.DOCUMENT_REQUESTS, motif, texte, youth.language)
+                instruction.ask_for_documents(session, aid_request, staff, what=what, **common)
+            elif action == "accorder":
+                youth = session.get_one(Youth, aid_request.youth_id)
+                rule_fails = _eligibility(session, aid_request, youth).verdict is Verdict.NOT_MET
+                if rule_fails and malgre_regle != "oui":
+                    # No one-click grant when a rule says no: the page lists what is not met
+                    # and asks to confirm (a plain form: it works without JavaScript). The
+                    # grant's own refusals (an amount too high) come first: it is tried, then
+                    # undone.
+                    savepoint = session.begin_nested()
+                    try:
+                        instruction.grant(
+                            session,
+                            aid_request,
+                            staff,
+                            amount_cents=parse_euros(montant) if montant.strip() else None,
+                            message=texte,
+                            **common,
+                        )
+                    finally:
+                        savepoint.rollback()
+                    return _instruction_page(
+                        request,
                         session,
-                        aid_request,
                         staff,
-                        amount_cents=parse_euros(montant) if montant.strip() else None,
-                        message=texte,
-                        **common,
+                        request_id,
+                        status_code=409,
+                        confirm_grant={"montant": montant, "texte": texte},
                     )
-                finally:
-                    savepoint.rollback()
-                return _instruction_page(
-                    request,
-                    session,
-                    staff,
-                    request_id,
-                    status_code=409,
-                    confirm_grant={"montant": montant, "texte": texte},
+                amount = parse_euros(montant) if montant.strip() else None
+                if montant.strip() and amount is None:
+                    raise requests_service.RequestError(
+                        _("Écrivez un montant en euros, par exemple 651,69.")
+                    )
+                granted = instruction.grant(
+                    session, aid_request, staff, amount_cents=amount, message=texte, **common
                 )
-            amount = parse_euros(montant) if montant.strip() else None
-            if montant.strip() and amount is None:
-                raise requests_service.RequestError(
-                    _("Écrivez un montant en euros, par exemple 651,69.")
-                )
-            granted = instruction.grant(
-                session, aid_request, staff, amount_cents=amount, message=texte, **common
-            )
-            done = "accorde=1" if granted else "a_confirmer=1"
-            return _redirect(f"/pro/demandes/{aid_request.id}?{done}")
-        elif action == "confirmer":
-            instruction.confirm_grant(session, aid_request, staff, **common)
-            return _redirect(f"/pro/demandes/{aid_request.id}?accorde=1")
-        elif action == "renvoyer":
-            instruction.reject_grant(session, aid_request, staff, ip_address=client_ip(request))
-        elif action == "refuser":
-            youth = session.get_one(Youth, aid_request.youth_id)
-            reason = reasons.for_youth(reasons.REFUSAL_REASONS, motif, texte, youth.language)
-            instruction.refuse(session, aid_request, staff, reason=reason, **common)
-        else:
-            raise HTTPException(status_code=404)
+                done = "accorde=1" if granted else "a_confirmer=1"
+                return _redirect(f"/pro/demandes/{aid_request.id}?{done}")
+            elif action == "confirmer":
+                instruction.confirm_grant(session, aid_request, staff, **common)
+                return _redirect(f"/pro/demandes/{aid_request.id}?accorde=1")
+            elif action == "renvoyer":
+                instruction.reject_grant(session, aid_request, staff, ip_address=client_ip(request))
+            elif action == "refuser":
+                youth = session.get_one(Youth, aid_request.youth_id)
+                reason = reasons.for_youth(reasons.REFUSAL_REASONS, motif, texte, youth.language)
+                instruction.refuse(session, aid_request, staff, reason=reason, **common)
+            else:
+                raise HTTPException(status_code=404)
     except requests_service.RequestError as error:
-        session.rollback()
         return _instruction_page(
-            request, session, staff, request_id, error=str(error), status_code=422
+            request, session, staff, request_id, error=str(error), status_code=error.status_code
         )
     return _redirect(f"/pro/demandes/{aid_request.id}")
 
 
 # --- Counter mode -------------------------------------------------------------------------
-
-
-def _counter_youth(request: Request, session: SessionDep, staff: StaffUser, youth_id: str) -> Youth:
-    youth = youth_for_staff(session, staff, youth_id, ip_address=client_ip(request), action=None)
-    if staff.role not in COUNTER_ROLES:
-        raise HTTPException(status_code=403)
-    return youth
-
-
-COUNTER_ROLES = {StaffRole.REFERENT, StaffRole.SUPERVISOR}
 
 
 @router.post("/jeunes/{youth_id}/guichet")
@@ -498,9 +488,9 @@ def counter_start(
     session: SessionDep,
     staff: CurrentStaff,
     youth_id: str,
+    youth: CounterYouth,
     accord: Annotated[str, Form()] = "",
 ) -> Response:
-    youth = _counter_youth(request, session, staff, youth_id)
     if accord != "oui":
         return _youth_file(
             request,
@@ -546,17 +536,20 @@ def _counter_page(
 
 @router.get("/jeunes/{youth_id}/guichet")
 def counter_home(
-    request: Request, session: SessionDep, staff: CurrentStaff, youth_id: str
+    request: Request, session: SessionDep, staff: CurrentStaff, youth_id: str, youth: CounterYouth
 ) -> Response:
-    youth = _counter_youth(request, session, staff, youth_id)
     return _counter_page(request, session, staff, youth)
 
 
 @router.get("/jeunes/{youth_id}/guichet/demande")
 def counter_request_form(
-    request: Request, session: SessionDep, staff: CurrentStaff, youth_id: str, aide: str = ""
+    request: Request,
+    session: SessionDep,
+    staff: CurrentStaff,
+    youth_id: str,
+    youth: CounterYouth,
+    aide: str = "",
 ) -> Response:
-    youth = _counter_youth(request, session, staff, youth_id)
     kind = catalogue.kind(_enum(aide, AidCode, AidCode.ALLOCATION))
     earlier = requests_service.youth_requests(session, youth.id)
     return _counter_page(
@@ -573,13 +566,16 @@ def counter_request_form(
 
 
 @router.post("/jeunes/{youth_id}/guichet/demande")
-async def counter_request_send(
-    request: Request, session: SessionDep, staff: CurrentStaff, youth_id: str
+def counter_request_send(
+    request: Request,
+    session: SessionDep,
+    staff: CurrentStaff,
+    youth_id: str,
+    youth: CounterYouth,
+    form: FormDep,
 ) -> Response:
-    youth = _counter_youth(request, session, staff, youth_id)
     if counter.active(session, staff, youth) is None:
         return _redirect(f"/pro/jeunes/{youth.id}?guichet=ferme")
-    form = await request.form()
     code = _enum(str(form.get("aide", "")), AidCode, None)
     if code is None or catalogue.kind(code).by_appointment:
         raise HTTPException(status_code=400)
@@ -622,10 +618,10 @@ def counter_upload(
     session: SessionDep,
     staff: CurrentStaff,
     youth_id: str,
+    youth: CounterYouth,
     fichier: Annotated[UploadFile | None, File()] = None,
     type_document: Annotated[str, Form()] = "",
 ) -> Response:
-    youth = _counter_youth(request, session, staff, youth_id)
     if counter.active(session, staff, youth) is None:
         return _redirect(f"/pro/jeunes/{youth.id}?guichet=ferme")
     kind = _enum(type_document, DocumentKind, None)
@@ -658,9 +654,8 @@ def counter_upload(
 
 @router.post("/jeunes/{youth_id}/guichet/fin")
 def counter_end(
-    request: Request, session: SessionDep, staff: CurrentStaff, youth_id: str
+    request: Request, session: SessionDep, staff: CurrentStaff, youth_id: str, youth: CounterYouth
 ) -> Response:
-    youth = _counter_youth(request, session, staff, youth_id)
     current = counter.active(session, staff, youth)
     if current is not None:
         counter.end(current)
@@ -673,9 +668,9 @@ def counter_slots(
     session: SessionDep,
     staff: CurrentStaff,
     youth_id: str,
+    youth: CounterYouth,
     motif: str = "referent",
 ) -> Response:
-    youth = _counter_youth(request, session, staff, youth_id)
     kind = COUNTER_APPOINTMENTS.get(motif)
     if kind is None:
         raise HTTPException(status_code=404)
@@ -697,10 +692,10 @@ def counter_book(
     session: SessionDep,
     staff: CurrentStaff,
     youth_id: str,
+    youth: CounterYouth,
     motif: Annotated[str, Form()] = "",
     creneau: Annotated[str, Form()] = "",
 ) -> Response:
-    youth = _counter_youth(request, session, staff, youth_id)
     kind = COUNTER_APPOINTMENTS.get(motif)
     if kind is None:
         raise HTTPException(status_code=400)
@@ -743,7 +738,7 @@ COUNTER_APPOINTMENTS = {"referent": AppointmentKind.REFERENT, "guichet": Appoint
 def pause_outreach(
     request: Request,
     session: SessionDep,
-    staff: CurrentStaff,
+    staff: CounterStaff,
     youth_id: str,
     jusqu_au: Annotated[str, Form()] = "",
 ) -> Response:
@@ -762,7 +757,7 @@ def pause_outreach(
                 status_code=422,
                 error=_("Choisissez la date de fin de la pause."),
             )
-        today = utcnow().astimezone(caseload.PARIS).date()
+        today = paris_today()
         if not today < until <= today + timedelta(days=366):
             return _youth_file(
                 request,
@@ -772,7 +767,7 @@ def pause_outreach(
                 status_code=422,
                 error=_("La pause finit après aujourd’hui et dans un an au plus."),
             )
-        youth.outreach_paused_until = datetime.combine(until, time(0), tzinfo=caseload.PARIS)
+        youth.outreach_paused_until = datetime.combine(until, time(0), tzinfo=PARIS)
     else:
         youth.outreach_paused_until = None
     audit.record(

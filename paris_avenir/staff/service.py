@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from paris_avenir.audit import service as audit
 from paris_avenir.auth import sessions
 from paris_avenir.db import utcnow
+from paris_avenir.kit.errors import DomainError
 from paris_avenir.staff import tasks
 from paris_avenir.staff.assignments import team_referents
 from paris_avenir.staff.models import CaseloadAssignment, StaffRole, StaffUser
@@ -40,7 +41,7 @@ def disable_staff(
 # --- Caseload assignments -----------------------------------------------------------------
 
 
-class AssignmentError(ValueError):
+class AssignmentError(DomainError):
     """The message is for the supervisor."""
 
 

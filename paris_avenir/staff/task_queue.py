@@ -18,6 +18,7 @@ from sqlalchemy import ColumnElement, Select, and_, case, func, select
 from sqlalchemy.orm import Session, aliased
 
 from paris_avenir.db import utcnow
+from paris_avenir.kit.dates import PARIS, paris_day
 from paris_avenir.kit.phone import mask
 from paris_avenir.messaging.models import OutboxMessage, OutboxStatus
 from paris_avenir.outreach.models import OutreachAttempt
@@ -25,7 +26,6 @@ from paris_avenir.staff.models import StaffRole, StaffTask, StaffUser, TaskKind
 from paris_avenir.staff.tasks import (
     CONTACT_OUTCOMES,
     KINDS,
-    PARIS,
     kind_label,
     outcome_label,
     scoped_youth_ids,
@@ -115,7 +115,7 @@ def _channel_facts(youth: Youth) -> list[str]:
 
 def _day(value: datetime | date) -> str:
     if isinstance(value, datetime):
-        value = value.astimezone(PARIS).date()
+        value = paris_day(value)
     return value.strftime("%d/%m/%Y")
 
 
@@ -377,7 +377,7 @@ class AlertForYouth:
 def _when(due_at: datetime, now: datetime) -> str:
     if due_at <= now:
         return "passed"
-    days = (due_at.astimezone(PARIS).date() - now.astimezone(PARIS).date()).days
+    days = (paris_day(due_at) - paris_day(now)).days
     return "today" if days == 0 else "tomorrow" if days == 1 else "later"
 
 

@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from functools import partial
 from typing import TypedDict
-from zoneinfo import ZoneInfo
 
 from cryptography.fernet import MultiFernet
 from sqlalchemy import ColumnElement, Select, and_, or_, select, update
@@ -41,6 +40,7 @@ from paris_avenir.auth import sessions
 from paris_avenir.auth.scope import one_in_scope, youth_scope
 from paris_avenir.db import utcnow
 from paris_avenir.kit import quiet_hours
+from paris_avenir.kit.dates import PARIS, paris_day
 from paris_avenir.kit.holidays import is_public_holiday
 from paris_avenir.messaging import outbox
 from paris_avenir.outreach.models import OutreachAttempt, OutreachResponse
@@ -55,7 +55,6 @@ from paris_avenir.staff.models import (
 from paris_avenir.web.i18n import N_, SOURCE_LOCALE, gettext, using_locale
 from paris_avenir.youths.models import Channel, Youth
 
-PARIS = ZoneInfo("Europe/Paris")
 # Staff work on weekdays; an urgent task is due by the end of the working day.
 WORKDAY_ENDS = time(18, 0)
 URGENT_MINIMUM = timedelta(hours=2)  # less left today: due at the end of the next one
@@ -237,7 +236,7 @@ def end_of_working_day(now: datetime) -> datetime:
 
 def end_of_next_working_day(now: datetime) -> datetime:
     """18:00 on the first working day after today."""
-    day = now.astimezone(PARIS).date() + timedelta(days=1)
+    day = paris_day(now) + timedelta(days=1)
     while not is_working_day(day):
         day += timedelta(days=1)
     return datetime.combine(day, WORKDAY_ENDS, tzinfo=PARIS)
@@ -914,7 +913,7 @@ def set_absence(
     """Marks a référent absent until a date (None: back). While absent, new tasks for their
     youths go to the supervisor, and their open tasks move there now. Returns how many."""
     now = now or utcnow()
-    today = now.astimezone(PARIS).date()
+    today = paris_day(now)
     if until is not None and not today < until <= today + timedelta(days=366):
         raise AbsenceError(gettext("L’absence finit après aujourd’hui et dans un an au plus."))
     if by.id != person.id and not (

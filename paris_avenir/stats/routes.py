@@ -2,25 +2,23 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from paris_avenir.aid_requests.service import status_label
 from paris_avenir.audit import service as audit
-from paris_avenir.auth.dependencies import CurrentStaff, client_ip
+from paris_avenir.auth.dependencies import client_ip
 from paris_avenir.db import SessionDep
-from paris_avenir.staff.models import StaffRole, StaffUser
+from paris_avenir.staff.models import StaffUser
+from paris_avenir.staff.permissions import StatisticsStaff
 from paris_avenir.stats import service
 from paris_avenir.web.templating import render
 
 router = APIRouter(prefix="/pro")
-ALLOWED = {StaffRole.SUPERVISOR, StaffRole.ADMIN}
 
 
 @router.get("/statistiques")
-def statistics_page(request: Request, session: SessionDep, staff: CurrentStaff) -> Response:
-    if staff.role not in ALLOWED:
-        raise HTTPException(status_code=403)
+def statistics_page(request: Request, session: SessionDep, staff: StatisticsStaff) -> Response:
     stats = service.compute(session)
     return render(
         request,
@@ -39,8 +37,6 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def _download(request: Request, session: SessionDep, staff: StaffUser, kind: str) -> Response:
-    if staff.role not in ALLOWED:
-        raise HTTPException(status_code=403)
     audit.record(
         session,
         "stats.export",
@@ -63,12 +59,12 @@ def _download(request: Request, session: SessionDep, staff: StaffUser, kind: str
 
 
 @router.get("/statistiques.csv")
-def statistics_csv(request: Request, session: SessionDep, staff: CurrentStaff) -> Response:
+def statistics_csv(request: Request, session: SessionDep, staff: StatisticsStaff) -> Response:
     """For a French Excel or LibreOffice: UTF-8 with BOM, `;`, decimal comma."""
     return _download(request, session, staff, "csv")
 
 
 @router.get("/statistiques.xlsx")
-def statistics_xlsx(request: Request, session: SessionDep, staff: CurrentStaff) -> Response:
+def statistics_xlsx(request: Request, session: SessionDep, staff: StatisticsStaff) -> Response:
     """The same table as a workbook: numbers and dates typed, header row frozen."""
     return _download(request, session, staff, "xlsx")

@@ -8,7 +8,6 @@ import io
 import statistics
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from openpyxl import Workbook
 from openpyxl.styles import Font
@@ -20,6 +19,7 @@ from paris_avenir.aid_requests import kinds as catalogue
 from paris_avenir.aid_requests.models import AidCode, AidRequest, RequestStatus
 from paris_avenir.aid_requests.service import status_label
 from paris_avenir.db import utcnow
+from paris_avenir.kit.dates import paris_day
 from paris_avenir.outreach import labels
 from paris_avenir.outreach.models import OutreachAttempt
 from paris_avenir.staff.labels import french_number
@@ -28,7 +28,6 @@ from paris_avenir.youths.models import Youth
 
 THRESHOLD = 10
 QUIET_AFTER = timedelta(days=30)
-PARIS = ZoneInfo("Europe/Paris")
 
 
 @dataclass(frozen=True)
@@ -164,7 +163,7 @@ def compute(session: Session, *, now: datetime | None = None) -> Statistics:
         active_youths=_count(total_youths - quiet),
         quiet_youths=_count(quiet),
         statuses=statuses,
-        as_of=now.astimezone(PARIS).date(),
+        as_of=paris_day(now),
     )
 
 

@@ -12,6 +12,7 @@ from jinja2 import Environment
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Scope, Send
 
+from paris_avenir.kit.errors import DomainError
 from paris_avenir.web import i18n
 from paris_avenir.web.i18n import N_
 from paris_avenir.web.middleware import route_template
@@ -65,6 +66,12 @@ ERROR_TEXTS: dict[int | str, tuple[str, tuple[str, ...]]] = {
         (N_("Le service est arrêté pour quelques minutes."), N_("Réessayez plus tard.")),
     ),
 }
+# A refusal the route did not show on its own page (kit.errors.DomainError): its title, and
+# the error's own message as the line, so the reader learns the real reason.
+REFUSAL_TITLES: dict[int, str] = {
+    409: N_("Ce n’est plus possible"),
+    422: N_("Ce n’est pas possible"),
+}
 GENERIC_ERROR = (N_("Une erreur est arrivée"), (N_("Réessayez, ou revenez à l’accueil."),))
 
 
@@ -93,6 +100,18 @@ def _error_page(request: Request, status_code: int) -> Response:
     )
 
 
+def _refusal_page(request: Request, error: DomainError) -> Response:
+    context = error_context(error.status_code, error.status_code)
+    context["error_title"] = i18n.gettext(REFUSAL_TITLES.get(error.status_code, GENERIC_ERROR[0]))
+    context["error_lines"] = [error.message] if error.message else context["error_lines"]
+    headers = {}
+    if request.headers.get("HX-Request") == "true" and request.headers.get("HX-Boosted") != "true":
+        headers = {"HX-Retarget": "#toast", "HX-Reswap": "innerHTML"}
+    return render(
+        request, "errors/error.html", context, status_code=error.status_code, headers=headers
+    )
+
+
 def redirect(request: Request, location: str) -> Response:
     """303 for browsers; htmx (targeted requests) follows HX-Redirect instead."""
     if request.headers.get("HX-Request") == "true" and request.headers.get("HX-Boosted") != "true":
@@ -109,6 +128,11 @@ def install_error_handlers(app: FastAPI) -> None:
         if exc.headers:
             response.headers.update(exc.headers)
         return response
+
+    @app.exception_handler(DomainError)
+    async def refusal(request: Request, exc: DomainError) -> Response:
+        # The session dependency has rolled the request's transaction back already.
+        return _refusal_page(request, exc)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, _exc: RequestValidationError) -> Response:

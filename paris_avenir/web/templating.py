@@ -6,9 +6,8 @@ body) gets the full page; a targeted HTMX request gets only the `content` block.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from babel import dates as babel_dates
 from fastapi import Request
@@ -19,13 +18,13 @@ from markupsafe import Markup
 
 from paris_avenir.config import PROJECT_ROOT
 from paris_avenir.kit import phone as phones
+from paris_avenir.kit.dates import PARIS, paris_day, paris_today
 from paris_avenir.kit.forms import format_euros
 from paris_avenir.web import i18n
 from paris_avenir.web.static_assets import StaticAssets
 
 TEMPLATES_DIR = PROJECT_ROOT / "templates"
 FRAGMENT_BLOCK = "content"
-PARIS = ZoneInfo("Europe/Paris")
 
 
 def build_environment(static_assets: StaticAssets) -> Environment:
@@ -113,7 +112,7 @@ def format_time_paris(value: datetime) -> Markup:
 
 
 def _paris_date(value: date | datetime) -> date:
-    return value.astimezone(PARIS).date() if isinstance(value, datetime) else value
+    return paris_day(value) if isinstance(value, datetime) else value
 
 
 def _date_text(value: date) -> str:
@@ -129,7 +128,7 @@ def format_date_long(value: date | datetime | None) -> Markup:
 
 def _relative(day: date, text: str) -> str:
     """ "Aujourd’hui, …" / "Demain, …" before a date of today or tomorrow in Paris."""
-    today = datetime.now(UTC).astimezone(PARIS).date()
+    today = paris_today()
     if day == today:
         return i18n.gettext("Aujourd’hui, %(date)s", date=text)
     if day == today + timedelta(days=1):

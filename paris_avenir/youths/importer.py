@@ -39,6 +39,7 @@ from paris_avenir.config import get_settings
 from paris_avenir.db import utcnow
 from paris_avenir.kit import phone as phones
 from paris_avenir.kit.crypto import keyed_hash
+from paris_avenir.kit.dates import years_before
 from paris_avenir.kit.email_address import InvalidEmail, mask_email, normalise_email
 from paris_avenir.messaging import message_templates, notifications, sms_texts, texts
 from paris_avenir.staff import service as staff_service
@@ -174,13 +175,6 @@ def _parse_date(raw: str) -> date:
     raise _DateProblem(two_digit_year=False)
 
 
-def _years_before(day: date, years: int) -> date:
-    try:
-        return day.replace(year=day.year - years)
-    except ValueError:  # 29 February in a common year
-        return day.replace(year=day.year - years, day=28)
-
-
 def _age(birth: date, today: date) -> int:
     return today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))
 
@@ -230,8 +224,8 @@ def _exit_date(raw: str, today: date) -> tuple[date | None, str | None]:
             "date de sortie de l’ASE illisible « %(value)s » (attendu : JJ/MM/AAAA ou AAAA-MM-JJ)",
             value=raw,
         )
-    earliest = _years_before(today, EXIT_YEARS_BEFORE)
-    latest = _years_before(today, -EXIT_YEARS_AFTER)
+    earliest = years_before(today, EXIT_YEARS_BEFORE)
+    latest = years_before(today, -EXIT_YEARS_AFTER)
     if not earliest <= left <= latest:
         return None, i18n.gettext(
             "date de sortie de l’ASE « %(value)s » invraisemblable (attendu : entre le "

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 from urllib.parse import quote
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, BackgroundTasks, Form, Request
 from fastapi.responses import RedirectResponse, Response
@@ -21,7 +20,9 @@ from paris_avenir.auth import codes, sessions
 from paris_avenir.auth.dependencies import CurrentYouth, client_ip, current_user_session
 from paris_avenir.config import Settings
 from paris_avenir.db import SessionDep, utcnow
+from paris_avenir.kit.dates import paris_today
 from paris_avenir.messaging import service as messaging
+from paris_avenir.staff import accesses as staff_accesses
 from paris_avenir.staff import task_queue
 from paris_avenir.web.i18n import LANGUAGES, get_locale, is_offered
 from paris_avenir.web.i18n import gettext as _
@@ -32,7 +33,6 @@ from paris_avenir.youths.export import export_youth_data
 from paris_avenir.youths.models import Channel, Youth
 
 router = APIRouter(prefix="/mon-espace")
-PARIS = ZoneInfo("Europe/Paris")
 
 
 def _redirect(location: str) -> RedirectResponse:
@@ -47,7 +47,7 @@ def _settings(request: Request) -> Settings:
 @router.get("")
 def my_space(request: Request, session: SessionDep, youth: CurrentYouth) -> Response:
     requests = requests_service.youth_requests(session, youth.id)
-    today = utcnow().astimezone(PARIS).date()
+    today = paris_today()
     return render(
         request,
         "youths/my_space.html",
@@ -78,7 +78,7 @@ def who_accessed_my_file(request: Request, session: SessionDep, youth: CurrentYo
         "youths/accesses.html",
         {
             "youth": youth,
-            "accesses": audit.staff_accesses_to(session, youth.id),
+            "accesses": staff_accesses.staff_accesses_to(session, youth.id),
         },
     )
 

@@ -12,6 +12,7 @@ from paris_avenir.audit import service as audit
 from paris_avenir.auth import codes
 from paris_avenir.db import utcnow
 from paris_avenir.kit.crypto import constant_time_equals, keyed_hash, new_numeric_code
+from paris_avenir.kit.errors import DomainError
 from paris_avenir.messaging.models import OutboxMessage
 from paris_avenir.staff import tasks
 from paris_avenir.staff.models import TaskKind
@@ -112,7 +113,7 @@ CONTACT_CODE_LIFETIME = timedelta(minutes=10)
 CONTACT_MAX_TRIES = 5
 
 
-class ContactError(ValueError):
+class ContactError(DomainError):
     """The message is for the youth."""
 
 

@@ -18,6 +18,7 @@ from paris_avenir.aid_requests.models import AidCode, AidRequest, RequestStatus
 from paris_avenir.auth.staff_local import create_staff
 from paris_avenir.db import utcnow
 from paris_avenir.kit.crypto import build_cipher
+from paris_avenir.kit.dates import paris_today, years_before
 from paris_avenir.staff.models import CaseloadAssignment, StaffRole
 from paris_avenir.youths.models import Youth
 from tests.browser.conftest import LiveServer
@@ -83,7 +84,7 @@ def request_of_a_new_youth(live: LiveServer, referent_email: str, code: AidCode)
             ase_ref=f"DUTY-{uuid.uuid4().hex[:6]}",
             first_name="Samira",
             last_name=f"Devoirs{number}",
-            birth_date=utcnow().date().replace(year=utcnow().year - 20),
+            birth_date=years_before(paris_today(), 20),
             phone=f"+3363998{number:04d}",
         )
         session.add(youth)
