@@ -4,6 +4,11 @@ Every database test runs on SQLite and, when PARIS_AVENIR_TEST_DATABASE_URL is s
 PostgreSQL too. The schema is built by the migrations (never by create_all), once per
 backend; each test runs inside a transaction that is rolled back.
 
+Every test but the browser tests runs on a frozen clock (`frozen_clock`): Wednesday
+2 December 2026, 11:00 in Paris, ticking from there — a working day, outside quiet hours,
+whatever hour CI runs at. A test that talks to a program with its own clock (an OpenID
+provider in Node) is marked `wall_clock`.
+
 PARIS_AVENIR_TEST_REQUIRE_ALL=1 (set by CI) turns every "not configured here" skip of the
 PostgreSQL and browser tests into a failure, so CI cannot pass by skipping them.
 """
@@ -14,12 +19,14 @@ import os
 import re
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 import pytest
+import time_machine
 from fastapi import FastAPI
 from sqlalchemy import Connection, Engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
@@ -37,6 +44,17 @@ pytest_plugins = ["pytester", "tests.log_privacy"]
 POSTGRES_URL_ENV = "PARIS_AVENIR_TEST_DATABASE_URL"
 REQUIRE_ALL_ENV = "PARIS_AVENIR_TEST_REQUIRE_ALL"
 BACKENDS = ["sqlite", "postgresql"]
+# A Wednesday outside quiet hours and school holidays: 11:00 in Paris.
+FROZEN_AT = datetime(2026, 12, 2, 10, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def frozen_clock(request: pytest.FixtureRequest) -> Iterator[None]:
+    if request.node.get_closest_marker("browser") or request.node.get_closest_marker("wall_clock"):
+        yield
+        return
+    with time_machine.travel(FROZEN_AT, tick=True):
+        yield
 
 
 def skip_or_fail(reason: str) -> None:

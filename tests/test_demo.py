@@ -54,12 +54,10 @@ def test_demo_data_covers_what_the_platform_shows(session: Session) -> None:
     quiet_days = [(NOW - youth.last_activity_at).days for youth in youths if youth.last_activity_at]
     assert sum(30 <= days <= 120 for days in quiet_days) >= 5
     assert set(session.scalars(select(AidRequest.status))) == set(RequestStatus)
-    assert (
-        session.scalar(
-            select(func.count()).select_from(Appointment).where(Appointment.starts_at > NOW)
-        )
-        or 0 >= 5
+    upcoming = session.scalar(
+        select(func.count()).select_from(Appointment).where(Appointment.starts_at > NOW)
     )
+    assert upcoming is not None and upcoming >= 5
     assert session.scalar(select(func.count()).select_from(CaseloadAssignment)) == 30
     assert session.scalar(select(func.count()).select_from(Aid)) == 9
 

@@ -49,6 +49,9 @@ from tests.oidc_servers import (
 )
 from tests.servers import race_platform
 
+# The provider is a Node process with the machine's clock: ID tokens are checked against it.
+pytestmark = pytest.mark.wall_clock
+
 BASE = "http://testserver"
 FC_CALLBACK = BASE + "/connexion/franceconnect/retour"
 FC_SIGNED_OUT = BASE + "/connexion/franceconnect/deconnecte"

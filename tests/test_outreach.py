@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import select
+from sqlalchemy import false, select
 from sqlalchemy.orm import Session
 
 from paris_avenir.kit.quiet_hours import DEFAULT as QUIET_HOURS
@@ -77,8 +77,12 @@ def test_day_30_sms_day_37_email_day_45_a_call(session: Session, referent: Staff
     ]
     task = session.scalars(select(StaffTask)).one()
     assert (task.kind, task.assignee_id) == (TaskKind.PHONE_YOUTH, referent.id)
-    sent_at = {row.template: row.next_attempt_at for row in session.scalars(select(OutboxMessage))}
-    assert set(sent_at) == {"outreach_inactivite"} or len(sent_at) == 1
+    # One SMS and one email, both the inactivity message; the third step is a call.
+    messages = session.scalars(select(OutboxMessage)).all()
+    assert sorted((message.channel, message.template) for message in messages) == [
+        (Channel.EMAIL, "outreach_inactivite"),
+        (Channel.SMS, "outreach_inactivite"),
+    ]
     for message in session.scalars(select(OutboxMessage)):
         assert message.next_attempt_at is not None and not QUIET_HOURS.is_quiet(
             message.next_attempt_at
@@ -97,6 +101,20 @@ def test_never_twice_the_same_contact(session: Session, referent: StaffUser) -> 
     for _ in range(3):
         cycle(session)
     assert len(attempts(session, youth)) == 1
+    assert len(session.scalars(select(OutboxMessage)).all()) == 1
+
+
+def test_the_unique_attempt_key_stops_a_repeat_the_cap_would_let_through(
+    session: Session, referent: StaffUser, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two schedulers, or a cap set to zero by the admin, must still never send a step twice:
+    the last guard is the (youth, reason, step, period) key of the attempt."""
+    youth = quiet_youth(session, referent, days=31)
+    cycle(session)
+    monkeypatch.setattr(engine, "_recently_contacted", lambda now, policy: false())
+    cycle(session, NOW + timedelta(hours=1))
+    cycle(session, NOW + timedelta(hours=2))
+    assert attempts(session, youth) == [(OutreachReason.INACTIVITY, 1, Channel.SMS)]
     assert len(session.scalars(select(OutboxMessage)).all()) == 1
 
 

@@ -80,12 +80,20 @@ class LiveServer:
     settings: Settings
     session_factory: sessionmaker[Session]
 
-    def dispatch_outbox(self) -> None:
-        """One pass of the outbox dispatcher, as `serve` runs every 15 seconds."""
+    def dispatch_outbox(self, *, at_next_sending_time: bool = False) -> None:
+        """One pass of the outbox dispatcher, as `serve` runs every 15 seconds; with
+        `at_next_sending_time`, the pass of the first moment outside quiet hours (now, by
+        day; 09:00 when the suite runs at night), so what waits for the morning leaves."""
+        from paris_avenir.db import utcnow
+        from paris_avenir.kit import quiet_hours
         from paris_avenir.messaging import outbox
         from paris_avenir.messaging.channels import build_channels
 
-        outbox.dispatch_due(self.session_factory, build_channels(self.settings))
+        now = utcnow()
+        if at_next_sending_time:
+            with self.session_factory() as session:
+                now = quiet_hours.load(session).next_sending_time(now)
+        outbox.dispatch_due(self.session_factory, build_channels(self.settings), now=now)
 
     def wait_for_email(self, to: str, *, after: int = 0) -> Any:
         deadline = time.monotonic() + 10
