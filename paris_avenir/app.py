@@ -16,7 +16,7 @@ from paris_avenir.aid_requests import routes as aid_request_routes
 from paris_avenir.appointments import routes as appointment_routes
 from paris_avenir.appointments import staff_routes as appointment_staff_routes
 from paris_avenir.auth import routes as auth_routes
-from paris_avenir.auth import staff_account_routes
+from paris_avenir.auth import sessions, staff_account_routes
 from paris_avenir.auth.oidc import OidcClient, ProviderSettings
 from paris_avenir.config import Settings, get_settings
 from paris_avenir.db import create_database_engine, make_session_factory
@@ -142,6 +142,8 @@ def create_app(
     app.state.engine = engine
     app.state.session_factory = session_factory or make_session_factory(engine)
     app.state.templates = templates
+    # The header's "Mon espace" on pages without a sign-in dependency.
+    app.state.signed_in_as = sessions.signed_in_as
     app.state.cipher = build_cipher(settings)
     # Encrypted columns use the same keys as documents.
     configure_at_rest(settings, engine)

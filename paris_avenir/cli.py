@@ -220,7 +220,7 @@ def cmd_import_youths(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from paris_avenir.db import make_session_factory
-    from paris_avenir.youths.importer import describe, import_youths
+    from paris_avenir.staff.importer import describe, import_youths
 
     settings = _load_settings()
     try:

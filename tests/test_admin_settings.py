@@ -24,7 +24,7 @@ def admin_staff(app: FastAPI, client: httpx.AsyncClient, session: Session) -> St
 
 
 def policy_form(**changes: str) -> dict[str, str]:
-    values = {name: str(value) for name, value in policy.OutreachPolicy().__dict__.items()}
+    values = {name: str(value) for name, value in policy.defaults().items()}
     values.update(changes)
     return values
 

@@ -5,7 +5,6 @@ policy; every text about the cut-offs says the policy's numbers."""
 from __future__ import annotations
 
 import re
-from dataclasses import asdict
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -15,6 +14,7 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from paris_avenir.appointments import policy as appointment_policy
 from paris_avenir.appointments import service
 from paris_avenir.appointments.models import (
     Appointment,
@@ -54,7 +54,7 @@ def youth(session: Session, referent: StaffUser) -> Youth:
 
 
 def set_policy(session: Session, **hours: int) -> None:
-    values = {key: str(value) for key, value in asdict(policy.load(session)).items()}
+    values = {key: str(value) for key, value in policy.current_values(session).items()}
     policy.save(session, values | {key: str(value) for key, value in hours.items()}, by_id=None)
 
 
@@ -69,7 +69,7 @@ def test_the_first_slot_offered_can_still_be_moved_and_cancelled(
     first = service.slots_for(session, youth, REFERENT, now=NOW)[0]
     assert paris(first.starts_at) == datetime(2026, 12, 3, 9, 0, tzinfo=PARIS)
     appointment = service.book(session, youth, REFERENT, first.key, base_url="http://x", now=NOW)
-    current = policy.load(session)
+    current = appointment_policy.load(session)
     assert service.move_deadline(current, appointment) >= NOW
     assert service.cancel_deadline(current, appointment) >= NOW
     later = service.slots_for(session, youth, REFERENT, now=NOW)[3]
@@ -128,12 +128,12 @@ def test_pages_are_14_whole_days_then_plus_tard_until_4_weeks(
 
 
 def test_the_change_rules_say_the_policys_numbers(session: Session, youth: Youth) -> None:
-    assert service.change_rules(policy.load(session)) == (
+    assert service.change_rules(appointment_policy.load(session)) == (
         "Vous pourrez déplacer ce rendez-vous en ligne jusqu’à 24 heures avant, "
         "et l’annuler jusqu’à 4 heures avant."
     )
     set_policy(session, move_cutoff_hours=36, cancel_cutoff_hours=6)
-    current = policy.load(session)
+    current = appointment_policy.load(session)
     assert "36 heures" in service.change_rules(current)
     assert "6 heures" in service.change_rules(current)
     with i18n.using_locale("en"):
@@ -142,7 +142,7 @@ def test_the_change_rules_say_the_policys_numbers(session: Session, youth: Youth
             "and cancel it up to 6 hours before."
         )
     set_policy(session, move_cutoff_hours=1, cancel_cutoff_hours=1)
-    assert service.change_rules(policy.load(session)) == (
+    assert service.change_rules(appointment_policy.load(session)) == (
         "Vous pourrez déplacer ou annuler ce rendez-vous en ligne jusqu’à 1 heure avant."
     )
 

@@ -298,11 +298,10 @@ def test_two_youths_booking_the_same_slot_at_once_exactly_one_wins(postgres_engi
         ids = (first.id, second.id, referent.id)
         # 50 rounds between the same two youths: the limit of upcoming appointments per
         # youth (tests/test_booking_limits.py) is not what this race is about.
-        from dataclasses import asdict
 
         from paris_avenir.outreach import policy
 
-        current = {key: str(value) for key, value in asdict(policy.load(setup)).items()}
+        current = {key: str(value) for key, value in policy.current_values(setup).items()}
         policy.save(setup, current | {"open_referent_bookings": "100"}, by_id=None, now=NOW)
     try:
         for round_number in range(50):
@@ -368,11 +367,10 @@ def test_two_youths_booking_the_same_slot_at_once_exactly_one_wins(postgres_engi
 def test_cut_offs_and_reminder_hours_follow_the_admins_policy(
     session: Session, youth: Youth
 ) -> None:
-    from dataclasses import asdict
 
     from paris_avenir.outreach import policy
 
-    values = {key: str(value) for key, value in asdict(policy.OutreachPolicy()).items()}
+    values = {key: str(value) for key, value in policy.defaults().items()}
     values.update(cancel_cutoff_hours="1", reminder_first_hours="24")
     policy.save(session, values, by_id=None)
     slot = service.slots_for(session, youth, AppointmentKind.REFERENT, now=NOW)[12]

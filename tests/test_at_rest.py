@@ -44,9 +44,9 @@ from paris_avenir.messaging import service as messaging
 from paris_avenir.messaging.models import Message, OutboxMessage, OutboxStatus
 from paris_avenir.migrate import alembic_config
 from paris_avenir.models import Base
+from paris_avenir.privacy.export import export_youth_data
 from paris_avenir.staff import journal
 from paris_avenir.staff.models import StaffRole, StaffUser, Team
-from paris_avenir.youths.export import export_youth_data
 from paris_avenir.youths.models import Channel, HousingSituation, Youth
 from tests.conftest import BACKENDS, postgres_schema_url
 from tests.factories import (

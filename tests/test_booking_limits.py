@@ -8,7 +8,6 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,6 +18,7 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from paris_avenir.appointments import policy as appointment_policy
 from paris_avenir.appointments import service
 from paris_avenir.appointments.models import Appointment, AppointmentKind, AppointmentStatus
 from paris_avenir.auth import sessions
@@ -103,7 +103,7 @@ def test_cancelled_and_past_appointments_do_not_count_and_a_move_is_not_a_new_on
 def test_the_limit_is_the_admins_setting_and_the_counter_may_go_past_it(
     session: Session, youth: Youth, referent: StaffUser
 ) -> None:
-    current = {key: str(value) for key, value in asdict(policy.load(session)).items()}
+    current = {key: str(value) for key, value in policy.current_values(session).items()}
     policy.save(session, current | {"open_psychologist_bookings": "1"}, by_id=None, now=NOW)
     _book(session, youth, PSY, 0)
     with pytest.raises(service.BookingLimitReached):
@@ -210,7 +210,7 @@ def test_forty_bookings_at_once_by_one_youth_give_exactly_the_limit(server: Race
         open_mornings(session, psychologist, PSY)
         youth = create_youth(session)
         keys = [slot.key for slot in service.slots_for(session, youth, PSY)][:40]
-        youth_id, limit = youth.id, policy.load(session).open_psychologist_bookings
+        youth_id, limit = youth.id, appointment_policy.load(session).open_psychologist_bookings
     assert len(keys) == 40
     browser = _browser_of(server, youth_id)
     statuses = at_once(40, lambda index: _post_booking(server, browser, keys[index]))

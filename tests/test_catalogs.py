@@ -36,6 +36,7 @@ YOUTH_FACING_MODULES = (
     "appointments/service.py",
     "audit/service.py",
     "auth/codes.py",
+    "auth/contact_change.py",
     "auth/routes.py",
     "documents",
     "messaging/notifications.py",
@@ -45,7 +46,9 @@ YOUTH_FACING_MODULES = (
     "outreach/engine.py",
     "outreach/routes.py",
     "web",
-    "youths/export.py",
+    "privacy/deletion.py",
+    "privacy/export.py",
+    "staff/accesses.py",
     "youths/routes.py",
     "youths/service.py",
 )

@@ -40,9 +40,8 @@ from paris_avenir.messaging.models import OutboxMessage, OutboxStatus
 from paris_avenir.outreach import engine
 from paris_avenir.outreach.models import OutreachAttempt, OutreachReason
 from paris_avenir.outreach.policy import load as load_policy
-from paris_avenir.staff import tasks
+from paris_avenir.staff import importer, tasks
 from paris_avenir.staff.models import StaffRole, TaskKind
-from paris_avenir.youths import importer
 from paris_avenir.youths.models import Channel, Youth
 from tests.factories import assign, create_appointment, create_staff, create_youth
 from tests.servers import free_port

@@ -31,9 +31,9 @@ from paris_avenir.messaging import outbox
 from paris_avenir.messaging.channels import build_channels
 from paris_avenir.messaging.models import OutboxMessage
 from paris_avenir.staff import assignments
+from paris_avenir.staff.importer import describe, import_youths
 from paris_avenir.staff.models import StaffRole, StaffTask, StaffUser, TaskKind, Team
 from paris_avenir.youths.import_models import ImportPreview
-from paris_avenir.youths.importer import describe, import_youths
 from paris_avenir.youths.models import Youth
 from tests.conftest import postgres_schema_url
 from tests.factories import assign, create_staff, create_task, create_youth

@@ -73,7 +73,7 @@ async def _admin_sets_ten_to_six(app: FastAPI, client: httpx.AsyncClient, sessio
     admin = create_staff(session, StaffRole.ADMIN)
     session.commit()
     sign_in_as(client, app, session, staff=admin)
-    form = {name: str(value) for name, value in policy.OutreachPolicy().__dict__.items()}
+    form = {name: str(value) for name, value in policy.defaults().items()}
     form.update(quiet_hours_start="18", quiet_hours_end="10")
     assert (await post_form(client, "/pro/admin/relances", form)).status_code == 303
     client.cookies.clear()

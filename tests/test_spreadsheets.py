@@ -29,10 +29,10 @@ from sqlalchemy.orm import Session
 
 from paris_avenir.aid_requests.models import AidCode, AidRequest, RequestStatus
 from paris_avenir.audit.models import AuditEvent
+from paris_avenir.staff.importer import describe, import_youths
 from paris_avenir.staff.models import StaffRole, StaffUser
 from paris_avenir.stats import service
 from paris_avenir.stats.service import AidRow, Cell, OutreachRow, Statistics
-from paris_avenir.youths.importer import describe, import_youths
 from paris_avenir.youths.models import Youth
 from tests.conftest import skip_or_fail
 from tests.factories import create_staff, create_youth

@@ -830,10 +830,10 @@ def test_hand_overs_request_waiting_interview_due_and_birthdays(
 def test_a_deletion_request_is_a_task_for_the_referent(
     session: Session, referent: StaffUser
 ) -> None:
-    from paris_avenir.youths import service as youths
+    from paris_avenir.privacy import deletion
 
     youth = followed_youth(session, referent)
-    youths.request_deletion(session, youth, now=NOW)
+    deletion.request_deletion(session, youth, now=NOW)
     task = session.scalars(select(StaffTask)).one()
     assert (task.kind, task.assignee_id, task.due_at) == (
         TaskKind.DELETION_REQUEST,

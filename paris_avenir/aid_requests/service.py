@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, ClassVar
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 from sqlalchemy.orm import Session, selectinload
 
 from paris_avenir.aid_requests import kinds as catalogue
@@ -28,6 +28,7 @@ from paris_avenir.documents.models import Document
 from paris_avenir.kit.dates import paris_day
 from paris_avenir.kit.errors import DomainError
 from paris_avenir.kit.forms import format_euros, format_euros_input, parse_euros
+from paris_avenir.messaging.models import MessageThread
 from paris_avenir.staff import tasks
 from paris_avenir.staff.models import TaskKind
 from paris_avenir.staff.tasks import TaskDetail
@@ -606,3 +607,42 @@ def recent_decisions(requests: list[AidRequest], today: date) -> list[Decision]:
         elif request.status is RequestStatus.REFUSED and recent:
             shown.append(Decision(request, catalogue.kind(request.aid_code).name, None))
     return shown
+
+
+# --- What a request shares with other domains -----------------------------------------------
+
+
+def request_thread(session: Session, request: AidRequest) -> MessageThread:
+    """The conversation about this request (created on first use), titled with its aid."""
+    thread = session.scalar(select(MessageThread).where(MessageThread.aid_request_id == request.id))
+    if thread is None:
+        thread = MessageThread(
+            youth_id=request.youth_id,
+            aid_request_id=request.id,
+            subject=f"{catalogue.kind(request.aid_code).name} ({request.reference})",
+        )
+        session.add(thread)
+        session.flush()
+    return thread
+
+
+def document_in_use(session: Session, document_id: uuid.UUID) -> bool:
+    """Attached to a request that left the draft stage: the référent relies on it."""
+    return bool(
+        session.scalar(
+            select(
+                exists().where(
+                    aid_request_document.c.document_id == document_id,
+                    aid_request_document.c.aid_request_id == AidRequest.id,
+                    AidRequest.status != RequestStatus.DRAFT,
+                )
+            )
+        )
+    )
+
+
+def detach_document(session: Session, document_id: uuid.UUID) -> None:
+    """Before the youth deletes a document: out of the drafts it was attached to."""
+    session.execute(
+        aid_request_document.delete().where(aid_request_document.c.document_id == document_id)
+    )

@@ -10,6 +10,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from paris_avenir.appointments import ics, service
 from paris_avenir.appointments.models import Appointment, AppointmentKind, AppointmentStatus
+from paris_avenir.appointments.policy import load as load_policy
 from paris_avenir.appointments.slots import Slot
 from paris_avenir.auth.dependencies import CurrentYouth
 from paris_avenir.config import Settings
@@ -17,7 +18,6 @@ from paris_avenir.db import SessionDep, utcnow
 from paris_avenir.kit.dates import paris_day
 from paris_avenir.outreach import engine as outreach_engine
 from paris_avenir.outreach.models import OutreachResponse
-from paris_avenir.outreach.policy import load as load_policy
 from paris_avenir.web.i18n import gettext
 from paris_avenir.web.templating import render
 from paris_avenir.youths.models import Youth

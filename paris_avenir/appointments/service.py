@@ -29,14 +29,15 @@ from paris_avenir.appointments.models import (
     AppointmentStatus,
     WeeklyAvailability,
 )
+from paris_avenir.appointments.policy import AppointmentPolicy
+from paris_avenir.appointments.policy import load as load_policy
 from paris_avenir.appointments.slots import MINIMUM_NOTICE, Slot, free_slots
 from paris_avenir.db import utcnow
+from paris_avenir.kit import quiet_hours
 from paris_avenir.kit.dates import PARIS, paris_day
 from paris_avenir.kit.errors import DomainError
 from paris_avenir.messaging import notifications, sms_texts
 from paris_avenir.messaging.models import OutboxMessage, OutboxStatus
-from paris_avenir.outreach.policy import OutreachPolicy
-from paris_avenir.outreach.policy import load as load_policy
 from paris_avenir.staff import tasks
 from paris_avenir.staff.assignments import current_referent_id
 from paris_avenir.staff.models import StaffRole, StaffUser, TaskKind
@@ -51,16 +52,16 @@ KIND_LABELS = {
 }
 
 
-def cancel_cutoff(policy: OutreachPolicy) -> timedelta:
+def cancel_cutoff(policy: AppointmentPolicy) -> timedelta:
     """How long before its start a youth may still cancel online (an admin setting)."""
     return timedelta(hours=policy.cancel_cutoff_hours)
 
 
-def move_cutoff(policy: OutreachPolicy) -> timedelta:
+def move_cutoff(policy: AppointmentPolicy) -> timedelta:
     return timedelta(hours=policy.move_cutoff_hours)
 
 
-def booking_notice(policy: OutreachPolicy) -> timedelta:
+def booking_notice(policy: AppointmentPolicy) -> timedelta:
     """How far ahead the first slot offered starts: never less than the time the youth
     needs to still move AND cancel it online under the current policy.
 
@@ -80,7 +81,7 @@ def hours_text(hours: int) -> str:
     return i18n.ngettext("%(num)d heure", "%(num)d heures", hours)
 
 
-def change_rules(policy: OutreachPolicy) -> str:
+def change_rules(policy: AppointmentPolicy) -> str:
     """What the youth may still do online once booked, from the policy's current values."""
     if policy.move_cutoff_hours == policy.cancel_cutoff_hours:
         return i18n.gettext(
@@ -95,12 +96,12 @@ def change_rules(policy: OutreachPolicy) -> str:
     )
 
 
-def move_deadline(policy: OutreachPolicy, appointment: Appointment) -> datetime:
+def move_deadline(policy: AppointmentPolicy, appointment: Appointment) -> datetime:
     """The last moment the youth may move it online."""
     return appointment.starts_at - move_cutoff(policy)
 
 
-def cancel_deadline(policy: OutreachPolicy, appointment: Appointment) -> datetime:
+def cancel_deadline(policy: AppointmentPolicy, appointment: Appointment) -> datetime:
     return appointment.starts_at - cancel_cutoff(policy)
 
 
@@ -146,7 +147,7 @@ class BookingLimitReached(AppointmentError):
         self.existing = existing
 
 
-def open_bookings_limit(policy: OutreachPolicy, kind: AppointmentKind) -> int:
+def open_bookings_limit(policy: AppointmentPolicy, kind: AppointmentKind) -> int:
     """How many upcoming appointments of this kind a youth may hold at once."""
     return {
         AppointmentKind.REFERENT: policy.open_referent_bookings,
@@ -488,7 +489,7 @@ def schedule_reminders(
     queued = 0
     current = load_policy(session)
     reminders = (current.reminder_first_hours, current.reminder_second_hours)
-    quiet = current.quiet_hours
+    quiet = quiet_hours.load(session)
     # In quiet hours, a reminder comes earlier rather than never; each is useless once the
     # next one is due (held over a weekend, the 48-hour reminder must not leave with the
     # 2-hour one) or once the appointment has started.

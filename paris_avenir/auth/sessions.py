@@ -21,6 +21,7 @@ from paris_avenir.auth.models import AuthMethod, UserSession
 from paris_avenir.config import Settings
 from paris_avenir.db import utcnow
 from paris_avenir.kit.crypto import new_token, token_hash
+from paris_avenir.staff.models import StaffUser
 
 YOUTH_LIFETIME = timedelta(days=90)  # without a visit (sliding)
 YOUTH_MAX_LIFETIME = timedelta(days=90)  # after the sign-in, whatever the activity
@@ -191,3 +192,37 @@ def clear_session_cookie(response: Response, settings: Settings) -> None:
 def session_token(request: Request) -> str | None:
     settings: Settings = request.app.state.settings
     return request.cookies.get(settings.session_cookie_name)
+
+
+def signed_in_as(request: Request) -> str | None:
+    """On a page without sign-in dependency (the home page, the rights, the sign-in page):
+    "youth" or "staff" when the session cookie belongs to a live session, so that the header
+    says "Mon espace" to a signed-in youth everywhere. Only with a session cookie; one
+    indexed read on a deferred (never locking) connection, which changes nothing: the
+    session's expiry slides only on pages that need the sign-in."""
+    # The page shell (web/templating.py) calls this through app.state.signed_in_as.
+    if getattr(request.state, "viewer_youth", None) or getattr(request.state, "viewer_staff", None):
+        return None  # the page's own dependency knows better
+    token = request.cookies.get(request.app.state.settings.session_cookie_name)
+    if not token:
+        return None
+    now = utcnow()
+    query = (
+        select(UserSession.youth_id, UserSession.authenticated_at, UserSession.last_seen_at)
+        .outerjoin(StaffUser, StaffUser.id == UserSession.staff_id)
+        .where(
+            UserSession.token_hash == token_hash(token),
+            UserSession.revoked_at.is_(None),
+            UserSession.expires_at > now,
+            (UserSession.youth_id.is_not(None)) | StaffUser.is_active.is_(True),
+        )
+    )
+    with request.app.state.session_factory() as session:
+        connection = session.connection(execution_options={"sqlite_deferred": True})
+        row = connection.execute(query).first()
+    if row is None:
+        return None
+    if row.youth_id is not None:
+        live = now < row.authenticated_at + YOUTH_MAX_LIFETIME
+        return "youth" if live else None
+    return "staff" if now - row.last_seen_at <= STAFF_IDLE_TIMEOUT else None

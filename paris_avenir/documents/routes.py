@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
 
+from paris_avenir.aid_requests import service as requests_service
 from paris_avenir.audit import service as audit
 from paris_avenir.auth.dependencies import CurrentStaff, CurrentYouth, client_ip
 from paris_avenir.auth.scope import deny, youth_for_staff
@@ -200,7 +201,7 @@ def delete_own(
     document = service.document_of_youth(session, youth.id, document_id)
     if document is None:
         raise HTTPException(status_code=404)
-    if not service.delete_document(session, _store(request), document):
+    if requests_service.document_in_use(session, document.id):
         return vault_page(
             request,
             session,
@@ -208,6 +209,8 @@ def delete_own(
             status_code=409,
             error=_("Ce document sert pour une demande envoyée : il ne peut pas être supprimé."),
         )
+    requests_service.detach_document(session, document.id)
+    service.delete_document(session, _store(request), document)
     return RedirectResponse("/mon-espace/documents?supprime=1", status_code=303)
 
 

@@ -7,10 +7,9 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import exists, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from paris_avenir.aid_requests.models import AidRequest, RequestStatus, aid_request_document
 from paris_avenir.documents.models import Document, DocumentKind
 from paris_avenir.documents.storage import DocumentStore
 from paris_avenir.documents.validation import check_upload
@@ -101,32 +100,13 @@ def download_name(document: Document) -> str:
     return f"{document.kind.value}-{document.created_at:%Y-%m-%d}.{extension}"
 
 
-def is_in_use(session: Session, document: Document) -> bool:
-    """Attached to a request that left the draft stage: the référent relies on it."""
-    return bool(
-        session.scalar(
-            select(
-                exists().where(
-                    aid_request_document.c.document_id == document.id,
-                    aid_request_document.c.aid_request_id == AidRequest.id,
-                    AidRequest.status != RequestStatus.DRAFT,
-                )
-            )
-        )
-    )
-
-
-def delete_document(session: Session, store: DocumentStore, document: Document) -> bool:
-    if is_in_use(session, document):
-        return False
-    session.execute(
-        aid_request_document.delete().where(aid_request_document.c.document_id == document.id)
-    )
+def delete_document(session: Session, store: DocumentStore, document: Document) -> None:
+    """Deletes the document and, once committed, its file. The caller has checked that no
+    request relies on it (aid_requests.service.document_in_use) and detached it."""
     session.delete(document)
     session.flush()
     # Removed once the deletion is committed: a failed commit keeps the row and its file.
     store.delete_after_commit(session, document.storage_key)
-    return True
 
 
 def rotate_all(session: Session, store: DocumentStore) -> int:

@@ -104,7 +104,7 @@ def open_request_thread(session: SessionDep, youth: CurrentYouth, request_id: st
     aid_request = requests_service.request_of_youth(session, youth.id, request_id)
     if aid_request is None:
         raise HTTPException(status_code=404)
-    found = service.request_thread(session, aid_request)
+    found = requests_service.request_thread(session, aid_request)
     return RedirectResponse(f"/mon-espace/messages/{found.id}", status_code=303)
 
 

@@ -9,8 +9,6 @@ from datetime import datetime
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, selectinload
 
-from paris_avenir.aid_requests import kinds as catalogue
-from paris_avenir.aid_requests.models import AidRequest
 from paris_avenir.db import utcnow
 from paris_avenir.documents.models import Document
 from paris_avenir.kit.errors import DomainError
@@ -33,19 +31,6 @@ def general_thread(session: Session, youth_id: uuid.UUID) -> MessageThread:
     )
     if thread is None:
         thread = MessageThread(youth_id=youth_id, subject="Votre suivi")
-        session.add(thread)
-        session.flush()
-    return thread
-
-
-def request_thread(session: Session, request: AidRequest) -> MessageThread:
-    thread = session.scalar(select(MessageThread).where(MessageThread.aid_request_id == request.id))
-    if thread is None:
-        thread = MessageThread(
-            youth_id=request.youth_id,
-            aid_request_id=request.id,
-            subject=f"{catalogue.kind(request.aid_code).name} ({request.reference})",
-        )
         session.add(thread)
         session.flush()
     return thread

@@ -1,5 +1,9 @@
 """The non-recours outreach policy (PRODUCT.md), every delay and threshold configurable by an
-admin. The scheduler of issue 7 reads it; defaults are the programme's."""
+admin. The scheduler of issue 7 reads it; defaults are the programme's.
+
+The admin's "Relances" page also sets the appointments' policy (appointments/policy.py:
+cut-offs, reminders, bookings per youth), stored in the same record; this module validates
+and saves both, and owns only the outreach fields."""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from paris_avenir.appointments import policy as appointment_policy
 from paris_avenir.kit import quiet_hours, settings_store
 from paris_avenir.kit.errors import DomainError
 from paris_avenir.web.i18n import N_, gettext
@@ -29,19 +34,11 @@ class OutreachPolicy:
     quiet_hours_end: int = quiet_hours.DEFAULT_ENDS
     frequency_cap_days: int = 5
     documents_awaited_days: int = 7
-    reminder_first_hours: int = 48
-    reminder_second_hours: int = 2
     birthday_21_notice_days: int = 60
     birthday_25_notice_days: int = 90
     response_window_days: int = 7
-    cancel_cutoff_hours: int = 4
-    move_cutoff_hours: int = 24
     # A task still open this many days after its due date moves to the team's supervisor.
     task_escalation_days: int = 3
-    # Upcoming appointments a youth may hold at once, per kind (nobody hoards the slots).
-    open_referent_bookings: int = 1
-    open_psychologist_bookings: int = 2
-    open_counter_bookings: int = 2
 
     @property
     def quiet_hours(self) -> quiet_hours.QuietHours:
@@ -59,19 +56,14 @@ LABELS: dict[str, str] = {
     "quiet_hours_end": N_("Pas de message avant (heure)"),
     "frequency_cap_days": N_("Au plus une relance tous les … jours"),
     "documents_awaited_days": N_("Relance si un document est attendu depuis … jours"),
-    "reminder_first_hours": N_("Premier rappel de rendez-vous (heures avant)"),
-    "reminder_second_hours": N_("Second rappel de rendez-vous (heures avant)"),
     "birthday_21_notice_days": N_("Prévenir … jours avant les 21 ans"),
     "birthday_25_notice_days": N_("Prévenir … jours avant les 25 ans"),
     "response_window_days": N_("Une réponse compte pour la relance pendant … jours"),
-    "cancel_cutoff_hours": N_("Un jeune peut annuler jusqu’à … heures avant le rendez-vous"),
-    "move_cutoff_hours": N_("Un jeune peut déplacer jusqu’à … heures avant le rendez-vous"),
     "task_escalation_days": N_("Une tâche en retard de … jours passe au superviseur de l’équipe"),
-    "open_referent_bookings": N_("Rendez-vous à venir au plus par jeune : avec son référent"),
-    "open_psychologist_bookings": N_("Rendez-vous à venir au plus par jeune : avec un psychologue"),
-    "open_counter_bookings": N_("Rendez-vous à venir au plus par jeune : au guichet"),
 }
 HOURS = {"quiet_hours_start", "quiet_hours_end"}
+# Every field of the admin's page: the outreach's, then the appointments'.
+ALL_LABELS: dict[str, str] = {**LABELS, **appointment_policy.LABELS}
 
 
 class PolicyError(DomainError):
@@ -84,16 +76,27 @@ def load(session: Session) -> OutreachPolicy:
     return OutreachPolicy(**{key: int(value) for key, value in stored.items() if key in known})
 
 
+def defaults() -> dict[str, int]:
+    return asdict(OutreachPolicy()) | asdict(appointment_policy.AppointmentPolicy())
+
+
+def current_values(session: Session) -> dict[str, int]:
+    """Every value of the admin's page, as stored (or by default)."""
+    return asdict(load(session)) | asdict(appointment_policy.load(session))
+
+
 def save(
     session: Session, form: Mapping[str, str], *, by_id: object, now: datetime | None = None
-) -> OutreachPolicy:
-    values = {}
-    for field in fields(OutreachPolicy):
+) -> dict[str, int]:
+    """Validates and stores the admin's page; returns every value saved."""
+    values: dict[str, int] = {}
+    for field in (*fields(OutreachPolicy), *fields(appointment_policy.AppointmentPolicy)):
         raw = form.get(field.name, "").strip()
         if not raw.isdigit():
             raise PolicyError(
                 gettext(
-                    "« %(label)s » : écrivez un nombre entier.", label=gettext(LABELS[field.name])
+                    "« %(label)s » : écrivez un nombre entier.",
+                    label=gettext(ALL_LABELS[field.name]),
                 )
             )
         value = int(raw)
@@ -103,11 +106,12 @@ def save(
             raise PolicyError(
                 gettext(
                     "« %(label)s » : ce nombre n’est pas possible.",
-                    label=gettext(LABELS[field.name]),
+                    label=gettext(ALL_LABELS[field.name]),
                 )
             )
         values[field.name] = value
-    policy = OutreachPolicy(**values)
+    outreach_names = {field.name for field in fields(OutreachPolicy)}
+    policy = OutreachPolicy(**{k: v for k, v in values.items() if k in outreach_names})
     if not policy.sms_step_day <= policy.email_step_day <= policy.call_task_day:
         raise PolicyError(gettext("Les étapes doivent se suivre : SMS, puis e-mail, puis appel."))
     if not policy.quiet_hours_end < policy.quiet_hours_start:
@@ -119,5 +123,5 @@ def save(
                 start=gettext(LABELS["quiet_hours_start"]),
             )
         )
-    settings_store.save(session, SETTING_KEY, asdict(policy), by_id=by_id, now=now)  # type: ignore[arg-type]
-    return policy
+    settings_store.save(session, SETTING_KEY, values, by_id=by_id, now=now)  # type: ignore[arg-type]
+    return values

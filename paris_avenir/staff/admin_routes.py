@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import asdict
 from typing import Annotated
 
 from fastapi import APIRouter, Form, HTTPException, Request
@@ -268,14 +267,14 @@ def _policy_page(
     error: str | None = None,
     status_code: int = 200,
 ) -> Response:
-    current = asdict(policy.load(session))
+    current = policy.current_values(session)
     return render(
         request,
         "staff/admin_policy.html",
         {
             "staff": staff,
             "error": error,
-            "rows": [(name, _(policy.LABELS[name]), value) for name, value in current.items()],
+            "rows": [(name, _(policy.ALL_LABELS[name]), value) for name, value in current.items()],
             "audit_retention_months": audit.retention_months(session),
             "audit_retention_range": audit.RETENTION_MONTHS_RANGE,
         },
@@ -298,7 +297,7 @@ def save_outreach_policy(
         )
     except policy.PolicyError as error:
         return _policy_page(request, session, staff, error=str(error), status_code=422)
-    audit.record(session, "admin.outreach_policy", actor_staff_id=staff.id, detail=asdict(saved))
+    audit.record(session, "admin.outreach_policy", actor_staff_id=staff.id, detail=dict(saved))
     return RedirectResponse("/pro/admin/relances?enregistre=1", status_code=303)
 
 

@@ -13,6 +13,15 @@ from paris_avenir.db import utcnow
 from paris_avenir.staff.models import CaseloadAssignment, StaffRole, StaffUser
 
 
+def current_assignment(session: Session, youth_id: uuid.UUID) -> CaseloadAssignment | None:
+    """The youth's open caseload assignment (at most one: a partial unique index)."""
+    return session.scalar(
+        select(CaseloadAssignment).where(
+            CaseloadAssignment.youth_id == youth_id, CaseloadAssignment.ended_at.is_(None)
+        )
+    )
+
+
 def current_referent_id(session: Session, youth_id: uuid.UUID) -> uuid.UUID | None:
     """The référent of the youth's open caseload assignment, if any."""
     return session.scalar(
@@ -31,9 +40,12 @@ def current_referent(session: Session, youth_id: uuid.UUID) -> StaffUser | None:
     )
 
 
-def current_referents(session: Session, youth_ids: set[uuid.UUID]) -> dict[uuid.UUID, StaffUser]:
-    """The référent who follows each of these youths now (one query)."""
-    if not youth_ids:
+def current_referents(
+    session: Session, youth_ids: set[uuid.UUID], *, always_query: bool = False
+) -> dict[uuid.UUID, StaffUser]:
+    """The référent who follows each of these youths now (one query). `always_query`: the
+    query runs even for no youth, so that its time tells nothing (the import)."""
+    if not youth_ids and not always_query:
         return {}
     return {
         youth_id: referent

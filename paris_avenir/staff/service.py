@@ -14,7 +14,7 @@ from paris_avenir.auth import sessions
 from paris_avenir.db import utcnow
 from paris_avenir.kit.errors import DomainError
 from paris_avenir.staff import tasks
-from paris_avenir.staff.assignments import team_referents
+from paris_avenir.staff.assignments import current_assignment, team_referents
 from paris_avenir.staff.models import CaseloadAssignment, StaffRole, StaffUser
 from paris_avenir.web.i18n import gettext
 
@@ -66,11 +66,7 @@ def reassign(
         or (by.role is StaffRole.SUPERVISOR and target.team_id != by.team_id)
     ):
         raise AssignmentError(gettext("Choisissez un référent actif de votre équipe."))
-    current = session.scalar(
-        select(CaseloadAssignment).where(
-            CaseloadAssignment.youth_id == youth_id, CaseloadAssignment.ended_at.is_(None)
-        )
-    )
+    current = current_assignment(session, youth_id)
     if current is not None and current.referent_id == target.id:
         return current
     if current is not None:

@@ -164,46 +164,11 @@ def wants_fragment(request: Request) -> bool:
     )
 
 
-def signed_in_as(request: Request) -> str | None:
-    """On a page without sign-in dependency (the home page, the rights, the sign-in page):
-    "youth" or "staff" when the session cookie belongs to a live session, so that the header
-    says "Mon espace" to a signed-in youth everywhere. Only with a session cookie; one
-    indexed read on a deferred (never locking) connection, which changes nothing: the
-    session's expiry slides only on pages that need the sign-in."""
-    # Imported here: the shell knows the auth tables only for this header.
-    from sqlalchemy import select
-
-    from paris_avenir.auth import sessions
-    from paris_avenir.auth.models import UserSession
-    from paris_avenir.db import utcnow
-    from paris_avenir.kit.crypto import token_hash
-    from paris_avenir.staff.models import StaffUser
-
-    if getattr(request.state, "viewer_youth", None) or getattr(request.state, "viewer_staff", None):
-        return None  # the page's own dependency knows better
-    token = request.cookies.get(request.app.state.settings.session_cookie_name)
-    if not token:
-        return None
-    now = utcnow()
-    query = (
-        select(UserSession.youth_id, UserSession.authenticated_at, UserSession.last_seen_at)
-        .outerjoin(StaffUser, StaffUser.id == UserSession.staff_id)
-        .where(
-            UserSession.token_hash == token_hash(token),
-            UserSession.revoked_at.is_(None),
-            UserSession.expires_at > now,
-            (UserSession.youth_id.is_not(None)) | StaffUser.is_active.is_(True),
-        )
-    )
-    with request.app.state.session_factory() as session:
-        connection = session.connection(execution_options={"sqlite_deferred": True})
-        row = connection.execute(query).first()
-    if row is None:
-        return None
-    if row.youth_id is not None:
-        live = now < row.authenticated_at + sessions.YOUTH_MAX_LIFETIME
-        return "youth" if live else None
-    return "staff" if now - row.last_seen_at <= sessions.STAFF_IDLE_TIMEOUT else None
+def _signed_in_as(request: Request) -> str | None:
+    """ "youth", "staff" or None, from the function the application registered
+    (auth.sessions.signed_in_as): the page shell knows no sign-in tables itself."""
+    finder = getattr(request.app.state, "signed_in_as", None)
+    return finder(request) if finder is not None else None
 
 
 def template_context(request: Request, context: dict[str, Any]) -> dict[str, Any]:
@@ -216,7 +181,7 @@ def template_context(request: Request, context: dict[str, Any]) -> dict[str, Any
         "viewer_staff": getattr(request.state, "viewer_staff", None),
         # Pages without those dependencies: only who is signed in, for the header.
         # (An HTMX fragment has no header: no query for it.)
-        "signed_in_as": None if wants_fragment(request) else signed_in_as(request),
+        "signed_in_as": None if wants_fragment(request) else _signed_in_as(request),
         "viewer_referent": getattr(request.state, "viewer_referent", None),
         "open_task_count": getattr(request.state, "open_task_count", None),
         "show_language_bar": not i18n.is_back_office(request.url.path),

@@ -16,20 +16,21 @@ from paris_avenir.aid_requests import service as requests_service
 from paris_avenir.aid_requests.models import RequestStatus
 from paris_avenir.appointments import service as appointments
 from paris_avenir.audit import service as audit
-from paris_avenir.auth import codes, sessions
+from paris_avenir.auth import codes, contact_change, sessions
 from paris_avenir.auth.dependencies import CurrentYouth, client_ip, current_user_session
 from paris_avenir.config import Settings
 from paris_avenir.db import SessionDep, utcnow
 from paris_avenir.kit.dates import paris_today
 from paris_avenir.messaging import service as messaging
+from paris_avenir.privacy import deletion, export
+from paris_avenir.privacy.export import export_youth_data
 from paris_avenir.staff import accesses as staff_accesses
 from paris_avenir.staff import task_queue
 from paris_avenir.web.i18n import LANGUAGES, get_locale, is_offered
 from paris_avenir.web.i18n import gettext as _
 from paris_avenir.web.language import chosen_language, remember_language, safe_next
 from paris_avenir.web.templating import render
-from paris_avenir.youths import export, service
-from paris_avenir.youths.export import export_youth_data
+from paris_avenir.youths import service
 from paris_avenir.youths.models import Channel, Youth
 
 router = APIRouter(prefix="/mon-espace")
@@ -295,10 +296,10 @@ def change_contact(
     if _needs_fresh_sign_in(request, session):
         return _confirm_first("/mon-espace/profil")
     try:
-        verification, message = service.request_contact_change(
+        verification, message = contact_change.request_contact_change(
             session, youth, secret_key=_settings(request).secret_key, raw_value=nouveau
         )
-    except service.ContactError as error:
+    except contact_change.ContactError as error:
         return _profile_page(request, youth, error=str(error), typed=nouveau, status_code=422)
     # The code leaves right after the commit, like a sign-in code.
     background.add_task(request.app.state.outbox_worker.send_soon, message.id)
@@ -310,10 +311,10 @@ def confirm_contact(
     request: Request, session: SessionDep, youth: CurrentYouth, code: Annotated[str, Form()] = ""
 ) -> Response:
     try:
-        service.confirm_contact_change(
+        contact_change.confirm_contact_change(
             session, youth, secret_key=_settings(request).secret_key, code=code
         )
-    except service.ContactError as error:
+    except contact_change.ContactError as error:
         return render(
             request,
             "youths/contact_code.html",
@@ -350,14 +351,14 @@ def phone_confirm(
     if youth.phone is None or youth.phone_unreachable_at is None:
         return _redirect(going_to)
     try:
-        verification, message = service.request_contact_change(
+        verification, message = contact_change.request_contact_change(
             session,
             youth,
             secret_key=_settings(request).secret_key,
             raw_value=youth.phone,
             reconfirm=True,
         )
-    except service.ContactError as error:
+    except contact_change.ContactError as error:
         return render(
             request,
             "youths/phone_check.html",
@@ -426,5 +427,5 @@ def request_deletion(
             {"youth": youth, "error": _("Cochez la case pour confirmer.")},
             status_code=422,
         )
-    service.request_deletion(session, youth)
+    deletion.request_deletion(session, youth)
     return _redirect("/mon-espace/suppression")

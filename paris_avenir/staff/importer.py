@@ -42,6 +42,7 @@ from paris_avenir.kit.crypto import keyed_hash
 from paris_avenir.kit.dates import years_before
 from paris_avenir.kit.email_address import InvalidEmail, mask_email, normalise_email
 from paris_avenir.messaging import message_templates, notifications, sms_texts, texts
+from paris_avenir.staff import assignments
 from paris_avenir.staff import service as staff_service
 from paris_avenir.staff.models import CaseloadAssignment, StaffRole, StaffUser
 from paris_avenir.web import i18n
@@ -347,18 +348,8 @@ def _existing(
     file holds, the same whether a reference exists or not (no timing to tell them apart)."""
     named = Youth.ase_ref.in_(refs or {""})
     youths = {youth.ase_ref: youth for youth in session.scalars(select(Youth).where(named))}
-    current = {
-        youth_id: referent
-        for youth_id, referent in session.execute(
-            select(CaseloadAssignment.youth_id, StaffUser)
-            .join(StaffUser, StaffUser.id == CaseloadAssignment.referent_id)
-            .where(
-                CaseloadAssignment.ended_at.is_(None),
-                CaseloadAssignment.youth_id.in_(select(Youth.id).where(named)),
-            )
-        ).all()
-    }
-    return youths, current
+    ids = {youth.id for youth in youths.values()}
+    return youths, assignments.current_referents(session, ids, always_query=True)
 
 
 def _in_scope(by: StaffUser | None, referent: StaffUser | None) -> bool:
