@@ -225,7 +225,7 @@ async def test_above_the_threshold_a_supervisor_confirms_and_only_then_the_youth
     assert confirmation.actor_staff_id == supervisor.id
     assert confirmation.detail["granted_by"] == str(referent.id)
     again = await post_form(client, f"/pro/demandes/{request.id}/confirmer")
-    assert again.status_code == 422 and "déjà été confirmé" in again.text
+    assert again.status_code == 409 and "déjà été confirmé" in again.text
     assert _told(session, youth) == 1
 
 
@@ -365,7 +365,8 @@ def test_thirty_confirmations_at_once_confirm_once(server: RacePlatform) -> None
             return response.status_code
 
     statuses = Counter(at_once(PARALLEL, confirm))
-    assert statuses == {303: 1, 422: PARALLEL - 1}
+    # The others came too late: a conflict (409), told on the page, not a form error.
+    assert statuses == {303: 1, 409: PARALLEL - 1}
     with server.factory() as session:
         granted = session.get_one(AidRequest, request_id)
         assert granted.status is RequestStatus.GRANTED

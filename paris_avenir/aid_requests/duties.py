@@ -12,7 +12,12 @@ from sqlalchemy.orm import Session
 
 from paris_avenir.aid_requests.catalogue import DEFAULT_PARAMETERS
 from paris_avenir.aid_requests.models import AidCode, AidRequest, RequestStatus
-from paris_avenir.aid_requests.service import RequestError, aid_parameters, status_label
+from paris_avenir.aid_requests.service import (
+    RequestConflict,
+    RequestError,
+    aid_parameters,
+    status_label,
+)
 from paris_avenir.kit import settings_store
 from paris_avenir.kit.forms import format_euros_input
 from paris_avenir.staff.models import StaffRole, StaffUser
@@ -105,7 +110,7 @@ def check_confirmer(request: AidRequest, staff: StaffUser) -> None:
     if may_confirm(request, staff):
         return
     if request.status is not RequestStatus.TO_CONFIRM:
-        raise RequestError(already_done())
+        raise RequestConflict(already_done())
     if staff.role is StaffRole.SUPERVISOR:
         raise RequestError(
             i18n.gettext(

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import ClassVar
 
 import pyotp
 from cryptography.fernet import InvalidToken, MultiFernet
@@ -59,6 +60,12 @@ COMMON_PASSWORDS = frozenset(FREQUENCY_LISTS["passwords"])
 
 class AccountError(DomainError):
     """The message is for the person at the keyboard, in French."""
+
+
+class LinkUsed(AccountError):
+    """The activation link was used (perhaps a moment ago, from another tab) or expired."""
+
+    status_code: ClassVar[int] = 410
 
 
 class WrongCurrentPassword(AccountError):
@@ -254,7 +261,7 @@ def activate(
     now = now or utcnow()
     pending = pending_activation(session, cipher, token, now=now)
     if pending is None:
-        raise AccountError(used_link())
+        raise LinkUsed(used_link())
     check_password(password, confirmation, staff=pending.staff)
     step = totp_step(pending.secret, totp_code, now)
     if step is None:
@@ -272,7 +279,7 @@ def activate(
         .execution_options(synchronize_session=False)
     )
     if getattr(claimed, "rowcount", 0) != 1:
-        raise AccountError(used_link())
+        raise LinkUsed(used_link())
     pending.activation.used_at = now
     staff = pending.staff
     staff.password_hash = hash_password(password)

@@ -79,6 +79,10 @@ def activation_submit(
                 totp_code=totp,
                 ip_address=client_ip(request),
             )
+    except staff_account.LinkUsed as error:
+        # Used meanwhile (by another tab) or expired: said by the error, not read again
+        # from a transaction that may not see the other tab's commit yet.
+        return _activation_page(request, None, error=str(error), status_code=error.status_code)
     except staff_account.AccountError as error:
         pending = staff_account.pending_activation(session, cipher, token)
         return _activation_page(

@@ -473,6 +473,7 @@ def instruct(
             else:
                 raise HTTPException(status_code=404)
     except requests_service.RequestError as error:
+        session.expire_all()  # the page shows the request as stored now (decided by another?)
         return _instruction_page(
             request, session, staff, request_id, error=str(error), status_code=error.status_code
         )
