@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.middleware.gzip import GZipMiddleware
 
 from paris_avenir.aid_requests import routes as aid_request_routes
+from paris_avenir.aid_requests import staff_routes as instruction_routes
 from paris_avenir.appointments import routes as appointment_routes
 from paris_avenir.appointments import staff_routes as appointment_staff_routes
 from paris_avenir.auth import routes as auth_routes
@@ -29,7 +30,7 @@ from paris_avenir.messaging import webhooks as messaging_webhooks
 from paris_avenir.messaging.channels import Channels, build_channels
 from paris_avenir.messaging.outbox import OutboxWorker
 from paris_avenir.outreach import routes as outreach_routes
-from paris_avenir.staff import admin_routes, import_routes, task_routes, team_routes
+from paris_avenir.staff import admin_routes, counter_routes, import_routes, task_routes, team_routes
 from paris_avenir.staff import labels as staff_labels
 from paris_avenir.staff import routes as staff_routes
 from paris_avenir.stats import routes as stats_routes
@@ -169,6 +170,8 @@ def create_app(
     app.include_router(messaging_routes.router)
     app.include_router(outreach_routes.router)
     app.include_router(staff_routes.router)
+    app.include_router(instruction_routes.router)
+    app.include_router(counter_routes.router)
     app.include_router(import_routes.router)
     app.include_router(task_routes.router)
     app.include_router(team_routes.router)
