@@ -122,3 +122,41 @@ def npm_installed(directory: Path, package: str) -> Path:
         if installed.returncode != 0:
             skip_or_fail(f"npm ci in {directory} failed: {installed.stderr.decode()[-300:]}")
     return directory
+
+
+class CliResult:
+    def __init__(self, returncode: int, stdout: str, stderr: str) -> None:
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+
+
+def run_cli(
+    monkeypatch: Any, capsys: Any, environment: dict[str, str], *argv: str, stdin: str = ""
+) -> CliResult:
+    """`paris-avenir ARGV` in this process (a subprocess costs a second of imports): the
+    environment holds only `environment`'s PARIS_AVENIR_ variables, the settings are read
+    afresh, and the test's own logging stays as it is. One smoke test per command still
+    runs it as a real process."""
+    import io
+    import os
+    import sys
+
+    from paris_avenir import cli
+    from paris_avenir.config import get_settings
+
+    for key in list(os.environ):
+        if key.startswith("PARIS_AVENIR_"):
+            monkeypatch.delenv(key)
+    for key, value in environment.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setattr(cli, "configure_logging", lambda: None)
+    monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+    get_settings.cache_clear()
+    capsys.readouterr()
+    try:
+        code = cli.main(list(argv))
+    except SystemExit as exit_:
+        code = int(exit_.code or 0)
+    finally:
+        get_settings.cache_clear()
+    out, err = capsys.readouterr()
+    return CliResult(code, out, err)

@@ -20,10 +20,11 @@ from paris_avenir.audit.models import AuditEvent
 from paris_avenir.auth import sessions
 from paris_avenir.auth.models import AuthMethod
 from paris_avenir.auth.staff_local import CreatedStaff, create_staff
-from paris_avenir.db import utcnow
+from paris_avenir.db import create_database_engine, utcnow
+from paris_avenir.migrate import upgrade_to_head
 from paris_avenir.staff.models import StaffRole
 from paris_avenir.staff.service import disable_staff
-from tests.helpers import post_form
+from tests.helpers import post_form, run_cli
 
 PASSWORD = "correct horse battery staple"
 
@@ -161,16 +162,21 @@ async def test_disabling_an_account_ends_all_its_sessions(
     assert (await client.get("/pro")).status_code == 303
 
 
-def test_create_staff_prints_the_totp_uri_once(tmp_path: Path) -> None:
+def test_create_staff_prints_the_totp_uri_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    database = f"sqlite:///{tmp_path / 'cli.sqlite3'}"
+    upgrade_to_head(create_database_engine(database))
     environment = {
         key: value for key, value in os.environ.items() if not key.startswith("PARIS_AVENIR_")
     }
-    environment["PARIS_AVENIR_DATABASE_URL"] = f"sqlite:///{tmp_path / 'cli.sqlite3'}"
-    run = [sys.executable, "-m", "paris_avenir.cli"]
-    subprocess.run([*run, "migrate"], env=environment, check=True, capture_output=True, timeout=120)
+    environment["PARIS_AVENIR_DATABASE_URL"] = database
+    # The console script's real process once; the refusal that follows in this process.
     created = subprocess.run(
         [
-            *run,
+            sys.executable,
+            "-m",
+            "paris_avenir.cli",
             "create-staff",
             "--email",
             "nadia@example.org",
@@ -189,12 +195,10 @@ def test_create_staff_prints_the_totp_uri_once(tmp_path: Path) -> None:
     )
     # Without --password-stdin, an activation link: the person chooses password and TOTP.
     assert "/pro/activation/" in created.stdout and "otpauth" not in created.stdout
-    again = subprocess.run(
-        [*run, "create-staff", "--email", "nadia@example.org", "--name", "N", "--role", "referent"],
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    again = run_cli(
+        monkeypatch,
+        capsys,
+        {"PARIS_AVENIR_DATABASE_URL": database},
+        *("create-staff", "--email", "nadia@example.org", "--name", "N", "--role", "referent"),
     )
     assert again.returncode == 1 and "otpauth" not in again.stdout

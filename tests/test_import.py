@@ -20,7 +20,7 @@ from paris_avenir.staff.importer import describe, import_youths
 from paris_avenir.staff.models import CaseloadAssignment, StaffRole, StaffUser
 from paris_avenir.youths.models import Youth
 from tests.factories import create_staff
-from tests.helpers import csrf_token, sign_in_as
+from tests.helpers import csrf_token, run_cli, sign_in_as
 
 HEADER = "ase_ref;last_name;first_name;birth_date;phone;email;ase_exit_date;referent_email;language"
 GOOD = [
@@ -153,7 +153,9 @@ def test_a_dry_run_counts_and_writes_nothing(session: Session, referent: StaffUs
     assert counts(session) == (0, 0, 0)
 
 
-def test_the_command_exits_non_zero_when_it_imported_nothing(tmp_path: Path) -> None:
+def test_the_command_exits_non_zero_when_it_imported_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     from paris_avenir.db import create_database_engine, make_session_factory
     from paris_avenir.migrate import upgrade_to_head
 
@@ -164,29 +166,29 @@ def test_the_command_exits_non_zero_when_it_imported_nothing(tmp_path: Path) -> 
         create_staff(session, StaffRole.REFERENT, email="awa@example.org")
     engine.dispose()
     environment = {
-        key: value for key, value in os.environ.items() if not key.startswith("PARIS_AVENIR_")
+        "PARIS_AVENIR_DATABASE_URL": database,
+        "PARIS_AVENIR_SMS_FILE": str(tmp_path / "sms.jsonl"),
     }
-    environment["PARIS_AVENIR_DATABASE_URL"] = database
-    environment["PARIS_AVENIR_SMS_FILE"] = str(tmp_path / "sms.jsonl")
     good, bad = tmp_path / "good.csv", tmp_path / "bad.csv"
     good.write_bytes(csv_bytes(GOOD, bom=True))
     bad.write_bytes(csv_bytes([GOOD[0], GOOD[0]]))
-    run = [sys.executable, "-m", "paris_avenir.cli", "import-youths"]
-    failed = subprocess.run(
-        [*run, str(bad)], env=environment, capture_output=True, text=True, timeout=60
+    # The real command once (the console script's process), then in this process.
+    smoke = subprocess.run(
+        [sys.executable, "-m", "paris_avenir.cli", "import-youths", str(bad)],
+        env={
+            **{k: v for k, v in os.environ.items() if not k.startswith("PARIS_AVENIR_")},
+            **environment,
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
-    assert failed.returncode == 1 and "Ligne 3" in failed.stderr
-    tried = subprocess.run(
-        [*run, str(good), "--dry-run"], env=environment, capture_output=True, text=True, timeout=60
-    )
+    assert smoke.returncode == 1 and "Ligne 3" in smoke.stderr
+    tried = run_cli(monkeypatch, capsys, environment, "import-youths", str(good), "--dry-run")
     assert tried.returncode == 0 and "Essai" in tried.stdout
-    done = subprocess.run(
-        [*run, str(good)], env=environment, capture_output=True, text=True, timeout=60
-    )
+    done = run_cli(monkeypatch, capsys, environment, "import-youths", str(good))
     assert done.returncode == 0 and "3 nouveaux jeunes (3 invitations)" in done.stdout
-    again = subprocess.run(
-        [*run, str(good)], env=environment, capture_output=True, text=True, timeout=60
-    )
+    again = run_cli(monkeypatch, capsys, environment, "import-youths", str(good))
     assert "0 nouveaux jeunes" in again.stdout and "3 inchangés" in again.stdout
 
 

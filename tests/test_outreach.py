@@ -26,7 +26,7 @@ from paris_avenir.outreach.models import (
 from paris_avenir.staff.models import StaffTask, StaffUser, TaskKind
 from paris_avenir.youths.models import Channel, Youth
 from tests.factories import assign, create_staff, create_youth
-from tests.helpers import post_form
+from tests.helpers import post_form, run_cli
 
 NOW = datetime(2026, 12, 2, 10, 0, tzinfo=UTC)  # a Wednesday, 11:00 in Paris
 SECRET = "s" * 40
@@ -248,7 +248,9 @@ def test_a_response_within_7_days_is_credited_to_the_contact(
     )
 
 
-def test_outreach_run_prints_who_would_be_contacted(tmp_path: Path) -> None:
+def test_outreach_run_prints_who_would_be_contacted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     from paris_avenir.db import create_database_engine, make_session_factory
     from paris_avenir.migrate import upgrade_to_head
 
@@ -275,10 +277,17 @@ def test_outreach_run_prints_who_would_be_contacted(tmp_path: Path) -> None:
     assert "serait contacté : Silencieux depuis longtemps, 1re relance, SMS" in dry.stdout
     assert "Zabiullah" not in dry.stdout  # an ASE reference, never a name
     assert not (tmp_path / "sms.jsonl").exists()
-    done = subprocess.run(
-        run, env=environment, capture_output=True, text=True, timeout=60, check=True
+    done = run_cli(
+        monkeypatch,
+        capsys,
+        {key: value for key, value in environment.items() if key.startswith("PARIS_AVENIR_")},
+        *run[3:],
     )
-    assert " — contacté : " in done.stdout and "Messages envoyés : 1" in done.stdout
+    assert (
+        done.returncode == 0
+        and " — contacté : " in done.stdout
+        and "Messages envoyés : 1" in done.stdout
+    )
     assert (tmp_path / "sms.jsonl").read_text().count("\n") == 1
 
 

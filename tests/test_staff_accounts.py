@@ -5,10 +5,7 @@ link works once, even opened 30 times at the same moment on PostgreSQL."""
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -28,11 +25,12 @@ from zxcvbn.frequency_lists import FREQUENCY_LISTS  # type: ignore[import-untype
 from paris_avenir.audit.models import AuditEvent
 from paris_avenir.auth import sessions, staff_account
 from paris_avenir.auth.models import AuthMethod, StaffActivation, UserSession
-from paris_avenir.db import utcnow
+from paris_avenir.db import create_database_engine, utcnow
+from paris_avenir.migrate import upgrade_to_head
 from paris_avenir.staff.models import StaffRole, StaffUser
 from tests.conftest import postgres_schema_url
 from tests.factories import create_staff
-from tests.helpers import csrf_token, post_form, sign_in_as
+from tests.helpers import CliResult, csrf_token, post_form, run_cli, sign_in_as
 from tests.servers import RacePlatform, race_platform
 
 STRONG = "lampadaire girafe orageuse 42"
@@ -301,30 +299,24 @@ def test_the_password_policy() -> None:
     assert staff_account.password_problem(STRONG) is None
 
 
-def _cli(tmp_path: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    environment = {
-        key: value for key, value in os.environ.items() if not key.startswith("PARIS_AVENIR_")
-    }
-    environment["PARIS_AVENIR_DATABASE_URL"] = f"sqlite:///{tmp_path / 'cli.sqlite3'}"
-    return subprocess.run(
-        [sys.executable, "-m", "paris_avenir.cli", *args],
-        env=environment,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
-def test_create_staff_with_a_password_applies_the_same_policy(tmp_path: Path) -> None:
-    assert _cli(tmp_path, "migrate").returncode == 0
+def test_create_staff_with_a_password_applies_the_same_policy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    database = f"sqlite:///{tmp_path / 'cli.sqlite3'}"
+    upgrade_to_head(create_database_engine(database))
+    environment = {"PARIS_AVENIR_DATABASE_URL": database}
     account = ["create-staff", "--email", "ops@example.org", "--name", "Ops", "--role", "admin"]
-    short = _cli(tmp_path, *account, "--password-stdin", stdin="a\n")
+
+    def create(password: str) -> CliResult:
+        return run_cli(
+            monkeypatch, capsys, environment, *account, "--password-stdin", stdin=password + "\n"
+        )
+
+    short = create("a")
     assert short.returncode == 1 and "12 caractères" in short.stderr
-    common = _cli(tmp_path, *account, "--password-stdin", stdin=COMMON + "\n")
+    common = create(COMMON)
     assert common.returncode == 1 and "courants" in common.stderr
-    created = _cli(tmp_path, *account, "--password-stdin", stdin=STRONG + "\n")
+    created = create(STRONG)
     assert created.returncode == 0 and "otpauth://totp/" in created.stdout
     assert STRONG not in created.stdout
 
