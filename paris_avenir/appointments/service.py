@@ -17,7 +17,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -36,8 +36,8 @@ from paris_avenir.db import utcnow
 from paris_avenir.kit import quiet_hours
 from paris_avenir.kit.dates import PARIS, paris_day
 from paris_avenir.kit.errors import DomainError
-from paris_avenir.messaging import notifications, sms_texts
-from paris_avenir.messaging.models import OutboxMessage, OutboxStatus
+from paris_avenir.messaging import notifications, outbox, sms_texts
+from paris_avenir.messaging.models import OutboxMessage
 from paris_avenir.staff import tasks
 from paris_avenir.staff.assignments import current_referent_id
 from paris_avenir.staff.models import StaffRole, StaffUser, TaskKind
@@ -528,17 +528,11 @@ def schedule_reminders(
 def _cancel_pending(session: Session, appointment: Appointment) -> None:
     """Nothing about this appointment's slot that has not left yet leaves: its reminders and
     a confirmation still held (quiet hours, a retry)."""
-    session.execute(
-        update(OutboxMessage)
-        .where(
-            or_(
-                OutboxMessage.idempotency_key.like(f"appointment-reminder:{appointment.id}:%"),
-                OutboxMessage.idempotency_key == f"appointment-confirmation:{appointment.id}",
-            ),
-            OutboxMessage.status == OutboxStatus.QUEUED,
-        )
-        .values(status=OutboxStatus.CANCELLED, next_attempt_at=None)
-        .execution_options(synchronize_session=False)
+    outbox.cancel_queued(
+        session,
+        keys=[f"appointment-confirmation:{appointment.id}"],
+        key_prefixes=[f"appointment-reminder:{appointment.id}:"],
+        detail="appointment changed",
     )
 
 

@@ -26,11 +26,12 @@ import asyncio
 import logging
 import threading
 import uuid
+from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -282,6 +283,36 @@ def _cancel_expired(session: Session, message: OutboxMessage, now: datetime, det
     message.next_attempt_at = None
     erase_content(message, now)
     _history(session, message, OutboxStatus.CANCELLED, now, detail=detail)
+
+
+def cancel_queued(
+    session: Session,
+    *,
+    keys: Iterable[str] = (),
+    key_prefixes: Iterable[str] = (),
+    now: datetime | None = None,
+    detail: str = "cancelled",
+) -> int:
+    """What has not left yet and never should (a moved appointment's reminders): the
+    messages still queued under these idempotency keys, or keys starting with these
+    prefixes, are cancelled, with a line in their history. A message being sent
+    right now is not touched: it leaves, once. Returns how many were cancelled."""
+    now = now or utcnow()
+    matches: list[ColumnElement[bool]] = [OutboxMessage.idempotency_key.in_(list(keys))]
+    matches += [
+        OutboxMessage.idempotency_key.startswith(prefix, autoescape=True) for prefix in key_prefixes
+    ]
+    found = session.scalars(
+        select(OutboxMessage)
+        .where(or_(*matches), OutboxMessage.status == OutboxStatus.QUEUED)
+        .with_for_update()
+    ).all()
+    for message in found:
+        message.status = OutboxStatus.CANCELLED
+        message.next_attempt_at = None
+        _history(session, message, OutboxStatus.CANCELLED, now, detail=detail)
+    session.flush()
+    return len(found)
 
 
 def _hold_for_quiet_hours(
