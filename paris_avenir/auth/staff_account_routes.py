@@ -149,8 +149,8 @@ def change_password(
             ip_address=client_ip(request),
         )
     except staff_account.AccountError as error:
-        if not isinstance(error, staff_account.WrongCurrentPassword):
-            session.rollback()
+        # Nothing to undo: the service checks everything before it changes anything, and a
+        # wrong current password's count must stay (it locks the account at five).
         return _account_page(
             request, staff, error=str(error), error_form="mot-de-passe", status_code=422
         )
@@ -178,8 +178,7 @@ def reenrol_totp(
             ip_address=client_ip(request),
         )
     except staff_account.AccountError as error:
-        if not isinstance(error, staff_account.WrongCurrentPassword):
-            session.rollback()
+        # As above: checked before changed; a wrong current password's count stays.
         return _account_page(
             request,
             staff,
