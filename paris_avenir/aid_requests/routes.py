@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, HTTPException, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 from starlette.datastructures import FormData, UploadFile
 
 from paris_avenir.aid_requests import kinds as catalogue
@@ -23,6 +23,7 @@ from paris_avenir.documents.validation import MAX_BYTES, RefusedFile
 from paris_avenir.kit.dates import paris_today
 from paris_avenir.web.forms import FormDep
 from paris_avenir.web.i18n import gettext as _
+from paris_avenir.web.routing import see_other
 from paris_avenir.web.templating import render
 
 router = APIRouter(prefix="/mon-espace")
@@ -30,10 +31,6 @@ router = APIRouter(prefix="/mon-espace")
 
 def _today() -> Any:
     return paris_today()
-
-
-def _redirect(location: str) -> RedirectResponse:
-    return RedirectResponse(location, status_code=303)
 
 
 def _kind_or_404(code: str) -> AidKind:
@@ -206,7 +203,7 @@ def start(
             },
             status_code=409,
         )
-    return _redirect(f"/mon-espace/demandes/{aid_request.id}/etape/{aid_request.current_step or 1}")
+    return see_other(f"/mon-espace/demandes/{aid_request.id}/etape/{aid_request.current_step or 1}")
 
 
 @router.get("/demandes")
@@ -297,7 +294,7 @@ def step_form(
 ) -> Response:
     aid_request = _own_request(session, youth.id, request_id)
     if aid_request.status is not RequestStatus.DRAFT:
-        return _redirect(f"/mon-espace/demandes/{aid_request.id}")
+        return see_other(f"/mon-espace/demandes/{aid_request.id}")
     if not 1 <= step <= len(_sections(catalogue.kind(aid_request.aid_code))):
         raise HTTPException(status_code=404)
     return _step_page(request, session, youth, aid_request, step)
@@ -314,7 +311,7 @@ def step_save(
 ) -> Response:
     aid_request = _own_request(session, youth.id, request_id)
     if aid_request.status is not RequestStatus.DRAFT:
-        return _redirect(f"/mon-espace/demandes/{aid_request.id}")
+        return see_other(f"/mon-espace/demandes/{aid_request.id}")
     kind = catalogue.kind(aid_request.aid_code)
     sections = _sections(kind)
     if not 1 <= step <= len(sections):
@@ -342,8 +339,8 @@ def step_save(
     aid_request.current_step = max(aid_request.current_step, min(step + 1, len(sections)))
     youth.record_activity(utcnow())
     if later:
-        return _redirect("/mon-espace/demandes?enregistre=1")
-    return _redirect(f"/mon-espace/demandes/{aid_request.id}/etape/{min(step + 1, len(sections))}")
+        return see_other("/mon-espace/demandes?enregistre=1")
+    return see_other(f"/mon-espace/demandes/{aid_request.id}/etape/{min(step + 1, len(sections))}")
 
 
 @router.post("/demandes/{request_id}/envoyer")
@@ -372,7 +369,7 @@ def send(
         return _step_page(
             request, session, youth, aid_request, last_step, status_code=422, error=str(error)
         )
-    return _redirect(f"/mon-espace/demandes/{aid_request.id}?envoyee=1")
+    return see_other(f"/mon-espace/demandes/{aid_request.id}?envoyee=1")
 
 
 @router.get("/demandes/{request_id}")
@@ -413,7 +410,7 @@ def withdraw(
     aid_request = _own_request(session, youth.id, request_id)
     # A refusal (a decision came first) reaches the error page with its reason.
     service.withdraw(session, aid_request, youth, reason=raison)
-    return _redirect(f"/mon-espace/demandes/{aid_request.id}")
+    return see_other(f"/mon-espace/demandes/{aid_request.id}")
 
 
 def _missing_rows(kind: AidKind) -> list[RequiredDocument]:
@@ -455,8 +452,8 @@ def missing_documents_link(request: Request, session: SessionDep, youth: Current
         if aid_request.status is RequestStatus.MISSING_DOCUMENTS
     ]
     if len(waiting) == 1:
-        return _redirect(f"/mon-espace/demandes/{waiting[0].id}/pieces")
-    return _redirect("/mon-espace/demandes")
+        return see_other(f"/mon-espace/demandes/{waiting[0].id}/pieces")
+    return see_other("/mon-espace/demandes")
 
 
 @router.get("/demandes/{request_id}/pieces")
@@ -467,7 +464,7 @@ def missing_documents(
     document is added right here, and the référent is told in the same tap."""
     aid_request = _own_request(session, youth.id, request_id)
     if aid_request.status is not RequestStatus.MISSING_DOCUMENTS:
-        return _redirect(f"/mon-espace/demandes/{aid_request.id}")
+        return see_other(f"/mon-espace/demandes/{aid_request.id}")
     return _missing_page(request, session, youth, aid_request)
 
 
@@ -499,4 +496,4 @@ def missing_documents_added(
             error=_("Ajoutez le document demandé : une photo ou un fichier."),
         )
     service.documents_supplied(session, aid_request, youth)
-    return _redirect(f"/mon-espace/demandes/{aid_request.id}?documents=1")
+    return see_other(f"/mon-espace/demandes/{aid_request.id}?documents=1")

@@ -5,7 +5,7 @@ page, this module owns the fields and their defaults."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
@@ -37,6 +37,4 @@ LABELS: dict[str, str] = {
 
 
 def load(session: Session) -> AppointmentPolicy:
-    stored = settings_store.load(session, quiet_hours.POLICY_SETTING_KEY) or {}
-    known = {field.name for field in fields(AppointmentPolicy)}
-    return AppointmentPolicy(**{key: int(value) for key, value in stored.items() if key in known})
+    return settings_store.load_numbers(session, quiet_hours.POLICY_SETTING_KEY, AppointmentPolicy)

@@ -13,12 +13,12 @@ from paris_avenir.appointments.models import Appointment, AppointmentKind, Appoi
 from paris_avenir.appointments.policy import load as load_policy
 from paris_avenir.appointments.slots import Slot
 from paris_avenir.auth.dependencies import CurrentYouth
-from paris_avenir.config import Settings
 from paris_avenir.db import SessionDep, utcnow
 from paris_avenir.kit.dates import paris_day
 from paris_avenir.outreach import engine as outreach_engine
 from paris_avenir.outreach.models import OutreachResponse
 from paris_avenir.web.i18n import gettext
+from paris_avenir.web.routing import base_url
 from paris_avenir.web.templating import render
 from paris_avenir.youths.models import Youth
 
@@ -30,11 +30,6 @@ MOTIFS = {
     "psychologue": AppointmentKind.PSYCHOLOGIST,
     "entretien": AppointmentKind.FOLLOW_UP_INTERVIEW,
 }
-
-
-def _base_url(request: Request) -> str:
-    settings: Settings = request.app.state.settings
-    return settings.base_url
 
 
 def _own(session: SessionDep, youth: Youth, appointment_id: str) -> Appointment:
@@ -176,7 +171,7 @@ def book(
             youth,
             kind,
             creneau,
-            base_url=_base_url(request),
+            base_url=base_url(request),
             shared_with_referent=partage == "oui",
         )
     except service.SlotTaken as taken:
@@ -228,7 +223,7 @@ def appointment_ics(
     request: Request, session: SessionDep, youth: CurrentYouth, appointment_id: str
 ) -> Response:
     appointment = _own(session, youth, appointment_id)
-    link = f"{_base_url(request).rstrip('/')}/mon-espace/rendez-vous/{appointment.id}"
+    link = f"{base_url(request).rstrip('/')}/mon-espace/rendez-vous/{appointment.id}"
     body = ics.calendar_of(
         [appointment],
         summary=service.kind_label(appointment.kind),
@@ -248,7 +243,7 @@ def cancel(
 ) -> Response:
     appointment = _own(session, youth, appointment_id)
     try:
-        service.cancel(session, appointment, youth, base_url=_base_url(request))
+        service.cancel(session, appointment, youth, base_url=base_url(request))
     except service.AppointmentError as error:
         return render(
             request,
@@ -294,7 +289,7 @@ def move(
 ) -> Response:
     appointment = _own(session, youth, appointment_id)
     try:
-        new = service.move(session, appointment, youth, creneau, base_url=_base_url(request))
+        new = service.move(session, appointment, youth, creneau, base_url=base_url(request))
     except service.SlotTaken as taken:
         return _slots_page(
             request,

@@ -9,7 +9,7 @@ from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, BackgroundTasks, Form, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import State
 
@@ -26,6 +26,7 @@ from paris_avenir.staff.models import StaffUser
 from paris_avenir.web.i18n import N_
 from paris_avenir.web.i18n import gettext as _
 from paris_avenir.web.language import chosen_language, remember_language, safe_next
+from paris_avenir.web.routing import see_other
 from paris_avenir.web.templating import render
 from paris_avenir.youths import service as youths_service
 from paris_avenir.youths.models import Youth
@@ -38,10 +39,6 @@ ATTEMPT_COOKIE_PATH = "/connexion"
 def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
-
-
-def _redirect(location: str) -> RedirectResponse:
-    return RedirectResponse(location, status_code=303)
 
 
 def _open_session(
@@ -187,7 +184,7 @@ def sign_in_request_code(
     # Rendered, queued and sent after the commit and the response, for a known number and
     # an unknown one alike: both answer in the same time.
     _send_code_after_response(request, background, result.pending)
-    response = _redirect("/connexion/code" + (f"?suite={suite}" if suite else ""))
+    response = see_other("/connexion/code" + (f"?suite={suite}" if suite else ""))
     response.set_cookie(
         ATTEMPT_COOKIE,
         result.attempt_token,
@@ -210,7 +207,7 @@ def _code_page(
 ) -> Response:
     attempt = codes.find_attempt(session, request.cookies.get(ATTEMPT_COOKIE))
     if attempt is None:
-        return _redirect("/connexion")
+        return see_other("/connexion")
     return render(
         request,
         "auth/code.html",
@@ -245,7 +242,7 @@ def code_submit(
         code=code,
     )
     if check.outcome is codes.CodeOutcome.ACCEPTED and check.youth is not None:
-        response = _redirect(safe_next(suite, "/mon-espace"))
+        response = see_other(safe_next(suite, "/mon-espace"))
         if check.proved_phone:
             # The code just arrived by SMS: a number flagged because messages bounced works.
             youths_service.confirm_phone(session, check.youth)
@@ -309,7 +306,7 @@ def sign_out(request: Request, session: SessionDep) -> Response:
         _oidc(request, provider).end_session_url(id_token) if provider and id_token else None
     )
     if end_session is None:
-        response: Response = _redirect(landing)
+        response: Response = see_other(landing)
     else:
         response = _to_provider_page(
             request,
@@ -335,13 +332,13 @@ def sign_out(request: Request, session: SessionDep) -> Response:
 @router.get("/connexion/franceconnect/deconnecte")
 def franceconnect_signed_out() -> Response:
     """Where FranceConnect sends the browser back after its own sign-out."""
-    return _redirect("/connexion?deconnecte=1")
+    return see_other("/connexion?deconnecte=1")
 
 
 @router.get("/pro/connexion/oidc/deconnecte")
 def staff_oidc_signed_out() -> Response:
     """Where the City's sign-in sends the browser back after its own sign-out."""
-    return _redirect("/pro/connexion?deconnecte=1")
+    return see_other("/pro/connexion?deconnecte=1")
 
 
 # --- Sign-in links (invitations, check-ins) --------------------------------------------
@@ -366,7 +363,7 @@ def login_link_use(request: Request, session: SessionDep, token: str) -> Respons
     if youth is None:
         return render(request, "auth/link.html", {"token": token, "usable": False}, status_code=410)
     landing = {"follow_up_interview": "/mon-espace/rendez-vous/nouveau?motif=entretien"}
-    response = _redirect(landing.get(purpose or "", "/mon-espace"))
+    response = see_other(landing.get(purpose or "", "/mon-espace"))
     _open_session(request, session, response, youth=youth, method=AuthMethod.LINK)
     return response
 
@@ -420,7 +417,7 @@ def _start_flow(
             go_on=_("Continuer vers FranceConnect"),
         )
     else:
-        response = _redirect(started.url)
+        response = see_other(started.url)
     response.set_cookie(
         settings.oidc_state_cookie_name,
         started.state,
@@ -478,7 +475,7 @@ def franceconnect_link_start(
     record = current_user_session(request, session)
     if record is None or not sessions.is_recently_authenticated(record):
         # Linking an identity is sensitive: prove again that this phone is yours.
-        return _redirect("/connexion?suite=/mon-espace")
+        return see_other("/connexion?suite=/mon-espace")
     try:
         return _start_flow(
             request, session, client, purpose="link", youth_id=youth.id, after_form=True
@@ -562,7 +559,7 @@ def franceconnect_callback(
             youth_id=youth.id,
             ip_address=client_ip(request),
         )
-        return _forget_flow(request, _redirect("/mon-espace"))
+        return _forget_flow(request, see_other("/mon-espace"))
     # Matched on the subject only, never on an email or a name.
     youth = session.query(Youth).filter(Youth.franceconnect_subject == subject).first()
     if youth is None:
@@ -574,7 +571,7 @@ def franceconnect_callback(
                 "puis liez FranceConnect dans « Mon espace »."
             ),
         )
-    response = _forget_flow(request, _redirect("/mon-espace"))
+    response = _forget_flow(request, see_other("/mon-espace"))
     _open_session(
         request,
         session,
@@ -624,7 +621,7 @@ def staff_sign_in(
         session, request.app.state.cipher, email=email, password=password, totp_code=totp
     )
     if result.outcome is staff_local.SignInOutcome.ACCEPTED and result.staff is not None:
-        response = _redirect(safe_next(suite, "/pro"))
+        response = see_other(safe_next(suite, "/pro"))
         _open_session(
             request, session, response, staff=result.staff, method=AuthMethod.PASSWORD_TOTP
         )
@@ -704,8 +701,8 @@ def staff_oidc_callback(
     if outcome.needs_totp:
         # The provider asserted no second factor: the platform's TOTP code, in this browser
         # (the state cookie stays, it names the flow waiting for the code).
-        return _redirect(staff_account.SSO_TOTP_PATH)
-    response = _forget_flow(request, _redirect("/pro"))
+        return see_other(staff_account.SSO_TOTP_PATH)
+    response = _forget_flow(request, see_other("/pro"))
     _open_session(
         request,
         session,
@@ -751,7 +748,7 @@ def staff_oidc_totp(
             {"pending": refused.can_retry, "error": str(refused)},
             status_code=422 if refused.can_retry else 410,
         )
-    response = _forget_flow(request, _redirect("/pro"))
+    response = _forget_flow(request, see_other("/pro"))
     _open_session(
         request, session, response, staff=staff, method=AuthMethod.OIDC, id_token=id_token
     )

@@ -42,9 +42,8 @@ Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 
 
 class RefusedFile(DomainError):
-    """The reason, in the youth's language, ready to show under the upload field."""
-
-    status_code: ClassVar[int] = 422
+    """The reason, in the youth's language, ready to show under the upload field (422, as
+    every DomainError)."""
 
 
 class UploadUnavailable(RefusedFile):

@@ -4,8 +4,9 @@ rows with who changed them; the code's defaults apply until then."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import fields
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import JSON, ForeignKey, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
@@ -25,6 +26,18 @@ class PlatformSetting(RecordMixin, Base):
 def load(session: Session, key: str) -> Any | None:
     row = session.scalar(select(PlatformSetting).where(PlatformSetting.key == key))
     return None if row is None else row.value
+
+
+Numbers = TypeVar("Numbers")
+
+
+def load_numbers(session: Session, key: str, shape: type[Numbers]) -> Numbers:
+    """A dataclass of whole numbers from the stored record: the fields it names, read as
+    ints; its defaults for the others. Several dataclasses may share one record (the
+    outreach and appointments policies are one admin page)."""
+    stored = load(session, key) or {}
+    known = {field.name for field in fields(shape)}  # type: ignore[arg-type]
+    return shape(**{name: int(value) for name, value in stored.items() if name in known})
 
 
 def save(

@@ -71,9 +71,7 @@ class PolicyError(DomainError):
 
 
 def load(session: Session) -> OutreachPolicy:
-    stored = settings_store.load(session, SETTING_KEY) or {}
-    known = {field.name for field in fields(OutreachPolicy)}
-    return OutreachPolicy(**{key: int(value) for key, value in stored.items() if key in known})
+    return settings_store.load_numbers(session, SETTING_KEY, OutreachPolicy)
 
 
 def defaults() -> dict[str, int]:

@@ -29,15 +29,12 @@ from paris_avenir.staff import task_queue
 from paris_avenir.web.i18n import LANGUAGES, get_locale, is_offered
 from paris_avenir.web.i18n import gettext as _
 from paris_avenir.web.language import chosen_language, remember_language, safe_next
+from paris_avenir.web.routing import see_other
 from paris_avenir.web.templating import render
 from paris_avenir.youths import service
 from paris_avenir.youths.models import Channel, Youth
 
 router = APIRouter(prefix="/mon-espace")
-
-
-def _redirect(location: str) -> RedirectResponse:
-    return RedirectResponse(location, status_code=303)
 
 
 def _settings(request: Request) -> Settings:
@@ -142,7 +139,7 @@ def save_preferences(
         outreach_opted_out=pas_de_relance == "oui",
         outreach_email_opted_out=pas_de_relance_email == "oui",
     )
-    response = _redirect("/mon-espace/profil?enregistre=1")
+    response = see_other("/mon-espace/profil?enregistre=1")
     remember_language(response, youth.language, secure=request.app.state.settings.is_prod)
     return response
 
@@ -165,7 +162,7 @@ def messages_in_this_language(
             youth_id=youth.id,
             detail={"language": langue},
         )
-    response = _redirect("/mon-espace/profil?enregistre=1")
+    response = see_other("/mon-espace/profil?enregistre=1")
     remember_language(response, youth.language, secure=request.app.state.settings.is_prod)
     return response
 
@@ -189,7 +186,7 @@ def _confirm_first(suite: str) -> RedirectResponse:
     """A page that needs a sign-in of less than 15 minutes (sessions.RECENT_AUTHENTICATION),
     reached with an older one: the youth is still known, so the code goes to their number
     or email at once, on a page that says why."""
-    return _redirect(f"{CONFIRM_PATH}?suite={quote(suite)}")
+    return see_other(f"{CONFIRM_PATH}?suite={quote(suite)}")
 
 
 def _known_destination(youth: Youth) -> str | None:
@@ -217,7 +214,7 @@ def _confirm_page(
     going_to = safe_next(suite, "/mon-espace")
     destination = _known_destination(youth)
     if destination is None:  # FranceConnect only: that sign-in page has it
-        return _redirect(f"/connexion?suite={quote(going_to)}")
+        return see_other(f"/connexion?suite={quote(going_to)}")
     settings = _settings(request)
     attempt = codes.find_attempt(session, request.cookies.get(CONFIRM_COOKIE))
     live = (
@@ -270,7 +267,7 @@ def confirm_it_is_you(
     suite: str = "",
 ) -> Response:
     if not _needs_fresh_sign_in(request, session):
-        return _redirect(safe_next(suite, "/mon-espace"))
+        return see_other(safe_next(suite, "/mon-espace"))
     return _confirm_page(request, session, youth, background, suite, send_again=False)
 
 
@@ -321,7 +318,7 @@ def confirm_contact(
             {"new_value": "", "error": str(error)},
             status_code=422,
         )
-    return _redirect("/mon-espace/profil?enregistre=1")
+    return see_other("/mon-espace/profil?enregistre=1")
 
 
 # --- A number reported as not working -----------------------------------------------------
@@ -333,7 +330,7 @@ def phone_check(request: Request, youth: CurrentYouth, suite: str = "") -> Respo
     messages to it bounce): confirm it, or give a new one."""
     going_to = safe_next(suite, "/mon-espace")
     if youth.phone is None or youth.phone_unreachable_at is None:
-        return _redirect(going_to)
+        return see_other(going_to)
     return render(request, "youths/phone_check.html", {"youth": youth, "suite": going_to})
 
 
@@ -349,7 +346,7 @@ def phone_confirm(
     holds a number reported wrong cannot confirm it for the youth)."""
     going_to = safe_next(suite, "/mon-espace")
     if youth.phone is None or youth.phone_unreachable_at is None:
-        return _redirect(going_to)
+        return see_other(going_to)
     try:
         verification, message = contact_change.request_contact_change(
             session,
@@ -428,4 +425,4 @@ def request_deletion(
             status_code=422,
         )
     deletion.request_deletion(session, youth)
-    return _redirect("/mon-espace/suppression")
+    return see_other("/mon-espace/suppression")
