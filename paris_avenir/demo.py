@@ -31,6 +31,7 @@ from paris_avenir.db import utcnow
 from paris_avenir.kit.dates import PARIS, paris_day, years_before
 from paris_avenir.messaging.models import Message, MessageThread
 from paris_avenir.staff.models import CaseloadAssignment, StaffRole, StaffUser, Team
+from paris_avenir.youths.activity import Activity, record_activity
 from paris_avenir.youths.models import Channel, EmploymentSituation, HousingSituation, Youth
 
 DEMO_SEED = 2026
@@ -431,11 +432,14 @@ def load_demo_data(
             activated_at=None if never_activated else now - timedelta(days=150 + index),
         )
         if not never_activated:
-            youth.record_activity(
+            record_activity(
+                session,
+                youth,
+                Activity.DEMO,
                 now
                 - timedelta(
                     days=quiet_days if quiet_days else rng.randint(0, 20), hours=rng.randint(0, 10)
-                )
+                ),
             )
         session.add(youth)
         session.flush()

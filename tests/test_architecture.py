@@ -56,4 +56,24 @@ def test_one_writer_of_a_youths_last_activity() -> None:
         for line in path.read_text().splitlines()
         if re.search(r"\blast_activity_at\s*=(?!=)", line)
     ]
-    assert writers == ["youths/models.py"]  # Youth.record_activity
+    assert writers == ["youths/activity.py"]  # youths.activity.record_activity
+    calls = [
+        str(path.relative_to(PACKAGE))
+        for path in PACKAGE.rglob("*.py")
+        for line in path.read_text().splitlines()
+        if re.search(r"\bresponded_at\s*=(?!=)", line)
+    ]
+    # Crediting a response: the engine's listener; a check-in answers its own attempt.
+    assert sorted(calls) == ["outreach/checkin.py", "outreach/engine.py", "outreach/engine.py"]
+
+
+def test_the_app_subscribes_to_a_youths_activity(tmp_path: Path) -> None:
+    """youths.activity cannot call the domains above it: they subscribe when imported, and
+    the app imports them all. Without these, a sign-in would credit no outreach step and a
+    wrong number would leave the code sessions open."""
+    from paris_avenir.youths import activity
+
+    create_app(Settings(database_url=f"sqlite:///{tmp_path / 'a.sqlite3'}"))
+    on_activity, on_phone = activity.subscribers()
+    assert on_activity == ["paris_avenir.outreach.engine.credit_activity"]
+    assert on_phone == ["paris_avenir.auth.sessions.end_code_sessions"]

@@ -42,6 +42,7 @@ from paris_avenir.outreach.models import OutreachAttempt, OutreachReason
 from paris_avenir.outreach.policy import load as load_policy
 from paris_avenir.staff import importer, tasks
 from paris_avenir.staff.models import StaffRole, TaskKind
+from paris_avenir.youths.activity import Activity, record_activity
 from paris_avenir.youths.models import Channel, Youth
 from tests.factories import assign, create_appointment, create_staff, create_youth
 from tests.servers import free_port
@@ -454,7 +455,7 @@ def test_a_booking_confirmation_leaves_at_once_in_quiet_hours_an_outreach_email_
 def _outreach_youth(session: Session) -> Youth:
     # Quiet for 30 days: the SMS step is due now, the email step in 7 days.
     youth = _email_youth(session, activated_at=NOW - timedelta(days=200))
-    youth.record_activity(NOW - timedelta(days=30))
+    record_activity(session, youth, Activity.DEMO, NOW - timedelta(days=30))
     session.commit()
     return youth
 

@@ -25,12 +25,12 @@ from paris_avenir.aid_requests.service import (
     record_transition,
 )
 from paris_avenir.audit import service as audit
-from paris_avenir.auth.scope import one_in_scope, youth_scope
 from paris_avenir.db import utcnow
 from paris_avenir.kit.dates import PARIS, add_months, paris_day
 from paris_avenir.messaging import message_templates, notifications, sms_texts
 from paris_avenir.staff import tasks
 from paris_avenir.staff.models import StaffUser, TaskKind
+from paris_avenir.staff.scope import one_in_scope, youth_scope
 from paris_avenir.web import i18n
 from paris_avenir.youths.models import Youth
 

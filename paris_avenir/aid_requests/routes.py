@@ -25,6 +25,7 @@ from paris_avenir.web.forms import FormDep
 from paris_avenir.web.i18n import gettext as _
 from paris_avenir.web.routing import see_other
 from paris_avenir.web.templating import render
+from paris_avenir.youths.activity import Activity, record_activity
 
 router = APIRouter(prefix="/mon-espace")
 
@@ -132,7 +133,7 @@ def _add_uploads(
             continue
         added.append(str(document.id))
     if added:
-        youth.record_activity(utcnow())
+        record_activity(session, youth, Activity.DOCUMENT, utcnow())
     return added, errors
 
 
@@ -337,7 +338,7 @@ def step_save(
                 request, session, youth, aid_request, step, errors=upload_errors, status_code=422
             )
     aid_request.current_step = max(aid_request.current_step, min(step + 1, len(sections)))
-    youth.record_activity(utcnow())
+    record_activity(session, youth, Activity.REQUEST, utcnow())
     if later:
         return see_other("/mon-espace/demandes?enregistre=1")
     return see_other(f"/mon-espace/demandes/{aid_request.id}/etape/{min(step + 1, len(sections))}")

@@ -33,6 +33,7 @@ from paris_avenir.staff import tasks
 from paris_avenir.staff.models import TaskKind
 from paris_avenir.staff.tasks import TaskDetail
 from paris_avenir.web.i18n import N_, SOURCE_LOCALE, gettext, using_locale
+from paris_avenir.youths.activity import Activity, record_activity
 from paris_avenir.youths.models import EmploymentSituation, HousingSituation, Youth
 
 # Where a request may go from each status. Staff decide; the youth drafts, sends,
@@ -298,7 +299,7 @@ def start_request(
             on_behalf_of_youth=staff_id is not None,
         )
     )
-    youth.record_activity(now)
+    record_activity(session, youth, Activity.REQUEST, now)
     session.flush()
     return request
 
@@ -464,7 +465,7 @@ def submit(
     )
     request.submitted_at = now
     _apply_to_profile(youth, kind, request.form_data or {})
-    youth.record_activity(now)
+    record_activity(session, youth, Activity.REQUEST, now)
 
 
 def withdraw(
@@ -495,7 +496,7 @@ def withdraw(
         by_id=None,
         now=now,
     )
-    youth.record_activity(now)
+    record_activity(session, youth, Activity.REQUEST, now)
 
 
 def documents_supplied(
@@ -535,7 +536,7 @@ def documents_supplied(
         aid_request_id=request.id,
         detail=detail,
     )
-    youth.record_activity(now)
+    record_activity(session, youth, Activity.REQUEST, now)
 
 
 # --- What a decision means for the youth ---------------------------------------------------

@@ -20,6 +20,7 @@ from paris_avenir.kit.errors import DomainError
 from paris_avenir.staff import tasks
 from paris_avenir.staff.models import StaffUser, TaskKind
 from paris_avenir.web.i18n import gettext
+from paris_avenir.youths.activity import Activity, record_activity
 from paris_avenir.youths.models import Youth
 
 FEED_HORIZON = timedelta(days=60)
@@ -84,7 +85,7 @@ def mark(
     appointment.status = AppointmentStatus.ATTENDED if attended else AppointmentStatus.MISSED
     youth = session.get_one(Youth, appointment.youth_id)
     if attended:
-        youth.record_activity(appointment.starts_at)
+        record_activity(session, youth, Activity.ATTENDED, appointment.starts_at)
     elif appointment.kind is not AppointmentKind.PSYCHOLOGIST or appointment.shared_with_referent:
         # A missed appointment is often the first sign of a drop-out: the référent calls.
         # Never for a psychologist's session the youth did not share (health data).

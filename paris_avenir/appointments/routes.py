@@ -15,8 +15,6 @@ from paris_avenir.appointments.slots import Slot
 from paris_avenir.auth.dependencies import CurrentYouth
 from paris_avenir.db import SessionDep, utcnow
 from paris_avenir.kit.dates import paris_day
-from paris_avenir.outreach import engine as outreach_engine
-from paris_avenir.outreach.models import OutreachResponse
 from paris_avenir.web.i18n import gettext
 from paris_avenir.web.routing import base_url
 from paris_avenir.web.templating import render
@@ -186,7 +184,6 @@ def book(
         )
     except service.BookingLimitReached:
         return _slots_page(request, session, youth, kind, status_code=409)
-    outreach_engine.record_response(session, youth.id, OutreachResponse.BOOKING)
     return RedirectResponse(f"/mon-espace/rendez-vous/{appointment.id}?confirme=1", status_code=303)
 
 

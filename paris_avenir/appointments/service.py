@@ -42,6 +42,7 @@ from paris_avenir.staff import tasks
 from paris_avenir.staff.assignments import current_referent_id
 from paris_avenir.staff.models import StaffRole, StaffUser, TaskKind
 from paris_avenir.web import i18n
+from paris_avenir.youths.activity import Activity, record_activity
 from paris_avenir.youths.models import Youth
 
 KIND_LABELS = {
@@ -369,7 +370,11 @@ def book(
         replacing.calendar_sequence += 1
         appointment.series_id = replacing.series_id or replacing.id
         appointment.calendar_sequence = replacing.calendar_sequence + 1
-    youth.record_activity(now)
+    if booked_by_staff_id is not None:
+        activity = Activity.BOOKED_BY_STAFF
+    else:
+        activity = Activity.BOOKING if replacing is None else Activity.APPOINTMENT_MOVED
+    record_activity(session, youth, activity, now)
     if kind is AppointmentKind.FOLLOW_UP_INTERVIEW:
         # The référent's "fix the 6-month interview" task is done.
         tasks.close_done(
@@ -575,7 +580,7 @@ def cancel(
     appointment.cancelled_at = now
     appointment.calendar_sequence += 1
     _cancel_pending(session, appointment)
-    youth.record_activity(now)
+    record_activity(session, youth, Activity.APPOINTMENT_CANCELLED, now)
     _announce_cancellation(
         session, youth, appointment, base_url=base_url or _default_base_url(), now=now
     )

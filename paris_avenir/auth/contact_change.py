@@ -15,6 +15,7 @@ from paris_avenir.kit.crypto import constant_time_equals, keyed_hash, new_numeri
 from paris_avenir.kit.errors import DomainError
 from paris_avenir.messaging.models import OutboxMessage
 from paris_avenir.web.i18n import gettext
+from paris_avenir.youths.activity import Activity, record_activity
 from paris_avenir.youths.models import Channel, ContactVerification, Youth
 
 CONTACT_CODE_LIFETIME = timedelta(minutes=10)
@@ -149,5 +150,5 @@ def confirm_contact_change(
         detail={"channel": verification.channel.value},
         now=now,
     )
-    youth.record_activity(now)
+    record_activity(session, youth, Activity.CONTACT_CHANGED, now)
     return verification.channel

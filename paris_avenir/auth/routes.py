@@ -20,8 +20,6 @@ from paris_avenir.auth.models import AuthMethod
 from paris_avenir.auth.oidc import FLOW_LIFETIME, OidcClient, OidcFailure, ProviderUnavailable
 from paris_avenir.config import Settings
 from paris_avenir.db import SessionDep, utcnow
-from paris_avenir.outreach import engine as outreach_engine
-from paris_avenir.outreach.models import OutreachResponse
 from paris_avenir.staff.models import StaffUser
 from paris_avenir.web.i18n import N_
 from paris_avenir.web.i18n import gettext as _
@@ -29,6 +27,7 @@ from paris_avenir.web.language import chosen_language, remember_language, safe_n
 from paris_avenir.web.routing import see_other
 from paris_avenir.web.templating import render
 from paris_avenir.youths import service as youths_service
+from paris_avenir.youths.activity import Activity, record_activity
 from paris_avenir.youths.models import Youth
 
 router = APIRouter()
@@ -69,9 +68,8 @@ def _open_session(
         # the youth's (a shared or borrowed phone); the profile offers to align them.
         if chosen_language(request) is None:
             remember_language(response, youth.language, secure=settings.is_prod)
-        youth.record_activity(now)
+        record_activity(session, youth, Activity.SIGN_IN, now)
         youth.activated_at = youth.activated_at or now
-        outreach_engine.record_response(session, youth.id, OutreachResponse.SIGN_IN, now=now)
         audit.record(
             session,
             "youth.sign_in",

@@ -22,6 +22,8 @@ from paris_avenir.config import Settings
 from paris_avenir.db import utcnow
 from paris_avenir.kit.crypto import new_token, token_hash
 from paris_avenir.staff.models import StaffUser
+from paris_avenir.youths.activity import on_phone_reported_wrong
+from paris_avenir.youths.models import Youth
 
 YOUTH_LIFETIME = timedelta(days=90)  # without a visit (sliding)
 YOUTH_MAX_LIFETIME = timedelta(days=90)  # after the sign-in, whatever the activity
@@ -226,3 +228,9 @@ def signed_in_as(request: Request) -> str | None:
         live = now < row.authenticated_at + YOUTH_MAX_LIFETIME
         return "youth" if live else None
     return "staff" if now - row.last_seen_at <= STAFF_IDLE_TIMEOUT else None
+
+
+@on_phone_reported_wrong
+def end_code_sessions(session: Session, youth: Youth, now: datetime) -> None:
+    """A number someone else answers: whoever holds that phone may hold a code session."""
+    revoke_code_sessions_for_youth(session, youth.id, now=now)

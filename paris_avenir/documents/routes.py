@@ -11,15 +11,16 @@ from fastapi.responses import RedirectResponse, Response
 from paris_avenir.aid_requests import service as requests_service
 from paris_avenir.audit import service as audit
 from paris_avenir.auth.dependencies import CurrentStaff, CurrentYouth, client_ip
-from paris_avenir.auth.scope import deny, youth_for_staff
 from paris_avenir.db import SessionDep, utcnow
 from paris_avenir.documents import dates, service
 from paris_avenir.documents.models import Document, DocumentKind
 from paris_avenir.documents.storage import DocumentStore
 from paris_avenir.documents.validation import MAX_BYTES, RefusedFile
 from paris_avenir.kit.dates import paris_today
+from paris_avenir.staff.scope import deny, youth_for_staff
 from paris_avenir.web.i18n import gettext as _
 from paris_avenir.web.templating import render
+from paris_avenir.youths.activity import Activity, record_activity
 
 logger = logging.getLogger(__name__)
 
@@ -155,7 +156,7 @@ def upload(
             back=retour,
             error=str(refusal),
         )
-    youth.record_activity(utcnow())
+    record_activity(session, youth, Activity.DOCUMENT, utcnow())
     return RedirectResponse(
         _safe_return(retour) if retour else "/mon-espace/documents?ajoute=1", status_code=303
     )

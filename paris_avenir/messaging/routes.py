@@ -10,19 +10,18 @@ from fastapi.responses import RedirectResponse, Response
 from paris_avenir.aid_requests import service as requests_service
 from paris_avenir.audit import service as audit
 from paris_avenir.auth.dependencies import CurrentStaff, CurrentYouth, client_ip
-from paris_avenir.auth.scope import youth_for_staff
 from paris_avenir.config import Settings
 from paris_avenir.db import SessionDep, utcnow
 from paris_avenir.documents import service as documents
 from paris_avenir.messaging import notifications, service, unsubscribe
 from paris_avenir.messaging.models import MessageThread
-from paris_avenir.outreach import engine as outreach_engine
-from paris_avenir.outreach.models import OutreachResponse
+from paris_avenir.staff.scope import youth_for_staff
 from paris_avenir.web import i18n
 from paris_avenir.web.forms import FormDep
 from paris_avenir.web.language import chosen_language
 from paris_avenir.web.templating import render
 from paris_avenir.youths import service as youth_service
+from paris_avenir.youths.activity import Activity, record_activity
 from paris_avenir.youths.models import Youth
 
 router = APIRouter()
@@ -94,8 +93,7 @@ def reply(
         return _thread_page(
             request, session, youth.id, found, error=str(error), typed=body, status_code=422
         )
-    youth.record_activity(utcnow())
-    outreach_engine.record_response(session, youth.id, OutreachResponse.MESSAGE)
+    record_activity(session, youth, Activity.MESSAGE, utcnow())
     return RedirectResponse(f"/mon-espace/messages/{found.id}#dernier", status_code=303)
 
 

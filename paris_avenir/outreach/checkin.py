@@ -14,6 +14,7 @@ from paris_avenir.kit.crypto import id_from_signed, signed_id
 from paris_avenir.outreach.models import OutreachAttempt, OutreachReason, OutreachResponse
 from paris_avenir.staff import tasks
 from paris_avenir.staff.models import TaskKind
+from paris_avenir.youths.activity import Activity, record_activity
 from paris_avenir.youths.models import Youth
 
 LIFETIME = timedelta(days=14)
@@ -59,7 +60,7 @@ def answer(
         return False
     session.refresh(attempt)
     youth = session.get_one(Youth, attempt.youth_id)
-    youth.record_activity(now)
+    record_activity(session, youth, Activity.CHECK_IN, now)
     if needs_help:
         tasks.open_task(
             session,

@@ -18,7 +18,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
-from sqlalchemy import ColumnElement, exists, func, or_, select, text
+from sqlalchemy import ColumnElement, exists, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
@@ -39,6 +39,7 @@ from paris_avenir.staff import task_queue, tasks
 from paris_avenir.staff.models import StaffTask, TaskKind
 from paris_avenir.staff.tasks import Escalation, TaskDetail
 from paris_avenir.web import i18n
+from paris_avenir.youths.activity import Activity, ActivityEvent, on_activity
 from paris_avenir.youths.models import Channel, Youth
 
 ADVISORY_LOCK_KEY = 7_414_2026  # any constant shared by every scheduler of this database
@@ -452,6 +453,36 @@ def record_response(
         attempt.responded_at = now
         attempt.response = response
     return attempt
+
+
+# What a youth does that answers the watch, by kind of activity (youths.activity).
+RESPONSE_TO_ACTIVITY = {
+    Activity.SIGN_IN: OutreachResponse.SIGN_IN,
+    Activity.MESSAGE: OutreachResponse.MESSAGE,
+    Activity.BOOKING: OutreachResponse.BOOKING,
+}
+
+
+@on_activity
+def credit_activity(session: Session, event: ActivityEvent) -> None:
+    """The one crediting of outreach responses: a person of the team in touch answers the
+    step their task came from; a sign-in, a message or a booking answers the latest contact
+    within the window. (A check-in answers its own attempt: outreach/checkin.py.)"""
+    if event.kind is Activity.STAFF_CONTACT:
+        if event.outreach_attempt_id is not None:
+            session.execute(
+                update(OutreachAttempt)
+                .where(
+                    OutreachAttempt.id == event.outreach_attempt_id,
+                    OutreachAttempt.responded_at.is_(None),
+                )
+                .values(responded_at=event.at, response=OutreachResponse.STAFF_CONTACT)
+                .execution_options(synchronize_session=False)
+            )
+        return
+    response = RESPONSE_TO_ACTIVITY.get(event.kind)
+    if response is not None:
+        record_response(session, event.youth.id, response, now=event.at)
 
 
 # --- The other triggers -------------------------------------------------------------------

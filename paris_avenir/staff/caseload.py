@@ -20,10 +20,10 @@ from paris_avenir.appointments.models import (
     AppointmentKind,
     AppointmentStatus,
 )
-from paris_avenir.auth.scope import youth_scope
 from paris_avenir.db import utcnow
 from paris_avenir.kit.dates import add_months, birthday, paris_day
 from paris_avenir.staff.models import StaffUser
+from paris_avenir.staff.scope import youth_scope
 from paris_avenir.web.i18n import gettext
 from paris_avenir.youths.models import Youth
 

@@ -495,7 +495,7 @@ def _refused(
     ip_address: str | None,
     now: datetime,
 ) -> None:
-    """A line refused for scope, traced like any access out of scope (auth.scope.deny): the
+    """A line refused for scope, traced like any access out of scope (staff.scope.deny): the
     security officer sees who tried which youth; the importer is told nothing more."""
     audit.record(
         session,

@@ -16,9 +16,9 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 
 from paris_avenir.auth.dependencies import CurrentStaff, client_ip
-from paris_avenir.auth.scope import youth_for_staff
 from paris_avenir.db import SessionDep
 from paris_avenir.staff.models import Permission, StaffUser
+from paris_avenir.staff.scope import youth_for_staff
 from paris_avenir.youths.models import Youth
 
 

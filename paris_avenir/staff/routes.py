@@ -1,7 +1,7 @@
 """The back office's home and the youth file: the dashboard of a caseload (or a team), the
 file with its journal, reassignment, "numéro bon" and pausing the watch. Instruction is in
 aid_requests/staff_routes.py, counter mode in staff/counter_routes.py. Every route that takes
-a youth id goes through auth.scope (404 + audit outside the caller's scope); every view of a
+a youth id goes through staff.scope (404 + audit outside the caller's scope); every view of a
 youth's data is audited."""
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from paris_avenir.appointments import labels as appointment_labels
 from paris_avenir.appointments.models import Appointment, AppointmentKind
 from paris_avenir.audit import service as audit
 from paris_avenir.auth.dependencies import CurrentStaff, client_ip
-from paris_avenir.auth.scope import youth_for_staff
 from paris_avenir.db import SessionDep
 from paris_avenir.documents import service as documents
 from paris_avenir.kit.dates import PARIS, paris_today
@@ -37,6 +36,7 @@ from paris_avenir.staff import (
 from paris_avenir.staff import service as staff_service
 from paris_avenir.staff.models import Permission, StaffUser
 from paris_avenir.staff.permissions import CounterStaff, TeamYouth
+from paris_avenir.staff.scope import youth_for_staff
 from paris_avenir.web.i18n import gettext as _
 from paris_avenir.web.routing import base_url, parse_enum, see_other
 from paris_avenir.web.templating import render

@@ -36,14 +36,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
 from paris_avenir.audit import service as audit
-from paris_avenir.auth import sessions
-from paris_avenir.auth.scope import one_in_scope, youth_scope
 from paris_avenir.db import utcnow
 from paris_avenir.kit import quiet_hours
 from paris_avenir.kit.dates import PARIS, paris_day
 from paris_avenir.kit.holidays import is_public_holiday
 from paris_avenir.messaging import outbox
-from paris_avenir.outreach.models import OutreachAttempt, OutreachResponse
 from paris_avenir.staff import assignments, journal
 from paris_avenir.staff.models import (
     StaffRole,
@@ -52,7 +49,9 @@ from paris_avenir.staff.models import (
     TaskKind,
     TaskOutcome,
 )
+from paris_avenir.staff.scope import one_in_scope, youth_scope
 from paris_avenir.web.i18n import N_, SOURCE_LOCALE, gettext, using_locale
+from paris_avenir.youths.activity import Activity, record_activity, report_phone_wrong
 from paris_avenir.youths.models import Channel, Youth
 
 # Staff work on weekdays; an urgent task is due by the end of the working day.
@@ -488,7 +487,7 @@ def visible_to(staff: StaffUser) -> ColumnElement[bool]:
 
 
 def scoped_youth_ids(staff: StaffUser) -> Select[uuid.UUID]:
-    """The youths the staff member follows now (auth.scope's rule), for an IN clause."""
+    """The youths the staff member follows now (staff.scope's rule), for an IN clause."""
     return select(Youth.id).where(youth_scope(staff))
 
 
@@ -632,24 +631,15 @@ def _apply_outcome(session: Session, task: StaffTask, outcome: TaskOutcome, now:
     if outcome in CONTACT_OUTCOMES:
         # A person was in touch: the watch restarts from today and stays silent (automation
         # yields to people), and the contact is credited to the watch's step, if any.
-        youth.record_activity(now)
-        if task.outreach_attempt_id is not None:
-            session.execute(
-                update(OutreachAttempt)
-                .where(
-                    OutreachAttempt.id == task.outreach_attempt_id,
-                    OutreachAttempt.responded_at.is_(None),
-                )
-                .values(responded_at=now, response=OutreachResponse.STAFF_CONTACT)
-                .execution_options(synchronize_session=False)
-            )
-    elif outcome is TaskOutcome.WRONG_NUMBER and youth.phone is not None:
-        # Someone else answers this number: no more SMS, no more sign-in code to it, and the
-        # sessions a code opened end (whoever holds the phone may hold them). The youth,
-        # signed in another way, confirms it or gives a new one.
-        youth.phone_unreachable_at = youth.phone_unreachable_at or now
-        youth.phone_reported_wrong_at = now
-        sessions.revoke_code_sessions_for_youth(session, youth.id, now=now)
+        record_activity(
+            session,
+            youth,
+            Activity.STAFF_CONTACT,
+            now,
+            outreach_attempt_id=task.outreach_attempt_id,
+        )
+    elif outcome is TaskOutcome.WRONG_NUMBER:
+        report_phone_wrong(session, youth, now)
 
 
 def close_done(

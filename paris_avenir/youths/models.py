@@ -88,18 +88,12 @@ class Youth(RecordMixin, Base):
 
     # Meaningful activity only (sign-in, request action, message, attended appointment,
     # check-in answer, a person of the team in touch): what the outreach cycle measures
-    # quietness against. Written through record_activity() only.
+    # quietness against. Written through youths.activity.record_activity() only.
     last_activity_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     @property
     def display_name(self) -> str:
         return f"{self.first_name} {self.last_name}"
-
-    def record_activity(self, at: datetime) -> None:
-        """The youth was active, or reached, at `at`. Never moves backwards: an attended
-        appointment counts from its start, which may precede a later sign-in."""
-        if self.last_activity_at is None or at > self.last_activity_at:
-            self.last_activity_at = at
 
 
 class FollowUpNote(RecordMixin, Base):

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from paris_avenir.audit import service as audit
 from paris_avenir.db import utcnow
 from paris_avenir.web.i18n import is_offered
+from paris_avenir.youths.activity import Activity, record_activity
 from paris_avenir.youths.models import Channel, Youth
 
 
@@ -98,7 +99,7 @@ def update_preferences(
             youth_id=youth.id,
             now=now,
         )
-    youth.record_activity(now)
+    record_activity(session, youth, Activity.PROFILE, now)
 
 
 # --- A number flagged as not working ------------------------------------------------------
@@ -128,4 +129,4 @@ def confirm_phone(
         now=now,
     )
     if by_staff_id is None:
-        youth.record_activity(now)
+        record_activity(session, youth, Activity.PHONE_CONFIRMED, now)
