@@ -17,22 +17,30 @@ from paris_avenir.aid_requests import staff_routes as instruction_routes
 from paris_avenir.appointments import routes as appointment_routes
 from paris_avenir.appointments import staff_routes as appointment_staff_routes
 from paris_avenir.auth import routes as auth_routes
-from paris_avenir.auth import sessions, staff_account_routes
+from paris_avenir.auth import sessions, staff_account_routes, staff_sign_in_routes
 from paris_avenir.auth.oidc import OidcClient, ProviderSettings
+from paris_avenir.backoffice import (
+    admin_routes,
+    counter_routes,
+    import_routes,
+    task_routes,
+    team_routes,
+)
+from paris_avenir.backoffice import labels as staff_labels
+from paris_avenir.backoffice import routes as staff_routes
 from paris_avenir.config import Settings, get_settings
 from paris_avenir.db import create_database_engine, make_session_factory
 from paris_avenir.documents import routes as document_routes
 from paris_avenir.documents.clamav import scanner_from_settings
 from paris_avenir.documents.storage import DocumentStore
 from paris_avenir.kit.crypto import build_cipher, configure_at_rest
+from paris_avenir.kit.forms import french_number
 from paris_avenir.messaging import routes as messaging_routes
 from paris_avenir.messaging import webhooks as messaging_webhooks
 from paris_avenir.messaging.channels import Channels, build_channels
 from paris_avenir.messaging.outbox import OutboxWorker
+from paris_avenir.outreach import engine as outreach_engine
 from paris_avenir.outreach import routes as outreach_routes
-from paris_avenir.staff import admin_routes, counter_routes, import_routes, task_routes, team_routes
-from paris_avenir.staff import labels as staff_labels
-from paris_avenir.staff import routes as staff_routes
 from paris_avenir.stats import routes as stats_routes
 from paris_avenir.web import language as language_routes
 from paris_avenir.web import routes as web_routes
@@ -53,6 +61,7 @@ from paris_avenir.web.middleware import (
 )
 from paris_avenir.web.static_assets import StaticAssets
 from paris_avenir.web.templating import build_environment
+from paris_avenir.youths import activity
 from paris_avenir.youths import routes as youth_routes
 
 # How uvicorn serves the application, in `serve` and in the tests' servers alike. uvicorn's
@@ -117,6 +126,11 @@ def create_app(
     channels: Channels | None = None,
 ) -> FastAPI:
     settings = settings or get_settings()
+    # youths.activity cannot call the domains above it: they subscribe (idempotent). The
+    # watch credits its steps from a youth's activity; a number reported wrong ends the
+    # sessions a code opened.
+    activity.on_activity(outreach_engine.credit_activity)
+    activity.on_phone_reported_wrong(sessions.end_code_sessions)
     owns_engine = engine is None
     engine = engine or create_database_engine(settings.database_url)
 
@@ -136,9 +150,9 @@ def create_app(
     )
     static_assets = StaticAssets()
     templates = build_environment(static_assets)
-    # Staff pages show every code through one function (staff/labels.py).
+    # Staff pages show every code through one function (backoffice/labels.py).
     templates.globals["label"] = staff_labels.label
-    templates.filters["nombre"] = staff_labels.french_number
+    templates.filters["nombre"] = french_number
     app.state.settings = settings
     app.state.engine = engine
     app.state.session_factory = session_factory or make_session_factory(engine)
@@ -161,6 +175,7 @@ def create_app(
     app.include_router(web_routes.router)
     app.include_router(language_routes.router)
     app.include_router(auth_routes.router)
+    app.include_router(staff_sign_in_routes.router)
     app.include_router(staff_account_routes.router)
     app.include_router(youth_routes.router)
     app.include_router(appointment_routes.router)

@@ -219,8 +219,8 @@ def cmd_rotate_document_keys(_args: argparse.Namespace) -> int:
 def cmd_import_youths(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from paris_avenir.backoffice.importer import describe, import_youths
     from paris_avenir.db import make_session_factory
-    from paris_avenir.staff.importer import describe, import_youths
 
     settings = _load_settings()
     try:

@@ -20,10 +20,10 @@ from paris_avenir.audit.models import AuditEvent
 from paris_avenir.auth import sessions
 from paris_avenir.auth.models import AuthMethod
 from paris_avenir.auth.staff_local import CreatedStaff, create_staff
+from paris_avenir.backoffice.team import disable_staff
 from paris_avenir.db import create_database_engine, utcnow
 from paris_avenir.migrate import upgrade_to_head
 from paris_avenir.staff.models import StaffRole
-from paris_avenir.staff.service import disable_staff
 from tests.helpers import post_form, run_cli
 
 PASSWORD = "correct horse battery staple"

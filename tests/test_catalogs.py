@@ -38,6 +38,7 @@ YOUTH_FACING_MODULES = (
     "auth/codes.py",
     "auth/contact_change.py",
     "auth/routes.py",
+    "auth/sign_in.py",
     "documents",
     "messaging/notifications.py",
     "messaging/service.py",

@@ -166,7 +166,7 @@ async def test_clean_files_pass_the_scanner(
 def test_every_upload_goes_through_the_scanner_counter_mode_included(
     app: FastAPI, session: Session
 ) -> None:
-    # The staff counter (staff/counter.py) stores through the same service and store.
+    # The staff counter (backoffice/counter.py) stores through the same service and store.
     with pytest.raises(RefusedFile, match="virus"):
         documents.add_document(
             session,

@@ -30,6 +30,7 @@ from paris_avenir.aid_requests import instruction
 from paris_avenir.aid_requests.models import AidCode, AidRequest, RequestStatus
 from paris_avenir.appointments import service as appointments
 from paris_avenir.auth import codes
+from paris_avenir.backoffice import importer
 from paris_avenir.config import Settings
 from paris_avenir.kit.dates import add_months
 from paris_avenir.messaging import notifications, outbox, unsubscribe
@@ -40,7 +41,7 @@ from paris_avenir.messaging.models import OutboxMessage, OutboxStatus
 from paris_avenir.outreach import engine
 from paris_avenir.outreach.models import OutreachAttempt, OutreachReason
 from paris_avenir.outreach.policy import load as load_policy
-from paris_avenir.staff import importer, tasks
+from paris_avenir.staff import tasks
 from paris_avenir.staff.models import StaffRole, TaskKind
 from paris_avenir.youths.activity import Activity, record_activity
 from paris_avenir.youths.models import Channel, Youth

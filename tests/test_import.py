@@ -15,8 +15,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from paris_avenir.auth.models import LoginLink
+from paris_avenir.backoffice.importer import describe, import_youths
 from paris_avenir.messaging.models import OutboxMessage
-from paris_avenir.staff.importer import describe, import_youths
 from paris_avenir.staff.models import CaseloadAssignment, StaffRole, StaffUser
 from paris_avenir.youths.models import Youth
 from tests.factories import create_staff

@@ -26,12 +26,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from paris_avenir.audit.models import AuditEvent
 from paris_avenir.auth import sessions
 from paris_avenir.auth.models import AuthMethod
+from paris_avenir.backoffice.importer import describe, import_youths
 from paris_avenir.config import Settings
 from paris_avenir.messaging import outbox
 from paris_avenir.messaging.channels import build_channels
 from paris_avenir.messaging.models import OutboxMessage
 from paris_avenir.staff import assignments
-from paris_avenir.staff.importer import describe, import_youths
 from paris_avenir.staff.models import StaffRole, StaffTask, StaffUser, TaskKind, Team
 from paris_avenir.youths.import_models import ImportPreview
 from paris_avenir.youths.models import Youth

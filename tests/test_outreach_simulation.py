@@ -24,8 +24,7 @@ from paris_avenir.kit.quiet_hours import DEFAULT as QUIET_HOURS
 from paris_avenir.messaging.models import OutboxMessage
 from paris_avenir.outreach import engine
 from paris_avenir.outreach.models import OutreachAttempt, OutreachReason, OutreachResponse
-from paris_avenir.staff import service as staff_service
-from paris_avenir.staff import tasks
+from paris_avenir.staff import reassignment, tasks
 from paris_avenir.staff.models import (
     CaseloadAssignment,
     StaffRole,
@@ -178,7 +177,7 @@ def test_120_days_of_outreach_for_360_youths(session: Session) -> None:
             if plan.behaviour == "active" and day % 10 == 0:
                 youth.last_activity_at = now
             if day == REASSIGNED_ON and plan.moves_to is not None:
-                staff_service.reassign(
+                reassignment.reassign(
                     session,
                     youth_id,
                     to_referent_id=referents[plan.moves_to].id,

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from paris_avenir.aid_requests.models import AidCode, AidRequest, RequestStatus
 from paris_avenir.audit.models import AuditEvent
-from paris_avenir.staff.importer import describe, import_youths
+from paris_avenir.backoffice.importer import describe, import_youths
 from paris_avenir.staff.models import StaffRole, StaffUser
 from paris_avenir.stats import service
 from paris_avenir.stats.service import AidRow, Cell, OutreachRow, Statistics

@@ -18,10 +18,10 @@ from paris_avenir.aid_requests.catalogue import ensure_catalogue
 from paris_avenir.aid_requests.models import AidCode, AidRequest, RequestStatus
 from paris_avenir.audit import service as audit
 from paris_avenir.audit.models import AuditEvent
+from paris_avenir.backoffice import labels
 from paris_avenir.db import utcnow
 from paris_avenir.documents.models import DocumentKind
 from paris_avenir.outreach.models import OutreachAttempt, OutreachReason
-from paris_avenir.staff import labels
 from paris_avenir.staff.models import StaffRole, StaffUser, Team
 from paris_avenir.youths.models import Channel, Youth
 from tests.factories import PDF_BYTES, assign, create_document, create_staff, create_youth

@@ -18,12 +18,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from paris_avenir.audit.models import AuditEvent
+from paris_avenir.backoffice import task_queue
 from paris_avenir.kit.dates import PARIS
 from paris_avenir.messaging.models import OutboxMessage, OutboxStatus
 from paris_avenir.messaging.outbox import ERASED
 from paris_avenir.outreach import checkin, engine
 from paris_avenir.outreach.models import OutreachAttempt, OutreachReason, OutreachResponse
-from paris_avenir.staff import task_queue, tasks
+from paris_avenir.staff import tasks
 from paris_avenir.staff.models import StaffRole, StaffTask, StaffUser, TaskKind, TaskOutcome, Team
 from paris_avenir.youths.models import Channel, FollowUpNote, Youth
 from tests.factories import TEST_FERNET_KEY, assign, create_staff, create_task, create_youth
@@ -626,14 +627,14 @@ def test_an_escalated_alert_emails_the_supervisor(
 def test_reassigning_a_youth_moves_their_open_tasks(
     session: Session, referent: StaffUser, supervisor: StaffUser
 ) -> None:
-    from paris_avenir.staff import service as staff_service
+    from paris_avenir.staff import reassignment
 
     youth = followed_youth(session, referent)
     open_alert(session, youth)
     done = create_task(session, youth, TaskKind.DELETION_REQUEST, now=NOW)
     tasks.close_task(session, _cipher(), done, by=referent, outcome="fait", now=NOW)
     newcomer = create_staff(session, team_id=referent.team_id)
-    staff_service.reassign(session, youth.id, to_referent_id=newcomer.id, by=supervisor, now=NOW)
+    reassignment.reassign(session, youth.id, to_referent_id=newcomer.id, by=supervisor, now=NOW)
     assignees = {task.kind: task.assignee_id for task in session.scalars(select(StaffTask)).all()}
     assert assignees == {
         TaskKind.NEEDS_HELP_ALERT: newcomer.id,
@@ -1048,8 +1049,8 @@ async def test_a_task_held_for_a_youth_one_no_longer_follows_shows_nothing(
 def test_a_disabled_account_or_a_new_role_hands_its_tasks_over_at_once(
     session: Session, referent: StaffUser, supervisor: StaffUser
 ) -> None:
-    from paris_avenir.staff import admin
-    from paris_avenir.staff import service as staff_service
+    from paris_avenir.backoffice import admin
+    from paris_avenir.backoffice import team as staff_service
 
     first, second = followed_youth(session, referent), followed_youth(session, referent)
     open_alert(session, first)
@@ -1247,12 +1248,12 @@ def test_after_an_absence_the_next_cycle_gives_the_referent_their_tasks_back(
 def test_reassigning_a_youth_emails_the_new_referent_of_an_open_alert(
     session: Session, referent: StaffUser, supervisor: StaffUser
 ) -> None:
-    from paris_avenir.staff import service as staff_service
+    from paris_avenir.staff import reassignment
 
     youth = followed_youth(session, referent)
     open_alert(session, youth)
     newcomer = create_staff(session, team_id=referent.team_id)
-    staff_service.reassign(
+    reassignment.reassign(
         session, youth.id, to_referent_id=newcomer.id, by=supervisor, now=NOW, base_url="http://x"
     )
     emailed = session.scalars(

@@ -17,14 +17,12 @@ from paris_avenir.aid_requests.kinds.base import Eligibility, Verdict
 from paris_avenir.aid_requests.models import AidRequest, RequestStatus
 from paris_avenir.audit import service as audit
 from paris_avenir.auth.dependencies import CurrentStaff, client_ip
+from paris_avenir.backoffice import labels
 from paris_avenir.db import SessionDep, utcnow
 from paris_avenir.documents import service as documents
 from paris_avenir.kit.dates import paris_today
 from paris_avenir.kit.forms import parse_euros
-from paris_avenir.staff import (
-    labels,
-    reasons,
-)
+from paris_avenir.staff import reasons
 from paris_avenir.staff.models import StaffUser
 from paris_avenir.web.i18n import gettext as _
 from paris_avenir.web.routing import base_url, see_other

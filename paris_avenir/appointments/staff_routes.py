@@ -17,11 +17,11 @@ from paris_avenir.appointments.models import (
     AvailabilityException,
     WeeklyAvailability,
 )
+from paris_avenir.auth.permissions import CalendarStaff
 from paris_avenir.config import Settings
 from paris_avenir.db import SessionDep, utcnow
 from paris_avenir.kit.dates import PARIS, paris_day, paris_today
 from paris_avenir.staff.models import StaffRole, StaffUser
-from paris_avenir.staff.permissions import CalendarStaff
 from paris_avenir.web.i18n import gettext as _
 from paris_avenir.web.templating import render
 

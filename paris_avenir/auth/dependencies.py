@@ -11,7 +11,7 @@ from fastapi import Depends, HTTPException, Request
 from paris_avenir.auth import sessions
 from paris_avenir.auth.models import UserSession
 from paris_avenir.db import SessionDep
-from paris_avenir.staff import assignments, task_queue
+from paris_avenir.staff import assignments, tasks
 from paris_avenir.staff.models import StaffUser
 from paris_avenir.youths.models import Youth
 
@@ -64,7 +64,7 @@ def require_staff(request: Request, session: SessionDep) -> StaffUser:
         raise SignInRequired(_sign_in_url("/pro/connexion", request))
     request.state.viewer_staff = staff
     # The menu's "À faire (n)": counted only if a full page is rendered (one indexed query).
-    request.state.open_task_count = partial(task_queue.open_count, session, staff)
+    request.state.open_task_count = partial(tasks.open_count, session, staff)
     return staff
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from datetime import date
 
+from babel.numbers import format_decimal
+
 AMOUNT = re.compile(r"^\d{1,6}([.,]\d{1,2})?$")
 MAX_CENTS = 10_000_000  # 100 000 €: anything above is a typing slip
 
@@ -38,3 +40,9 @@ def format_euros(cents: int) -> str:
     whole, rest = divmod(int(cents), 100)
     grouped = f"{whole:,}".replace(",", "\u202f")
     return f"{grouped},{rest:02d}\u00a0€"
+
+
+def french_number(value: float, digits: int = 1) -> str:
+    """2.5 → "2,5", 1234 → "1 234": numbers on staff pages are written the French way."""
+    pattern = "#,##0" + ("." + "#" * digits if digits else "")
+    return format_decimal(round(value, digits), pattern, locale="fr_FR")

@@ -35,7 +35,7 @@ from paris_avenir.outreach.models import (
 )
 from paris_avenir.outreach.policy import OutreachPolicy
 from paris_avenir.outreach.policy import load as load_policy
-from paris_avenir.staff import task_queue, tasks
+from paris_avenir.staff import tasks
 from paris_avenir.staff.models import StaffTask, TaskKind
 from paris_avenir.staff.tasks import Escalation, TaskDetail
 from paris_avenir.web import i18n
@@ -127,7 +127,7 @@ def _recently_contacted(now: datetime, policy: OutreachPolicy) -> ColumnElement[
             OutreachAttempt.channel.is_not(None),
             OutreachAttempt.attempted_at > since,
         ),
-        task_queue.last_staff_contact_clause(Youth.id, since),
+        tasks.last_staff_contact_clause(Youth.id, since),
     )
 
 
@@ -370,7 +370,7 @@ def run_check_ins(cycle: _Cycle) -> None:
             anchor <= now - every,
             reference > now - timedelta(days=policy.inactivity_days),
             or_(latest.is_(None), latest <= now - every),
-            ~task_queue.last_staff_contact_clause(Youth.id, now - every),
+            ~tasks.last_staff_contact_clause(Youth.id, now - every),
             *_eligible(now, policy),
         )
         .order_by(Youth.id)

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from paris_avenir.outreach import labels
 from paris_avenir.outreach.models import OutreachAttempt, OutreachReason
+from paris_avenir.staff import assignments
 from paris_avenir.staff.models import CaseloadAssignment
 from paris_avenir.youths.models import Channel
 
@@ -62,7 +63,7 @@ def results_by_referent(
         .join(CaseloadAssignment, CaseloadAssignment.youth_id == OutreachAttempt.youth_id)
         .where(
             CaseloadAssignment.referent_id.in_(referent_ids),
-            CaseloadAssignment.ended_at.is_(None),
+            assignments.is_current(),
             OutreachAttempt.attempted_at >= now - PERIOD - ANSWER_WINDOW,
             OutreachAttempt.attempted_at <= now - ANSWER_WINDOW,
         )

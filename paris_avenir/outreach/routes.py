@@ -11,7 +11,7 @@ from paris_avenir.config import Settings
 from paris_avenir.db import SessionDep
 from paris_avenir.outreach import checkin
 from paris_avenir.outreach.models import OutreachAttempt
-from paris_avenir.staff import task_queue
+from paris_avenir.staff import alerts
 from paris_avenir.web import i18n
 from paris_avenir.web.language import chosen_language
 from paris_avenir.web.templating import render
@@ -73,9 +73,7 @@ def check_in_answer(
         )
         state = ("thanks_help" if reponse == "aide" else "thanks_good") if recorded else "answered"
         # Who was told, and by when they will call: the youth reads it at once.
-        alert = (
-            task_queue.alert_for_attempt(session, attempt.id) if state == "thanks_help" else None
-        )
+        alert = alerts.alert_for_attempt(session, attempt.id) if state == "thanks_help" else None
         return render(
             request, "outreach/check_in.html", {"token": token, "state": state, "alert": alert}
         )

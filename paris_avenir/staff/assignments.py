@@ -6,19 +6,24 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from paris_avenir.db import utcnow
 from paris_avenir.staff.models import CaseloadAssignment, StaffRole, StaffUser
 
 
+def is_current() -> ColumnElement[bool]:
+    """The one definition of "the référent now": the assignment not ended (the partial
+    unique index keeps at most one per youth). Every query about the current référent,
+    a caseload or a scope uses it."""
+    return CaseloadAssignment.ended_at.is_(None)
+
+
 def current_assignment(session: Session, youth_id: uuid.UUID) -> CaseloadAssignment | None:
     """The youth's open caseload assignment (at most one: a partial unique index)."""
     return session.scalar(
-        select(CaseloadAssignment).where(
-            CaseloadAssignment.youth_id == youth_id, CaseloadAssignment.ended_at.is_(None)
-        )
+        select(CaseloadAssignment).where(CaseloadAssignment.youth_id == youth_id, is_current())
     )
 
 
@@ -26,7 +31,7 @@ def current_referent_id(session: Session, youth_id: uuid.UUID) -> uuid.UUID | No
     """The référent of the youth's open caseload assignment, if any."""
     return session.scalar(
         select(CaseloadAssignment.referent_id).where(
-            CaseloadAssignment.youth_id == youth_id, CaseloadAssignment.ended_at.is_(None)
+            CaseloadAssignment.youth_id == youth_id, is_current()
         )
     )
 
@@ -36,7 +41,7 @@ def current_referent(session: Session, youth_id: uuid.UUID) -> StaffUser | None:
     return session.scalar(
         select(StaffUser)
         .join(CaseloadAssignment, CaseloadAssignment.referent_id == StaffUser.id)
-        .where(CaseloadAssignment.youth_id == youth_id, CaseloadAssignment.ended_at.is_(None))
+        .where(CaseloadAssignment.youth_id == youth_id, is_current())
     )
 
 
@@ -52,9 +57,7 @@ def current_referents(
         for youth_id, referent in session.execute(
             select(CaseloadAssignment.youth_id, StaffUser)
             .join(StaffUser, StaffUser.id == CaseloadAssignment.referent_id)
-            .where(
-                CaseloadAssignment.youth_id.in_(youth_ids), CaseloadAssignment.ended_at.is_(None)
-            )
+            .where(CaseloadAssignment.youth_id.in_(youth_ids), is_current())
         ).all()
     }
 

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from paris_avenir.audit import service as audit
 from paris_avenir.db import CommittedHTTPException
+from paris_avenir.staff import assignments
 from paris_avenir.staff.models import CaseloadAssignment, StaffRole, StaffUser
 from paris_avenir.youths.models import Youth
 
@@ -25,7 +26,7 @@ T = TypeVar("T")
 
 def youth_scope(staff: StaffUser) -> ColumnElement[bool]:
     """A WHERE clause on Youth.id: the youths this staff member may see."""
-    current = CaseloadAssignment.ended_at.is_(None)
+    current = assignments.is_current()
     if staff.role is StaffRole.REFERENT:
         return Youth.id.in_(
             select(CaseloadAssignment.youth_id).where(

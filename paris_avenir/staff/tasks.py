@@ -18,7 +18,7 @@ decision on the request, an interview booked).
   absent person's open tasks.
 
 What people read of the queue ("À faire", the team page, a youth file's history) is in
-staff/task_queue.py.
+backoffice/task_queue.py.
 """
 
 from __future__ import annotations
@@ -28,10 +28,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from functools import partial
-from typing import TypedDict
+from typing import Any, TypedDict
 
 from cryptography.fernet import MultiFernet
-from sqlalchemy import ColumnElement, Select, and_, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
@@ -503,6 +503,39 @@ def task_for_staff(
         lambda parsed: select(StaffTask).where(StaffTask.id == parsed, visible_to(staff)),
         object_type="staff_task",
         ip_address=ip_address,
+    )
+
+
+# --- Counting -----------------------------------------------------------------------------
+
+
+def open_count(session: Session, staff: StaffUser) -> int:
+    """For the menu: the same tasks as "À faire", counted in one query."""
+    return int(
+        session.scalar(select(func.count()).select_from(StaffTask).where(own_open(staff))) or 0
+    )
+
+
+def own_open(staff: StaffUser) -> ColumnElement[bool]:
+    """The staff member's open tasks, within their scope."""
+    return and_(
+        StaffTask.assignee_id == staff.id,
+        StaffTask.done_at.is_(None),
+        StaffTask.youth_id.in_(scoped_youth_ids(staff)),
+    )
+
+
+def last_staff_contact_clause(youth_id_column: Any, since: datetime) -> ColumnElement[bool]:
+    """True for youths a person of the team reached since `since` (a task closed "joint·e"
+    or "vu·e"): the watch counts that contact like a message in its frequency cap."""
+    return (
+        select(StaffTask.id)
+        .where(
+            StaffTask.youth_id == youth_id_column,
+            StaffTask.outcome.in_(list(CONTACT_OUTCOMES)),
+            StaffTask.done_at > since,
+        )
+        .exists()
     )
 
 

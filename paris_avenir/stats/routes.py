@@ -8,9 +8,9 @@ from fastapi.responses import Response
 from paris_avenir.aid_requests.service import status_label
 from paris_avenir.audit import service as audit
 from paris_avenir.auth.dependencies import client_ip
+from paris_avenir.auth.permissions import StatisticsStaff
 from paris_avenir.db import SessionDep
 from paris_avenir.staff.models import StaffUser
-from paris_avenir.staff.permissions import StatisticsStaff
 from paris_avenir.stats import service
 from paris_avenir.web.templating import render
 

@@ -20,9 +20,9 @@ from paris_avenir.aid_requests.models import AidCode, AidRequest, RequestStatus
 from paris_avenir.aid_requests.service import status_label
 from paris_avenir.db import utcnow
 from paris_avenir.kit.dates import paris_day
+from paris_avenir.kit.forms import french_number
 from paris_avenir.outreach import labels
 from paris_avenir.outreach.models import OutreachAttempt
-from paris_avenir.staff.labels import french_number
 from paris_avenir.web.i18n import N_, gettext
 from paris_avenir.youths.models import Youth
 

@@ -25,7 +25,7 @@ from paris_avenir.messaging import service as messaging
 from paris_avenir.privacy import deletion, export
 from paris_avenir.privacy.export import export_youth_data
 from paris_avenir.staff import accesses as staff_accesses
-from paris_avenir.staff import task_queue
+from paris_avenir.staff import alerts
 from paris_avenir.web.i18n import LANGUAGES, get_locale, is_offered
 from paris_avenir.web.i18n import gettext as _
 from paris_avenir.web.language import chosen_language, remember_language, safe_next
@@ -59,7 +59,7 @@ def my_space(request: Request, session: SessionDep, youth: CurrentYouth) -> Resp
             "decisions": requests_service.recent_decisions(requests, today),
             "unread": messaging.unread_count_for_youth(session, youth.id),
             # "J'ai besoin d'aide": who was told, and by when they will call.
-            "help_alert": task_queue.open_alert_for_youth(session, youth.id),
+            "help_alert": alerts.open_alert_for_youth(session, youth.id),
             "kind_name": lambda code: catalogue.kind(code).name,
             "franceconnect": request.app.state.oidc["franceconnect"].settings.configured,
             # The next appointment, today's included, at the top of the page.

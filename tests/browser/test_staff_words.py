@@ -18,8 +18,8 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from paris_avenir.aid_requests import kinds as catalogue
 from paris_avenir.aid_requests.models import AidCode
+from paris_avenir.backoffice import labels
 from paris_avenir.demo import DEMO_STAFF_PASSWORD, DEMO_TOTP_SECRET
-from paris_avenir.staff import labels
 from tests.browser.conftest import DemoYouth, LiveServer, new_phone_context, sign_in_youth
 
 pytestmark = pytest.mark.browser

@@ -12,9 +12,8 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, case, func, select
+from sqlalchemy import ColumnElement, Select, case, func, select
 from sqlalchemy.orm import Session, aliased
 
 from paris_avenir.db import utcnow
@@ -22,12 +21,12 @@ from paris_avenir.kit.dates import PARIS, paris_day
 from paris_avenir.kit.phone import mask
 from paris_avenir.messaging.models import OutboxMessage, OutboxStatus
 from paris_avenir.outreach.models import OutreachAttempt
-from paris_avenir.staff.models import StaffRole, StaffTask, StaffUser, TaskKind
+from paris_avenir.staff.models import StaffTask, StaffUser, TaskKind
 from paris_avenir.staff.tasks import (
-    CONTACT_OUTCOMES,
     KINDS,
     kind_label,
     outcome_label,
+    own_open,
     scoped_youth_ids,
     visible_to,
 )
@@ -48,22 +47,6 @@ CHANNEL_WORDS = {Channel.SMS: N_("SMS"), Channel.EMAIL: N_("E-mail")}
 
 
 # --- Reading the queue --------------------------------------------------------------------
-
-
-def open_count(session: Session, staff: StaffUser) -> int:
-    """For the menu: the same tasks as "À faire", counted in one query."""
-    return int(
-        session.scalar(select(func.count()).select_from(StaffTask).where(_own_open(staff))) or 0
-    )
-
-
-def _own_open(staff: StaffUser) -> ColumnElement[bool]:
-    """The staff member's open tasks, within their scope."""
-    return and_(
-        StaffTask.assignee_id == staff.id,
-        StaffTask.done_at.is_(None),
-        StaffTask.youth_id.in_(scoped_youth_ids(staff)),
-    )
 
 
 @dataclass
@@ -260,7 +243,7 @@ def queue_for(session: Session, staff: StaffUser, *, now: datetime | None = None
     """The staff member's open tasks, urgent first, then overdue, then due soon; in a fixed
     number of queries whatever their number."""
     now = now or utcnow()
-    return _lines(session, now, _own_open(staff))
+    return _lines(session, now, own_open(staff))
 
 
 def open_for_youth(
@@ -359,74 +342,3 @@ def youth_history(session: Session, youth_id: uuid.UUID, *, limit: int = 30) -> 
         )
         for task, closed_by, assignee_name in rows
     ]
-
-
-@dataclass(frozen=True)
-class AlertForYouth:
-    """What a youth who asked for help reads: who was told, by when they will be called."""
-
-    asked_at: datetime
-    due_at: datetime
-    told_name: str | None
-    told_is_referent: bool
-    # "today", "tomorrow" or "later" (then the date), or "passed": plain words, and no
-    # promise left on the page once its moment has gone.
-    when: str
-
-
-def _when(due_at: datetime, now: datetime) -> str:
-    if due_at <= now:
-        return "passed"
-    days = (paris_day(due_at) - paris_day(now)).days
-    return "today" if days == 0 else "tomorrow" if days == 1 else "later"
-
-
-def open_alert_for_youth(
-    session: Session, youth_id: uuid.UUID, *, now: datetime | None = None
-) -> AlertForYouth | None:
-    row = session.execute(
-        select(StaffTask, StaffUser)
-        .outerjoin(StaffUser, StaffUser.id == StaffTask.assignee_id)
-        .where(
-            StaffTask.youth_id == youth_id,
-            StaffTask.kind == TaskKind.NEEDS_HELP_ALERT,
-            StaffTask.done_at.is_(None),
-        )
-        .order_by(StaffTask.opened_at.desc())
-        .limit(1)
-    ).first()
-    if row is None:
-        return None
-    task, person = row
-    return AlertForYouth(
-        asked_at=task.opened_at,
-        due_at=task.due_at,
-        told_name=person.full_name if person else None,
-        told_is_referent=person is not None and person.role is StaffRole.REFERENT,
-        when=_when(task.due_at, now or utcnow()),
-    )
-
-
-def alert_for_attempt(session: Session, attempt_id: uuid.UUID) -> AlertForYouth | None:
-    """The alert opened by this check-in answer, as the youth reads it."""
-    youth_id = session.scalar(
-        select(StaffTask.youth_id).where(
-            StaffTask.outreach_attempt_id == attempt_id,
-            StaffTask.kind == TaskKind.NEEDS_HELP_ALERT,
-        )
-    )
-    return open_alert_for_youth(session, youth_id) if youth_id else None
-
-
-def last_staff_contact_clause(youth_id_column: Any, since: datetime) -> ColumnElement[bool]:
-    """True for youths a person of the team reached since `since` (a task closed "joint·e"
-    or "vu·e"): the watch counts that contact like a message in its frequency cap."""
-    return (
-        select(StaffTask.id)
-        .where(
-            StaffTask.youth_id == youth_id_column,
-            StaffTask.outcome.in_(list(CONTACT_OUTCOMES)),
-            StaffTask.done_at > since,
-        )
-        .exists()
-    )

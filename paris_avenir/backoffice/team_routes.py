@@ -11,14 +11,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from paris_avenir.auth.dependencies import client_ip
+from paris_avenir.auth.permissions import SupervisorStaff
+from paris_avenir.backoffice import task_queue
+from paris_avenir.backoffice import team as staff_service
+from paris_avenir.backoffice.task_routes import record_absence
 from paris_avenir.db import SessionDep, utcnow
 from paris_avenir.outreach import results
-from paris_avenir.staff import service as staff_service
-from paris_avenir.staff import task_queue
 from paris_avenir.staff.models import StaffUser
-from paris_avenir.staff.permissions import SupervisorStaff
 from paris_avenir.staff.scope import one_in_scope
-from paris_avenir.staff.task_routes import record_absence
 from paris_avenir.web.i18n import gettext as _
 from paris_avenir.web.templating import render
 

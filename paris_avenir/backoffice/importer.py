@@ -42,8 +42,7 @@ from paris_avenir.kit.crypto import keyed_hash
 from paris_avenir.kit.dates import years_before
 from paris_avenir.kit.email_address import InvalidEmail, mask_email, normalise_email
 from paris_avenir.messaging import message_templates, notifications, sms_texts, texts
-from paris_avenir.staff import assignments
-from paris_avenir.staff import service as staff_service
+from paris_avenir.staff import assignments, reassignment
 from paris_avenir.staff.models import CaseloadAssignment, StaffRole, StaffUser
 from paris_avenir.web import i18n
 from paris_avenir.web.i18n import LANGUAGES
@@ -698,7 +697,7 @@ def _update(
     for change in plan.changes:
         if change.field == "referent":
             assert by is not None  # confirmed changes always have a staff member behind them
-            staff_service.reassign(
+            reassignment.reassign(
                 session,
                 youth.id,
                 to_referent_id=line.referent.id,

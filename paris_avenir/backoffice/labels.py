@@ -11,7 +11,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from babel import dates as babel_dates
-from babel.numbers import format_decimal
 
 from paris_avenir.aid_requests import kinds as catalogue
 from paris_avenir.aid_requests.kinds.base import FieldKind, FormField, Verdict
@@ -19,6 +18,7 @@ from paris_avenir.aid_requests.models import AidCode, RequestStatus
 from paris_avenir.aid_requests.service import STATUS_LABELS
 from paris_avenir.appointments import labels as appointment_labels
 from paris_avenir.appointments.models import AppointmentKind, AppointmentPlace, AppointmentStatus
+from paris_avenir.backoffice.admin import ROLE_LABELS
 from paris_avenir.documents import service as documents
 from paris_avenir.documents.models import DocumentKind
 from paris_avenir.kit.forms import format_euros, parse_date, parse_euros
@@ -26,7 +26,6 @@ from paris_avenir.messaging.models import OutboxStatus
 from paris_avenir.outreach import labels as outreach_labels
 from paris_avenir.outreach.models import OutreachReason, OutreachResponse
 from paris_avenir.staff import tasks
-from paris_avenir.staff.admin import ROLE_LABELS
 from paris_avenir.staff.models import StaffRole, TaskKind, TaskOutcome
 from paris_avenir.web.i18n import N_, gettext
 from paris_avenir.youths import labels as youth_labels
@@ -82,12 +81,6 @@ MAPPINGS: dict[type[enum.StrEnum], Mapping[Any, str]] = {
     TaskOutcome: tasks.OUTCOME_LABELS,
     OutboxStatus: OUTBOX_LABELS,
 }
-
-
-def french_number(value: float, digits: int = 1) -> str:
-    """2.5 → "2,5", 1234 → "1 234": numbers on staff pages are written the French way."""
-    pattern = "#,##0" + ("." + "#" * digits if digits else "")
-    return format_decimal(round(value, digits), pattern, locale="fr_FR")
 
 
 def label(value: enum.StrEnum | None) -> str:

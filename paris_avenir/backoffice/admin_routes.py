@@ -15,16 +15,16 @@ from paris_avenir.aid_requests.models import Aid, AidCode
 from paris_avenir.audit import service as audit
 from paris_avenir.auth import staff_account
 from paris_avenir.auth.dependencies import client_ip
+from paris_avenir.auth.permissions import AdminStaff
+from paris_avenir.backoffice import admin
+from paris_avenir.backoffice.team import disable_staff
 from paris_avenir.db import SessionDep
 from paris_avenir.kit.errors import DomainError
 from paris_avenir.kit.forms import format_euros_input
 from paris_avenir.messaging import message_templates, outbox, sms_texts
 from paris_avenir.messaging.sms_segments import fit_gsm7
 from paris_avenir.outreach import policy
-from paris_avenir.staff import admin
 from paris_avenir.staff.models import StaffRole, StaffUser
-from paris_avenir.staff.permissions import AdminStaff
-from paris_avenir.staff.service import disable_staff
 from paris_avenir.web.forms import FormDep
 from paris_avenir.web.i18n import LANGUAGES, is_offered, using_locale
 from paris_avenir.web.i18n import gettext as _

@@ -14,10 +14,11 @@ from sqlalchemy.orm import Session
 from paris_avenir.appointments.models import AppointmentKind
 from paris_avenir.appointments.slots import Slot, free_slots
 from paris_avenir.auth.dependencies import client_ip
+from paris_avenir.auth.permissions import TaskStaff
+from paris_avenir.backoffice import task_queue
 from paris_avenir.db import SessionDep, utcnow
-from paris_avenir.staff import task_queue, tasks
+from paris_avenir.staff import tasks
 from paris_avenir.staff.models import StaffRole, StaffUser, TaskOutcome
-from paris_avenir.staff.permissions import TaskStaff
 from paris_avenir.web.i18n import gettext as _
 from paris_avenir.web.language import safe_next
 from paris_avenir.web.templating import render

@@ -17,12 +17,12 @@ from sqlalchemy.orm import Session
 
 from paris_avenir.audit import service as audit
 from paris_avenir.auth.dependencies import client_ip
+from paris_avenir.auth.permissions import ImportStaff
+from paris_avenir.backoffice import importer
 from paris_avenir.config import Settings
 from paris_avenir.db import SessionDep, utcnow
 from paris_avenir.kit.crypto import new_token, token_hash
-from paris_avenir.staff import importer
 from paris_avenir.staff.models import Permission, StaffUser
-from paris_avenir.staff.permissions import ImportStaff
 from paris_avenir.web.i18n import gettext as _
 from paris_avenir.web.templating import render
 from paris_avenir.youths.import_models import ImportPreview

@@ -1,6 +1,6 @@
 """The back office's home and the youth file: the dashboard of a caseload (or a team), the
 file with its journal, reassignment, "numéro bon" and pausing the watch. Instruction is in
-aid_requests/staff_routes.py, counter mode in staff/counter_routes.py. Every route that takes
+aid_requests/staff_routes.py, counter mode in backoffice/counter_routes.py. Every route that takes
 a youth id goes through staff.scope (404 + audit outside the caller's scope); every view of a
 youth's data is audited."""
 
@@ -21,21 +21,17 @@ from paris_avenir.appointments import labels as appointment_labels
 from paris_avenir.appointments.models import Appointment, AppointmentKind
 from paris_avenir.audit import service as audit
 from paris_avenir.auth.dependencies import CurrentStaff, client_ip
+from paris_avenir.auth.permissions import CounterStaff, TeamYouth
+from paris_avenir.backoffice import caseload, task_queue
+from paris_avenir.backoffice import team as staff_service
 from paris_avenir.db import SessionDep
 from paris_avenir.documents import service as documents
 from paris_avenir.kit.dates import PARIS, paris_today
 from paris_avenir.messaging import service as messaging
 from paris_avenir.outreach import labels as outreach_labels
 from paris_avenir.outreach.models import OutreachAttempt
-from paris_avenir.staff import (
-    assignments,
-    caseload,
-    journal,
-    task_queue,
-)
-from paris_avenir.staff import service as staff_service
+from paris_avenir.staff import assignments, journal, reassignment
 from paris_avenir.staff.models import Permission, StaffUser
-from paris_avenir.staff.permissions import CounterStaff, TeamYouth
 from paris_avenir.staff.scope import youth_for_staff
 from paris_avenir.web.i18n import gettext as _
 from paris_avenir.web.routing import base_url, parse_enum, see_other
@@ -223,7 +219,7 @@ def reassign(
     raison: Annotated[str, Form()] = "",
 ) -> Response:
     try:
-        staff_service.reassign(
+        reassignment.reassign(
             session,
             youth.id,
             to_referent_id=uuid.UUID(referent),
@@ -231,10 +227,10 @@ def reassign(
             reason=raison,
             base_url=base_url(request),
         )
-    except (ValueError, staff_service.AssignmentError) as error:
+    except (ValueError, reassignment.AssignmentError) as error:
         message = (
             str(error)
-            if isinstance(error, staff_service.AssignmentError)
+            if isinstance(error, reassignment.AssignmentError)
             else _("Choisissez un référent actif de votre équipe.")
         )
         return youth_file_page(request, session, staff, youth_id, error=message, status_code=422)

@@ -16,16 +16,14 @@ from paris_avenir.appointments import service as appointments
 from paris_avenir.appointments.models import AppointmentKind
 from paris_avenir.audit import service as audit
 from paris_avenir.auth.dependencies import CurrentStaff, client_ip
+from paris_avenir.auth.permissions import CounterYouth
+from paris_avenir.backoffice import counter
+from paris_avenir.backoffice.routes import youth_file_page
 from paris_avenir.db import SessionDep
 from paris_avenir.documents import service as documents
 from paris_avenir.documents.models import DocumentKind
 from paris_avenir.documents.validation import MAX_BYTES, RefusedFile
-from paris_avenir.staff import (
-    counter,
-)
 from paris_avenir.staff.models import StaffUser
-from paris_avenir.staff.permissions import CounterYouth
-from paris_avenir.staff.routes import youth_file_page
 from paris_avenir.web.forms import FormDep
 from paris_avenir.web.i18n import gettext as _
 from paris_avenir.web.routing import base_url, parse_enum, see_other
