@@ -17,7 +17,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -634,6 +634,27 @@ def youth_appointments(session: Session, youth_id: uuid.UUID) -> list[Appointmen
             select(Appointment)
             .where(Appointment.youth_id == youth_id)
             .order_by(Appointment.starts_at.desc())
+        )
+    )
+
+
+def appointments_for_staff(
+    session: Session, youth_id: uuid.UUID, *, limit: int = 20
+) -> list[Appointment]:
+    """The youth's latest appointments as their file shows them to the team: psychological
+    support is health data, hidden unless the youth shares it."""
+    return list(
+        session.scalars(
+            select(Appointment)
+            .where(
+                Appointment.youth_id == youth_id,
+                or_(
+                    Appointment.kind != AppointmentKind.PSYCHOLOGIST,
+                    Appointment.shared_with_referent,
+                ),
+            )
+            .order_by(Appointment.starts_at.desc())
+            .limit(limit)
         )
     )
 

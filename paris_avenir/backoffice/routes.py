@@ -12,13 +12,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
-from sqlalchemy import or_, select
 
 from paris_avenir.aid_requests import instruction
 from paris_avenir.aid_requests import kinds as catalogue
 from paris_avenir.aid_requests import service as requests_service
 from paris_avenir.appointments import labels as appointment_labels
-from paris_avenir.appointments.models import Appointment, AppointmentKind
+from paris_avenir.appointments import service as appointments_service
 from paris_avenir.audit import service as audit
 from paris_avenir.auth.dependencies import CurrentStaff, client_ip
 from paris_avenir.auth.permissions import CounterStaff, TeamYouth
@@ -29,7 +28,7 @@ from paris_avenir.documents import service as documents
 from paris_avenir.kit.dates import PARIS, paris_today
 from paris_avenir.messaging import service as messaging
 from paris_avenir.outreach import labels as outreach_labels
-from paris_avenir.outreach.models import OutreachAttempt
+from paris_avenir.outreach import results as outreach_results
 from paris_avenir.staff import assignments, journal, reassignment
 from paris_avenir.staff.models import Permission, StaffUser
 from paris_avenir.staff.scope import youth_for_staff
@@ -120,21 +119,6 @@ def youth_file_page(
             ip_address=client_ip(request),
         )
     current = assignments.current_referent(session, youth.id)
-    appointments = list(
-        session.scalars(
-            select(Appointment)
-            .where(
-                Appointment.youth_id == youth.id,
-                # Psychological support is health data: hidden unless the youth shares it.
-                or_(
-                    Appointment.kind != AppointmentKind.PSYCHOLOGIST,
-                    Appointment.shared_with_referent,
-                ),
-            )
-            .order_by(Appointment.starts_at.desc())
-            .limit(20)
-        )
-    )
     return render(
         request,
         "staff/youth_file.html",
@@ -145,15 +129,8 @@ def youth_file_page(
             "requests": requests_service.youth_requests(session, youth.id),
             "documents": documents.youth_documents(session, youth.id),
             "messages": messaging.thread_messages(session, thread.id)[-30:],
-            "appointments": appointments,
-            "attempts": list(
-                session.scalars(
-                    select(OutreachAttempt)
-                    .where(OutreachAttempt.youth_id == youth.id)
-                    .order_by(OutreachAttempt.attempted_at.desc())
-                    .limit(20)
-                )
-            ),
+            "appointments": appointments_service.appointments_for_staff(session, youth.id),
+            "attempts": outreach_results.latest_attempts(session, youth.id),
             "journal": journal.journal(session, request.app.state.cipher, youth.id),
             "task_lines": task_queue.open_for_youth(session, staff, youth.id),
             "task_history": task_queue.youth_history(session, youth.id),

@@ -88,3 +88,17 @@ def results_by_referent(
             key=lambda item: (str(item[0][0]), order[item[0][1]], item[0][2]),
         )
     ]
+
+
+def latest_attempts(
+    session: Session, youth_id: uuid.UUID, *, limit: int = 20
+) -> list[OutreachAttempt]:
+    """The watch's latest contacts with the youth, for their file."""
+    return list(
+        session.scalars(
+            select(OutreachAttempt)
+            .where(OutreachAttempt.youth_id == youth_id)
+            .order_by(OutreachAttempt.attempted_at.desc())
+            .limit(limit)
+        )
+    )
