@@ -33,7 +33,7 @@ from paris_avenir.auth import codes
 from paris_avenir.backoffice import importer
 from paris_avenir.config import Settings
 from paris_avenir.kit.dates import add_months
-from paris_avenir.messaging import notifications, outbox, unsubscribe
+from paris_avenir.messaging import notices, notifications, outbox, unsubscribe
 from paris_avenir.messaging.channels import Channels
 from paris_avenir.messaging.channels.email_smtp import SmtpEmailSender
 from paris_avenir.messaging.channels.sms_file import FileSmsSender
@@ -150,14 +150,10 @@ def _contact_code(session: Session) -> None:
 
 
 def _new_message(session: Session) -> None:
-    notifications.notify_new_message(
-        session,
-        _email_youth(session),
-        thread_id=uuid.uuid4(),
-        first_unread_id=uuid.uuid4(),
-        base_url=BASE_URL,
-        now=NOW,
+    notice = notices.new_message(
+        thread_id=uuid.uuid4(), first_unread_id=uuid.uuid4(), base_url=BASE_URL
     )
+    notifications.notify(session, _email_youth(session), notice, now=NOW)
 
 
 def _contact_changed(session: Session) -> None:
@@ -394,14 +390,10 @@ def test_an_email_in_arabic_is_right_to_left_and_arrives_intact(
 ) -> None:
     smtp_url, server = seven_bit_smtp
     youth = _email_youth(session, language="ar")
-    notifications.notify_new_message(
-        session,
-        youth,
-        thread_id=uuid.uuid4(),
-        first_unread_id=uuid.uuid4(),
-        base_url=BASE_URL,
-        now=NOW,
+    notice = notices.new_message(
+        thread_id=uuid.uuid4(), first_unread_id=uuid.uuid4(), base_url=BASE_URL
     )
+    notifications.notify(session, youth, notice, now=NOW)
     queued = session.scalars(select(OutboxMessage)).one()
     _send_all(session, session_factory, _channels(tmp_path, smtp_url), NOW)
     (received,) = server.inbox
@@ -428,16 +420,14 @@ def test_a_booking_confirmation_leaves_at_once_in_quiet_hours_an_outreach_email_
     appointments._confirm(
         session, youth, _appointment(session, youth), base_url=BASE_URL, now=night
     )
-    notifications.notify(
-        session,
-        youth,
+    notice = notifications.Notice(
         template="outreach_inactivite",
         key="outreach:night",
-        sms_text="-",
-        email_subject="Paris avenir : on pense à vous",
-        email_text="Bonjour",
-        now=night,
+        sms="-",
+        subject="Paris avenir : on pense à vous",
+        text="Bonjour",
     )
+    notifications.notify(session, youth, notice, now=night)
     # Read before sending: the outbox erases a message's texts once it has left.
     confirmation_subject = session.scalars(
         select(OutboxMessage.subject).where(OutboxMessage.template == "appointment_confirmation")
@@ -477,16 +467,14 @@ async def test_a_plain_post_stops_outreach_emails_and_sms_still_go(
         base_url="http://testserver",
         secret_key=settings.secret_key,
     )
-    notifications.notify(
-        session,
-        youth,
+    notice = notifications.Notice(
         template="outreach_inactivite",
         key="outreach:first",
-        sms_text="-",
-        email_subject="Paris avenir : on pense à vous",
-        email_text="Bonjour",
-        now=NOW,
+        sms="-",
+        subject="Paris avenir : on pense à vous",
+        text="Bonjour",
     )
+    notifications.notify(session, youth, notice, now=NOW)
     _send_all(session, session_factory, channels, NOW)
     (received,) = server.inbox
     url = str(received.message["List-Unsubscribe"]).strip("<>")

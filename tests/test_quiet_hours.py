@@ -153,16 +153,14 @@ async def test_a_dispatcher_down_from_saturday_evening_sends_nothing_before_mond
     assign(session, youth, referent)
     # Queued on Saturday before 18:00, never sent: the dispatcher stops at 18:00.
     engine.run_cycle(session, base_url="http://x", secret_key="k" * 40, now=saturday)
-    notifications.notify(
-        session,
-        youth,
+    notice = notifications.Notice(
         template="request_update",
         key="news",
-        sms_text="Du nouveau sur votre demande.",
-        email_subject="Du nouveau",
-        email_text="Du nouveau.",
-        now=saturday + timedelta(minutes=5),
+        sms="Du nouveau sur votre demande.",
+        subject="Du nouveau",
+        text="Du nouveau.",
     )
+    notifications.notify(session, youth, notice, now=saturday + timedelta(minutes=5))
     monday_half_past_ten = create_appointment(
         session, youth, referent, paris(2026, 12, 7, 10, 30).astimezone(UTC)
     )

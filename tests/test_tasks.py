@@ -1049,8 +1049,7 @@ async def test_a_task_held_for_a_youth_one_no_longer_follows_shows_nothing(
 def test_a_disabled_account_or_a_new_role_hands_its_tasks_over_at_once(
     session: Session, referent: StaffUser, supervisor: StaffUser
 ) -> None:
-    from paris_avenir.backoffice import admin
-    from paris_avenir.backoffice import team as staff_service
+    from paris_avenir.backoffice import admin, team
 
     first, second = followed_youth(session, referent), followed_youth(session, referent)
     open_alert(session, first)
@@ -1064,7 +1063,7 @@ def test_a_disabled_account_or_a_new_role_hands_its_tasks_over_at_once(
     newcomer = create_staff(session, team_id=referent.team_id)
     third = followed_youth(session, newcomer)
     create_task(session, third, TaskKind.DELETION_REQUEST, now=NOW)
-    staff_service.disable_staff(session, newcomer, by=admin_account)
+    team.disable_staff(session, newcomer, by=admin_account)
     assert (
         session.scalars(select(StaffTask.assignee_id).where(StaffTask.youth_id == third.id)).one()
         == supervisor.id

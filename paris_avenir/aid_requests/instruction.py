@@ -15,7 +15,7 @@ from datetime import datetime, time
 from sqlalchemy import case, select, update
 from sqlalchemy.orm import Session, selectinload
 
-from paris_avenir.aid_requests import duties
+from paris_avenir.aid_requests import duties, notices
 from paris_avenir.aid_requests import kinds as catalogue
 from paris_avenir.aid_requests.models import WAITING_ON_STAFF, AidRequest, RequestStatus
 from paris_avenir.aid_requests.service import (
@@ -27,7 +27,7 @@ from paris_avenir.aid_requests.service import (
 from paris_avenir.audit import service as audit
 from paris_avenir.db import utcnow
 from paris_avenir.kit.dates import PARIS, add_months, paris_day
-from paris_avenir.messaging import message_templates, notifications, sms_texts
+from paris_avenir.messaging import notifications
 from paris_avenir.staff import tasks
 from paris_avenir.staff.models import StaffUser, TaskKind
 from paris_avenir.staff.scope import one_in_scope, youth_scope
@@ -93,52 +93,12 @@ def request_for_staff(
     )
 
 
-# What the youth is told of each decision, by SMS (or email): one message per decision,
-# saying which decision it is. Taking a request on is not a decision: the youth reads it in
-# their space, and is not sent a second "du nouveau" before the answer.
-TOLD = {
-    RequestStatus.GRANTED: sms_texts.REQUEST_GRANTED,
-    RequestStatus.REFUSED: sms_texts.REQUEST_REFUSED,
-    RequestStatus.MISSING_DOCUMENTS: sms_texts.DOCUMENTS_AWAITED,
-}
-EMAIL_SUBJECTS = {
-    RequestStatus.GRANTED: i18n.N_("Votre demande est acceptée"),
-    RequestStatus.REFUSED: i18n.N_("Réponse à votre demande"),
-    RequestStatus.MISSING_DOCUMENTS: i18n.N_("Il manque un document pour votre demande"),
-}
-
-
 def _tell_youth(
     session: Session, request: AidRequest, event_id: uuid.UUID, base_url: str, now: datetime
 ) -> None:
-    sms_text = TOLD.get(request.status)
-    if sms_text is None:
-        return
-    youth = session.get_one(Youth, request.youth_id)
-    link = f"{base_url.rstrip('/')}/mon-espace/demandes/{request.id}"
-    if request.status is RequestStatus.MISSING_DOCUMENTS:
-        # Straight to where the document is added; short, to keep the SMS to one segment.
-        link = f"{base_url.rstrip('/')}/mon-espace/pieces"
-    with i18n.using_locale(youth.language):
-        sms = i18n.gettext(sms_text, link=link)
-        subject = i18n.gettext(EMAIL_SUBJECTS[request.status])
-        text = i18n.gettext(
-            "Bonjour,\n\nVotre référent a répondu à votre demande « %(aid)s ».\n\n"
-            "Regardez ici : %(link)s",
-            aid=catalogue.kind(request.aid_code).name,
-            link=link,
-        )
-    sms = message_templates.render_sms(session, "request_update", youth.language, sms, link=link)
-    notifications.notify(
-        session,
-        youth,
-        template="request_update",
-        key=f"request-update:{event_id}",
-        sms_text=sms,
-        email_subject=subject,
-        email_text=text,
-        now=now,
-    )
+    notice = notices.decision(request, event_id=event_id, base_url=base_url)
+    if notice is not None:
+        notifications.notify(session, session.get_one(Youth, request.youth_id), notice, now=now)
 
 
 def _decide(

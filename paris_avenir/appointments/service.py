@@ -14,6 +14,7 @@ Their bookings are decided one at a time — the youth's row is locked before co
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -21,7 +22,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from paris_avenir.appointments import ics
+from paris_avenir.appointments import ics, notices
 from paris_avenir.appointments.models import (
     FOLLOW_UP_INTERVIEW_AFTER_EXIT,
     Appointment,
@@ -29,15 +30,17 @@ from paris_avenir.appointments.models import (
     AppointmentStatus,
     WeeklyAvailability,
 )
+from paris_avenir.appointments.notices import format_when as format_when  # pages, tests
 from paris_avenir.appointments.policy import AppointmentPolicy
 from paris_avenir.appointments.policy import load as load_policy
 from paris_avenir.appointments.slots import MINIMUM_NOTICE, Slot, free_slots
 from paris_avenir.db import utcnow
 from paris_avenir.kit import quiet_hours
-from paris_avenir.kit.dates import PARIS, paris_day
+from paris_avenir.kit.dates import paris_day
 from paris_avenir.kit.errors import DomainError
-from paris_avenir.messaging import notifications, outbox, sms_texts
+from paris_avenir.messaging import notifications, outbox
 from paris_avenir.messaging.models import OutboxMessage
+from paris_avenir.messaging.notifications import Attachment
 from paris_avenir.staff import tasks
 from paris_avenir.staff.assignments import current_referent_id
 from paris_avenir.staff.models import StaffRole, StaffUser, TaskKind
@@ -389,108 +392,51 @@ def book(
     return appointment
 
 
-def format_when(starts_at: datetime, language: str) -> str:
-    """ "mercredi 30 septembre à 14:30" in the youth's language and Paris time (SMS, emails)."""
-    from babel.dates import format_datetime
-
-    with i18n.using_locale(language) as locale:
-        return format_datetime(
-            starts_at, i18n.gettext("EEEE d MMMM 'à' HH:mm"), tzinfo=PARIS, locale=locale
-        )
-
-
-def _links(appointment: Appointment, base_url: str) -> tuple[str, str]:
-    """The appointment's page and the "Mes rendez-vous" list, absolute (from BASE_URL)."""
-    listing = f"{base_url.rstrip('/')}/mon-espace/rendez-vous"
-    return f"{listing}/{appointment.id}", listing
-
-
-def _calendar_file(
+def _calendar(
     youth: Youth, appointment: Appointment, *, base_url: str, now: datetime
-) -> tuple[str, str, str]:
-    """The .ics the youth's email carries: REQUEST while booked, CANCEL once cancelled."""
-    from paris_avenir.config import get_settings
+) -> Callable[[], Attachment]:
+    """The .ics the youth's email carries, REQUEST while booked, CANCEL once cancelled:
+    built by notify() in the youth's language, only when the notice goes by email."""
 
-    link, _listing = _links(appointment, base_url)
-    with i18n.using_locale(youth.language):
-        summary = kind_label(appointment.kind)
-        description = i18n.gettext("Pour déplacer ou annuler ce rendez-vous : %(link)s", link=link)
-    body = ics.invitation(
-        appointment,
-        summary=summary,
-        stamp=now,
-        description=description,
-        url=link,
-        organizer=get_settings().mail_from,
-        attendee=youth.email,
-    )
-    return ("rendez-vous.ics", "text/calendar", body)
+    def calendar_file() -> Attachment:
+        from paris_avenir.config import get_settings
+
+        link, _listing = notices.links(appointment, base_url)
+        body = ics.invitation(
+            appointment,
+            summary=kind_label(appointment.kind),
+            stamp=now,
+            description=i18n.gettext(
+                "Pour déplacer ou annuler ce rendez-vous : %(link)s", link=link
+            ),
+            url=link,
+            organizer=get_settings().mail_from,
+            attendee=youth.email,
+        )
+        return ("rendez-vous.ics", "text/calendar", body)
+
+    return calendar_file
 
 
 def _confirm(
     session: Session, youth: Youth, appointment: Appointment, *, base_url: str, now: datetime
 ) -> None:
-    link, list_link = _links(appointment, base_url)
-    # The SMS points to the list (a short link that fits one SMS); the email to the item.
-    with i18n.using_locale(youth.language):
-        when = format_when(appointment.starts_at, youth.language)
-        sms = i18n.gettext(sms_texts.APPOINTMENT_CONFIRMED, when=when, link=list_link)
-        subject = i18n.gettext("Votre rendez-vous du %(when)s", when=when)
-        text = i18n.gettext(
-            "Bonjour,\n\nVotre rendez-vous est confirmé le %(when)s.\n%(place)s\n\n"
-            "Pour le déplacer ou l’annuler : %(link)s",
-            when=when,
-            place=appointment.address or "",
-            link=link,
-        )
-    if notifications.reachable_channel(youth) is None:
-        return
-    notifications.notify(
-        session,
-        youth,
-        template="appointment_confirmation",
-        key=f"appointment-confirmation:{appointment.id}",
-        sms_text=sms,
-        email_subject=subject,
-        email_text=text,
-        now=now,
-        attachment=_calendar_file(youth, appointment, base_url=base_url, now=now),
-    )
+    calendar = _calendar(youth, appointment, base_url=base_url, now=now)
+    notice = notices.confirmation(appointment, base_url=base_url, calendar=calendar)
+    notifications.notify(session, youth, notice, now=now)
 
 
 def _announce_cancellation(
     session: Session, youth: Youth, appointment: Appointment, *, base_url: str, now: datetime
 ) -> None:
-    """The SMS says it is cancelled; the email carries the CANCEL .ics that removes the
-    event from the youth's calendar (same UID, higher SEQUENCE)."""
-    _link, list_link = _links(appointment, base_url)
-    with i18n.using_locale(youth.language):
-        when = format_when(appointment.starts_at, youth.language)
-        sms = i18n.gettext(sms_texts.APPOINTMENT_CANCELLED, when=when, link=list_link)
-        subject = i18n.gettext("Rendez-vous annulé : %(when)s", when=when)
-        text = i18n.gettext(
-            "Bonjour,\n\nVotre rendez-vous du %(when)s est annulé.\n\n"
-            "Pour en prendre un autre : %(link)s",
-            when=when,
-            link=list_link,
-        )
-    notifications.notify(
-        session,
-        youth,
-        template="appointment_cancellation",
-        key=f"appointment-cancellation:{appointment.id}",
-        sms_text=sms,
-        email_subject=subject,
-        email_text=text,
-        now=now,
-        attachment=_calendar_file(youth, appointment, base_url=base_url, now=now),
-    )
+    calendar = _calendar(youth, appointment, base_url=base_url, now=now)
+    notice = notices.cancellation(appointment, base_url=base_url, calendar=calendar)
+    notifications.notify(session, youth, notice, now=now)
 
 
 def schedule_reminders(
     session: Session, youth: Youth, appointment: Appointment, *, base_url: str, now: datetime
 ) -> int:
-    list_link = f"{base_url.rstrip('/')}/mon-espace/rendez-vous"
     queued = 0
     current = load_policy(session)
     reminders = (current.reminder_first_hours, current.reminder_second_hours)
@@ -506,27 +452,14 @@ def schedule_reminders(
         if send_at <= now:
             continue  # booked too late for this one: the confirmation just left
         later = [moment for moment, _hours in send_times[index + 1 :] if moment > send_at]
-        with i18n.using_locale(youth.language):
-            when = format_when(appointment.starts_at, youth.language)
-            sms = i18n.gettext(sms_texts.APPOINTMENT_REMINDER, when=when, link=list_link)
-            subject = i18n.gettext("Rappel : votre rendez-vous du %(when)s", when=when)
-        stamp = int(appointment.starts_at.timestamp())
-        key = f"appointment-reminder:{appointment.id}:{stamp}:{hours * 3600}"
-        message = notifications.notify(
-            session,
-            youth,
-            template="appointment_reminder",
-            key=key,
-            sms_text=sms,
-            email_subject=subject,
-            email_text=sms,
-            now=now,
-            not_before=send_at,
+        notice = notices.reminder(
+            appointment,
+            hours=hours,
+            base_url=base_url,
+            send_at=send_at,
             expires_at=later[0] if later else appointment.starts_at,
-            exact_time=True,
-            quiet=quiet,
         )
-        queued += message is not None
+        queued += notifications.notify(session, youth, notice, now=now, quiet=quiet) is not None
     return queued
 
 
@@ -730,24 +663,7 @@ def propose_follow_up_interviews(
             lifetime=timedelta(days=30),
             now=now,
         )
-        with i18n.using_locale(youth.language):
-            sms = i18n.gettext(sms_texts.INTERVIEW_INVITATION, link=link)
-            subject = i18n.gettext("Votre entretien des 6 mois avec votre référent")
-            text = i18n.gettext(
-                "Bonjour,\n\nSix mois après votre sortie de l’ASE, vous avez droit à un "
-                "entretien avec votre référent pour faire le point. "
-                "Choisissez la date ici : %(link)s",
-                link=link,
-            )
-        if notifications.notify(
-            session,
-            youth,
-            template="follow_up_interview",
-            key=key,
-            sms_text=sms,
-            email_subject=subject,
-            email_text=text,
-            now=now,
-        ):
+        notice = notices.interview_invitation(key=key, link=link)
+        if notifications.notify(session, youth, notice, now=now):
             queued += 1
     return queued

@@ -44,7 +44,7 @@ ACTION_LABELS: dict[str, str] = {
     "task.closed": N_("a noté ce qui a été fait pour vous"),
     "task.call_unanswered": N_("a essayé de vous appeler"),
     "youth.phone_confirmed": N_("a confirmé votre numéro de téléphone"),
-    # The ASE import (staff.importer).
+    # The ASE import (backoffice.importer).
     "youth.imported": N_("a créé votre dossier à partir du fichier de l’ASE"),
     "youth.import_checked": N_("a vu un changement prévu de votre numéro, e-mail ou référent"),
     "youth.phone_changed": N_("a changé votre numéro de téléphone"),

@@ -14,7 +14,7 @@ words, so that an import never tells whether an ase_ref exists. An admin imports
 team. Whoever imports, a change to a youth already followed — phone, email or référent — is
 never applied silently: it is listed ("Changements sur des jeunes déjà suivis"), applied only
 when the importer confirms exactly that list, audited with the youth's id, and the previous
-phone or email is told. A référent change goes through staff.service.reassign.
+phone or email is told. A référent change goes through staff.reassignment.reassign.
 """
 
 from __future__ import annotations
@@ -41,8 +41,8 @@ from paris_avenir.kit import phone as phones
 from paris_avenir.kit.crypto import keyed_hash
 from paris_avenir.kit.dates import years_before
 from paris_avenir.kit.email_address import InvalidEmail, mask_email, normalise_email
-from paris_avenir.messaging import message_templates, notifications, sms_texts, texts
-from paris_avenir.staff import assignments, reassignment
+from paris_avenir.messaging import notifications
+from paris_avenir.staff import assignments, notices, reassignment
 from paris_avenir.staff.models import CaseloadAssignment, StaffRole, StaffUser
 from paris_avenir.web import i18n
 from paris_avenir.web.i18n import LANGUAGES
@@ -604,22 +604,8 @@ def _invite(session: Session, youth: Youth, *, base_url: str, now: datetime) -> 
         lifetime=INVITATION_LIFETIME,
         now=now,
     )
-    sms = sms_texts.render(sms_texts.INVITATION, youth.language, link=link)
-    subject, text = texts.invitation_email(youth.first_name, link, youth.language)
-    sms = message_templates.render_sms(session, "invitation", youth.language, sms, link=link)
-    return (
-        notifications.notify(
-            session,
-            youth,
-            template="invitation",
-            key=f"invitation:{youth.id}",
-            sms_text=sms,
-            email_subject=subject,
-            email_text=text,
-            now=now,
-        )
-        is not None
-    )
+    notice = notices.invitation(youth_id=youth.id, first_name=youth.first_name, link=link)
+    return notifications.notify(session, youth, notice, now=now) is not None
 
 
 def _create(

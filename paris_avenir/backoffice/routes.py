@@ -21,8 +21,7 @@ from paris_avenir.appointments import service as appointments_service
 from paris_avenir.audit import service as audit
 from paris_avenir.auth.dependencies import CurrentStaff, client_ip
 from paris_avenir.auth.permissions import CounterStaff, TeamYouth
-from paris_avenir.backoffice import caseload, task_queue
-from paris_avenir.backoffice import team as staff_service
+from paris_avenir.backoffice import caseload, task_queue, team
 from paris_avenir.db import SessionDep
 from paris_avenir.documents import service as documents
 from paris_avenir.kit.dates import PARIS, paris_today
@@ -65,9 +64,7 @@ def dashboard(
         "staff/home.html",
         {
             "staff": staff,
-            "team_loads": staff_service.team_load(session, staff)
-            if staff.may(Permission.TEAM)
-            else [],
+            "team_loads": team.team_load(session, staff) if staff.may(Permission.TEAM) else [],
             "queue_rows": instruction.queue(session, staff)[:DASHBOARD_TASKS]
             if staff.may(Permission.TEAM)
             else [],

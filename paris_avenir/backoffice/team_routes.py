@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from paris_avenir.auth.dependencies import client_ip
 from paris_avenir.auth.permissions import SupervisorStaff
 from paris_avenir.backoffice import task_queue
-from paris_avenir.backoffice import team as staff_service
+from paris_avenir.backoffice import team as team_service
 from paris_avenir.backoffice.task_routes import record_absence
 from paris_avenir.db import SessionDep, utcnow
 from paris_avenir.outreach import results
@@ -52,7 +52,7 @@ def team_page(
     status_code: int = 200,
 ) -> Response:
     now = utcnow()
-    loads = staff_service.team_load(session, supervisor, now=now)
+    loads = team_service.team_load(session, supervisor, now=now)
     people = [load.referent.id for load in loads]
     watch = results.results_by_referent(session, people, now=now)
     return render(
@@ -66,7 +66,7 @@ def team_page(
             "watch": {
                 person: [row for row in watch if row.referent_id == person] for person in people
             },
-            "target": staff_service.CASELOAD_TARGET,
+            "target": team_service.CASELOAD_TARGET,
             "now": now,
             "error": error,
             "notice": _("C’est enregistré.") if request.query_params.get("absence") else None,

@@ -1,15 +1,22 @@
 """Telling a youth that something happened (a message, a decision), through the outbox:
 on their preferred channel if it works, in their language, never in quiet hours, and
-once per batch (three messages in a row are one notification)."""
+once per batch (three messages in a row are one notification).
+
+Each message is a `Notice`, declared next to the domain that sends it (`*/notices.py`):
+its texts are gettext msgids, filled in the youth's language by `notify()`, which also puts
+the admin's SMS text in place of the built-in one (message_templates), picks the channel
+and applies the quiet hours. One-time codes (auth/codes.py) and the warning to a previous
+phone or address (`notify_previous_contact`) are security messages with their own path."""
 
 from __future__ import annotations
 
-import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 
+from babel.support import LazyProxy
 from sqlalchemy.orm import Session
 
-from paris_avenir.db import utcnow
 from paris_avenir.kit import quiet_hours
 from paris_avenir.kit.quiet_hours import QuietHours
 from paris_avenir.messaging import message_templates, outbox, sms_texts, unsubscribe
@@ -17,9 +24,74 @@ from paris_avenir.messaging.models import OutboxMessage
 from paris_avenir.web import i18n
 from paris_avenir.youths.models import Channel, Youth
 
-# Confirmations of what the youth just did: they leave at once, even in quiet hours (quiet
-# hours are for what we initiate). Sign-in and contact codes are queued elsewhere, likewise.
-CONFIRMATIONS = frozenset({"appointment_confirmation"})
+# A value put into a text: a string, a lazy label (read in the youth's language), or a
+# function of the youth's language (a date in their words).
+Value = str | LazyProxy | Callable[[str], str]
+Attachment = tuple[str, str, str]  # file name, content type, body
+
+
+@dataclass(frozen=True)
+class Notice:
+    """One message to a youth. `sms`, `subject` and `text` are msgids (N_), filled with
+    `values` in the youth's language; `sms_values` are what the SMS says differently (a
+    shorter link). `template` names it in the outbox and, when the admin's page offers it
+    (message_templates.SPECS), is the key of the admin's SMS text. `key` makes it leave once."""
+
+    template: str
+    key: str
+    sms: str
+    subject: str
+    text: str | None = None  # None: the email says the SMS's words
+    values: Mapping[str, Value] = field(default_factory=dict)
+    sms_values: Mapping[str, Value] = field(default_factory=dict)
+    attachment: Callable[[], Attachment] | None = None  # built in the youth's language
+    not_before: datetime | None = None
+    expires_at: datetime | None = None
+    # The caller already chose an allowed moment (an early reminder): no quiet-hours shift.
+    exact_time: bool = False
+    # Confirms what the youth just did: it leaves at once, even in quiet hours (quiet hours
+    # are for what we initiate).
+    confirmation: bool = False
+    channel: Channel | None = None  # an outreach step may ask for its own channel
+
+
+@dataclass(frozen=True)
+class Words:
+    """A notice in one language: what each channel would carry."""
+
+    sms: str
+    subject: str
+    text: str
+    sms_values: Mapping[str, str]  # what the admin's SMS text is filled with
+
+
+def _resolve(value: Value, language: str) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, LazyProxy):
+        return str(value)
+    return value(language)
+
+
+def _fill(msgid: str, values: Mapping[str, str]) -> str:
+    """The msgid translated, given the values it names (as a hand-written gettext call)."""
+    return i18n.gettext(msgid, **{n: v for n, v in values.items() if f"%({n})" in msgid})
+
+
+def render(notice: Notice, language: str) -> Words:
+    """The notice's built-in words in `language` (French where it has no translation)."""
+    with i18n.using_locale(language):
+        values = {name: _resolve(value, language) for name, value in notice.values.items()}
+        sms_values = values | {
+            name: _resolve(value, language) for name, value in notice.sms_values.items()
+        }
+        sms = _fill(notice.sms, sms_values)
+        return Words(
+            sms=sms,
+            subject=_fill(notice.subject, values),
+            text=_fill(notice.text, values) if notice.text else sms,
+            sms_values=sms_values,
+        )
 
 
 def reachable_channel(youth: Youth, wanted: Channel | None = None) -> Channel | None:
@@ -36,106 +108,65 @@ def reachable_channel(youth: Youth, wanted: Channel | None = None) -> Channel | 
     return other if usable[other] else None
 
 
-def notify(
-    session: Session,
-    youth: Youth,
-    *,
-    template: str,
-    key: str,
-    sms_text: str,
-    email_subject: str,
-    email_text: str,
-    now: datetime | None = None,
-    not_before: datetime | None = None,
-    expires_at: datetime | None = None,
-    attachment: tuple[str, str, str] | None = None,
-    exact_time: bool = False,
-    channel: Channel | None = None,
-    quiet: QuietHours | None = None,
-) -> OutboxMessage | None:
-    """Queue the message on the youth's channel, outside the admin's quiet hours unless
-    `exact_time` (the caller already chose an allowed moment, like an early reminder) or
-    it confirms what the youth just did (CONFIRMATIONS: it leaves at once). An outreach
-    email to a youth who unsubscribed from them goes as an SMS if one can, else not at all.
-    `quiet` saves a query when the caller already has the window."""
-    channel = channel or reachable_channel(youth)  # a step may ask for its own channel
+def _channel(youth: Youth, notice: Notice) -> Channel | None:
+    channel = notice.channel or reachable_channel(youth)
     if (
         channel is Channel.EMAIL
         and youth.outreach_email_opted_out_at is not None
-        and unsubscribe.is_outreach(template)
+        and unsubscribe.is_outreach(notice.template)
     ):
         # Unsubscribed from outreach emails (the link in one of them): an SMS if it can go.
         usable_sms = youth.phone is not None and youth.phone_unreachable_at is None
         channel = Channel.SMS if usable_sms else None
+    return channel
+
+
+def notify(
+    session: Session,
+    youth: Youth,
+    notice: Notice,
+    *,
+    now: datetime,
+    quiet: QuietHours | None = None,
+) -> OutboxMessage | None:
+    """Queue the notice in the youth's language on their channel (the other one if it
+    cannot work; None when neither can), with the admin's SMS text when there is one,
+    outside the admin's quiet hours unless `exact_time` or `confirmation`. An outreach
+    email to a youth who unsubscribed from them goes as an SMS if one can, else not at all.
+    `quiet` saves a query when the caller already has the window."""
+    channel = _channel(youth, notice)
     if channel is None:
         return None
-    wanted = max(filter(None, (now or utcnow(), not_before)))
-    confirmation = template in CONFIRMATIONS
-    quiet = quiet or quiet_hours.load(session)
-    send_at = wanted if exact_time or confirmation else quiet.next_sending_time(wanted)
+    words = render(notice, youth.language)
     if channel is Channel.SMS:
-        assert youth.phone is not None
-        return outbox.enqueue(
-            session,
-            channel=channel,
-            recipient=youth.phone,
-            template=template,
-            body_text=sms_text,
-            idempotency_key=key,
-            youth_id=youth.id,
-            language=youth.language,
-            now=now,
-            not_before=send_at,
-            expires_at=expires_at,
-            respects_quiet_hours=not confirmation,
-        )
-    assert youth.email is not None
+        recipient, subject, body, attachment = youth.phone, None, words.sms, None
+        if notice.template in message_templates.SPECS:  # the admin may have rewritten it
+            body = message_templates.render_sms(
+                session, notice.template, youth.language, body, **words.sms_values
+            )
+    else:
+        recipient, subject, body = youth.email, words.subject, words.text
+        with i18n.using_locale(youth.language):
+            attachment = notice.attachment() if notice.attachment else None
+    assert recipient is not None
+    wanted = max(filter(None, (now, notice.not_before)))
+    quiet = quiet or quiet_hours.load(session)
+    immediate = notice.exact_time or notice.confirmation
     return outbox.enqueue(
         session,
         channel=channel,
-        recipient=youth.email,
-        template=template,
-        subject=email_subject,
-        body_text=email_text,
-        idempotency_key=key,
+        recipient=recipient,
+        template=notice.template,
+        subject=subject,
+        body_text=body,
+        idempotency_key=notice.key,
         youth_id=youth.id,
         language=youth.language,
         now=now,
-        not_before=send_at,
-        expires_at=expires_at,
+        not_before=wanted if immediate else quiet.next_sending_time(wanted),
+        expires_at=notice.expires_at,
         attachment=attachment,
-        respects_quiet_hours=not confirmation,
-    )
-
-
-def notify_new_message(
-    session: Session,
-    youth: Youth,
-    *,
-    thread_id: uuid.UUID,
-    first_unread_id: uuid.UUID,
-    base_url: str,
-    now: datetime | None = None,
-) -> OutboxMessage | None:
-    link = f"{base_url.rstrip('/')}/mon-espace/messages"
-    with i18n.using_locale(youth.language):
-        sms = i18n.gettext(sms_texts.NEW_MESSAGE, link=link)
-        subject = i18n.gettext("Nouveau message de votre référent")
-        text = i18n.gettext(
-            "Bonjour,\n\nVous avez un nouveau message de votre référent dans votre espace "
-            "Paris avenir.\n\nLisez-le ici : %(link)s",
-            link=link,
-        )
-    sms = message_templates.render_sms(session, "new_message", youth.language, sms, link=link)
-    return notify(
-        session,
-        youth,
-        template="new_message",
-        key=f"new-message:{thread_id}:{first_unread_id}",
-        sms_text=sms,
-        email_subject=subject,
-        email_text=text,
-        now=now,
+        respects_quiet_hours=not notice.confirmation,
     )
 
 

@@ -13,7 +13,7 @@ from paris_avenir.auth.dependencies import CurrentStaff, CurrentYouth, client_ip
 from paris_avenir.config import Settings
 from paris_avenir.db import SessionDep, utcnow
 from paris_avenir.documents import service as documents
-from paris_avenir.messaging import notifications, service, unsubscribe
+from paris_avenir.messaging import notices, notifications, service, unsubscribe
 from paris_avenir.messaging.models import MessageThread
 from paris_avenir.staff.scope import youth_for_staff
 from paris_avenir.web import i18n
@@ -132,9 +132,10 @@ def staff_writes(
     )
     settings: Settings = request.app.state.settings
     first_unread = service.first_unread_from_staff(session, found.id) or posted.id
-    notifications.notify_new_message(
-        session, youth, thread_id=found.id, first_unread_id=first_unread, base_url=settings.base_url
+    notice = notices.new_message(
+        thread_id=found.id, first_unread_id=first_unread, base_url=settings.base_url
     )
+    notifications.notify(session, youth, notice, now=utcnow())
     return RedirectResponse(f"/pro/jeunes/{youth.id}?message=envoye", status_code=303)
 
 

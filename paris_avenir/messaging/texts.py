@@ -117,17 +117,3 @@ def sign_in_code_email(code: str, language: str) -> EmailContent:
             ]
         )
         return _render_email("emails/sign_in_code.html", subject, text, locale, code=code)
-
-
-def invitation_email(first_name: str, link: str, language: str) -> tuple[str, str]:
-    """Subject and text of the invitation a référent sends to open the youth's space."""
-    with i18n.using_locale(language):
-        subject = i18n.gettext("Votre espace Paris avenir est ouvert")
-        text = i18n.gettext(
-            "Bonjour %(name)s,\n\nVotre espace Paris avenir est ouvert. Vous y trouvez vos droits, "
-            "vous pouvez demander une aide et écrire à votre référent.\n\nEntrez ici (lien valable "
-            "14 jours) : %(link)s",
-            name=first_name,
-            link=link,
-        )
-    return subject, text

@@ -25,20 +25,20 @@ from sqlalchemy.orm import Session, aliased
 from paris_avenir.db import utcnow
 from paris_avenir.kit.dates import PARIS, add_months, birthday, paris_day
 from paris_avenir.kit.quiet_hours import QuietHours
-from paris_avenir.messaging import notifications, sms_texts
+from paris_avenir.messaging import notifications
 from paris_avenir.messaging.models import OutboxMessage
-from paris_avenir.outreach import checkin, labels
+from paris_avenir.outreach import checkin, labels, notices
 from paris_avenir.outreach.models import (
     OutreachAttempt,
     OutreachReason,
     OutreachResponse,
 )
+from paris_avenir.outreach.notices import TRIGGER_TEXTS as TRIGGER_TEXTS  # queries below
 from paris_avenir.outreach.policy import OutreachPolicy
 from paris_avenir.outreach.policy import load as load_policy
 from paris_avenir.staff import tasks
 from paris_avenir.staff.models import StaffTask, TaskKind
 from paris_avenir.staff.tasks import Escalation, TaskDetail
-from paris_avenir.web import i18n
 from paris_avenir.youths.activity import Activity, ActivityEvent, on_activity
 from paris_avenir.youths.models import Channel, Youth
 
@@ -188,55 +188,11 @@ def _claim(
     return attempt
 
 
-def _message_texts(
-    youth: Youth, reason: OutreachReason, base_url: str, link: str | None
-) -> tuple[str, str, str]:
-    space = f"{base_url.rstrip('/')}/mon-espace"
-    with i18n.using_locale(youth.language):
-        if reason is OutreachReason.CHECK_IN:
-            sms = i18n.gettext(sms_texts.CHECK_IN, link=link)
-            subject = i18n.gettext("Comment ça va ?")
-            text = i18n.gettext(
-                "Bonjour %(name)s,\n\nComment ça va ? Répondez en un clic, sans mot de "
-                "passe : %(link)s",
-                name=youth.first_name,
-                link=link,
-            )
-        elif reason in TRIGGER_TEXTS:
-            sms_text, subject_text = TRIGGER_TEXTS[reason]
-            page = base_url.rstrip("/") + TRIGGER_PATHS[reason]
-            sms = i18n.gettext(sms_text, link=page)
-            subject = i18n.gettext(subject_text)
-            text = sms
-        else:
-            sms = i18n.gettext(sms_texts.INACTIVITY, link=space)
-            subject = i18n.gettext("Paris avenir : on pense à vous")
-            text = i18n.gettext(
-                "Bonjour %(name)s,\n\nCela fait longtemps que nous n’avons pas eu de "
-                "nouvelles. Votre référent peut vous aider : logement, argent, papiers, "
-                "santé.\n\nVotre espace : %(link)s",
-                name=youth.first_name,
-                link=space,
-            )
-    return sms, subject, text
-
-
 def _send(
     cycle: _Cycle, youth: Youth, attempt: OutreachAttempt, link: str | None = None
 ) -> OutboxMessage | None:
-    sms, subject, text = _message_texts(youth, attempt.reason, cycle.base_url, link)
-    message = notifications.notify(
-        cycle.session,
-        youth,
-        template=f"outreach_{attempt.reason.value}",
-        key=f"outreach:{attempt.id}",
-        sms_text=sms,
-        email_subject=subject,
-        email_text=text,
-        now=cycle.now,
-        channel=attempt.channel,
-        quiet=cycle.quiet,
-    )
+    notice = notices.for_attempt(youth, attempt, base_url=cycle.base_url, link=link)
+    message = notifications.notify(cycle.session, youth, notice, now=cycle.now, quiet=cycle.quiet)
     # The call task that may follow shows what became of each message of the period.
     attempt.outbox_message_id = message.id if message else None
     return message
@@ -486,33 +442,6 @@ def credit_activity(session: Session, event: ActivityEvent) -> None:
 
 
 # --- The other triggers -------------------------------------------------------------------
-
-TRIGGER_TEXTS: dict[OutreachReason, tuple[str, str]] = {
-    OutreachReason.DOCUMENTS_AWAITED: (
-        sms_texts.DOCUMENTS_AWAITED,
-        i18n.N_("Il manque un document pour votre demande"),
-    ),
-    OutreachReason.MISSED_APPOINTMENT: (
-        sms_texts.MISSED_APPOINTMENT,
-        i18n.N_("Votre rendez-vous manqué"),
-    ),
-    OutreachReason.BIRTHDAY_21: (sms_texts.BIRTHDAY_21, i18n.N_("Bientôt 21 ans : ce qui change")),
-    OutreachReason.BIRTHDAY_25: (
-        sms_texts.BIRTHDAY_25,
-        i18n.N_("Bientôt 25 ans : préparons la suite"),
-    ),
-    OutreachReason.ALLOCATION_RENEWAL: (
-        sms_texts.ALLOCATION_RENEWAL,
-        i18n.N_("Renouvelez votre allocation"),
-    ),
-}
-TRIGGER_PATHS = {
-    OutreachReason.DOCUMENTS_AWAITED: "/mon-espace/demandes",
-    OutreachReason.MISSED_APPOINTMENT: "/mon-espace/rendez-vous",
-    OutreachReason.BIRTHDAY_21: "/mon-espace/droits",
-    OutreachReason.BIRTHDAY_25: "/mon-espace/messages",
-    OutreachReason.ALLOCATION_RENEWAL: "/mon-espace/droits/allocation",
-}
 
 
 def _turning(age: int, notice_days: int, now: datetime) -> ColumnElement[bool]:
