@@ -277,6 +277,25 @@ def sign_in_youth(
     return str(text)
 
 
+_LAST_TOTP_STEP: dict[str, int] = {}
+
+
+def unused_totp(account: str, secret: str = demo.DEMO_TOTP_SECRET) -> str:
+    """A TOTP code this account has not signed in with yet. The platform refuses a step
+    used twice (replay), and the browser tests share one live server: a second sign-in of
+    the same demo account within 30 seconds waits for the next step instead of failing
+    depending on the order the tests run in."""
+    import pyotp
+
+    totp = pyotp.TOTP(secret)
+    while True:
+        step = int(time.time()) // totp.interval
+        if step > _LAST_TOTP_STEP.get(account, -1):
+            _LAST_TOTP_STEP[account] = step
+            return str(totp.at(step * totp.interval))
+        time.sleep((step + 1) * totp.interval - time.time() + 0.05)
+
+
 def sign_in_staff(page: Any, live: LiveServer, email: str = PAGES_STAFF) -> None:
     import pyotp
 

@@ -7,12 +7,17 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import pyotp
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 
-from paris_avenir.demo import DEMO_STAFF_PASSWORD, DEMO_TOTP_SECRET
-from tests.browser.conftest import DemoYouth, LiveServer, new_phone_context, sign_in_youth
+from paris_avenir.demo import DEMO_STAFF_PASSWORD
+from tests.browser.conftest import (
+    DemoYouth,
+    LiveServer,
+    new_phone_context,
+    sign_in_youth,
+    unused_totp,
+)
 from tests.factories import PDF_BYTES
 
 pytestmark = pytest.mark.browser
@@ -34,7 +39,7 @@ def test_a_referent_instructs_a_request_and_the_youth_follows_it(
     staff.get_by_label("E-mail professionnel").fill("referent.diallo@example.org")
     staff.get_by_label("Mot de passe").fill(DEMO_STAFF_PASSWORD)
     staff.get_by_label("Code de votre application d’authentification").fill(
-        pyotp.TOTP(DEMO_TOTP_SECRET).now()
+        unused_totp("referent.diallo@example.org")
     )
     staff.get_by_role("button", name="Se connecter").click()
     staff.get_by_role("heading", name="Mes jeunes").wait_for()

@@ -7,14 +7,19 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-import pyotp
 import pytest
 from sqlalchemy import select, text
 
 from paris_avenir.aid_requests.models import AidCode, AidRequest, RequestStatus
-from paris_avenir.demo import DEMO_STAFF_PASSWORD, DEMO_TOTP_SECRET
+from paris_avenir.demo import DEMO_STAFF_PASSWORD
 from paris_avenir.youths.models import Youth
-from tests.browser.conftest import DemoYouth, LiveServer, new_phone_context, sign_in_youth
+from tests.browser.conftest import (
+    DemoYouth,
+    LiveServer,
+    new_phone_context,
+    sign_in_youth,
+    unused_totp,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -45,7 +50,7 @@ def test_a_refusal_reads_in_clear_on_the_pages_and_nowhere_in_the_database(
     staff.get_by_label("E-mail professionnel").fill("referent.diallo@example.org")
     staff.get_by_label("Mot de passe").fill(DEMO_STAFF_PASSWORD)
     staff.get_by_label("Code de votre application d’authentification").fill(
-        pyotp.TOTP(DEMO_TOTP_SECRET).now()
+        unused_totp("referent.diallo@example.org")
     )
     staff.get_by_role("button", name="Se connecter").click()
     staff.get_by_role("heading", name="Mes jeunes").wait_for()

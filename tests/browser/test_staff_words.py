@@ -11,7 +11,6 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
-import pyotp
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
@@ -19,8 +18,14 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from paris_avenir.aid_requests import kinds as catalogue
 from paris_avenir.aid_requests.models import AidCode
 from paris_avenir.backoffice import labels
-from paris_avenir.demo import DEMO_STAFF_PASSWORD, DEMO_TOTP_SECRET
-from tests.browser.conftest import DemoYouth, LiveServer, new_phone_context, sign_in_youth
+from paris_avenir.demo import DEMO_STAFF_PASSWORD
+from tests.browser.conftest import (
+    DemoYouth,
+    LiveServer,
+    new_phone_context,
+    sign_in_youth,
+    unused_totp,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -101,9 +106,7 @@ def sign_in_demo(page: Any, live: LiveServer, email: str) -> None:
         page.goto(live.url + "/pro/connexion")
         page.get_by_label("E-mail professionnel").fill(email)
         page.get_by_label("Mot de passe").fill(DEMO_STAFF_PASSWORD)
-        page.get_by_label("Code de votre application d’authentification").fill(
-            pyotp.TOTP(DEMO_TOTP_SECRET).now()
-        )
+        page.get_by_label("Code de votre application d’authentification").fill(unused_totp(email))
         page.get_by_role("button", name="Se connecter").click()
         try:
             page.wait_for_url(lambda url: "/pro/connexion" not in url, timeout=8000)

@@ -11,13 +11,12 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pyotp
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 from sqlalchemy import select
 
 from paris_avenir.auth import links
-from paris_avenir.demo import DEMO_STAFF_PASSWORD, DEMO_TOTP_SECRET
+from paris_avenir.demo import DEMO_STAFF_PASSWORD
 from paris_avenir.outreach import checkin, engine
 from paris_avenir.staff import tasks
 from paris_avenir.staff.models import StaffRole, StaffTask, StaffUser, TaskKind
@@ -28,6 +27,7 @@ from tests.browser.conftest import (
     LiveServer,
     new_phone_context,
     sign_in_staff,
+    unused_totp,
     words,
 )
 from tests.browser.test_pages import PAGE_WEIGHT_BUDGET, first_load
@@ -132,7 +132,7 @@ def test_an_alert_reaches_the_referent_who_closes_it_and_the_watch_yields(
     staff.get_by_label("E-mail professionnel").fill(referent_email)
     staff.get_by_label("Mot de passe").fill(DEMO_STAFF_PASSWORD)
     staff.get_by_label("Code de votre application d’authentification").fill(
-        pyotp.TOTP(DEMO_TOTP_SECRET).now()
+        unused_totp(referent_email)
     )
     staff.get_by_role("button", name="Se connecter").click()
     staff.get_by_role("heading", name="À faire", exact=True).wait_for()
