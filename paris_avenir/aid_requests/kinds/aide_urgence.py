@@ -11,11 +11,10 @@ from paris_avenir.aid_requests.kinds.base import (
     Condition,
     FieldKind,
     FormField,
-    RequiredDocument,
     always,
+    bank_details_document,
 )
 from paris_avenir.aid_requests.models import AidCode
-from paris_avenir.documents.models import DocumentKind
 from paris_avenir.kit.forms import format_euros as euros
 from paris_avenir.web.i18n import gettext as _
 from paris_avenir.youths.models import Youth
@@ -44,9 +43,7 @@ def build() -> AidKind:
             ),
             FormField("amount", _("De combien avez-vous besoin, en euros ?"), FieldKind.MONEY),
         ],
-        documents=[
-            RequiredDocument(DocumentKind.BANK_DETAILS, _("pour verser l’argent sur votre compte"))
-        ],
+        documents=[bank_details_document()],
         usual_delay=_("Réponse en quelques jours. Si c’est très urgent, appelez votre référent."),
         amount_period=AmountPeriod.ONCE,
     )

@@ -11,21 +11,22 @@ from paris_avenir.aid_requests.kinds.base import (
     Condition,
     FieldKind,
     FormField,
-    RequiredDocument,
     Verdict,
-    age_condition,
-    left_care_condition,
+    bank_details_document,
+    care_leaver_conditions,
+    identity_document,
+    monthly_income_question,
+    resources_document,
     yes_no,
 )
 from paris_avenir.aid_requests.models import AidCode
-from paris_avenir.documents.models import DocumentKind
 from paris_avenir.kit.forms import format_euros as euros
 from paris_avenir.web.i18n import gettext as _
 from paris_avenir.youths.models import EmploymentSituation, Youth
 
 
 def rule(youth: Youth, parameters: dict[str, Any], today: date) -> list[Condition]:
-    conditions = [age_condition(youth, parameters, today), left_care_condition(youth, today)]
+    conditions = care_leaver_conditions(youth, parameters, today)
     job = _("Vous n’avez pas de CDI.")
     if youth.employment_situation is EmploymentSituation.PERMANENT_JOB:
         conditions.append(
@@ -99,12 +100,8 @@ def build() -> AidKind:
                 ),
                 profile_attribute="employment_situation",
             ),
-            FormField(
-                "monthly_income",
-                _("Combien gagnez-vous par mois, en euros ?"),
-                FieldKind.MONEY,
-                hint=_("Salaire, bourse, autres aides. Écrivez 0 si vous ne gagnez rien."),
-                profile_attribute="monthly_income_cents",
+            monthly_income_question(
+                hint=_("Salaire, bourse, autres aides. Écrivez 0 si vous ne gagnez rien.")
             ),
             FormField(
                 "family_support",
@@ -115,11 +112,9 @@ def build() -> AidKind:
             ),
         ],
         documents=[
-            RequiredDocument(DocumentKind.IDENTITY, _("pour savoir qui vous êtes")),
-            RequiredDocument(DocumentKind.BANK_DETAILS, _("pour verser l’argent sur votre compte")),
-            RequiredDocument(
-                DocumentKind.RESOURCES, _("vos revenus des 3 derniers mois"), required=False
-            ),
+            identity_document(),
+            bank_details_document(),
+            resources_document(required=False),
         ],
         usual_delay=_("Réponse en 2 à 3 semaines environ."),
         renewal_months=6,

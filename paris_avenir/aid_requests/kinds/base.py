@@ -155,3 +155,37 @@ def always(text: str) -> Condition:
 
 def yes_no() -> tuple[tuple[str, str], ...]:
     return (("oui", _("Oui")), ("non", _("Non")))
+
+
+def care_leaver_conditions(
+    youth: Youth, parameters: dict[str, Any], today: date
+) -> list[Condition]:
+    """What every aid for the youths who left the ASE asks first: their age, and having left."""
+    return [age_condition(youth, parameters, today), left_care_condition(youth, today)]
+
+
+# The questions and documents several aids ask for, worded once.
+
+
+def monthly_income_question(hint: str | None = None) -> FormField:
+    return FormField(
+        "monthly_income",
+        _("Combien gagnez-vous par mois, en euros ?"),
+        FieldKind.MONEY,
+        hint=hint,
+        profile_attribute="monthly_income_cents",
+    )
+
+
+def identity_document() -> RequiredDocument:
+    return RequiredDocument(DocumentKind.IDENTITY, _("pour savoir qui vous êtes"))
+
+
+def bank_details_document() -> RequiredDocument:
+    return RequiredDocument(DocumentKind.BANK_DETAILS, _("pour verser l’argent sur votre compte"))
+
+
+def resources_document(*, required: bool = True) -> RequiredDocument:
+    return RequiredDocument(
+        DocumentKind.RESOURCES, _("vos revenus des 3 derniers mois"), required=required
+    )

@@ -12,8 +12,8 @@ from paris_avenir.aid_requests.kinds.base import (
     FormField,
     RequiredDocument,
     Verdict,
-    age_condition,
-    left_care_condition,
+    bank_details_document,
+    care_leaver_conditions,
 )
 from paris_avenir.aid_requests.models import AidCode
 from paris_avenir.documents.models import DocumentKind
@@ -24,8 +24,7 @@ from paris_avenir.youths.models import Youth
 def rule(youth: Youth, parameters: dict[str, Any], today: date) -> list[Condition]:
     studies = _("Vous êtes inscrit ou accepté dans des études après le bac.")
     return [
-        age_condition(youth, parameters, today),
-        left_care_condition(youth, today),
+        *care_leaver_conditions(youth, parameters, today),
         Condition(studies, Verdict.MET)
         if youth.in_higher_education
         else Condition(
@@ -60,7 +59,7 @@ def build() -> AidKind:
                 _("si vous avez une bourse du CROUS"),
                 required=False,
             ),
-            RequiredDocument(DocumentKind.BANK_DETAILS, _("pour verser l’argent sur votre compte")),
+            bank_details_document(),
         ],
         usual_delay=_("Réponse en 3 semaines environ."),
     )

@@ -12,8 +12,9 @@ from paris_avenir.aid_requests.kinds.base import (
     FormField,
     RequiredDocument,
     Verdict,
-    age_condition,
-    left_care_condition,
+    care_leaver_conditions,
+    monthly_income_question,
+    resources_document,
 )
 from paris_avenir.aid_requests.models import AidCode
 from paris_avenir.documents.models import DocumentKind
@@ -23,8 +24,7 @@ from paris_avenir.youths.models import Youth
 
 def rule(youth: Youth, parameters: dict[str, Any], today: date) -> list[Condition]:
     return [
-        age_condition(youth, parameters, today),
-        left_care_condition(youth, today),
+        *care_leaver_conditions(youth, parameters, today),
         Condition(
             _("Vous allez signer votre premier bail dans le privé."),
             Verdict.UNKNOWN,
@@ -52,16 +52,11 @@ def build() -> AidKind:
                 FieldKind.DATE,
                 required=False,
             ),
-            FormField(
-                "monthly_income",
-                _("Combien gagnez-vous par mois, en euros ?"),
-                FieldKind.MONEY,
-                profile_attribute="monthly_income_cents",
-            ),
+            monthly_income_question(),
         ],
         documents=[
             RequiredDocument(DocumentKind.LEASE, _("le projet de bail du propriétaire")),
-            RequiredDocument(DocumentKind.RESOURCES, _("vos revenus des 3 derniers mois")),
+            resources_document(),
         ],
         usual_delay=_("Réponse en 2 semaines environ."),
     )

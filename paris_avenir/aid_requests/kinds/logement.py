@@ -10,13 +10,13 @@ from paris_avenir.aid_requests.kinds.base import (
     Condition,
     FieldKind,
     FormField,
-    RequiredDocument,
     Verdict,
-    age_condition,
-    left_care_condition,
+    care_leaver_conditions,
+    identity_document,
+    monthly_income_question,
+    resources_document,
 )
 from paris_avenir.aid_requests.models import AidCode
-from paris_avenir.documents.models import DocumentKind
 from paris_avenir.web.i18n import gettext as _
 from paris_avenir.youths.models import HousingSituation, Youth
 
@@ -31,7 +31,7 @@ def rule(youth: Youth, parameters: dict[str, Any], today: date) -> list[Conditio
         verdict = Condition(housing, Verdict.UNKNOWN, _("Vous le dites dans la demande."))
     else:
         verdict = Condition(housing, Verdict.MET)
-    return [age_condition(youth, parameters, today), left_care_condition(youth, today), verdict]
+    return [*care_leaver_conditions(youth, parameters, today), verdict]
 
 
 def build() -> AidKind:
@@ -69,12 +69,7 @@ def build() -> AidKind:
                     ("enfant", _("Avec mon enfant ou mes enfants")),
                 ),
             ),
-            FormField(
-                "monthly_income",
-                _("Combien gagnez-vous par mois, en euros ?"),
-                FieldKind.MONEY,
-                profile_attribute="monthly_income_cents",
-            ),
+            monthly_income_question(),
             FormField(
                 "arrondissements",
                 _("Dans quels quartiers aimeriez-vous habiter ?"),
@@ -84,10 +79,8 @@ def build() -> AidKind:
             ),
         ],
         documents=[
-            RequiredDocument(DocumentKind.IDENTITY, _("pour savoir qui vous êtes")),
-            RequiredDocument(
-                DocumentKind.RESOURCES, _("vos revenus des 3 derniers mois"), required=False
-            ),
+            identity_document(),
+            resources_document(required=False),
         ],
         usual_delay=_("Cela prend souvent plusieurs mois. Votre référent vous tient au courant."),
     )

@@ -10,8 +10,8 @@ from paris_avenir.aid_requests.kinds.base import (
     Condition,
     RequiredDocument,
     Verdict,
-    age_condition,
-    left_care_condition,
+    care_leaver_conditions,
+    identity_document,
 )
 from paris_avenir.aid_requests.models import AidCode
 from paris_avenir.documents.models import DocumentKind
@@ -22,8 +22,7 @@ from paris_avenir.youths.models import Youth
 def rule(youth: Youth, parameters: dict[str, Any], today: date) -> list[Condition]:
     region = _("Vous habitez en Île-de-France.")
     return [
-        age_condition(youth, parameters, today),
-        left_care_condition(youth, today),
+        *care_leaver_conditions(youth, parameters, today),
         Condition(region, Verdict.MET)
         if youth.lives_in_ile_de_france
         else Condition(
@@ -41,7 +40,7 @@ def build() -> AidKind:
         ),
         rule=rule,
         documents=[
-            RequiredDocument(DocumentKind.IDENTITY, _("pour savoir qui vous êtes")),
+            identity_document(),
             RequiredDocument(DocumentKind.PHOTO, _("pour la carte Navigo")),
         ],
         usual_delay=_("Réponse en 2 semaines environ. La carte arrive ensuite par la poste."),

@@ -12,8 +12,7 @@ from paris_avenir.aid_requests.kinds.base import (
     FieldKind,
     FormField,
     RequiredDocument,
-    age_condition,
-    left_care_condition,
+    care_leaver_conditions,
 )
 from paris_avenir.aid_requests.models import AidCode
 from paris_avenir.documents.models import DocumentKind
@@ -22,7 +21,7 @@ from paris_avenir.youths.models import Youth
 
 
 def rule(youth: Youth, parameters: dict[str, Any], today: date) -> list[Condition]:
-    return [age_condition(youth, parameters, today), left_care_condition(youth, today)]
+    return care_leaver_conditions(youth, parameters, today)
 
 
 def build() -> AidKind:
