@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime, time, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
 
 from paris_avenir.appointments import calendar, service
 from paris_avenir.appointments.models import (
@@ -23,7 +24,7 @@ from paris_avenir.db import SessionDep, utcnow
 from paris_avenir.kit.dates import PARIS, paris_day, paris_today
 from paris_avenir.staff.models import StaffRole, StaffUser
 from paris_avenir.web.i18n import gettext as _
-from paris_avenir.web.templating import render
+from paris_avenir.web.templating import FormPage, render
 
 router = APIRouter()
 WEEKDAYS = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
@@ -114,50 +115,39 @@ def _kinds_for(staff: StaffUser) -> list[AppointmentKind]:
     return [AppointmentKind.REFERENT, AppointmentKind.COUNTER]
 
 
-def _availability_page(
-    request: Request,
-    session: SessionDep,
-    staff: StaffUser,
-    *,
-    error: str | None = None,
-    status_code: int = 200,
-) -> Response:
-    return render(
-        request,
-        "appointments/availability.html",
-        {
-            "staff": staff,
-            "error": error,
-            "weekdays": WEEKDAYS,
-            "openings": list(
-                session.scalars(
-                    select(WeeklyAvailability)
-                    .where(WeeklyAvailability.staff_id == staff.id)
-                    .order_by(WeeklyAvailability.weekday, WeeklyAvailability.start_time)
+def _availability_context(session: Session, staff: StaffUser) -> dict[str, Any]:
+    return {
+        "weekdays": WEEKDAYS,
+        "openings": list(
+            session.scalars(
+                select(WeeklyAvailability)
+                .where(WeeklyAvailability.staff_id == staff.id)
+                .order_by(WeeklyAvailability.weekday, WeeklyAvailability.start_time)
+            )
+        ),
+        "exceptions": list(
+            session.scalars(
+                select(AvailabilityException)
+                .where(
+                    AvailabilityException.staff_id == staff.id,
+                    AvailabilityException.ends_at > utcnow(),
                 )
-            ),
-            "exceptions": list(
-                session.scalars(
-                    select(AvailabilityException)
-                    .where(
-                        AvailabilityException.staff_id == staff.id,
-                        AvailabilityException.ends_at > utcnow(),
-                    )
-                    .order_by(AvailabilityException.starts_at)
-                )
-            ),
-            "kinds": [(kind.value, service.kind_label(kind)) for kind in _kinds_for(staff)],
-            "places": [
-                (place.value, label)
-                for place, label in (
-                    (AppointmentPlace.OFFICE, _("Au bureau")),
-                    (AppointmentPlace.PHONE, _("Par téléphone")),
-                    (AppointmentPlace.VIDEO, _("En visio")),
-                )
-            ],
-        },
-        status_code=status_code,
-    )
+                .order_by(AvailabilityException.starts_at)
+            )
+        ),
+        "kinds": [(kind.value, service.kind_label(kind)) for kind in _kinds_for(staff)],
+        "places": [
+            (place.value, label)
+            for place, label in (
+                (AppointmentPlace.OFFICE, _("Au bureau")),
+                (AppointmentPlace.PHONE, _("Par téléphone")),
+                (AppointmentPlace.VIDEO, _("En visio")),
+            )
+        ],
+    }
+
+
+_availability_page = FormPage("appointments/availability.html", _availability_context)
 
 
 @router.get("/pro/disponibilites")

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from paris_avenir.aid_requests import duties
 from paris_avenir.aid_requests import kinds as catalogue
@@ -29,7 +30,7 @@ from paris_avenir.web.forms import FormDep
 from paris_avenir.web.i18n import LANGUAGES, is_offered, using_locale
 from paris_avenir.web.i18n import gettext as _
 from paris_avenir.web.i18n import gettext as i18n_gettext
-from paris_avenir.web.templating import render
+from paris_avenir.web.templating import FormPage, render
 
 router = APIRouter(prefix="/pro/admin")
 
@@ -44,28 +45,15 @@ def admin_home(request: Request, session: SessionDep, staff: AdminStaff) -> Resp
     )
 
 
-def _aids_page(
-    request: Request,
-    session: SessionDep,
-    staff: StaffUser,
-    *,
-    error: str | None = None,
-    status_code: int = 200,
-) -> Response:
+def _aids_context(session: Session, _staff: StaffUser) -> dict[str, Any]:
     aids = list(session.scalars(select(Aid).order_by(Aid.code)))
-    return render(
-        request,
-        "staff/admin_aids.html",
-        {
-            "staff": staff,
-            "error": error,
-            "aids": [
-                (aid, catalogue.kind(aid.code).name, admin.parameter_fields(aid)) for aid in aids
-            ],
-            "threshold": format_euros_input(duties.confirmation_threshold(session)),
-        },
-        status_code=status_code,
-    )
+    return {
+        "aids": [(aid, catalogue.kind(aid.code).name, admin.parameter_fields(aid)) for aid in aids],
+        "threshold": format_euros_input(duties.confirmation_threshold(session)),
+    }
+
+
+_aids_page = FormPage("staff/admin_aids.html", _aids_context)
 
 
 @router.get("/aides")
@@ -132,6 +120,11 @@ def _staff_page(
     )
 
 
+def _staff_refused(request: Request, session: SessionDep, staff: StaffUser, error: str) -> Response:
+    """The accounts page again, with why the admin's request was refused."""
+    return _staff_page(request, session, staff, error=error, status_code=422)
+
+
 @router.get("/agents")
 def accounts(request: Request, session: SessionDep, staff: AdminStaff) -> Response:
     return _staff_page(request, session, staff)
@@ -150,11 +143,9 @@ def create_account(
     try:
         chosen = StaffRole(role)
     except ValueError:
-        return _staff_page(request, session, staff, status_code=422, error=_("Choisissez un rôle."))
+        return _staff_refused(request, session, staff, _("Choisissez un rôle."))
     if "@" not in email or not nom.strip():
-        return _staff_page(
-            request, session, staff, status_code=422, error=_("Écrivez l’e-mail et le nom.")
-        )
+        return _staff_refused(request, session, staff, _("Écrivez l’e-mail et le nom."))
     try:
         invitation = staff_account.invite_staff(
             session,
@@ -167,7 +158,7 @@ def create_account(
             by=staff,
         )
     except DomainError as error:
-        return _staff_page(request, session, staff, status_code=422, error=str(error))
+        return _staff_refused(request, session, staff, str(error))
     audit.record(
         session,
         "staff.created",
@@ -189,12 +180,8 @@ def reset_account(
     """Lost password or phone: a new activation link; the old password and TOTP stop."""
     account = _account(session, account_id)
     if account.id == staff.id:
-        return _staff_page(
-            request,
-            session,
-            staff,
-            status_code=422,
-            error=_("Changez votre propre mot de passe depuis « Mon compte »."),
+        return _staff_refused(
+            request, session, staff, _("Changez votre propre mot de passe depuis « Mon compte ».")
         )
     invitation = staff_account.reset_secrets(
         session,
@@ -222,12 +209,8 @@ def disable_account(
 ) -> Response:
     account = _account(session, account_id)
     if account.id == staff.id:
-        return _staff_page(
-            request,
-            session,
-            staff,
-            status_code=422,
-            error=_("Vous ne pouvez pas désactiver votre propre compte."),
+        return _staff_refused(
+            request, session, staff, _("Vous ne pouvez pas désactiver votre propre compte.")
         )
     disable_staff(session, account, by=staff, base_url=request.app.state.settings.base_url)
     return RedirectResponse("/pro/admin/agents", status_code=303)
@@ -252,34 +235,23 @@ def change_role(
         )
     except (ValueError, admin.AdminError) as error:
         message = str(error) if isinstance(error, admin.AdminError) else _("Choisissez un rôle.")
-        return _staff_page(request, session, staff, status_code=422, error=message)
+        return _staff_refused(request, session, staff, message)
     return RedirectResponse("/pro/admin/agents", status_code=303)
 
 
 # --- Outreach policy ----------------------------------------------------------------------
 
 
-def _policy_page(
-    request: Request,
-    session: SessionDep,
-    staff: StaffUser,
-    *,
-    error: str | None = None,
-    status_code: int = 200,
-) -> Response:
+def _policy_context(session: Session, _staff: StaffUser) -> dict[str, Any]:
     current = policy.current_values(session)
-    return render(
-        request,
-        "staff/admin_policy.html",
-        {
-            "staff": staff,
-            "error": error,
-            "rows": [(name, _(policy.ALL_LABELS[name]), value) for name, value in current.items()],
-            "audit_retention_months": audit.retention_months(session),
-            "audit_retention_range": audit.RETENTION_MONTHS_RANGE,
-        },
-        status_code=status_code,
-    )
+    return {
+        "rows": [(name, _(policy.ALL_LABELS[name]), value) for name, value in current.items()],
+        "audit_retention_months": audit.retention_months(session),
+        "audit_retention_range": audit.RETENTION_MONTHS_RANGE,
+    }
+
+
+_policy_page = FormPage("staff/admin_policy.html", _policy_context)
 
 
 @router.get("/relances")
@@ -330,14 +302,7 @@ def default_sms_text(key: str, language: str) -> str:
         return i18n_gettext(builtin.text, **{name: "{" + name + "}" for name in names})
 
 
-def _templates_page(
-    request: Request,
-    session: SessionDep,
-    staff: StaffUser,
-    *,
-    error: str | None = None,
-    status_code: int = 200,
-) -> Response:
+def _templates_context(session: Session, _staff: StaffUser) -> dict[str, Any]:
     rows = []
     for spec in message_templates.SPECS.values():
         for language, language_name in LANGUAGES:
@@ -346,17 +311,10 @@ def _templates_page(
             # Empty: the built-in text is sent, so its size is the one that counts.
             size = message_templates.size_of(spec.key, fit_gsm7(text or default))
             rows.append((spec, _(spec.label), language, language_name, text, size, default))
-    return render(
-        request,
-        "staff/admin_templates.html",
-        {
-            "staff": staff,
-            "rows": rows,
-            "error": error,
-            "sms_alert": outbox.provider_alert(session),
-        },
-        status_code=status_code,
-    )
+    return {"rows": rows, "sms_alert": outbox.provider_alert(session)}
+
+
+_templates_page = FormPage("staff/admin_templates.html", _templates_context)
 
 
 @router.get("/messages")

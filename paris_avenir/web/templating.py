@@ -6,8 +6,10 @@ body) gets the full page; a targeted HTMX request gets only the `content` block.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from babel import dates as babel_dates
 from fastapi import Request
@@ -15,6 +17,7 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from jinja2_fragments import render_block
 from markupsafe import Markup
+from sqlalchemy.orm import Session
 
 from paris_avenir.config import PROJECT_ROOT
 from paris_avenir.kit import phone as phones
@@ -211,3 +214,28 @@ def render(
         html = environment.get_template(template_name).render(full_context)
     html = i18n.mark_untranslated(html)
     return HTMLResponse(html, status_code=status_code, headers=response_headers)
+
+
+Reader = TypeVar("Reader")
+
+
+@dataclass(frozen=True)
+class FormPage(Generic[Reader]):
+    """A staff page with a form, shown again with its refusal when a submission is refused:
+    the template gets the reader (`staff`), the `error` if any, and what `build(session,
+    reader)` returns."""
+
+    template_name: str
+    build: Callable[[Session, Reader], dict[str, Any]]
+
+    def __call__(
+        self,
+        request: Request,
+        session: Session,
+        staff: Reader,
+        *,
+        error: str | None = None,
+        status_code: int = 200,
+    ) -> HTMLResponse:
+        context = {"staff": staff, "error": error, **self.build(session, staff)}
+        return render(request, self.template_name, context, status_code=status_code)
