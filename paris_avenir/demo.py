@@ -17,8 +17,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from paris_avenir.aid_requests.catalogue import DEFAULT_PARAMETERS, ensure_catalogue
-from paris_avenir.aid_requests.models import AidCode, AidRequest, AidRequestEvent, RequestStatus
-from paris_avenir.aid_requests.service import record_transition
+from paris_avenir.aid_requests.models import AidCode, AidRequest, RequestStatus
+from paris_avenir.aid_requests.service import open_draft, record_transition
 from paris_avenir.appointments.models import (
     Appointment,
     AppointmentKind,
@@ -496,25 +496,15 @@ def _add_requests(
             continue
         path = PATHS[final_status]
         started = now - timedelta(days=10 * len(path) + index)
-        request = AidRequest(
-            youth_id=youth.id,
-            aid_code=aid_code,
-            status=RequestStatus.DRAFT,
+        # The draft opens as the youth's; every later step goes through the life cycle's
+        # own check (record_transition), as the youth's and the staff's actions do.
+        request = open_draft(
+            session,
+            youth,
+            aid_code,
             form_data={},
             current_step=3 if len(path) > 1 else 1,
-        )
-        session.add(request)
-        session.flush()
-        # The first event opens the draft; every later step goes through the life cycle's
-        # own check (record_transition), as the youth's and the staff's actions do.
-        session.add(
-            AidRequestEvent(
-                aid_request_id=request.id,
-                from_status=None,
-                to_status=RequestStatus.DRAFT,
-                occurred_at=started,
-                actor_is_youth=True,
-            )
+            now=started,
         )
         for step, status in enumerate(path[1:], start=1):
             occurred_at = started + timedelta(days=10 * step)

@@ -257,6 +257,42 @@ def record_transition(
     return event
 
 
+def open_draft(
+    session: Session,
+    youth: Youth,
+    code: AidCode,
+    *,
+    form_data: dict[str, Any],
+    current_step: int = 1,
+    staff_id: uuid.UUID | None = None,
+    now: datetime,
+) -> AidRequest:
+    """A new draft and the event that opens its life cycle, by the youth or by a staff
+    member on their behalf; every later step goes through record_transition."""
+    request = AidRequest(
+        youth_id=youth.id,
+        aid_code=code,
+        status=RequestStatus.DRAFT,
+        form_data=form_data,
+        current_step=current_step,
+        filed_by_staff_id=staff_id,
+    )
+    session.add(request)
+    session.flush()
+    session.add(
+        AidRequestEvent(
+            aid_request_id=request.id,
+            from_status=None,
+            to_status=RequestStatus.DRAFT,
+            occurred_at=now,
+            actor_staff_id=staff_id,
+            actor_is_youth=staff_id is None,
+            on_behalf_of_youth=staff_id is not None,
+        )
+    )
+    return request
+
+
 def start_request(
     session: Session,
     youth: Youth,
@@ -278,26 +314,8 @@ def start_request(
     for request in earlier:
         if request.aid_code is code and request.status is RequestStatus.DRAFT:
             return request
-    request = AidRequest(
-        youth_id=youth.id,
-        aid_code=code,
-        status=RequestStatus.DRAFT,
-        form_data=prefill(youth, kind, earlier),
-        current_step=1,
-        filed_by_staff_id=staff_id,
-    )
-    session.add(request)
-    session.flush()
-    session.add(
-        AidRequestEvent(
-            aid_request_id=request.id,
-            from_status=None,
-            to_status=RequestStatus.DRAFT,
-            occurred_at=now,
-            actor_staff_id=staff_id,
-            actor_is_youth=staff_id is None,
-            on_behalf_of_youth=staff_id is not None,
-        )
+    request = open_draft(
+        session, youth, code, form_data=prefill(youth, kind, earlier), staff_id=staff_id, now=now
     )
     record_activity(session, youth, Activity.REQUEST, now)
     session.flush()
