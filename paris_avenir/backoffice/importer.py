@@ -608,16 +608,18 @@ def _invite(session: Session, youth: Youth, *, base_url: str, now: datetime) -> 
     return notifications.notify(session, youth, notice, now=now) is not None
 
 
-def _create(
-    session: Session,
-    plan: _Plan,
-    report: ImportReport,
-    *,
-    by: StaffUser | None,
-    ip_address: str | None,
-    base_url: str,
-    now: datetime,
-) -> None:
+@dataclass(frozen=True)
+class _Applying:
+    """What writing each line of a confirmed import needs: who imports (None: the command
+    line), from where, the platform's address for the invitations, and when."""
+
+    by: StaffUser | None
+    ip_address: str | None
+    base_url: str
+    now: datetime
+
+
+def _create(session: Session, plan: _Plan, report: ImportReport, run: _Applying) -> None:
     line = plan.line
     youth = Youth(ase_ref=line.ase_ref, phone=line.phone, email=line.email, **plan.values)
     session.add(youth)
@@ -626,8 +628,8 @@ def _create(
         CaseloadAssignment(
             youth_id=youth.id,
             referent_id=line.referent.id,
-            started_at=now,
-            assigned_by_id=by.id if by else None,
+            started_at=run.now,
+            assigned_by_id=run.by.id if run.by else None,
             reason="Import du SI de l’ASE",
         )
     )
@@ -635,36 +637,27 @@ def _create(
     audit.record(
         session,
         "youth.imported",
-        actor_staff_id=by.id if by else None,
+        actor_staff_id=run.by.id if run.by else None,
         youth_id=youth.id,
         object_type="youth",
         object_id=youth.id,
-        ip_address=ip_address,
+        ip_address=run.ip_address,
         detail={"line": line.line},
-        now=now,
+        now=run.now,
     )
     report.created += 1
-    if _invite(session, youth, base_url=base_url, now=now):
+    if _invite(session, youth, base_url=run.base_url, now=run.now):
         report.invitations += 1
 
 
-def _update(
-    session: Session,
-    plan: _Plan,
-    report: ImportReport,
-    *,
-    by: StaffUser | None,
-    ip_address: str | None,
-    base_url: str,
-    now: datetime,
-) -> None:
+def _update(session: Session, plan: _Plan, report: ImportReport, run: _Applying) -> None:
     youth, line = plan.youth, plan.line
     assert youth is not None
     if not plan.other_fields and not plan.changes:
         report.unchanged += 1
         return
     report.updated += 1
-    actor = by.id if by else None
+    actor = run.by.id if run.by else None
     for name in plan.other_fields:
         setattr(youth, name, plan.values[name])
     if plan.other_fields:
@@ -675,22 +668,22 @@ def _update(
             youth_id=youth.id,
             object_type="youth",
             object_id=youth.id,
-            ip_address=ip_address,
+            ip_address=run.ip_address,
             detail={"via": "import", "line": line.line, "fields": plan.other_fields},
-            now=now,
+            now=run.now,
         )
     previous = {"phone": youth.phone, "email": youth.email}
     for change in plan.changes:
         if change.field == "referent":
-            assert by is not None  # confirmed changes always have a staff member behind them
+            assert run.by is not None  # confirmed changes always have a staff member behind them
             reassignment.reassign(
                 session,
                 youth.id,
                 to_referent_id=line.referent.id,
-                by=by,
+                by=run.by,
                 reason="Import du SI de l’ASE",
-                now=now,
-                base_url=base_url,
+                now=run.now,
+                base_url=run.base_url,
             )
             continue
         changed = Channel.SMS if change.field == "phone" else Channel.EMAIL
@@ -717,13 +710,13 @@ def _update(
             youth_id=youth.id,
             object_type="youth",
             object_id=youth.id,
-            ip_address=ip_address,
+            ip_address=run.ip_address,
             detail={
                 "via": "import",
                 "line": line.line,
                 "told_on": told[0].value if told else None,
             },
-            now=now,
+            now=run.now,
         )
         if told is not None:
             notifications.notify_previous_contact(
@@ -733,7 +726,7 @@ def _update(
                 channel=told[0],
                 recipient=told[1],
                 key=f"contact-changed:{event.id}",
-                now=now,
+                now=run.now,
             )
     session.flush()
 
@@ -815,16 +808,13 @@ def import_youths(
             )
         return report
     report.created = report.updated = report.unchanged = report.invitations = 0
+    run = _Applying(by=by, ip_address=ip_address, base_url=base_url, now=now)
     with session.begin_nested():
         for plan in plans:
             if plan.youth is None:
-                _create(
-                    session, plan, report, by=by, ip_address=ip_address, base_url=base_url, now=now
-                )
+                _create(session, plan, report, run)
             else:
-                _update(
-                    session, plan, report, by=by, ip_address=ip_address, base_url=base_url, now=now
-                )
+                _update(session, plan, report, run)
     report.applied = True
     return report
 
