@@ -24,6 +24,7 @@ from paris_avenir.auth.sign_in import (
     open_session,
     settings_of,
     start_flow,
+    start_sign_in,
     to_provider_page,
 )
 from paris_avenir.db import SessionDep
@@ -318,13 +319,9 @@ FRANCECONNECT_DOWN = N_(
 
 @router.get("/connexion/franceconnect")
 def franceconnect_start(request: Request, session: SessionDep) -> Response:
-    client = oidc_client(request, "franceconnect")
-    if not client.settings.configured:
-        return _sign_in_page(request, status_code=404)
-    try:
-        return start_flow(request, session, client, purpose="sign_in")
-    except ProviderUnavailable:
-        return _sign_in_page(request, status_code=503, error=_(FRANCECONNECT_DOWN))
+    return start_sign_in(
+        request, session, "franceconnect", _sign_in_page, down=_(FRANCECONNECT_DOWN)
+    )
 
 
 @router.post("/mon-espace/franceconnect")

@@ -6,7 +6,7 @@ its own but the one that leads to the provider."""
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Protocol
 from urllib.parse import quote
 
 from fastapi import Query, Request
@@ -18,7 +18,13 @@ from paris_avenir.audit import service as audit
 from paris_avenir.auth import sessions
 from paris_avenir.auth.dependencies import client_ip
 from paris_avenir.auth.models import AuthMethod
-from paris_avenir.auth.oidc import FLOW_LIFETIME, OidcClient, OidcFailure, OidcResult
+from paris_avenir.auth.oidc import (
+    FLOW_LIFETIME,
+    OidcClient,
+    OidcFailure,
+    OidcResult,
+    ProviderUnavailable,
+)
 from paris_avenir.config import Settings
 from paris_avenir.db import utcnow
 from paris_avenir.staff.models import StaffUser
@@ -146,6 +152,28 @@ def start_flow(
         samesite="lax",  # sent on the provider's top-level redirect back
     )
     return response
+
+
+class SignInPage(Protocol):
+    """A sign-in page shown again, with its status and the error to read."""
+
+    def __call__(
+        self, request: Request, *, error: str | None = None, status_code: int = 200
+    ) -> Response: ...
+
+
+def start_sign_in(
+    request: Request, session: Session, provider: str, page: SignInPage, *, down: str
+) -> Response:
+    """A sign-in through this provider: to its page, or the sign-in page again (404 when the
+    provider is not configured, 503 with `down` when it does not answer)."""
+    client = oidc_client(request, provider)
+    if not client.settings.configured:
+        return page(request, status_code=404)
+    try:
+        return start_flow(request, session, client, purpose="sign_in")
+    except ProviderUnavailable:
+        return page(request, status_code=503, error=down)
 
 
 def browser_state(request: Request) -> str | None:

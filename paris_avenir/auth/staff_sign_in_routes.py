@@ -13,7 +13,6 @@ from paris_avenir.audit import service as audit
 from paris_avenir.auth import staff_account, staff_local
 from paris_avenir.auth.dependencies import client_ip
 from paris_avenir.auth.models import AuthMethod
-from paris_avenir.auth.oidc import ProviderUnavailable
 from paris_avenir.auth.sign_in import (
     ProviderAnswerDep,
     browser_state,
@@ -22,7 +21,7 @@ from paris_avenir.auth.sign_in import (
     oidc_client,
     open_session,
     settings_of,
-    start_flow,
+    start_sign_in,
 )
 from paris_avenir.db import SessionDep
 from paris_avenir.web.i18n import N_
@@ -105,13 +104,7 @@ def staff_sign_in(
 
 @router.get("/pro/connexion/oidc")
 def staff_oidc_start(request: Request, session: SessionDep) -> Response:
-    client = oidc_client(request, "staff")
-    if not client.settings.configured:
-        return _staff_sign_in_page(request, status_code=404)
-    try:
-        return start_flow(request, session, client, purpose="sign_in")
-    except ProviderUnavailable:
-        return _staff_sign_in_page(request, status_code=503, error=_(STAFF_SSO_DOWN))
+    return start_sign_in(request, session, "staff", _staff_sign_in_page, down=_(STAFF_SSO_DOWN))
 
 
 @router.get("/pro/connexion/oidc/retour")
