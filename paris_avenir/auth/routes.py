@@ -23,6 +23,7 @@ from paris_avenir.auth.sign_in import (
     oidc_client,
     open_session,
     settings_of,
+    start_code_request,
     start_flow,
     start_sign_in,
     to_provider_page,
@@ -103,13 +104,7 @@ def sign_in_request_code(
 ) -> Response:
     settings = settings_of(request)
     try:
-        result = codes.start_code_request(
-            session,
-            secret_key=settings.secret_key,
-            raw_destination=destination,
-            ip_address=client_ip(request),
-            language=chosen_language(request),
-        )
+        result = start_code_request(request, session, destination)
     except codes.InvalidDestination:
         return _sign_in_page(
             request,

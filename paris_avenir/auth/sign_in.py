@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy.orm import Session
 
 from paris_avenir.audit import service as audit
-from paris_avenir.auth import sessions
+from paris_avenir.auth import codes, sessions
 from paris_avenir.auth.dependencies import client_ip
 from paris_avenir.auth.models import AuthMethod
 from paris_avenir.auth.oidc import (
@@ -93,6 +93,18 @@ def open_session(
             ip_address=client_ip(request),
             detail={"method": method.value},
         )
+
+
+def start_code_request(request: Request, session: Session, destination: str) -> codes.CodeRequest:
+    """A one-time code asked from this browser, for this destination, in its language
+    (codes.start_code_request: raises InvalidDestination or RateLimited)."""
+    return codes.start_code_request(
+        session,
+        secret_key=settings_of(request).secret_key,
+        raw_destination=destination,
+        ip_address=client_ip(request),
+        language=chosen_language(request),
+    )
 
 
 def oidc_client(request: Request, name: str) -> OidcClient:

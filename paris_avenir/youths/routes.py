@@ -17,7 +17,8 @@ from paris_avenir.aid_requests.models import RequestStatus
 from paris_avenir.appointments import service as appointments
 from paris_avenir.audit import service as audit
 from paris_avenir.auth import codes, contact_change, sessions
-from paris_avenir.auth.dependencies import CurrentYouth, client_ip, current_user_session
+from paris_avenir.auth.dependencies import CurrentYouth, current_user_session
+from paris_avenir.auth.sign_in import start_code_request
 from paris_avenir.config import Settings
 from paris_avenir.db import SessionDep, utcnow
 from paris_avenir.kit.dates import paris_today
@@ -28,7 +29,7 @@ from paris_avenir.staff import accesses as staff_accesses
 from paris_avenir.staff import alerts
 from paris_avenir.web.i18n import LANGUAGES, get_locale, is_offered
 from paris_avenir.web.i18n import gettext as _
-from paris_avenir.web.language import chosen_language, remember_language, safe_next
+from paris_avenir.web.language import remember_language, safe_next
 from paris_avenir.web.routing import see_other
 from paris_avenir.web.templating import render
 from paris_avenir.youths import service
@@ -230,13 +231,7 @@ def _confirm_page(
         context["masked_destination"] = attempt.masked_destination
         return render(request, "youths/confirm.html", context)
     try:
-        result = codes.start_code_request(
-            session,
-            secret_key=settings.secret_key,
-            raw_destination=destination,
-            ip_address=client_ip(request),
-            language=chosen_language(request),
-        )
+        result = start_code_request(request, session, destination)
     except (codes.RateLimited, codes.InvalidDestination):
         context["masked_destination"] = None
         context["error"] = _("Trop de codes demandés. Attendez 15 minutes, puis réessayez.")
