@@ -193,6 +193,8 @@ def queue_code(
     codes, and codes proving a new phone number or email). `language` is the one the youth
     is reading the page in, when they chose it: the code comes in the same words."""
     language = language or youth.language
+    subject: str | None = None
+    html: str | None = None
     if channel is Channel.SMS:
         text = message_templates.render_sms(
             session,
@@ -201,28 +203,17 @@ def queue_code(
             texts.sign_in_code_sms(code, language),
             code=code,
         )
-        return outbox.enqueue(
-            session,
-            channel=Channel.SMS,
-            recipient=recipient,
-            template=template,
-            body_text=text,
-            idempotency_key=key,
-            youth_id=youth.id,
-            language=language,
-            urgent=True,
-            respects_quiet_hours=False,
-            now=now,
-        )
-    email = texts.sign_in_code_email(code, language)
+    else:
+        email = texts.sign_in_code_email(code, language)
+        subject, text, html = email.subject, email.text, email.html
     return outbox.enqueue(
         session,
-        channel=Channel.EMAIL,
+        channel=channel,
         recipient=recipient,
         template=template,
-        subject=email.subject,
-        body_text=email.text,
-        body_html=email.html,
+        subject=subject,
+        body_text=text,
+        body_html=html,
         idempotency_key=key,
         youth_id=youth.id,
         language=language,
