@@ -242,18 +242,22 @@ def cmd_import_youths(args: argparse.Namespace) -> int:
     return 1 if report.errors or report.awaiting_confirmation else 0
 
 
+class _BadNow(ValueError):
+    """--now is not a date: explained on stderr, and the command answers 2 (main)."""
+
+
 def _parse_now(value: str | None) -> datetime | None:
     """--now as an aware instant (UTC when no offset is given); explains a bad value."""
     if not value:
         return None
     try:
         now = datetime.fromisoformat(value)
-    except ValueError:
+    except ValueError as error:
         print(
             "paris-avenir: --now attend une date ISO, par exemple 2026-12-01T10:00:00+01:00",
             file=sys.stderr,
         )
-        raise
+        raise _BadNow(value) from error
     return now if now.tzinfo else now.replace(tzinfo=UTC)
 
 
@@ -277,10 +281,7 @@ def cmd_outbox_dispatch(args: argparse.Namespace) -> int:
     from paris_avenir.db import make_session_factory
 
     settings = _load_settings()
-    try:
-        now = _parse_now(args.now)
-    except ValueError:
-        return 2
+    now = _parse_now(args.now)
     engine = create_database_engine(settings.database_url)
     try:
         _dispatch_all(make_session_factory(engine), settings, now)
@@ -294,10 +295,7 @@ def cmd_outreach_run(args: argparse.Namespace) -> int:
     from paris_avenir.outreach.engine import run_cycle
 
     settings = _load_settings()
-    try:
-        now = _parse_now(args.now)
-    except ValueError:
-        return 2
+    now = _parse_now(args.now)
     engine = create_database_engine(settings.database_url)
     factory = make_session_factory(engine)
     try:
@@ -473,7 +471,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     configure_logging()
     args = build_parser().parse_args(argv)
-    return int(args.handler(args))
+    try:
+        return int(args.handler(args))
+    except _BadNow:
+        return 2
 
 
 if __name__ == "__main__":
