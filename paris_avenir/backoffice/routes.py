@@ -221,6 +221,18 @@ def phone_is_right(
     return see_other(f"/pro/jeunes/{youth.id}")
 
 
+def _pause_end(typed: str) -> tuple[date | None, str | None]:
+    """The day a pause ends, after today and within a year; or why it cannot be."""
+    try:
+        until = date.fromisoformat(typed)
+    except ValueError:
+        return None, _("Choisissez la date de fin de la pause.")
+    today = paris_today()
+    if not today < until <= today + timedelta(days=366):
+        return None, _("La pause finit après aujourd’hui et dans un an au plus.")
+    return until, None
+
+
 @router.post("/jeunes/{youth_id}/pause")
 def pause_outreach(
     request: Request,
@@ -233,26 +245,10 @@ def pause_outreach(
     an empty date resumes it."""
     youth = youth_for_staff(session, staff, youth_id, ip_address=client_ip(request), action=None)
     if jusqu_au.strip():
-        try:
-            until = date.fromisoformat(jusqu_au.strip())
-        except ValueError:
+        until, refusal = _pause_end(jusqu_au.strip())
+        if until is None:
             return youth_file_page(
-                request,
-                session,
-                staff,
-                youth_id,
-                status_code=422,
-                error=_("Choisissez la date de fin de la pause."),
-            )
-        today = paris_today()
-        if not today < until <= today + timedelta(days=366):
-            return youth_file_page(
-                request,
-                session,
-                staff,
-                youth_id,
-                status_code=422,
-                error=_("La pause finit après aujourd’hui et dans un an au plus."),
+                request, session, staff, youth_id, error=refusal, status_code=422
             )
         youth.outreach_paused_until = datetime.combine(until, time(0), tzinfo=PARIS)
     else:
