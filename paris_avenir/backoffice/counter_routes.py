@@ -11,9 +11,11 @@ from fastapi.responses import Response
 
 from paris_avenir.aid_requests import kinds as catalogue
 from paris_avenir.aid_requests import service as requests_service
+from paris_avenir.aid_requests.kinds.base import AidKind
 from paris_avenir.aid_requests.models import AidCode
 from paris_avenir.appointments import service as appointments
 from paris_avenir.appointments.models import AppointmentKind
+from paris_avenir.appointments.slots import Slot
 from paris_avenir.audit import service as audit
 from paris_avenir.auth.dependencies import CurrentStaff, client_ip
 from paris_avenir.auth.permissions import CounterYouth
@@ -86,6 +88,32 @@ def _counter_page(
     )
 
 
+def _request_form(
+    kind: AidKind,
+    answers: dict[str, str],
+    errors: dict[str, str] | None = None,
+    chosen_documents: list[str] | None = None,
+) -> dict[str, Any]:
+    """The request form filed for the youth: blank, or again with what was typed."""
+    return {
+        "template": "staff/counter_request.html",
+        "kind": kind,
+        "answers": answers,
+        "errors": errors or {},
+        "chosen_documents": chosen_documents or [],
+    }
+
+
+def _appointment_form(motif: str, kind: AppointmentKind, slots: list[Slot]) -> dict[str, Any]:
+    """The slots offered to the youth for this kind of appointment."""
+    return {
+        "template": "staff/counter_appointment.html",
+        "motif": motif,
+        "label": appointments.kind_label(kind),
+        "slots": slots,
+    }
+
+
 @router.get("/jeunes/{youth_id}/guichet")
 def counter_home(
     request: Request, session: SessionDep, staff: CurrentStaff, youth_id: str, youth: CounterYouth
@@ -104,17 +132,8 @@ def counter_request_form(
 ) -> Response:
     kind = catalogue.kind(parse_enum(aide, AidCode, AidCode.ALLOCATION))
     earlier = requests_service.youth_requests(session, youth.id)
-    return _counter_page(
-        request,
-        session,
-        staff,
-        youth,
-        template="staff/counter_request.html",
-        kind=kind,
-        answers=requests_service.prefill(youth, kind, earlier),
-        errors={},
-        chosen_documents=[],
-    )
+    answers = requests_service.prefill(youth, kind, earlier)
+    return _counter_page(request, session, staff, youth, **_request_form(kind, answers))
 
 
 @router.post("/jeunes/{youth_id}/guichet/demande")
@@ -153,12 +172,8 @@ def counter_request_send(
             session,
             staff,
             youth,
-            template="staff/counter_request.html",
-            kind=catalogue.kind(code),
-            answers=typed,
-            errors=errors,
+            **_request_form(catalogue.kind(code), typed, errors, chosen_documents),
             error=failure,
-            chosen_documents=chosen_documents,
             status_code=422,
         )
     return see_other(f"/pro/jeunes/{youth.id}/guichet?envoyee={filed.id}")
@@ -226,16 +241,8 @@ def counter_slots(
     kind = COUNTER_APPOINTMENTS.get(motif)
     if kind is None:
         raise HTTPException(status_code=404)
-    return _counter_page(
-        request,
-        session,
-        staff,
-        youth,
-        template="staff/counter_appointment.html",
-        motif=motif,
-        label=appointments.kind_label(kind),
-        slots=appointments.slots_for(session, youth, kind),
-    )
+    slots = appointments.slots_for(session, youth, kind)
+    return _counter_page(request, session, staff, youth, **_appointment_form(motif, kind, slots))
 
 
 @router.post("/jeunes/{youth_id}/guichet/rendez-vous")
@@ -263,10 +270,7 @@ def counter_book(
             session,
             staff,
             youth,
-            template="staff/counter_appointment.html",
-            motif=motif,
-            label=appointments.kind_label(kind),
-            slots=taken.alternatives,
+            **_appointment_form(motif, kind, taken.alternatives),
             error=str(taken),
             status_code=409,
         )
