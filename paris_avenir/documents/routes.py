@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
@@ -110,28 +111,18 @@ def upload(
             back=retour,
             error=_("Choisissez le type de document."),
         )
+    # A refused upload: the vault again, with what the youth had chosen.
+    refused = partial(
+        vault_page, request, session, youth.id, status_code=422, chosen_kind=kind.value, back=retour
+    )
     if fichier is None or not fichier.filename:
-        return vault_page(
-            request,
-            session,
-            youth.id,
-            status_code=422,
-            chosen_kind=kind.value,
-            back=retour,
-            error=_("Choisissez un fichier ou prenez une photo."),
-        )
+        return refused(error=_("Choisissez un fichier ou prenez une photo."))
     # Read one byte more than allowed: enough to know it is too big, never the whole file.
     content = fichier.file.read(MAX_BYTES + 1)
     size = fichier.size if fichier.size is not None else len(content)
     expires_on = dates.parse(typed_expiry) if typed_expiry else None
     if typed_expiry and expires_on is None:
-        return vault_page(
-            request,
-            session,
-            youth.id,
-            status_code=422,
-            chosen_kind=kind.value,
-            back=retour,
+        return refused(
             typed_expiry=typed_expiry,
             date_error=_("Écrivez une date qui existe : le jour, le mois, puis l’année."),
         )
@@ -147,15 +138,7 @@ def upload(
             expires_on=expires_on,
         )
     except RefusedFile as refusal:
-        return vault_page(
-            request,
-            session,
-            youth.id,
-            status_code=refusal.status_code,
-            chosen_kind=kind.value,
-            back=retour,
-            error=str(refusal),
-        )
+        return refused(status_code=refusal.status_code, error=str(refusal))
     record_activity(session, youth, Activity.DOCUMENT, utcnow())
     return RedirectResponse(
         _safe_return(retour) if retour else "/mon-espace/documents?ajoute=1", status_code=303
