@@ -287,18 +287,9 @@ def move(
     appointment = _own(session, youth, appointment_id)
     try:
         new = service.move(session, appointment, youth, creneau, base_url=base_url(request))
-    except service.SlotTaken as taken:
-        return _slots_page(
-            request,
-            session,
-            youth,
-            appointment.kind,
-            moving=appointment,
-            error=str(taken),
-            slots=taken.alternatives,
-            status_code=409,
-        )
     except service.AppointmentError as error:
+        # A slot taken meanwhile comes with the next free ones; another refusal, without.
+        alternatives = error.alternatives if isinstance(error, service.SlotTaken) else None
         return _slots_page(
             request,
             session,
@@ -306,6 +297,7 @@ def move(
             appointment.kind,
             moving=appointment,
             error=str(error),
+            slots=alternatives,
             status_code=409,
         )
     return RedirectResponse(f"/mon-espace/rendez-vous/{new.id}?confirme=1", status_code=303)
