@@ -575,8 +575,8 @@ def close_task(
     if task.done_at is not None:
         raise TaskError(gettext("Cette tâche est déjà terminée."), status_code=409)
     if spec.urgent and chosen in KEEP_URGENT_OPEN:
-        kept = _record_unreached(session, cipher, task, by, chosen, note, now, ip_address)
-        return Closed(kept, True)
+        closing = _Closing(task, by, chosen, note, now, ip_address)
+        return Closed(_record_unreached(session, cipher, closing), True)
     # One close wins, even when two people press the button at the same moment.
     closed = session.execute(
         update(StaffTask)
@@ -587,64 +587,57 @@ def close_task(
     if closed.rowcount != 1:  # type: ignore[attr-defined]
         raise TaskError(gettext("Cette tâche est déjà terminée."), status_code=409)
     session.refresh(task)
+    closing = _Closing(task, by, chosen, note, now, ip_address)
     if note:
-        task.note_id = _journal_outcome(session, cipher, task, by, chosen, note, now)
+        task.note_id = _journal_outcome(session, cipher, closing)
     _apply_outcome(session, task, chosen, now)
-    _audit_outcome(session, "task.closed", task, by, chosen, now, ip_address)
+    _audit_outcome(session, "task.closed", closing)
     return Closed(task, False)
 
 
-def _journal_outcome(
-    session: Session,
-    cipher: MultiFernet,
-    task: StaffTask,
-    by: StaffUser,
-    outcome: TaskOutcome,
-    note: str,
-    now: datetime,
-) -> uuid.UUID:
+@dataclass(frozen=True)
+class _Closing:
+    """What the journal and the audit log are told of an outcome: the task, who recorded
+    what, their note, when and from where."""
+
+    task: StaffTask
+    by: StaffUser
+    outcome: TaskOutcome
+    note: str
+    now: datetime
+    ip_address: str | None
+
+
+def _journal_outcome(session: Session, cipher: MultiFernet, closing: _Closing) -> uuid.UUID:
     """Writes "label — outcome : note" in the youth's journal (the note may be empty)."""
-    line = f"{kind_label(task.kind)} — {outcome_label(outcome)}" + (f" : {note}" if note else "")
+    task, note = closing.task, closing.note
+    label = f"{kind_label(task.kind)} — {outcome_label(closing.outcome)}"
+    line = label + (f" : {note}" if note else "")
     return journal.add_note(
-        session, cipher, youth_id=task.youth_id, author=by, text=line, now=now
+        session, cipher, youth_id=task.youth_id, author=closing.by, text=line, now=closing.now
     ).id
 
 
-def _audit_outcome(
-    session: Session,
-    event: str,
-    task: StaffTask,
-    by: StaffUser,
-    outcome: TaskOutcome,
-    now: datetime,
-    ip_address: str | None,
-) -> None:
+def _audit_outcome(session: Session, event: str, closing: _Closing) -> None:
+    task = closing.task
     audit.record(
         session,
         event,
-        actor_staff_id=by.id,
+        actor_staff_id=closing.by.id,
         youth_id=task.youth_id,
         object_type="staff_task",
         object_id=task.id,
-        ip_address=ip_address,
-        detail={"kind": task.kind.value, "outcome": outcome.value},
-        now=now,
+        ip_address=closing.ip_address,
+        detail={"kind": task.kind.value, "outcome": closing.outcome.value},
+        now=closing.now,
     )
 
 
-def _record_unreached(
-    session: Session,
-    cipher: MultiFernet,
-    task: StaffTask,
-    by: StaffUser,
-    outcome: TaskOutcome,
-    note: str,
-    now: datetime,
-    ip_address: str | None,
-) -> StaffTask:
+def _record_unreached(session: Session, cipher: MultiFernet, closing: _Closing) -> StaffTask:
     """Someone asked for help and nobody has spoken to them yet: the alert stays open, due
     at the end of the next working day, and the try goes in the journal (a wrong number is
     also flagged)."""
+    task, outcome, now = closing.task, closing.outcome, closing.now
     session.execute(
         update(StaffTask)
         .where(StaffTask.id == task.id, StaffTask.done_at.is_(None))
@@ -652,10 +645,10 @@ def _record_unreached(
         .execution_options(synchronize_session=False)
     )
     session.refresh(task)
-    _journal_outcome(session, cipher, task, by, outcome, note, now)
+    _journal_outcome(session, cipher, closing)
     if outcome is TaskOutcome.WRONG_NUMBER:
         _apply_outcome(session, task, outcome, now)
-    _audit_outcome(session, "task.call_unanswered", task, by, outcome, now, ip_address)
+    _audit_outcome(session, "task.call_unanswered", closing)
     return task
 
 
