@@ -1,106 +1,32 @@
-"""Every table of the product, imported in one place for Alembic and the tests."""
+"""Every table of the product, registered on one metadata for Alembic and the tests:
+importing a domain's models module declares its tables on `Base`."""
 
-from paris_avenir.aid_requests.models import (
-    Aid,
-    AidCode,
-    AidRequest,
-    AidRequestEvent,
-    RequestStatus,
-    aid_request_document,
-)
-from paris_avenir.appointments.models import (
-    Appointment,
-    AppointmentKind,
-    AppointmentPlace,
-    AppointmentStatus,
-    AvailabilityException,
-    WeeklyAvailability,
-)
-from paris_avenir.audit.models import AuditEvent
-from paris_avenir.auth.models import AuthMethod, LoginLink, OidcFlow, SignInAttempt, UserSession
+from paris_avenir.aid_requests import models as aid_requests_models
+from paris_avenir.appointments import models as appointments_models
+from paris_avenir.audit import models as audit_models
+from paris_avenir.auth import models as auth_models
 from paris_avenir.db import Base
-from paris_avenir.documents.models import Document, DocumentKind
-from paris_avenir.kit.settings_store import PlatformSetting
-from paris_avenir.messaging.models import (
-    Message,
-    MessageThread,
-    OutboxMessage,
-    OutboxStatus,
-    OutboxStatusEvent,
-    ProviderEvent,
-    message_attachment,
-)
-from paris_avenir.outreach.models import (
-    OutreachAttempt,
-    OutreachReason,
-    OutreachResponse,
-)
-from paris_avenir.staff.models import (
-    CaseloadAssignment,
-    CounterSession,
-    StaffRole,
-    StaffTask,
-    StaffUser,
-    TaskKind,
-    TaskOutcome,
-    Team,
-)
-from paris_avenir.youths.import_models import ImportPreview
-from paris_avenir.youths.models import (
-    Channel,
-    ContactVerification,
-    EmploymentSituation,
-    FollowUpNote,
-    HousingSituation,
-    Youth,
+from paris_avenir.documents import models as documents_models
+from paris_avenir.kit import settings_store
+from paris_avenir.messaging import models as messaging_models
+from paris_avenir.outreach import models as outreach_models
+from paris_avenir.staff import models as staff_models
+from paris_avenir.youths import import_models as youth_import_models
+from paris_avenir.youths import models as youths_models
+
+# Every module whose classes are tables: imported for what importing does (declaring them).
+TABLE_MODULES = (
+    aid_requests_models,
+    appointments_models,
+    audit_models,
+    auth_models,
+    documents_models,
+    settings_store,
+    messaging_models,
+    outreach_models,
+    staff_models,
+    youth_import_models,
+    youths_models,
 )
 
-__all__ = [
-    "Aid",
-    "AidCode",
-    "AidRequest",
-    "AidRequestEvent",
-    "Appointment",
-    "AppointmentKind",
-    "AppointmentPlace",
-    "AppointmentStatus",
-    "AuditEvent",
-    "AuthMethod",
-    "AvailabilityException",
-    "Base",
-    "CaseloadAssignment",
-    "Channel",
-    "ContactVerification",
-    "CounterSession",
-    "Document",
-    "DocumentKind",
-    "EmploymentSituation",
-    "FollowUpNote",
-    "HousingSituation",
-    "ImportPreview",
-    "LoginLink",
-    "Message",
-    "MessageThread",
-    "OidcFlow",
-    "OutboxMessage",
-    "OutboxStatus",
-    "OutboxStatusEvent",
-    "OutreachAttempt",
-    "OutreachReason",
-    "OutreachResponse",
-    "PlatformSetting",
-    "ProviderEvent",
-    "RequestStatus",
-    "SignInAttempt",
-    "StaffRole",
-    "StaffTask",
-    "StaffUser",
-    "TaskKind",
-    "TaskOutcome",
-    "Team",
-    "UserSession",
-    "WeeklyAvailability",
-    "Youth",
-    "aid_request_document",
-    "message_attachment",
-]
+__all__ = ["TABLE_MODULES", "Base"]

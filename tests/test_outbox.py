@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from paris_avenir.messaging import outbox
-from paris_avenir.messaging.channels import Channels
+from paris_avenir.messaging.channels import Channels, OutgoingEmail
 from paris_avenir.messaging.channels.email_smtp import SmtpEmailSender
 from paris_avenir.messaging.channels.sms_brevo import BrevoSmsSender
 from paris_avenir.messaging.channels.sms_file import FileSmsSender
@@ -377,7 +377,8 @@ def test_the_file_backend_finds_what_it_sent(tmp_path: Path) -> None:
 
 def test_an_email_keeps_its_message_id_on_every_attempt(smtp_server: SmtpServer) -> None:
     sender = SmtpEmailSender(smtp_server.url, sender="noreply@paris.fr")
-    first = sender.send_email(to="a@example.org", subject="s", text="t", html=None, reference="r1")
-    again = sender.send_email(to="a@example.org", subject="s", text="t", html=None, reference="r1")
+    email = OutgoingEmail(to="a@example.org", subject="s", text="t", html=None, reference="r1")
+    first = sender.send_email(email)
+    again = sender.send_email(email)
     assert first == again == "<r1@paris-avenir.local>"
     assert [received["Message-ID"] for received in smtp_server.inbox] == [first, first]

@@ -39,7 +39,12 @@ from paris_avenir.db import utcnow
 from paris_avenir.kit import quiet_hours
 from paris_avenir.kit.quiet_hours import QuietHours
 from paris_avenir.messaging import texts, unsubscribe
-from paris_avenir.messaging.channels import Channels, DeliveryError, ProviderRefusedRequest
+from paris_avenir.messaging.channels import (
+    Channels,
+    DeliveryError,
+    OutgoingEmail,
+    ProviderRefusedRequest,
+)
 from paris_avenir.messaging.models import OutboxMessage, OutboxStatus, OutboxStatusEvent
 from paris_avenir.messaging.sms_segments import fit_gsm7
 from paris_avenir.youths.models import Channel, Youth
@@ -255,13 +260,15 @@ def _deliver(channels: Channels, message: OutboxMessage, now: datetime) -> str |
         )
     text, html, unsubscribe_url = _email_bodies(channels, message)
     return channels.email.send_email(
-        to=message.recipient,
-        subject=message.subject or "Paris avenir",
-        text=text,
-        html=html,
-        reference=str(message.id),
-        attachment=attachment,
-        unsubscribe_url=unsubscribe_url,
+        OutgoingEmail(
+            to=message.recipient,
+            subject=message.subject or "Paris avenir",
+            text=text,
+            html=html,
+            reference=str(message.id),
+            attachment=attachment,
+            unsubscribe_url=unsubscribe_url,
+        ),
         now=now,
     )
 

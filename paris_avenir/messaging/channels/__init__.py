@@ -59,21 +59,24 @@ class SmsSender(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class OutgoingEmail:
+    """One email as the outbox hands it to the sender. `reference` makes its Message-ID
+    (so a resend after a crash is recognisable); `unsubscribe_url`: the one-click
+    unsubscribe link of an outreach email (List-Unsubscribe, RFC 8058)."""
+
+    to: str
+    subject: str
+    text: str
+    html: str | None
+    reference: str
+    attachment: tuple[str, str, str] | None = None
+    unsubscribe_url: str | None = None
+
+
 class EmailSender(Protocol):
-    def send_email(
-        self,
-        *,
-        to: str,
-        subject: str,
-        text: str,
-        html: str | None,
-        reference: str,
-        attachment: tuple[str, str, str] | None = None,
-        unsubscribe_url: str | None = None,
-        now: datetime | None = None,
-    ) -> str | None:
-        """Send one email; return its Message-ID. `unsubscribe_url`: the one-click
-        unsubscribe link of an outreach email (List-Unsubscribe, RFC 8058); `now`: its Date."""
+    def send_email(self, email: OutgoingEmail, *, now: datetime | None = None) -> str | None:
+        """Send one email; return its Message-ID. `now`: its Date header."""
         ...
 
 

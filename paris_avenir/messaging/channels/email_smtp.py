@@ -19,7 +19,7 @@ from email.utils import format_datetime
 from urllib.parse import unquote, urlsplit
 
 from paris_avenir.db import utcnow
-from paris_avenir.messaging.channels import PermanentFailure, TemporaryFailure
+from paris_avenir.messaging.channels import OutgoingEmail, PermanentFailure, TemporaryFailure
 
 # The SMTP policy (CRLF line ends, headers folded at 78) limited to 7-bit data: set_content
 # then picks quoted-printable or base64 for anything that is not ASCII.
@@ -71,28 +71,17 @@ class SmtpEmailSender:
             client.login(self.username, self.password)
         return client
 
-    def send_email(
-        self,
-        *,
-        to: str,
-        subject: str,
-        text: str,
-        html: str | None,
-        reference: str,
-        attachment: tuple[str, str, str] | None = None,
-        unsubscribe_url: str | None = None,
-        now: datetime | None = None,
-    ) -> str | None:
+    def send_email(self, email: OutgoingEmail, *, now: datetime | None = None) -> str | None:
         message = build_message(
             sender=self.sender,
-            to=to,
-            subject=subject,
-            text=text,
-            html=html,
-            message_id=f"<{reference}@{self.domain}>",
+            to=email.to,
+            subject=email.subject,
+            text=email.text,
+            html=email.html,
+            message_id=f"<{email.reference}@{self.domain}>",
             date=now or utcnow(),
-            attachment=attachment,
-            unsubscribe_url=unsubscribe_url,
+            attachment=email.attachment,
+            unsubscribe_url=email.unsubscribe_url,
         )
         message_id = str(message["Message-ID"])
         try:
