@@ -16,6 +16,7 @@ from paris_avenir.aid_requests.models import AidCode, AidRequest, RequestStatus
 from paris_avenir.appointments.models import AppointmentKind
 from paris_avenir.audit.models import AuditEvent
 from paris_avenir.db import utcnow
+from paris_avenir.kit.dates import add_months
 from paris_avenir.messaging.models import OutboxMessage
 from paris_avenir.staff.models import CaseloadAssignment, StaffRole, StaffUser, Team
 from paris_avenir.youths.models import FollowUpNote, Youth
@@ -79,7 +80,8 @@ async def test_milestones_and_flags_show_on_the_dashboard(
     app: FastAPI, client: httpx.AsyncClient, session: Session, referent: StaffUser, youth: Youth
 ) -> None:
     today = utcnow().date()
-    youth.birth_date = date(today.year - 21, today.month, today.day) + timedelta(days=20)
+    # 21 in 20 days (add_months keeps a 29 February valid: date(year - 21, 2, 29) is not).
+    youth.birth_date = add_months(today, -21 * 12) + timedelta(days=20)
     youth.phone_unreachable_at = utcnow()
     session.commit()
     sign_in_as(client, app, session, staff=referent)
