@@ -27,6 +27,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 import time_machine
+from argon2 import PasswordHasher
 from fastapi import FastAPI
 from sqlalchemy import Connection, Engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
@@ -46,6 +47,24 @@ REQUIRE_ALL_ENV = "PARIS_AVENIR_TEST_REQUIRE_ALL"
 BACKENDS = ["sqlite", "postgresql"]
 # A Wednesday outside quiet hours and school holidays: 11:00 in Paris.
 FROZEN_AT = datetime(2026, 12, 2, 10, 0, tzinfo=UTC)
+
+
+# argon2id with the library's defaults (64 MiB, 3 passes, 4 lanes) costs a fraction of a second
+# per hash and per check on a 2-core CI runner, and hundreds of sign-ins run here. The tests
+# prove what is checked, not how much a check costs: every hash stays a real argon2id hash,
+# verified for real, the unknown-email path still verifies a dummy hash of the same cost as
+# the real ones (staff_local._DUMMY_HASH is made with the same hasher).
+TEST_HASHER = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def cheap_password_hashing() -> Iterator[None]:
+    from paris_avenir.auth import staff_local
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(staff_local, "_hasher", TEST_HASHER)
+        patch.setattr(staff_local, "_DUMMY_HASH", TEST_HASHER.hash("not a real password"))
+        yield
 
 
 @pytest.fixture(autouse=True)

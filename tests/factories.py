@@ -8,13 +8,16 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from paris_avenir.aid_requests.models import AidCode, AidRequest, RequestStatus
 from paris_avenir.appointments.models import (
     Appointment,
     AppointmentKind,
     AppointmentPlace,
 )
+from paris_avenir.messaging.models import OutboxMessage, OutboxStatus
+from paris_avenir.outreach.models import OutreachAttempt, OutreachReason
 from paris_avenir.staff.models import CaseloadAssignment, StaffRole, StaffUser
-from paris_avenir.youths.models import Youth
+from paris_avenir.youths.models import Channel, Youth
 
 _sequence = itertools.count(1)
 
@@ -86,22 +89,101 @@ def create_appointment(
     return appointment
 
 
-def create_check_in(session: Session, youth: Youth, *, at: datetime) -> Any:
+def create_check_in(session: Session, youth: Youth, *, at: datetime) -> OutreachAttempt:
     """A "Comment ça va ?" the watch sent to this youth, as a cycle writes it."""
-    from paris_avenir.outreach.models import OutreachAttempt, OutreachReason
-    from paris_avenir.youths.models import Channel
+    return create_outreach_attempt(
+        session, youth, at=at, period_key=f"essai:{at.isoformat()}", channel=Channel.SMS
+    )
 
+
+def create_outreach_attempt(
+    session: Session,
+    youth: Youth,
+    *,
+    at: datetime,
+    reason: OutreachReason = OutreachReason.CHECK_IN,
+    step: int = 1,
+    channel: Channel | None = Channel.SMS,
+    period_key: str | None = None,
+    **overrides: Any,
+) -> OutreachAttempt:
+    """One contact of the watch (unique per youth, reason, step and period)."""
     attempt = OutreachAttempt(
         youth_id=youth.id,
-        reason=OutreachReason.CHECK_IN,
-        step=1,
-        period_key=f"essai:{at.isoformat()}",
-        channel=Channel.SMS,
+        reason=reason,
+        step=step,
+        period_key=period_key if period_key is not None else f"essai:{next(_sequence)}",
+        channel=channel,
         attempted_at=at,
+        **overrides,
     )
     session.add(attempt)
     session.flush()
     return attempt
+
+
+def create_aid_request(
+    session: Session,
+    youth: Youth,
+    aid_code: AidCode = AidCode.NAVIGO,
+    status: RequestStatus = RequestStatus.SUBMITTED,
+    **overrides: Any,
+) -> AidRequest:
+    """A request of this youth's, stored as it is (no event, no message)."""
+    values: dict[str, Any] = {"youth_id": youth.id, "aid_code": aid_code, "status": status}
+    values.update(overrides)
+    request = AidRequest(**values)
+    session.add(request)
+    session.flush()
+    return request
+
+
+TEST_E164 = "+33639981234"
+
+
+def create_outbox_message(
+    session: Session,
+    youth: Youth | None = None,
+    *,
+    key: str | None = None,
+    channel: Channel = Channel.SMS,
+    recipient: str | None = None,
+    template: str = "test",
+    body_text: str | None = None,
+    now: datetime | None = None,
+    status: OutboxStatus | None = None,
+    provider_message_id: str | None = None,
+    **enqueue_options: Any,
+) -> OutboxMessage:
+    """A message queued the only way messages are queued (messaging.outbox.enqueue), then,
+    when `status` or `provider_message_id` is given, moved on as a sender would have."""
+    from paris_avenir.messaging import outbox
+
+    if recipient is None:
+        contact = (youth.phone if channel is Channel.SMS else youth.email) if youth else None
+        recipient = contact or (TEST_E164 if channel is Channel.SMS else "essai@example.org")
+    if channel is Channel.EMAIL:
+        enqueue_options.setdefault("subject", "Bonjour")
+        enqueue_options.setdefault("body_html", "<p>Bonjour.</p>")
+    message = outbox.enqueue(
+        session,
+        channel=channel,
+        recipient=recipient,
+        template=template,
+        body_text=body_text
+        if body_text is not None
+        else ("Paris avenir : bonjour." if channel is Channel.SMS else "Bonjour."),
+        idempotency_key=key if key is not None else f"essai:{next(_sequence)}",
+        youth_id=youth.id if youth else None,
+        now=now,
+        **enqueue_options,
+    )
+    if status is not None:
+        message.status = status
+    if provider_message_id is not None:
+        message.provider_message_id = provider_message_id
+    session.flush()
+    return message
 
 
 def create_task(

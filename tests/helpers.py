@@ -160,3 +160,72 @@ def run_cli(
         get_settings.cache_clear()
     out, err = capsys.readouterr()
     return CliResult(code, out, err)
+
+
+class ForkedCli:
+    """`paris-avenir ARGV` in a real child process forked from this one: its own process,
+    its own database connections, but no second of imports (see forked_cli)."""
+
+    def __init__(self, pid: int, stderr: Any) -> None:
+        self.pid, self._stderr = pid, stderr
+
+    def wait(self, timeout: float) -> tuple[int, str]:
+        """The exit code and what the command wrote on stderr; killed after `timeout`."""
+        import os
+        import signal
+        import time
+
+        deadline = time.monotonic() + timeout
+        while True:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.monotonic() > deadline:
+                os.kill(self.pid, signal.SIGKILL)
+                os.waitpid(self.pid, 0)
+                raise TimeoutError(f"paris-avenir (pid {self.pid}) still running")
+            time.sleep(0.01)
+        self._stderr.seek(0)
+        err = self._stderr.read().decode(errors="replace")
+        self._stderr.close()
+        return os.waitstatus_to_exitcode(status), err
+
+
+def forked_cli(environment: dict[str, str], *argv: str) -> ForkedCli:
+    """Start `paris-avenir ARGV` in a forked child whose environment holds only
+    `environment`'s PARIS_AVENIR_ variables (the settings read afresh): two of them at once
+    are two processes racing, as two schedulers would. The child never returns into pytest:
+    it leaves with os._exit, so nothing of the parent's (connections, files) is closed."""
+    import os
+    import sys
+    import tempfile
+    import traceback
+
+    stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed by ForkedCli.wait
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid:
+        return ForkedCli(pid, stderr)
+    code = 70
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+        os.dup2(stderr.fileno(), 2)
+        sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115 - the child exits below
+        sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115
+        for key in [key for key in os.environ if key.startswith("PARIS_AVENIR_")]:
+            del os.environ[key]
+        os.environ.update(environment)
+        from paris_avenir import cli
+        from paris_avenir.config import get_settings
+
+        get_settings.cache_clear()
+        code = cli.main(list(argv))
+    except SystemExit as exit_:
+        code = exit_.code if isinstance(exit_.code, int) else 1
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)

@@ -51,6 +51,7 @@ from paris_avenir.youths.models import Channel, HousingSituation, Youth
 from tests.conftest import BACKENDS, postgres_schema_url
 from tests.factories import (
     assign,
+    create_aid_request,
     create_appointment,
     create_document,
     create_staff,
@@ -298,14 +299,14 @@ def test_rows_written_under_the_old_key_still_read_after_rotation(
 
     crypto.configure_at_rest(prod(old_key), engine)
     youth = create_youth(session, housing_situation=HousingSituation.EMERGENCY)
-    request = AidRequest(
-        youth_id=youth.id,
+    request = create_aid_request(
+        session,
+        youth,
         aid_code=AidCode.AIDE_URGENCE,
         status=RequestStatus.REFUSED,
         form_data={"besoin": "Une nuit d’hôtel"},
         decision_reason=REASON,
     )
-    session.add(request)
     session.commit()
     old_token = _raw(session, "aid_request", "decision_reason", request.id)
     assert Fernet(old_key).decrypt(old_token.encode()).decode() == REASON

@@ -16,10 +16,17 @@ from paris_avenir.aid_requests.models import AidCode, AidRequest, RequestStatus
 from paris_avenir.appointments.models import AppointmentKind
 from paris_avenir.audit.models import AuditEvent
 from paris_avenir.db import utcnow
+from paris_avenir.kit.dates import add_months
 from paris_avenir.messaging.models import OutboxMessage
 from paris_avenir.staff.models import CaseloadAssignment, StaffRole, StaffUser, Team
 from paris_avenir.youths.models import FollowUpNote, Youth
-from tests.factories import assign, create_appointment, create_staff, create_youth
+from tests.factories import (
+    assign,
+    create_aid_request,
+    create_appointment,
+    create_staff,
+    create_youth,
+)
 from tests.helpers import post_form, sign_in_as
 from tests.querycount import CountQueries
 
@@ -73,7 +80,8 @@ async def test_milestones_and_flags_show_on_the_dashboard(
     app: FastAPI, client: httpx.AsyncClient, session: Session, referent: StaffUser, youth: Youth
 ) -> None:
     today = utcnow().date()
-    youth.birth_date = date(today.year - 21, today.month, today.day) + timedelta(days=20)
+    # 21 in 20 days (add_months keeps a 29 February valid: date(year - 21, 2, 29) is not).
+    youth.birth_date = add_months(today, -21 * 12) + timedelta(days=20)
     youth.phone_unreachable_at = utcnow()
     session.commit()
     sign_in_as(client, app, session, staff=referent)
@@ -187,14 +195,14 @@ async def test_the_youth_file_is_audited_and_the_journal_encrypted(
 async def test_instruction_from_deposee_to_granted_with_the_youth_told_at_each_step(
     app: FastAPI, client: httpx.AsyncClient, session: Session, referent: StaffUser, youth: Youth
 ) -> None:
-    request = AidRequest(
-        youth_id=youth.id,
+    request = create_aid_request(
+        session,
+        youth,
         aid_code=AidCode.ALLOCATION,
         status=RequestStatus.SUBMITTED,
         submitted_at=utcnow() - timedelta(days=35),
         form_data={"monthly_income": "0"},
     )
-    session.add(request)
     session.commit()
     sign_in_as(client, app, session, staff=referent)
     queue = await client.get("/pro/demandes")
@@ -238,13 +246,13 @@ async def test_instruction_from_deposee_to_granted_with_the_youth_told_at_each_s
 async def test_a_refusal_needs_a_reason_for_the_youth(
     app: FastAPI, client: httpx.AsyncClient, session: Session, referent: StaffUser, youth: Youth
 ) -> None:
-    request = AidRequest(
-        youth_id=youth.id,
+    request = create_aid_request(
+        session,
+        youth,
         aid_code=AidCode.AIDE_URGENCE,
         status=RequestStatus.SUBMITTED,
         submitted_at=utcnow(),
     )
-    session.add(request)
     session.commit()
     sign_in_as(client, app, session, staff=referent)
     short = await post_form(client, f"/pro/demandes/{request.id}/refuser", {"texte": "Non."})
@@ -263,8 +271,9 @@ async def test_a_refusal_needs_a_reason_for_the_youth(
 async def test_another_caseload_cannot_instruct(
     app: FastAPI, client: httpx.AsyncClient, session: Session, youth: Youth, team: Team
 ) -> None:
-    request = AidRequest(youth_id=youth.id, aid_code=AidCode.NAVIGO, status=RequestStatus.SUBMITTED)
-    session.add(request)
+    request = create_aid_request(
+        session, youth, aid_code=AidCode.NAVIGO, status=RequestStatus.SUBMITTED
+    )
     stranger = create_staff(session, StaffRole.REFERENT, team_id=team.id)
     session.commit()
     sign_in_as(client, app, session, staff=stranger)

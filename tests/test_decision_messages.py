@@ -18,7 +18,7 @@ from paris_avenir.db import utcnow
 from paris_avenir.messaging.models import OutboxMessage
 from paris_avenir.staff.models import StaffRole, StaffUser, Team
 from paris_avenir.youths.models import Youth
-from tests.factories import assign, create_staff, create_youth
+from tests.factories import assign, create_aid_request, create_staff, create_youth
 from tests.helpers import post_form, sign_in_as
 
 
@@ -40,14 +40,14 @@ def youth(session: Session, referent: StaffUser) -> Youth:
 
 
 def filed(session: Session, youth: Youth) -> AidRequest:
-    request = AidRequest(
-        youth_id=youth.id,
+    request = create_aid_request(
+        session,
+        youth,
         aid_code=AidCode.ALLOCATION,
         status=RequestStatus.SUBMITTED,
         submitted_at=utcnow() - timedelta(days=3),
         form_data={"monthly_income": "0"},
     )
-    session.add(request)
     session.commit()
     return request
 

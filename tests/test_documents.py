@@ -22,6 +22,7 @@ from paris_avenir.youths.models import Youth
 from tests.factories import (
     PDF_BYTES,
     assign,
+    create_aid_request,
     create_document,
     create_staff,
     create_youth,
@@ -144,17 +145,15 @@ async def test_a_document_used_by_a_sent_request_cannot_be_deleted(
 ) -> None:
     from paris_avenir.aid_requests.models import (
         AidCode,
-        AidRequest,
         RequestStatus,
         aid_request_document,
     )
 
     used = create_document(session, app.state.document_store, youth, DocumentKind.BANK_DETAILS)
     free = create_document(session, app.state.document_store, youth, DocumentKind.CV)
-    request = AidRequest(
-        youth_id=youth.id, aid_code=AidCode.AIDE_URGENCE, status=RequestStatus.SUBMITTED
+    request = create_aid_request(
+        session, youth, aid_code=AidCode.AIDE_URGENCE, status=RequestStatus.SUBMITTED
     )
-    session.add(request)
     session.flush()
     session.execute(
         aid_request_document.insert().values(aid_request_id=request.id, document_id=used.id)

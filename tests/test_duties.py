@@ -32,7 +32,7 @@ from paris_avenir.messaging.models import OutboxMessage
 from paris_avenir.staff.models import StaffRole, StaffUser, Team
 from paris_avenir.youths.models import Youth
 from tests.conftest import postgres_schema_url
-from tests.factories import assign, create_staff, create_youth
+from tests.factories import assign, create_aid_request, create_staff, create_youth
 from tests.helpers import at_once, post_form, sign_in_as
 from tests.servers import RacePlatform, race_platform
 
@@ -67,14 +67,14 @@ def youth(session: Session, referent: StaffUser) -> Youth:
 def _filed(
     session: Session, youth: Youth, code: AidCode, *, filed_by: StaffUser | None = None
 ) -> AidRequest:
-    request = AidRequest(
-        youth_id=youth.id,
+    request = create_aid_request(
+        session,
+        youth,
         aid_code=code,
         status=RequestStatus.UNDER_REVIEW,
         submitted_at=utcnow() - timedelta(days=2),
         filed_by_staff_id=filed_by.id if filed_by else None,
     )
-    session.add(request)
     session.commit()
     return request
 
@@ -336,15 +336,15 @@ def test_thirty_confirmations_at_once_confirm_once(server: RacePlatform) -> None
         supervisor = create_staff(session, StaffRole.SUPERVISOR, team_id=team.id)
         youth = create_youth(session)
         assign(session, youth, referent)
-        request = AidRequest(
-            youth_id=youth.id,
+        request = create_aid_request(
+            session,
+            youth,
             aid_code=AidCode.BOURSE,
             status=RequestStatus.TO_CONFIRM,
             submitted_at=utcnow(),
             proposed_by_staff_id=referent.id,
             proposed_amount_cents=250000,
         )
-        session.add(request)
         session.flush()
         request_id, youth_id = request.id, youth.id
         started = sessions.start_session(

@@ -27,7 +27,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from paris_avenir.aid_requests import instruction
-from paris_avenir.aid_requests.models import AidCode, AidRequest, RequestStatus
+from paris_avenir.aid_requests.models import AidCode, RequestStatus
 from paris_avenir.appointments import service as appointments
 from paris_avenir.auth import codes
 from paris_avenir.backoffice import importer
@@ -39,13 +39,20 @@ from paris_avenir.messaging.channels.email_smtp import SmtpEmailSender
 from paris_avenir.messaging.channels.sms_file import FileSmsSender
 from paris_avenir.messaging.models import OutboxMessage, OutboxStatus
 from paris_avenir.outreach import engine
-from paris_avenir.outreach.models import OutreachAttempt, OutreachReason
+from paris_avenir.outreach.models import OutreachReason
 from paris_avenir.outreach.policy import load as load_policy
 from paris_avenir.staff import tasks
 from paris_avenir.staff.models import StaffRole, TaskKind
 from paris_avenir.youths.activity import Activity, record_activity
 from paris_avenir.youths.models import Channel, Youth
-from tests.factories import assign, create_appointment, create_staff, create_youth
+from tests.factories import (
+    assign,
+    create_aid_request,
+    create_appointment,
+    create_outreach_attempt,
+    create_staff,
+    create_youth,
+)
 from tests.servers import free_port
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -201,8 +208,9 @@ def _follow_up_interview(session: Session) -> None:
 
 def _request_update(session: Session) -> None:
     youth = _email_youth(session)
-    request = AidRequest(youth_id=youth.id, aid_code=AidCode.NAVIGO, status=RequestStatus.GRANTED)
-    session.add(request)
+    request = create_aid_request(
+        session, youth, aid_code=AidCode.NAVIGO, status=RequestStatus.GRANTED
+    )
     session.flush()
     instruction._tell_youth(session, request, uuid.uuid4(), BASE_URL, NOW)
 
@@ -240,16 +248,15 @@ def _unassigned_alert(session: Session) -> None:
 def _outreach(reason: OutreachReason) -> Callable[[Session], None]:
     def queue(session: Session) -> None:
         youth = _email_youth(session)
-        attempt = OutreachAttempt(
-            youth_id=youth.id,
+        attempt = create_outreach_attempt(
+            session,
+            youth,
             reason=reason,
             step=engine.STEP_EMAIL,
             period_key="test",
             channel=Channel.EMAIL,
-            attempted_at=NOW,
+            at=NOW,
         )
-        session.add(attempt)
-        session.flush()
         cycle = engine._Cycle(
             session=session,
             now=NOW,

@@ -12,12 +12,18 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from paris_avenir.aid_requests.catalogue import ensure_catalogue
-from paris_avenir.aid_requests.models import AidCode, AidRequest, AidRequestEvent, RequestStatus
+from paris_avenir.aid_requests.models import AidCode, AidRequestEvent, RequestStatus
 from paris_avenir.db import utcnow
 from paris_avenir.documents.models import Document, DocumentKind
 from paris_avenir.messaging import service as messaging
 from paris_avenir.messaging.models import Message
-from tests.factories import create_appointment, create_document, create_staff, create_youth
+from tests.factories import (
+    create_aid_request,
+    create_appointment,
+    create_document,
+    create_staff,
+    create_youth,
+)
 from tests.helpers import post_form, sign_in_as
 
 ID_PARAMETER = re.compile(r"\{(\w+_id)\}")
@@ -28,13 +34,13 @@ async def test_no_youth_route_reaches_another_youths_data(
 ) -> None:
     ensure_catalogue(session)
     me, other = create_youth(session, first_name="Moi"), create_youth(session, first_name="Autre")
-    their_request = AidRequest(
-        youth_id=other.id,
+    their_request = create_aid_request(
+        session,
+        other,
         aid_code=AidCode.ALLOCATION,
         status=RequestStatus.DRAFT,
         form_data={"employment_situation": "recherche"},
     )
-    session.add(their_request)
     their_document = create_document(
         session, app.state.document_store, other, DocumentKind.IDENTITY
     )

@@ -13,10 +13,10 @@ from sqlalchemy.orm import Session
 from paris_avenir.db import utcnow
 from paris_avenir.messaging import outbox
 from paris_avenir.outreach import checkin
-from paris_avenir.outreach.models import OutreachAttempt, OutreachReason
+from paris_avenir.outreach.models import OutreachReason
 from paris_avenir.web import i18n
 from paris_avenir.youths.models import Channel
-from tests.factories import assign, create_staff, create_youth
+from tests.factories import assign, create_outreach_attempt, create_staff, create_youth
 from tests.helpers import code_in, last_sms, post_form, sign_in_as
 
 E164 = "+33639980012"
@@ -212,15 +212,9 @@ async def test_the_check_in_page_speaks_the_youths_language_when_nothing_was_cho
     client: httpx.AsyncClient, app: FastAPI, session: Session
 ) -> None:
     youth = create_youth(session, language="ps")
-    attempt = OutreachAttempt(
-        youth_id=youth.id,
-        reason=OutreachReason.CHECK_IN,
-        step=1,
-        period_key="1",
-        channel=Channel.SMS,
-        attempted_at=utcnow(),
+    attempt = create_outreach_attempt(
+        session, youth, reason=OutreachReason.CHECK_IN, step=1, period_key="1", at=utcnow()
     )
-    session.add(attempt)
     session.commit()
     link = checkin.link(attempt.id, secret_key=app.state.settings.secret_key, base_url="")
     page = await client.get(link)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -13,7 +14,13 @@ from sqlalchemy.orm import Session
 from paris_avenir.appointments.models import AppointmentStatus
 from paris_avenir.outreach.models import OutreachAttempt, OutreachReason
 from paris_avenir.youths.models import Channel, Youth
-from tests.factories import assign, create_appointment, create_staff, create_youth
+from tests.factories import (
+    assign,
+    create_appointment,
+    create_outreach_attempt,
+    create_staff,
+    create_youth,
+)
 
 PARIS = ZoneInfo("Europe/Paris")
 
@@ -67,18 +74,15 @@ def test_a_youth_has_one_current_referent_and_keeps_history(session: Session) ->
 
 def test_an_outreach_step_happens_once_per_period(session: Session) -> None:
     youth = create_youth(session)
-    values = {
-        "youth_id": youth.id,
+    values: dict[str, Any] = {
         "reason": OutreachReason.INACTIVITY,
         "step": 1,
         "period_key": "2026-11-01",
         "channel": Channel.SMS,
     }
-    session.add(OutreachAttempt(attempted_at=datetime.now(UTC), **values))
-    session.flush()
+    create_outreach_attempt(session, youth, at=datetime.now(UTC), **values)
     with pytest.raises(IntegrityError), session.begin_nested():
-        session.add(OutreachAttempt(attempted_at=datetime.now(UTC), **values))
-        session.flush()
+        create_outreach_attempt(session, youth, at=datetime.now(UTC), **values)
     assert len(session.scalars(select(OutreachAttempt)).all()) == 1
 
 

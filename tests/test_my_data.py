@@ -14,14 +14,14 @@ from fastapi import FastAPI
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from paris_avenir.aid_requests.models import AidCode, AidRequest, RequestStatus
+from paris_avenir.aid_requests.models import AidCode, RequestStatus
 from paris_avenir.auth.models import UserSession
 from paris_avenir.config import Settings
 from paris_avenir.messaging import service as messaging
 from paris_avenir.staff.models import StaffUser
 from paris_avenir.web import i18n
 from paris_avenir.youths.models import Youth
-from tests.factories import assign, create_staff, create_youth
+from tests.factories import assign, create_aid_request, create_staff, create_youth
 from tests.helpers import code_in, last_sms, post_form, sign_in_as
 
 ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -45,14 +45,14 @@ def youth(app: FastAPI, client: httpx.AsyncClient, session: Session, referent: S
         activated_at=datetime(2026, 1, 5, 9, 30, tzinfo=UTC),
     )
     assign(session, youth, referent)
-    request = AidRequest(
-        youth_id=youth.id,
+    create_aid_request(
+        session,
+        youth,
         aid_code=AidCode.NAVIGO,
         status=RequestStatus.GRANTED,
         granted_amount_cents=4215,
         submitted_at=datetime(2026, 2, 2, 10, 0, tzinfo=UTC),
     )
-    session.add(request)
     thread = messaging.general_thread(session, youth.id)
     messaging.post_message(session, thread, body="Bonjour Lucas", author_staff_id=referent.id)
     session.commit()

@@ -20,7 +20,7 @@ from paris_avenir.messaging.channels.sms_brevo import BrevoSmsSender
 from paris_avenir.messaging.channels.sms_file import FileSmsSender
 from paris_avenir.messaging.models import OutboxMessage, OutboxStatus, OutboxStatusEvent
 from paris_avenir.youths.models import Channel, Youth
-from tests.factories import create_youth
+from tests.factories import create_outbox_message, create_youth
 from tests.servers import BrevoSmsApi, SmtpServer
 
 E164 = "+33639980042"
@@ -44,34 +44,14 @@ def channels_for(
 def queue_sms(
     session: Session, youth: Youth, key: str = "test:1", *, now: datetime = NOW
 ) -> OutboxMessage:
-    message = outbox.enqueue(
-        session,
-        channel=Channel.SMS,
-        recipient=E164,
-        template="test",
-        body_text="Paris avenir : bonjour.",
-        idempotency_key=key,
-        youth_id=youth.id,
-        now=now,
-    )
+    message = create_outbox_message(session, youth, recipient=E164, key=key, now=now)
     session.commit()
     return message
 
 
 def queue_email(session: Session, youth: Youth, key: str = "mail:1") -> OutboxMessage:
     assert youth.email
-    message = outbox.enqueue(
-        session,
-        channel=Channel.EMAIL,
-        recipient=youth.email,
-        template="test",
-        subject="Bonjour",
-        body_text="Bonjour.",
-        body_html="<p>Bonjour.</p>",
-        idempotency_key=key,
-        youth_id=youth.id,
-        now=NOW,
-    )
+    message = create_outbox_message(session, youth, channel=Channel.EMAIL, key=key, now=NOW)
     session.commit()
     return message
 

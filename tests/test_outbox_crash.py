@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -24,6 +22,7 @@ from paris_avenir.messaging.models import OutboxMessage, OutboxStatus, OutboxSta
 from paris_avenir.migrate import upgrade_to_head
 from paris_avenir.youths.models import Channel
 from tests.conftest import BACKENDS, postgres_schema_url
+from tests.helpers import ForkedCli, forked_cli
 from tests.servers import BrevoSmsApi
 
 SCHEMA = "outbox_crash"
@@ -44,28 +43,17 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[s
     engine.dispose()
 
 
-def _run(url: str, api: BrevoSmsApi, now: datetime) -> subprocess.Popen[str]:
-    """`paris-avenir outbox dispatch` in its own process, as the scheduler would run it."""
+def _run(url: str, api: BrevoSmsApi, now: datetime) -> ForkedCli:
+    """`paris-avenir outbox dispatch` in its own process, as the scheduler would run it
+    (forked from the test: a real process to kill, without a second of imports)."""
     environment = {
-        key: value for key, value in os.environ.items() if not key.startswith("PARIS_AVENIR_")
+        "PARIS_AVENIR_DATABASE_URL": url,
+        "PARIS_AVENIR_SMS_BACKEND": "http",
+        "PARIS_AVENIR_SMS_API_URL": api.url,
+        "PARIS_AVENIR_SMS_API_KEY": BrevoSmsApi.API_KEY,
+        "PARIS_AVENIR_SMTP_URL": "smtp://127.0.0.1:9",
     }
-    environment.update(
-        {
-            "PARIS_AVENIR_DATABASE_URL": url,
-            "PARIS_AVENIR_SMS_BACKEND": "http",
-            "PARIS_AVENIR_SMS_API_URL": api.url,
-            "PARIS_AVENIR_SMS_API_KEY": BrevoSmsApi.API_KEY,
-            "PARIS_AVENIR_SMTP_URL": "smtp://127.0.0.1:9",
-        }
-    )
-    command = [sys.executable, "-m", "paris_avenir.cli", "outbox", "dispatch"]
-    return subprocess.Popen(
-        [*command, "--now", now.isoformat()],
-        env=environment,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    return forked_cli(environment, "outbox", "dispatch", "--now", now.isoformat())
 
 
 def test_sigkill_mid_batch_loses_nothing_and_sends_nothing_twice(
@@ -84,6 +72,7 @@ def test_sigkill_mid_batch_loses_nothing_and_sends_nothing_twice(
                 idempotency_key=f"crash-{number}",
                 now=NOW - timedelta(minutes=1),
             )
+    engine.dispose()  # the children start with no connection of ours
     api = sms_api
     # Each answer takes a while after the SMS has left: the kill lands in that window.
     api.response_delay = 0.3
@@ -91,10 +80,10 @@ def test_sigkill_mid_batch_loses_nothing_and_sends_nothing_twice(
     deadline = time.monotonic() + 60
     while len(api.sent) < KILL_AFTER and time.monotonic() < deadline:
         time.sleep(0.02)
-    assert len(api.sent) >= KILL_AFTER, first.communicate(timeout=5)
+    assert len(api.sent) >= KILL_AFTER, first.wait(timeout=5)
     os.kill(first.pid, signal.SIGKILL)
-    first.wait(timeout=10)
-    assert first.returncode == -signal.SIGKILL
+    returncode, _err = first.wait(timeout=10)
+    assert returncode == -signal.SIGKILL
 
     with factory() as session:
         statuses = Counter(session.scalars(select(OutboxMessage.status)))
@@ -106,12 +95,12 @@ def test_sigkill_mid_batch_loses_nothing_and_sends_nothing_twice(
     # Restarted at once, the in-flight message waits for its lease; the rest go out.
     api.response_delay = 0.0
     again = _run(url, api, NOW + timedelta(seconds=30))
-    _out, err = again.communicate(timeout=120)
-    assert again.returncode == 0, err
+    returncode, err = again.wait(timeout=120)
+    assert returncode == 0, err
     # Once the lease is over, the interrupted one is looked up at Brevo, not re-sent.
     later = _run(url, api, NOW + outbox.SENDING_LEASE + timedelta(minutes=1))
-    _out, err = later.communicate(timeout=120)
-    assert later.returncode == 0, err
+    returncode, err = later.wait(timeout=120)
+    assert returncode == 0, err
 
     references = Counter(
         tag for event in api.sent for tag in event["tags"] if tag.startswith("ref:")

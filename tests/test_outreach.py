@@ -25,7 +25,13 @@ from paris_avenir.outreach.models import (
 )
 from paris_avenir.staff.models import StaffTask, StaffUser, TaskKind
 from paris_avenir.youths.models import Channel, Youth
-from tests.factories import assign, create_staff, create_youth
+from tests.factories import (
+    assign,
+    create_aid_request,
+    create_outreach_attempt,
+    create_staff,
+    create_youth,
+)
 from tests.helpers import post_form, run_cli
 
 NOW = datetime(2026, 12, 2, 10, 0, tzinfo=UTC)  # a Wednesday, 11:00 in Paris
@@ -148,17 +154,14 @@ def test_the_frequency_cap_holds_back_a_second_message(
     session: Session, referent: StaffUser
 ) -> None:
     youth = quiet_youth(session, referent, days=38)
-    session.add(
-        OutreachAttempt(
-            youth_id=youth.id,
-            reason=OutreachReason.DOCUMENTS_AWAITED,
-            step=1,
-            period_key="x",
-            channel=Channel.SMS,
-            attempted_at=NOW - timedelta(days=2),
-        )
+    create_outreach_attempt(
+        session,
+        youth,
+        reason=OutreachReason.DOCUMENTS_AWAITED,
+        period_key="x",
+        channel=Channel.SMS,
+        at=NOW - timedelta(days=2),
     )
-    session.flush()
     cycle(session)
     assert [reason for reason, _step, _channel in attempts(session, youth)] == [
         OutreachReason.DOCUMENTS_AWAITED
@@ -210,16 +213,9 @@ def test_a_check_in_link_expires(session: Session, referent: StaffUser) -> None:
     import time_machine
 
     youth = quiet_youth(session, referent, days=5)
-    attempt = OutreachAttempt(
-        youth_id=youth.id,
-        reason=OutreachReason.CHECK_IN,
-        step=1,
-        period_key="1",
-        channel=Channel.SMS,
-        attempted_at=NOW,
+    attempt = create_outreach_attempt(
+        session, youth, reason=OutreachReason.CHECK_IN, step=1, period_key="1", at=NOW
     )
-    session.add(attempt)
-    session.flush()
     with time_machine.travel(NOW, tick=False):
         url = checkin.link(attempt.id, secret_key=SECRET, base_url="http://x")
     token = url.rsplit("/", 1)[1]
@@ -292,15 +288,14 @@ def test_outreach_run_prints_who_would_be_contacted(
 
 
 def test_the_other_triggers_each_speak_once(session: Session, referent: StaffUser) -> None:
-    from paris_avenir.aid_requests.models import AidCode, AidRequest, AidRequestEvent, RequestStatus
+    from paris_avenir.aid_requests.models import AidCode, AidRequestEvent, RequestStatus
     from paris_avenir.appointments.models import AppointmentStatus
     from tests.factories import create_appointment
 
     waiting = quiet_youth(session, referent, days=2)
-    request = AidRequest(
-        youth_id=waiting.id, aid_code=AidCode.NAVIGO, status=RequestStatus.MISSING_DOCUMENTS
+    request = create_aid_request(
+        session, waiting, aid_code=AidCode.NAVIGO, status=RequestStatus.MISSING_DOCUMENTS
     )
-    session.add(request)
     session.flush()
     session.add(
         AidRequestEvent(
@@ -317,13 +312,12 @@ def test_the_other_triggers_each_speak_once(session: Session, referent: StaffUse
     nearly_21 = quiet_youth(session, referent, days=2, birth_date=date(2005, 12, 20))
     nearly_25 = quiet_youth(session, referent, days=2, birth_date=date(2002, 1, 15))
     renewing = quiet_youth(session, referent, days=2)
-    session.add(
-        AidRequest(
-            youth_id=renewing.id,
-            aid_code=AidCode.ALLOCATION,
-            status=RequestStatus.PAID,
-            renewal_due_on=NOW + timedelta(days=10),
-        )
+    create_aid_request(
+        session,
+        renewing,
+        aid_code=AidCode.ALLOCATION,
+        status=RequestStatus.PAID,
+        renewal_due_on=NOW + timedelta(days=10),
     )
     session.flush()
     cycle(session)

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from paris_avenir.aid_requests.models import AidCode, AidRequest, AidRequestEvent, RequestStatus
+from paris_avenir.aid_requests.models import AidCode, AidRequestEvent, RequestStatus
 from paris_avenir.appointments.models import AppointmentStatus
 from paris_avenir.audit.models import AuditEvent
 from paris_avenir.messaging.models import OutboxMessage
@@ -16,7 +16,14 @@ from paris_avenir.outreach import engine
 from paris_avenir.outreach.models import OutreachAttempt, OutreachReason
 from paris_avenir.staff.models import StaffRole, StaffTask, Team
 from paris_avenir.youths.models import Youth
-from tests.factories import assign, create_appointment, create_staff, create_youth
+from tests.factories import (
+    assign,
+    create_aid_request,
+    create_appointment,
+    create_outreach_attempt,
+    create_staff,
+    create_youth,
+)
 
 NOW = datetime(2026, 12, 2, 10, 0, tzinfo=UTC)  # a Wednesday, 11:00 in Paris
 CYCLE_REASONS = {
@@ -77,14 +84,14 @@ def _a_youth_for_every_reason(session: Session) -> None:
     youth(birth_date=date(2006, 1, 20))
     youth(birth_date=date(2002, 2, 20))
     waiting = youth()
-    request = AidRequest(
-        youth_id=waiting.id,
+    request = create_aid_request(
+        session,
+        waiting,
         aid_code=AidCode.NAVIGO,
         status=RequestStatus.MISSING_DOCUMENTS,
         form_data={},
         submitted_at=NOW - timedelta(days=40),
     )
-    session.add(request)
     session.flush()
     session.add(
         AidRequestEvent(
@@ -94,25 +101,23 @@ def _a_youth_for_every_reason(session: Session) -> None:
             actor_staff_id=referent.id,
         )
     )
-    session.add(
-        AidRequest(
-            youth_id=youth().id,
-            aid_code=AidCode.LOGEMENT,
-            status=RequestStatus.UNDER_REVIEW,
-            form_data={},
-            submitted_at=NOW - timedelta(days=35),
-        )
+    create_aid_request(
+        session,
+        youth(),
+        aid_code=AidCode.LOGEMENT,
+        status=RequestStatus.UNDER_REVIEW,
+        form_data={},
+        submitted_at=NOW - timedelta(days=35),
     )
     renewing = youth()
-    session.add(
-        AidRequest(
-            youth_id=renewing.id,
-            aid_code=AidCode.ALLOCATION,
-            status=RequestStatus.PAID,
-            form_data={},
-            submitted_at=NOW - timedelta(days=170),
-            renewal_due_on=NOW + timedelta(days=20),
-        )
+    create_aid_request(
+        session,
+        renewing,
+        aid_code=AidCode.ALLOCATION,
+        status=RequestStatus.PAID,
+        form_data={},
+        submitted_at=NOW - timedelta(days=170),
+        renewal_due_on=NOW + timedelta(days=20),
     )
     missed = youth()
     create_appointment(
@@ -121,17 +126,15 @@ def _a_youth_for_every_reason(session: Session) -> None:
     youth(ase_exit_date=date(2026, 6, 12))  # the 6-month interview is due, not booked
     # A trigger already made: neither run does it again.
     done = youth(birth_date=date(2006, 1, 25))
-    session.add(
-        OutreachAttempt(
-            youth_id=done.id,
-            reason=OutreachReason.BIRTHDAY_21,
-            step=1,
-            period_key="2027",
-            channel=None,
-            attempted_at=NOW - timedelta(days=20),
-        )
+    create_outreach_attempt(
+        session,
+        done,
+        reason=OutreachReason.BIRTHDAY_21,
+        step=1,
+        period_key="2027",
+        channel=None,
+        at=NOW - timedelta(days=20),
     )
-    session.flush()
 
 
 def test_a_dry_run_and_a_real_run_decide_the_same_for_every_reason(session: Session) -> None:

@@ -3,9 +3,6 @@ once per step (advisory lock for the cycle, unique key per contact)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -20,6 +17,7 @@ from paris_avenir.migrate import upgrade_to_head
 from paris_avenir.outreach.models import OutreachAttempt
 from tests.conftest import postgres_schema_url
 from tests.factories import assign, create_staff, create_youth
+from tests.helpers import forked_cli
 
 SCHEMA = "two_schedulers"
 START = datetime(2026, 12, 2, 10, 0, tzinfo=UTC)
@@ -47,27 +45,18 @@ def test_two_schedulers_contact_each_youth_once_per_step(database: tuple[str, En
             )
             assign(session, youth, referent)
     environment = {
-        key: value for key, value in os.environ.items() if not key.startswith("PARIS_AVENIR_")
+        "PARIS_AVENIR_DATABASE_URL": url,
+        "PARIS_AVENIR_SMS_FILE": "/dev/null",
+        "PARIS_AVENIR_SMTP_URL": "smtp://127.0.0.1:9",
     }
-    environment.update(
-        {
-            "PARIS_AVENIR_DATABASE_URL": url,
-            "PARIS_AVENIR_SMS_FILE": "/dev/null",
-            "PARIS_AVENIR_SMTP_URL": "smtp://127.0.0.1:9",
-        }
-    )
+    engine.dispose()  # the children start with no connection of ours
     for day in (0, 3, 6, 9, 12, 15, 18, 21):
         now = (START + timedelta(days=day)).isoformat()
-        command = [sys.executable, "-m", "paris_avenir.cli", "outreach", "run", "--now", now]
-        runs = [
-            subprocess.Popen(
-                command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-            )
-            for _ in range(2)
-        ]
+        # Two scheduler processes at once (forked: the same race, without the imports).
+        runs = [forked_cli(environment, "outreach", "run", "--now", now) for _ in range(2)]
         for run in runs:
-            _out, err = run.communicate(timeout=120)
-            assert run.returncode == 0, err
+            returncode, err = run.wait(timeout=120)
+            assert returncode == 0, err
     with sessionmaker(bind=engine)() as session:
         attempts = session.execute(
             select(

@@ -11,14 +11,14 @@ from fastapi import FastAPI
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from paris_avenir.aid_requests.models import AidCode, AidRequest, RequestStatus
+from paris_avenir.aid_requests.models import AidCode, RequestStatus
 from paris_avenir.audit.models import AuditEvent
 from paris_avenir.auth.models import UserSession
 from paris_avenir.config import Settings
 from paris_avenir.messaging import service as messaging
 from paris_avenir.staff.models import StaffTask, StaffUser, TaskKind
 from paris_avenir.youths.models import Channel, Youth
-from tests.factories import assign, create_staff, create_youth
+from tests.factories import assign, create_aid_request, create_staff, create_youth
 from tests.helpers import code_in, last_sms, post_form, sign_in_as
 
 
@@ -91,9 +91,7 @@ async def test_changing_a_number_needs_a_recent_sign_in(
 async def test_my_data_in_json_and_as_a_page(
     client: httpx.AsyncClient, session: Session, youth: Youth, referent: StaffUser
 ) -> None:
-    session.add(
-        AidRequest(youth_id=youth.id, aid_code=AidCode.NAVIGO, status=RequestStatus.SUBMITTED)
-    )
+    create_aid_request(session, youth, aid_code=AidCode.NAVIGO, status=RequestStatus.SUBMITTED)
     thread = messaging.general_thread(session, youth.id)
     messaging.post_message(session, thread, body="Bonjour Lucas", author_staff_id=referent.id)
     session.commit()

@@ -20,7 +20,7 @@ from paris_avenir.db import utcnow
 from paris_avenir.documents.models import DocumentKind
 from paris_avenir.staff.models import StaffTask, TaskKind
 from paris_avenir.youths.models import EmploymentSituation, Youth
-from tests.factories import PDF_BYTES, create_document, create_youth, jpeg_bytes
+from tests.factories import PDF_BYTES, create_aid_request, create_document, create_youth, jpeg_bytes
 from tests.helpers import csrf_token, post_form, sign_in_as
 from tests.querycount import CountQueries
 
@@ -180,13 +180,13 @@ async def test_a_request_without_its_documents_cannot_be_sent(
 async def test_the_next_request_asks_nothing_twice(
     app: FastAPI, client: httpx.AsyncClient, session: Session, youth: Youth
 ) -> None:
-    earlier = AidRequest(
-        youth_id=youth.id,
+    create_aid_request(
+        session,
+        youth,
         aid_code=AidCode.BOURSE,
         status=RequestStatus.WITHDRAWN,
         form_data={"school": "Université Paris Cité", "programme": "Licence de droit"},
     )
-    session.add(earlier)
     session.commit()
     page = await client.get(await start(client, "bourse"))
     assert 'value="Université Paris Cité"' in page.text and 'value="Licence de droit"' in page.text
@@ -195,10 +195,9 @@ async def test_the_next_request_asks_nothing_twice(
 async def test_a_youth_withdraws_until_a_decision(
     client: httpx.AsyncClient, session: Session, youth: Youth
 ) -> None:
-    request = AidRequest(
-        youth_id=youth.id, aid_code=AidCode.AIDE_URGENCE, status=RequestStatus.SUBMITTED
+    request = create_aid_request(
+        session, youth, aid_code=AidCode.AIDE_URGENCE, status=RequestStatus.SUBMITTED
     )
-    session.add(request)
     session.commit()
     response = await post_form(
         client,
@@ -210,8 +209,9 @@ async def test_a_youth_withdraws_until_a_decision(
     assert request.status is RequestStatus.WITHDRAWN
     assert request.events[-1].reason == "J'ai trouvé une solution."
 
-    granted = AidRequest(youth_id=youth.id, aid_code=AidCode.NAVIGO, status=RequestStatus.GRANTED)
-    session.add(granted)
+    granted = create_aid_request(
+        session, youth, aid_code=AidCode.NAVIGO, status=RequestStatus.GRANTED
+    )
     session.commit()
     refused = await post_form(client, f"/mon-espace/demandes/{granted.id}/retirer")
     # The youth reads the real reason, not a generic "Une erreur est arrivée".
@@ -226,13 +226,13 @@ async def test_a_youth_withdraws_until_a_decision(
 async def test_missing_documents_go_back_to_the_referent(
     app: FastAPI, client: httpx.AsyncClient, session: Session, youth: Youth
 ) -> None:
-    request = AidRequest(
-        youth_id=youth.id,
+    request = create_aid_request(
+        session,
+        youth,
         aid_code=AidCode.NAVIGO,
         status=RequestStatus.MISSING_DOCUMENTS,
         decision_reason="Il manque une photo récente.",
     )
-    session.add(request)
     photo = create_document(session, app.state.document_store, youth, DocumentKind.PHOTO)
     session.commit()
     page = await client.get(f"/mon-espace/demandes/{request.id}")
@@ -265,13 +265,13 @@ async def test_missing_documents_go_back_to_the_referent(
 async def test_the_missing_document_is_added_on_the_page_the_referent_points_to(
     app: FastAPI, client: httpx.AsyncClient, session: Session, youth: Youth
 ) -> None:
-    request = AidRequest(
-        youth_id=youth.id,
+    request = create_aid_request(
+        session,
+        youth,
         aid_code=AidCode.ALLOCATION,
         status=RequestStatus.MISSING_DOCUMENTS,
         decision_reason="Il manque votre RIB.",
     )
-    session.add(request)
     session.commit()
     token = await csrf_token(client)
     response = await client.post(
@@ -368,8 +368,9 @@ async def test_a_date_question_is_typed_in_three_boxes(
     field = FormField("start", "Quand commence votre bail ?", FieldKind.DATE)
     kind = catalogue.kind(AidCode.GARANTIE_FSL)
     kind.questions = [field]
-    request = AidRequest(youth_id=youth.id, aid_code=AidCode.GARANTIE_FSL, form_data={})
-    session.add(request)
+    request = create_aid_request(
+        session, youth, aid_code=AidCode.GARANTIE_FSL, form_data={}, status=RequestStatus.DRAFT
+    )
     session.flush()
     assert (
         service.save_answers(
@@ -389,8 +390,9 @@ async def test_a_granted_allocation_says_how_much_how_often_and_until_when(
     client: httpx.AsyncClient, session: Session, youth: Youth
 ) -> None:
     decided = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
-    granted = AidRequest(
-        youth_id=youth.id,
+    granted = create_aid_request(
+        session,
+        youth,
         aid_code=AidCode.ALLOCATION,
         status=RequestStatus.GRANTED,
         granted_amount_cents=65169,
@@ -398,7 +400,6 @@ async def test_a_granted_allocation_says_how_much_how_often_and_until_when(
         renewal_due_on=datetime(2027, 6, 1, 10, 0, tzinfo=UTC),
         decision_reason="Premier versement le 5.",
     )
-    session.add(granted)
     session.commit()
     page = shown(await client.get(f"/mon-espace/demandes/{granted.id}"))
     assert "651,69\u00a0€ par mois" in page
@@ -418,13 +419,12 @@ async def test_a_granted_allocation_says_how_much_how_often_and_until_when(
 async def test_an_allocation_coming_to_its_end_is_prompted_for_renewal(
     client: httpx.AsyncClient, session: Session, youth: Youth
 ) -> None:
-    session.add(
-        AidRequest(
-            youth_id=youth.id,
-            aid_code=AidCode.ALLOCATION,
-            status=RequestStatus.PAID,
-            renewal_due_on=utcnow() + timedelta(days=12),
-        )
+    create_aid_request(
+        session,
+        youth,
+        aid_code=AidCode.ALLOCATION,
+        status=RequestStatus.PAID,
+        renewal_due_on=utcnow() + timedelta(days=12),
     )
     session.commit()
     assert "pensez à la renouveler" in (await client.get("/mon-espace/demandes")).text
@@ -433,10 +433,9 @@ async def test_an_allocation_coming_to_its_end_is_prompted_for_renewal(
 
 def test_transitions_follow_the_life_cycle(session: Session) -> None:
     youth = create_youth(session)
-    request = AidRequest(
-        youth_id=youth.id, aid_code=AidCode.ALLOCATION, status=RequestStatus.REFUSED
+    request = create_aid_request(
+        session, youth, aid_code=AidCode.ALLOCATION, status=RequestStatus.REFUSED
     )
-    session.add(request)
     session.flush()
     with pytest.raises(service.RequestError):
         service.record_transition(session, request, RequestStatus.GRANTED)
@@ -457,10 +456,9 @@ async def test_pages_run_the_same_number_of_queries_whatever_the_amount(
 
     def add(count: int) -> None:
         for _ in range(count):
-            request = AidRequest(
-                youth_id=youth.id, aid_code=AidCode.AIDE_URGENCE, status=RequestStatus.SUBMITTED
+            create_aid_request(
+                session, youth, aid_code=AidCode.AIDE_URGENCE, status=RequestStatus.SUBMITTED
             )
-            session.add(request)
             create_document(session, app.state.document_store, youth, DocumentKind.OTHER)
         session.commit()
 

@@ -13,13 +13,13 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from paris_avenir.aid_requests.models import AidCode, AidRequest, RequestStatus
+from paris_avenir.aid_requests.models import AidCode, RequestStatus
 from paris_avenir.audit.models import AuditEvent
 from paris_avenir.db import utcnow
 from paris_avenir.documents.models import DocumentKind
 from paris_avenir.staff.models import CaseloadAssignment, StaffRole, StaffUser, Team
 from paris_avenir.youths.models import Youth
-from tests.factories import assign, create_document, create_staff, create_youth
+from tests.factories import assign, create_aid_request, create_document, create_staff, create_youth
 from tests.helpers import post_form, sign_in_as
 
 ID_PARAMETER = re.compile(r"\{(\w+_id)\}")
@@ -100,10 +100,9 @@ async def call(client: httpx.AsyncClient, method: str, url: str) -> httpx.Respon
 async def test_every_staff_route_with_an_id_refuses_another_caseload(
     app: FastAPI, client: httpx.AsyncClient, session: Session, world: World
 ) -> None:
-    their_request = AidRequest(
-        youth_id=world.other_youth.id, aid_code=AidCode.NAVIGO, status=RequestStatus.SUBMITTED
+    their_request = create_aid_request(
+        session, world.other_youth, aid_code=AidCode.NAVIGO, status=RequestStatus.SUBMITTED
     )
-    session.add(their_request)
     their_document = create_document(
         session, app.state.document_store, world.other_youth, DocumentKind.IDENTITY
     )

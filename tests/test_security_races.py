@@ -30,7 +30,6 @@ from typing import Any
 import httpx
 import pyotp
 import pytest
-from argon2 import PasswordHasher
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -45,7 +44,7 @@ from paris_avenir.messaging.models import OutboxMessage
 from paris_avenir.outreach import checkin
 from paris_avenir.staff.models import StaffTask, StaffUser
 from paris_avenir.youths.models import Channel, ContactVerification, Youth
-from tests.conftest import BACKENDS, postgres_schema_url
+from tests.conftest import BACKENDS, TEST_HASHER, postgres_schema_url
 from tests.factories import create_check_in, create_staff, create_youth
 from tests.helpers import at_once
 from tests.servers import race_platform
@@ -55,7 +54,7 @@ PARALLEL = 30
 PASSWORD = "un mot de passe assez long pour la course"
 # A cheap argon2 for the tests' accounts (verification reads the parameters from the hash):
 # 30 verifications at once with the default 64 MiB each would only measure the machine.
-CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1)
+CHEAP_HASHER = TEST_HASHER
 
 
 @dataclass

@@ -27,7 +27,7 @@ from openpyxl import load_workbook
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from paris_avenir.aid_requests.models import AidCode, AidRequest, RequestStatus
+from paris_avenir.aid_requests.models import AidCode, RequestStatus
 from paris_avenir.audit.models import AuditEvent
 from paris_avenir.backoffice.importer import describe, import_youths
 from paris_avenir.staff.models import StaffRole, StaffUser
@@ -35,7 +35,7 @@ from paris_avenir.stats import service
 from paris_avenir.stats.service import AidRow, Cell, OutreachRow, Statistics
 from paris_avenir.youths.models import Youth
 from tests.conftest import skip_or_fail
-from tests.factories import create_staff, create_youth
+from tests.factories import create_aid_request, create_staff, create_youth
 from tests.helpers import csrf_token, sign_in_as
 
 NOW = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
@@ -204,9 +204,7 @@ async def test_both_downloads_from_the_statistics_page(
 ) -> None:
     for _number in range(11):
         youth = create_youth(session)
-        session.add(
-            AidRequest(youth_id=youth.id, aid_code=AidCode.NAVIGO, status=RequestStatus.SUBMITTED)
-        )
+        create_aid_request(session, youth, aid_code=AidCode.NAVIGO, status=RequestStatus.SUBMITTED)
     supervisor = create_staff(session, StaffRole.SUPERVISOR)
     referent = create_staff(session, StaffRole.REFERENT)
     session.commit()

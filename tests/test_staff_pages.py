@@ -24,7 +24,14 @@ from paris_avenir.documents.models import DocumentKind
 from paris_avenir.outreach.models import OutreachAttempt, OutreachReason
 from paris_avenir.staff.models import StaffRole, StaffUser, Team
 from paris_avenir.youths.models import Channel, Youth
-from tests.factories import PDF_BYTES, assign, create_document, create_staff, create_youth
+from tests.factories import (
+    PDF_BYTES,
+    assign,
+    create_aid_request,
+    create_document,
+    create_staff,
+    create_youth,
+)
 from tests.helpers import post_form, sign_in_as
 
 
@@ -58,14 +65,14 @@ def _text(html: str) -> str:
 
 
 def _filed(session: Session, youth: Youth, code: AidCode, **values: object) -> AidRequest:
-    request = AidRequest(
-        youth_id=youth.id,
+    request = create_aid_request(
+        session,
+        youth,
         aid_code=code,
         status=RequestStatus.UNDER_REVIEW,
         submitted_at=utcnow() - timedelta(days=2),
         **values,
     )
-    session.add(request)
     session.commit()
     return request
 

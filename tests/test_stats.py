@@ -11,13 +11,13 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy.orm import Session
 
-from paris_avenir.aid_requests.models import AidCode, AidRequest, RequestStatus
+from paris_avenir.aid_requests.models import AidCode, RequestStatus
 from paris_avenir.db import utcnow
 from paris_avenir.outreach.models import OutreachAttempt, OutreachReason
 from paris_avenir.staff.models import StaffRole
 from paris_avenir.stats import service
 from paris_avenir.youths.models import Channel
-from tests.factories import create_staff, create_youth
+from tests.factories import create_aid_request, create_staff, create_youth
 from tests.helpers import sign_in_as
 
 
@@ -33,16 +33,15 @@ def add_requests(
     for number in range(count):
         youth = create_youth(session, last_name=f"Zorglub{number}")
         submitted = now - timedelta(days=40)
-        session.add(
-            AidRequest(
-                youth_id=youth.id,
-                aid_code=code,
-                status=status,
-                submitted_at=submitted,
-                decided_at=submitted + timedelta(days=days_to_decision)
-                if days_to_decision is not None
-                else None,
-            )
+        create_aid_request(
+            session,
+            youth,
+            aid_code=code,
+            status=status,
+            submitted_at=submitted,
+            decided_at=submitted + timedelta(days=days_to_decision)
+            if days_to_decision is not None
+            else None,
         )
     session.flush()
 

@@ -27,7 +27,14 @@ from paris_avenir.outreach.models import OutreachAttempt, OutreachReason, Outrea
 from paris_avenir.staff import tasks
 from paris_avenir.staff.models import StaffRole, StaffTask, StaffUser, TaskKind, TaskOutcome, Team
 from paris_avenir.youths.models import Channel, FollowUpNote, Youth
-from tests.factories import TEST_FERNET_KEY, assign, create_staff, create_task, create_youth
+from tests.factories import (
+    TEST_FERNET_KEY,
+    assign,
+    create_aid_request,
+    create_staff,
+    create_task,
+    create_youth,
+)
 from tests.helpers import post_form, sign_in_as
 from tests.servers import BrevoSmsApi
 
@@ -733,17 +740,17 @@ async def test_documents_received_open_a_task_that_the_decision_closes(
 ) -> None:
     from paris_avenir.aid_requests import instruction
     from paris_avenir.aid_requests import service as requests_service
-    from paris_avenir.aid_requests.models import AidCode, AidRequest, RequestStatus
+    from paris_avenir.aid_requests.models import AidCode, RequestStatus
 
     youth = followed_youth(session, referent)
-    request = AidRequest(
-        youth_id=youth.id,
+    request = create_aid_request(
+        session,
+        youth,
         aid_code=AidCode.NAVIGO,
         status=RequestStatus.MISSING_DOCUMENTS,
         form_data={},
         submitted_at=NOW - timedelta(days=10),
     )
-    session.add(request)
     session.flush()
     requests_service.documents_supplied(session, request, youth, now=NOW)
     task = session.scalars(select(StaffTask)).one()
@@ -773,19 +780,18 @@ async def test_documents_received_open_a_task_that_the_decision_closes(
 def test_hand_overs_request_waiting_interview_due_and_birthdays(
     session: Session, referent: StaffUser
 ) -> None:
-    from paris_avenir.aid_requests.models import AidCode, AidRequest, RequestStatus
+    from paris_avenir.aid_requests.models import AidCode, RequestStatus
     from paris_avenir.appointments import service as appointments
     from paris_avenir.appointments.models import AppointmentKind
 
     waiting_youth = followed_youth(session, referent)
-    session.add(
-        AidRequest(
-            youth_id=waiting_youth.id,
-            aid_code=AidCode.LOGEMENT,
-            status=RequestStatus.SUBMITTED,
-            form_data={},
-            submitted_at=NOW - timedelta(days=31),
-        )
+    create_aid_request(
+        session,
+        waiting_youth,
+        aid_code=AidCode.LOGEMENT,
+        status=RequestStatus.SUBMITTED,
+        form_data={},
+        submitted_at=NOW - timedelta(days=31),
     )
     # Left care 6 months minus 10 days ago: the interview is due in 10 days, not booked.
     interview_youth = followed_youth(session, referent, ase_exit_date=date(2026, 6, 12))

@@ -16,16 +16,15 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from paris_avenir.audit.models import AuditEvent
-from paris_avenir.messaging import outbox
 from paris_avenir.messaging.models import (
     OutboxMessage,
     OutboxStatus,
     OutboxStatusEvent,
     ProviderEvent,
 )
-from paris_avenir.youths.models import Channel, Youth
+from paris_avenir.youths.models import Youth
 from tests.conftest import postgres_schema_url
-from tests.factories import create_youth
+from tests.factories import create_outbox_message, create_youth
 from tests.helpers import at_once, sign_in_as
 from tests.servers import RacePlatform, race_platform
 
@@ -60,18 +59,15 @@ def _provider_events(session: Session) -> int:
 
 
 def _sent_sms(session: Session, youth: Youth, provider_id: str, to: str) -> OutboxMessage:
-    message = outbox.enqueue(
+    message = create_outbox_message(
         session,
-        channel=Channel.SMS,
+        youth,
         recipient=to,
-        template="test",
-        body_text="Paris avenir : bonjour.",
-        idempotency_key=f"webhook-test:{provider_id}",
-        youth_id=youth.id,
+        key=f"webhook-test:{provider_id}",
         now=NOW - timedelta(days=1),
+        status=OutboxStatus.SENT,
+        provider_message_id=provider_id,
     )
-    message.status = OutboxStatus.SENT
-    message.provider_message_id = provider_id
     session.commit()
     return message
 
