@@ -14,7 +14,8 @@ from typing import Any, Generic, TypeVar
 from babel import dates as babel_dates
 from fastapi import Request
 from fastapi.responses import HTMLResponse
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import BytecodeCache, Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2.bccache import Bucket
 from jinja2_fragments import render_block
 from markupsafe import Markup
 from sqlalchemy.orm import Session
@@ -30,9 +31,31 @@ TEMPLATES_DIR = PROJECT_ROOT / "templates"
 FRAGMENT_BLOCK = "content"
 
 
+class ProcessBytecodeCache(BytecodeCache):
+    """Compiled templates shared by every environment of the process. Jinja keys each entry
+    by template name and checks the source's checksum on load, so an edited template is
+    compiled again. One app per process compiles each template once anyway; the test suite
+    builds an app per test, and compiling costs about 7 ms a template, loading 0.2 ms."""
+
+    def __init__(self) -> None:
+        self._compiled: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket: Bucket) -> None:
+        compiled = self._compiled.get(bucket.key)
+        if compiled is not None:
+            bucket.bytecode_from_string(compiled)
+
+    def dump_bytecode(self, bucket: Bucket) -> None:
+        self._compiled[bucket.key] = bucket.bytecode_to_string()
+
+
+COMPILED_TEMPLATES = ProcessBytecodeCache()
+
+
 def build_environment(static_assets: StaticAssets) -> Environment:
     environment = Environment(
         loader=FileSystemLoader(TEMPLATES_DIR),
+        bytecode_cache=COMPILED_TEMPLATES,
         autoescape=select_autoescape(default=True),
         undefined=StrictUndefined,
         extensions=["jinja2.ext.i18n"],
