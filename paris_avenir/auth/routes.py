@@ -22,7 +22,6 @@ from paris_avenir.auth.sign_in import (
     forget_flow,
     oidc_client,
     open_session,
-    settings_of,
     start_code_request,
     start_flow,
     start_sign_in,
@@ -32,7 +31,7 @@ from paris_avenir.db import SessionDep
 from paris_avenir.web.i18n import N_
 from paris_avenir.web.i18n import gettext as _
 from paris_avenir.web.language import chosen_language, safe_next
-from paris_avenir.web.routing import see_other
+from paris_avenir.web.routing import see_other, settings_of
 from paris_avenir.web.templating import render
 from paris_avenir.youths import service as youths_service
 from paris_avenir.youths.models import Youth

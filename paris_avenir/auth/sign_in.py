@@ -25,21 +25,15 @@ from paris_avenir.auth.oidc import (
     OidcResult,
     ProviderUnavailable,
 )
-from paris_avenir.config import Settings
 from paris_avenir.db import utcnow
 from paris_avenir.staff.models import StaffUser
 from paris_avenir.web.i18n import N_
 from paris_avenir.web.i18n import gettext as _
 from paris_avenir.web.language import chosen_language, remember_language
-from paris_avenir.web.routing import see_other
+from paris_avenir.web.routing import see_other, settings_of
 from paris_avenir.web.templating import render
 from paris_avenir.youths.activity import Activity, record_activity
 from paris_avenir.youths.models import Youth
-
-
-def settings_of(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
 
 
 def open_session(

@@ -20,14 +20,13 @@ from paris_avenir.auth.sign_in import (
     forget_flow,
     oidc_client,
     open_session,
-    settings_of,
     start_sign_in,
 )
 from paris_avenir.db import SessionDep
 from paris_avenir.web.i18n import N_
 from paris_avenir.web.i18n import gettext as _
 from paris_avenir.web.language import safe_next
-from paris_avenir.web.routing import see_other
+from paris_avenir.web.routing import see_other, settings_of
 from paris_avenir.web.templating import render
 
 router = APIRouter()

@@ -19,11 +19,11 @@ from paris_avenir.audit import service as audit
 from paris_avenir.auth.dependencies import client_ip
 from paris_avenir.auth.permissions import ImportStaff
 from paris_avenir.backoffice import importer
-from paris_avenir.config import Settings
 from paris_avenir.db import SessionDep, utcnow
 from paris_avenir.kit.crypto import new_token, token_hash
 from paris_avenir.staff.models import Permission, StaffUser
 from paris_avenir.web.i18n import gettext as _
+from paris_avenir.web.routing import settings_of
 from paris_avenir.web.templating import render
 from paris_avenir.youths.import_models import ImportPreview
 
@@ -31,11 +31,6 @@ router = APIRouter(prefix="/pro")
 MAX_IMPORT_BYTES = 5 * 1024 * 1024
 # Long enough to read the list of changes; short enough that the file does not linger.
 PREVIEW_LIFETIME = timedelta(minutes=30)
-
-
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
 
 
 def _page(
@@ -140,12 +135,12 @@ def import_upload(
     report = importer.import_youths(
         session,
         content,
-        base_url=_settings(request).base_url,
+        base_url=settings_of(request).base_url,
         dry_run=essai == "oui",
         now=now,
         by=staff,
         ip_address=ip_address,
-        secret_key=_settings(request).secret_key,
+        secret_key=settings_of(request).secret_key,
     )
     if report.errors:
         action = "youth.import_refused"
@@ -221,12 +216,12 @@ def import_confirm(
     report = importer.import_youths(
         session,
         content,
-        base_url=_settings(request).base_url,
+        base_url=settings_of(request).base_url,
         now=now,
         by=staff,
         confirmed_plan=preview.plan_digest,
         ip_address=ip_address,
-        secret_key=_settings(request).secret_key,
+        secret_key=settings_of(request).secret_key,
     )
     if not report.applied:
         # The youths' files changed since the check (or the importer's scope did): what

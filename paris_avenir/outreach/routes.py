@@ -7,26 +7,21 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
-from paris_avenir.config import Settings
 from paris_avenir.db import SessionDep
 from paris_avenir.outreach import checkin
 from paris_avenir.outreach.models import OutreachAttempt
 from paris_avenir.staff import alerts
 from paris_avenir.web import i18n
 from paris_avenir.web.language import chosen_language
+from paris_avenir.web.routing import settings_of
 from paris_avenir.web.templating import render
 from paris_avenir.youths.models import Youth
 
 router = APIRouter()
 
 
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
 def _secret(request: Request) -> str:
-    return _settings(request).secret_key
+    return settings_of(request).secret_key
 
 
 def _language(request: Request, session: SessionDep, attempt: OutreachAttempt | None) -> str:
@@ -69,7 +64,7 @@ def check_in_answer(
                 status_code=422,
             )
         recorded = checkin.answer(
-            session, attempt, needs_help=reponse == "aide", base_url=_settings(request).base_url
+            session, attempt, needs_help=reponse == "aide", base_url=settings_of(request).base_url
         )
         state = ("thanks_help" if reponse == "aide" else "thanks_good") if recorded else "answered"
         # Who was told, and by when they will call: the youth reads it at once.

@@ -19,6 +19,12 @@ def see_other(location: str) -> RedirectResponse:
     return RedirectResponse(location, status_code=303)
 
 
+def settings_of(request: Request) -> Settings:
+    """The app's settings, as every route module reads them."""
+    settings: Settings = request.app.state.settings
+    return settings
+
+
 def base_url(request: Request) -> str:
     """Where links in SMS and emails point (PARIS_AVENIR_BASE_URL)."""
     settings: Settings = request.app.state.settings

@@ -19,7 +19,6 @@ from paris_avenir.audit import service as audit
 from paris_avenir.auth import codes, contact_change, sessions
 from paris_avenir.auth.dependencies import CurrentYouth, current_user_session
 from paris_avenir.auth.sign_in import start_code_request
-from paris_avenir.config import Settings
 from paris_avenir.db import SessionDep, utcnow
 from paris_avenir.kit.dates import paris_today
 from paris_avenir.messaging import service as messaging
@@ -30,17 +29,12 @@ from paris_avenir.staff import alerts
 from paris_avenir.web.i18n import LANGUAGES, get_locale, is_offered
 from paris_avenir.web.i18n import gettext as _
 from paris_avenir.web.language import remember_language, safe_next
-from paris_avenir.web.routing import see_other
+from paris_avenir.web.routing import see_other, settings_of
 from paris_avenir.web.templating import render
 from paris_avenir.youths import service
 from paris_avenir.youths.models import Channel, Youth
 
 router = APIRouter(prefix="/mon-espace")
-
-
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
 
 
 @router.get("")
@@ -216,7 +210,7 @@ def _confirm_page(
     destination = _known_destination(youth)
     if destination is None:  # FranceConnect only: that sign-in page has it
         return see_other(f"/connexion?suite={quote(going_to)}")
-    settings = _settings(request)
+    settings = settings_of(request)
     attempt = codes.find_attempt(session, request.cookies.get(CONFIRM_COOKIE))
     live = (
         attempt is not None
@@ -289,7 +283,7 @@ def change_contact(
         return _confirm_first("/mon-espace/profil")
     try:
         verification, message = contact_change.request_contact_change(
-            session, youth, secret_key=_settings(request).secret_key, raw_value=nouveau
+            session, youth, secret_key=settings_of(request).secret_key, raw_value=nouveau
         )
     except contact_change.ContactError as error:
         return _profile_page(request, youth, error=str(error), typed=nouveau, status_code=422)
@@ -304,7 +298,7 @@ def confirm_contact(
 ) -> Response:
     try:
         contact_change.confirm_contact_change(
-            session, youth, secret_key=_settings(request).secret_key, code=code
+            session, youth, secret_key=settings_of(request).secret_key, code=code
         )
     except contact_change.ContactError as error:
         return render(
@@ -346,7 +340,7 @@ def phone_confirm(
         verification, message = contact_change.request_contact_change(
             session,
             youth,
-            secret_key=_settings(request).secret_key,
+            secret_key=settings_of(request).secret_key,
             raw_value=youth.phone,
             reconfirm=True,
         )
