@@ -153,28 +153,20 @@ def cmd_create_staff(args: argparse.Namespace) -> int:
             return 1
     engine = create_database_engine(settings.database_url)
     try:
+        cipher = build_cipher(settings)
+        who: dict[str, Any] = {
+            "email": args.email,
+            "full_name": args.name,
+            "role": StaffRole(args.role),
+            "team_name": args.team,
+        }
         with make_session_factory(engine).begin() as session:
             if password is None:
                 invitation = staff_account.invite_staff(
-                    session,
-                    build_cipher(settings),
-                    email=args.email,
-                    full_name=args.name,
-                    role=StaffRole(args.role),
-                    team_name=args.team,
-                    base_url=settings.base_url,
-                    by=None,
+                    session, cipher, **who, base_url=settings.base_url, by=None
                 )
             else:
-                created = create_staff(
-                    session,
-                    build_cipher(settings),
-                    email=args.email,
-                    full_name=args.name,
-                    role=StaffRole(args.role),
-                    team_name=args.team,
-                    password=password,
-                )
+                created = create_staff(session, cipher, **who, password=password)
     except (ValueError, DomainError) as error:  # an unknown role; a refusal of the service
         print(f"paris-avenir: {error}", file=sys.stderr)
         return 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -14,6 +15,7 @@ from paris_avenir.appointments.models import (
     AppointmentKind,
     AppointmentPlace,
 )
+from paris_avenir.auth import codes
 from paris_avenir.messaging.models import OutboxMessage, OutboxStatus
 from paris_avenir.outreach.models import OutreachAttempt, OutreachReason
 from paris_avenir.staff.models import CaseloadAssignment, StaffRole, StaffUser
@@ -184,6 +186,19 @@ def create_outbox_message(
         message.provider_message_id = provider_message_id
     session.flush()
     return message
+
+
+@dataclass(frozen=True)
+class QueuedCode(codes.CodeRequest):
+    outbox_message: OutboxMessage | None = None  # None for an unknown destination
+
+
+def request_code(session: Session, *, now: datetime | None = None, **request: Any) -> QueuedCode:
+    """What the sign-in page does in its two steps (codes.start_code_request, then the code
+    queued after the response), in one transaction."""
+    started = codes.start_code_request(session, now=now, **request)
+    message = codes.queue_pending_code(session, started.pending, now=now)
+    return QueuedCode(started.attempt_token, started.masked_destination, started.pending, message)
 
 
 def create_task(

@@ -7,10 +7,10 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy.orm import Session
 
-from paris_avenir.auth import codes
 from paris_avenir.messaging import message_templates
 from paris_avenir.outreach import policy
 from paris_avenir.staff.models import StaffRole, StaffUser
+from tests import factories
 from tests.factories import create_staff, create_youth
 from tests.helpers import post_form, sign_in_as
 
@@ -74,7 +74,7 @@ async def test_an_admin_rewrites_the_sign_in_sms_and_it_is_used(
     assert "1 SMS (GSM-7)" in (await client.get("/pro/admin/messages")).text
 
     youth = create_youth(session, phone="+33639980088")
-    request = codes.request_code(
+    request = factories.request_code(
         session, secret_key="k" * 40, raw_destination="06 39 98 00 88", ip_address="1.2.3.4"
     )
     assert request.outbox_message is not None

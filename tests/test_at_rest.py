@@ -34,7 +34,6 @@ from paris_avenir.aid_requests.catalogue import ensure_catalogue
 from paris_avenir.aid_requests.kinds.base import Verdict
 from paris_avenir.aid_requests.models import AidCode, AidRequest, AidRequestEvent, RequestStatus
 from paris_avenir.appointments.models import Appointment
-from paris_avenir.auth import codes
 from paris_avenir.config import Settings
 from paris_avenir.db import create_database_engine, make_session_factory
 from paris_avenir.documents.models import DocumentKind
@@ -48,6 +47,7 @@ from paris_avenir.privacy.export import export_youth_data
 from paris_avenir.staff import journal
 from paris_avenir.staff.models import StaffRole, StaffUser, Team
 from paris_avenir.youths.models import Channel, HousingSituation, Youth
+from tests import factories
 from tests.conftest import BACKENDS, postgres_schema_url
 from tests.factories import (
     assign,
@@ -163,7 +163,7 @@ async def test_after_a_real_flow_nothing_sensitive_is_in_clear_in_the_database(
     refused = await post_form(client, f"/pro/demandes/{request.id}/refuser", {"texte": REASON})
     assert refused.status_code == 303
     # The youth asks for a sign-in code; everything queued leaves (the code, the refusal SMS).
-    start = codes.request_code(
+    start = factories.request_code(
         session,
         secret_key=app.state.settings.secret_key,
         raw_destination="06 39 98 12 34",

@@ -18,6 +18,7 @@ from paris_avenir.config import Settings
 from paris_avenir.db import utcnow
 from paris_avenir.messaging.models import OutboxMessage
 from paris_avenir.youths.models import Youth
+from tests import factories
 from tests.factories import create_youth
 from tests.helpers import code_in, last_sms, post_form, sms_count
 from tests.servers import SmtpServer
@@ -161,7 +162,7 @@ async def test_a_code_works_once(
 
 def test_a_code_expires_after_ten_minutes(session: Session, youth: Youth) -> None:
     now = utcnow()
-    request = codes.request_code(
+    request = factories.request_code(
         session, secret_key="k" * 40, raw_destination=PHONE, ip_address="127.0.0.1", now=now
     )
     assert request.outbox_message is not None
@@ -185,7 +186,7 @@ def test_a_code_expires_after_ten_minutes(session: Session, youth: Youth) -> Non
 
 
 def test_codes_are_stored_hashed(session: Session, youth: Youth) -> None:
-    request = codes.request_code(
+    request = factories.request_code(
         session, secret_key="k" * 40, raw_destination=PHONE, ip_address="127.0.0.1"
     )
     assert request.outbox_message is not None

@@ -11,7 +11,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from paris_avenir.appointments import service as appointments
-from paris_avenir.auth import codes
 from paris_avenir.kit.quiet_hours import DEFAULT as QUIET_HOURS
 from paris_avenir.kit.quiet_hours import QuietHours
 from paris_avenir.messaging import notifications, outbox
@@ -22,6 +21,7 @@ from paris_avenir.messaging.models import OutboxMessage, OutboxStatus
 from paris_avenir.outreach import engine, policy
 from paris_avenir.staff.models import StaffRole
 from paris_avenir.youths.models import Channel
+from tests import factories
 from tests.factories import assign, create_appointment, create_staff, create_youth
 from tests.helpers import post_form, sign_in_as
 
@@ -119,7 +119,7 @@ async def test_an_admins_ten_to_six_holds_everything_but_codes_at_half_past_nine
     # A message queued by an older release, or a retry, already due before the window:
     outreach.next_attempt_at = half_past_nine - timedelta(hours=1)
     signing_in = create_youth(session)
-    codes.request_code(
+    factories.request_code(
         session,
         secret_key="k" * 40,
         raw_destination=str(signing_in.phone),

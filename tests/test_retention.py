@@ -9,7 +9,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from paris_avenir.auth import codes, links, sessions
+from paris_avenir.auth import links, sessions
 from paris_avenir.auth.models import (
     AuthMethod,
     LoginLink,
@@ -27,6 +27,7 @@ from paris_avenir.retention.service import purge
 from paris_avenir.staff.models import StaffRole
 from paris_avenir.youths.import_models import ImportPreview
 from paris_avenir.youths.models import Channel
+from tests import factories
 from tests.factories import create_staff, create_youth
 
 SECRET = "test-secret-key-for-retention-0123456789"
@@ -43,10 +44,10 @@ def test_the_purge_forgets_expired_credentials_and_old_message_contents(
     long_ago = now - timedelta(days=130)  # a youth session lives 90 days, then 30 kept
     youth = create_youth(session, phone="+33639980042")
     # A sign-in code from 130 days ago and one from today.
-    codes.request_code(
+    factories.request_code(
         session, secret_key=SECRET, raw_destination="06 39 98 00 42", ip_address="1", now=long_ago
     )
-    codes.request_code(
+    factories.request_code(
         session, secret_key=SECRET, raw_destination="06 39 98 00 42", ip_address="1", now=now
     )
     old_session = sessions.start_session(

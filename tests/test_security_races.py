@@ -44,6 +44,7 @@ from paris_avenir.messaging.models import OutboxMessage
 from paris_avenir.outreach import checkin
 from paris_avenir.staff.models import StaffTask, StaffUser
 from paris_avenir.youths.models import Channel, ContactVerification, Youth
+from tests import factories
 from tests.conftest import BACKENDS, TEST_HASHER, postgres_schema_url
 from tests.factories import create_check_in, create_staff, create_youth
 from tests.helpers import at_once
@@ -554,7 +555,7 @@ def test_the_limit_locks_go_with_the_daily_purge(session: Session) -> None:
 
     now = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
     for destination in ("06 39 98 00 41", "06 39 98 00 42"):
-        codes.request_code(
+        factories.request_code(
             session,
             secret_key="k" * 32,
             raw_destination=destination,

@@ -27,6 +27,7 @@ from paris_avenir.outreach.models import OutreachAttempt, OutreachReason, Outrea
 from paris_avenir.staff import tasks
 from paris_avenir.staff.models import StaffRole, StaffTask, StaffUser, TaskKind, TaskOutcome, Team
 from paris_avenir.youths.models import Channel, FollowUpNote, Youth
+from tests import factories
 from tests.factories import (
     TEST_FERNET_KEY,
     assign,
@@ -427,7 +428,6 @@ def test_no_answer_lets_the_next_step_of_the_watch_run(
 async def test_wrong_number_flags_the_phone_and_the_youth_confirms_it_at_sign_in(
     app: FastAPI, client: httpx.AsyncClient, session: Session, referent: StaffUser
 ) -> None:
-    from paris_avenir.auth import codes
 
     youth = followed_youth(session, referent)
     task = create_task(session, youth, TaskKind.MISSED_APPOINTMENT, now=NOW)
@@ -436,7 +436,7 @@ async def test_wrong_number_flags_the_phone_and_the_youth_confirms_it_at_sign_in
     session.commit()
     # Next sign-in (by email): before anything else, "is this still your number?"
     assert youth.email is not None
-    start = codes.request_code(
+    start = factories.request_code(
         session,
         secret_key=app.state.settings.secret_key,
         raw_destination=youth.email,
@@ -480,10 +480,9 @@ async def test_wrong_number_flags_the_phone_and_the_youth_confirms_it_at_sign_in
 async def test_a_code_that_arrives_by_sms_proves_a_number_whose_messages_bounced(
     app: FastAPI, client: httpx.AsyncClient, session: Session, referent: StaffUser
 ) -> None:
-    from paris_avenir.auth import codes
 
     youth = followed_youth(session, referent, phone_unreachable_at=NOW)  # a hard bounce
-    start = codes.request_code(
+    start = factories.request_code(
         session,
         secret_key=app.state.settings.secret_key,
         raw_destination=str(youth.phone),
@@ -768,10 +767,8 @@ async def test_documents_received_open_a_task_that_the_decision_closes(
     instruction.refuse(
         session,
         request,
-        referent,
+        instruction.Decider(referent, "http://x", now=NOW + timedelta(days=1)),
         reason="Vous avez plus de 21 ans, voyez avec moi.",
-        base_url="http://x",
-        now=NOW + timedelta(days=1),
     )
     session.refresh(task)
     assert (task.outcome, task.closed_by_id) == (TaskOutcome.DONE, referent.id)
@@ -1129,14 +1126,14 @@ async def test_no_sign_in_code_goes_to_a_number_reported_wrong_and_its_code_sess
         ).one()
         == NOW
     )
-    known = codes.request_code(
+    known = factories.request_code(
         session,
         secret_key=app.state.settings.secret_key,
         raw_destination=str(youth.phone),
         ip_address="127.0.0.1",
         now=NOW,
     )
-    unknown = codes.request_code(
+    unknown = factories.request_code(
         session,
         secret_key=app.state.settings.secret_key,
         raw_destination="06 39 98 77 77",

@@ -9,7 +9,7 @@ confirms their own grant, and a confirmation happens once (a conditional UPDATE)
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, time
 
 from sqlalchemy import case, select, update
@@ -101,165 +101,114 @@ def _tell_youth(
         notifications.notify(session, session.get_one(Youth, request.youth_id), notice, now=now)
 
 
+@dataclass(frozen=True)
+class Decider:
+    """Who decides, from where and when: the same for every decision of one request to
+    the platform (the audit trail and the youth's message say it)."""
+
+    staff: StaffUser
+    base_url: str
+    ip_address: str | None = None
+    now: datetime = field(default_factory=utcnow)
+
+
 def _decide(
     session: Session,
     request: AidRequest,
-    staff: StaffUser,
+    by: Decider,
     to: RequestStatus,
     *,
     reason: str | None,
-    base_url: str,
-    ip_address: str | None,
-    now: datetime,
-    on_behalf_of_youth: bool = False,
 ) -> None:
     event = record_transition(
-        session,
-        request,
-        to,
-        actor_staff_id=staff.id,
-        reason=reason,
-        on_behalf_of_youth=on_behalf_of_youth,
-        now=now,
+        session, request, to, actor_staff_id=by.staff.id, reason=reason, now=by.now
     )
     audit.record(
         session,
         "aid_request.update",
-        actor_staff_id=staff.id,
+        actor_staff_id=by.staff.id,
         youth_id=request.youth_id,
         object_type="aid_request",
         object_id=request.id,
-        ip_address=ip_address,
+        ip_address=by.ip_address,
         detail={"to": to.value},
-        now=now,
+        now=by.now,
     )
     # Deciding, or telling the youth what is missing, is what the request's tasks asked.
     done = [TaskKind.DOCUMENTS_RECEIVED]
     if to is not RequestStatus.UNDER_REVIEW:
         done.append(TaskKind.REQUEST_WAITING)
-    tasks.close_done(session, kinds=done, aid_request_id=request.id, by_id=staff.id, now=now)
-    _tell_youth(session, request, event.id, base_url, now)
+    tasks.close_done(session, kinds=done, aid_request_id=request.id, by_id=by.staff.id, now=by.now)
+    _tell_youth(session, request, event.id, by.base_url, by.now)
 
 
-def take_on(
-    session: Session,
-    request: AidRequest,
-    staff: StaffUser,
-    *,
-    base_url: str,
-    ip_address: str | None = None,
-    now: datetime | None = None,
-) -> None:
-    _decide(
-        session,
-        request,
-        staff,
-        RequestStatus.UNDER_REVIEW,
-        reason=None,
-        base_url=base_url,
-        ip_address=ip_address,
-        now=now or utcnow(),
-    )
+def take_on(session: Session, request: AidRequest, by: Decider) -> None:
+    _decide(session, request, by, RequestStatus.UNDER_REVIEW, reason=None)
 
 
-def ask_for_documents(
-    session: Session,
-    request: AidRequest,
-    staff: StaffUser,
-    *,
-    what: str,
-    base_url: str,
-    ip_address: str | None = None,
-    now: datetime | None = None,
-) -> None:
+def ask_for_documents(session: Session, request: AidRequest, by: Decider, *, what: str) -> None:
     what = what.strip()
     if not what:
         raise RequestError(i18n.gettext("Écrivez au jeune ce qui manque."))
     check_transition(request, RequestStatus.MISSING_DOCUMENTS)  # before changing anything
     request.decision_reason = what[:1000]
-    _decide(
-        session,
-        request,
-        staff,
-        RequestStatus.MISSING_DOCUMENTS,
-        reason=what[:1000],
-        base_url=base_url,
-        ip_address=ip_address,
-        now=now or utcnow(),
-    )
+    _decide(session, request, by, RequestStatus.MISSING_DOCUMENTS, reason=what[:1000])
 
 
 def grant(
     session: Session,
     request: AidRequest,
-    staff: StaffUser,
+    by: Decider,
     *,
     amount_cents: int | None,
     message: str,
-    base_url: str,
-    ip_address: str | None = None,
-    now: datetime | None = None,
 ) -> bool:
     """Grants the request, or, when a second person must confirm it, puts it "à confirmer".
     Returns whether it is granted now. An amount above the aid's cap is refused."""
-    now = now or utcnow()
     if request.status not in WAITING_ON_STAFF or request.status is RequestStatus.TO_CONFIRM:
         raise RequestConflict(i18n.gettext("Cette demande ne peut plus changer de cette façon."))
     duties.check_amount(session, request, amount_cents)
-    reasons = duties.confirmation_reasons(session, request, staff, amount_cents)
+    reasons = duties.confirmation_reasons(session, request, by.staff, amount_cents)
     request.decision_reason = message.strip()[:1000] or None
     if not reasons:
-        _grant_now(session, request, staff, amount_cents, base_url, ip_address, now)
+        _grant_now(session, request, by, amount_cents)
         return True
-    request.proposed_by_staff_id = staff.id
+    request.proposed_by_staff_id = by.staff.id
     request.proposed_amount_cents = amount_cents
-    record_transition(session, request, RequestStatus.TO_CONFIRM, actor_staff_id=staff.id, now=now)
+    record_transition(
+        session, request, RequestStatus.TO_CONFIRM, actor_staff_id=by.staff.id, now=by.now
+    )
     audit.record(
         session,
         "aid_request.grant_proposed",
-        actor_staff_id=staff.id,
+        actor_staff_id=by.staff.id,
         youth_id=request.youth_id,
         object_type="aid_request",
         object_id=request.id,
-        ip_address=ip_address,
+        ip_address=by.ip_address,
         detail={"amount_cents": amount_cents, "needs": reasons},
-        now=now,
+        now=by.now,
     )
     tasks.close_done(
         session,
         kinds=[TaskKind.DOCUMENTS_RECEIVED],
         aid_request_id=request.id,
-        by_id=staff.id,
-        now=now,
+        by_id=by.staff.id,
+        now=by.now,
     )
     return False
 
 
 def _grant_now(
-    session: Session,
-    request: AidRequest,
-    staff: StaffUser,
-    amount_cents: int | None,
-    base_url: str,
-    ip_address: str | None,
-    now: datetime,
+    session: Session, request: AidRequest, by: Decider, amount_cents: int | None
 ) -> None:
     kind = catalogue.kind(request.aid_code)
-    request.decided_at = now
+    request.decided_at = by.now
     request.granted_amount_cents = amount_cents
     if kind.renewal_months:
-        due = add_months(paris_day(now), kind.renewal_months)
+        due = add_months(paris_day(by.now), kind.renewal_months)
         request.renewal_due_on = datetime.combine(due, time(12), tzinfo=PARIS)
-    _decide(
-        session,
-        request,
-        staff,
-        RequestStatus.GRANTED,
-        reason=request.decision_reason,
-        base_url=base_url,
-        ip_address=ip_address,
-        now=now,
-    )
+    _decide(session, request, by, RequestStatus.GRANTED, reason=request.decision_reason)
 
 
 def _claim(session: Session, request: AidRequest, staff: StaffUser, to: RequestStatus) -> None:
@@ -279,77 +228,51 @@ def _claim(session: Session, request: AidRequest, staff: StaffUser, to: RequestS
         raise RequestConflict(duties.already_done())
 
 
-def confirm_grant(
-    session: Session,
-    request: AidRequest,
-    staff: StaffUser,
-    *,
-    base_url: str,
-    ip_address: str | None = None,
-    now: datetime | None = None,
-) -> None:
+def confirm_grant(session: Session, request: AidRequest, by: Decider) -> None:
     """The second person confirms: the request is granted, the youth is told."""
-    now = now or utcnow()
-    _claim(session, request, staff, RequestStatus.GRANTED)
+    _claim(session, request, by.staff, RequestStatus.GRANTED)
     proposer = request.proposed_by_staff_id
-    _grant_now(session, request, staff, request.proposed_amount_cents, base_url, ip_address, now)
+    _grant_now(session, request, by, request.proposed_amount_cents)
     audit.record(
         session,
         "aid_request.grant_confirmed",
-        actor_staff_id=staff.id,
+        actor_staff_id=by.staff.id,
         youth_id=request.youth_id,
         object_type="aid_request",
         object_id=request.id,
-        ip_address=ip_address,
+        ip_address=by.ip_address,
         detail={
             "amount_cents": request.granted_amount_cents,
             "granted_by": str(proposer) if proposer else None,
         },
-        now=now,
+        now=by.now,
     )
 
 
-def reject_grant(
-    session: Session,
-    request: AidRequest,
-    staff: StaffUser,
-    *,
-    ip_address: str | None = None,
-    now: datetime | None = None,
-) -> None:
+def reject_grant(session: Session, request: AidRequest, by: Decider) -> None:
     """The second person does not confirm: back to the référent's review, nothing told to
     the youth (for them nothing was decided)."""
-    now = now or utcnow()
-    _claim(session, request, staff, RequestStatus.UNDER_REVIEW)
+    _claim(session, request, by.staff, RequestStatus.UNDER_REVIEW)
     amount = request.proposed_amount_cents
     request.decision_reason = None
     request.proposed_amount_cents = None
     record_transition(
-        session, request, RequestStatus.UNDER_REVIEW, actor_staff_id=staff.id, now=now
+        session, request, RequestStatus.UNDER_REVIEW, actor_staff_id=by.staff.id, now=by.now
     )
     audit.record(
         session,
         "aid_request.grant_rejected",
-        actor_staff_id=staff.id,
+        actor_staff_id=by.staff.id,
         youth_id=request.youth_id,
         object_type="aid_request",
         object_id=request.id,
-        ip_address=ip_address,
+        ip_address=by.ip_address,
         detail={"amount_cents": amount},
-        now=now,
+        now=by.now,
     )
 
 
-def refuse(
-    session: Session,
-    request: AidRequest,
-    staff: StaffUser,
-    *,
-    reason: str,
-    base_url: str,
-    ip_address: str | None = None,
-    now: datetime | None = None,
-) -> None:
+def refuse(session: Session, request: AidRequest, by: Decider, *, reason: str) -> None:
     reason = reason.strip()
     if len(reason) < 10:
         raise RequestError(
@@ -358,16 +281,6 @@ def refuse(
             )
         )
     check_transition(request, RequestStatus.REFUSED)  # before changing anything
-    now = now or utcnow()
-    request.decided_at = now
+    request.decided_at = by.now
     request.decision_reason = reason[:1000]
-    _decide(
-        session,
-        request,
-        staff,
-        RequestStatus.REFUSED,
-        reason=reason[:1000],
-        base_url=base_url,
-        ip_address=ip_address,
-        now=now,
-    )
+    _decide(session, request, by, RequestStatus.REFUSED, reason=reason[:1000])

@@ -4,7 +4,7 @@ id goes through the caller's scope (404 and an audit entry outside it)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import Response
@@ -168,17 +168,17 @@ def instruct(
     aid_request = instruction.request_for_staff(
         session, staff, request_id, ip_address=client_ip(request)
     )
-    common: dict[str, Any] = {"base_url": base_url(request), "ip_address": client_ip(request)}
+    by = instruction.Decider(staff, base_url(request), client_ip(request))
     try:
         # A refusal undoes whatever the action had begun (the savepoint), and the page
         # says why, with the refusal's own status (409 when someone decided first).
         with session.begin_nested():
             if action == "prendre":
-                instruction.take_on(session, aid_request, staff, **common)
+                instruction.take_on(session, aid_request, by)
             elif action == "pieces":
                 youth = session.get_one(Youth, aid_request.youth_id)
                 what = reasons.for_youth(reasons.DOCUMENT_REQUESTS, motif, texte, youth.language)
-                instruction.ask_for_documents(session, aid_request, staff, what=what, **common)
+                instruction.ask_for_documents(session, aid_request, by, what=what)
             elif action == "accorder":
                 youth = session.get_one(Youth, aid_request.youth_id)
                 rule_fails = _eligibility(session, aid_request, youth).verdict is Verdict.NOT_MET
@@ -192,10 +192,9 @@ def instruct(
                         instruction.grant(
                             session,
                             aid_request,
-                            staff,
+                            by,
                             amount_cents=parse_euros(montant) if montant.strip() else None,
                             message=texte,
-                            **common,
                         )
                     finally:
                         savepoint.rollback()
@@ -213,19 +212,19 @@ def instruct(
                         _("Écrivez un montant en euros, par exemple 651,69.")
                     )
                 granted = instruction.grant(
-                    session, aid_request, staff, amount_cents=amount, message=texte, **common
+                    session, aid_request, by, amount_cents=amount, message=texte
                 )
                 done = "accorde=1" if granted else "a_confirmer=1"
                 return see_other(f"/pro/demandes/{aid_request.id}?{done}")
             elif action == "confirmer":
-                instruction.confirm_grant(session, aid_request, staff, **common)
+                instruction.confirm_grant(session, aid_request, by)
                 return see_other(f"/pro/demandes/{aid_request.id}?accorde=1")
             elif action == "renvoyer":
-                instruction.reject_grant(session, aid_request, staff, ip_address=client_ip(request))
+                instruction.reject_grant(session, aid_request, by)
             elif action == "refuser":
                 youth = session.get_one(Youth, aid_request.youth_id)
                 reason = reasons.for_youth(reasons.REFUSAL_REASONS, motif, texte, youth.language)
-                instruction.refuse(session, aid_request, staff, reason=reason, **common)
+                instruction.refuse(session, aid_request, by, reason=reason)
             else:
                 raise HTTPException(status_code=404)
     except requests_service.RequestError as error:

@@ -173,8 +173,6 @@ class CodeRequest:
     attempt_token: str
     masked_destination: str
     pending: PendingCode
-    # Set by request_code(), which queues at once; None for an unknown destination.
-    outbox_message: OutboxMessage | None = None
 
 
 def queue_code(
@@ -317,29 +315,6 @@ def queue_code_now(
     with session_factory.begin() as session:
         message = queue_pending_code(session, pending)
         return message.id if message is not None else None
-
-
-def request_code(
-    session: Session,
-    *,
-    secret_key: str,
-    raw_destination: str,
-    ip_address: str,
-    language: str | None = None,
-    now: datetime | None = None,
-) -> CodeRequest:
-    """start_code_request() and queue_pending_code() in one transaction, where no answer
-    is waiting (the command line, tests)."""
-    started = start_code_request(
-        session,
-        secret_key=secret_key,
-        raw_destination=raw_destination,
-        ip_address=ip_address,
-        language=language,
-        now=now,
-    )
-    message = queue_pending_code(session, started.pending, now=now)
-    return CodeRequest(started.attempt_token, started.masked_destination, started.pending, message)
 
 
 def find_attempt(session: Session, attempt_token: str | None) -> SignInAttempt | None:

@@ -6,10 +6,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Form, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
-from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import State
 
 from paris_avenir.audit import service as audit
 from paris_avenir.auth import codes, links, sessions
@@ -18,6 +16,7 @@ from paris_avenir.auth.models import AuthMethod
 from paris_avenir.auth.oidc import ProviderUnavailable
 from paris_avenir.auth.sign_in import (
     ProviderAnswerDep,
+    SendCodeSoon,
     finish_flow,
     forget_flow,
     oidc_client,
@@ -39,21 +38,6 @@ from paris_avenir.youths.models import Youth
 router = APIRouter()
 ATTEMPT_COOKIE = "tentative_connexion"
 ATTEMPT_COOKIE_PATH = "/connexion"
-
-
-def _send_code_after_response(
-    request: Request, background: BackgroundTasks, pending: codes.PendingCode
-) -> None:
-    """Sign-in codes leave at once, right after the commit, not at the next outbox pass."""
-    background.add_task(_queue_and_send_code, request.app.state, pending)
-
-
-async def _queue_and_send_code(state: State, pending: codes.PendingCode) -> None:
-    # Queueing is one short write; the provider's answer is awaited on the outbox worker's
-    # own threads, never on the request thread pool.
-    message_id = await run_in_threadpool(codes.queue_code_now, state.session_factory, pending)
-    if message_id is not None:
-        await state.outbox_worker.send_soon(message_id)
 
 
 # --- Youth: one-time code -------------------------------------------------------------
@@ -97,7 +81,7 @@ def sign_in_form(request: Request, session: SessionDep) -> Response:
 def sign_in_request_code(
     request: Request,
     session: SessionDep,
-    background: BackgroundTasks,
+    send_code: SendCodeSoon,
     destination: Annotated[str, Form()] = "",
     suite: Annotated[str, Form()] = "",
 ) -> Response:
@@ -121,9 +105,7 @@ def sign_in_request_code(
             status_code=429,
             error=_("Trop de codes demandés. Attendez 15 minutes, puis réessayez."),
         )
-    # Rendered, queued and sent after the commit and the response, for a known number and
-    # an unknown one alike: both answer in the same time.
-    _send_code_after_response(request, background, result.pending)
+    send_code(result.pending)
     response = see_other("/connexion/code" + (f"?suite={suite}" if suite else ""))
     response.set_cookie(
         ATTEMPT_COOKIE,
@@ -207,7 +189,7 @@ def code_submit(
 
 
 @router.post("/connexion/code/email")
-def code_by_email(request: Request, session: SessionDep, background: BackgroundTasks) -> Response:
+def code_by_email(request: Request, session: SessionDep, send_code: SendCodeSoon) -> Response:
     settings = settings_of(request)
     pending = codes.start_email_fallback(
         session,
@@ -216,7 +198,7 @@ def code_by_email(request: Request, session: SessionDep, background: BackgroundT
         language=chosen_language(request),
     )
     if pending is not None:
-        _send_code_after_response(request, background, pending)
+        send_code(pending)
     return _code_page(
         request,
         session,

@@ -6,10 +6,11 @@ its own but the one that leads to the provider."""
 from __future__ import annotations
 
 import uuid
+from functools import partial
 from typing import Annotated, Protocol
 from urllib.parse import quote
 
-from fastapi import Query, Request
+from fastapi import Depends, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.orm import Session
@@ -26,6 +27,7 @@ from paris_avenir.auth.oidc import (
     ProviderUnavailable,
 )
 from paris_avenir.db import utcnow
+from paris_avenir.messaging.send_soon import SendSoon
 from paris_avenir.staff.models import StaffUser
 from paris_avenir.web.i18n import N_
 from paris_avenir.web.i18n import gettext as _
@@ -99,6 +101,20 @@ def start_code_request(request: Request, session: Session, destination: str) -> 
         ip_address=client_ip(request),
         language=chosen_language(request),
     )
+
+
+class CodeSender:
+    """Sign-in codes are rendered, queued and sent after the commit and the response, for a
+    known destination and an unknown one alike: both answer in the same time."""
+
+    def __init__(self, send: SendSoon) -> None:
+        self._send = send
+
+    def __call__(self, pending: codes.PendingCode) -> None:
+        self._send.queued_after(partial(codes.queue_code_now, pending=pending))
+
+
+SendCodeSoon = Annotated[CodeSender, Depends()]
 
 
 def oidc_client(request: Request, name: str) -> OidcClient:

@@ -6,10 +6,8 @@ import json
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, BackgroundTasks, Form, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
-from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import State
 
 from paris_avenir.aid_requests import kinds as catalogue
 from paris_avenir.aid_requests import service as requests_service
@@ -18,10 +16,11 @@ from paris_avenir.appointments import service as appointments
 from paris_avenir.audit import service as audit
 from paris_avenir.auth import codes, contact_change, sessions
 from paris_avenir.auth.dependencies import CurrentYouth, current_user_session
-from paris_avenir.auth.sign_in import start_code_request
+from paris_avenir.auth.sign_in import SendCodeSoon, start_code_request
 from paris_avenir.db import SessionDep, utcnow
 from paris_avenir.kit.dates import paris_today
 from paris_avenir.messaging import service as messaging
+from paris_avenir.messaging.send_soon import SendSoon
 from paris_avenir.privacy import deletion, export
 from paris_avenir.privacy.export import export_youth_data
 from paris_avenir.staff import accesses as staff_accesses
@@ -190,18 +189,11 @@ def _known_destination(youth: Youth) -> str | None:
     return youth.phone or youth.email
 
 
-async def _queue_and_send(state: State, pending: codes.PendingCode) -> None:
-    # As the sign-in does: queued after the commit, sent on the outbox worker's threads.
-    message_id = await run_in_threadpool(codes.queue_code_now, state.session_factory, pending)
-    if message_id is not None:
-        await state.outbox_worker.send_soon(message_id)
-
-
 def _confirm_page(
     request: Request,
     session: SessionDep,
     youth: Youth,
-    background: BackgroundTasks,
+    send_code: SendCodeSoon,
     suite: str,
     *,
     send_again: bool,
@@ -230,7 +222,7 @@ def _confirm_page(
         context["masked_destination"] = None
         context["error"] = _("Trop de codes demandés. Attendez 15 minutes, puis réessayez.")
         return render(request, "youths/confirm.html", context, status_code=429)
-    background.add_task(_queue_and_send, request.app.state, result.pending)
+    send_code(result.pending)
     context["masked_destination"] = result.masked_destination
     response = render(request, "youths/confirm.html", context)
     lifetime = int(codes.CODE_LIFETIME.total_seconds()) + 300
@@ -252,12 +244,12 @@ def confirm_it_is_you(
     request: Request,
     session: SessionDep,
     youth: CurrentYouth,
-    background: BackgroundTasks,
+    send_code: SendCodeSoon,
     suite: str = "",
 ) -> Response:
     if not _needs_fresh_sign_in(request, session):
         return see_other(safe_next(suite, "/mon-espace"))
-    return _confirm_page(request, session, youth, background, suite, send_again=False)
+    return _confirm_page(request, session, youth, send_code, suite, send_again=False)
 
 
 @router.post("/confirmer")
@@ -265,10 +257,10 @@ def confirm_send_again(
     request: Request,
     session: SessionDep,
     youth: CurrentYouth,
-    background: BackgroundTasks,
+    send_code: SendCodeSoon,
     suite: Annotated[str, Form()] = "",
 ) -> Response:
-    return _confirm_page(request, session, youth, background, suite, send_again=True)
+    return _confirm_page(request, session, youth, send_code, suite, send_again=True)
 
 
 @router.post("/profil/contact")
@@ -276,7 +268,7 @@ def change_contact(
     request: Request,
     session: SessionDep,
     youth: CurrentYouth,
-    background: BackgroundTasks,
+    send: SendSoon,
     nouveau: Annotated[str, Form()] = "",
 ) -> Response:
     if _needs_fresh_sign_in(request, session):
@@ -287,8 +279,7 @@ def change_contact(
         )
     except contact_change.ContactError as error:
         return _profile_page(request, youth, error=str(error), typed=nouveau, status_code=422)
-    # The code leaves right after the commit, like a sign-in code.
-    background.add_task(request.app.state.outbox_worker.send_soon, message.id)
+    send.message(message.id)  # right after the commit, like a sign-in code
     return render(request, "youths/contact_code.html", {"new_value": verification.new_value})
 
 
@@ -328,7 +319,7 @@ def phone_confirm(
     request: Request,
     session: SessionDep,
     youth: CurrentYouth,
-    background: BackgroundTasks,
+    send: SendSoon,
     suite: Annotated[str, Form()] = "",
 ) -> Response:
     """ "Oui, c'est mon numéro": proven like a new number, by a code sent to it (whoever
@@ -351,7 +342,7 @@ def phone_confirm(
             {"youth": youth, "suite": going_to, "error": str(error)},
             status_code=422,
         )
-    background.add_task(request.app.state.outbox_worker.send_soon, message.id)
+    send.message(message.id)
     return render(request, "youths/contact_code.html", {"new_value": verification.new_value})
 
 

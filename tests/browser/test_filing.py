@@ -79,20 +79,15 @@ def decide(live: LiveServer, request_id: str, action: str) -> None:
             instruction.ask_for_documents(
                 session,
                 request,
-                staff,
+                instruction.Decider(staff, live.url),
                 what="Ajoutez aussi vos revenus des 3 derniers mois.",
-                base_url=live.url,
             )
         else:
+            by = instruction.Decider(staff, live.url)
             if request.status is RequestStatus.SUBMITTED:
-                instruction.take_on(session, request, staff, base_url=live.url)
+                instruction.take_on(session, request, by)
             assert instruction.grant(
-                session,
-                request,
-                staff,
-                amount_cents=65169,
-                message="Premier versement le 5 du mois.",
-                base_url=live.url,
+                session, request, by, amount_cents=65169, message="Premier versement le 5 du mois."
             )
 
 

@@ -57,9 +57,8 @@ def test_a_withdrawal_after_a_decision_says_why_it_is_no_longer_possible(
         instruction.refuse(
             session,
             session.get_one(AidRequest, request_id),
-            referent,
+            instruction.Decider(referent, live_server.url),
             reason=REASON,
-            base_url=live_server.url,
         )
 
     page.get_by_role("button", name="Oui, retirer ma demande").click()

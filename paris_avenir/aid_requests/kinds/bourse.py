@@ -23,16 +23,12 @@ from paris_avenir.youths.models import Youth
 
 def rule(youth: Youth, parameters: dict[str, Any], today: date) -> list[Condition]:
     studies = _("Vous êtes inscrit ou accepté dans des études après le bac.")
-    return [
-        *care_leaver_conditions(youth, parameters, today),
-        Condition(studies, Verdict.MET)
-        if youth.in_higher_education
-        else Condition(
-            studies,
-            Verdict.UNKNOWN,
-            _("Envoyez votre certificat de scolarité ou votre lettre d’acceptation."),
-        ),
-    ]
+    if youth.in_higher_education:
+        in_studies = Condition(studies, Verdict.MET)
+    else:
+        proof = _("Envoyez votre certificat de scolarité ou votre lettre d’acceptation.")
+        in_studies = Condition(studies, Verdict.UNKNOWN, proof)
+    return [*care_leaver_conditions(youth, parameters, today), in_studies]
 
 
 def build() -> AidKind:

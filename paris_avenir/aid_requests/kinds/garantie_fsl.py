@@ -5,17 +5,8 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from paris_avenir.aid_requests.kinds.base import (
-    AidKind,
-    Condition,
-    FieldKind,
-    FormField,
-    RequiredDocument,
-    Verdict,
-    care_leaver_conditions,
-    monthly_income_question,
-    resources_document,
-)
+from paris_avenir.aid_requests.kinds import base
+from paris_avenir.aid_requests.kinds.base import AidKind, Condition, FieldKind, FormField, Verdict
 from paris_avenir.aid_requests.models import AidCode
 from paris_avenir.documents.models import DocumentKind
 from paris_avenir.web.i18n import gettext as _
@@ -24,7 +15,7 @@ from paris_avenir.youths.models import Youth
 
 def rule(youth: Youth, parameters: dict[str, Any], today: date) -> list[Condition]:
     return [
-        *care_leaver_conditions(youth, parameters, today),
+        *base.care_leaver_conditions(youth, parameters, today),
         Condition(
             _("Vous allez signer votre premier bail dans le privé."),
             Verdict.UNKNOWN,
@@ -52,11 +43,11 @@ def build() -> AidKind:
                 FieldKind.DATE,
                 required=False,
             ),
-            monthly_income_question(),
+            base.monthly_income_question(),
         ],
         documents=[
-            RequiredDocument(DocumentKind.LEASE, _("le projet de bail du propriétaire")),
-            resources_document(),
+            base.RequiredDocument(DocumentKind.LEASE, _("le projet de bail du propriétaire")),
+            base.resources_document(),
         ],
         usual_delay=_("Réponse en 2 semaines environ."),
     )
