@@ -67,6 +67,42 @@ def cheap_password_hashing() -> Iterator[None]:
         yield
 
 
+@pytest.fixture(autouse=True, scope="session")
+def route_analysis_shared_between_apps() -> Iterator[None]:
+    """Every test builds its own app, and FastAPI reads every route's signature again for
+    each app it is included in (pydantic fields, string annotations evaluated, a model per
+    form body): about 200 ms for the platform's routes, paid by each test that walks them.
+    What it builds depends only on the route's path, endpoint and dependencies, so the run
+    reads each route once. Requests are still solved per app, with that app's dependency
+    overrides (looked up at request time). A server process builds one app and pays it once."""
+    from fastapi import routing
+
+    build_dependant = routing._build_dependant_with_parameterless_dependencies
+    body_field = routing._get_body_field
+    dependants: dict[tuple[Any, ...], Any] = {}
+    bodies: dict[tuple[Any, ...], Any] = {}
+
+    def shared_dependant(*, path: str, call: Any, dependencies: Any) -> Any:
+        key = (path, call, *dependencies)
+        if key not in dependants:
+            dependants[key] = build_dependant(path=path, call=call, dependencies=dependencies)
+        return dependants[key]
+
+    def shared_body_field(*, body_params: Any, name: str, embed_body_fields: bool) -> Any:
+        key = (id(body_params), name, embed_body_fields)
+        if key not in bodies:
+            bodies[key] = (
+                body_params,  # kept alive, so that its id is not reused
+                body_field(body_params=body_params, name=name, embed_body_fields=embed_body_fields),
+            )
+        return bodies[key][1]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(routing, "_build_dependant_with_parameterless_dependencies", shared_dependant)
+        patch.setattr(routing, "_get_body_field", shared_body_field)
+        yield
+
+
 @pytest.fixture(autouse=True)
 def frozen_clock(request: pytest.FixtureRequest) -> Iterator[None]:
     if request.node.get_closest_marker("browser") or request.node.get_closest_marker("wall_clock"):
