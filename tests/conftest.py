@@ -76,9 +76,9 @@ def route_analysis_shared_between_apps() -> Iterator[None]:
     reads each route once. Requests are still solved per app, with that app's dependency
     overrides (looked up at request time). A server process builds one app and pays it once."""
     from fastapi import routing
+    from fastapi.dependencies.utils import _get_body_field as body_field
 
     build_dependant = routing._build_dependant_with_parameterless_dependencies
-    body_field = routing._get_body_field
     dependants: dict[tuple[Any, ...], Any] = {}
     bodies: dict[tuple[Any, ...], Any] = {}
 
