@@ -29,7 +29,7 @@ from paris_avenir.backoffice import (
 from paris_avenir.backoffice import labels as staff_labels
 from paris_avenir.backoffice import routes as staff_routes
 from paris_avenir.config import Settings, get_settings
-from paris_avenir.db import create_database_engine, make_session_factory
+from paris_avenir.db import connection_capacity, create_database_engine, make_session_factory
 from paris_avenir.documents import routes as document_routes
 from paris_avenir.documents.clamav import scanner_from_settings
 from paris_avenir.documents.storage import DocumentStore
@@ -38,7 +38,7 @@ from paris_avenir.kit.forms import french_number
 from paris_avenir.messaging import routes as messaging_routes
 from paris_avenir.messaging import webhooks as messaging_webhooks
 from paris_avenir.messaging.channels import Channels, build_channels
-from paris_avenir.messaging.outbox import OutboxWorker
+from paris_avenir.messaging.outbox import SEND_CONCURRENCY, OutboxWorker
 from paris_avenir.outreach import engine as outreach_engine
 from paris_avenir.outreach import routes as outreach_routes
 from paris_avenir.stats import routes as stats_routes
@@ -55,6 +55,7 @@ from paris_avenir.web.middleware import (
     BodySizeLimitMiddleware,
     ClientAddressMiddleware,
     CSRFMiddleware,
+    InFlightLimitMiddleware,
     LocaleMiddleware,
     RouteTemplateMiddleware,
     SecurityHeadersMiddleware,
@@ -217,4 +218,23 @@ def create_app(
     app.add_middleware(AccessLogMiddleware)
     # Outermost: everything below, the access log included, sees the client's real address.
     app.add_middleware(ClientAddressMiddleware, trusted_proxies=settings.trusted_proxy_list)
+    app.add_middleware(InFlightLimitMiddleware, limit=requests_in_flight(settings, engine))
     return app
+
+
+# Connections taken outside requests: the outbox worker's sends, the scheduler's cycle (in
+# the same process under `serve`) and one for a request's work after its response.
+CONNECTIONS_OUTSIDE_REQUESTS = SEND_CONCURRENCY + 2
+# With no fixed pool (SQLite in memory, NullPool): as many as the thread pool can carry.
+UNBOUNDED_POOL_REQUESTS = 32
+
+
+def requests_in_flight(settings: Settings, engine: Engine) -> int:
+    """The bound of InFlightLimitMiddleware: below the connection pool, so that every
+    request it lets in can get a connection."""
+    if settings.max_requests_in_flight > 0:
+        return settings.max_requests_in_flight
+    capacity = connection_capacity(engine)
+    if capacity is None:
+        return UNBOUNDED_POOL_REQUESTS
+    return max(1, capacity - CONNECTIONS_OUTSIDE_REQUESTS)

@@ -79,6 +79,11 @@ class Settings(BaseSettings):
     default_locale: str = "fr"
     timezone: str = "Europe/Paris"
 
+    # --- Load ---
+    # Requests handled at once; the others wait their turn. 0 (the default): the database
+    # pool's size less what the outbox worker and the scheduler hold (see app.py).
+    max_requests_in_flight: int = 0
+
     # --- Client address (issue 13) ---
     # The reverse proxies whose X-Forwarded-For is believed, comma-separated addresses or
     # networks ("10.0.0.5, 10.1.0.0/16"). Empty (the default): none, not even 127.0.0.1 — the

@@ -6,6 +6,7 @@ body replay that CSRF needs all keep working.
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
 import re
@@ -236,6 +237,59 @@ def _header(scope: Scope, name: bytes) -> str | None:
         if key == name:
             return str(value.decode("latin-1"))
     return None
+
+
+class InFlightLimitMiddleware:
+    """At most `limit` requests are handled at once; the others wait, in arrival order,
+    before anything runs for them.
+
+    Why: a signed-in request holds a pooled database connection across its hops between
+    threads. With more requests in flight than connections, the requests that hold one wait
+    for threads, and the threads wait for connections: the server stops answering (at 56
+    connections, nothing in 15 s; then "QueuePool limit" errors). Kept below the pool,
+    every admitted request can finish. The slot is freed once the response has left: work
+    after it (queueing a sign-in code) takes a connection only inside its thread, briefly,
+    and a send waiting on the provider holds none. Static files take no slot.
+    """
+
+    def __init__(self, app: ASGIApp, *, limit: int, exempt_prefix: str = "/static/") -> None:
+        self.app = app
+        self.limit = max(1, limit)
+        self.exempt_prefix = exempt_prefix
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._slots = asyncio.Semaphore(self.limit)
+
+    def _semaphore(self) -> asyncio.Semaphore:
+        # One per event loop: an app served by a new loop (a test, a restarted server) does
+        # not inherit waiters bound to the old one.
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            self._loop, self._slots = loop, asyncio.Semaphore(self.limit)
+        return self._slots
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith(self.exempt_prefix):
+            await self.app(scope, receive, send)
+            return
+        slots = self._semaphore()
+        await slots.acquire()
+        held = True
+
+        def release() -> None:
+            nonlocal held
+            if held:
+                held = False
+                slots.release()
+
+        async def releasing_send(message: Message) -> None:
+            await send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                release()
+
+        try:
+            await self.app(scope, receive, releasing_send)
+        finally:
+            release()
 
 
 # Far above the 10 MB a document may weigh (so its own page can explain the limit), low
