@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import create_engine
+from sqlalchemy.orm import Session
 
 from paris_avenir.app import create_app
 from paris_avenir.config import Settings
+from paris_avenir.messaging import outbox
+from tests.conftest import FROZEN_AT
+from tests.factories import create_outbox_message
 from tests.querycount import CountQueries
 
 SECURITY_HEADERS = {
@@ -122,14 +127,46 @@ async def test_healthz_answers_200_when_the_database_answers(client: httpx.Async
     assert response.json() == {"status": "ok"}
 
 
+async def test_readyz_is_ready_when_the_database_answers_and_nothing_is_late(
+    client: httpx.AsyncClient, session: Session
+) -> None:
+    create_outbox_message(session, now=FROZEN_AT - timedelta(minutes=5))  # due, 5 min late
+    response = await client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json()["status"] == "ok"
+    assert 300 <= response.json()["oldest_due_seconds"] < 310
+
+
+async def test_readyz_says_the_outbox_is_behind_when_a_message_waited_too_long(
+    client: httpx.AsyncClient, session: Session
+) -> None:
+    create_outbox_message(session, now=FROZEN_AT - timedelta(minutes=11))
+    response = await client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["status"] == "outbox behind"
+    assert response.json()["oldest_due_seconds"] >= 660
+
+
+def test_what_quiet_hours_hold_back_is_not_late(session: Session) -> None:
+    evening = datetime(2026, 12, 2, 18, 0, tzinfo=UTC)  # 19:00 in Paris
+    create_outbox_message(session, now=evening, respects_quiet_hours=True)
+    midnight = datetime(2026, 12, 2, 23, 0, tzinfo=UTC)  # midnight in Paris: quiet hours
+    assert outbox.oldest_due_wait(session, midnight) is None
+    morning = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)  # 10:00: it may leave, and is late
+    assert outbox.oldest_due_wait(session, morning) == timedelta(hours=15)
+
+
 @pytest.mark.parametrize("url", ["postgresql+psycopg://postgres@127.0.0.1:1/none"])
-async def test_healthz_answers_503_when_the_database_is_down(url: str, settings: Settings) -> None:
+async def test_with_the_database_down_alive_but_not_ready(url: str, settings: Settings) -> None:
     unreachable = create_engine(url, connect_args={"connect_timeout": 2})
     application = create_app(settings, engine=unreachable)
     transport = httpx.ASGITransport(app=application)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
-        response = await http.get("/healthz")
-    assert response.status_code == 503
+        alive = await http.get("/healthz")
+        ready = await http.get("/readyz")
+    assert alive.status_code == 200  # restarting the process would not bring it back
+    assert ready.status_code == 503
+    assert ready.json() == {"status": "database unreachable"}
     unreachable.dispose()
 
 

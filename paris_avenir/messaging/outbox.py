@@ -218,6 +218,22 @@ def due_message_ids(
     return list(session.scalars(statement))
 
 
+def oldest_due_wait(
+    session: Session, now: datetime, quiet: QuietHours | None = None
+) -> timedelta | None:
+    """How long the oldest message that may leave now has waited past its time (None: none
+    is waiting). What quiet hours hold back is not late."""
+    quiet = quiet or quiet_hours.load(session)
+    statement = select(func.min(OutboxMessage.next_attempt_at)).where(
+        OutboxMessage.status.in_([OutboxStatus.QUEUED, OutboxStatus.SENDING]),
+        OutboxMessage.next_attempt_at <= now,
+    )
+    if quiet.is_quiet(now):
+        statement = statement.where(OutboxMessage.respects_quiet_hours.is_(False))
+    oldest = session.scalar(statement)
+    return None if oldest is None else now - oldest
+
+
 @dataclass
 class DispatchReport:
     sent: list[uuid.UUID] = field(default_factory=list)

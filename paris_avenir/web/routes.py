@@ -1,6 +1,8 @@
-"""Public pages of the shell: home page and health check."""
+"""Public pages of the shell: home page, liveness and readiness."""
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse
@@ -8,9 +10,13 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from paris_avenir.db import utcnow
+from paris_avenir.messaging import outbox
 from paris_avenir.web.templating import render
 
 router = APIRouter()
+# The dispatcher runs every 15 s and retries with backoff: ten minutes late is a fault.
+OUTBOX_LAG_LIMIT = timedelta(minutes=10)
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -19,11 +25,27 @@ def home(request: Request) -> HTMLResponse:
 
 
 @router.get("/healthz", include_in_schema=False)
-def healthz(request: Request) -> JSONResponse:
+def healthz() -> JSONResponse:
+    """Liveness: the process answers. A database outage must not get it restarted (that
+    would not bring the database back); readiness says so instead."""
+    return JSONResponse({"status": "ok"})
+
+
+@router.get("/readyz", include_in_schema=False)
+def readyz(request: Request) -> JSONResponse:
+    """Readiness: the database answers and the outbox keeps up (no message that may leave
+    has waited more than OUTBOX_LAG_LIMIT past its time: the dispatcher is stuck or the
+    provider refuses)."""
     factory: sessionmaker[Session] = request.app.state.session_factory
     try:
         with factory() as session:
             session.execute(text("SELECT 1"))
+            waited = outbox.oldest_due_wait(session, utcnow())
     except SQLAlchemyError:
         return JSONResponse({"status": "database unreachable"}, status_code=503)
-    return JSONResponse({"status": "ok"})
+    seconds = 0 if waited is None else int(waited.total_seconds())
+    if waited is not None and waited > OUTBOX_LAG_LIMIT:
+        return JSONResponse(
+            {"status": "outbox behind", "oldest_due_seconds": seconds}, status_code=503
+        )
+    return JSONResponse({"status": "ok", "oldest_due_seconds": seconds})
