@@ -274,57 +274,43 @@ def run_backend(
             f"{'page':<22}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'CPU ms/req':>12}"
             f"{'errors':>8}{'× sync hello':>14}"
         )
-        async_hello = run_wrk(
-            "hello (async)",
-            hello_url + "/async",
-            hello.pid,
-            seconds=args.seconds,
-            connections=args.connections,
-            cookie=None,
+
+        def measure(name: str, url: str, pid: int, cookie: str | None, connections: int) -> Result:
+            return run_wrk(
+                name, url, pid, seconds=args.seconds, connections=connections, cookie=cookie
+            )
+
+        async_hello = measure(
+            "hello (async)", hello_url + "/async", hello.pid, None, args.connections
         )
+        bare_runs: list[Result] = []
         for name, path, cookie in pages:
             run_wrk("warm", base_url + path, platform.pid, seconds=1, connections=4, cookie=cookie)
-            runs: list[tuple[Result, Result]] = []
-            for _round in range(2):
-                bare = run_wrk(
-                    "hello (sync)",
-                    hello_url + "/sync",
-                    hello.pid,
-                    seconds=args.seconds,
-                    connections=args.connections,
-                    cookie=None,
+            page_runs: list[Result] = []
+            for _round in range(2):  # A B A B
+                bare_runs.append(
+                    measure("hello (sync)", hello_url + "/sync", hello.pid, None, args.connections)
                 )
-                page = run_wrk(
-                    name,
-                    base_url + path,
-                    platform.pid,
-                    seconds=args.seconds,
-                    connections=args.connections,
-                    cookie=cookie,
+                page_runs.append(
+                    measure(name, base_url + path, platform.pid, cookie, args.connections)
                 )
-                runs.append((bare, page))
-            bare_rps = sum(bare.requests_per_second for bare, _ in runs) / len(runs)
-            show(bare_rps, *[page for _, page in runs])
+            bare_rps = sum(bare.requests_per_second for bare in bare_runs[-2:]) / 2
+            for page in page_runs:
+                show_line(page, page.requests_per_second / bare_rps)
+        show_line(bare_runs[-1], None)
         show_line(async_hello, None)
-        print(f"hello (sync) CPU ms/req: {runs[-1][0].cpu_ms_per_request:.2f}")
         for connections in (128, 512):
-            crowd = run_wrk(
+            crowd = measure(
                 f"youth dashboard ×{connections}",
                 base_url + "/mon-espace",
                 platform.pid,
-                seconds=args.seconds,
-                connections=connections,
-                cookie=demo["youth_cookie"],
+                demo["youth_cookie"],
+                connections,
             )
             show_line(crowd, None)
     finally:
         platform.terminate()
         platform.wait()
-
-
-def show(bare_rps: float, *pages: Result) -> None:
-    for page in pages:
-        show_line(page, page.requests_per_second / bare_rps)
 
 
 def show_line(result: Result, ratio: float | None) -> None:

@@ -475,15 +475,24 @@ class RacePlatform:
 
 
 @contextmanager
-def race_platform(url: str, directory: Path, **settings: Any) -> Iterator[RacePlatform]:
+def race_platform(
+    url: str,
+    directory: Path,
+    *,
+    pool: dict[str, int] | None = None,
+    **settings: Any,
+) -> Iterator[RacePlatform]:
     """A real server on `url`'s database (a PostgreSQL schema of its own, or a SQLite file),
-    migrated, its pool large enough that parallel requests wait on the database, not on it."""
+    migrated, its pool large enough that parallel requests wait on the database, not on it
+    (`pool={}`: SQLAlchemy's default pool, as `serve` has it)."""
     from paris_avenir.app import create_app
     from paris_avenir.config import Settings
     from paris_avenir.db import create_database_engine, make_session_factory
     from paris_avenir.migrate import upgrade_to_head
 
-    engine = create_database_engine(url, pool_size=20, max_overflow=30)
+    engine = create_database_engine(
+        url, **({"pool_size": 20, "max_overflow": 30} if pool is None else pool)
+    )
     upgrade_to_head(engine)
     config = Settings(
         **{

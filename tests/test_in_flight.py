@@ -20,16 +20,15 @@ import httpx
 import pytest
 from starlette.types import Message, Receive, Scope, Send
 
-from paris_avenir.app import create_app, requests_in_flight
+from paris_avenir.app import requests_in_flight
 from paris_avenir.auth import sessions
 from paris_avenir.auth.models import AuthMethod
 from paris_avenir.config import Settings
-from paris_avenir.db import SQLITE_BUSY_TIMEOUT_MS, create_database_engine, make_session_factory
-from paris_avenir.migrate import upgrade_to_head
+from paris_avenir.db import SQLITE_BUSY_TIMEOUT_MS, create_database_engine
 from paris_avenir.web.middleware import InFlightLimitMiddleware
 from tests.conftest import BACKENDS, postgres_schema_url
 from tests.factories import create_youth
-from tests.servers import PlatformServer
+from tests.servers import race_platform
 
 BROWSERS = 128
 
@@ -123,26 +122,12 @@ def platform(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[s
         url = postgres_schema_url("in_flight", needed_for="the in-flight bound on PostgreSQL")
     else:
         url = f"sqlite:///{tmp_path / 'in-flight.sqlite3'}"
-    engine = create_database_engine(url)  # the default pool: 5 connections and 10 more
-    upgrade_to_head(engine)
-    settings = Settings(
-        env="dev",
-        secret_key="in-flight-secret-" + "x" * 32,
-        sms_file=tmp_path / "sms.jsonl",
-        upload_dir=tmp_path / "uploads",
-        smtp_url="smtp://127.0.0.1:9",
-    )
-    factory = make_session_factory(engine)
-    with factory.begin() as session:
-        youth = create_youth(session)
-        token = sessions.start_session(session, youth_id=youth.id, method=AuthMethod.CODE).token
-    server = PlatformServer(create_app(settings, engine=engine))
-    server.start()
-    try:
-        yield server.url, f"{settings.session_cookie_name}={token}"
-    finally:
-        server.stop()
-        engine.dispose()
+    # The default pool (5 connections and 10 more), as `serve` has it.
+    with race_platform(url, tmp_path, pool={}) as server:
+        with server.factory.begin() as session:
+            youth = create_youth(session)
+            fresh = sessions.start_session(session, youth_id=youth.id, method=AuthMethod.CODE)
+        yield server.url, f"{server.settings.session_cookie_name}={fresh.token}"
 
 
 def test_128_browsers_at_once_are_all_answered_without_an_error(

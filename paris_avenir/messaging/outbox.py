@@ -196,22 +196,28 @@ def _claim(session: Session, message_id: uuid.UUID, now: datetime) -> OutboxStat
     return None
 
 
+def _may_leave(now: datetime, quiet: QuietHours) -> list[ColumnElement[bool]]:
+    """Messages whose time has come: queued (or left "sending" by a crash), due, and, in
+    quiet hours, only those that do not wait for the morning (sign-in codes)."""
+    conditions = [
+        OutboxMessage.status.in_([OutboxStatus.QUEUED, OutboxStatus.SENDING]),
+        OutboxMessage.next_attempt_at <= now,
+    ]
+    if quiet.is_quiet(now):
+        conditions.append(OutboxMessage.respects_quiet_hours.is_(False))
+    return conditions
+
+
 def due_message_ids(
     session: Session, now: datetime, limit: int, quiet: QuietHours | None = None
 ) -> list[uuid.UUID]:
     """What may leave now: in quiet hours, only the codes (the rest waits, queued)."""
-    quiet = quiet or quiet_hours.load(session)
     statement = (
         select(OutboxMessage.id)
-        .where(
-            OutboxMessage.status.in_([OutboxStatus.QUEUED, OutboxStatus.SENDING]),
-            OutboxMessage.next_attempt_at <= now,
-        )
+        .where(*_may_leave(now, quiet or quiet_hours.load(session)))
         .order_by(OutboxMessage.is_urgent.desc(), OutboxMessage.next_attempt_at)
         .limit(limit)
     )
-    if quiet.is_quiet(now):
-        statement = statement.where(OutboxMessage.respects_quiet_hours.is_(False))
     if session.get_bind().dialect.name == "postgresql":
         # Several workers share the queue: each skips the rows another one holds.
         statement = statement.with_for_update(skip_locked=True)
@@ -223,14 +229,11 @@ def oldest_due_wait(
 ) -> timedelta | None:
     """How long the oldest message that may leave now has waited past its time (None: none
     is waiting). What quiet hours hold back is not late."""
-    quiet = quiet or quiet_hours.load(session)
-    statement = select(func.min(OutboxMessage.next_attempt_at)).where(
-        OutboxMessage.status.in_([OutboxStatus.QUEUED, OutboxStatus.SENDING]),
-        OutboxMessage.next_attempt_at <= now,
+    oldest = session.scalar(
+        select(func.min(OutboxMessage.next_attempt_at)).where(
+            *_may_leave(now, quiet or quiet_hours.load(session))
+        )
     )
-    if quiet.is_quiet(now):
-        statement = statement.where(OutboxMessage.respects_quiet_hours.is_(False))
-    oldest = session.scalar(statement)
     return None if oldest is None else now - oldest
 
 

@@ -257,13 +257,13 @@ class InFlightLimitMiddleware:
         self.limit = max(1, limit)
         self.exempt_prefix = exempt_prefix
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._slots = asyncio.Semaphore(self.limit)
+        self._slots: asyncio.Semaphore | None = None
 
     def _semaphore(self) -> asyncio.Semaphore:
         # One per event loop: an app served by a new loop (a test, a restarted server) does
         # not inherit waiters bound to the old one.
         loop = asyncio.get_running_loop()
-        if loop is not self._loop:
+        if self._slots is None or loop is not self._loop:
             self._loop, self._slots = loop, asyncio.Semaphore(self.limit)
         return self._slots
 
