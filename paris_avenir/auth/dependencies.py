@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import partial
+from functools import cache, partial
 from typing import Annotated
 from urllib.parse import quote
 
@@ -63,8 +63,9 @@ def require_staff(request: Request, session: SessionDep) -> StaffUser:
     if staff is None or not staff.is_active:
         raise SignInRequired(_sign_in_url("/pro/connexion", request))
     request.state.viewer_staff = staff
-    # The menu's "À faire (n)": counted only if a full page is rendered (one indexed query).
-    request.state.open_task_count = partial(tasks.open_count, session, staff)
+    # The menu's "À faire (n)": counted only if a full page is rendered (one indexed query),
+    # and once, when the page shows the count too.
+    request.state.open_task_count = cache(partial(tasks.open_count, session, staff))
     return staff
 
 

@@ -58,7 +58,7 @@ def dashboard(
     sort = parse_enum(tri, caseload.Sort, caseload.Sort.QUIETEST)
     result = caseload.caseload(session, staff, chosen=chosen, sort=sort, search=q[:100], page=page)
     # The top of "À faire": urgent and overdue first.
-    lines = task_queue.queue_for(session, staff) if staff.works_tasks else []
+    lines = task_queue.queue_for(session, staff, limit=DASHBOARD_TASKS) if staff.works_tasks else []
     return render(
         request,
         "staff/home.html",
@@ -68,8 +68,9 @@ def dashboard(
             "queue_rows": instruction.queue(session, staff)[:DASHBOARD_TASKS]
             if staff.may(Permission.TEAM)
             else [],
-            "task_lines": lines[:DASHBOARD_TASKS],
-            "task_total": len(lines),
+            "task_lines": lines,
+            # The menu's count: the same tasks as "À faire", all of them.
+            "task_total": request.state.open_task_count() if lines else 0,
             "result": result,
             "filter": chosen,
             "sort": sort,

@@ -168,9 +168,12 @@ def _watch_messages(
     return found
 
 
-def _lines(session: Session, now: datetime, *conditions: ColumnElement[bool]) -> list[TaskLine]:
-    """The tasks that meet the conditions, as people read them (_query's order and limit)."""
-    rows = session.execute(_query(*conditions)).all()
+def _lines(
+    session: Session, now: datetime, *conditions: ColumnElement[bool], limit: int = QUEUE_LIMIT
+) -> list[TaskLine]:
+    """The tasks that meet the conditions, as people read them (_query's order), at most
+    `limit` of them."""
+    rows = session.execute(_query(*conditions).limit(limit)).all()
     messages = _watch_messages(session, [task for task, _youth, _name in rows])
     lines = []
     for task, youth, assignee_name in rows:
@@ -221,29 +224,38 @@ def _lines(session: Session, now: datetime, *conditions: ColumnElement[bool]) ->
 
 
 URGENT_KINDS = [kind for kind, spec in KINDS.items() if spec.urgent]
+# Made once: a new alias per query costs more than the rest of building it (SQLAlchemy
+# recomputes the alias's columns each time).
+ASSIGNEE = aliased(StaffUser, name="assignee")
+CLOSER = aliased(StaffUser, name="closer")
 
 
 def _query(*conditions: ColumnElement[bool]) -> Select[StaffTask, Youth, str]:
     """Urgent first, then by due date (overdue ones are the earliest): ordered in SQL, so
     that the page's limit never drops an alert."""
-    assignee = aliased(StaffUser)
     return (
-        select(StaffTask, Youth, assignee.full_name)
+        select(StaffTask, Youth, ASSIGNEE.full_name)
         .join(Youth, Youth.id == StaffTask.youth_id)
-        .outerjoin(assignee, assignee.id == StaffTask.assignee_id)
+        .outerjoin(ASSIGNEE, ASSIGNEE.id == StaffTask.assignee_id)
         .where(*conditions)
         .order_by(
             case((StaffTask.kind.in_(URGENT_KINDS), 0), else_=1), StaffTask.due_at, StaffTask.id
         )
-        .limit(QUEUE_LIMIT)
     )
 
 
-def queue_for(session: Session, staff: StaffUser, *, now: datetime | None = None) -> list[TaskLine]:
+def queue_for(
+    session: Session,
+    staff: StaffUser,
+    *,
+    now: datetime | None = None,
+    limit: int = QUEUE_LIMIT,
+) -> list[TaskLine]:
     """The staff member's open tasks, urgent first, then overdue, then due soon; in a fixed
-    number of queries whatever their number."""
+    number of queries whatever their number. The dashboard asks for its first few only
+    (each line decrypts its youth's contact details)."""
     now = now or utcnow()
-    return _lines(session, now, own_open(staff))
+    return _lines(session, now, own_open(staff), limit=limit)
 
 
 def open_for_youth(
@@ -323,11 +335,10 @@ class HistoryEntry:
 
 def youth_history(session: Session, youth_id: uuid.UUID, *, limit: int = 30) -> list[HistoryEntry]:
     """The youth file's task history, newest first, open ones included (one query)."""
-    closer, assignee = aliased(StaffUser), aliased(StaffUser)
     rows = session.execute(
-        select(StaffTask, closer.full_name, assignee.full_name)
-        .outerjoin(closer, closer.id == StaffTask.closed_by_id)
-        .outerjoin(assignee, assignee.id == StaffTask.assignee_id)
+        select(StaffTask, CLOSER.full_name, ASSIGNEE.full_name)
+        .outerjoin(CLOSER, CLOSER.id == StaffTask.closed_by_id)
+        .outerjoin(ASSIGNEE, ASSIGNEE.id == StaffTask.assignee_id)
         .where(StaffTask.youth_id == youth_id)
         .order_by(StaffTask.opened_at.desc())
         .limit(limit)

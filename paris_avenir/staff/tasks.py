@@ -726,14 +726,16 @@ class Escalation:
     overdue: bool = True
 
 
+HOLDER = aliased(StaffUser, name="holder")  # made once (see backoffice/task_queue.py)
+
+
 def _open_unescalated(session: Session) -> list[tuple[StaffTask, StaffUser | None, str]]:
     """Open tasks not escalated yet, each with its holder and the youth's ASE reference
     (one query)."""
-    holder = aliased(StaffUser)
     rows = session.execute(
-        select(StaffTask, holder, Youth.ase_ref)
+        select(StaffTask, HOLDER, Youth.ase_ref)
         .join(Youth, Youth.id == StaffTask.youth_id)
-        .outerjoin(holder, holder.id == StaffTask.assignee_id)
+        .outerjoin(HOLDER, HOLDER.id == StaffTask.assignee_id)
         .where(StaffTask.done_at.is_(None), StaffTask.escalated_at.is_(None))
         .order_by(StaffTask.due_at, StaffTask.id)
     ).all()

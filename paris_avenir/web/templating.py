@@ -14,8 +14,16 @@ from typing import Any, Generic, TypeVar
 from babel import dates as babel_dates
 from fastapi import Request
 from fastapi.responses import HTMLResponse
-from jinja2 import BytecodeCache, Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import (
+    BytecodeCache,
+    Environment,
+    FileSystemLoader,
+    StrictUndefined,
+    pass_context,
+    select_autoescape,
+)
 from jinja2.bccache import Bucket
+from jinja2.runtime import Context
 from jinja2_fragments import render_block
 from markupsafe import Markup
 from sqlalchemy.orm import Session
@@ -52,6 +60,29 @@ class ProcessBytecodeCache(BytecodeCache):
 COMPILED_TEMPLATES = ProcessBytecodeCache()
 
 
+# Jinja's new-style gettext, minus two costs paid on every text of every page: `_` looks
+# `gettext` up in the context at each call, and the result is always %-formatted, even a
+# text with no "%" (where formatting changes nothing). Same output, 3.1 µs a text instead
+# of 5.6 µs (timeit, 400 texts); a page shows 50 to 150 of them.
+@pass_context
+def _template_gettext(context: Context, message: str, /, **variables: Any) -> str:
+    text = i18n.raw_gettext(message)
+    if context.eval_ctx.autoescape:
+        text = Markup(text)  # noqa: S704 -- a catalog text, escaped by Jinja's own rule
+    return text % variables if "%" in text else text
+
+
+@pass_context
+def _template_ngettext(
+    context: Context, singular: str, plural: str, count: int, /, **variables: Any
+) -> str:
+    variables.setdefault("num", count)
+    text = i18n.raw_ngettext(singular, plural, count)
+    if context.eval_ctx.autoescape:
+        text = Markup(text)  # noqa: S704 -- a catalog text, escaped by Jinja's own rule
+    return text % variables if "%" in text else text
+
+
 def build_environment(static_assets: StaticAssets) -> Environment:
     environment = Environment(
         loader=FileSystemLoader(TEMPLATES_DIR),
@@ -64,6 +95,9 @@ def build_environment(static_assets: StaticAssets) -> Environment:
     )
     environment.install_gettext_callables(  # type: ignore[attr-defined]
         i18n.raw_gettext, i18n.raw_ngettext, newstyle=True
+    )
+    environment.globals.update(
+        _=_template_gettext, gettext=_template_gettext, ngettext=_template_ngettext
     )
     environment.globals.update(
         static_url=static_assets.url,
