@@ -249,8 +249,8 @@ def cmd_check_data(_args: argparse.Namespace) -> int:
         )
     if report.undecryptable or columns:
         print(
-            "Les clés ne sont pas celles des données : remettez la liste de clés conservée avec "
-            "la sauvegarde, sans l’application ne peut rien relire.",
+            "Les clés ne sont pas celles des données : remettez la liste de clés conservée à "
+            "part pour ces sauvegardes (coffre de secrets) ; sans elle, rien ne peut être relu.",
             file=sys.stderr,
         )
     return 0 if report.sound and not columns else 1

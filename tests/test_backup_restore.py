@@ -29,7 +29,9 @@ import httpx
 import pyotp
 import pytest
 from cryptography.fernet import Fernet
+from fastapi import FastAPI
 from sqlalchemy import make_url, text
+from sqlalchemy.orm import Session
 
 from paris_avenir.app import create_app
 from paris_avenir.auth import sessions
@@ -38,6 +40,7 @@ from paris_avenir.auth.staff_local import create_staff
 from paris_avenir.config import Settings
 from paris_avenir.db import create_database_engine, make_session_factory
 from paris_avenir.documents.models import DocumentKind
+from paris_avenir.documents.service import read_back_all
 from paris_avenir.migrate import upgrade_to_head
 from paris_avenir.staff.models import StaffRole
 from tests.conftest import BACKENDS, POSTGRES_URL_ENV, skip_or_fail
@@ -327,3 +330,29 @@ def test_the_sqlite_copy_is_a_database_of_its_own(backup: Backup) -> None:
     with sqlite3.connect(backup.folder / "database.sqlite3") as copy:
         assert copy.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         assert copy.execute("SELECT count(*) FROM document").fetchone() == (1,)
+
+
+def test_check_data_names_each_document_that_did_not_come_back(
+    app: FastAPI, session: Session
+) -> None:
+    store = app.state.document_store
+    youth = create_youth(session)
+    kept, lost, swapped, foreign = (
+        create_document(session, store, youth, DocumentKind.PHOTO, content=jpeg_bytes((8 + n, 8)))
+        for n in range(4)
+    )
+    session.commit()
+    store._path(lost.storage_key).unlink()
+    # A file that decrypts, but to other bytes than the ones uploaded (another document's).
+    store._path(swapped.storage_key).write_bytes(store._path(kept.storage_key).read_bytes())
+    other = Fernet(Fernet.generate_key())
+    store._path(foreign.storage_key).write_bytes(other.encrypt(b"not under our keys"))
+
+    report = read_back_all(session, store)
+    assert (report.readable, report.missing, report.altered, report.undecryptable) == (
+        1,
+        [lost.id],
+        [swapped.id],
+        [foreign.id],
+    )
+    assert not report.sound
