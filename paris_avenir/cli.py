@@ -208,6 +208,54 @@ def cmd_rotate_document_keys(_args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_check_data(_args: argparse.Namespace) -> int:
+    """After a restore (docs/operations.md): every document read back, every encrypted
+    column tried, with the configured keys."""
+    from paris_avenir.db import make_session_factory
+    from paris_avenir.documents.service import read_back_all
+    from paris_avenir.documents.storage import DocumentStore
+    from paris_avenir.kit.crypto import build_cipher, undecryptable_columns
+    from paris_avenir.models import Base
+
+    settings = _load_settings()
+    engine = create_database_engine(settings.database_url)
+    try:
+        with make_session_factory(engine)() as session:
+            report = read_back_all(
+                session, DocumentStore(settings.upload_dir, build_cipher(settings))
+            )
+            columns = undecryptable_columns(session, Base.metadata)
+    finally:
+        engine.dispose()
+    total = report.readable + len(report.missing) + len(report.undecryptable) + len(report.altered)
+    print(f"Documents relus à l’identique : {report.readable} sur {total}.")
+    problems = [
+        (report.undecryptable, "aucune clé de PARIS_AVENIR_ENCRYPTION_KEYS ne les déchiffre"),
+        (report.missing, f"fichier absent de {settings.upload_dir}"),
+        (report.altered, "contenu différent de celui envoyé"),
+    ]
+    for ids, reason in problems:
+        if ids:
+            print(
+                f"Documents illisibles ({reason}) : {len(ids)}, par exemple {ids[0]}.",
+                file=sys.stderr,
+            )
+    if columns:
+        print(
+            "Colonnes chiffrées qu’aucune clé de PARIS_AVENIR_ENCRYPTION_KEYS ne déchiffre : "
+            + ", ".join(columns)
+            + ".",
+            file=sys.stderr,
+        )
+    if report.undecryptable or columns:
+        print(
+            "Les clés ne sont pas celles des données : remettez la liste de clés conservée à "
+            "part pour ces sauvegardes (coffre de secrets) ; sans elle, rien ne peut être relu.",
+            file=sys.stderr,
+        )
+    return 0 if report.sound and not columns else 1
+
+
 def cmd_import_youths(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -447,6 +495,13 @@ def build_parser() -> argparse.ArgumentParser:
         "ENCRYPTION_KEYS",
     )
     rotate.set_defaults(handler=cmd_rotate_document_keys)
+
+    check = commands.add_parser(
+        "check-data",
+        help="read every document back and try every encrypted column with ENCRYPTION_KEYS "
+        "(after a restore)",
+    )
+    check.set_defaults(handler=cmd_check_data)
     return parser
 
 

@@ -7,6 +7,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+from cryptography.fernet import InvalidToken
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -117,6 +118,43 @@ def rotate_all(session: Session, store: DocumentStore) -> int:
             store.rotate(key)
             count += 1
     return count
+
+
+@dataclass(frozen=True)
+class ReadBackReport:
+    readable: int  # decrypted with the configured keys, and the bytes uploaded
+    missing: list[uuid.UUID]  # rows whose file is not in the upload directory
+    undecryptable: list[uuid.UUID]  # no configured key decrypts the file
+    altered: list[uuid.UUID]  # decrypted, but not the bytes recorded at upload
+
+    @property
+    def sound(self) -> bool:
+        return not (self.missing or self.undecryptable or self.altered)
+
+
+def read_back_all(session: Session, store: DocumentStore) -> ReadBackReport:
+    """Every document read back as a download would, compared with the hash recorded at
+    upload: after a restore, proof that the files and the keys came back with the rows."""
+    readable = 0
+    missing: list[uuid.UUID] = []
+    undecryptable: list[uuid.UUID] = []
+    altered: list[uuid.UUID] = []
+    rows = session.execute(
+        select(Document.id, Document.storage_key, Document.sha256).order_by(Document.id)
+    )
+    for document_id, key, digest in rows:
+        try:
+            content = store.read(key)
+        except FileNotFoundError:
+            missing.append(document_id)
+        except InvalidToken:
+            undecryptable.append(document_id)
+        else:
+            if hashlib.sha256(content).hexdigest() == digest:
+                readable += 1
+            else:
+                altered.append(document_id)
+    return ReadBackReport(readable, missing, undecryptable, altered)
 
 
 ORPHAN_AGE = timedelta(hours=1)

@@ -24,16 +24,18 @@ import json
 import secrets
 import uuid
 import weakref
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any, Generic, TypeVar
 
-from cryptography.fernet import Fernet, MultiFernet
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner
 from sqlalchemy import MetaData, Text, column, select, table, update
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.expression import TableClause
 from sqlalchemy.types import TypeDecorator
 
 from paris_avenir.config import Settings, get_settings
@@ -111,25 +113,45 @@ def rotate_encrypted_columns(session: Session, metadata: MetaData) -> int:
     The tokens are read and written as they are stored: nothing is decrypted into the models."""
     cipher = at_rest_cipher(session.get_bind().dialect)
     rotated = 0
-    for mapped in metadata.sorted_tables:
-        tokens = [
-            c
-            for c in mapped.columns
-            if isinstance(c.type, _Encrypted) or c.info.get("fernet_token")
-        ]
-        for encrypted in tokens:
-            raw = table(mapped.name, column("id", mapped.c.id.type), column(encrypted.name, Text()))
-            values = session.execute(
-                select(raw.c.id, raw.c[encrypted.name]).where(raw.c[encrypted.name].is_not(None))
-            ).all()
-            for row_id, token in values:
-                session.execute(
-                    update(raw)
-                    .where(raw.c.id == row_id)
-                    .values({encrypted.name: cipher.rotate(str(token).encode()).decode()})
-                )
-                rotated += 1
+    for raw, name in _token_columns(metadata):
+        values = session.execute(
+            select(raw.c.id, raw.c[name]).where(raw.c[name].is_not(None))
+        ).all()
+        for row_id, token in values:
+            session.execute(
+                update(raw)
+                .where(raw.c.id == row_id)
+                .values({name: cipher.rotate(str(token).encode()).decode()})
+            )
+            rotated += 1
     return rotated
+
+
+def undecryptable_columns(session: Session, metadata: MetaData) -> list[str]:
+    """The encrypted columns ("table.column") whose first stored value no configured key
+    decrypts: a database restored without its keys (or with other keys) says so here."""
+    cipher = at_rest_cipher(session.get_bind().dialect)
+    failing = []
+    for raw, name in _token_columns(metadata):
+        token = session.scalar(select(raw.c[name]).where(raw.c[name].is_not(None)).limit(1))
+        if token is None:
+            continue
+        try:
+            cipher.decrypt(str(token).encode())
+        except InvalidToken:
+            failing.append(f"{raw.name}.{name}")
+    return failing
+
+
+def _token_columns(metadata: MetaData) -> Iterator[tuple[TableClause, str]]:
+    """Every column holding Fernet tokens, as a bare table (id and that column) and its name."""
+    for mapped in metadata.sorted_tables:
+        for encrypted in mapped.columns:
+            if isinstance(encrypted.type, _Encrypted) or encrypted.info.get("fernet_token"):
+                raw = table(
+                    mapped.name, column("id", mapped.c.id.type), column(encrypted.name, Text())
+                )
+                yield raw, encrypted.name
 
 
 T = TypeVar("T")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from cryptography.fernet import InvalidToken
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -137,6 +138,19 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, _exc: RequestValidationError) -> Response:
         return _error_page(request, 400)
+
+    @app.exception_handler(InvalidToken)
+    async def undecryptable(request: Request, _exc: InvalidToken) -> Response:
+        # Data at rest that no configured key decrypts: the keys are not the data's (most
+        # likely a backup restored without its key list, see docs/operations.md). Nobody's
+        # fault on the page, and retrying will not help until the operator puts the keys back.
+        logger.error(
+            "data at rest does not decrypt with PARIS_AVENIR_ENCRYPTION_KEYS on %s %s: "
+            "restored without its keys? `paris-avenir check-data` lists what is unreadable",
+            request.method,
+            route_template(request.scope),
+        )
+        return _error_page(request, 503)
 
     @app.exception_handler(Exception)
     async def server_error(request: Request, exc: Exception) -> Response:
