@@ -1,4 +1,5 @@
-# Production image: `paris-avenir serve` behind the City's reverse proxy (TLS there).
+# Production image: `paris-avenir serve` behind the City's reverse proxy (TLS there,
+# deploy/nginx.conf).
 FROM python:3.11-slim
 
 # The proxy's address must be given at run time (docker run -e
@@ -25,5 +26,11 @@ RUN pip install --no-cache-dir -c constraints.txt -e . \
 
 USER avenir
 EXPOSE 8000
+# Liveness only (/readyz says whether the database and the outbox keep up). The slim image
+# has no curl: Python's own urllib.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4)"]
 # Migrations run as a separate step of the deployment: `paris-avenir migrate`.
-CMD ["paris-avenir", "serve", "--host", "0.0.0.0", "--port", "8000"]
+# Two web workers and the scheduler in a process of its own (README, "Running several
+# instances"); tests/test_two_instances.py starts its instances with this very command.
+CMD ["paris-avenir", "serve", "--host", "0.0.0.0", "--port", "8000", "--workers", "2"]

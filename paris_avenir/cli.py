@@ -114,17 +114,23 @@ def serve_settings(settings: Settings, host: str, port: int) -> Settings:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from paris_avenir.app import SERVER_OPTIONS, create_app
-    from paris_avenir.scheduler import build_scheduler
+    from paris_avenir.app import SERVER_OPTIONS
 
     settings = serve_settings(_load_settings(), args.host, args.port)
-    app = create_app(settings)
     print(
         f"Paris avenir sur http://{args.host}:{args.port} ; "
         f"liens des SMS et e-mails : {settings.base_url}"
     )
     if not settings.is_prod:
         print(f"SMS et e-mails envoyés (développement) : {settings.base_url}/dev/messages")
+    if args.workers > 1:
+        return _serve_workers(args, settings)
+
+    from paris_avenir.app import create_app
+    from paris_avenir.scheduler import build_scheduler
+
+    # One process (`make run`): the scheduler's jobs run on threads beside the requests.
+    app = create_app(settings)
     scheduler = build_scheduler(app.state.settings, app.state.session_factory, app.state.channels)
     scheduler.start()
     try:
@@ -132,6 +138,100 @@ def cmd_serve(args: argparse.Namespace) -> int:
     finally:
         scheduler.shutdown(wait=False)
     return 0
+
+
+# What uvicorn's workers import: each builds its own application (worker_app).
+WORKER_APP = "paris_avenir.cli:worker_app"
+
+
+def worker_app() -> Any:
+    """The application of one worker of `serve --workers N`, a process of its own started
+    by uvicorn (spawned: nothing of the parent's is inherited but the environment). It
+    sets up its logging and builds its own app, hence its own engine, connection pool and
+    in-flight bound (app.requests_in_flight: computed from this process's pool)."""
+    import paris_avenir.models  # noqa: F401
+    from paris_avenir.app import create_app
+
+    configure_logging()
+    return create_app(_load_settings())
+
+
+def _serve_workers(args: argparse.Namespace, settings: Settings) -> int:
+    """N web workers (uvicorn's supervisor restarts one that dies) and the scheduler in a
+    process of its own: N copies of it would only wait on each other's locks."""
+    import os
+
+    import uvicorn
+
+    from paris_avenir.app import SERVER_OPTIONS
+
+    # The workers and the scheduler read their settings from the environment: the links
+    # they write must lead where this command serves.
+    os.environ["PARIS_AVENIR_BASE_URL"] = settings.base_url
+    scheduler = SchedulerProcess()
+    scheduler.start()
+    try:
+        uvicorn.run(
+            WORKER_APP,
+            factory=True,
+            workers=args.workers,
+            host=args.host,
+            port=args.port,
+            log_level="info",
+            **SERVER_OPTIONS,
+        )
+    finally:
+        scheduler.stop()
+    return 0
+
+
+class SchedulerProcess:
+    """`paris-avenir scheduler` as a child of `serve --workers N`: started with it, started
+    again if it dies, stopped with it. The child also stops when its standard input closes,
+    so that it does not outlive a `serve` that was killed without a chance to stop it."""
+
+    RESTART_AFTER_SECONDS = 5.0
+
+    def __init__(self) -> None:
+        import threading
+
+        self._stopping = threading.Event()
+        self._process: Any = None
+        self._watch = threading.Thread(target=self._keep_running, daemon=True)
+
+    def _spawn(self) -> Any:
+        import subprocess
+
+        command = [sys.executable, "-m", "paris_avenir.cli", "scheduler", "--with-parent"]
+        return subprocess.Popen(command, stdin=subprocess.PIPE)  # noqa: S603 - our own command
+
+    def start(self) -> None:
+        self._process = self._spawn()
+        self._watch.start()
+
+    def _keep_running(self) -> None:
+        while not self._stopping.is_set():
+            code = self._process.wait()
+            if self._stopping.wait(self.RESTART_AFTER_SECONDS):
+                return
+            logger.error("scheduler process exited (code %s): starting it again", code)
+            self._process = self._spawn()
+
+    def stop(self) -> None:
+        """SIGTERM: the scheduler finishes the job it is running (the cycle commits in
+        batches), then exits; killed if it has not within 30 seconds."""
+        import subprocess
+
+        self._stopping.set()
+        self._process.terminate()
+        self._watch.join(timeout=35)
+        process = self._process  # the watch may have started one just before
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def cmd_create_staff(args: argparse.Namespace) -> int:
@@ -399,7 +499,7 @@ def describe_cycle(report: CycleReport, *, dry_run: bool) -> list[str]:
     return lines
 
 
-def cmd_scheduler(_args: argparse.Namespace) -> int:
+def cmd_scheduler(args: argparse.Namespace) -> int:
     import signal
     import threading
 
@@ -413,6 +513,13 @@ def cmd_scheduler(_args: argparse.Namespace) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
+    if args.with_parent:
+        # Started by `serve --workers N`: its end closes this pipe, however it ended.
+        def stop_with_parent() -> None:
+            sys.stdin.buffer.read()
+            stop.set()
+
+        threading.Thread(target=stop_with_parent, daemon=True).start()
     scheduler.start()
     print("Planificateur démarré (relances, envois, rappels). Ctrl+C pour arrêter.")
     stop.wait()
@@ -427,6 +534,13 @@ def _roles() -> list[Any]:
     return list(StaffRole)
 
 
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError("au moins 1")
+    return number
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="paris-avenir", description="Jeunes de l'ASE – Paris avenir"
@@ -436,6 +550,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="serve the web application")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument(
+        "--workers",
+        type=_positive,
+        default=1,
+        help="web worker processes (default 1: the scheduler runs inside it); with more, "
+        "the scheduler runs in a process of its own, started and stopped with them",
+    )
     serve.set_defaults(handler=cmd_serve)
 
     migrate = commands.add_parser("migrate", help="upgrade the database to the latest schema")
@@ -487,6 +608,8 @@ def build_parser() -> argparse.ArgumentParser:
     outbox_dispatch.set_defaults(handler=cmd_outbox_dispatch)
 
     scheduler = commands.add_parser("scheduler", help="run the background jobs alone")
+    # `serve --workers N` starts it so: it stops when serve's end closes its standard input.
+    scheduler.add_argument("--with-parent", action="store_true", help=argparse.SUPPRESS)
     scheduler.set_defaults(handler=cmd_scheduler)
 
     rotate = commands.add_parser(
