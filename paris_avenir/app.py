@@ -39,6 +39,8 @@ from paris_avenir.messaging import routes as messaging_routes
 from paris_avenir.messaging import webhooks as messaging_webhooks
 from paris_avenir.messaging.channels import Channels, build_channels
 from paris_avenir.messaging.outbox import SEND_CONCURRENCY, OutboxWorker
+from paris_avenir.monitoring import routes as monitoring_routes
+from paris_avenir.monitoring.metrics import Metrics
 from paris_avenir.outreach import engine as outreach_engine
 from paris_avenir.outreach import routes as outreach_routes
 from paris_avenir.stats import routes as stats_routes
@@ -170,6 +172,7 @@ def create_app(
     # Sends leave on the worker's own threads, never on the request thread pool.
     app.state.outbox_worker = OutboxWorker(app.state.session_factory, app.state.channels)
     app.state.oidc = build_oidc_clients(settings)
+    app.state.metrics = Metrics(app.state.session_factory, settings)
 
     install_error_handlers(app)
     app.include_router(static_assets.router())
@@ -194,6 +197,7 @@ def create_app(
     app.include_router(stats_routes.router)
     app.include_router(admin_routes.router)
     app.include_router(messaging_webhooks.router)
+    app.include_router(monitoring_routes.router)
     if settings.env == "dev":
         # /dev/messages: every SMS and email of a development machine (never in prod).
         from paris_avenir.devtools import routes as devtools_routes
@@ -215,10 +219,11 @@ def create_app(
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=MAX_REQUEST_BYTES)
     app.add_middleware(GZipMiddleware, minimum_size=500)
     app.add_middleware(SecurityHeadersMiddleware, hsts=settings.is_prod)
-    app.add_middleware(AccessLogMiddleware)
+    app.add_middleware(InFlightLimitMiddleware, limit=requests_in_flight(settings, engine))
+    # The access log and the latency histogram count the wait for an in-flight slot too.
+    app.add_middleware(AccessLogMiddleware, observe=app.state.metrics.requests.observe)
     # Outermost: everything below, the access log included, sees the client's real address.
     app.add_middleware(ClientAddressMiddleware, trusted_proxies=settings.trusted_proxy_list)
-    app.add_middleware(InFlightLimitMiddleware, limit=requests_in_flight(settings, engine))
     return app
 
 

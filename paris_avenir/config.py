@@ -150,6 +150,20 @@ class Settings(BaseSettings):
         # The browser that starts a single sign-on holds its state: only it can finish.
         return "__Host-oidc-etat" if self.is_prod else "oidc-etat"
 
+    # --- Metrics (issue 17) ---
+    # The bearer token Prometheus presents on /metrics (Authorization: Bearer …). Empty (the
+    # default): /metrics answers 404. In prod, at least 32 characters.
+    metrics_token: str = ""
+
+    @model_validator(mode="after")
+    def _check_metrics_token(self) -> Settings:
+        if self.is_prod and self.metrics_token and len(self.metrics_token) < MIN_PROD_SECRET_LENGTH:
+            raise ConfigurationError(
+                "PARIS_AVENIR_METRICS_TOKEN is too short for prod: use a random secret of at "
+                "least 32 characters (or leave it empty to turn /metrics off)."
+            )
+        return self
+
 
 @lru_cache
 def get_settings() -> Settings:

@@ -11,22 +11,41 @@ No log line carries a phone number, an email address, a code, a token or a searc
   error quotes the row's values, a library's error may quote an address) nor the source
   lines: PrivateFormatter.
 
+With PARIS_AVENIR_LOG_FORMAT=json every line is one JSON object (for a log collector): the
+same message, the request's id, and for the access log its fields (method, route template,
+status, duration) — never more than the text line says.
+
 The test suite proves it: tests/log_privacy.py writes every record of the whole run through
 this formatter and fails the run if a line holds any of those.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
 import traceback
+from contextvars import ContextVar
+from datetime import UTC, datetime
 from types import TracebackType
+from typing import Any
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 # Also append every line to this file (besides standard error), e.g. when no journal
 # collects the process's output.
 LOG_FILE_ENV = "PARIS_AVENIR_LOG_FILE"
+# "text" (the default: one readable line) or "json" (one object per line). Read here, not in
+# Settings: logging is set up before the settings load, so that their own errors are logged.
+LOG_FORMAT_ENV = "PARIS_AVENIR_LOG_FORMAT"
+LOG_FORMATS = ("text", "json")
+
+# The id of the request being answered (web.middleware.AccessLogMiddleware sets it; it is
+# also the response's X-Request-ID), carried by every JSON line written while answering.
+request_id: ContextVar[str | None] = ContextVar("paris_avenir_request_id", default=None)
+# What a JSON line may carry besides its message, when a log call passes it in `extra`: the
+# access log's fields. Nothing else of a record is copied, so no call can slip a value in.
+JSON_FIELDS = ("method", "route", "status", "duration_ms", "client_network")
 
 QUIET_LOGGERS = {
     # One line every 15 seconds for each job run says nothing an operator needs.
@@ -83,14 +102,49 @@ class PrivateFormatter(logging.Formatter):
             record.exc_text = cached
 
 
+class JsonFormatter(PrivateFormatter):
+    """One JSON object per line: time (UTC), level, logger, message, request id, the
+    access log's fields, and the traceback as PrivateFormatter writes it (messages
+    withheld)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        current_request = getattr(record, "request_id", None) or request_id.get()
+        if current_request:
+            line["request_id"] = current_request
+        for name in JSON_FIELDS:
+            if hasattr(record, name):
+                line[name] = getattr(record, name)
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line, ensure_ascii=False, default=str)
+
+
+def log_format() -> str:
+    chosen = os.environ.get(LOG_FORMAT_ENV, "text").strip().lower() or "text"
+    if chosen not in LOG_FORMATS:
+        raise SystemExit(f"{LOG_FORMAT_ENV}={chosen!r}: choose 'text' or 'json'.")
+    return chosen
+
+
+def build_formatter(chosen: str = "text") -> logging.Formatter:
+    return JsonFormatter() if chosen == "json" else PrivateFormatter(FORMAT)
+
+
 def quiet_noisy_loggers() -> None:
     for name, level in QUIET_LOGGERS.items():
         logging.getLogger(name).setLevel(level)
 
 
 def configure_logging(level: int = logging.INFO) -> None:
-    """Standard error (and PARIS_AVENIR_LOG_FILE when set), in the private format."""
-    formatter = PrivateFormatter(FORMAT)
+    """Standard error (and PARIS_AVENIR_LOG_FILE when set), in the private format: text
+    lines, or JSON objects with PARIS_AVENIR_LOG_FORMAT=json."""
+    formatter = build_formatter(log_format())
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     log_file = os.environ.get(LOG_FILE_ENV)
     if log_file:

@@ -4,14 +4,20 @@ single-machine default); later, `paris-avenir scheduler` runs them alone."""
 from __future__ import annotations
 
 import logging
+import time
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from paris_avenir.config import Settings
 from paris_avenir.messaging import outbox
 from paris_avenir.messaging.channels import Channels
+
+if TYPE_CHECKING:
+    from paris_avenir.outreach.engine import CycleReport
 
 logger = logging.getLogger(__name__)
 
@@ -30,8 +36,11 @@ def dispatch_outbox(session_factory: sessionmaker[Session], channels: Channels) 
 def outreach_cycle(session_factory: sessionmaker[Session], settings: Settings) -> None:
     from paris_avenir.outreach.engine import run_cycle
 
+    started = time.perf_counter()
     with session_factory.begin() as session:
         report = run_cycle(session, base_url=settings.base_url, secret_key=settings.secret_key)
+    if not report.skipped_locked:
+        _record_cycle(session_factory, time.perf_counter() - started, report)
     if report.contacts or report.tasks or report.escalations:
         logger.info(
             "outreach: %d contacts, %d tasks opened, %d tasks moved to a supervisor",
@@ -39,6 +48,26 @@ def outreach_cycle(session_factory: sessionmaker[Session], settings: Settings) -
             len(report.tasks),
             len(report.escalations),
         )
+
+
+def _record_cycle(
+    session_factory: sessionmaker[Session], duration: float, report: CycleReport
+) -> None:
+    """The figures /metrics shows, after the cycle's own commit: failing to write them
+    never undoes the cycle."""
+    from paris_avenir.outreach import last_cycle
+
+    figures = last_cycle.LastCycle(
+        finished_at=datetime.now(UTC),
+        duration_seconds=round(duration, 3),
+        contacts=len(report.contacts),
+        tasks=len(report.tasks),
+    )
+    try:
+        with session_factory.begin() as session:
+            last_cycle.record(session, figures)
+    except SQLAlchemyError:
+        logger.warning("outreach: the last cycle's figures could not be recorded", exc_info=True)
 
 
 def propose_interviews(session_factory: sessionmaker[Session], base_url: str) -> None:

@@ -1,5 +1,7 @@
 """Settings an admin changes at run time (outreach policy, message texts), stored as JSON
-rows with who changed them; the code's defaults apply until then."""
+rows with who changed them; the code's defaults apply until then. A few facts the platform
+itself writes for its other processes live here too, with nobody as their author (the last
+outreach cycle's figures: outreach/last_cycle.py)."""
 
 from __future__ import annotations
 

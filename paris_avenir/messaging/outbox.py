@@ -573,3 +573,31 @@ def apply_receipt(
         )
     session.flush()
     return message
+
+
+@dataclass(frozen=True)
+class ChannelCounts:
+    """The outbox's rows of one channel, for /metrics: waiting to leave (queued or being
+    sent, due or held back), sent (whatever the receipts said since), failed for good."""
+
+    waiting: int = 0
+    sent: int = 0
+    failed: int = 0
+
+
+def counts_by_channel(session: Session) -> dict[Channel, ChannelCounts]:
+    """One grouped query over the rows (read only)."""
+    waiting = OutboxMessage.status.in_([OutboxStatus.QUEUED, OutboxStatus.SENDING])
+    rows = session.execute(
+        select(
+            OutboxMessage.channel,
+            func.count().filter(waiting),
+            func.count(OutboxMessage.sent_at),
+            func.count().filter(OutboxMessage.status == OutboxStatus.FAILED),
+        ).group_by(OutboxMessage.channel)
+    )
+    found = {
+        channel: ChannelCounts(int(waiting_count), int(sent), int(failed))
+        for channel, waiting_count, sent, failed in rows
+    }
+    return {channel: found.get(channel, ChannelCounts()) for channel in Channel}

@@ -525,6 +525,18 @@ def own_open(staff: StaffUser) -> ColumnElement[bool]:
     )
 
 
+def overdue_counts(session: Session, now: datetime) -> dict[TaskKind, int]:
+    """Open tasks past their due date, by kind, every team's (for /metrics): every kind,
+    0 when none is late."""
+    rows = session.execute(
+        select(StaffTask.kind, func.count())
+        .where(StaffTask.done_at.is_(None), StaffTask.due_at < now)
+        .group_by(StaffTask.kind)
+    )
+    found = {kind: int(count) for kind, count in rows}
+    return {kind: found.get(kind, 0) for kind in TaskKind}
+
+
 def last_staff_contact_clause(youth_id_column: Any, since: datetime) -> ColumnElement[bool]:
     """True for youths a person of the team reached since `since` (a task closed "joint·e"
     or "vu·e"): the watch counts that contact like a message in its frequency cap."""

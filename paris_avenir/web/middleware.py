@@ -10,6 +10,7 @@ import asyncio
 import ipaddress
 import logging
 import re
+import secrets
 import time
 from collections.abc import Callable, Sequence
 from http.cookies import SimpleCookie
@@ -22,6 +23,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.formparsers import MultiPartException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from paris_avenir import logs
 from paris_avenir.kit.crypto import keyed_hash, minimised_ip
 from paris_avenir.web import i18n
 
@@ -154,12 +156,29 @@ def _client_network(scope: Scope) -> str:
     return (minimised_ip(client[0]) if client else None) or "-"
 
 
-class AccessLogMiddleware:
-    """One line per request: client network, method, route template, status, duration.
-    Never the raw path nor the query string (tokens, searched names)."""
+# What a log line or a metric's label says of the method: any other token a client sends
+# (the HTTP grammar allows letters and digits, so a phone number) is "OTHER".
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+REQUEST_ID_HEADER = b"x-request-id"
+# Called once per request with its method, route template, status and duration in seconds
+# (the latency histogram of /metrics).
+RequestObserver = Callable[[str, str, int, float], None]
 
-    def __init__(self, app: ASGIApp) -> None:
+
+def method_label(scope: Scope) -> str:
+    method = str(scope.get("method", "-"))
+    return method if method in KNOWN_METHODS else "OTHER"
+
+
+class AccessLogMiddleware:
+    """One line per request: client network, method, route template, status, duration, and
+    (in JSON lines, and as the response's X-Request-ID) a request id of our own, so that a
+    person's report can be matched to its line. Never the raw path nor the query string
+    (tokens, searched names)."""
+
+    def __init__(self, app: ASGIApp, *, observe: RequestObserver | None = None) -> None:
         self.app = app
+        self.observe = observe
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -168,24 +187,43 @@ class AccessLogMiddleware:
         started = time.perf_counter()
         status = 500
         scope.setdefault(ROUTE_KEY, [])
+        identifier = secrets.token_hex(8)
+        reset = logs.request_id.set(identifier)
 
         async def recording_send(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = int(message["status"])
+                MutableHeaders(scope=message).setdefault(REQUEST_ID_HEADER.decode(), identifier)
             await send(message)
 
         try:
             await self.app(scope, receive, recording_send)
         finally:
+            seconds = time.perf_counter() - started
+            method, route, network = (
+                method_label(scope),
+                route_template(scope),
+                _client_network(scope),
+            )
             access_logger.info(
                 '%s "%s %s" %d %.0fms',
-                _client_network(scope),
-                scope.get("method", "-"),
-                route_template(scope),
+                network,
+                method,
+                route,
                 status,
-                (time.perf_counter() - started) * 1000,
+                seconds * 1000,
+                extra={
+                    "method": method,
+                    "route": route,
+                    "status": status,
+                    "duration_ms": round(seconds * 1000, 1),
+                    "client_network": network,
+                },
             )
+            logs.request_id.reset(reset)
+            if self.observe is not None:
+                self.observe(method, route, status, seconds)
 
 
 class SecurityHeadersMiddleware:

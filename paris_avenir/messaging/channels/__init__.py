@@ -90,6 +90,12 @@ class Channels:
     secret_key: str = ""
 
 
+def provider_names(settings: Settings) -> dict[str, str]:
+    """Which provider each channel ("sms", "email") goes through, as build_channels picks it:
+    the provider label of /metrics."""
+    return {"sms": "brevo" if settings.sms_backend == "http" else "file", "email": "smtp"}
+
+
 def build_channels(settings: Settings) -> Channels:
     from paris_avenir.messaging.channels.email_smtp import SmtpEmailSender
     from paris_avenir.messaging.channels.sms_brevo import BrevoSmsSender

@@ -1,0 +1,1 @@
+"""What the City's operators watch: /metrics for Prometheus."""

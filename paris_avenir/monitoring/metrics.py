@@ -1,0 +1,163 @@
+"""The series of /metrics (prometheus-client), in one registry per application.
+
+Two kinds of series:
+- the request latency histogram, counted by this process as it answers (each web worker
+  has its own: Prometheus scrapes each instance);
+- facts that live in the database, whichever process made them (the outbox that web
+  workers fill and the scheduler empties, the tasks, the last outreach cycle the scheduler
+  ran): read when Prometheus scrapes, by `DatabaseCollector`, so that every worker answers
+  the same figures.
+
+No label carries a person's data: routes are templates (`/mon-espace/demandes/{request_id}`,
+"<no route>" for what matched none), methods a fixed set, the rest are codes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+
+from prometheus_client import CollectorRegistry, Histogram, ProcessCollector
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from paris_avenir.config import Settings
+from paris_avenir.db import utcnow
+from paris_avenir.messaging import outbox
+from paris_avenir.messaging.channels import provider_names
+from paris_avenir.outreach import last_cycle
+from paris_avenir.staff import tasks
+from paris_avenir.youths.models import Channel
+
+logger = logging.getLogger(__name__)
+
+PREFIX = "paris_avenir"
+
+
+class RequestMetrics:
+    """The latency of every request, by method, route template and status."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.latency = Histogram(
+            f"{PREFIX}_http_request_duration_seconds",
+            "Time to answer a request, in this process (in-flight queue included), by route "
+            "template.",
+            ["method", "route", "status"],
+            registry=registry,
+        )
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        self.latency.labels(method, route, str(status)).observe(seconds)
+
+
+class DatabaseCollector(Collector):
+    """The database's facts, computed at each scrape: a handful of grouped queries."""
+
+    def __init__(self, session_factory: sessionmaker[Session], settings: Settings) -> None:
+        self.session_factory = session_factory
+        self.providers = provider_names(settings)
+
+    def describe(self) -> Iterable[Metric]:
+        # Nothing to check at registration (the default would query the database then).
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        up = GaugeMetricFamily(
+            f"{PREFIX}_metrics_database_up",
+            "1 when the database answered this scrape's queries, 0 otherwise.",
+        )
+        now = utcnow()
+        try:
+            with self.session_factory() as session:
+                counts = outbox.counts_by_channel(session)
+                waited = outbox.oldest_due_wait(session, now)
+                overdue = tasks.overdue_counts(session, now)
+                cycle = last_cycle.load(session)
+        except SQLAlchemyError:
+            logger.warning("metrics: the database did not answer", exc_info=True)
+            up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
+        yield up
+        yield from self._outbox(counts, 0.0 if waited is None else waited.total_seconds())
+        yield from self._outreach(cycle)
+        late = GaugeMetricFamily(
+            f"{PREFIX}_staff_tasks_overdue",
+            "Open staff tasks past their due date, by kind.",
+            labels=["kind"],
+        )
+        for kind, count in overdue.items():
+            late.add_metric([kind.value], count)
+        yield late
+
+    def _outbox(
+        self, counts: dict[Channel, outbox.ChannelCounts], oldest_due: float
+    ) -> Iterator[Metric]:
+        depth = GaugeMetricFamily(
+            f"{PREFIX}_outbox_depth",
+            "Messages waiting to leave (queued or being sent, due or held back), by channel.",
+            labels=["channel"],
+        )
+        sent = GaugeMetricFamily(
+            f"{PREFIX}_outbox_sent_messages",
+            "Messages of the outbox that were sent, by channel and provider (a gauge: rows "
+            "leave with a deleted youth file).",
+            labels=["channel", "provider"],
+        )
+        failed = GaugeMetricFamily(
+            f"{PREFIX}_outbox_failed_messages",
+            "Messages of the outbox that failed for good, by channel and provider.",
+            labels=["channel", "provider"],
+        )
+        for channel, figures in counts.items():
+            provider = self.providers[channel]
+            depth.add_metric([channel.value], figures.waiting)
+            sent.add_metric([channel.value, provider], figures.sent)
+            failed.add_metric([channel.value, provider], figures.failed)
+        yield depth
+        yield GaugeMetricFamily(
+            f"{PREFIX}_outbox_oldest_due_age_seconds",
+            "How long the oldest message that may leave now has waited past its time (0: "
+            "none); what quiet hours hold back is not late. /readyz fails past 600.",
+            value=oldest_due,
+        )
+        yield sent
+        yield failed
+
+    def _outreach(self, cycle: last_cycle.LastCycle | None) -> Iterator[Metric]:
+        if cycle is None:
+            return  # no cycle has run yet: no figure rather than a made-up one
+        yield GaugeMetricFamily(
+            f"{PREFIX}_outreach_last_cycle_duration_seconds",
+            "Duration of the last outreach cycle.",
+            value=cycle.duration_seconds,
+        )
+        yield GaugeMetricFamily(
+            f"{PREFIX}_outreach_last_cycle_contacts",
+            "Contacts (SMS, emails, calls to make) the last outreach cycle decided.",
+            value=cycle.contacts,
+        )
+        yield GaugeMetricFamily(
+            f"{PREFIX}_outreach_last_cycle_tasks",
+            "Tasks the last outreach cycle opened for a person.",
+            value=cycle.tasks,
+        )
+        yield GaugeMetricFamily(
+            f"{PREFIX}_outreach_last_cycle_finished_timestamp_seconds",
+            "When the last outreach cycle finished (Unix time): alert when it gets old.",
+            value=cycle.finished_at.timestamp(),
+        )
+
+
+class Metrics:
+    """What /metrics exposes for one application."""
+
+    def __init__(self, session_factory: sessionmaker[Session], settings: Settings) -> None:
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.requests = RequestMetrics(self.registry)
+        self.registry.register(DatabaseCollector(session_factory, settings))
+        # CPU, memory, open files of this process (Linux /proc).
+        ProcessCollector(registry=self.registry)
