@@ -38,7 +38,7 @@ from paris_avenir.kit.forms import french_number
 from paris_avenir.messaging import routes as messaging_routes
 from paris_avenir.messaging import webhooks as messaging_webhooks
 from paris_avenir.messaging.channels import Channels, build_channels
-from paris_avenir.messaging.outbox import SEND_CONCURRENCY, OutboxWorker
+from paris_avenir.messaging.outbox import WORKER_THREADS, OutboxWorker
 from paris_avenir.monitoring import routes as monitoring_routes
 from paris_avenir.monitoring.metrics import Metrics
 from paris_avenir.outreach import engine as outreach_engine
@@ -228,8 +228,9 @@ def create_app(
 
 
 # Connections taken outside requests: the outbox worker's sends, the scheduler's cycle (in
-# the same process under `serve`) and one for a request's work after its response.
-CONNECTIONS_OUTSIDE_REQUESTS = SEND_CONCURRENCY + 2
+# the same process under `serve`) and one for a request's work after its response. (The
+# dispatcher's sending threads take none: it claims and records on its own thread.)
+CONNECTIONS_OUTSIDE_REQUESTS = WORKER_THREADS + 2
 # With no fixed pool (SQLite in memory, NullPool): as many as the thread pool can carry.
 UNBOUNDED_POOL_REQUESTS = 32
 

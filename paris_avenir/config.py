@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_SECRET_KEY = "dev-only-secret-key-never-use-in-production"  # noqa: S105
@@ -90,6 +90,12 @@ class Settings(BaseSettings):
     # TCP peer is the client. Behind a trusted proxy, the client is the rightmost address
     # of X-Forwarded-For that is not itself a trusted proxy. See the README (deployment).
     trusted_proxies: str = ""
+
+    # --- Sending (issue 17) ---
+    # SMS and emails a dispatcher pass has at the provider at once: throughput is then the
+    # provider's latency and rate, not one round trip after the other. The sending threads
+    # hold no database connection.
+    send_concurrency: int = Field(default=8, ge=1, le=64)
 
     @model_validator(mode="after")
     def _check_trusted_proxies(self) -> Settings:

@@ -21,16 +21,21 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+OUTBOX_BATCH = 100
+
 
 def dispatch_outbox(session_factory: sessionmaker[Session], channels: Channels) -> None:
-    report = outbox.dispatch_due(session_factory, channels)
-    if report.sent or report.retried or report.failed:
-        logger.info(
-            "outbox: %d sent, %d to retry, %d failed",
-            len(report.sent),
-            len(report.retried),
-            len(report.failed),
-        )
+    """Batch after batch while batches come full (a first outreach cycle's tens of
+    thousands leave at the provider's pace, not one batch per interval)."""
+    sent = retried = failed = 0
+    while True:
+        report = outbox.dispatch_due(session_factory, channels, limit=OUTBOX_BATCH)
+        sent, retried = sent + len(report.sent), retried + len(report.retried)
+        failed += len(report.failed)
+        if report.claimed < OUTBOX_BATCH:
+            break
+    if sent or retried or failed:
+        logger.info("outbox: %d sent, %d to retry, %d failed", sent, retried, failed)
 
 
 def outreach_cycle(session_factory: sessionmaker[Session], settings: Settings) -> None:

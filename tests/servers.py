@@ -10,6 +10,7 @@ import hashlib
 import json
 import secrets
 import socket
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -86,6 +87,17 @@ class SmtpServer:
 # --- A small HTTP server base ---------------------------------------------------------
 
 
+class _BackloggedServer(ThreadingHTTPServer):
+    # A real provider accepts many connections at once; the standard library's backlog of
+    # 5 drops a dispatcher's simultaneous connects (retried by TCP a second later).
+    request_queue_size = 128
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that gave up (its timeout) before the answer: nothing to report.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 class _Server:
     def __init__(self) -> None:
         self.port = free_port()
@@ -133,7 +145,7 @@ class _Server:
             def log_message(self, *_args: Any) -> None:
                 pass
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self._httpd = _BackloggedServer(("127.0.0.1", self.port), Handler)
         threading.Thread(target=self._httpd.serve_forever, args=(0.02,), daemon=True).start()
 
     def stop(self) -> None:
@@ -205,7 +217,10 @@ class BrevoSmsApi(_Server):
         self.event_kind = "sent"
         self.sent: list[dict[str, Any]] = []
         self.response_delay = 0.0
+        # Per call, in order (then response_delay): a provider slow for some messages only.
+        self.next_delays: list[float] = []
         self._next_id = 1000
+        self._lock = threading.Lock()  # the handler runs on one thread per connection
         self._validator = jsonschema.Draft202012Validator(brevo_schema("sendTransacSms"))
 
     def _events(self, query: dict[str, list[str]]) -> tuple[int, dict[str, str], bytes]:
@@ -254,24 +269,28 @@ class BrevoSmsApi(_Server):
         refused = self._bad_request(payload)
         if refused is not None:
             return _json(400, refused)
-        status = self.next_statuses.pop(0) if self.next_statuses else 201
+        with self._lock:
+            status = self.next_statuses.pop(0) if self.next_statuses else 201
         if status == 201:
-            self._next_id += 1
+            with self._lock:
+                self._next_id += 1
+                message_id = self._next_id
+                delay = self.next_delays.pop(0) if self.next_delays else self.response_delay
             tags = payload.get("tag")
             self.sent.append(
                 {
                     "phoneNumber": payload["recipient"],
-                    "messageId": str(self._next_id),
+                    "messageId": str(message_id),
                     "event": self.event_kind,
                     "tags": tags if isinstance(tags, list) else [tags],
                 }
             )
-            if self.response_delay:
+            if delay:
                 # The SMS has left; the answer is slow (a crash may happen meanwhile).
-                time.sleep(self.response_delay)
+                time.sleep(delay)
             operation = "/transactionalSMS" + path.rsplit("/transactionalSMS", 1)[1]
             answer = brevo_example(operation, "post", "201")
-            answer["messageId"] = self._next_id
+            answer["messageId"] = message_id
             return _json(201, answer)
         if status == 400:
             name = self.next_errors.pop(0) if self.next_errors else "invalidRecipient"

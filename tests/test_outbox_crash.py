@@ -85,11 +85,13 @@ def test_sigkill_mid_batch_loses_nothing_and_sends_nothing_twice(
     returncode, _err = first.wait(timeout=10)
     assert returncode == -signal.SIGKILL
 
+    time.sleep(api.response_delay + 0.2)  # a request already at the provider is counted
+    at_the_provider = len(api.sent)
     with factory() as session:
         statuses = Counter(session.scalars(select(OutboxMessage.status)))
-    # The kill left the batch half done: some sent, one in flight, the rest waiting.
-    assert statuses[OutboxStatus.SENT] >= KILL_AFTER - 1
-    assert statuses[OutboxStatus.SENDING] == 1
+    # The kill left the batch half done: the sends at the provider (several at once) and
+    # the window claimed ahead of them in `sending`, the rest still waiting.
+    assert statuses[OutboxStatus.SENDING] >= at_the_provider - statuses[OutboxStatus.SENT] >= 1
     assert statuses[OutboxStatus.QUEUED] >= 1
 
     # Restarted at once, the in-flight message waits for its lease; the rest go out.
@@ -118,5 +120,6 @@ def test_sigkill_mid_batch_loses_nothing_and_sends_nothing_twice(
                 OutboxStatusEvent.detail == "found at the provider: not sent again"
             )
         ).all()
-        assert len(recovered) == 1
+        # Exactly those the provider had taken but the dispatcher had not recorded.
+        assert len(recovered) == at_the_provider - statuses[OutboxStatus.SENT]
         assert {reference_tag(message.idempotency_key) for message in messages} == set(references)

@@ -180,7 +180,7 @@ def test_forty_hanging_sends_leave_pages_fast_and_every_code_leaves_once(
         sum(1 for other in arrivals if 0 <= arrival - other < PROVIDER_DELAY - 0.1)
         for arrival in arrivals
     )
-    assert 1 <= at_once <= outbox.SEND_CONCURRENCY
+    assert 1 <= at_once <= outbox.WORKER_THREADS
 
     platform.sms_api.response_delay = 0
     deadline = time.monotonic() + 60

@@ -1,14 +1,15 @@
 """The outbox: every outgoing SMS or email is a row written in the transaction that decided
 to send it, then dispatched with retries and exponential backoff.
 
-A message is claimed (queued → sending) in a short transaction of its own before it is
-handed to the channel, and its result is committed right after: a crash leaves it in
-`sending` until its lease runs out, never lost. A message found in `sending` after its
-lease was interrupted mid-send: the provider may or may not have it. An SMS is looked up
-at the provider by its reference before any retry and only sent if the provider never got
-it; an email
-is sent again with the same Message-ID (SMTP has no lookup), which mail systems
-deduplicate.
+A dispatcher pass claims messages (queued → sending) a window at a time in one short
+transaction (FOR UPDATE SKIP LOCKED on PostgreSQL, so that several dispatchers share the
+queue), has `send_concurrency` of them at the provider at once on threads that never touch
+the database, and records the answers a few at a time in one transaction: a crash leaves
+the unrecorded ones in `sending` until their lease runs out, never lost. A message found
+in `sending` after its lease was interrupted mid-send: the provider may or may not have
+it. An SMS is looked up at the provider by its reference before any retry and only sent if
+the provider never got it; an email is sent again with the same Message-ID (SMTP has no
+lookup), which mail systems deduplicate.
 
 Nothing is sent in a request's thread: a request only queues (and, for a code, hands the
 message to the `OutboxWorker`, which sends it on threads of its own, a few at a time, each
@@ -27,7 +28,7 @@ import logging
 import threading
 import uuid
 from collections.abc import Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -56,9 +57,11 @@ FIRST_RETRY_DELAY = timedelta(seconds=30)
 MAX_RETRY_DELAY = timedelta(hours=1)
 # How long a claimed message may stay in `sending` before another worker may retry it.
 SENDING_LEASE = timedelta(minutes=5)
-# The worker's own threads: at most this many sends at once, and this many waiting; past
-# that, a message simply waits in the outbox for the next dispatcher pass.
-SEND_CONCURRENCY = 4
+# The worker's own threads (sign-in codes, a request's messages): at most this many sends
+# at once, and this many waiting; past that, a message simply waits in the outbox for the
+# next dispatcher pass. (A dispatcher pass has Settings.send_concurrency at the provider,
+# on threads that hold no connection.)
+WORKER_THREADS = 4
 MAX_PENDING_SENDS = 200
 # Where a receipt may move a message. Nothing leaves `delivered`; a late "sent" never
 # undoes "delivered" or "failed".
@@ -173,29 +176,6 @@ def enqueue(
     return message
 
 
-def _claim(session: Session, message_id: uuid.UUID, now: datetime) -> OutboxStatus | None:
-    """queued (or sending with an expired lease) → sending, by one worker only. Returns the
-    status it was claimed from (SENDING means an earlier attempt was interrupted)."""
-    for previous in (OutboxStatus.QUEUED, OutboxStatus.SENDING):
-        claimed = session.execute(
-            update(OutboxMessage)
-            .where(
-                OutboxMessage.id == message_id,
-                OutboxMessage.next_attempt_at <= now,
-                OutboxMessage.status == previous,
-            )
-            .values(
-                status=OutboxStatus.SENDING,
-                next_attempt_at=now + SENDING_LEASE,
-                attempt_count=OutboxMessage.attempt_count + 1,
-            )
-            .execution_options(synchronize_session=False)
-        )
-        if claimed.rowcount == 1:  # type: ignore[attr-defined]
-            return previous
-    return None
-
-
 def _may_leave(now: datetime, quiet: QuietHours) -> list[ColumnElement[bool]]:
     """Messages whose time has come: queued (or left "sending" by a crash), due, and, in
     quiet hours, only those that do not wait for the morning (sign-in codes)."""
@@ -242,9 +222,71 @@ class DispatchReport:
     sent: list[uuid.UUID] = field(default_factory=list)
     retried: list[uuid.UUID] = field(default_factory=list)
     failed: list[uuid.UUID] = field(default_factory=list)
+    # Every message this pass took from the queue, sent or not (held, expired, a defect).
+    claimed: int = 0
 
 
-def _email_bodies(channels: Channels, message: OutboxMessage) -> tuple[str, str, str | None]:
+@dataclass(frozen=True)
+class _Outgoing:
+    """A claimed message as the sending threads see it: plain values, no ORM object."""
+
+    id: uuid.UUID
+    channel: Channel
+    recipient: str
+    template: str
+    idempotency_key: str
+    subject: str | None
+    body_text: str
+    body_html: str | None
+    youth_id: uuid.UUID | None
+    language: str
+    attachment_filename: str | None
+    attachment_content_type: str | None
+    attachment_body: str | None
+    attempt_count: int
+    interrupted: bool
+
+    @classmethod
+    def of(cls, message: OutboxMessage, *, interrupted: bool) -> _Outgoing:
+        return cls(
+            id=message.id,
+            channel=message.channel,
+            recipient=message.recipient,
+            template=message.template,
+            idempotency_key=message.idempotency_key,
+            subject=message.subject,
+            body_text=message.body_text,
+            body_html=message.body_html,
+            youth_id=message.youth_id,
+            language=message.language,
+            attachment_filename=message.attachment_filename,
+            attachment_content_type=message.attachment_content_type,
+            attachment_body=message.attachment_body,
+            attempt_count=message.attempt_count,
+            interrupted=interrupted,
+        )
+
+
+@dataclass
+class _Claimed:
+    quiet: QuietHours
+    count: int = 0
+    to_send: list[_Outgoing] = field(default_factory=list)
+    # What became of those not sent (cancelled as too late, held for quiet hours).
+    statuses: dict[uuid.UUID, OutboxStatus] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Attempt:
+    """The provider's answer: its message id, or the error; `crashed`: a defect of ours."""
+
+    provider_id: str | None = None
+    detail: str | None = None
+    error: DeliveryError | None = None
+    crashed: bool = False
+
+
+def _email_bodies(channels: Channels, message: _Outgoing) -> tuple[str, str, str | None]:
     """Text, HTML alternative and one-click unsubscribe link of an email as it leaves:
     every email gets an HTML part (from its text when it has none of its own), and an
     outreach email to a youth a visible stop link and the unsubscribe headers."""
@@ -262,7 +304,7 @@ def _email_bodies(channels: Channels, message: OutboxMessage) -> tuple[str, str,
     return text, html, unsubscribe_url
 
 
-def _deliver(channels: Channels, message: OutboxMessage, now: datetime) -> str | None:
+def _deliver(channels: Channels, message: _Outgoing, now: datetime) -> str | None:
     if message.channel is Channel.SMS:
         return channels.sms.send_sms(
             to=message.recipient,
@@ -356,6 +398,171 @@ def _hold_for_quiet_hours(
     _history(session, message, OutboxStatus.QUEUED, now, detail="held back: quiet hours")
 
 
+def _claim_batch(
+    factory: sessionmaker[Session],
+    now: datetime,
+    *,
+    limit: int,
+    quiet: QuietHours | None,
+    report: DispatchReport,
+    message_id: uuid.UUID | None = None,
+) -> _Claimed:
+    """One transaction: the next due messages (or this one) move queued → sending, by this
+    worker only; those too late are cancelled and those quiet hours hold go back to the
+    queue, in the same transaction. Returns what is to be sent (no ORM objects: the sending
+    threads never touch the database)."""
+    with factory.begin() as session:
+        quiet = quiet or quiet_hours.load(session)
+        claimed = _Claimed(quiet)
+        if message_id is None:
+            due = _may_leave(now, quiet)
+        else:
+            # Asked for by id (a code right after its request): due, whatever the hour; the
+            # hour is checked below, so that a held message gets its line in the history.
+            due = [
+                OutboxMessage.id == message_id,
+                OutboxMessage.status.in_([OutboxStatus.QUEUED, OutboxStatus.SENDING]),
+                OutboxMessage.next_attempt_at <= now,
+            ]
+        selected = (
+            select(OutboxMessage.id, OutboxMessage.status)
+            .where(*due)
+            .order_by(OutboxMessage.is_urgent.desc(), OutboxMessage.next_attempt_at)
+            .limit(limit)
+        )
+        if session.get_bind().dialect.name == "postgresql":
+            # Several dispatchers share the queue: each skips the rows another one holds,
+            # and holds its own until this transaction's claim commits. (SQLite: every
+            # transaction begins IMMEDIATE, so no other writer runs meanwhile.)
+            selected = selected.with_for_update(skip_locked=True)
+        previous = {row.id: row.status for row in session.execute(selected)}
+        if not previous:
+            return claimed
+        # Conditional all the same: only a row still due is claimed, once.
+        won = session.scalars(
+            update(OutboxMessage)
+            .where(
+                OutboxMessage.id.in_(list(previous)),
+                OutboxMessage.status.in_([OutboxStatus.QUEUED, OutboxStatus.SENDING]),
+                OutboxMessage.next_attempt_at <= now,
+            )
+            .values(
+                status=OutboxStatus.SENDING,
+                next_attempt_at=now + SENDING_LEASE,
+                attempt_count=OutboxMessage.attempt_count + 1,
+            )
+            .returning(OutboxMessage.id)
+            .execution_options(synchronize_session=False)
+        ).all()
+        claimed.count = len(won)
+        messages = session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(won))).all()
+        by_id = {message.id: message for message in messages}
+        for message_id_won in previous:  # in the queue's order
+            message = by_id.get(message_id_won)
+            if message is None:
+                continue
+            if message.expires_at is not None and now >= message.expires_at:
+                # Too late to be useful (a reminder once the appointment has started).
+                _cancel_expired(session, message, now, "expired")
+            elif message.respects_quiet_hours and quiet.is_quiet(now):
+                # Checked again at the moment of sending: a retry, a backlog after downtime
+                # or a late dispatcher never sends at night or on Sunday.
+                _hold_for_quiet_hours(session, message, now, quiet)
+            else:
+                interrupted = previous[message_id_won] is OutboxStatus.SENDING
+                claimed.to_send.append(_Outgoing.of(message, interrupted=interrupted))
+                continue
+            claimed.statuses[message.id] = message.status
+    return claimed
+
+
+def _attempt(channels: Channels, outgoing: _Outgoing, now: datetime) -> _Attempt:
+    """At the provider, on a sending thread: no transaction is open meanwhile (on SQLite it
+    would hold the write lock, on PostgreSQL a connection)."""
+    try:
+        # Any earlier attempt may have reached the provider (a crash, or a timeout after
+        # the provider accepted): ask before sending an SMS again.
+        if outgoing.attempt_count > 1 and outgoing.channel is Channel.SMS:
+            provider_id = channels.sms.find_sent(
+                to=outgoing.recipient, reference=outgoing.idempotency_key
+            )
+            if provider_id is not None:
+                return _Attempt(provider_id, "found at the provider: not sent again")
+        provider_id = _deliver(channels, outgoing, now)
+    except DeliveryError as error:
+        return _Attempt(error=error)
+    except Exception:
+        # A defect of ours: the message stays `sending` until its lease ends, then is looked
+        # up and retried like an interrupted one; the other sends go on.
+        logger.exception("outbox: sending %s failed", outgoing.id)
+        return _Attempt(crashed=True)
+    return _Attempt(
+        provider_id, "sent again after an interruption" if outgoing.interrupted else None
+    )
+
+
+def _record(
+    factory: sessionmaker[Session],
+    results: list[tuple[_Outgoing, _Attempt]],
+    now: datetime,
+    report: DispatchReport,
+) -> dict[uuid.UUID, OutboxStatus]:
+    """What the provider answered, for several messages in one transaction."""
+    results = [(outgoing, attempt) for outgoing, attempt in results if not attempt.crashed]
+    if not results:
+        return {}
+    statuses: dict[uuid.UUID, OutboxStatus] = {}
+    with factory.begin() as session:
+        ids = [outgoing.id for outgoing, _attempt in results]
+        messages = session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(ids))).all()
+        by_id = {message.id: message for message in messages}
+        for outgoing, attempt in results:
+            message = by_id[outgoing.id]
+            error = attempt.error
+            if error is None:
+                message.status = OutboxStatus.SENT
+                message.sent_at = now
+                message.next_attempt_at = None
+                message.provider_message_id = attempt.provider_id
+                message.last_error = None
+                erase_content(message, now)
+                _history(session, message, OutboxStatus.SENT, now, detail=attempt.detail)
+                report.sent.append(message.id)
+            else:
+                _record_failure(session, message, error, now, report)
+            statuses[message.id] = message.status
+    return statuses
+
+
+def _record_failure(
+    session: Session,
+    message: OutboxMessage,
+    error: DeliveryError,
+    now: datetime,
+    report: DispatchReport,
+) -> None:
+    message.last_error = str(error)[:500]
+    if error.permanent or message.attempt_count >= MAX_ATTEMPTS:
+        message.status = OutboxStatus.FAILED
+        message.next_attempt_at = None
+        if error.permanent and error.flags_recipient:
+            _flag_unreachable(session, message, now)
+        erase_content(message, now)
+        report.failed.append(message.id)
+    else:
+        # A rate limit (429), a timeout, a 5xx: this message waits its backoff; the
+        # others of the batch go on.
+        message.status = OutboxStatus.QUEUED
+        message.next_attempt_at = now + retry_delay(message.attempt_count)
+        report.retried.append(message.id)
+    _history(session, message, message.status, now, detail=message.last_error)
+    logger.info("outbox %s %s: %s", message.id, message.status.value, message.last_error)
+    if error.alerts_operator:
+        # For the operator: our settings are refused, every message will be. The error
+        # names a code, never a recipient.
+        logger.error("operator alert: %s", message.last_error)
+
+
 def send_one(
     session_factory: sessionmaker[Session],
     message_id: uuid.UUID,
@@ -365,76 +572,20 @@ def send_one(
     report: DispatchReport | None = None,
     quiet: QuietHours | None = None,
 ) -> OutboxStatus | None:
-    """Claim, send and record one message. Returns its new status, or None if another
-    worker holds it or it is not due."""
+    """Claim, send and record one message, on the caller's thread. Returns its new status,
+    or None if another worker holds it or it is not due."""
     now = now or utcnow()
     report = report if report is not None else DispatchReport()
-    with session_factory.begin() as session:
-        claimed_from = _claim(session, message_id, now)
-    if claimed_from is None:
+    claimed = _claim_batch(
+        session_factory, now, limit=1, quiet=quiet, report=report, message_id=message_id
+    )
+    if claimed.count == 0:
         return None
-    with session_factory() as session:
-        message = session.get_one(OutboxMessage, message_id)
-        if message.expires_at is not None and now >= message.expires_at:
-            # Too late to be useful (a reminder once the appointment has started).
-            _cancel_expired(session, message, now, "expired")
-            session.commit()
-            return message.status
-        if message.respects_quiet_hours:
-            # Checked again at the moment of sending: a retry, a backlog after downtime or
-            # a late dispatcher never sends at night or on Sunday.
-            quiet = quiet or quiet_hours.load(session)
-            if quiet.is_quiet(now):
-                _hold_for_quiet_hours(session, message, now, quiet)
-                session.commit()
-                return message.status
-        # No transaction stays open while the provider answers (seconds, or its timeout):
-        # on SQLite it would hold the database's write lock, on PostgreSQL a connection.
-        session.commit()
-        try:
-            provider_id = None
-            interrupted = claimed_from is OutboxStatus.SENDING
-            # Any earlier attempt may have reached the provider (a crash, or a timeout after
-            # the provider accepted): ask before sending an SMS again.
-            if message.attempt_count > 1 and message.channel is Channel.SMS:
-                provider_id = channels.sms.find_sent(
-                    to=message.recipient, reference=message.idempotency_key
-                )
-            if provider_id is None:
-                provider_id = _deliver(channels, message, now)
-                detail = "sent again after an interruption" if interrupted else None
-            else:
-                detail = "found at the provider: not sent again"
-        except DeliveryError as error:
-            message.last_error = str(error)[:500]
-            if error.permanent or message.attempt_count >= MAX_ATTEMPTS:
-                message.status = OutboxStatus.FAILED
-                message.next_attempt_at = None
-                if error.permanent and error.flags_recipient:
-                    _flag_unreachable(session, message, now)
-                erase_content(message, now)
-                report.failed.append(message.id)
-            else:
-                message.status = OutboxStatus.QUEUED
-                message.next_attempt_at = now + retry_delay(message.attempt_count)
-                report.retried.append(message.id)
-            _history(session, message, message.status, now, detail=message.last_error)
-            logger.info("outbox %s %s: %s", message.id, message.status.value, message.last_error)
-            if error.alerts_operator:
-                # For the operator: our settings are refused, every message will be. The
-                # error names a code, never a recipient.
-                logger.error("operator alert: %s", message.last_error)
-        else:
-            message.status = OutboxStatus.SENT
-            message.sent_at = now
-            message.next_attempt_at = None
-            message.provider_message_id = provider_id
-            message.last_error = None
-            erase_content(message, now)
-            _history(session, message, OutboxStatus.SENT, now, detail=detail)
-            report.sent.append(message.id)
-        session.commit()
-        return message.status
+    for outgoing in claimed.to_send:
+        attempt = _attempt(channels, outgoing, now)
+        claimed.statuses.update(_record(session_factory, [(outgoing, attempt)], now, report))
+    # A defect while sending left it `sending` (its lease then runs out).
+    return claimed.statuses.get(message_id, OutboxStatus.SENDING)
 
 
 def dispatch_due(
@@ -444,14 +595,43 @@ def dispatch_due(
     now: datetime | None = None,
     limit: int = 100,
 ) -> DispatchReport:
+    """Up to `limit` due messages, `channels.send_concurrency` at the provider at once.
+
+    Claims go a window ahead of the sends (twice the concurrency, in one transaction), so
+    that a message waits its turn seconds, never its lease, and a crash leaves only that
+    window to look up; results are recorded a few at a time in one transaction. With a
+    concurrency of 1, one message after the other, as the provider answers."""
     now = now or utcnow()
     report = DispatchReport()
-    with session_factory() as session:
-        quiet = quiet_hours.load(session)
-        ids = due_message_ids(session, now, limit, quiet)
-        session.commit()
-    for message_id in ids:
-        send_one(session_factory, message_id, channels, now=now, report=report, quiet=quiet)
+    concurrency = max(1, channels.send_concurrency)
+    window = 2 * concurrency
+    quiet: QuietHours | None = None
+    exhausted = False
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="outbox-dispatch") as pool:
+        in_flight: dict[Future[_Attempt], _Outgoing] = {}
+        answered: list[tuple[_Outgoing, _Attempt]] = []
+        while True:
+            wanted = min(window - len(in_flight), limit - report.claimed)
+            if not exhausted and len(in_flight) <= concurrency and wanted > 0:
+                claimed = _claim_batch(
+                    session_factory, now, limit=wanted, quiet=quiet, report=report
+                )
+                quiet = claimed.quiet
+                report.claimed += claimed.count
+                # Fewer than asked: the rest is held by another dispatcher, or not due.
+                exhausted = claimed.count < wanted
+                for outgoing in claimed.to_send:
+                    in_flight[pool.submit(_attempt, channels, outgoing, now)] = outgoing
+                if not in_flight and not exhausted:
+                    continue  # all of it expired or held for quiet hours: claim on
+            if not in_flight:
+                break
+            done, _waiting = wait(in_flight, return_when=FIRST_COMPLETED)
+            answered += [(in_flight.pop(future), future.result()) for future in done]
+            if len(answered) >= concurrency or not in_flight:
+                _record(session_factory, answered, now, report)
+                answered = []
+        _record(session_factory, answered, now, report)
     return report
 
 
@@ -470,7 +650,7 @@ class OutboxWorker:
         session_factory: sessionmaker[Session],
         channels: Channels,
         *,
-        concurrency: int = SEND_CONCURRENCY,
+        concurrency: int = WORKER_THREADS,
         max_pending: int = MAX_PENDING_SENDS,
     ) -> None:
         self.session_factory = session_factory

@@ -88,6 +88,9 @@ class Channels:
     # emails): empty in tests that build channels by hand, then no such link is added.
     base_url: str = ""
     secret_key: str = ""
+    # Messages a dispatcher pass has at the provider at once (Settings.send_concurrency;
+    # channels built by hand send one at a time).
+    send_concurrency: int = 1
 
 
 def provider_names(settings: Settings) -> dict[str, str]:
@@ -114,5 +117,9 @@ def build_channels(settings: Settings) -> Channels:
         domain=urlsplit(settings.base_url).hostname or "localhost",
     )
     return Channels(
-        sms=sms, email=email, base_url=settings.base_url, secret_key=settings.secret_key
+        sms=sms,
+        email=email,
+        base_url=settings.base_url,
+        secret_key=settings.secret_key,
+        send_concurrency=settings.send_concurrency,
     )
