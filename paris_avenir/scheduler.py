@@ -30,8 +30,11 @@ def dispatch_outbox(session_factory: sessionmaker[Session], channels: Channels) 
 def outreach_cycle(session_factory: sessionmaker[Session], settings: Settings) -> None:
     from paris_avenir.outreach.engine import run_cycle
 
-    with session_factory.begin() as session:
+    # Not one transaction: the cycle commits batch by batch, so that sign-ins never wait for
+    # the whole cycle (and a crash keeps the batches done).
+    with session_factory() as session:
         report = run_cycle(session, base_url=settings.base_url, secret_key=settings.secret_key)
+        session.commit()
     if report.contacts or report.tasks or report.escalations:
         logger.info(
             "outreach: %d contacts, %d tasks opened, %d tasks moved to a supervisor",

@@ -117,7 +117,7 @@ def test_the_unique_attempt_key_stops_a_repeat_the_cap_would_let_through(
     the last guard is the (youth, reason, step, period) key of the attempt."""
     youth = quiet_youth(session, referent, days=31)
     cycle(session)
-    monkeypatch.setattr(engine, "_recently_contacted", lambda now, policy: false())
+    monkeypatch.setattr(engine, "_recently_contacted", lambda *_args: false())
     cycle(session, NOW + timedelta(hours=1))
     cycle(session, NOW + timedelta(hours=2))
     assert attempts(session, youth) == [(OutreachReason.INACTIVITY, 1, Channel.SMS)]
