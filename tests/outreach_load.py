@@ -120,7 +120,9 @@ class SignIns:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             lines = self.sms_file.read_text().splitlines() if self.sms_file.exists() else []
-            texts = [sms["text"] for sms in map(json.loads, lines) if sms["to"] == phone]
+            # The last line may be half written: only whole lines are read.
+            whole = [json.loads(line) for line in lines if line.endswith("}")]
+            texts = [sms["text"] for sms in whole if sms["to"] == phone]
             codes = [found.group(1) for text in texts if (found := re.search(r"\b(\d{6})\b", text))]
             if len(codes) > seen:
                 return codes[-1]
