@@ -7,18 +7,27 @@ rolls back otherwise; service functions only flush.
 from __future__ import annotations
 
 import enum
+import functools
+import threading
 import uuid
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 from fastapi import Depends, HTTPException, Request
-from sqlalchemy import DateTime, Engine, MetaData, create_engine, event, func
+from sqlalchemy import DateTime, Engine, Integer, MetaData, String, create_engine, event, func
 from sqlalchemy import Enum as SAEnum
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.pool import QueuePool
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.expression import FunctionElement
 from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
@@ -79,6 +88,61 @@ class RecordMixin:
 SQLITE_BUSY_TIMEOUT_MS = 20_000
 
 
+class WriterQueue:
+    """The write lock of one SQLite database in this process, handed over first come, first
+    served: a transaction that writes waits for the one before it, not for luck.
+
+    SQLite's own busy handler polls, sleeping up to 100 ms between tries: a waiting sign-in
+    misses the moment a batch of the outreach cycle commits, and the cycle, which begins
+    its next batch at once, takes the lock again, batch after batch. Here the holder hands
+    the lock to the longest waiter when it commits. Other processes (the CLI) still meet the
+    busy timeout."""
+
+    def __init__(self) -> None:
+        self._mutex = threading.Lock()
+        self._held = False
+        self._waiters: deque[threading.Lock] = deque()
+
+    def acquire(self, timeout: float) -> bool:
+        with self._mutex:
+            if not self._held:
+                self._held = True
+                return True
+            waiter = threading.Lock()
+            waiter.acquire()
+            self._waiters.append(waiter)
+        if waiter.acquire(timeout=timeout):
+            return True
+        with self._mutex:
+            if waiter in self._waiters:
+                self._waiters.remove(waiter)
+                return False
+        return True  # handed over just as the wait ran out
+
+    def release(self) -> None:
+        with self._mutex:
+            if self._waiters:
+                self._waiters.popleft().release()  # still held: it changes hands
+            else:
+                self._held = False
+
+
+# kit.dates.PARIS (kit builds on db: the zone is named again here, not imported).
+_PARIS = ZoneInfo("Europe/Paris")
+
+
+@functools.lru_cache(maxsize=65_536)
+def _paris_date_of_hour(utc_hour: str) -> str:
+    instant = datetime.strptime(utc_hour, "%Y-%m-%d %H").replace(tzinfo=UTC)
+    return instant.astimezone(_PARIS).date().isoformat()
+
+
+def _sqlite_paris_date(stored: str | None) -> str | None:
+    """paris_date() for SQLite, which stores UTCDateTime as 'YYYY-MM-DD HH:MM:SS.ffffff':
+    Paris changes its offset on the hour, so the UTC hour decides the day (and is cached)."""
+    return None if stored is None else _paris_date_of_hour(stored[:13])
+
+
 def _configure_sqlite(engine: Engine) -> None:
     """Give SQLite real transactions, foreign keys and concurrent readers.
 
@@ -86,18 +150,22 @@ def _configure_sqlite(engine: Engine) -> None:
     documented recipe hands transaction control back to SQLAlchemy.
 
     Every transaction begins IMMEDIATE: it takes the write lock at once, so a second writer
-    waits on the busy timeout for its turn. A deferred transaction that reads, then writes
-    after another one has committed cannot wait (its snapshot is stale): it fails at once
-    with "database is locked", the failure parallel sign-ins would meet. Requests and
-    workers cannot tell in advance whether they will write (a page view writes its audit
-    entry), so all of them take their turn. Work known to only read asks for a deferred
-    transaction with the connection option `sqlite_deferred=True`: with WAL it never waits,
-    and reads the last committed state.
+    waits its turn (WriterQueue in this process, the busy timeout across processes). A
+    deferred transaction that reads, then writes after another one has committed cannot
+    wait (its snapshot is stale): it fails at once with "database is locked", the failure
+    parallel sign-ins would meet. Requests and workers cannot tell in advance whether they
+    will write (a page view writes its audit entry), so all of them take their turn. Work
+    known to only read asks for a deferred transaction with the connection option
+    `sqlite_deferred=True`: with WAL it never waits, and reads the last committed state.
     """
+    writers = WriterQueue()
+    holders: set[int] = set()  # the DBAPI connections whose transaction holds the lock
+    dialect = engine.dialect
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
+        dbapi_connection.create_function("paris_date", 1, _sqlite_paris_date, deterministic=True)
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         # Writers queue for the lock: 30 staff sign-ins at once (each verifies an argon2
@@ -113,8 +181,99 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        deferred = connection.get_execution_options().get("sqlite_deferred", False)
-        connection.exec_driver_sql("BEGIN" if deferred else "BEGIN IMMEDIATE")
+        if connection.get_execution_options().get("sqlite_deferred", False):
+            connection.exec_driver_sql("BEGIN")
+            return
+        if not writers.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000):
+            raise OperationalError("BEGIN IMMEDIATE", None, Exception("database is locked"))
+        holders.add(id(connection.connection.dbapi_connection))
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            _release_writer(connection.connection)
+            raise
+
+    def _release_writer(proxied: Any) -> None:
+        # A pooled connection, or the bare DBAPI one SQLAlchemy passes on first connect.
+        raw = getattr(proxied, "dbapi_connection", proxied)
+        if id(raw) in holders:
+            holders.discard(id(raw))
+            writers.release()
+
+    def _then_release(end: Callable[[Any], None]) -> Callable[[Any], None]:
+        # The lock goes with the transaction's end (commit, rollback, or the pool's reset
+        # of a connection given back mid-transaction); SQLAlchemy's commit and rollback
+        # events fire before it, so the dialect's own calls are wrapped.
+        def ended(proxied: Any) -> None:
+            try:
+                end(proxied)
+            finally:
+                _release_writer(proxied)
+
+        return ended
+
+    # An attribute of this engine's dialect instance only; no class is changed.
+    for name in ("do_commit", "do_rollback"):
+        setattr(dialect, name, _then_release(getattr(dialect, name)))
+
+
+class paris_date(FunctionElement[str]):
+    """The day in Paris ('YYYY-MM-DD') of a stored UTC instant, on both backends."""
+
+    type = String()
+    inherit_cache = True
+
+
+@compiles(paris_date, "postgresql")
+def _paris_date_postgresql(element: paris_date, compiler: SQLCompiler, **kw: Any) -> str:
+    instant = compiler.process(element.clauses, **kw)
+    return f"to_char(timezone('Europe/Paris', {instant}), 'YYYY-MM-DD')"
+
+
+@compiles(paris_date, "sqlite")
+def _paris_date_sqlite(element: paris_date, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"paris_date({compiler.process(element.clauses, **kw)})"
+
+
+class whole_days(FunctionElement[int]):
+    """Whole days from the second instant to the first, as timedelta.days counts them
+    (floored, to the microsecond), on both backends."""
+
+    type = Integer()
+    inherit_cache = True
+
+
+@compiles(whole_days, "postgresql")
+def _whole_days_postgresql(element: whole_days, compiler: SQLCompiler, **kw: Any) -> str:
+    later, earlier = (compiler.process(clause, **kw) for clause in element.clauses)
+    return f"CAST(floor(extract(epoch FROM ({later}) - ({earlier})) / 86400) AS INTEGER)"
+
+
+@compiles(whole_days, "sqlite")
+def _whole_days_sqlite(element: whole_days, compiler: SQLCompiler, **kw: Any) -> str:
+    # Integer microseconds: seconds from strftime, the stored fraction from the text.
+    later, earlier = (compiler.process(clause, **kw) for clause in element.clauses)
+
+    def micros(value: str) -> str:
+        return (
+            f"(CAST(strftime('%s', {value}) AS INTEGER) * 1000000 "
+            f"+ CAST(substr({value}, 21, 6) AS INTEGER))"
+        )
+
+    difference = f"({micros(later)} - {micros(earlier)})"
+    # SQLite's integer division truncates: floor for a negative difference too.
+    return (
+        f"(CASE WHEN {difference} >= 0 THEN {difference} / 86400000000 "
+        f"ELSE -((-{difference} + 86399999999) / 86400000000) END)"
+    )
+
+
+def insert_ignoring_conflicts(session: Session, entity: Any) -> Any:
+    """INSERT … ON CONFLICT DO NOTHING for the session's backend: add RETURNING to learn
+    which rows went in (a unique key already taken leaves its row out)."""
+    dialect = session.get_bind().dialect.name
+    statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(entity)
+    return statement.on_conflict_do_nothing()
 
 
 def normalise_database_url(url: str) -> str:

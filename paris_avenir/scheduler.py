@@ -41,9 +41,12 @@ def dispatch_outbox(session_factory: sessionmaker[Session], channels: Channels) 
 def outreach_cycle(session_factory: sessionmaker[Session], settings: Settings) -> None:
     from paris_avenir.outreach.engine import run_cycle
 
+    # Not one transaction: the cycle commits batch by batch, so that sign-ins never wait for
+    # the whole cycle (and a crash keeps the batches done).
     started = time.perf_counter()
-    with session_factory.begin() as session:
+    with session_factory() as session:
         report = run_cycle(session, base_url=settings.base_url, secret_key=settings.secret_key)
+        session.commit()
     if not report.skipped_locked:
         _record_cycle(session_factory, time.perf_counter() - started, report)
     if report.contacts or report.tasks or report.escalations:

@@ -39,8 +39,8 @@ from paris_avenir.messaging.channels.email_smtp import SmtpEmailSender
 from paris_avenir.messaging.channels.sms_file import FileSmsSender
 from paris_avenir.messaging.models import OutboxMessage, OutboxStatus
 from paris_avenir.outreach import engine
+from paris_avenir.outreach import notices as outreach_notices
 from paris_avenir.outreach.models import OutreachReason
-from paris_avenir.outreach.policy import load as load_policy
 from paris_avenir.staff import tasks
 from paris_avenir.staff.models import StaffRole, TaskKind
 from paris_avenir.youths.activity import Activity, record_activity
@@ -257,17 +257,9 @@ def _outreach(reason: OutreachReason) -> Callable[[Session], None]:
             channel=Channel.EMAIL,
             at=NOW,
         )
-        cycle = engine._Cycle(
-            session=session,
-            now=NOW,
-            policy=load_policy(session),
-            base_url=BASE_URL,
-            secret_key=SECRET,
-            dry_run=False,
-            report=engine.CycleReport(),
-        )
         link = f"{BASE_URL}/point/abc" if reason is OutreachReason.CHECK_IN else None
-        assert engine._send(cycle, youth, attempt, link=link) is not None
+        notice = outreach_notices.for_attempt(youth, attempt, base_url=BASE_URL, link=link)
+        assert notifications.notify(session, youth, notice, now=NOW) is not None
 
     return queue
 

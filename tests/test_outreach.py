@@ -8,6 +8,7 @@ import subprocess
 import sys
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -16,6 +17,7 @@ from sqlalchemy import false, select
 from sqlalchemy.orm import Session
 
 from paris_avenir.kit.quiet_hours import DEFAULT as QUIET_HOURS
+from paris_avenir.messaging import notifications
 from paris_avenir.messaging.models import OutboxMessage
 from paris_avenir.outreach import checkin, engine
 from paris_avenir.outreach.models import (
@@ -117,7 +119,7 @@ def test_the_unique_attempt_key_stops_a_repeat_the_cap_would_let_through(
     the last guard is the (youth, reason, step, period) key of the attempt."""
     youth = quiet_youth(session, referent, days=31)
     cycle(session)
-    monkeypatch.setattr(engine, "_recently_contacted", lambda now, policy: false())
+    monkeypatch.setattr(engine, "_recently_contacted", lambda *_args: false())
     cycle(session, NOW + timedelta(hours=1))
     cycle(session, NOW + timedelta(hours=2))
     assert attempts(session, youth) == [(OutreachReason.INACTIVITY, 1, Channel.SMS)]
@@ -333,3 +335,32 @@ def test_the_other_triggers_each_speak_once(session: Session, referent: StaffUse
         nearly_25.id: [OutreachReason.BIRTHDAY_25],
         renewing.id: [OutreachReason.ALLOCATION_RENEWAL],
     }
+
+
+def test_a_cycle_stopped_midway_keeps_its_finished_batches_and_the_next_carries_on(
+    session: Session, referent: StaffUser, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    youths = [quiet_youth(session, referent, days=31) for _ in range(5)]
+    monkeypatch.setattr(engine, "BATCH_SIZE", 2)
+    queue = notifications.notify_many
+    calls = []
+
+    def crash_on_the_second_batch(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("the scheduler's process stops")
+        return queue(*args, **kwargs)
+
+    monkeypatch.setattr(notifications, "notify_many", crash_on_the_second_batch)
+    with pytest.raises(RuntimeError):
+        cycle(session)
+    session.rollback()
+    assert sum(len(attempts(session, youth)) for youth in youths) == 2  # the first batch
+    monkeypatch.setattr(notifications, "notify_many", queue)
+    report = cycle(session, NOW + timedelta(minutes=30))
+    assert len(report.contacts) == 3
+    assert all(
+        attempts(session, youth) == [(OutreachReason.INACTIVITY, 1, Channel.SMS)]
+        for youth in youths
+    )
+    assert len(session.scalars(select(OutboxMessage)).all()) == 5

@@ -67,7 +67,11 @@ def override(session: Session, key: str, language: str) -> str | None:
 
 def render_sms(session: Session, key: str, language: str, default: str, **values: str) -> str:
     """The admin's text for this language if there is one, else the built-in `default`."""
-    custom = override(session, key, language)
+    return fill(override(session, key, language), default, **values)
+
+
+def fill(custom: str | None, default: str, **values: str) -> str:
+    """The admin's text `custom` (from override()) filled in, else the built-in `default`."""
     return custom.format_map(values) if custom else default
 
 

@@ -10,9 +10,11 @@ phone or address (`notify_previous_contact`) are security messages with their ow
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import uuid
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any, Protocol
 
 from babel.support import LazyProxy
 from sqlalchemy.orm import Session
@@ -94,7 +96,29 @@ def render(notice: Notice, language: str) -> Words:
         )
 
 
-def reachable_channel(youth: Youth, wanted: Channel | None = None) -> Channel | None:
+class Addressee(Protocol):
+    """What a message needs to know of its youth: a Youth, or a light row of its columns
+    (the outreach cycle loads no more)."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def language(self) -> str: ...
+    @property
+    def preferred_channel(self) -> Channel: ...
+    @property
+    def phone(self) -> str | None: ...
+    @property
+    def phone_unreachable_at(self) -> datetime | None: ...
+    @property
+    def email(self) -> str | None: ...
+    @property
+    def email_unreachable_at(self) -> datetime | None: ...
+    @property
+    def outreach_email_opted_out_at(self) -> datetime | None: ...
+
+
+def reachable_channel(youth: Addressee, wanted: Channel | None = None) -> Channel | None:
     """The wanted channel (by default the youth's preferred one) if it can work, otherwise
     the other one; None when neither can."""
     wanted = wanted or youth.preferred_channel
@@ -108,7 +132,7 @@ def reachable_channel(youth: Youth, wanted: Channel | None = None) -> Channel | 
     return other if usable[other] else None
 
 
-def _channel(youth: Youth, notice: Notice) -> Channel | None:
+def _channel(youth: Addressee, notice: Notice) -> Channel | None:
     channel = notice.channel or reachable_channel(youth)
     if (
         channel is Channel.EMAIL
@@ -123,7 +147,7 @@ def _channel(youth: Youth, notice: Notice) -> Channel | None:
 
 def notify(
     session: Session,
-    youth: Youth,
+    youth: Addressee,
     notice: Notice,
     *,
     now: datetime,
@@ -134,6 +158,54 @@ def notify(
     outside the admin's quiet hours unless `exact_time` or `confirmation`. An outreach
     email to a youth who unsubscribed from them goes as an SMS if one can, else not at all.
     `quiet` saves a query when the caller already has the window."""
+    message = _message(
+        youth,
+        notice,
+        now=now,
+        quiet=lambda: quiet or quiet_hours.load(session),
+        admin_text=lambda template, language: message_templates.override(
+            session, template, language
+        ),
+    )
+    return None if message is None else outbox.enqueue(session, **message)
+
+
+def notify_many(
+    session: Session,
+    notices: Sequence[tuple[Addressee, Notice]],
+    *,
+    now: datetime,
+    quiet: QuietHours,
+) -> list[uuid.UUID | None]:
+    """notify() for a batch: the admin's texts read once per template and language, the
+    messages queued in one INSERT. The outbox message of each notice (None when neither
+    channel can work), in order."""
+    admin_texts: dict[tuple[str, str], str | None] = {}
+
+    def admin_text(template: str, language: str) -> str | None:
+        if (template, language) not in admin_texts:
+            admin_texts[template, language] = message_templates.override(
+                session, template, language
+            )
+        return admin_texts[template, language]
+
+    messages = [
+        _message(youth, notice, now=now, quiet=lambda: quiet, admin_text=admin_text)
+        for youth, notice in notices
+    ]
+    queued = outbox.enqueue_many(session, [message for message in messages if message])
+    return [queued.get(message["idempotency_key"]) if message else None for message in messages]
+
+
+def _message(
+    youth: Addressee,
+    notice: Notice,
+    *,
+    now: datetime,
+    quiet: Callable[[], QuietHours],
+    admin_text: Callable[[str, str], str | None],
+) -> dict[str, Any] | None:
+    """What notify() queues (outbox.enqueue's arguments), or None when no channel works."""
     channel = _channel(youth, notice)
     if channel is None:
         return None
@@ -141,8 +213,8 @@ def notify(
     if channel is Channel.SMS:
         recipient, subject, body, attachment = youth.phone, None, words.sms, None
         if notice.template in message_templates.SPECS:  # the admin may have rewritten it
-            body = message_templates.render_sms(
-                session, notice.template, youth.language, body, **words.sms_values
+            body = message_templates.fill(
+                admin_text(notice.template, youth.language), body, **words.sms_values
             )
     else:
         recipient, subject, body = youth.email, words.subject, words.text
@@ -150,24 +222,22 @@ def notify(
             attachment = notice.attachment() if notice.attachment else None
     assert recipient is not None
     wanted = max(filter(None, (now, notice.not_before)))
-    quiet = quiet or quiet_hours.load(session)
     immediate = notice.exact_time or notice.confirmation
-    return outbox.enqueue(
-        session,
-        channel=channel,
-        recipient=recipient,
-        template=notice.template,
-        subject=subject,
-        body_text=body,
-        idempotency_key=notice.key,
-        youth_id=youth.id,
-        language=youth.language,
-        now=now,
-        not_before=wanted if immediate else quiet.next_sending_time(wanted),
-        expires_at=notice.expires_at,
-        attachment=attachment,
-        respects_quiet_hours=not notice.confirmation,
-    )
+    return {
+        "channel": channel,
+        "recipient": recipient,
+        "template": notice.template,
+        "subject": subject,
+        "body_text": body,
+        "idempotency_key": notice.key,
+        "youth_id": youth.id,
+        "language": youth.language,
+        "now": now,
+        "not_before": wanted if immediate else quiet().next_sending_time(wanted),
+        "expires_at": notice.expires_at,
+        "attachment": attachment,
+        "respects_quiet_hours": not notice.confirmation,
+    }
 
 
 def notify_previous_contact(

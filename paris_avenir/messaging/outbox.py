@@ -27,16 +27,17 @@ import asyncio
 import logging
 import threading
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import ColumnElement, func, or_, select, update
+from sqlalchemy import ColumnElement, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from paris_avenir.db import utcnow
+from paris_avenir.db import insert_ignoring_conflicts, utcnow
 from paris_avenir.kit import quiet_hours
 from paris_avenir.kit.quiet_hours import QuietHours
 from paris_avenir.messaging import texts, unsubscribe
@@ -781,3 +782,75 @@ def counts_by_channel(session: Session) -> dict[Channel, ChannelCounts]:
         for channel, waiting_count, sent, failed in rows
     }
     return {channel: found.get(channel, ChannelCounts()) for channel in Channel}
+
+
+def enqueue_many(session: Session, messages: Sequence[Mapping[str, Any]]) -> dict[str, uuid.UUID]:
+    """enqueue() for a batch (each item holds enqueue's arguments), in two INSERTs: the
+    messages, then their "queued" history. A key queued already keeps its message, which is
+    looked up. The message of every key, by key."""
+    if not messages:
+        return {}
+    rows = []
+    for message in messages:
+        now = message.get("now") or utcnow()
+        not_before = message.get("not_before")
+        filename, content_type, attachment = message.get("attachment") or (None, None, None)
+        channel = message["channel"]
+        rows.append(
+            {
+                "id": uuid.uuid4(),
+                "idempotency_key": message["idempotency_key"],
+                "channel": channel,
+                "recipient": message["recipient"],
+                "template": message["template"],
+                "subject": message.get("subject"),
+                "body_text": (
+                    fit_gsm7(message["body_text"])
+                    if channel is Channel.SMS
+                    else message["body_text"]
+                ),
+                "body_html": message.get("body_html"),
+                "youth_id": message.get("youth_id"),
+                "staff_id": message.get("staff_id"),
+                "language": message.get("language", "fr"),
+                "is_urgent": message.get("urgent", False),
+                "respects_quiet_hours": message.get("respects_quiet_hours", True),
+                "status": OutboxStatus.QUEUED,
+                "next_attempt_at": max(now, not_before) if not_before else now,
+                "expires_at": message.get("expires_at"),
+                "attachment_filename": filename,
+                "attachment_content_type": content_type,
+                "attachment_body": attachment,
+                "created_at": now,
+                "modified_at": now,
+            }
+        )
+    inserted = set(
+        session.scalars(
+            insert_ignoring_conflicts(session, OutboxMessage).returning(OutboxMessage.id), rows
+        )
+    )
+    if inserted:
+        session.execute(
+            insert(OutboxStatusEvent),
+            [
+                {
+                    "outbox_message_id": row["id"],
+                    "status": OutboxStatus.QUEUED,
+                    "occurred_at": row["created_at"],
+                }
+                for row in rows
+                if row["id"] in inserted
+            ],
+        )
+    queued = {row["idempotency_key"]: row["id"] for row in rows if row["id"] in inserted}
+    taken = [row["idempotency_key"] for row in rows if row["id"] not in inserted]
+    if taken:
+        queued |= dict(
+            session.execute(
+                select(OutboxMessage.idempotency_key, OutboxMessage.id).where(
+                    OutboxMessage.idempotency_key.in_(taken)
+                )
+            ).tuples()
+        )
+    return queued

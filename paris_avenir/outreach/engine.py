@@ -2,31 +2,51 @@
 over to a person when a message cannot do it.
 
 Selection is set-based: SQL returns only the youths something is due for (quiet long enough,
-not opted out, not paused, under 25, no deletion asked), so the cycle never loops over every
-youth in Python. A unique key (youth, reason, step, period) makes every contact happen once,
-even when a job is retried or two schedulers run; on PostgreSQL a cycle also holds an
-advisory lock.
+not opted out, not paused, under 25, no deletion asked, within the frequency cap, the step
+and period due not made yet), as light rows of the columns a message needs, so the cycle
+never loops over every youth in Python nor builds (and decrypts) Youth objects. A unique key
+(youth, reason, step, period) makes every contact happen once, even when a job is retried or
+two schedulers run; on PostgreSQL a cycle also holds an advisory lock.
+
+A real cycle writes in batches of BATCH_SIZE contacts, one transaction each (one INSERT …
+ON CONFLICT DO NOTHING for the claims, one for the messages, one for the tasks): sign-ins
+never wait for more than a batch, and a cycle stopped midway leaves its finished batches
+done; the next one carries on from there (what is made is excluded by the selection).
 
 A dry run and a real run take the same decisions: what is already done and who is within
-the frequency cap are read once at the start, and every decision of the cycle updates them
-in memory, in both modes. Only the writing differs.
+the frequency cap are read from the database, and every message decided in the cycle adds
+its youth to the cap in memory, in both modes. Only the writing differs.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from typing import Any
 
-from sqlalchemy import ColumnElement, exists, func, or_, select, text, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import (
+    ColumnElement,
+    String,
+    bindparam,
+    case,
+    cast,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.orm import Session, aliased
 
-from paris_avenir.db import utcnow
+from paris_avenir.db import UTCDateTime, insert_ignoring_conflicts, paris_date, utcnow, whole_days
 from paris_avenir.kit.dates import PARIS, add_months, birthday, paris_day
 from paris_avenir.kit.quiet_hours import QuietHours
 from paris_avenir.messaging import notifications
-from paris_avenir.messaging.models import OutboxMessage
 from paris_avenir.outreach import checkin, labels, notices
 from paris_avenir.outreach.models import (
     OutreachAttempt,
@@ -44,6 +64,9 @@ from paris_avenir.youths.models import Channel, Youth
 
 ADVISORY_LOCK_KEY = 7_414_2026  # any constant shared by every scheduler of this database
 STEP_SMS, STEP_EMAIL, STEP_CALL = 1, 2, 3
+# Contacts written per transaction: a sign-in waits for at most one batch (SQLite), and a
+# batch's INSERTs stay small.
+BATCH_SIZE = 500
 # Hand-over to a person: an interview due this soon without a booking (the youth was invited
 # 30 days before). A request is handed over once the instruction queue calls it late
 # (aid_requests.instruction.OVERDUE_DAYS).
@@ -80,6 +103,55 @@ class CycleReport:
     skipped_locked: bool = False
 
 
+# What a contact needs of a youth (never the encrypted columns): a light row, not a Youth.
+_YOUTH_COLUMNS = (
+    Youth.id,
+    Youth.ase_ref,
+    Youth.first_name,
+    Youth.language,
+    Youth.preferred_channel,
+    Youth.phone,
+    Youth.phone_unreachable_at,
+    Youth.email,
+    Youth.email_unreachable_at,
+    Youth.outreach_email_opted_out_at,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Addressee:
+    """A youth as the cycle knows them (notifications.Addressee)."""
+
+    id: uuid.UUID
+    ase_ref: str
+    first_name: str
+    language: str
+    preferred_channel: Channel
+    phone: str | None
+    phone_unreachable_at: datetime | None
+    email: str | None
+    email_unreachable_at: datetime | None
+    outreach_email_opted_out_at: datetime | None
+
+
+def _addressee(row: Sequence[Any]) -> Addressee:
+    return Addressee(*row[: len(_YOUTH_COLUMNS)])
+
+
+@dataclass(frozen=True, slots=True)
+class _Planned:
+    """A contact decided, to write with its batch: a message, or a task for a person."""
+
+    youth: Addressee
+    reason: OutreachReason
+    step: int
+    period_key: str
+    channel: Channel | None
+    task: TaskKind | None = None  # instead of a message: the call step, or nothing works
+    detail: TaskDetail | None = None
+    id: uuid.UUID = field(default_factory=uuid.uuid4)  # the attempt's, once written
+
+
 @dataclass
 class _Cycle:
     """What one pass knows and decides, the same in a dry run and a real one."""
@@ -91,8 +163,10 @@ class _Cycle:
     secret_key: str
     dry_run: bool
     report: CycleReport
-    # Within the frequency cap: read at the start, then every message decided adds to it.
+    # Messages decided in this cycle: the frequency cap of the rest of the pass (the
+    # database holds the cap of earlier cycles, and of this one's batches once written).
     capped: set[uuid.UUID] = field(default_factory=set)
+    pending: list[_Planned] = field(default_factory=list)
 
     @property
     def quiet(self) -> QuietHours:
@@ -117,199 +191,227 @@ def _eligible(now: datetime, policy: OutreachPolicy) -> list[ColumnElement[bool]
     ]
 
 
-def _recently_contacted(now: datetime, policy: OutreachPolicy) -> ColumnElement[bool]:
+def _recently_contacted(
+    youth_id: Any, now: datetime, policy: OutreachPolicy
+) -> ColumnElement[bool]:
     """The frequency cap: a message (not a call task) within the last N days, or a person
     of the team who reached the youth in that time (automation yields to people)."""
     since = now - timedelta(days=policy.frequency_cap_days)
     return or_(
         exists().where(
-            OutreachAttempt.youth_id == Youth.id,
+            OutreachAttempt.youth_id == youth_id,
             OutreachAttempt.channel.is_not(None),
             OutreachAttempt.attempted_at > since,
         ),
-        tasks.last_staff_contact_clause(Youth.id, since),
+        tasks.last_staff_contact_clause(youth_id, since),
     )
 
 
-def inactivity_candidates(session: Session, now: datetime, policy: OutreachPolicy) -> list[Youth]:
-    """Youths quiet for at least the policy's days: one query, whatever the number of youths."""
+@dataclass(frozen=True, slots=True)
+class InactivityDue:
+    """A quiet youth and the step due for them."""
+
+    youth: Addressee
+    quiet_days: int
+    step: int
+    period_key: str
+
+
+def inactivity_candidates(
+    session: Session, now: datetime, policy: OutreachPolicy
+) -> list[InactivityDue]:
+    """The quiet youths with a step due and not made yet, in one query whatever their
+    number: the day count, the step and the period are computed in SQL (SMS, then email,
+    then a call, every `repeat_every_days` again), the contacts made are left out, and so
+    are the youths within the frequency cap unless the step is the call."""
     reference = _reference_instant()
-    return list(
+    quiet_days = whole_days(literal(now, UTCDateTime()), reference)
+    elapsed = quiet_days - policy.inactivity_days
+    period = elapsed // policy.repeat_every_days
+    offset = elapsed % policy.repeat_every_days
+    step = case(
+        (offset >= policy.call_task_day - policy.sms_step_day, STEP_CALL),
+        (offset >= policy.email_step_day - policy.sms_step_day, STEP_EMAIL),
+        else_=STEP_SMS,
+    )
+    quiet = (
+        select(
+            *_YOUTH_COLUMNS,
+            quiet_days.label("quiet_days"),
+            step.label("step"),
+            (paris_date(reference) + ":" + cast(period, String)).label("period_key"),
+        )
+        .where(
+            reference <= now - timedelta(days=policy.inactivity_days),
+            *_eligible(now, policy),
+        )
+        .subquery()
+    )
+    made = exists().where(
+        OutreachAttempt.youth_id == quiet.c.id,
+        OutreachAttempt.reason == OutreachReason.INACTIVITY,
+        OutreachAttempt.step == quiet.c.step,
+        OutreachAttempt.period_key == quiet.c.period_key,
+    )
+    rows = session.execute(
+        select(quiet)
+        .where(
+            ~made,
+            or_(quiet.c.step == STEP_CALL, ~_recently_contacted(quiet.c.id, now, policy)),
+        )
+        .order_by(quiet.c.id)
+    ).all()
+    return [
+        InactivityDue(_addressee(row), int(row.quiet_days), int(row.step), str(row.period_key))
+        for row in rows
+    ]
+
+
+def _decide(cycle: _Cycle, planned: _Planned) -> None:
+    """Listed at once in a dry run; written with its batch in a real one."""
+    if planned.channel is not None:
+        cycle.capped.add(planned.youth.id)
+    if cycle.dry_run:
+        cycle.report.contacts.append(_as_contact(planned))
+        return
+    cycle.pending.append(planned)
+    if len(cycle.pending) >= BATCH_SIZE:
+        _write_pending(cycle)
+
+
+def _as_contact(planned: _Planned) -> Contact:
+    return Contact(
+        planned.youth.id,
+        planned.youth.ase_ref,
+        planned.reason,
+        planned.step,
+        planned.channel,
+        planned.period_key,
+    )
+
+
+def _write_pending(cycle: _Cycle) -> None:
+    """One batch, one transaction: the attempts claimed (a key taken by another scheduler
+    is left out, with its message or task), the messages rendered and queued, the tasks
+    opened, then commit."""
+    batch, cycle.pending = cycle.pending, []
+    if not batch:
+        return
+    session, now = cycle.session, cycle.now
+    claimed = set(
         session.scalars(
-            select(Youth)
-            .where(
-                reference <= now - timedelta(days=policy.inactivity_days),
-                *_eligible(now, policy),
-            )
-            .order_by(Youth.id)
+            insert_ignoring_conflicts(session, OutreachAttempt).returning(OutreachAttempt.id),
+            [
+                {
+                    "id": planned.id,
+                    "youth_id": planned.youth.id,
+                    "reason": planned.reason,
+                    "step": planned.step,
+                    "period_key": planned.period_key,
+                    "channel": planned.channel,
+                    "attempted_at": now,
+                }
+                for planned in batch
+            ],
         )
     )
-
-
-def _step_due(quiet_days: int, policy: OutreachPolicy) -> tuple[int, int] | None:
-    """(cycle, step) due after this many quiet days: SMS, then email, then a call, every
-    `repeat_every_days` again."""
-    if quiet_days < policy.inactivity_days:
-        return None
-    elapsed = quiet_days - policy.inactivity_days
-    cycle, offset = divmod(elapsed, policy.repeat_every_days)
-    email_offset = policy.email_step_day - policy.sms_step_day
-    call_offset = policy.call_task_day - policy.sms_step_day
-    step = (
-        STEP_CALL if offset >= call_offset else STEP_EMAIL if offset >= email_offset else STEP_SMS
+    batch = [planned for planned in batch if planned.id in claimed]
+    cycle.report.contacts.extend(_as_contact(planned) for planned in batch)
+    sends = [planned for planned in batch if planned.channel is not None]
+    queued = notifications.notify_many(
+        session,
+        [(planned.youth, _notice(cycle, planned)) for planned in sends],
+        now=now,
+        quiet=cycle.quiet,
     )
-    return cycle, step
-
-
-def _claim(
-    session: Session,
-    youth: Youth,
-    reason: OutreachReason,
-    step: int,
-    period_key: str,
-    channel: Channel | None,
-    now: datetime,
-) -> OutreachAttempt | None:
-    """Records the attempt; None when this (youth, reason, step, period) already happened."""
-    attempt = OutreachAttempt(
-        youth_id=youth.id,
-        reason=reason,
-        step=step,
-        period_key=period_key,
-        channel=channel,
-        attempted_at=now,
-    )
-    try:
-        with session.begin_nested():
-            session.add(attempt)
-            session.flush()
-    except IntegrityError:
-        return None
-    return attempt
-
-
-def _send(
-    cycle: _Cycle, youth: Youth, attempt: OutreachAttempt, link: str | None = None
-) -> OutboxMessage | None:
-    notice = notices.for_attempt(youth, attempt, base_url=cycle.base_url, link=link)
-    message = notifications.notify(cycle.session, youth, notice, now=cycle.now, quiet=cycle.quiet)
     # The call task that may follow shows what became of each message of the period.
-    attempt.outbox_message_id = message.id if message else None
-    return message
-
-
-def _hand_over(
-    cycle: _Cycle,
-    youth: Youth,
-    kind: TaskKind,
-    attempt: OutreachAttempt,
-    detail: TaskDetail,
-) -> None:
-    tasks.open_task(
-        cycle.session,
-        youth_id=youth.id,
-        kind=kind,
-        key=f"outreach:{attempt.id}",
-        now=cycle.now,
-        outreach_attempt_id=attempt.id,
-        detail=detail,
+    links = [
+        {"attempt_id": planned.id, "message_id": message_id}
+        for planned, message_id in zip(sends, queued, strict=True)
+        if message_id is not None
+    ]
+    if links:
+        attempts = OutreachAttempt.metadata.tables[OutreachAttempt.__tablename__]
+        session.execute(
+            update(attempts)
+            .where(attempts.c.id == bindparam("attempt_id"))
+            .values(outbox_message_id=bindparam("message_id")),
+            links,
+        )
+    tasks.open_tasks(
+        session,
+        [
+            tasks.Opening(
+                youth_id=planned.youth.id,
+                kind=planned.task,
+                key=f"outreach:{planned.id}",
+                outreach_attempt_id=planned.id,
+                detail=planned.detail,
+            )
+            for planned in batch
+            if planned.task is not None
+        ],
+        now=now,
         base_url=cycle.base_url,
     )
+    session.commit()
 
 
-def _contact(
-    cycle: _Cycle,
-    youth: Youth,
-    reason: OutreachReason,
-    step: int,
-    period_key: str,
-    channel: Channel | None,
-) -> OutreachAttempt | None:
-    """Decides one contact: listed in both modes, and written in a real run. Returns the
-    attempt written (None in a dry run, or when another scheduler made it first)."""
-    contact = Contact(youth.id, youth.ase_ref, reason, step, channel, period_key)
-    if channel is not None:
-        cycle.capped.add(youth.id)
-    if cycle.dry_run:
-        cycle.report.contacts.append(contact)
-        return None
-    attempt = _claim(cycle.session, youth, reason, step, period_key, channel, cycle.now)
-    if attempt is not None:
-        cycle.report.contacts.append(contact)
-    return attempt
+def _notice(cycle: _Cycle, planned: _Planned) -> notifications.Notice:
+    link = None
+    if planned.reason is OutreachReason.CHECK_IN:
+        link = checkin.link(planned.id, secret_key=cycle.secret_key, base_url=cycle.base_url)
+    return notices.for_attempt(planned.youth, planned, base_url=cycle.base_url, link=link)
+
+
+@contextmanager
+def _reading(cycle: _Cycle) -> Iterator[None]:
+    """A selection of a real cycle reads in a transaction of its own, before its batches:
+    on SQLite a deferred one, which takes no write lock (sign-ins go on while it runs)."""
+    if not cycle.dry_run:
+        _write_pending(cycle)
+        cycle.session.commit()
+        cycle.session.connection(execution_options={"sqlite_deferred": True})
+    yield
+    if not cycle.dry_run:
+        cycle.session.commit()
 
 
 def _unreachable_detail(reason: OutreachReason) -> TaskDetail:
     return {"about": labels.nothing_works(reason)}
 
 
-def _inactivity_contacts_made(
-    session: Session, now: datetime, policy: OutreachPolicy
-) -> set[tuple[uuid.UUID, int, str]]:
-    """(youth, step, period) already done for the quiet youths: one query joining the same
-    selection, so the cycle does not try (and fail) an insert for every youth every time."""
-    reference = _reference_instant()
-    rows = session.execute(
-        select(OutreachAttempt.youth_id, OutreachAttempt.step, OutreachAttempt.period_key)
-        .join(Youth, Youth.id == OutreachAttempt.youth_id)
-        .where(
-            OutreachAttempt.reason == OutreachReason.INACTIVITY,
-            reference <= now - timedelta(days=policy.inactivity_days),
-            *_eligible(now, policy),
-        )
-    ).all()
-    return {(row[0], int(row[1]), str(row[2])) for row in rows}
-
-
 def run_inactivity(cycle: _Cycle) -> None:
-    session, now, policy = cycle.session, cycle.now, cycle.policy
-    done = _inactivity_contacts_made(session, now, policy)
-    for youth in inactivity_candidates(session, now, policy):
-        reference = youth.last_activity_at or youth.activated_at or youth.created_at
-        quiet_days = (now - reference).days
-        due = _step_due(quiet_days, policy)
-        if due is None:
-            continue
-        period, step = due
-        period_key = f"{paris_day(reference).isoformat()}:{period}"
-        if (youth.id, step, period_key) in done:
-            continue  # the usual case: known in one query, not by a failing insert per youth
+    with _reading(cycle):
+        due = inactivity_candidates(cycle.session, cycle.now, cycle.policy)
+    for candidate in due:
+        youth, step = candidate.youth, candidate.step
         if step == STEP_CALL:
             channel = None
+            task: TaskKind | None = TaskKind.PHONE_YOUTH
+            detail: TaskDetail | None = {
+                "period": candidate.period_key,
+                "quiet_days": candidate.quiet_days,
+            }
         else:
-            if youth.id in cycle.capped:
-                continue
             channel = notifications.reachable_channel(
                 youth, Channel.SMS if step == STEP_SMS else Channel.EMAIL
             )
-        attempt = _contact(cycle, youth, OutreachReason.INACTIVITY, step, period_key, channel)
-        if attempt is None:
-            continue
-        if step == STEP_CALL:
-            _hand_over(
-                cycle,
-                youth,
-                TaskKind.PHONE_YOUTH,
-                attempt,
-                {"period": period_key, "quiet_days": quiet_days},
-            )
-        elif channel is None:
-            _hand_over(
-                cycle,
-                youth,
-                TaskKind.UNREACHABLE,
-                attempt,
-                _unreachable_detail(OutreachReason.INACTIVITY),
-            )
-        else:
-            _send(cycle, youth, attempt)
+            task = TaskKind.UNREACHABLE if channel is None else None
+            detail = _unreachable_detail(OutreachReason.INACTIVITY) if channel is None else None
+        _decide(
+            cycle,
+            _Planned(
+                youth, OutreachReason.INACTIVITY, step, candidate.period_key, channel, task, detail
+            ),
+        )
 
 
 def run_check_ins(cycle: _Cycle) -> None:
     """Every N days, a "Comment ça va ?" with one-tap answers, to youths who are not quiet
     (quiet youths are in the inactivity steps already). A person of the team who reached
     the youth in that time counts as the check-in."""
-    session, now, policy = cycle.session, cycle.now, cycle.policy
+    now, policy = cycle.now, cycle.policy
     anchor = func.coalesce(Youth.activated_at, Youth.created_at)
     reference = _reference_instant()
     latest = (
@@ -320,38 +422,48 @@ def run_check_ins(cycle: _Cycle) -> None:
         .scalar_subquery()
     )
     every = timedelta(days=policy.check_in_every_days)
-    youths = session.scalars(
-        select(Youth)
-        .where(
-            anchor <= now - every,
-            reference > now - timedelta(days=policy.inactivity_days),
-            or_(latest.is_(None), latest <= now - every),
-            ~tasks.last_staff_contact_clause(Youth.id, now - every),
-            *_eligible(now, policy),
-        )
-        .order_by(Youth.id)
-    ).all()
-    for youth in youths:
+    with _reading(cycle):
+        rows = cycle.session.execute(
+            select(
+                *_YOUTH_COLUMNS,
+                (whole_days(literal(now, UTCDateTime()), anchor) // policy.check_in_every_days),
+            )
+            .where(
+                anchor <= now - every,
+                reference > now - timedelta(days=policy.inactivity_days),
+                or_(latest.is_(None), latest <= now - every),
+                ~tasks.last_staff_contact_clause(Youth.id, now - every),
+                ~_recently_contacted(Youth.id, now, policy),
+                *_eligible(now, policy),
+            )
+            .order_by(Youth.id)
+        ).all()
+    for row in rows:
+        youth = _addressee(row)
         if youth.id in cycle.capped:
             continue
-        started = youth.activated_at or youth.created_at
-        period_key = str((now - started).days // policy.check_in_every_days)
         channel = notifications.reachable_channel(youth)
         if channel is None:
             continue
-        attempt = _contact(cycle, youth, OutreachReason.CHECK_IN, 1, period_key, channel)
-        if attempt is None:
-            continue
-        link = checkin.link(attempt.id, secret_key=cycle.secret_key, base_url=cycle.base_url)
-        _send(cycle, youth, attempt, link=link)
+        _decide(cycle, _Planned(youth, OutreachReason.CHECK_IN, 1, str(row[-1]), channel))
 
 
-def _holds_lock(session: Session) -> bool:
-    if session.get_bind().dialect.name != "postgresql":
-        return True  # SQLite: one writer at a time anyway
-    return bool(
-        session.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK_KEY})
-    )
+@contextmanager
+def _exclusive(session: Session) -> Iterator[bool]:
+    """One cycle at a time on PostgreSQL: a session-level advisory lock, on a connection of
+    its own, held across the cycle's transactions (a crash closes it and frees the lock)."""
+    bind = session.get_bind()
+    if bind.dialect.name != "postgresql":
+        yield True  # SQLite: one writer at a time anyway
+        return
+    with bind.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        key = {"key": ADVISORY_LOCK_KEY}
+        held = bool(connection.scalar(text("SELECT pg_try_advisory_lock(:key)"), key))
+        try:
+            yield held
+        finally:
+            if held:
+                connection.execute(text("SELECT pg_advisory_unlock(:key)"), key)
 
 
 def run_cycle(
@@ -362,21 +474,29 @@ def run_cycle(
     now: datetime | None = None,
     dry_run: bool = False,
 ) -> CycleReport:
-    """One pass of the watch. The caller commits (or, for a dry run, rolls back)."""
+    """One pass of the watch. A real pass commits its batches as it goes (the caller
+    commits whatever it adds after); a dry run writes nothing and the caller rolls back."""
     now = now or utcnow()
     report = CycleReport()
-    if not _holds_lock(session):
-        report.skipped_locked = True
-        return report
-    policy = load_policy(session)
-    cycle = _Cycle(session, now, policy, base_url, secret_key, dry_run, report)
-    cycle.capped = set(session.scalars(select(Youth.id).where(_recently_contacted(now, policy))))
-    run_inactivity(cycle)
-    # The specific reasons first; the generic "Comment ça va ?" yields to them (frequency cap).
-    run_triggers(cycle)
-    run_check_ins(cycle)
-    run_hand_overs(cycle)
-    run_escalations(cycle)
+    with _exclusive(session) as held:
+        if not held:
+            report.skipped_locked = True
+            return report
+        if dry_run and not session.in_transaction():
+            # Reads only: on SQLite, no write lock held while it runs.
+            session.connection(execution_options={"sqlite_deferred": True})
+        policy = load_policy(session)
+        cycle = _Cycle(session, now, policy, base_url, secret_key, dry_run, report)
+        run_inactivity(cycle)
+        # The specific reasons first; the generic "Comment ça va ?" yields to them (frequency
+        # cap).
+        run_triggers(cycle)
+        run_check_ins(cycle)
+        _write_pending(cycle)
+        run_hand_overs(cycle)
+        run_escalations(cycle)
+        if not dry_run:
+            session.commit()
     return report
 
 
@@ -454,22 +574,23 @@ def _turning(age: int, notice_days: int, now: datetime) -> ColumnElement[bool]:
 
 def _trigger_candidates(
     session: Session, now: datetime, policy: OutreachPolicy
-) -> list[tuple[Youth, OutreachReason, str]]:
-    """(youth, reason, period) for every trigger due now: one query per trigger."""
+) -> list[tuple[Addressee, OutreachReason, str]]:
+    """(youth, reason, period) for every trigger due now, youths within the frequency cap
+    left out: one query per trigger."""
     from paris_avenir.aid_requests.models import AidCode, AidRequest, AidRequestEvent, RequestStatus
     from paris_avenir.appointments.models import Appointment, AppointmentKind, AppointmentStatus
 
-    eligible = _eligible(now, policy)
+    eligible = [*_eligible(now, policy), ~_recently_contacted(Youth.id, now, policy)]
     newer = aliased(AidRequest)
-    due: list[tuple[Youth, OutreachReason, str]] = []
+    due: list[tuple[Addressee, OutreachReason, str]] = []
     waited = (
         select(AidRequestEvent.aid_request_id, func.max(AidRequestEvent.occurred_at).label("since"))
         .where(AidRequestEvent.to_status == RequestStatus.MISSING_DOCUMENTS)
         .group_by(AidRequestEvent.aid_request_id)
         .subquery()
     )
-    for youth, request_id in session.execute(
-        select(Youth, AidRequest.id)
+    for row in session.execute(
+        select(*_YOUTH_COLUMNS, AidRequest.id)
         .join(AidRequest, AidRequest.youth_id == Youth.id)
         .join(waited, waited.c.aid_request_id == AidRequest.id)
         .where(
@@ -478,9 +599,9 @@ def _trigger_candidates(
             *eligible,
         )
     ).all():
-        due.append((youth, OutreachReason.DOCUMENTS_AWAITED, str(request_id)))
-    for youth, appointment_id in session.execute(
-        select(Youth, Appointment.id)
+        due.append((_addressee(row), OutreachReason.DOCUMENTS_AWAITED, str(row[-1])))
+    for row in session.execute(
+        select(*_YOUTH_COLUMNS, Appointment.id)
         .join(Appointment, Appointment.youth_id == Youth.id)
         .where(
             Appointment.status == AppointmentStatus.MISSED,
@@ -494,15 +615,17 @@ def _trigger_candidates(
             *eligible,
         )
     ).all():
-        due.append((youth, OutreachReason.MISSED_APPOINTMENT, str(appointment_id)))
+        due.append((_addressee(row), OutreachReason.MISSED_APPOINTMENT, str(row[-1])))
     for age, notice, reason in (
         (21, policy.birthday_21_notice_days, OutreachReason.BIRTHDAY_21),
         (25, policy.birthday_25_notice_days, OutreachReason.BIRTHDAY_25),
     ):
-        for youth in session.scalars(select(Youth).where(_turning(age, notice, now), *eligible)):
-            due.append((youth, reason, str(youth.birth_date.year + age)))
-    for youth, request_id in session.execute(
-        select(Youth, AidRequest.id)
+        for row in session.execute(
+            select(*_YOUTH_COLUMNS, Youth.birth_date).where(_turning(age, notice, now), *eligible)
+        ).all():
+            due.append((_addressee(row), reason, str(row.birth_date.year + age)))
+    for row in session.execute(
+        select(*_YOUTH_COLUMNS, AidRequest.id)
         .join(AidRequest, AidRequest.youth_id == Youth.id)
         .where(
             AidRequest.aid_code == AidCode.ALLOCATION,
@@ -519,12 +642,12 @@ def _trigger_candidates(
             *eligible,
         )
     ).all():
-        due.append((youth, OutreachReason.ALLOCATION_RENEWAL, str(request_id)))
+        due.append((_addressee(row), OutreachReason.ALLOCATION_RENEWAL, str(row[-1])))
     return due
 
 
 def _trigger_contacts_made(
-    session: Session, candidates: list[tuple[Youth, OutreachReason, str]]
+    session: Session, candidates: list[tuple[Addressee, OutreachReason, str]]
 ) -> set[tuple[uuid.UUID, OutreachReason, str]]:
     """(youth, reason, period) already contacted among the candidates: one query."""
     if not candidates:
@@ -540,19 +663,26 @@ def _trigger_contacts_made(
 
 
 def run_triggers(cycle: _Cycle) -> None:
-    candidates = _trigger_candidates(cycle.session, cycle.now, cycle.policy)
-    done = _trigger_contacts_made(cycle.session, candidates)
+    with _reading(cycle):
+        candidates = _trigger_candidates(cycle.session, cycle.now, cycle.policy)
+        done = _trigger_contacts_made(cycle.session, candidates)
     for youth, reason, period_key in candidates:
         if (youth.id, reason, period_key) in done or youth.id in cycle.capped:
             continue
         channel = notifications.reachable_channel(youth)
-        attempt = _contact(cycle, youth, reason, 1, period_key, channel)
-        if attempt is None:
-            continue
-        if channel is None:
-            _hand_over(cycle, youth, TaskKind.UNREACHABLE, attempt, _unreachable_detail(reason))
-        else:
-            _send(cycle, youth, attempt)
+        unreachable = channel is None
+        _decide(
+            cycle,
+            _Planned(
+                youth,
+                reason,
+                1,
+                period_key,
+                channel,
+                TaskKind.UNREACHABLE if unreachable else None,
+                _unreachable_detail(reason) if unreachable else None,
+            ),
+        )
 
 
 # --- Hand-over to a person ------------------------------------------------------------------
@@ -562,7 +692,8 @@ def run_triggers(cycle: _Cycle) -> None:
 class _Candidate:
     """A hand-over the cycle may open: the task's kind, key and facts."""
 
-    youth: Youth
+    youth_id: uuid.UUID
+    youth_ref: str
     kind: TaskKind
     key: str
     detail: TaskDetail
@@ -588,8 +719,8 @@ def _hand_over_candidates(
     today = paris_day(now)
     alive = [Youth.deletion_requested_at.is_(None), _under_25(now)]
     found: list[_Candidate] = []
-    for youth, request in session.execute(
-        select(Youth, AidRequest)
+    for youth_id, youth_ref, request in session.execute(
+        select(Youth.id, Youth.ase_ref, AidRequest)
         .join(AidRequest, AidRequest.youth_id == Youth.id)
         .where(
             AidRequest.status.in_(WAITING_ON_STAFF),
@@ -606,7 +737,8 @@ def _hand_over_candidates(
         }
         found.append(
             _Candidate(
-                youth,
+                youth_id,
+                youth_ref,
                 TaskKind.REQUEST_WAITING,
                 f"request-waiting:{request.id}",
                 detail,
@@ -616,8 +748,8 @@ def _hand_over_candidates(
     # The interview due 6 months after leaving care, not booked 14 days before.
     latest_exit = add_months(today + INTERVIEW_TASK_NOTICE, -FOLLOW_UP_INTERVIEW_AFTER_EXIT)
     earliest_exit = add_months(today, -FOLLOW_UP_INTERVIEW_AFTER_EXIT) - timedelta(days=60)
-    for youth in session.scalars(
-        select(Youth).where(
+    for youth_id, youth_ref, exit_date in session.execute(
+        select(Youth.id, Youth.ase_ref, Youth.ase_exit_date).where(
             Youth.ase_exit_date.is_not(None),
             Youth.ase_exit_date >= earliest_exit,
             Youth.ase_exit_date <= latest_exit,
@@ -628,14 +760,15 @@ def _hand_over_candidates(
             ),
             *alive,
         )
-    ):
-        assert youth.ase_exit_date is not None
-        due_on = add_months(youth.ase_exit_date, FOLLOW_UP_INTERVIEW_AFTER_EXIT)
+    ).all():
+        assert exit_date is not None
+        due_on = add_months(exit_date, FOLLOW_UP_INTERVIEW_AFTER_EXIT)
         found.append(
             _Candidate(
-                youth,
+                youth_id,
+                youth_ref,
                 TaskKind.FOLLOW_UP_INTERVIEW,
-                f"follow-up-interview:{youth.id}:{youth.ase_exit_date.isoformat()}",
+                f"follow-up-interview:{youth_id}:{exit_date.isoformat()}",
                 {"due_on": due_on.isoformat()},
                 _paris_noon(max(due_on, today + timedelta(days=2))),
             )
@@ -644,15 +777,18 @@ def _hand_over_candidates(
         (21, policy.birthday_21_notice_days, TaskKind.BIRTHDAY_21),
         (25, policy.birthday_25_notice_days, TaskKind.BIRTHDAY_25),
     ):
-        for youth in session.scalars(
-            select(Youth).where(_turning(age, notice, now), Youth.deletion_requested_at.is_(None))
-        ):
-            day = birthday(youth.birth_date, age)
+        for youth_id, youth_ref, birth_date in session.execute(
+            select(Youth.id, Youth.ase_ref, Youth.birth_date).where(
+                _turning(age, notice, now), Youth.deletion_requested_at.is_(None)
+            )
+        ).all():
+            day = birthday(birth_date, age)
             found.append(
                 _Candidate(
-                    youth,
+                    youth_id,
+                    youth_ref,
                     kind,
-                    f"birthday-{age}:{youth.id}:{day.year}",
+                    f"birthday-{age}:{youth_id}:{day.year}",
                     {"birthday": day.isoformat()},
                     _paris_noon(max(day - timedelta(days=30), today + timedelta(days=2))),
                 )
@@ -666,35 +802,42 @@ def _paris_noon(day: date) -> datetime:
 
 def run_hand_overs(cycle: _Cycle) -> None:
     session = cycle.session
-    candidates = _hand_over_candidates(session, cycle.now, cycle.policy)
-    keys = [candidate.key for candidate in candidates]
-    existing = (
-        set(session.scalars(select(StaffTask.key).where(StaffTask.key.in_(keys))))
-        if keys
-        else set()
-    )
+    with _reading(cycle):
+        candidates = _hand_over_candidates(session, cycle.now, cycle.policy)
+        existing: set[str] = set()
+        for start in range(0, len(candidates), BATCH_SIZE):
+            keys = [candidate.key for candidate in candidates[start : start + BATCH_SIZE]]
+            existing |= set(session.scalars(select(StaffTask.key).where(StaffTask.key.in_(keys))))
+    planned: list[tuple[_Candidate, HandOver]] = []
     for candidate in candidates:
         if candidate.key in existing:
             continue
         existing.add(candidate.key)
-        planned = HandOver(
-            candidate.youth.id, candidate.youth.ase_ref, candidate.kind, candidate.key
-        )
+        hand_over = HandOver(candidate.youth_id, candidate.youth_ref, candidate.kind, candidate.key)
         if cycle.dry_run:
-            cycle.report.tasks.append(planned)
-            continue
-        if tasks.open_task(
+            cycle.report.tasks.append(hand_over)
+        else:
+            planned.append((candidate, hand_over))
+    for start in range(0, len(planned), BATCH_SIZE):
+        batch = planned[start : start + BATCH_SIZE]
+        opened = tasks.open_tasks(
             session,
-            youth_id=candidate.youth.id,
-            kind=candidate.kind,
-            key=candidate.key,
+            [
+                tasks.Opening(
+                    youth_id=candidate.youth_id,
+                    kind=candidate.kind,
+                    key=candidate.key,
+                    due_at=candidate.due_at,
+                    aid_request_id=candidate.aid_request_id,
+                    detail=candidate.detail,
+                )
+                for candidate, _hand_over in batch
+            ],
             now=cycle.now,
-            due_at=candidate.due_at,
-            aid_request_id=candidate.aid_request_id,
-            detail=candidate.detail,
             base_url=cycle.base_url,
-        ):
-            cycle.report.tasks.append(planned)
+        )
+        cycle.report.tasks.extend(hand_over for _c, hand_over in batch if hand_over.key in opened)
+        session.commit()
 
 
 def run_escalations(cycle: _Cycle) -> None:

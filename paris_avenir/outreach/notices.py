@@ -4,11 +4,14 @@ are `outreach_<reason>`: the youth can stop them by email (messaging/unsubscribe
 
 from __future__ import annotations
 
+import uuid
+from typing import Protocol
+
 from paris_avenir.messaging import sms_texts
 from paris_avenir.messaging.notifications import Notice
-from paris_avenir.outreach.models import OutreachAttempt, OutreachReason
+from paris_avenir.outreach.models import OutreachReason
 from paris_avenir.web.i18n import N_
-from paris_avenir.youths.models import Youth
+from paris_avenir.youths.models import Channel
 
 # A trigger's SMS and email subject; its email says the SMS's words.
 TRIGGER_TEXTS: dict[OutreachReason, tuple[str, str]] = {
@@ -39,8 +42,24 @@ TRIGGER_PATHS = {
 }
 
 
+class Named(Protocol):
+    @property
+    def first_name(self) -> str: ...
+
+
+class Attempted(Protocol):
+    """An attempt recorded (OutreachAttempt), or about to be with its batch."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def reason(self) -> OutreachReason: ...
+    @property
+    def channel(self) -> Channel | None: ...
+
+
 def for_attempt(
-    youth: Youth, attempt: OutreachAttempt, *, base_url: str, link: str | None = None
+    youth: Named, attempt: Attempted, *, base_url: str, link: str | None = None
 ) -> Notice:
     """The message of a recorded attempt, on the channel the step chose; `link` is the
     check-in's one-tap link."""

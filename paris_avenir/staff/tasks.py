@@ -36,7 +36,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
 from paris_avenir.audit import service as audit
-from paris_avenir.db import utcnow
+from paris_avenir.db import insert_ignoring_conflicts, utcnow
 from paris_avenir.kit import quiet_hours
 from paris_avenir.kit.dates import PARIS, paris_day
 from paris_avenir.kit.holidays import is_public_holiday
@@ -325,6 +325,79 @@ def open_task(
         assert base_url is not None, "an urgent task emails its assignee a link"
         _tell_of_urgent(session, task, assignee, base_url=base_url, now=now)
     return task
+
+
+@dataclass(frozen=True)
+class Opening:
+    """A task to open with open_tasks(): open_task()'s arguments."""
+
+    youth_id: uuid.UUID
+    kind: TaskKind
+    key: str
+    due_at: datetime | None = None
+    outreach_attempt_id: uuid.UUID | None = None
+    aid_request_id: uuid.UUID | None = None
+    detail: TaskDetail | None = None
+
+
+def open_tasks(
+    session: Session, openings: Iterable[Opening], *, now: datetime, base_url: str | None = None
+) -> set[str]:
+    """open_task() for a batch (the outreach cycle's): the référents found in one query,
+    the tasks written in one INSERT; a key opened already is left out. The keys opened."""
+    openings = list(openings)
+    opened = {
+        opening.key
+        for opening in openings
+        if KINDS[opening.kind].urgent  # emails its holder: one at a time
+        and open_task(
+            session,
+            youth_id=opening.youth_id,
+            kind=opening.kind,
+            key=opening.key,
+            now=now,
+            due_at=opening.due_at,
+            outreach_attempt_id=opening.outreach_attempt_id,
+            aid_request_id=opening.aid_request_id,
+            detail=opening.detail,
+            base_url=base_url,
+        )
+    }
+    openings = [opening for opening in openings if not KINDS[opening.kind].urgent]
+    if not openings:
+        return opened
+    referents = assignments.current_referents(session, {opening.youth_id for opening in openings})
+    supervisors: dict[uuid.UUID | None, StaffUser | None] = {}
+
+    def supervisor_of(team_id: uuid.UUID | None) -> StaffUser | None:
+        if team_id not in supervisors:
+            supervisors[team_id] = assignments.team_supervisor(session, team_id, now=now)
+        return supervisors[team_id]
+
+    rows = []
+    for opening in openings:
+        assignee = holder_for(
+            referents.get(opening.youth_id),
+            supervisor_of=supervisor_of,
+            last_team_id=partial(assignments.last_team_id, session, opening.youth_id),
+            now=now,
+        )
+        rows.append(
+            {
+                "id": uuid.uuid4(),
+                "youth_id": opening.youth_id,
+                "key": opening.key,
+                "kind": opening.kind,
+                "assignee_id": assignee.id if assignee else None,
+                "opened_at": now,
+                "due_at": opening.due_at or default_due(opening.kind, now),
+                "outreach_attempt_id": opening.outreach_attempt_id,
+                "aid_request_id": opening.aid_request_id,
+                "detail": dict(opening.detail or {}),
+            }
+        )
+    statement = insert_ignoring_conflicts(session, StaffTask).returning(StaffTask.key)
+    return opened | set(session.scalars(statement, rows))
 
 
 def _youth_short_name(session: Session, youth_id: uuid.UUID) -> str:
