@@ -110,6 +110,50 @@ def _history(
     )
 
 
+def _queued_columns(
+    *,
+    channel: Channel,
+    recipient: str,
+    template: str,
+    body_text: str,
+    idempotency_key: str,
+    subject: str | None = None,
+    body_html: str | None = None,
+    youth_id: uuid.UUID | None = None,
+    staff_id: uuid.UUID | None = None,
+    language: str = "fr",
+    urgent: bool = False,
+    respects_quiet_hours: bool = True,
+    now: datetime,
+    not_before: datetime | None = None,
+    expires_at: datetime | None = None,
+    attachment: tuple[str, str, str] | None = None,
+) -> dict[str, Any]:
+    """The columns of a message being queued, from enqueue()'s arguments (enqueue and
+    enqueue_many alike)."""
+    filename, content_type, body = attachment or (None, None, None)
+    return {
+        "idempotency_key": idempotency_key,
+        "channel": channel,
+        "recipient": recipient,
+        "template": template,
+        "subject": subject,
+        "body_text": fit_gsm7(body_text) if channel is Channel.SMS else body_text,
+        "body_html": body_html,
+        "youth_id": youth_id,
+        "staff_id": staff_id,
+        "language": language,
+        "is_urgent": urgent,
+        "respects_quiet_hours": respects_quiet_hours,
+        "status": OutboxStatus.QUEUED,
+        "next_attempt_at": max(now, not_before) if not_before else now,
+        "expires_at": expires_at,
+        "attachment_filename": filename,
+        "attachment_content_type": content_type,
+        "attachment_body": body,
+    }
+
+
 def enqueue(
     session: Session,
     *,
@@ -140,29 +184,26 @@ def enqueue(
     )
     if existing is not None:
         return existing
-    if channel is Channel.SMS:
-        body_text = fit_gsm7(body_text)
     message = OutboxMessage(
-        idempotency_key=idempotency_key,
-        channel=channel,
-        recipient=recipient,
-        template=template,
-        subject=subject,
-        body_text=body_text,
-        body_html=body_html,
-        youth_id=youth_id,
-        staff_id=staff_id,
-        language=language,
-        is_urgent=urgent,
-        respects_quiet_hours=respects_quiet_hours,
-        status=OutboxStatus.QUEUED,
-        next_attempt_at=max(now, not_before) if not_before else now,
-        expires_at=expires_at,
-    )
-    if attachment is not None:
-        message.attachment_filename, message.attachment_content_type, message.attachment_body = (
-            attachment
+        **_queued_columns(
+            channel=channel,
+            recipient=recipient,
+            template=template,
+            body_text=body_text,
+            idempotency_key=idempotency_key,
+            subject=subject,
+            body_html=body_html,
+            youth_id=youth_id,
+            staff_id=staff_id,
+            language=language,
+            urgent=urgent,
+            respects_quiet_hours=respects_quiet_hours,
+            now=now,
+            not_before=not_before,
+            expires_at=expires_at,
+            attachment=attachment,
         )
+    )
     try:
         with session.begin_nested():
             session.add(message)
@@ -793,38 +834,8 @@ def enqueue_many(session: Session, messages: Sequence[Mapping[str, Any]]) -> dic
     rows = []
     for message in messages:
         now = message.get("now") or utcnow()
-        not_before = message.get("not_before")
-        filename, content_type, attachment = message.get("attachment") or (None, None, None)
-        channel = message["channel"]
-        rows.append(
-            {
-                "id": uuid.uuid4(),
-                "idempotency_key": message["idempotency_key"],
-                "channel": channel,
-                "recipient": message["recipient"],
-                "template": message["template"],
-                "subject": message.get("subject"),
-                "body_text": (
-                    fit_gsm7(message["body_text"])
-                    if channel is Channel.SMS
-                    else message["body_text"]
-                ),
-                "body_html": message.get("body_html"),
-                "youth_id": message.get("youth_id"),
-                "staff_id": message.get("staff_id"),
-                "language": message.get("language", "fr"),
-                "is_urgent": message.get("urgent", False),
-                "respects_quiet_hours": message.get("respects_quiet_hours", True),
-                "status": OutboxStatus.QUEUED,
-                "next_attempt_at": max(now, not_before) if not_before else now,
-                "expires_at": message.get("expires_at"),
-                "attachment_filename": filename,
-                "attachment_content_type": content_type,
-                "attachment_body": attachment,
-                "created_at": now,
-                "modified_at": now,
-            }
-        )
+        columns = _queued_columns(**{**message, "now": now})
+        rows.append({"id": uuid.uuid4(), **columns, "created_at": now, "modified_at": now})
     inserted = set(
         session.scalars(
             insert_ignoring_conflicts(session, OutboxMessage).returning(OutboxMessage.id), rows
