@@ -29,9 +29,8 @@ import time
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import quote
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 from sqlalchemy.orm import sessionmaker
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.outreach_load
@@ -42,19 +41,11 @@ from paris_avenir.migrate import upgrade_to_head
 from paris_avenir.outreach import engine as outreach
 from paris_avenir.outreach.policy import OutreachPolicy
 from tests.outreach_load import SIGN_IN_PHONE, SignIns, populate
+from tests.schemas import fresh_schema_url
 
 NOW = datetime(2026, 12, 2, 10, 0, tzinfo=UTC)
 SIGNING_IN = 1000  # youths with a number of their own, each signs in at most once
 TARGETS = {"selection": 1.0, "cycle": 30.0, "memory_mb": 200.0, "p99": 0.5}
-
-
-def schema_url(url: str, schema: str) -> str:
-    setup = create_database_engine(url)
-    with setup.begin() as connection:
-        connection.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
-        connection.execute(text(f"CREATE SCHEMA {schema}"))
-    setup.dispose()
-    return f"{url}{'&' if '?' in url else '?'}options={quote(f'-csearch_path={schema}')}"
 
 
 def fresh(name: str, base: str, directory: Path, label: str) -> str:
@@ -62,7 +53,7 @@ def fresh(name: str, base: str, directory: Path, label: str) -> str:
     if name == "sqlite":
         url = f"sqlite:///{directory / f'{label}.sqlite3'}"
     else:
-        url = schema_url(base, "bench" if label.startswith("bench") else "bench_load")
+        url = fresh_schema_url(base, "bench" if label.startswith("bench") else "bench_load")
     engine = create_database_engine(url)
     upgrade_to_head(engine)
     engine.dispose()

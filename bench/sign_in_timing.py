@@ -14,16 +14,17 @@ import argparse
 import os
 import re
 import statistics
+import sys
 import tempfile
 import threading
 import time
 from datetime import date
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import httpx
-from sqlalchemy import text
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.schemas
 
 from paris_avenir.app import create_app
 from paris_avenir.auth import codes
@@ -31,17 +32,9 @@ from paris_avenir.config import Settings
 from paris_avenir.db import create_database_engine, make_session_factory
 from paris_avenir.migrate import upgrade_to_head
 from paris_avenir.youths.models import Youth
+from tests.schemas import fresh_schema_url
 
 SCHEMA = "sign_in_timing"
-
-
-def _schema_url(url: str) -> str:
-    setup = create_database_engine(url)
-    with setup.begin() as connection:
-        connection.execute(text(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE"))
-        connection.execute(text(f"CREATE SCHEMA {SCHEMA}"))
-    setup.dispose()
-    return f"{url}{'&' if '?' in url else '?'}options={quote(f'-csearch_path={SCHEMA}')}"
 
 
 def _serve(app: Any) -> tuple[str, Any, threading.Thread]:
@@ -66,7 +59,7 @@ def main() -> None:
     arguments = parser.parse_args()
     count = arguments.requests
     url = os.environ["PARIS_AVENIR_TEST_DATABASE_URL"]
-    engine = create_database_engine(_schema_url(url))
+    engine = create_database_engine(fresh_schema_url(url, SCHEMA))
     upgrade_to_head(engine)
     # One client address sends every request here: its limit is not what is measured.
     codes.IP_LIMITS = ((codes.IP_LIMITS[0][0], 10 * count), (codes.IP_LIMITS[1][0], 10 * count))

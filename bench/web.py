@@ -237,16 +237,9 @@ def run_backend(
         if not base:
             print("postgresql: skipped (PARIS_AVENIR_TEST_DATABASE_URL is not set)")
             return
-        from sqlalchemy import create_engine, text
+        from tests.schemas import fresh_schema_url
 
-        from paris_avenir.db import normalise_database_url
-
-        setup = create_engine(normalise_database_url(base))
-        with setup.begin() as connection:
-            connection.execute(text("DROP SCHEMA IF EXISTS bench_web CASCADE"))
-            connection.execute(text("CREATE SCHEMA bench_web"))
-        setup.dispose()
-        url = f"{base}{'&' if '?' in base else '?'}options=-csearch_path%3Dbench_web"
+        url = fresh_schema_url(base, "bench_web")
     else:
         url = f"sqlite:///{directory / 'bench.sqlite3'}"
     port = free_port()

@@ -22,7 +22,6 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 import pytest
@@ -37,6 +36,7 @@ from paris_avenir.config import Settings
 from paris_avenir.db import create_database_engine, get_session, transaction_scope
 from paris_avenir.migrate import upgrade_to_head
 from tests.querycount import CountQueries, QueryCounter
+from tests.schemas import fresh_schema_url
 from tests.servers import BrevoSmsApi, OidcProvider, SmtpServer, running
 
 # tests/log_privacy.py: the logs of the whole run are scanned for personal data at the end.
@@ -130,14 +130,7 @@ def postgres_schema_url(schema: str, *, needed_for: str) -> str:
     url = os.environ.get(POSTGRES_URL_ENV)
     if not url:
         skip_or_fail(f"{needed_for}: {POSTGRES_URL_ENV} is not set")
-    url = str(url)
-    setup = create_database_engine(url)
-    with setup.begin() as connection:
-        connection.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
-        connection.execute(text(f"CREATE SCHEMA {schema}"))
-    setup.dispose()
-    # libpq's options travel in the URL itself, so a child process gets them too.
-    return f"{url}{'&' if '?' in url else '?'}options={quote(f'-csearch_path={schema}')}"
+    return fresh_schema_url(str(url), schema)
 
 
 def make_migrated_engine(backend: str, directory: Path) -> Engine:
