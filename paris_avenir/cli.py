@@ -463,6 +463,57 @@ def cmd_outreach_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_retention(args: argparse.Namespace) -> int:
+    """The nightly retention now: the purge, then the youth files (anonymised only when the
+    admin switched it on). --dry-run counts and writes nothing."""
+    from paris_avenir.db import make_session_factory
+    from paris_avenir.documents.storage import DocumentStore
+    from paris_avenir.kit.crypto import build_cipher
+    from paris_avenir.retention import files
+    from paris_avenir.retention.service import purge
+
+    settings = _load_settings()
+    now = _parse_now(args.now)
+    engine = create_database_engine(settings.database_url)
+    factory = make_session_factory(engine)
+    store = DocumentStore(settings.upload_dir, build_cipher(settings))
+    try:
+        if args.dry_run:
+            with factory() as session:
+                purged = purge(session, now=now).audit_events
+                report = files.anonymise_due(session, now=now, dry_run=True)
+                session.rollback()  # what the purge would delete, counted, then kept
+        else:
+            purge_report, report = files.nightly(factory, store, now=now)
+            purged = purge_report.audit_events
+    finally:
+        engine.dispose()
+    for line in describe_retention(report, audit_purged=purged):
+        print(line)
+    return 0
+
+
+def describe_retention(report: Any, *, audit_purged: int) -> list[str]:
+    """The counts in words, never a name or a reference (cron mail, system logs)."""
+    from paris_avenir.retention.files import Protection
+
+    protected = report.protected
+    lines = [
+        "Dossiers arrivés au terme (25 ans passés, aucun contact depuis plus de 2 ans) : "
+        f"{report.due}",
+        f"Protégés : {report.protected_files} (demande en cours : "
+        f"{protected[Protection.OPEN_REQUEST]}, tâche ouverte : "
+        f"{protected[Protection.OPEN_TASK]}, rendez-vous à venir : "
+        f"{protected[Protection.UPCOMING_APPOINTMENT]})",
+    ]
+    if report.dry_run:
+        lines.append(f"Essai : {report.to_anonymise} dossier(s) à anonymiser, aucun modifié.")
+    else:
+        lines.append(f"Dossiers anonymisés : {report.anonymised}")
+    lines.append(f"Entrées du journal d’audit effacées : {audit_purged}")
+    return lines
+
+
 def describe_cycle(report: CycleReport, *, dry_run: bool) -> list[str]:
     """What the cycle did (or would do), in words: contacts, tasks handed to people, tasks
     moved. Youths are named by their ASE reference: this output lands in cron mail and
@@ -600,6 +651,15 @@ def build_parser() -> argparse.ArgumentParser:
     outreach_run.add_argument("--dry-run", action="store_true", help="print who would be contacted")
     outreach_run.add_argument("--now", help="as if at this ISO instant")
     outreach_run.set_defaults(handler=cmd_outreach_run)
+
+    retention = commands.add_parser(
+        "retention",
+        help="the nightly retention now: purge, then youth files past 25 and 2 years without "
+        "contact (anonymised only when the admin switched it on)",
+    )
+    retention.add_argument("--dry-run", action="store_true", help="count, change nothing")
+    retention.add_argument("--now", help="as if at this ISO instant")
+    retention.set_defaults(handler=cmd_retention)
 
     outbox = commands.add_parser("outbox", help="outgoing SMS and emails")
     outbox_commands = outbox.add_subparsers(dest="outbox_command", required=True)

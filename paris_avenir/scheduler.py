@@ -87,12 +87,15 @@ def propose_interviews(session_factory: sessionmaker[Session], base_url: str) ->
         logger.info("follow-up interviews proposed: %d", count)
 
 
-def purge_expired(session_factory: sessionmaker[Session]) -> None:
-    from paris_avenir.retention.service import purge
+def purge_expired(session_factory: sessionmaker[Session], settings: Settings) -> None:
+    """The nightly retention (retention.files.nightly): what has served its purpose, then
+    the youth files 2 years after the last contact (counted every night, anonymised once an
+    admin switched it on)."""
+    from paris_avenir.documents.storage import DocumentStore
+    from paris_avenir.kit.crypto import build_cipher
+    from paris_avenir.retention import files
 
-    with session_factory.begin() as session:
-        report = purge(session)
-    logger.info("retention purge: %s", report)
+    files.nightly(session_factory, DocumentStore(settings.upload_dir, build_cipher(settings)))
 
 
 def sweep_documents(session_factory: sessionmaker[Session], settings: Settings) -> None:
@@ -157,7 +160,7 @@ def build_scheduler(
         "cron",
         hour=3,
         minute=30,
-        args=[session_factory],
+        args=[session_factory, settings],
         id="retention_purge",
         max_instances=1,
         coalesce=True,

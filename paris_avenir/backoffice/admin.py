@@ -55,6 +55,7 @@ ADMIN_ACTION_LABELS: dict[str, str] = {
     "admin.outreach_policy": N_("a changé les règles des relances"),
     "admin.audit_retention": N_("a changé la durée de conservation du journal d’audit"),
     "admin.sms_template": N_("a changé un texte de SMS"),
+    "admin.retention_files": N_("a changé l’anonymisation automatique des dossiers"),
     "staff.created": N_("a créé un compte"),
     "staff.activation_issued": N_("a envoyé un lien d’activation"),
     "staff.activated": N_("a activé son compte"),

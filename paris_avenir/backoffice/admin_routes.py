@@ -1,4 +1,5 @@
-"""Admin pages (role admin only): aid parameters and staff accounts."""
+"""Admin pages (role admin only): aid parameters, staff accounts, outreach policy, SMS texts,
+retention of youth files."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from paris_avenir.kit.forms import format_euros_input
 from paris_avenir.messaging import message_templates, outbox, sms_texts
 from paris_avenir.messaging.sms_segments import fit_gsm7
 from paris_avenir.outreach import policy
+from paris_avenir.retention import files as retention_files
 from paris_avenir.staff.models import StaffRole, StaffUser
 from paris_avenir.web.forms import FormDep
 from paris_avenir.web.i18n import LANGUAGES, is_offered, using_locale
@@ -288,6 +290,45 @@ def save_audit_retention(
         error = _("Choisissez une durée entre %(low)s et %(high)s mois.", low=low, high=high)
         return _policy_page(request, session, staff, error=error, status_code=422)
     return RedirectResponse("/pro/admin/relances?enregistre=1", status_code=303)
+
+
+# --- Retention of youth files -------------------------------------------------------------
+
+
+def _retention_context(session: Session, _staff: StaffUser) -> dict[str, Any]:
+    return {
+        "automatic": retention_files.automatic(session),
+        "last_run": retention_files.last_run(session),
+        "protection": retention_files.Protection,
+    }
+
+
+_retention_page = FormPage("staff/admin_retention.html", _retention_context)
+
+
+@router.get("/conservation")
+def retention(request: Request, session: SessionDep, staff: AdminStaff) -> Response:
+    return _retention_page(request, session, staff)
+
+
+@router.post("/conservation")
+def save_retention(
+    request: Request,
+    session: SessionDep,
+    staff: AdminStaff,
+    automatique: Annotated[str, Form()] = "",
+) -> Response:
+    """Anonymisation for real at night, or the dry run (the default)."""
+    enabled = automatique == "oui"
+    retention_files.set_automatic(session, enabled, by_id=staff.id)
+    audit.record(
+        session,
+        "admin.retention_files",
+        actor_staff_id=staff.id,
+        ip_address=client_ip(request),
+        detail={"automatic": enabled},
+    )
+    return RedirectResponse("/pro/admin/conservation?enregistre=1", status_code=303)
 
 
 # --- SMS texts ----------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Callable
 from typing import TypeVar
 
-from sqlalchemy import ColumnElement, Select, false, select
+from sqlalchemy import ColumnElement, Select, and_, false, select
 from sqlalchemy.orm import Session
 
 from paris_avenir.audit import service as audit
@@ -25,19 +25,26 @@ T = TypeVar("T")
 
 
 def youth_scope(staff: StaffUser) -> ColumnElement[bool]:
-    """A WHERE clause on Youth.id: the youths this staff member may see."""
+    """A WHERE clause on Youth: the youths this staff member may see. An anonymised file
+    (retention.files) is nobody's: out of every list, search and page, like a missing id."""
     current = assignments.is_current()
     if staff.role is StaffRole.REFERENT:
-        return Youth.id.in_(
-            select(CaseloadAssignment.youth_id).where(
-                current, CaseloadAssignment.referent_id == staff.id
-            )
+        return and_(
+            Youth.id.in_(
+                select(CaseloadAssignment.youth_id).where(
+                    current, CaseloadAssignment.referent_id == staff.id
+                )
+            ),
+            Youth.anonymised_at.is_(None),
         )
     if staff.role is StaffRole.SUPERVISOR and staff.team_id is not None:
-        return Youth.id.in_(
-            select(CaseloadAssignment.youth_id)
-            .join(StaffUser, StaffUser.id == CaseloadAssignment.referent_id)
-            .where(current, StaffUser.team_id == staff.team_id)
+        return and_(
+            Youth.id.in_(
+                select(CaseloadAssignment.youth_id)
+                .join(StaffUser, StaffUser.id == CaseloadAssignment.referent_id)
+                .where(current, StaffUser.team_id == staff.team_id)
+            ),
+            Youth.anonymised_at.is_(None),
         )
     return false()
 

@@ -90,6 +90,9 @@ class Youth(RecordMixin, Base):
     # check-in answer, a person of the team in touch): what the outreach cycle measures
     # quietness against. Written through youths.activity.record_activity() only.
     last_activity_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # PRODUCT.md "Retention": 2 years after the last contact, past 25, the file keeps only
+    # what statistics need (retention.files). Staff pages and sign-in no longer find it.
+    anonymised_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     @property
     def display_name(self) -> str:
