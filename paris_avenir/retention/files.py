@@ -59,6 +59,7 @@ from paris_avenir.messaging import outbox
 from paris_avenir.messaging.models import Message, MessageThread, OutboxMessage, OutboxStatus
 from paris_avenir.messaging.outbox import ERASED
 from paris_avenir.retention.service import PurgeReport, purge
+from paris_avenir.staff import tasks
 from paris_avenir.staff.models import CaseloadAssignment, StaffTask
 from paris_avenir.youths.models import ContactVerification, FollowUpNote, Youth
 
@@ -317,12 +318,7 @@ def _erase(session: Session, store: DocumentStore, youth_id: uuid.UUID, now: dat
         .values(note_for_youth=None, address=None)
         .execution_options(**plain)
     )
-    session.execute(
-        update(StaffTask)
-        .where(StaffTask.youth_id == youth_id)
-        .values(detail={})
-        .execution_options(**plain)
-    )
+    tasks.forget_details(session, youth_id)
     threads = select(MessageThread.id).where(MessageThread.youth_id == youth_id)
     session.execute(
         update(Message)

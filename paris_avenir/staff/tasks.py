@@ -598,6 +598,17 @@ def own_open(staff: StaffUser) -> ColumnElement[bool]:
     )
 
 
+def forget_details(session: Session, youth_id: uuid.UUID) -> None:
+    """An anonymised file (retention.files): its tasks keep their kind, dates and outcome
+    for the statistics, and lose their details (a birthday, documents received)."""
+    session.execute(
+        update(StaffTask)
+        .where(StaffTask.youth_id == youth_id)
+        .values(detail={})
+        .execution_options(synchronize_session=False)
+    )
+
+
 def overdue_counts(session: Session, now: datetime) -> dict[TaskKind, int]:
     """Open tasks past their due date, by kind, every team's (for /metrics): every kind,
     0 when none is late."""
