@@ -51,6 +51,7 @@ ADMIN_PAGES = {
     "comptes": "/pro/admin/agents",
     "règles des relances": "/pro/admin/relances",
     "textes des sms": "/pro/admin/messages",
+    "conservation des dossiers": "/pro/admin/conservation",
 }
 ALL_PAGES = {**PUBLIC_PAGES, **YOUTH_PAGES, **STAFF_PAGES, **ADMIN_PAGES}
 PAGE_WEIGHT_BUDGET = 50 * 1024
