@@ -28,5 +28,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("youth", schema=None) as batch_op:
+    # In place (SQLite 3.35+ drops a plain column): recreating the youth table would, with
+    # foreign keys on, cascade its DROP to every row that references a youth.
+    with op.batch_alter_table("youth", schema=None, recreate="never") as batch_op:
         batch_op.drop_column("anonymised_at")
