@@ -359,6 +359,7 @@ async def test_the_admin_switches_it_on_and_reads_the_last_run(
     session: Session,
     session_factory: sessionmaker[Session],
     settings: Settings,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     from paris_avenir.scheduler import purge_expired
 
@@ -372,7 +373,13 @@ async def test_the_admin_switches_it_on_and_reads_the_last_run(
     assert "Aucun passage pour le moment" in page.text
     assert 'name="automatique" value="oui">' in page.text  # off by default
 
-    purge_expired(session_factory, settings)  # the nightly job: a dry run
+    with caplog.at_level("INFO", logger="paris_avenir.retention.files"):
+        purge_expired(session_factory, settings)  # the nightly job: a dry run
+    # One line of counts, nothing personal.
+    assert (
+        "retention files: dry run: 2 due, 1 to anonymise, 0 anonymised, protected 1 "
+        "(open_request 1, open_task 0, upcoming_appointment 0); audit entries purged 0"
+    ) in caplog.messages
     session.expire_all()
     assert session.get_one(Youth, due.id).anonymised_at is None
     page = await client.get("/pro/admin/conservation")
@@ -419,6 +426,8 @@ def test_the_cli_counts_then_anonymises_once_the_admin_allows_it(
     assert "aucun contact depuis plus de 2 ans) : 1" in dry.stdout
     assert "Essai : 1 dossier(s) à anonymiser, aucun modifié." in dry.stdout
     assert "Safi" not in dry.stdout
+    with make_session_factory(db_engine)() as session:
+        assert files.last_run(session) is None  # --dry-run writes nothing at all
     # Without --dry-run, the admin's setting decides: off, still a dry run (recorded).
     off = run_cli(monkeypatch, capsys, environment, "retention", *now)
     assert "aucun modifié" in off.stdout and "Entrées du journal d’audit effacées : 0" in off.stdout
