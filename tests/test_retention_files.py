@@ -184,6 +184,22 @@ def test_a_dry_run_counts_and_changes_nothing(app: FastAPI, session: Session) ->
     assert session.scalar(select(func.count()).where(AuditEvent.action == "youth.anonymised")) == 0
 
 
+def test_an_anonymised_file_is_no_longer_counted_among_the_quiet_youths(
+    app: FastAPI, session: Session
+) -> None:
+    # THRESHOLD + 1 quiet files, so that the count is shown (fewer than THRESHOLD is hidden).
+    for n in range(stats.THRESHOLD + 1):
+        quiet_since(session, TWO_YEARS_AGO - timedelta(days=10 + n))
+    session.flush()
+    assert stats.compute(session, now=NOW).quiet_youths.value == stats.THRESHOLD + 1
+
+    report = anonymise_due(session, store=store_of(app), now=NOW)
+
+    assert report.anonymised == stats.THRESHOLD + 1
+    after = stats.compute(session, now=NOW)
+    assert (after.quiet_youths.value, after.active_youths.value) == (None, None)
+
+
 def test_nothing_identifying_remains_and_the_statistics_still_count(
     app: FastAPI, session: Session
 ) -> None:

@@ -146,17 +146,20 @@ def compute(session: Session, *, now: datetime | None = None) -> Statistics:
             .order_by(OutreachAttempt.reason, OutreachAttempt.step)
         )
     ]
+    # An anonymised file (retention) is nobody followed any more: neither active nor quiet.
+    followed = Youth.anonymised_at.is_(None)
     quiet = (
         session.scalar(
             select(func.count())
             .select_from(Youth)
             .where(
-                (Youth.last_activity_at.is_(None)) | (Youth.last_activity_at <= now - QUIET_AFTER)
+                followed,
+                (Youth.last_activity_at.is_(None)) | (Youth.last_activity_at <= now - QUIET_AFTER),
             )
         )
         or 0
     )
-    total_youths = session.scalar(select(func.count()).select_from(Youth)) or 0
+    total_youths = session.scalar(select(func.count()).select_from(Youth).where(followed)) or 0
     return Statistics(
         aids=aids,
         outreach=outreach,
