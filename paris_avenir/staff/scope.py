@@ -29,24 +29,18 @@ def youth_scope(staff: StaffUser) -> ColumnElement[bool]:
     (retention.files) is nobody's: out of every list, search and page, like a missing id."""
     current = assignments.is_current()
     if staff.role is StaffRole.REFERENT:
-        return and_(
-            Youth.id.in_(
-                select(CaseloadAssignment.youth_id).where(
-                    current, CaseloadAssignment.referent_id == staff.id
-                )
-            ),
-            Youth.anonymised_at.is_(None),
+        caseload = select(CaseloadAssignment.youth_id).where(
+            current, CaseloadAssignment.referent_id == staff.id
         )
-    if staff.role is StaffRole.SUPERVISOR and staff.team_id is not None:
-        return and_(
-            Youth.id.in_(
-                select(CaseloadAssignment.youth_id)
-                .join(StaffUser, StaffUser.id == CaseloadAssignment.referent_id)
-                .where(current, StaffUser.team_id == staff.team_id)
-            ),
-            Youth.anonymised_at.is_(None),
+    elif staff.role is StaffRole.SUPERVISOR and staff.team_id is not None:
+        caseload = (
+            select(CaseloadAssignment.youth_id)
+            .join(StaffUser, StaffUser.id == CaseloadAssignment.referent_id)
+            .where(current, StaffUser.team_id == staff.team_id)
         )
-    return false()
+    else:
+        return false()
+    return and_(Youth.id.in_(caseload), Youth.anonymised_at.is_(None))
 
 
 class NotInScope(CommittedHTTPException):
