@@ -80,13 +80,21 @@ RECEIPT_TRANSITIONS: dict[OutboxStatus, set[OutboxStatus]] = {
 ERASED = "[effacé]"
 
 
+# A message's texts once erased, column by column: for one row (erase_content) and for the
+# bulk updates of retention, so that a new text column is erased everywhere at once.
+ERASED_CONTENT: dict[str, str | None] = {
+    "body_text": ERASED,
+    "body_html": None,
+    "subject": None,
+    "attachment_body": None,
+}
+
+
 def erase_content(message: OutboxMessage, now: datetime) -> None:
     """The message can no longer leave: its texts (a code, a name) go, the row stays
     (status history, statistics, the exactly-once key)."""
-    message.body_text = ERASED
-    message.body_html = None
-    message.subject = None
-    message.attachment_body = None
+    for column, value in ERASED_CONTENT.items():
+        setattr(message, column, value)
     message.content_erased_at = now
 
 

@@ -361,11 +361,8 @@ def _erase(session: Session, store: DocumentStore, youth_id: uuid.UUID, now: dat
         update(OutboxMessage)
         .where(OutboxMessage.youth_id == youth_id)
         .values(
+            **outbox.ERASED_CONTENT,
             recipient=ERASED,
-            body_text=ERASED,
-            body_html=None,
-            subject=None,
-            attachment_body=None,
             attachment_filename=None,
             last_error=None,
             content_erased_at=func.coalesce(OutboxMessage.content_erased_at, now),

@@ -34,7 +34,7 @@ from paris_avenir.auth.models import (
 )
 from paris_avenir.db import utcnow
 from paris_avenir.messaging.models import OutboxMessage, OutboxStatus, ProviderEvent
-from paris_avenir.messaging.outbox import ERASED
+from paris_avenir.messaging.outbox import ERASED, ERASED_CONTENT
 from paris_avenir.youths.import_models import ImportPreview
 
 SIGN_IN_ATTEMPTS_KEPT = timedelta(days=30)
@@ -98,13 +98,7 @@ def purge(session: Session, *, now: datetime | None = None) -> PurgeReport:
             OutboxMessage.status.in_(FINAL_STATUSES),
             OutboxMessage.content_erased_at.is_(None),
         )
-        .values(
-            body_text=ERASED,
-            body_html=None,
-            subject=None,
-            attachment_body=None,
-            content_erased_at=now,
-        )
+        .values(**ERASED_CONTENT, content_erased_at=now)
         .execution_options(synchronize_session=False)
     )
     addresses = session.execute(
