@@ -54,7 +54,7 @@ from paris_avenir.db import utcnow
 from paris_avenir.documents.models import Document
 from paris_avenir.documents.storage import DocumentStore
 from paris_avenir.kit import settings_store
-from paris_avenir.kit.dates import add_months, paris_day
+from paris_avenir.kit.dates import paris_day, years_before
 from paris_avenir.messaging import outbox
 from paris_avenir.messaging.models import Message, MessageThread, OutboxMessage, OutboxStatus
 from paris_avenir.messaging.outbox import ERASED
@@ -151,15 +151,13 @@ def _aware(value: datetime) -> datetime:
 
 def contact_cutoff(now: datetime) -> datetime:
     """2 calendar years before `now` (29 February: the 28th)."""
-    try:
-        return now.replace(year=now.year - KEPT_AFTER_LAST_CONTACT_YEARS)
-    except ValueError:
-        return now.replace(year=now.year - KEPT_AFTER_LAST_CONTACT_YEARS, day=28)
+    day = years_before(now.date(), KEPT_AFTER_LAST_CONTACT_YEARS)
+    return now.replace(year=day.year, month=day.month, day=day.day)
 
 
 def turned_25(now: datetime) -> ColumnElement[bool]:
     """The complement of outreach's `_under_25`: the 25th birthday is today or before."""
-    return Youth.birth_date <= add_months(paris_day(now), -12 * FOLLOWED_UNTIL_AGE)
+    return Youth.birth_date <= years_before(paris_day(now), FOLLOWED_UNTIL_AGE)
 
 
 # --- The run ----------------------------------------------------------------------------
