@@ -465,7 +465,10 @@ async def test_a_referent_cannot_reach_the_retention_page(
 ) -> None:
     referent: StaffUser = create_staff(session)
     sign_in_as(client, app, session, staff=referent)
-    assert (await client.get("/pro/admin/conservation")).status_code in (403, 404)
+    assert (await client.get("/pro/admin/conservation")).status_code == 403
+    refused = await post_form(client, "/pro/admin/conservation", {"automatique": "oui"})
+    assert refused.status_code == 403
+    assert files.automatic(session) is False  # still a dry run
 
 
 RACE_SCHEMA = "retention_races"
