@@ -160,14 +160,24 @@ def _serve_workers(args: argparse.Namespace, settings: Settings) -> int:
     """N web workers (uvicorn's supervisor restarts one that dies) and the scheduler in a
     process of its own: N copies of it would only wait on each other's locks."""
     import os
+    import shutil
+    import tempfile
+    from pathlib import Path
 
     import uvicorn
 
     from paris_avenir.app import SERVER_OPTIONS
+    from paris_avenir.monitoring import metrics
 
     # The workers and the scheduler read their settings from the environment: the links
     # they write must lead where this command serves.
     os.environ["PARIS_AVENIR_BASE_URL"] = settings.base_url
+    # /metrics adds up every worker's requests: they share prometheus-client's multiprocess
+    # directory, the operator's if set, else one of this run's own.
+    given = metrics.multiprocess_directory()
+    shared = given or Path(tempfile.mkdtemp(prefix="paris-avenir-metrics-"))
+    metrics.prepare_multiprocess_directory(shared)
+    os.environ[metrics.MULTIPROCESS_DIRECTORY] = str(shared)
     scheduler = SchedulerProcess()
     scheduler.start()
     try:
@@ -182,6 +192,9 @@ def _serve_workers(args: argparse.Namespace, settings: Settings) -> int:
         )
     finally:
         scheduler.stop()
+        if given is None:
+            del os.environ[metrics.MULTIPROCESS_DIRECTORY]
+            shutil.rmtree(shared, ignore_errors=True)
     return 0
 
 

@@ -55,7 +55,14 @@ def test_several_workers_come_from_the_factory_and_the_scheduler_runs_beside_the
 
     called: dict[str, Any] = {}
     scheduler = _Recorder()
-    monkeypatch.setattr(uvicorn, "run", lambda app, **options: called.update(options, app=app))
+
+    def run(app: str, **options: Any) -> None:
+        # What the workers will find: one directory for their request counts, empty.
+        shared = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+        called.update(options, app=app, shared=shared, leftovers=list(shared.iterdir()))
+
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    monkeypatch.setattr(uvicorn, "run", run)
     monkeypatch.setattr(cli, "SchedulerProcess", lambda: scheduler)
 
     def no_scheduler_in_the_web_process(*_args: Any) -> None:
@@ -72,6 +79,36 @@ def test_several_workers_come_from_the_factory_and_the_scheduler_runs_beside_the
     assert scheduler.events == ["start", "stop"]
     # The workers read their settings from the environment: links lead where serve serves.
     assert os.environ["PARIS_AVENIR_BASE_URL"] == "http://127.0.0.1:18302"
+    # The counts of this run's workers are gone with it, and nothing else of this process
+    # (tests included) believes it is a worker.
+    assert called["leftovers"] == [] and not called["shared"].exists()
+    assert "PROMETHEUS_MULTIPROC_DIR" not in os.environ
+
+
+def test_an_operator_s_metrics_directory_is_emptied_before_the_workers_start(
+    environment: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import os
+
+    import uvicorn
+
+    shared = tmp_path / "metrics"
+    shared.mkdir()
+    (shared / "histogram_4242.db").write_bytes(b"an earlier run's counts")
+    (shared / "README").write_text("kept: not prometheus-client's")
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(shared))
+    seen: list[list[str]] = []
+    monkeypatch.setattr(
+        uvicorn,
+        "run",
+        lambda app, **_options: seen.append(sorted(p.name for p in shared.iterdir())),
+    )
+    monkeypatch.setattr(cli, "SchedulerProcess", _Recorder)
+    args = cli.build_parser().parse_args(["serve", "--port", "18304", "--workers", "2"])
+    assert cli.cmd_serve(args) == 0
+    assert seen == [["README"]]
+    # The operator's directory and setting stay (their server may start again).
+    assert shared.is_dir() and os.environ["PROMETHEUS_MULTIPROC_DIR"] == str(shared)
 
 
 def test_one_worker_keeps_the_scheduler_in_the_web_process(

@@ -45,6 +45,7 @@ from cryptography.fernet import Fernet
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -74,6 +75,7 @@ LOAD_SECONDS = 6.0
 SIGNING_IN = 12  # youths who sign in with a code during the load
 QUIET = 30  # youths the watch contacts (inactive 31 days: the first SMS is due)
 SECRET_KEY = "two-instances-secret-" + "x" * 32
+METRICS_TOKEN = "two-instances-metrics-" + "m" * 32
 ENCRYPTION_KEY = Fernet.generate_key().decode()
 CLIENT_NETWORK = "127.0.7.0/24"  # where the test's browsers connect from (nginx: 127.0.0.1)
 
@@ -258,6 +260,7 @@ class Stack:
     factory: sessionmaker[Session]
     settings: Settings
     people: People
+    metrics_directories: dict[int, Path]  # port -> PROMETHEUS_MULTIPROC_DIR
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
 
@@ -302,19 +305,23 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
         "PARIS_AVENIR_UPLOAD_DIR": str(tmp_path / "uploads"),
         # Both schedulers pass over the outbox every second during the load.
         "PARIS_AVENIR_OUTBOX_INTERVAL_SECONDS": "1",
+        "PARIS_AVENIR_METRICS_TOKEN": METRICS_TOKEN,
     }
     processes: list[subprocess.Popen[bytes]] = []
     proxy: subprocess.Popen[bytes] | None = None
     logs = [tmp_path / f"instance-{index}.log" for index in range(2)]
+    # Where each instance's workers share their request counts (the operator's setting:
+    # serve empties it and leaves it, so the test can see which workers counted).
+    shared = [tmp_path / f"metrics-{index}" for index in range(2)]
     prefix = tmp_path / "nginx"
     prefix.mkdir()
     try:
-        for port, log in zip(ports, logs, strict=True):
+        for port, log, directory in zip(ports, logs, shared, strict=True):
             with log.open("wb") as output:
                 processes.append(
                     subprocess.Popen(  # the Docker image's own command
                         instance_command(port),
-                        env=environment,
+                        env=environment | {"PROMETHEUS_MULTIPROC_DIR": str(directory)},
                         stdout=output,
                         stderr=subprocess.STDOUT,
                         stdin=subprocess.DEVNULL,
@@ -339,6 +346,7 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
             url=f"https://127.0.0.1:{https_port}",
             http_url=f"http://127.0.0.1:{http_port}",
             instances={f"127.0.0.1:{port}": port for port in ports},
+            metrics_directories=dict(zip(ports, shared, strict=True)),
             certificate=certificate,
             access_log=prefix / "access.log",
             instance_logs=logs,
@@ -472,6 +480,49 @@ def _nginx_log(stack: Stack) -> list[dict[str, str]]:
     return entries
 
 
+def _dashboards_counted(port: int) -> float:
+    """GET /mon-espace answered by this instance, as its /metrics says (all statuses)."""
+    scraped = httpx.get(
+        f"http://127.0.0.1:{port}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}
+    )
+    assert scraped.status_code == 200, scraped.status_code
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(scraped.text)
+        for sample in family.samples
+        if sample.name == "paris_avenir_http_request_duration_seconds_count"
+        and sample.labels["route"] == "/mon-espace"
+        and sample.labels["method"] == "GET"
+    )
+
+
+def _each_scrape_counts_every_worker(
+    stack: Stack, log: list[dict[str, str]], direct_per_instance: int
+) -> None:
+    """Prometheus scrapes an instance, and one of its workers answers: the latency series
+    must be the instance's (every worker's requests), whichever one it is."""
+    routed = Counter(
+        entry["upstream"]
+        for entry in log
+        if entry["method"] == "GET" and entry["path"] == "/mon-espace"
+    )
+    for address, port in stack.instances.items():
+        expected = routed[address] + direct_per_instance
+        # A request is counted just after its response: the last ones may still be on
+        # their way to the count.
+        deadline = time.monotonic() + 5
+        while _dashboards_counted(port) != expected and time.monotonic() < deadline:
+            time.sleep(0.1)
+        counted = [_dashboards_counted(port) for _scrape in range(6)]
+        assert counted == [expected] * 6, (address, expected, counted)
+        # Both workers answered requests of the instance: each wrote its own counts.
+        writers = {
+            path.stem.rsplit("_", 1)[-1]
+            for path in stack.metrics_directories[port].glob("histogram_*.db")
+        }
+        assert len(writers) == 2, writers
+
+
 def _wait_until_sent(factory: sessionmaker[Session], seconds: float) -> None:
     """Until no message that may leave now is still waiting (quiet hours hold the rest)."""
     deadline = time.monotonic() + seconds
@@ -556,6 +607,7 @@ def test_two_instances_behind_nginx_share_sessions_and_send_each_message_once(
         if answer.path == "/mon-espace" and answer.request_id in by_id
     )
     assert set(signed_in_pages) == set(stack.instances), signed_in_pages
+    _each_scrape_counts_every_worker(stack, log, direct_per_instance=len(cookies))
     # A code asked through one instance was typed on the other, for some youths at least.
     per_youth = {
         who: {

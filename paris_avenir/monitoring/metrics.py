@@ -8,6 +8,12 @@ Two kinds of series:
   ran): read when Prometheus scrapes, by `DatabaseCollector`, so that every worker answers
   the same figures.
 
+Under `serve --workers N` (or any server of several processes), each worker counts its
+requests in prometheus-client's multiprocess files (PROMETHEUS_MULTIPROC_DIR, which `serve`
+creates): a scrape, whichever worker answers it, adds up every worker's histogram, so the
+latency series are the instance's, not one worker's. The process series (CPU, memory) are
+then left out: they would describe whichever worker answered.
+
 No label carries a person's data: routes are templates (`/mon-espace/demandes/{request_id}`,
 "<no route>" for what matched none), methods a fixed set, the rest are codes.
 """
@@ -15,10 +21,13 @@ No label carries a person's data: routes are templates (`/mon-espace/demandes/{r
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Histogram, ProcessCollector
 from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -34,12 +43,29 @@ from paris_avenir.youths.models import Channel
 logger = logging.getLogger(__name__)
 
 PREFIX = "paris_avenir"
+# prometheus-client's own variable: read when the library is first imported, so it is set
+# in the environment before the workers start (cli._serve_workers).
+MULTIPROCESS_DIRECTORY = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def multiprocess_directory() -> Path | None:
+    """Where this process's workers share their counts, if it runs several."""
+    directory = os.environ.get(MULTIPROCESS_DIRECTORY)
+    return Path(directory) if directory else None
+
+
+def prepare_multiprocess_directory(directory: Path) -> None:
+    """Empty (or create) the directory before the workers start: files left by an earlier
+    run would be added to this one's counts (prometheus-client's documentation)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for leftover in directory.glob("*.db"):
+        leftover.unlink()
 
 
 class RequestMetrics:
     """The latency of every request, by method, route template and status."""
 
-    def __init__(self, registry: CollectorRegistry) -> None:
+    def __init__(self, registry: CollectorRegistry | None) -> None:
         self.latency = Histogram(
             f"{PREFIX}_http_request_duration_seconds",
             "Time to answer a request, in this process (in-flight queue included), by route "
@@ -157,7 +183,13 @@ class Metrics:
 
     def __init__(self, session_factory: sessionmaker[Session], settings: Settings) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
-        self.requests = RequestMetrics(self.registry)
+        shared = multiprocess_directory()
+        if shared is None:
+            self.requests = RequestMetrics(self.registry)
+            # CPU, memory, open files of this process (Linux /proc).
+            ProcessCollector(registry=self.registry)
+        else:
+            # The histogram writes to this process's file; the registry reads every file.
+            self.requests = RequestMetrics(None)
+            MultiProcessCollector(self.registry, path=str(shared))  # type: ignore[no-untyped-call]
         self.registry.register(DatabaseCollector(session_factory, settings))
-        # CPU, memory, open files of this process (Linux /proc).
-        ProcessCollector(registry=self.registry)
