@@ -185,6 +185,7 @@ def create_app(
     app.include_router(appointment_routes.router)
     app.include_router(appointment_staff_routes.router)
     app.include_router(aid_request_routes.router)
+    app.include_router(aid_request_routes.verification_router)
     app.include_router(document_routes.router)
     app.include_router(messaging_routes.router)
     app.include_router(outreach_routes.router)

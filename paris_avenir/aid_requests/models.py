@@ -5,7 +5,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, ForeignKey, Index, Table, text
+from sqlalchemy import JSON, Column, ForeignKey, Index, String, Table, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from paris_avenir.db import Base, RecordMixin, UTCDateTime, str_enum
@@ -92,6 +92,9 @@ class AidRequest(RecordMixin, Base):
     # A grant waiting for a second person: who granted it and the amount they chose.
     proposed_by_staff_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("staff_user.id"))
     proposed_amount_cents: Mapped[int | None]
+    # The code printed on the grant's attestation, that /verifier/{code} confirms: made at
+    # the first download, then the same on every copy (aid_requests/attestation.py).
+    attestation_code: Mapped[str | None] = mapped_column(String(12), unique=True)
 
     events: Mapped[list[AidRequestEvent]] = relationship(
         back_populates="aid_request", lazy="raise", order_by="AidRequestEvent.occurred_at"

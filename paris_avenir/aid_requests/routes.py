@@ -8,8 +8,8 @@ from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import Response
 from starlette.datastructures import FormData, UploadFile
 
+from paris_avenir.aid_requests import attestation, service
 from paris_avenir.aid_requests import kinds as catalogue
-from paris_avenir.aid_requests import service
 from paris_avenir.aid_requests.kinds.base import AidKind, FieldKind, FormField, RequiredDocument
 from paris_avenir.aid_requests.models import AidCode, AidRequest, RequestStatus
 from paris_avenir.aid_requests.national_rights import national_rights
@@ -28,6 +28,8 @@ from paris_avenir.web.templating import render
 from paris_avenir.youths.activity import Activity, record_activity
 
 router = APIRouter(prefix="/mon-espace")
+# Public: a landlord, a bank or the CAF checks an attestation without an account.
+verification_router = APIRouter(prefix="/verifier")
 
 
 def _today() -> Any:
@@ -397,6 +399,70 @@ def request_detail(
             "documents_sent": request.query_params.get("documents") == "1",
             "granted": service.granted_summary(aid_request),
         },
+    )
+
+
+@router.get("/demandes/{request_id}/attestation.pdf")
+def attestation_pdf(
+    request: Request, session: SessionDep, youth: CurrentYouth, request_id: str
+) -> Response:
+    """The grant's attestation, for the youth whose request it is (404 for anyone else,
+    and while the request is not granted)."""
+    aid_request = _own_request(session, youth.id, request_id)
+    facts = attestation.attested(session, aid_request, youth)
+    if facts is None:
+        raise HTTPException(status_code=404)
+    settings = request.app.state.settings
+    return Response(
+        attestation.render_pdf(facts, base_url=settings.base_url, issued_at=utcnow()),
+        media_type="application/pdf",
+        headers={
+            "Content-Disposition": (
+                f'attachment; filename="attestation-{aid_request.reference}.pdf"'
+            )
+        },
+    )
+
+
+def _verification_page(
+    request: Request,
+    *,
+    verified: attestation.Verified | None = None,
+    typed: str = "",
+    checked: bool = False,
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    return render(
+        request,
+        "aid_requests/verify.html",
+        {"verified": verified, "typed": typed, "checked": checked, "error": error},
+        status_code=status_code,
+    )
+
+
+@verification_router.get("")
+def verification_form(request: Request, code: str | None = None) -> Response:
+    """The page a person reaches by typing the address printed on the attestation; the
+    form sends the code typed to /verifier/{code} (no JavaScript needed)."""
+    if code is None or not code.strip():
+        return _verification_page(request)
+    normalised = attestation.normalise(code)
+    if normalised is None:
+        error = _("Ce code n’a pas la bonne forme : 12 lettres ou chiffres, comme 7K2M-9QXD-4RTB.")
+        return _verification_page(request, typed=code, error=error, status_code=422)
+    return see_other(f"/verifier/{attestation.shown(normalised)}")
+
+
+@verification_router.get("/{code}")
+def verification(request: Request, session: SessionDep, code: str) -> Response:
+    verified = attestation.verify(session, code)
+    return _verification_page(
+        request,
+        verified=verified,
+        typed=code,
+        checked=True,
+        status_code=200 if verified else 404,
     )
 
 

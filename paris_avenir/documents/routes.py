@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
 
+from paris_avenir.aid_requests import attestation
 from paris_avenir.aid_requests import service as requests_service
 from paris_avenir.audit import service as audit
 from paris_avenir.auth.dependencies import CurrentStaff, CurrentYouth, client_ip
@@ -65,6 +66,7 @@ def vault_page(
             "max_megabytes": MAX_BYTES // 1024 // 1024,
             "typed_expiry": typed_expiry,
             "date_error": date_error,
+            "attestations": attestation.attestable(session, youth_id),  # type: ignore[arg-type]
         },
         status_code=status_code,
     )

@@ -293,11 +293,12 @@ def _erase(session: Session, store: DocumentStore, youth_id: uuid.UUID, now: dat
     )
     for key in keys:
         store.delete_after_commit(session, key)
-    # Free texts; the rows stay for the statistics.
+    # Free texts, and the attestations' codes (/verifier no longer confirms a grant of an
+    # anonymised file); the rows stay for the statistics.
     session.execute(
         update(AidRequest)
         .where(AidRequest.youth_id == youth_id)
-        .values(form_data={}, decision_reason=None)
+        .values(form_data={}, decision_reason=None, attestation_code=None)
         .execution_options(**plain)
     )
     session.execute(
