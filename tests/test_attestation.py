@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from paris_avenir.aid_requests import attestation
 from paris_avenir.aid_requests.models import AidCode, AidRequest, RequestStatus
+from paris_avenir.audit.models import AuditEvent
 from paris_avenir.youths.models import Youth
 from tests.factories import assign, create_aid_request, create_staff, create_youth
 from tests.helpers import at_once, sign_in_as
@@ -176,6 +177,39 @@ async def test_no_attestation_before_a_grant_nor_for_someone_else(
     staff_try = await client.get(f"/mon-espace/demandes/{theirs.id}/attestation.pdf")
     assert staff_try.status_code in {303, 401, 403, 404}
     assert staff_try.headers.get("content-type") != "application/pdf"
+
+
+async def test_the_youth_s_referent_downloads_the_same_attestation_and_it_is_audited(
+    app: FastAPI, client: httpx.AsyncClient, session: Session, youth: Youth, tmp_path: Path
+) -> None:
+    referent, stranger = create_staff(session), create_staff(session)
+    assign(session, youth, referent)
+    request = granted_allocation(session, youth)
+    code = attestation.code_for(session, request)
+    url = f"/pro/demandes/{request.id}/attestation.pdf"
+
+    sign_in_as(client, app, session, staff=stranger)
+    assert (await client.get(url)).status_code == 404
+    denied = session.scalars(
+        select(AuditEvent).where(AuditEvent.actor_staff_id == stranger.id)
+    ).all()
+    assert [event.action for event in denied] == ["access_denied"]
+    client.cookies.clear()
+    sign_in_as(client, app, session, staff=referent)
+    page = await client.get(f"/pro/demandes/{request.id}")
+    assert url in page.text
+    response = await client.get(url)
+    assert response.status_code == 200 and response.content.startswith(b"%PDF-")
+    assert attestation.shown(code) in text_of(response.content, tmp_path)
+    # The youth reads it in « Qui a consulté mon dossier ».
+    actions = session.scalars(
+        select(AuditEvent.action).where(AuditEvent.actor_staff_id == referent.id)
+    ).all()
+    assert "aid_request.attestation" in actions
+    client.cookies.clear()
+    sign_in_as(client, app, session, youth=youth)
+    accesses = await client.get("/mon-espace/acces")
+    assert "a téléchargé l’attestation d’une aide" in accesses.text
 
 
 async def test_the_verification_page_answers_404_for_an_unknown_or_withdrawn_grant(

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import Response
 from sqlalchemy import select
 
-from paris_avenir.aid_requests import duties, instruction
+from paris_avenir.aid_requests import attestation, duties, instruction
 from paris_avenir.aid_requests import kinds as catalogue
 from paris_avenir.aid_requests import service as requests_service
 from paris_avenir.aid_requests.kinds.base import Eligibility, Verdict
@@ -151,6 +151,39 @@ def instruction_page(
     request: Request, session: SessionDep, staff: CurrentStaff, request_id: str
 ) -> Response:
     return _instruction_page(request, session, staff, request_id)
+
+
+@router.get("/demandes/{request_id}/attestation.pdf")
+def attestation_for_staff(
+    request: Request, session: SessionDep, staff: CurrentStaff, request_id: str
+) -> Response:
+    """The youth's attestation, for a référent who hands it over at the counter or sends it
+    on the youth's behalf: the same code as the youth's copies; the download is audited."""
+    aid_request = instruction.request_for_staff(
+        session, staff, request_id, ip_address=client_ip(request)
+    )
+    youth = session.get_one(Youth, aid_request.youth_id)
+    facts = attestation.attested(session, aid_request, youth)
+    if facts is None:
+        raise HTTPException(status_code=404)
+    audit.record(
+        session,
+        "aid_request.attestation",
+        actor_staff_id=staff.id,
+        youth_id=youth.id,
+        object_type="aid_request",
+        object_id=aid_request.id,
+        ip_address=client_ip(request),
+    )
+    return Response(
+        attestation.render_pdf(facts, base_url=base_url(request), issued_at=utcnow()),
+        media_type="application/pdf",
+        headers={
+            "Content-Disposition": (
+                f'attachment; filename="attestation-{aid_request.reference}.pdf"'
+            )
+        },
+    )
 
 
 @router.post("/demandes/{request_id}/{action}")

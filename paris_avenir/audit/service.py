@@ -31,6 +31,7 @@ ACTION_LABELS: dict[str, str] = {
     "aid_request.view": N_("a consulté une demande"),
     "aid_request.update": N_("a traité une demande"),
     "document.download": N_("a ouvert un document"),
+    "aid_request.attestation": N_("a téléchargé l’attestation d’une aide"),
     "message.view": N_("a lu vos messages"),
     "message.send": N_("vous a écrit un message"),
     "youth.export": N_("a exporté vos données"),
