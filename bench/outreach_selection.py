@@ -100,7 +100,7 @@ def child_cycle(url: str) -> None:
         json.dumps(
             {
                 "seconds": seconds,
-                "contacts": len(report.contacts),
+                "contacts": report.contact_count,
                 "tasks": len(report.tasks),
                 "peak_mb": peak_mb,
             }

@@ -553,10 +553,20 @@ def describe_cycle(report: CycleReport, *, dry_run: bool) -> list[str]:
         lines.append(
             f"{escalation.youth_ref} — tâche {why} {moved} {to} : {kind_label(escalation.kind)}"
         )
+    if report.unlisted:
+        # The report lists the first contacts only; the totals below count them all.
+        lines.append(f"… et {report.unlisted} autre(s) contact(s), non listé(s) ici ; par étape :")
+        for (reason, number, channel), count in sorted(report.counts.items(), key=str):
+            what = [labels.reason_label(reason)]
+            step_label = labels.step_label(reason, number)
+            if step_label:
+                what.append(step_label)
+            what.append(labels.channel_label(channel))
+            lines.append(f"{count} — {', '.join(what)}")
     # A step without a channel is a task for the référent (a call, an unreachable youth).
-    for_people = sum(contact.channel is None for contact in report.contacts)
     lines.append(
-        f"{len(report.contacts)} contact(s), dont {for_people} tâche(s) pour le référent ; "
+        f"{report.contact_count} contact(s), dont {report.for_people} tâche(s) pour le "
+        "référent ; "
         f"{len(report.tasks)} autre(s) tâche(s) ouverte(s) ; "
         f"{len(report.escalations)} tâche(s) déplacée(s)."
     )

@@ -11,14 +11,27 @@ import functools
 import threading
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from fastapi import Depends, HTTPException, Request
-from sqlalchemy import DateTime, Engine, Integer, MetaData, String, create_engine, event, func
+from sqlalchemy import (
+    ARRAY,
+    DateTime,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    bindparam,
+    cast,
+    create_engine,
+    event,
+    func,
+    select,
+)
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect, make_url
@@ -274,6 +287,55 @@ def insert_ignoring_conflicts(session: Session, entity: Any) -> Any:
     dialect = session.get_bind().dialect.name
     statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(entity)
     return statement.on_conflict_do_nothing()
+
+
+def insert_many_ignoring_conflicts(
+    session: Session, entity: Any, rows: Sequence[Mapping[str, Any]], returning: str
+) -> list[Any]:
+    """insert_ignoring_conflicts() of many rows (each with the same keys), returning the
+    column `returning` of the rows that went in. On PostgreSQL one short statement, one
+    array per column (INSERT … SELECT FROM unnest(…)): its text is the same whatever the
+    number of rows, so psycopg and the server parse it once, where a multi-row VALUES of
+    thousands of placeholders is parsed again for every batch. SQLite: a multi-row INSERT.
+    Python-side column defaults (ids, instants) are filled in here for columns the rows
+    leave out, as an INSERT of the rows would."""
+    if not rows:
+        return []
+    table = getattr(entity, "__table__", entity)
+    if session.get_bind().dialect.name != "postgresql":
+        statement = insert_ignoring_conflicts(session, table).returning(table.c[returning])
+        return list(session.scalars(statement, rows))
+    names = list(rows[0])
+    filled: dict[str, list[Any]] = {name: [row[name] for row in rows] for name in names}
+    for column in table.c:
+        default = column.default
+        if (
+            column.name in filled
+            or default is None
+            or not (default.is_scalar or default.is_callable)
+        ):
+            continue
+        filled[column.name] = [
+            default.arg if default.is_scalar else default.arg(None) for _row in rows
+        ]
+    columns = [table.c[name] for name in filled]
+    arrays = [
+        cast(
+            bindparam(f"rows_{column.name}", filled[column.name], type_=ARRAY(column.type)),
+            ARRAY(column.type),
+        )
+        for column in columns
+    ]
+    source = (
+        func.unnest(*arrays).table_valued(*(column.name for column in columns)).render_derived()
+    )
+    statement = (
+        postgresql.insert(table)
+        .from_select([column.name for column in columns], select(*source.c))
+        .on_conflict_do_nothing()
+        .returning(table.c[returning])
+    )
+    return list(session.scalars(statement))
 
 
 def normalise_database_url(url: str) -> str:

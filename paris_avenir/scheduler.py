@@ -49,10 +49,10 @@ def outreach_cycle(session_factory: sessionmaker[Session], settings: Settings) -
         session.commit()
     if not report.skipped_locked:
         _record_cycle(session_factory, time.perf_counter() - started, report)
-    if report.contacts or report.tasks or report.escalations:
+    if report.contact_count or report.tasks or report.escalations:
         logger.info(
             "outreach: %d contacts, %d tasks opened, %d tasks moved to a supervisor",
-            len(report.contacts),
+            report.contact_count,
             len(report.tasks),
             len(report.escalations),
         )
@@ -68,7 +68,7 @@ def _record_cycle(
     figures = last_cycle.LastCycle(
         finished_at=datetime.now(UTC),
         duration_seconds=round(duration, 3),
-        contacts=len(report.contacts),
+        contacts=report.contact_count,
         tasks=len(report.tasks),
     )
     try:

@@ -358,9 +358,32 @@ def test_a_cycle_stopped_midway_keeps_its_finished_batches_and_the_next_carries_
     assert sum(len(attempts(session, youth)) for youth in youths) == 2  # the first batch
     monkeypatch.setattr(notifications, "notify_many", queue)
     report = cycle(session, NOW + timedelta(minutes=30))
-    assert len(report.contacts) == 3
+    assert len(report.contacts) == report.contact_count == 3
     assert all(
         attempts(session, youth) == [(OutreachReason.INACTIVITY, 1, Channel.SMS)]
         for youth in youths
     )
     assert len(session.scalars(select(OutboxMessage)).all()) == 5
+
+
+def test_a_report_lists_its_first_contacts_and_counts_them_all(
+    session: Session, referent: StaffUser, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from paris_avenir.cli import describe_cycle
+
+    youths = [quiet_youth(session, referent, days=31, ase_ref=f"ASE-{n}") for n in range(5)]
+    quiet_youth(session, referent, days=31 + 15, ase_ref="ASE-CALL")  # the call step
+    monkeypatch.setattr(engine, "SAMPLE_SIZE", 2)
+    dry = cycle(session, dry_run=True)
+    lines = describe_cycle(dry, dry_run=True)
+    assert len([line for line in lines if "serait contacté" in line]) == 2
+    assert "… et 4 autre(s) contact(s), non listé(s) ici ; par étape :" in lines
+    assert "5 — Silencieux depuis longtemps, 1re relance, SMS" in lines
+    assert lines[-1].startswith("6 contact(s), dont 1 tâche(s) pour le référent ;")
+    real = cycle(session)
+    assert (real.contact_count, len(real.contacts), real.unlisted) == (6, 2, 4)
+    assert real.counts == dry.counts
+    assert all(
+        attempts(session, youth) == [(OutreachReason.INACTIVITY, 1, Channel.SMS)]
+        for youth in youths
+    )

@@ -150,7 +150,7 @@ def test_a_dry_run_and_a_real_run_decide_the_same_for_every_reason(session: Sess
         )
         assert _rows(session) == before, "a dry run writes nothing"
         real = engine.run_cycle(session, base_url="http://x", secret_key="k" * 40, now=now)
-        assert dry.contacts == real.contacts, day
+        assert dry.contacts == real.contacts and dry.counts == real.counts, day
         assert dry.tasks == real.tasks, day
         assert dry.escalations == real.escalations, day
         seen |= {contact.reason for contact in real.contacts}

@@ -33,11 +33,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from paris_avenir.db import insert_ignoring_conflicts, utcnow
+from paris_avenir.db import insert_many_ignoring_conflicts, utcnow
 from paris_avenir.kit import quiet_hours
 from paris_avenir.kit.quiet_hours import QuietHours
 from paris_avenir.messaging import texts, unsubscribe
@@ -844,14 +844,14 @@ def enqueue_many(session: Session, messages: Sequence[Mapping[str, Any]]) -> dic
         now = message.get("now") or utcnow()
         columns = _queued_columns(**{**message, "now": now})
         rows.append({"id": uuid.uuid4(), **columns, "created_at": now, "modified_at": now})
-    inserted = set(
-        session.scalars(
-            insert_ignoring_conflicts(session, OutboxMessage).returning(OutboxMessage.id), rows
-        )
-    )
+    # One array per column on PostgreSQL (db.insert_many_ignoring_conflicts): a batch's
+    # thousands of placeholders are not parsed again for every batch.
+    inserted = set(insert_many_ignoring_conflicts(session, OutboxMessage, rows, "id"))
     if inserted:
-        session.execute(
-            insert(OutboxStatusEvent),
+        # Only its primary key is unique: nothing to ignore, the same short statement.
+        insert_many_ignoring_conflicts(
+            session,
+            OutboxStatusEvent,
             [
                 {
                     "outbox_message_id": row["id"],
@@ -861,6 +861,7 @@ def enqueue_many(session: Session, messages: Sequence[Mapping[str, Any]]) -> dic
                 for row in rows
                 if row["id"] in inserted
             ],
+            "id",
         )
     queued = {row["idempotency_key"]: row["id"] for row in rows if row["id"] in inserted}
     taken = [row["idempotency_key"] for row in rows if row["id"] not in inserted]
