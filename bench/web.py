@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # tests.schemas, when run as a script
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, bindparam, select
 from sqlalchemy.orm import Session
 
 from paris_avenir.db import utcnow
@@ -36,13 +36,18 @@ def current_referent_id(session: Session, youth_id: uuid.UUID) -> uuid.UUID | No
     )
 
 
+# Built once with a bound value: every youth page runs it (the sign-in check shows the
+# référent), and a statement built per call pays its construction and cache key again.
+_CURRENT_REFERENT = (
+    select(StaffUser)
+    .join(CaseloadAssignment, CaseloadAssignment.referent_id == StaffUser.id)
+    .where(CaseloadAssignment.youth_id == bindparam("youth_id"), is_current())
+)
+
+
 def current_referent(session: Session, youth_id: uuid.UUID) -> StaffUser | None:
     """The référent who follows the youth now (one query), if any."""
-    return session.scalar(
-        select(StaffUser)
-        .join(CaseloadAssignment, CaseloadAssignment.referent_id == StaffUser.id)
-        .where(CaseloadAssignment.youth_id == youth_id, is_current())
-    )
+    return session.scalar(_CURRENT_REFERENT, {"youth_id": youth_id})
 
 
 def current_referents(
