@@ -161,3 +161,23 @@ def test_sqlite_connections_queue_their_writes_and_sync_at_checkpoints(tmp_path:
         "busy_timeout": SQLITE_BUSY_TIMEOUT_MS,
         "foreign_keys": 1,
     }
+
+
+def test_postgresql_connections_run_without_jit() -> None:
+    """PostgreSQL's JIT compiler starts on plans with a high estimated cost, such as the
+    watch's selections over every youth, and then compiles for longer than the query runs
+    (0.94 s of JIT for a 0.25 s check-in selection over 40,000 youths). Off on every
+    connection, also after a transaction was rolled back and the connection went back to
+    the pool."""
+    engine = create_database_engine(
+        postgres_schema_url("jit_off", needed_for="the JIT setting of PostgreSQL connections"),
+        pool_size=1,
+        max_overflow=0,
+    )
+    try:
+        for _checkout in range(2):
+            with engine.connect() as connection:
+                assert connection.exec_driver_sql("SHOW jit").scalar() == "off"
+                connection.rollback()
+    finally:
+        engine.dispose()
