@@ -296,7 +296,9 @@ def inactivity_candidates(
             or_(quiet.c.step == STEP_CALL, ~_recently_contacted(quiet.c.id, now, policy)),
         )
         .order_by(quiet.c.id)
-    ).all()
+    )
+    # Each row becomes its light object as it is read: never a list of 85,000 rows beside
+    # the list of what they became.
     return [
         InactivityDue(_addressee(row), int(row.quiet_days), int(row.step), str(row.period_key))
         for row in rows
