@@ -1,6 +1,8 @@
 """Issue 18 in Chromium at 360x640: a youth downloads the attestation of a granted aid from
-the request's page and from "Mes documents"; a landlord, without an account and without
-JavaScript, types the code printed on it and reads that it is valid."""
+the request's page and from "Mes documents"; their référent downloads the same one from the
+instruction page, and the youth reads it in « Qui a consulté mon dossier »; a landlord,
+without an account and without JavaScript, types the code printed on it and reads that it
+is valid."""
 
 from __future__ import annotations
 
@@ -12,11 +14,19 @@ from typing import Any
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
+from sqlalchemy import select
 
 from paris_avenir.aid_requests.models import AidCode, AidRequest, RequestStatus
 from paris_avenir.db import utcnow
-from tests.browser.conftest import DemoYouth, LiveServer, new_phone_context, sign_in_youth
-from tests.factories import create_youth
+from paris_avenir.staff.models import StaffUser
+from tests.browser.conftest import (
+    PAGES_STAFF,
+    DemoYouth,
+    LiveServer,
+    new_phone_context,
+    sign_in_youth,
+)
+from tests.factories import assign, create_youth
 from tests.test_attestation import poppler
 
 pytestmark = pytest.mark.browser
@@ -51,10 +61,16 @@ def downloaded_text(page: Any, link_name: str, directory: Path, name: str) -> st
     ("javascript", "number"), [(True, 9101), (False, 9102)], ids=["js", "no-js"]
 )
 def test_a_youth_downloads_the_attestation_and_a_landlord_checks_it(
-    live_server: LiveServer, browser: Any, tmp_path: Path, javascript: bool, number: int
+    live_server: LiveServer,
+    browser: Any,
+    staff_cookies: list[Any],
+    tmp_path: Path,
+    javascript: bool,
+    number: int,
 ) -> None:
     youth = AttestationYouth(number)
     with live_server.session_factory.begin() as session:
+        referent = session.scalars(select(StaffUser).where(StaffUser.email == PAGES_STAFF)).one()
         person = create_youth(
             session,
             first_name=youth.first_name,
@@ -73,6 +89,7 @@ def test_a_youth_downloads_the_attestation_and_a_landlord_checks_it(
         )
         session.add(request)
         session.flush()
+        assign(session, person, referent)
         request_id, reference = request.id, request.reference
 
     context = new_phone_context(browser, javascript=javascript)
@@ -94,6 +111,19 @@ def test_a_youth_downloads_the_attestation_and_a_landlord_checks_it(
         page, "Télécharger l’attestation (PDF) : Allocation Paris avenir", tmp_path, "b.pdf"
     )
     assert code.group(1) in from_vault  # the same code on every copy
+
+    # Her référent hands over a copy at the counter: the same code; she sees who did it.
+    office = browser.new_context(accept_downloads=True)
+    office.add_cookies(staff_cookies)
+    desk = office.new_page()
+    desk.goto(f"{live_server.url}/pro/demandes/{request_id}")
+    from_office = downloaded_text(
+        desk, "Télécharger l’attestation d’attribution (PDF)", tmp_path, "c.pdf"
+    )
+    assert code.group(1) in from_office
+    office.close()
+    page.goto(f"{live_server.url}/mon-espace/acces")
+    page.get_by_text("a téléchargé l’attestation d’une aide").first.wait_for()
     context.close()
 
     # The landlord: another phone, no account, JavaScript off, the code typed by hand.
