@@ -94,7 +94,7 @@ class AidRequest(RecordMixin, Base):
     proposed_amount_cents: Mapped[int | None]
     # The code printed on the grant's attestation, that /verifier/{code} confirms: made at
     # the first download, then the same on every copy (aid_requests/attestation.py).
-    attestation_code: Mapped[str | None] = mapped_column(String(12), unique=True)
+    attestation_code: Mapped[str | None] = mapped_column(String(12), unique=True, index=True)
 
     events: Mapped[list[AidRequestEvent]] = relationship(
         back_populates="aid_request", lazy="raise", order_by="AidRequestEvent.occurred_at"
