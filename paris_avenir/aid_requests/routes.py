@@ -412,14 +412,16 @@ def attestation_pdf(
     facts = attestation.attested(session, aid_request, youth)
     if facts is None:
         raise HTTPException(status_code=404)
-    settings = request.app.state.settings
+    return attestation_download(facts, base_url=request.app.state.settings.base_url)
+
+
+def attestation_download(facts: attestation.Attested, *, base_url: str) -> Response:
+    """The attestation as a file to save (the youth's copy and the référent's are one)."""
     return Response(
-        attestation.render_pdf(facts, base_url=settings.base_url, issued_at=utcnow()),
+        attestation.render_pdf(facts, base_url=base_url, issued_at=utcnow()),
         media_type="application/pdf",
         headers={
-            "Content-Disposition": (
-                f'attachment; filename="attestation-{aid_request.reference}.pdf"'
-            )
+            "Content-Disposition": f'attachment; filename="attestation-{facts.reference}.pdf"'
         },
     )
 

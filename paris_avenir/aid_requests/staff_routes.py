@@ -15,6 +15,7 @@ from paris_avenir.aid_requests import kinds as catalogue
 from paris_avenir.aid_requests import service as requests_service
 from paris_avenir.aid_requests.kinds.base import Eligibility, Verdict
 from paris_avenir.aid_requests.models import AidRequest, RequestStatus
+from paris_avenir.aid_requests.routes import attestation_download
 from paris_avenir.audit import service as audit
 from paris_avenir.auth.dependencies import CurrentStaff, client_ip
 from paris_avenir.backoffice import labels
@@ -175,15 +176,7 @@ def attestation_for_staff(
         object_id=aid_request.id,
         ip_address=client_ip(request),
     )
-    return Response(
-        attestation.render_pdf(facts, base_url=base_url(request), issued_at=utcnow()),
-        media_type="application/pdf",
-        headers={
-            "Content-Disposition": (
-                f'attachment; filename="attestation-{aid_request.reference}.pdf"'
-            )
-        },
-    )
+    return attestation_download(facts, base_url=base_url(request))
 
 
 @router.post("/demandes/{request_id}/{action}")
