@@ -203,6 +203,7 @@ class _Cycle:
     # database holds the cap of earlier cycles, and of this one's batches once written).
     capped: set[uuid.UUID] = field(default_factory=set)
     pending: list[_Planned] = field(default_factory=list)
+    batches: int = 0  # written so far
 
     @property
     def quiet(self) -> QuietHours:
@@ -397,6 +398,24 @@ def _write_pending(cycle: _Cycle) -> None:
         now=now,
         base_url=cycle.base_url,
     )
+    session.commit()
+    cycle.batches += 1
+    if cycle.batches in _ANALYSE_AFTER_BATCHES:
+        _refresh_statistics(session)
+
+
+# PostgreSQL plans each statement from statistics taken before the cycle: a first cycle
+# fills the tables it reads from empty, and plans made for an empty table (a scan of all of
+# it for each youth) grow with the square of the youths. Fresh statistics after the 1st,
+# 4th, 16th and 64th batch keep them in step (autovacuum would come minutes later).
+_ANALYSE_AFTER_BATCHES = frozenset({1, 4, 16, 64})
+_FILLED_BY_A_CYCLE = ("outreach_attempt", "outbox_message", "outbox_status_event", "staff_task")
+
+
+def _refresh_statistics(session: Session) -> None:
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    session.execute(text(f"ANALYZE {', '.join(_FILLED_BY_A_CYCLE)}"))
     session.commit()
 
 
