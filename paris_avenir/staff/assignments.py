@@ -53,18 +53,36 @@ def current_referent(session: Session, youth_id: uuid.UUID) -> StaffUser | None:
 def current_referents(
     session: Session, youth_ids: set[uuid.UUID], *, always_query: bool = False
 ) -> dict[uuid.UUID, StaffUser]:
-    """The référent who follows each of these youths now (one query). `always_query`: the
-    query runs even for no youth, so that its time tells nothing (the import)."""
+    """The référent who follows each of these youths now. `always_query`: the queries run
+    even for no youth, so that their time tells nothing (the import). Light rows of ids,
+    then each référent once: a watch's batch names the same few people thousands of times,
+    and a StaffUser built per row cost 3.8 s of a 20,000-youth cycle."""
     if not youth_ids and not always_query:
         return {}
-    return {
-        youth_id: referent
-        for youth_id, referent in session.execute(
-            select(CaseloadAssignment.youth_id, StaffUser)
-            .join(StaffUser, StaffUser.id == CaseloadAssignment.referent_id)
-            .where(CaseloadAssignment.youth_id.in_(youth_ids), is_current())
-        ).all()
-    }
+    pairs = session.execute(
+        select(CaseloadAssignment.youth_id, CaseloadAssignment.referent_id).where(
+            CaseloadAssignment.youth_id.in_(youth_ids), is_current()
+        )
+    ).all()
+    people = staff_by_id(
+        session, {referent_id for _youth_id, referent_id in pairs}, always_query=always_query
+    )
+    return {youth_id: people[referent_id] for youth_id, referent_id in pairs}
+
+
+def staff_by_id(
+    session: Session, ids: set[uuid.UUID], *, always_query: bool = False
+) -> dict[uuid.UUID, StaffUser]:
+    """These staff members, one object each, in queries of at most 500 ids."""
+    found: dict[uuid.UUID, StaffUser] = {}
+    ordered = sorted(ids)
+    for start in range(0, max(len(ordered), 1 if always_query else 0), 500):
+        chunk = ordered[start : start + 500]
+        found |= {
+            person.id: person
+            for person in session.scalars(select(StaffUser).where(StaffUser.id.in_(chunk)))
+        }
+    return found
 
 
 def last_team_id(session: Session, youth_id: uuid.UUID) -> uuid.UUID | None:

@@ -367,7 +367,7 @@ def open_tasks(
     openings = [opening for opening in openings if not KINDS[opening.kind].urgent]
     if not openings:
         return opened
-    referents = _current_referents(session, {opening.youth_id for opening in openings})
+    referents = assignments.current_referents(session, {opening.youth_id for opening in openings})
     supervisors: dict[uuid.UUID | None, StaffUser | None] = {}
 
     def supervisor_of(team_id: uuid.UUID | None) -> StaffUser | None:
@@ -398,35 +398,6 @@ def open_tasks(
             }
         )
     return opened | set(insert_many_ignoring_conflicts(session, StaffTask, rows, "key"))
-
-
-def _staff_by_id(session: Session, ids: set[uuid.UUID]) -> dict[uuid.UUID, StaffUser]:
-    """These people, one object each: a team has a few dozen of them, where a batch's rows
-    name the same few thousands of times."""
-    found: dict[uuid.UUID, StaffUser] = {}
-    ordered = sorted(ids)
-    for start in range(0, len(ordered), 500):
-        chunk = ordered[start : start + 500]
-        found |= {
-            person.id: person
-            for person in session.scalars(select(StaffUser).where(StaffUser.id.in_(chunk)))
-        }
-    return found
-
-
-def _current_referents(session: Session, youth_ids: set[uuid.UUID]) -> dict[uuid.UUID, StaffUser]:
-    """assignments.current_referents() for a batch, as light rows: the youth and référent
-    ids, then each référent once (a StaffUser built per row cost 3.8 s of a 20,000-youth
-    cycle)."""
-    if not youth_ids:
-        return {}
-    pairs = session.execute(
-        select(CaseloadAssignment.youth_id, CaseloadAssignment.referent_id).where(
-            CaseloadAssignment.youth_id.in_(youth_ids), assignments.is_current()
-        )
-    ).all()
-    people = _staff_by_id(session, {referent_id for _youth_id, referent_id in pairs})
-    return {youth_id: people[referent_id] for youth_id, referent_id in pairs}
 
 
 def _youth_short_name(session: Session, youth_id: uuid.UUID) -> str:
@@ -909,7 +880,7 @@ def plan_escalations(session: Session, now: datetime, after_days: int) -> list[E
     writes nothing, so a dry run lists the same moves. A fixed number of queries, plus one
     per team and per youth without a référent."""
     candidates = _open_unescalated(session)
-    people = _staff_by_id(
+    people = assignments.staff_by_id(
         session,
         {task.assignee_id for task in candidates if task.assignee_id is not None}
         | {task.referent_id for task in candidates if task.referent_id is not None},
