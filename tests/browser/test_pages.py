@@ -19,6 +19,7 @@ PUBLIC_PAGES = {
     "connexion": "/connexion",
     "connexion des professionnels": "/pro/connexion",
     "lien expiré": "/lien/expire",
+    "vérifier une attestation": "/verifier",
 }
 YOUTH_PAGES = {
     "mon espace": "/mon-espace",
