@@ -51,10 +51,14 @@ def platform(tmp_path: Path, browser: Any) -> Iterator[RacePlatform]:
         yield running
 
 
-def _cookie_for(platform: RacePlatform, **who: uuid.UUID) -> dict[str, str]:
+def _cookie_for(
+    platform: RacePlatform, *, youth_id: uuid.UUID | None = None, staff_id: uuid.UUID | None = None
+) -> dict[str, str]:
     with platform.factory.begin() as session:
-        method = AuthMethod.CODE if "youth_id" in who else AuthMethod.PASSWORD_TOTP
-        token = sessions.start_session(session, method=method, **who).token
+        method = AuthMethod.CODE if youth_id else AuthMethod.PASSWORD_TOTP
+        token = sessions.start_session(
+            session, youth_id=youth_id, staff_id=staff_id, method=method
+        ).token
     return {"name": platform.settings.session_cookie_name, "value": token, "url": platform.url}
 
 
