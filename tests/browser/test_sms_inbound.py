@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
+from axe_playwright_python.sync_playwright import Axe
 
 from paris_avenir.auth import sessions
 from paris_avenir.auth.models import AuthMethod
@@ -164,6 +165,9 @@ def test_the_supervisor_attaches_a_reply_from_a_shared_number(
     item = page.locator(".task", has_text="C'est Moussa, je rappelle demain")
     assert "•• •• •• •• 82" in item.inner_text()
     assert "Awa Diallo" in item.inner_text() and "Moussa Diallo" in item.inner_text()
+    if javascript:
+        results = Axe().run(page)
+        assert results.violations_count == 0, results.generate_report()
     item.get_by_label("Moussa Diallo").check()
     item.get_by_role("button", name="Rattacher à ce jeune").click()
     page.get_by_text("Le SMS est dans la conversation du jeune.").wait_for()
