@@ -16,12 +16,14 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlencode, urlsplit
+from zoneinfo import ZoneInfo
 
 import jsonschema  # type: ignore[import-untyped]
 from aiosmtpd.controller import Controller
@@ -195,6 +197,41 @@ def brevo_error(name: str) -> dict[str, Any]:
     content = brevo_definition()["components"]["responses"]["badRequest"]["content"]
     value: dict[str, Any] = copy.deepcopy(content["application/json"]["examples"][name]["value"])
     return value
+
+
+BREVO_WEBHOOK_PATH = Path(__file__).parent / "brevo" / "sms-webhook.json"
+
+
+@functools.cache
+def brevo_webhook_schema() -> dict[str, Any]:
+    """The body of Brevo's SMS webhook calls, from its documentation (tests/brevo/README.md)."""
+    schema: dict[str, Any] = json.loads(BREVO_WEBHOOK_PATH.read_text(encoding="utf-8"))
+    return schema
+
+
+def brevo_reply_event(
+    *, message_id: int, to: str, text: str, ts_event: int, webhook_id: int = 26570
+) -> dict[str, Any]:
+    """A reply as Brevo's webhook posts it: only the fields its documentation names, checked
+    against the stored schema (an unknown field fails the test that builds it)."""
+    event: dict[str, Any] = {
+        "id": webhook_id,
+        "to": to.lstrip("+"),
+        "sms_count": 1,
+        "credits_used": 0,
+        "messageId": message_id,
+        "remaining_credit": 1000.0,
+        "msg_status": "reply",
+        "date": datetime.fromtimestamp(ts_event, tz=UTC)
+        .astimezone(ZoneInfo("Europe/Paris"))
+        .strftime("%Y-%m-%d %H:%M:%S"),
+        "type": "transactional",
+        "reference": f"ref{message_id}",
+        "ts_event": ts_event,
+        "reply": text,
+    }
+    jsonschema.Draft202012Validator(brevo_webhook_schema()).validate(event)
+    return event
 
 
 class BrevoSmsApi(_Server):

@@ -3,8 +3,9 @@ from __future__ import annotations
 import enum
 import uuid
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Column, ForeignKey, Index, String, Table, text
+from sqlalchemy import JSON, Column, ForeignKey, Index, String, Table, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from paris_avenir.db import Base, RecordMixin, UTCDateTime, str_enum
@@ -46,6 +47,8 @@ class Message(RecordMixin, Base):
     # Exactly one author: the youth (author_staff_id empty) or a staff member.
     author_staff_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("staff_user.id"))
     on_behalf_of_youth: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
+    # The youth answered an SMS of ours: the text came by SMS (shown "reçu par SMS").
+    received_by_sms: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
     # Encrypted at rest (kit.crypto): the database holds a Fernet token, never the text.
     body: Mapped[str] = mapped_column(EncryptedText())
     sent_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -136,3 +139,34 @@ class ProviderEvent(RecordMixin, Base):
 
     event_key: Mapped[str] = mapped_column(String(64), unique=True)
     event: Mapped[str] = mapped_column(String(40))
+
+
+class InboundSmsStatus(enum.StrEnum):
+    WAITING = "a_rattacher"
+    ATTACHED = "rattache"
+    DISCARDED = "ecarte"
+
+
+class InboundSms(RecordMixin, Base):
+    """An SMS reply whose number is not exactly one youth's (shared by several, or nobody's):
+    it waits in the supervisors' queue (messaging.inbound) instead of going to a file, until
+    a supervisor attaches it to one of the candidates' conversations or discards it. The
+    number itself is not kept: only its last two digits; the text is encrypted at rest and
+    erased once the SMS is attached (it lives on in the message) or discarded."""
+
+    __tablename__ = "inbound_sms"
+    __table_args__ = (Index("ix_inbound_sms_status_received_at", "status", "received_at"),)
+
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    sender_last_digits: Mapped[str] = mapped_column(String(2))
+    body: Mapped[str] = mapped_column(EncryptedText())
+    # The youths who had this number when it arrived (empty: nobody's).
+    candidate_ids: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    status: Mapped[InboundSmsStatus] = mapped_column(
+        str_enum(InboundSmsStatus, "inbound_sms_status"), default=InboundSmsStatus.WAITING
+    )
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    resolved_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("staff_user.id"))
+    message_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("message.id", ondelete="SET NULL")
+    )

@@ -129,6 +129,7 @@ def post_message(
     author_staff_id: uuid.UUID | None,
     document_ids: list[str] | None = None,
     on_behalf_of_youth: bool = False,
+    received_by_sms: bool = False,
     now: datetime | None = None,
 ) -> Message:
     now = now or utcnow()
@@ -145,6 +146,7 @@ def post_message(
         body=text,
         sent_at=now,
         on_behalf_of_youth=on_behalf_of_youth,
+        received_by_sms=received_by_sms,
     )
     session.add(message)
     session.flush()

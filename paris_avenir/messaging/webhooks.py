@@ -19,6 +19,11 @@ A STOP applies to the number that sent it and to no other: the number our SMS we
 the reply names that SMS (Brevo's messageId), else the inbound's sender (`from`) — never a
 number read from any other field. A reply whose sender contradicts the SMS it answers is
 ignored.
+
+Any other reply is an answer to the référent (messaging.inbound): into the conversation of
+the one youth whose number sent it, or into the supervisors' queue when the number is
+several youths' or nobody's — never into a file chosen by guess. Its sender is found the
+same way as a STOP's; a contradicted one counts as nobody's.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import base64
 import json
 import logging
 import unicodedata
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
@@ -36,10 +42,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from paris_avenir.config import Settings
-from paris_avenir.db import SessionDep
+from paris_avenir.db import SessionDep, utcnow
 from paris_avenir.kit import phone as phones
 from paris_avenir.kit.crypto import constant_time_equals, keyed_hash
-from paris_avenir.messaging import outbox
+from paris_avenir.messaging import inbound, outbox
 from paris_avenir.messaging.models import OutboxMessage, OutboxStatus, ProviderEvent
 from paris_avenir.youths import service as youth_service
 from paris_avenir.youths.models import Channel
@@ -66,7 +72,7 @@ RECEIPT_EVENTS = {
 }
 NOT_THE_NUMBER = {"rejected", "skip", "skipped"}
 MAX_BATCH = 500
-REPLY_EVENTS = {"reply", "replied", "inbound"}
+REPLY_EVENTS = {"reply", "replied", "replies", "inbound"}
 UNSUBSCRIBE_EVENTS = {"unsubscribe", "unsubscribed"}
 # What a youth may answer to stop messages, read leniently: case, accents and punctuation
 # do not matter ("Stop.", "arrêt", "ARRET !"). A keyword opts out when the reply is that
@@ -193,6 +199,21 @@ def _sender(session: Session, payload: dict[str, Any]) -> str | None:
     return answered.recipient
 
 
+def _received_at(payload: dict[str, Any]) -> datetime:
+    """When the youth sent it: Brevo's `ts_event` (seconds, UTC) when it is plausible (not
+    in the future, not older than a week), else now."""
+    now = utcnow()
+    raw = payload.get("ts_event")
+    if isinstance(raw, int | float) and not isinstance(raw, bool):
+        try:
+            at = datetime.fromtimestamp(raw, tz=UTC)
+        except (OverflowError, OSError, ValueError):
+            return now
+        if now - timedelta(days=7) <= at <= now:
+            return at
+    return now
+
+
 def _handle(session: Session, settings: Settings, payload: dict[str, Any]) -> JSONResponse:
     event = str(_first(payload, "event", "msg_status") or "").strip().lower()
     is_reply = event in REPLY_EVENTS or event in UNSUBSCRIBE_EVENTS
@@ -222,6 +243,16 @@ def _handle(session: Session, settings: Settings, payload: dict[str, Any]) -> JS
             # Read again under a row lock: two different STOPs at once opt out once.
             session.refresh(youth, with_for_update=True)
             youth_service.opt_out_of_outreach(session, youth, via="sms_stop")
+        return JSONResponse({"status": "ok"})
+    stated = _first(payload, "from", "to")
+    outcome = inbound.receive_reply(
+        session,
+        sender=_sender(session, payload),
+        text=text,
+        at=_received_at(payload),
+        shown=_e164(stated) if stated is not None else None,
+    )
+    logger.info("sms webhook: a reply, %s", outcome.value)
     return JSONResponse({"status": "ok"})
 
 
