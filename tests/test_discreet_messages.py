@@ -27,7 +27,7 @@ from paris_avenir.appointments.models import Appointment, AppointmentKind
 from paris_avenir.appointments.service import format_when
 from paris_avenir.audit.models import AuditEvent
 from paris_avenir.config import Settings
-from paris_avenir.messaging import notifications, sms_texts, texts
+from paris_avenir.messaging import message_templates, notifications, sms_texts, texts
 from paris_avenir.messaging.models import OutboxMessage
 from paris_avenir.messaging.notifications import Notice
 from paris_avenir.messaging.sms_segments import fit_gsm7
@@ -401,3 +401,23 @@ async def test_only_the_youth_chooses(
     await post_form(client, "/mon-espace/profil/messages", {"messages": "detailles"})
     session.refresh(youth)
     assert youth.detailed_messages is False
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Paris avenir (ASE) : votre code est {code}.",
+        "Paris avenir : votre psychologue vous écrit : {link}",
+        "Paris avenir : votre allocation de 651,69 € est accordée. {link}",
+        "Paris avenir : 300 euros pour vous. {link}",
+    ],
+)
+def test_the_admin_cannot_write_a_forbidden_word_into_an_sms(session: Session, text: str) -> None:
+    key = "sign_in_code" if "{code}" in text else "request_update"
+    with pytest.raises(message_templates.TemplateError, match="écran verrouillé"):
+        message_templates.save(session, key, "fr", text, by_id=None)
+    assert message_templates.override(session, key, "fr") is None
+    # A neutral text is kept.
+    assert message_templates.save(
+        session, "request_update", "fr", "Du nouveau : {link}", by_id=None
+    )
