@@ -1,5 +1,7 @@
 """Every SMS in every language: French and English in one GSM-7 segment, the others in at
-most two UCS-2 segments, with links as long as the platform writes them."""
+most two UCS-2 segments, with links as long as the platform writes them; and every
+discreet one (all but those marked `detailed`) without a word of the forbidden list
+(tests/test_discreet_messages.py): no psychologist, ASE, aid's name or amount."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from paris_avenir.messaging import sms_texts
 from paris_avenir.messaging.sms_segments import fit_gsm7, measure
 from paris_avenir.outreach import checkin
 from paris_avenir.web import i18n
+from tests.test_discreet_messages import leaks
 
 # A long weekday and a long month in most languages: the worst case of a date in an SMS.
 LONG_WHEN = datetime(2026, 9, 30, 14, 30, tzinfo=ZoneInfo("Europe/Paris"))
@@ -45,6 +48,15 @@ def test_every_sms_fits_its_budget_in_every_language(
     else:
         assert i18n.is_translated(text.text, language), f"{text.key} has no {language} text"
         assert size.segments <= 2, (body, size)
+
+
+@pytest.mark.parametrize("language", LANGUAGE_CODES)
+@pytest.mark.parametrize(
+    "text", [text for text in sms_texts.ALL if not text.detailed], ids=lambda text: text.key
+)
+def test_no_discreet_sms_says_a_forbidden_word(text: sms_texts.SmsText, language: str) -> None:
+    body = rendered(text, language)
+    assert not leaks(body, language), body
 
 
 def test_the_example_links_are_as_long_as_the_real_ones() -> None:

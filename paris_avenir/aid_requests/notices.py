@@ -7,7 +7,7 @@ import uuid
 from paris_avenir.aid_requests import kinds as catalogue
 from paris_avenir.aid_requests.models import AidRequest, RequestStatus
 from paris_avenir.messaging import sms_texts
-from paris_avenir.messaging.notifications import Notice
+from paris_avenir.messaging.notifications import Detailed, Notice
 from paris_avenir.web.i18n import N_
 
 # One message per decision, saying which decision it is. Taking a request on is not a
@@ -27,7 +27,8 @@ EMAIL_SUBJECTS = {
 
 def decision(request: AidRequest, *, event_id: uuid.UUID, base_url: str) -> Notice | None:
     """The notice of the decision the request is in; None when its status is not one.
-    Under the admin's "Du nouveau sur une demande" text (template request_update) if any."""
+    Under the admin's "Du nouveau sur une demande" text (template request_update) if any.
+    The aid is named only to a youth who chose "messages détaillés"; never an amount."""
     sms = TOLD.get(request.status)
     if sms is None:
         return None
@@ -41,10 +42,14 @@ def decision(request: AidRequest, *, event_id: uuid.UUID, base_url: str) -> Noti
         key=f"request-update:{event_id}",
         sms=sms,
         subject=EMAIL_SUBJECTS[request.status],
-        text=N_(
-            "Bonjour,\n\nVotre référent a répondu à votre demande « %(aid)s ».\n\n"
-            "Regardez ici : %(link)s"
+        text=N_("Bonjour,\n\nVotre référent a répondu à votre demande.\n\nRegardez ici : %(link)s"),
+        values={"link": link},
+        detailed=Detailed(
+            text=N_(
+                "Bonjour,\n\nVotre référent a répondu à votre demande « %(aid)s ».\n\n"
+                "Regardez ici : %(link)s"
+            ),
+            # The aid's name is read in the youth's language.
+            values={"aid": lambda _language: catalogue.kind(code).name},
         ),
-        # The aid's name is read in the youth's language.
-        values={"link": link, "aid": lambda _language: catalogue.kind(code).name},
     )

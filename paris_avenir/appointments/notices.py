@@ -10,7 +10,7 @@ from datetime import datetime
 from paris_avenir.appointments.models import Appointment
 from paris_avenir.kit.dates import PARIS
 from paris_avenir.messaging import sms_texts
-from paris_avenir.messaging.notifications import Attachment, Notice
+from paris_avenir.messaging.notifications import Attachment, Detailed, Notice
 from paris_avenir.web import i18n
 from paris_avenir.web.i18n import N_
 
@@ -23,6 +23,16 @@ def format_when(starts_at: datetime, language: str) -> str:
         return format_datetime(
             starts_at, i18n.gettext("EEEE d MMMM 'à' HH:mm"), tzinfo=PARIS, locale=locale
         )
+
+
+# The calendar event's title for a youth who did not choose "messages détaillés": its alarm
+# shows on the lock screen, so it never says with whom (a psychologist).
+DISCREET_CALENDAR_SUMMARY = N_("Rendez-vous Paris avenir")
+
+
+def calendar_summary(label: str, *, detailed: bool) -> str:
+    """The .ics title in the current language: the kind's `label` only if `detailed`."""
+    return label if detailed else i18n.gettext(DISCREET_CALENDAR_SUMMARY)
 
 
 def links(appointment: Appointment, base_url: str) -> tuple[str, str]:
@@ -110,9 +120,15 @@ def interview_invitation(*, key: str, link: str) -> Notice:
         sms=sms_texts.INTERVIEW_INVITATION,
         subject=N_("Votre entretien des 6 mois avec votre référent"),
         text=N_(
-            "Bonjour,\n\nSix mois après votre sortie de l’ASE, vous avez droit à un "
-            "entretien avec votre référent pour faire le point. "
-            "Choisissez la date ici : %(link)s"
+            "Bonjour,\n\nVous avez droit à un entretien avec votre référent pour faire le "
+            "point. Choisissez la date ici : %(link)s"
         ),
         values={"link": link},
+        detailed=Detailed(
+            text=N_(
+                "Bonjour,\n\nSix mois après votre sortie de l’ASE, vous avez droit à un "
+                "entretien avec votre référent pour faire le point. "
+                "Choisissez la date ici : %(link)s"
+            )
+        ),
     )

@@ -404,7 +404,9 @@ def _calendar(
         link, _listing = notices.links(appointment, base_url)
         body = ics.invitation(
             appointment,
-            summary=kind_label(appointment.kind),
+            summary=notices.calendar_summary(
+                kind_label(appointment.kind), detailed=youth.detailed_messages
+            ),
             stamp=now,
             description=i18n.gettext(
                 "Pour déplacer ou annuler ce rendez-vous : %(link)s", link=link

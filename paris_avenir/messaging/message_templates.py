@@ -3,6 +3,7 @@ an admin saves another one; placeholders are checked, and the SMS segment count 
 
 from __future__ import annotations
 
+import re
 import string
 from dataclasses import dataclass
 from datetime import datetime
@@ -50,6 +51,16 @@ SPECS: dict[str, TemplateSpec] = {
         ),
     )
 }
+
+
+# What an admin's SMS may not say either: it shows on the lock screen of a shared phone, and
+# every youth receives it (tests/test_discreet_messages.py holds the full list, in every
+# language; these are the words an admin could type).
+_NOT_DISCREET = re.compile(
+    r"(?<![\w-])(psy\w*|ASE|aide sociale à l[’']enfance|allocation|navigo)(?![\w-])"
+    r"|\d[\d\s.,]*(€|euros?\b)|€",
+    re.IGNORECASE,
+)
 
 
 class TemplateError(DomainError):
@@ -105,6 +116,13 @@ def save(
             gettext(
                 "Le texte doit contenir : %(names)s.",
                 names=", ".join("{" + name + "}" for name in sorted(missing)),
+            )
+        )
+    if _NOT_DISCREET.search(text):
+        raise TemplateError(
+            gettext(
+                "Un SMS s’affiche sur l’écran verrouillé : il ne dit ni « psychologue », ni "
+                "« ASE », ni le nom d’une aide, ni un montant."
             )
         )
     size = size_of(key, text)

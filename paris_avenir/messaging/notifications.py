@@ -6,13 +6,21 @@ Each message is a `Notice`, declared next to the domain that sends it (`*/notice
 its texts are gettext msgids, filled in the youth's language by `notify()`, which also puts
 the admin's SMS text in place of the built-in one (message_templates), picks the channel
 and applies the quiet hours. One-time codes (auth/codes.py) and the warning to a previous
-phone or address (`notify_previous_contact`) are security messages with their own path."""
+phone or address (`notify_previous_contact`) are security messages with their own path.
+
+Discreet by default: a notice's `sms`, `subject` and `text` are what every youth receives
+unless they chose "messages détaillés" on their profile (Youth.detailed_messages), and they
+never say "psychologue", "ASE", an aid's name or an amount — the lock screen of a shared
+phone shows them (tests/test_discreet_messages.py holds the forbidden words, in every
+language). A notice with something more to say declares it in `detailed`, sent only to a
+youth who chose it; a notice without `detailed` has one text, the discreet one, for all.
+Psychologist appointments follow the same rule: discreet unless the youth chose otherwise."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -30,6 +38,18 @@ from paris_avenir.youths.models import Channel, Youth
 # function of the youth's language (a date in their words).
 Value = str | LazyProxy | Callable[[str], str]
 Attachment = tuple[str, str, str]  # file name, content type, body
+
+
+@dataclass(frozen=True)
+class Detailed:
+    """What a notice says instead to a youth who chose "messages détaillés": what the
+    request or appointment is about (an aid's name), never an amount in the SMS. Each msgid
+    left None keeps the discreet one; `values` are added to (or replace) the notice's."""
+
+    sms: str | None = None
+    subject: str | None = None
+    text: str | None = None
+    values: Mapping[str, Value] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -55,6 +75,8 @@ class Notice:
     # are for what we initiate).
     confirmation: bool = False
     channel: Channel | None = None  # an outreach step may ask for its own channel
+    # The words for a youth who chose "messages détaillés"; None: the discreet words for all.
+    detailed: Detailed | None = None
 
 
 @dataclass(frozen=True)
@@ -80,8 +102,18 @@ def _fill(msgid: str, values: Mapping[str, str]) -> str:
     return i18n.gettext(msgid, **{n: v for n, v in values.items() if f"%({n})" in msgid})
 
 
-def render(notice: Notice, language: str) -> Words:
-    """The notice's built-in words in `language` (French where it has no translation)."""
+def render(notice: Notice, language: str, *, detailed: bool = False) -> Words:
+    """The notice's built-in words in `language` (French where it has no translation): the
+    discreet ones, or its detailed ones when `detailed` (the youth's choice) and it has some."""
+    if detailed and notice.detailed is not None:
+        more = notice.detailed
+        notice = replace(
+            notice,
+            sms=more.sms or notice.sms,
+            subject=more.subject or notice.subject,
+            text=more.text or notice.text,
+            values={**notice.values, **more.values},
+        )
     with i18n.using_locale(language):
         values = {name: _resolve(value, language) for name, value in notice.values.items()}
         sms_values = values | {
@@ -116,6 +148,8 @@ class Addressee(Protocol):
     def email_unreachable_at(self) -> datetime | None: ...
     @property
     def outreach_email_opted_out_at(self) -> datetime | None: ...
+    @property
+    def detailed_messages(self) -> bool: ...
 
 
 def reachable_channel(youth: Addressee, wanted: Channel | None = None) -> Channel | None:
@@ -209,7 +243,7 @@ def _message(
     channel = _channel(youth, notice)
     if channel is None:
         return None
-    words = render(notice, youth.language)
+    words = render(notice, youth.language, detailed=youth.detailed_messages)
     if channel is Channel.SMS:
         recipient, subject, body, attachment = youth.phone, None, words.sms, None
         if notice.template in message_templates.SPECS:  # the admin may have rewritten it

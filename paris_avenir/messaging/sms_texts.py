@@ -6,6 +6,12 @@ other languages at most two UCS-2 segments.
 Links are as short as the journey allows (a list page rather than an item) because the
 link takes half of the room. The French is written with its accents: `fit_gsm7` turns
 "bientôt" into "bientot" when sending, so the text stays in GSM-7.
+
+Discreet unless marked `detailed`: an SMS shows on the lock screen of a phone that is often
+shared, so every text here is what all youths receive and never says "psychologue", "ASE",
+an aid's name or an amount (tests/test_discreet_messages.py). A text marked `detailed` goes
+only to a youth who chose "messages détaillés" on their profile; it may name the aid, never
+an amount. Where a text has no detailed twin, the discreet text is the only one.
 """
 
 from __future__ import annotations
@@ -27,6 +33,8 @@ class SmsText:
     key: str
     text: str
     example: dict[str, str]
+    # Sent only to a youth who chose "messages détaillés" (may name the aid, no amount).
+    detailed: bool = False
 
 
 SIGN_IN_CODE = N_(
@@ -63,6 +71,14 @@ BIRTHDAY_21 = N_(
 )
 BIRTHDAY_25 = N_(
     "Paris avenir : bientôt 25 ans. Votre référent prépare la suite avec vous : %(link)s"
+)
+# The discreet twins of the two above (what every youth receives unless they chose
+# "messages détaillés"): no aid named.
+BIRTHDAY_21_DISCREET = N_(
+    "Paris avenir : bientôt 21 ans. Des choses changent. Parlez-en à votre référent : %(link)s"
+)
+ALLOCATION_RENEWAL_DISCREET = N_(
+    "Paris avenir : une de vos aides est à renouveler. C’est ici : %(link)s"
 )
 ALLOCATION_RENEWAL = N_("Paris avenir : pensez à renouveler votre allocation. C’est ici : %(link)s")
 # To the previous number, when an import changed the phone or email: not rewritable.
@@ -124,12 +140,23 @@ ALL: tuple[SmsText, ...] = (
         MISSED_APPOINTMENT,
         {"link": EXAMPLE_BASE_URL + "/mon-espace/rendez-vous"},
     ),
-    SmsText("birthday_21", BIRTHDAY_21, {"link": EXAMPLE_BASE_URL + "/mon-espace"}),
+    SmsText("birthday_21", BIRTHDAY_21, {"link": EXAMPLE_BASE_URL + "/mon-espace"}, detailed=True),
+    SmsText(
+        "birthday_21_discreet",
+        BIRTHDAY_21_DISCREET,
+        {"link": EXAMPLE_BASE_URL + "/mon-espace/droits"},
+    ),
     SmsText("birthday_25", BIRTHDAY_25, {"link": EXAMPLE_BASE_URL + "/mon-espace"}),
     SmsText(
         "allocation_renewal",
         ALLOCATION_RENEWAL,
-        {"link": EXAMPLE_BASE_URL + "/mon-espace/demandes"},
+        {"link": EXAMPLE_BASE_URL + "/mon-espace/droits/allocation"},
+        detailed=True,
+    ),
+    SmsText(
+        "allocation_renewal_discreet",
+        ALLOCATION_RENEWAL_DISCREET,
+        {"link": EXAMPLE_BASE_URL + "/mon-espace/droits"},
     ),
     SmsText("phone_changed", PHONE_CHANGED, {}),
     SmsText("email_changed", EMAIL_CHANGED, {}),

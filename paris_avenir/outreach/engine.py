@@ -151,6 +151,7 @@ _YOUTH_COLUMNS = (
     Youth.email,
     Youth.email_unreachable_at,
     Youth.outreach_email_opted_out_at,
+    Youth.detailed_messages,
 )
 
 
@@ -168,6 +169,7 @@ class Addressee:
     email: str | None
     email_unreachable_at: datetime | None
     outreach_email_opted_out_at: datetime | None
+    detailed_messages: bool
 
 
 def _addressee(row: Sequence[Any]) -> Addressee:

@@ -8,7 +8,7 @@ import uuid
 from typing import Protocol
 
 from paris_avenir.messaging import sms_texts
-from paris_avenir.messaging.notifications import Notice
+from paris_avenir.messaging.notifications import Detailed, Notice
 from paris_avenir.outreach.models import OutreachReason
 from paris_avenir.web.i18n import N_
 from paris_avenir.youths.models import Channel
@@ -23,14 +23,31 @@ TRIGGER_TEXTS: dict[OutreachReason, tuple[str, str]] = {
         sms_texts.MISSED_APPOINTMENT,
         N_("Votre rendez-vous manqué"),
     ),
-    OutreachReason.BIRTHDAY_21: (sms_texts.BIRTHDAY_21, N_("Bientôt 21 ans : ce qui change")),
+    OutreachReason.BIRTHDAY_21: (
+        sms_texts.BIRTHDAY_21_DISCREET,
+        N_("Bientôt 21 ans : ce qui change"),
+    ),
     OutreachReason.BIRTHDAY_25: (
         sms_texts.BIRTHDAY_25,
         N_("Bientôt 25 ans : préparons la suite"),
     ),
     OutreachReason.ALLOCATION_RENEWAL: (
+        sms_texts.ALLOCATION_RENEWAL_DISCREET,
+        N_("Une aide à renouveler"),
+    ),
+}
+# What a trigger says instead to a youth who chose "messages détaillés" (the aid named): its
+# SMS, email subject and link. The others have one text, the discreet one above.
+DETAILED_TRIGGER_TEXTS: dict[OutreachReason, tuple[str, str, str]] = {
+    OutreachReason.BIRTHDAY_21: (
+        sms_texts.BIRTHDAY_21,
+        N_("Bientôt 21 ans : ce qui change"),
+        "/mon-espace/droits",
+    ),
+    OutreachReason.ALLOCATION_RENEWAL: (
         sms_texts.ALLOCATION_RENEWAL,
         N_("Renouvelez votre allocation"),
+        "/mon-espace/droits/allocation",
     ),
 }
 TRIGGER_PATHS = {
@@ -38,7 +55,7 @@ TRIGGER_PATHS = {
     OutreachReason.MISSED_APPOINTMENT: "/mon-espace/rendez-vous",
     OutreachReason.BIRTHDAY_21: "/mon-espace/droits",
     OutreachReason.BIRTHDAY_25: "/mon-espace/messages",
-    OutreachReason.ALLOCATION_RENEWAL: "/mon-espace/droits/allocation",
+    OutreachReason.ALLOCATION_RENEWAL: "/mon-espace/droits",  # the aid's page names it
 }
 
 
@@ -65,6 +82,7 @@ def for_attempt(
     check-in's one-tap link."""
     reason = attempt.reason
     text: str | None = None  # a trigger's email says the SMS's words
+    detailed: Detailed | None = None
     values = {"name": youth.first_name, "link": f"{base_url.rstrip('/')}/mon-espace"}
     if reason is OutreachReason.CHECK_IN:
         sms, subject = sms_texts.CHECK_IN, N_("Comment ça va ?")
@@ -75,6 +93,13 @@ def for_attempt(
     elif reason in TRIGGER_TEXTS:
         sms, subject = TRIGGER_TEXTS[reason]
         values["link"] = base_url.rstrip("/") + TRIGGER_PATHS[reason]
+        if reason in DETAILED_TRIGGER_TEXTS:
+            detailed_sms, detailed_subject, path = DETAILED_TRIGGER_TEXTS[reason]
+            detailed = Detailed(
+                sms=detailed_sms,
+                subject=detailed_subject,
+                values={"link": base_url.rstrip("/") + path},
+            )
     else:
         sms, subject = sms_texts.INACTIVITY, N_("Paris avenir : on pense à vous")
         text = N_(
@@ -90,4 +115,5 @@ def for_attempt(
         text=text,
         values=values,
         channel=attempt.channel,
+        detailed=detailed,
     )

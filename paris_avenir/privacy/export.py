@@ -42,6 +42,7 @@ PROFILE_LABELS = {
     "email": N_("E-mail"),
     "language": N_("Langue"),
     "preferred_channel": N_("Être prévenu par"),
+    "detailed_messages": N_("Messages détaillés"),
     "ase_exit_date": N_("Date de sortie de l’ASE"),
     "former_unaccompanied_minor": N_("Arrivé mineur non accompagné"),
     "housing_situation": N_("Logement"),

@@ -52,6 +52,11 @@ class Youth(RecordMixin, Base):
     preferred_channel: Mapped[Channel] = mapped_column(
         str_enum(Channel, "channel"), default=Channel.SMS, server_default=Channel.SMS.value
     )
+    # "Messages détaillés": the SMS and emails may say what a request or an appointment is
+    # about (never an amount in an SMS). False, the default: "messages discrets", nothing a
+    # lock screen or a shared phone could betray (no psychologist, no ASE, no aid's name, no
+    # amount). Only the youth changes it, on their profile (messaging/notifications.py).
+    detailed_messages: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
 
     ase_exit_date: Mapped[date | None]
     # The most sensitive facts of the file (PRODUCT.md: immigration, housing, income, family)

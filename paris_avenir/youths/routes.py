@@ -138,6 +138,19 @@ def save_preferences(
     return response
 
 
+@router.post("/profil/messages")
+def choose_message_detail(
+    session: SessionDep,
+    youth: CurrentYouth,
+    messages: Annotated[str, Form()] = "",
+) -> Response:
+    """ "Messages discrets" or "messages détaillés": anything else changes nothing."""
+    if messages not in {"discrets", "detailles"}:
+        return see_other("/mon-espace/profil")
+    service.choose_message_detail(session, youth, detailed=messages == "detailles")
+    return see_other("/mon-espace/profil?enregistre=1")
+
+
 @router.post("/profil/langue")
 def messages_in_this_language(
     request: Request,

@@ -102,6 +102,26 @@ def update_preferences(
     record_activity(session, youth, Activity.PROFILE, now)
 
 
+def choose_message_detail(
+    session: Session, youth: Youth, *, detailed: bool, now: datetime | None = None
+) -> None:
+    """ "Messages détaillés" (`detailed`) or "messages discrets" (the default): what the
+    youth's SMS and emails may say from now on (messaging/notifications.py). Only the youth
+    chooses it, on their profile."""
+    now = now or utcnow()
+    if youth.detailed_messages != detailed:
+        youth.detailed_messages = detailed
+        audit.record(
+            session,
+            "youth.messages_detail",
+            actor_youth_id=youth.id,
+            youth_id=youth.id,
+            detail={"detailed": detailed},
+            now=now,
+        )
+    record_activity(session, youth, Activity.PROFILE, now)
+
+
 # --- A number flagged as not working ------------------------------------------------------
 
 
