@@ -12,7 +12,7 @@ from datetime import date, datetime, timedelta
 from openpyxl import Workbook
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
-from sqlalchemy import case, false, func, select
+from sqlalchemy import ColumnElement, and_, case, false, func, select
 from sqlalchemy.orm import Session
 
 from paris_avenir.aid_requests import kinds as catalogue
@@ -217,18 +217,25 @@ def _no_shows(session: Session, since: datetime | None) -> list[NoShowRow]:
     when it was booked from that moment on (its confirmation and reminders carried the
     link), wherever its date falls; cancelled ones are not due, so not counted."""
     after = Appointment.created_at >= since if since is not None else false()
+    missed = Appointment.status == AppointmentStatus.MISSED
+
+    def total(*conditions: ColumnElement[bool]) -> ColumnElement[int]:
+        return func.sum(case((and_(*conditions), 1), else_=0))
+
     counts: dict[tuple[AppointmentKind, bool], tuple[int, int]] = {}
-    for kind, is_after, held, missed in session.execute(
+    for kind, held_before, missed_before, held_after, missed_after in session.execute(
         select(
             Appointment.kind,
-            case((after, True), else_=False),
-            func.count(),
-            func.sum(case((Appointment.status == AppointmentStatus.MISSED, 1), else_=0)),
+            total(~after),
+            total(~after, missed),
+            total(after),
+            total(after, missed),
         )
         .where(Appointment.status.in_([AppointmentStatus.ATTENDED, AppointmentStatus.MISSED]))
-        .group_by(Appointment.kind, case((after, True), else_=False))
+        .group_by(Appointment.kind)
     ):
-        counts[(kind, bool(is_after))] = (int(held), int(missed or 0))
+        counts[(kind, False)] = (int(held_before or 0), int(missed_before or 0))
+        counts[(kind, True)] = (int(held_after or 0), int(missed_after or 0))
     return [
         NoShowRow(
             kind=gettext(label),
