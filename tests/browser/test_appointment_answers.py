@@ -1,5 +1,6 @@
 """In Chromium at 360x640, JavaScript on and off: the link of an appointment's SMS (read
-from the SMS file backend) opens without signing in; "Je ne peux pas venir" frees the slot,
+from the SMS file backend) opens without signing in; "Je viendrai" is said back; then "Je
+ne peux pas venir" frees the slot,
 shows the next ones and "Être rappelé·e"; a second youth books the freed slot at once; the
 staff member sees the notice on their agenda."""
 
@@ -125,6 +126,10 @@ def test_je_ne_peux_pas_venir_frees_the_slot_for_another_youth_and_tells_the_sta
     assert page.get_by_text("Rendez-vous avec votre référent").is_visible()
     if javascript:
         assert Axe().run(page).violations_count == 0
+    # "Je viendrai" is recorded and said back; the other answer stays at hand.
+    page.get_by_role("button", name="Je viendrai").click()
+    page.get_by_text("Merci, c’est noté : vous venez.").wait_for()
+    assert page.get_by_role("button", name="Je viendrai").count() == 0
     page.get_by_role("button", name="Je ne peux pas venir").click()
     page.get_by_role("heading", name="Votre rendez-vous est annulé").wait_for()
     assert page.get_by_text("La personne qui devait vous recevoir est prévenue.").is_visible()
