@@ -183,6 +183,7 @@ def create_app(
     app.include_router(staff_account_routes.router)
     app.include_router(youth_routes.router)
     app.include_router(appointment_routes.router)
+    app.include_router(appointment_routes.answer_router)
     app.include_router(appointment_staff_routes.router)
     app.include_router(aid_request_routes.router)
     app.include_router(aid_request_routes.verification_router)

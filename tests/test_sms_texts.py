@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from paris_avenir.appointments.notices import format_day
 from paris_avenir.appointments.service import format_when
 from paris_avenir.kit.crypto import new_token
 from paris_avenir.messaging import sms_texts
@@ -29,6 +30,8 @@ def rendered(text: sms_texts.SmsText, language: str) -> str:
     values = dict(text.example)
     if "when" in values:
         values["when"] = format_when(LONG_WHEN, language)
+    if "day" in values:  # the short date of the SMS with a one-tap link
+        values["day"] = format_day(LONG_WHEN, language)
     # What the outbox stores and sends (accents folded to GSM-7 where that is enough).
     return fit_gsm7(sms_texts.render(text.text, language, **values))
 

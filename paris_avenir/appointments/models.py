@@ -108,3 +108,39 @@ class Appointment(RecordMixin, Base):
     @property
     def calendar_uid(self) -> str:
         return f"{self.series_id or self.id}@paris-avenir"
+
+
+class AnswerKind(enum.StrEnum):
+    """The youth's one-tap answer from a reminder or a confirmation (appointments/answers.py)."""
+
+    COMING = "viendra"
+    CANNOT_COME = "ne_peut_pas"
+
+
+class AppointmentAnswer(RecordMixin, Base):
+    """A youth's answer to their appointment's link, once per appointment and answer: "Je
+    viendrai" is what the staff member's agenda shows as confirmed; "Je ne peux pas venir"
+    is the notice that the slot was freed (the appointment is cancelled at the same
+    moment). After a cancellation the same link offers the next slots (one booking) or a
+    call back (one task)."""
+
+    __tablename__ = "appointment_answer"
+    __table_args__ = (
+        Index("uq_appointment_answer_once", "appointment_id", "answer", unique=True),
+        Index("ix_appointment_answer_staff_answered", "staff_id", "answered_at"),
+    )
+
+    appointment_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("appointment.id", ondelete="CASCADE")
+    )
+    youth_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("youth.id", ondelete="CASCADE"), index=True
+    )
+    staff_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("staff_user.id"))
+    answer: Mapped[AnswerKind] = mapped_column(str_enum(AnswerKind, "appointment_answer_kind"))
+    answered_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # After "Je ne peux pas venir": the one slot booked from the link, the call back asked.
+    rebooked_appointment_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("appointment.id", ondelete="SET NULL")
+    )
+    call_back_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

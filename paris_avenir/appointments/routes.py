@@ -8,15 +8,21 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 
-from paris_avenir.appointments import ics, service
-from paris_avenir.appointments.models import Appointment, AppointmentKind, AppointmentStatus
+from paris_avenir.appointments import answer_links, answers, ics, service
+from paris_avenir.appointments.models import (
+    AnswerKind,
+    Appointment,
+    AppointmentKind,
+    AppointmentStatus,
+)
 from paris_avenir.appointments.policy import load as load_policy
 from paris_avenir.appointments.slots import Slot
 from paris_avenir.auth.dependencies import CurrentYouth
 from paris_avenir.db import SessionDep, utcnow
 from paris_avenir.kit.dates import paris_day
-from paris_avenir.web.i18n import gettext
-from paris_avenir.web.routing import base_url
+from paris_avenir.web.i18n import get_locale, gettext, using_locale
+from paris_avenir.web.language import chosen_language
+from paris_avenir.web.routing import base_url, settings_of
 from paris_avenir.web.templating import render
 from paris_avenir.youths.models import Youth
 
@@ -171,6 +177,7 @@ def book(
             creneau,
             base_url=base_url(request),
             shared_with_referent=partage == "oui",
+            secret_key=settings_of(request).secret_key,
         )
     except service.SlotTaken as taken:
         return _slots_page(
@@ -286,7 +293,14 @@ def move(
 ) -> Response:
     appointment = _own(session, youth, appointment_id)
     try:
-        new = service.move(session, appointment, youth, creneau, base_url=base_url(request))
+        new = service.move(
+            session,
+            appointment,
+            youth,
+            creneau,
+            base_url=base_url(request),
+            secret_key=settings_of(request).secret_key,
+        )
     except service.AppointmentError as error:
         # A slot taken meanwhile comes with the next free ones; another refusal, without.
         alternatives = error.alternatives if isinstance(error, service.SlotTaken) else None
@@ -301,3 +315,139 @@ def move(
             status_code=409,
         )
     return RedirectResponse(f"/mon-espace/rendez-vous/{new.id}?confirme=1", status_code=303)
+
+
+# --- One-tap answers from the SMS or the email, without signing in ------------------------
+
+answer_router = APIRouter()
+ANSWER_PAGE = "appointments/answer.html"
+
+
+def _answered_appointment(request: Request, session: SessionDep, token: str) -> Appointment | None:
+    return answer_links.appointment_for(session, token, secret_key=settings_of(request).secret_key)
+
+
+def _answer_language(request: Request, session: SessionDep, appointment: Appointment | None) -> str:
+    """Opened from an SMS, often in a browser with no language chosen yet: the page then
+    speaks the youth's language, like the SMS did (as the check-in does)."""
+    if chosen_language(request) is not None or appointment is None:
+        return get_locale()
+    youth = session.get(Youth, appointment.youth_id)
+    return youth.language if youth is not None else get_locale()
+
+
+def _answer_page(
+    request: Request,
+    session: SessionDep,
+    token: str,
+    appointment: Appointment | None,
+    *,
+    error: str | None = None,
+    slots: list[Slot] | None = None,
+    status_code: int = 200,
+) -> Response:
+    with using_locale(_answer_language(request, session, appointment)):
+        if appointment is None:
+            return render(request, ANSWER_PAGE, {"state": "invalid"}, status_code=410)
+        now = utcnow()
+        youth = session.get_one(Youth, appointment.youth_id)
+        freed = answers.answer_of(session, appointment.id, AnswerKind.CANNOT_COME)
+        context: dict[str, Any] = {
+            "token": token,
+            "appointment": appointment,
+            "label": service.kind_label(appointment.kind),
+            "error": error,
+            "just_freed": request.query_params.get("annule") == "1",
+        }
+        if appointment.status is AppointmentStatus.BOOKED:
+            coming = answers.answer_of(session, appointment.id, AnswerKind.COMING)
+            context |= {"state": "open", "coming": coming is not None}
+        elif freed is not None:
+            rebooked = (
+                session.get(Appointment, freed.rebooked_appointment_id)
+                if freed.rebooked_appointment_id
+                else None
+            )
+            refused = None if rebooked else service.limit_reached(session, youth, appointment.kind)
+            shown = slots
+            if shown is None:
+                shown = (
+                    [] if rebooked or refused else answers.next_slots(session, appointment, now=now)
+                )
+            context |= {
+                "state": "freed",
+                "rebooked": rebooked,
+                "call_back": freed.call_back_at is not None,
+                "refused": str(refused) if refused else None,
+                "slots": shown,
+                "rules": service.change_rules(load_policy(session)),
+            }
+        else:
+            context["state"] = "gone"
+        return render(request, ANSWER_PAGE, context, status_code=status_code)
+
+
+@answer_router.get(answer_links.PATH + "{token}")
+def answer_page(request: Request, session: SessionDep, token: str) -> Response:
+    return _answer_page(request, session, token, _answered_appointment(request, session, token))
+
+
+@answer_router.post(answer_links.PATH + "{token}")
+def answer(
+    request: Request, session: SessionDep, token: str, reponse: Annotated[str, Form()] = ""
+) -> Response:
+    appointment = _answered_appointment(request, session, token)
+    if appointment is None:
+        return _answer_page(request, session, token, None)
+    here = answer_links.PATH + token
+    if reponse == "viendrai":
+        answers.will_come(session, appointment)
+        return RedirectResponse(here, status_code=303)
+    if reponse == "impossible":
+        freed = answers.cannot_come(session, appointment, base_url=base_url(request))
+        return RedirectResponse(here + ("?annule=1" if freed else ""), status_code=303)
+    with using_locale(_answer_language(request, session, appointment)):
+        error = gettext("Choisissez une réponse.")
+    return _answer_page(request, session, token, appointment, error=error, status_code=422)
+
+
+@answer_router.post(answer_links.PATH + "{token}/creneau")
+def answer_book(
+    request: Request, session: SessionDep, token: str, creneau: Annotated[str, Form()] = ""
+) -> Response:
+    appointment = _answered_appointment(request, session, token)
+    if appointment is None:
+        return _answer_page(request, session, token, None)
+    with using_locale(_answer_language(request, session, appointment)):
+        try:
+            answers.book_instead(
+                session,
+                appointment,
+                creneau,
+                base_url=base_url(request),
+                secret_key=settings_of(request).secret_key,
+            )
+        except service.SlotTaken as taken:
+            return _answer_page(
+                request,
+                session,
+                token,
+                appointment,
+                error=str(taken),
+                slots=[slot for slot in taken.alternatives if slot.key != creneau],
+                status_code=409,
+            )
+        except service.AppointmentError as refused:
+            return _answer_page(
+                request, session, token, appointment, error=str(refused), status_code=409
+            )
+    return RedirectResponse(answer_links.PATH + token, status_code=303)
+
+
+@answer_router.post(answer_links.PATH + "{token}/rappel")
+def answer_call_back(request: Request, session: SessionDep, token: str) -> Response:
+    appointment = _answered_appointment(request, session, token)
+    if appointment is None:
+        return _answer_page(request, session, token, None)
+    answers.ask_call_back(session, appointment)
+    return RedirectResponse(answer_links.PATH + token, status_code=303)

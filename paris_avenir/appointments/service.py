@@ -22,7 +22,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from paris_avenir.appointments import ics, notices
+from paris_avenir.appointments import answer_links, ics, notices
 from paris_avenir.appointments.models import (
     FOLLOW_UP_INTERVIEW_AFTER_EXIT,
     Appointment,
@@ -322,11 +322,13 @@ def book(
     booked_by_staff_id: uuid.UUID | None = None,
     replacing: Appointment | None = None,
     now: datetime | None = None,
+    secret_key: str | None = None,
 ) -> Appointment:
-    """Books a free slot. A youth booking for themselves may not go past the policy's
-    limit of upcoming appointments of this kind (BookingLimitReached). A move (`replacing`
-    the appointment it cancels) adds none; staff booking at the counter decide for
-    themselves."""
+    """Books a free slot. Its confirmation and reminders carry the one-tap link, signed
+    with `secret_key` (the app's; the deployment's settings when not given). A youth
+    booking for themselves may not go past the policy's limit of upcoming appointments of
+    this kind (BookingLimitReached). A move (`replacing` the appointment it cancels) adds
+    none; staff booking at the counter decide for themselves."""
     now = now or utcnow()
     _lock_bookings_of(session, youth)
     if booked_by_staff_id is None and replacing is None:
@@ -387,8 +389,10 @@ def book(
             by_id=booked_by_staff_id,
             now=now,
         )
-    _confirm(session, youth, appointment, base_url=base_url, now=now)
-    schedule_reminders(session, youth, appointment, base_url=base_url, now=now)
+    _confirm(session, youth, appointment, base_url=base_url, now=now, secret_key=secret_key)
+    schedule_reminders(
+        session, youth, appointment, base_url=base_url, now=now, secret_key=secret_key
+    )
     return appointment
 
 
@@ -420,11 +424,30 @@ def _calendar(
     return calendar_file
 
 
+def _answer_link(appointment: Appointment, *, base_url: str, secret_key: str | None) -> str:
+    return answer_links.link(
+        appointment.id,
+        secret_key=secret_key or answer_links.default_secret_key(),
+        base_url=base_url,
+    )
+
+
 def _confirm(
-    session: Session, youth: Youth, appointment: Appointment, *, base_url: str, now: datetime
+    session: Session,
+    youth: Youth,
+    appointment: Appointment,
+    *,
+    base_url: str,
+    now: datetime,
+    secret_key: str | None = None,
 ) -> None:
     calendar = _calendar(youth, appointment, base_url=base_url, now=now)
-    notice = notices.confirmation(appointment, base_url=base_url, calendar=calendar)
+    notice = notices.confirmation(
+        appointment,
+        base_url=base_url,
+        calendar=calendar,
+        answer_link=_answer_link(appointment, base_url=base_url, secret_key=secret_key),
+    )
     notifications.notify(session, youth, notice, now=now)
 
 
@@ -437,9 +460,16 @@ def _announce_cancellation(
 
 
 def schedule_reminders(
-    session: Session, youth: Youth, appointment: Appointment, *, base_url: str, now: datetime
+    session: Session,
+    youth: Youth,
+    appointment: Appointment,
+    *,
+    base_url: str,
+    now: datetime,
+    secret_key: str | None = None,
 ) -> int:
     queued = 0
+    answer_link = _answer_link(appointment, base_url=base_url, secret_key=secret_key)
     current = load_policy(session)
     reminders = (current.reminder_first_hours, current.reminder_second_hours)
     quiet = quiet_hours.load(session)
@@ -460,6 +490,7 @@ def schedule_reminders(
             base_url=base_url,
             send_at=send_at,
             expires_at=later[0] if later else appointment.starts_at,
+            answer_link=answer_link,
         )
         queued += notifications.notify(session, youth, notice, now=now, quiet=quiet) is not None
     return queued
@@ -497,13 +528,18 @@ def cancel(
     now: datetime | None = None,
     by_staff: bool = False,
     base_url: str | None = None,
+    up_to_the_start: bool = False,
 ) -> None:
+    """Cancels a booked appointment (AppointmentError otherwise: already cancelled, or past
+    the policy's cut-off). `up_to_the_start`: the youth's "Je ne peux pas venir" from the
+    reminder's link (appointments/answers.py) frees the slot until the appointment starts,
+    since a late notice is worth more than an empty chair."""
     now = now or utcnow()
     _lock_for_change(session, youth, appointment)
     if appointment.status is not AppointmentStatus.BOOKED:
         raise AppointmentError(i18n.gettext("Ce rendez-vous n’est plus prévu."))
     policy = load_policy(session)
-    if not by_staff and appointment.starts_at - now < cancel_cutoff(policy):
+    if not by_staff and not up_to_the_start and appointment.starts_at - now < cancel_cutoff(policy):
         raise AppointmentError(
             i18n.gettext(
                 "Il est trop tard pour annuler en ligne (moins de %(hours)s avant). "
@@ -529,6 +565,7 @@ def move(
     *,
     base_url: str,
     now: datetime | None = None,
+    secret_key: str | None = None,
 ) -> Appointment:
     """The new slot is a new row that keeps the calendar event (UID) of the first one, with
     a higher SEQUENCE: the youth's calendar moves the event, it does not add a second one.
@@ -556,6 +593,7 @@ def move(
         shared_with_referent=appointment.shared_with_referent,
         replacing=appointment,
         now=now,
+        secret_key=secret_key,
     )
     appointment.status = AppointmentStatus.CANCELLED
     appointment.cancelled_at = now

@@ -11,8 +11,9 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from paris_avenir.appointments import calendar, service
+from paris_avenir.appointments import answers, calendar, service
 from paris_avenir.appointments.models import (
+    AnswerKind,
     AppointmentKind,
     AppointmentPlace,
     AvailabilityException,
@@ -59,6 +60,11 @@ def agenda(
             "kind_label": service.kind_label,
             "now": utcnow(),
             "feed_url": request.query_params.get("flux"),
+            # The youths' one-tap answers: who freed a slot, who said they will come.
+            "freed": answers.freed_slots(session, staff),
+            "answers": answers.answers_for_agenda(session, [a.id for a, _youth in rows]),
+            "coming": AnswerKind.COMING,
+            "cannot_come": AnswerKind.CANNOT_COME,
         },
     )
 

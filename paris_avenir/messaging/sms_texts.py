@@ -88,8 +88,16 @@ PHONE_CHANGED = N_(
 EMAIL_CHANGED = N_(
     "Paris avenir : votre adresse e-mail a été changée. Si ce n’est pas vous, appelez votre référent ou venez au guichet."
 )
+# One-tap answers (appointments/answer_links.py): the confirmation and the reminders carry
+# the appointment's signed link, which is long, so the date is short (`day`, "mer. 30/9 à
+# 14:30", replaced per language in the tests) and the words few.
+APPOINTMENT_BOOKED_ANSWER = N_("Paris avenir : rendez-vous %(day)s confirmé. Annuler : %(link)s")
+APPOINTMENT_REMINDER_ANSWER = N_(
+    "Paris avenir : rappel, rendez-vous %(day)s. Vous venez ? %(link)s"
+)
 
 _LONGEST_WHEN = "mercredi 30 septembre à 14:30"  # replaced per language in the tests
+_ANSWER_LINK = EXAMPLE_BASE_URL + "/r/" + "x" * 57  # kit.crypto.signed_id's length
 ALL: tuple[SmsText, ...] = (
     SmsText("sign_in_code", SIGN_IN_CODE, {"code": "123456"}),
     SmsText("new_message", NEW_MESSAGE, {"link": EXAMPLE_BASE_URL + "/mon-espace/messages"}),
@@ -160,6 +168,16 @@ ALL: tuple[SmsText, ...] = (
     ),
     SmsText("phone_changed", PHONE_CHANGED, {}),
     SmsText("email_changed", EMAIL_CHANGED, {}),
+    SmsText(
+        "appointment_booked_answer",
+        APPOINTMENT_BOOKED_ANSWER,
+        {"day": "mer. 30/9 à 14:30", "link": _ANSWER_LINK},
+    ),
+    SmsText(
+        "appointment_reminder_answer",
+        APPOINTMENT_REMINDER_ANSWER,
+        {"day": "mer. 30/9 à 14:30", "link": _ANSWER_LINK},
+    ),
 )
 
 

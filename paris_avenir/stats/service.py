@@ -6,18 +6,20 @@ from __future__ import annotations
 import csv
 import io
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from openpyxl import Workbook
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
-from sqlalchemy import case, func, select
+from sqlalchemy import ColumnElement, and_, case, false, func, select
 from sqlalchemy.orm import Session
 
 from paris_avenir.aid_requests import kinds as catalogue
 from paris_avenir.aid_requests.models import AidCode, AidRequest, RequestStatus
 from paris_avenir.aid_requests.service import status_label
+from paris_avenir.appointments import answers
+from paris_avenir.appointments.models import Appointment, AppointmentKind, AppointmentStatus
 from paris_avenir.db import utcnow
 from paris_avenir.kit.dates import paris_day
 from paris_avenir.kit.forms import french_number
@@ -75,6 +77,23 @@ class OutreachRow:
 
 
 @dataclass(frozen=True)
+class NoShowPeriod:
+    """Appointments of one kind that took place (marked held or missed by the staff
+    member), booked before or after the one-tap answers, and the share of them missed."""
+
+    held: Cell  # held + missed: the appointments that were due
+    missed: Cell
+    rate: Cell  # percent of `held` missed
+
+
+@dataclass(frozen=True)
+class NoShowRow:
+    kind: str
+    before: NoShowPeriod
+    after: NoShowPeriod
+
+
+@dataclass(frozen=True)
 class Statistics:
     aids: list[AidRow]
     outreach: list[OutreachRow]
@@ -82,6 +101,10 @@ class Statistics:
     quiet_youths: Cell
     statuses: list[RequestStatus]
     as_of: date  # the day the figures were computed, in Paris
+    no_shows: list[NoShowRow] = field(default_factory=list)
+    # When confirmations and reminders started to carry the one-tap link ("Je ne peux pas
+    # venir"); None on a database that never recorded it (then everything is "before").
+    answers_since: datetime | None = None
 
 
 def compute(session: Session, *, now: datetime | None = None) -> Statistics:
@@ -160,14 +183,67 @@ def compute(session: Session, *, now: datetime | None = None) -> Statistics:
         or 0
     )
     total_youths = session.scalar(select(func.count()).select_from(Youth).where(followed)) or 0
+    since = answers.answers_since(session)
     return Statistics(
         aids=aids,
         outreach=outreach,
+        no_shows=_no_shows(session, since),
+        answers_since=since,
         active_youths=_count(total_youths - quiet),
         quiet_youths=_count(quiet),
         statuses=statuses,
         as_of=paris_day(now),
     )
+
+
+NO_SHOW_KINDS: dict[AppointmentKind, str] = {
+    AppointmentKind.REFERENT: N_("Avec le référent"),
+    AppointmentKind.FOLLOW_UP_INTERVIEW: N_("Entretien des 6 mois"),
+    AppointmentKind.COUNTER: N_("Guichet démarches"),
+    AppointmentKind.PSYCHOLOGIST: N_("Psychologue"),
+}
+
+
+def _period(held: int, missed: int) -> NoShowPeriod:
+    return NoShowPeriod(
+        held=_count(held),
+        missed=_count(missed),
+        rate=Cell(100.0 * missed / held if held >= THRESHOLD else None, measure=True),
+    )
+
+
+def _no_shows(session: Session, since: datetime | None) -> list[NoShowRow]:
+    """No-shows per kind of appointment, split at `since`: an appointment counts "after"
+    when it was booked from that moment on (its confirmation and reminders carried the
+    link), wherever its date falls; cancelled ones are not due, so not counted."""
+    after = Appointment.created_at >= since if since is not None else false()
+    missed = Appointment.status == AppointmentStatus.MISSED
+
+    def total(*conditions: ColumnElement[bool]) -> ColumnElement[int]:
+        return func.sum(case((and_(*conditions), 1), else_=0))
+
+    counts: dict[tuple[AppointmentKind, bool], tuple[int, int]] = {}
+    for kind, held_before, missed_before, held_after, missed_after in session.execute(
+        select(
+            Appointment.kind,
+            total(~after),
+            total(~after, missed),
+            total(after),
+            total(after, missed),
+        )
+        .where(Appointment.status.in_([AppointmentStatus.ATTENDED, AppointmentStatus.MISSED]))
+        .group_by(Appointment.kind)
+    ):
+        counts[(kind, False)] = (int(held_before or 0), int(missed_before or 0))
+        counts[(kind, True)] = (int(held_after or 0), int(missed_after or 0))
+    return [
+        NoShowRow(
+            kind=gettext(label),
+            before=_period(*counts.get((kind, False), (0, 0))),
+            after=_period(*counts.get((kind, True), (0, 0))),
+        )
+        for kind, label in NO_SHOW_KINDS.items()
+    ]
 
 
 # The export's columns, in French words: a spreadsheet shows them as its header row.
@@ -227,6 +303,25 @@ def table(stats: Statistics) -> list[list[Value]]:
                 item.response_rate,
             )
         )
+    for no_show in stats.no_shows:
+        for period, when in (
+            (no_show.before, gettext("avant")),
+            (no_show.after, gettext("après")),
+        ):
+            detail = gettext("%(when)s les réponses en un clic", when=when)
+            rows.append(row(gettext("Rendez-vous dus"), no_show.kind, None, detail, period.held))
+            rows.append(
+                row(gettext("Rendez-vous manqués"), no_show.kind, None, detail, period.missed)
+            )
+            rows.append(
+                row(
+                    gettext("Taux de rendez-vous manqués (%)"),
+                    no_show.kind,
+                    None,
+                    detail,
+                    period.rate,
+                )
+            )
     rows.append(
         row(gettext("Jeunes actifs ces 30 derniers jours"), "", None, "", stats.active_youths)
     )

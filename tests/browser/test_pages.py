@@ -20,6 +20,7 @@ PUBLIC_PAGES = {
     "connexion des professionnels": "/pro/connexion",
     "lien expiré": "/lien/expire",
     "vérifier une attestation": "/verifier",
+    "lien de rendez-vous invalide": "/r/invalide",
 }
 YOUTH_PAGES = {
     "mon espace": "/mon-espace",
