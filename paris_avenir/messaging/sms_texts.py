@@ -72,6 +72,14 @@ PHONE_CHANGED = N_(
 EMAIL_CHANGED = N_(
     "Paris avenir : votre adresse e-mail a été changée. Si ce n’est pas vous, appelez votre référent ou venez au guichet."
 )
+# Papers that expire (outreach/papers.py): 4, 2 and 1 month before; the link opens the
+# vault, which says what to prepare and books the guichet « démarches ».
+PAPER_EXPIRY_PERMIT = N_(
+    "Paris avenir : votre titre de séjour expire le %(date)s. Préparez le renouvellement : %(link)s"
+)
+PAPER_EXPIRY_IDENTITY = N_(
+    "Paris avenir : votre pièce d’identité expire le %(date)s. Pensez à la renouveler : %(link)s"
+)
 
 _LONGEST_WHEN = "mercredi 30 septembre à 14:30"  # replaced per language in the tests
 ALL: tuple[SmsText, ...] = (
@@ -133,6 +141,16 @@ ALL: tuple[SmsText, ...] = (
     ),
     SmsText("phone_changed", PHONE_CHANGED, {}),
     SmsText("email_changed", EMAIL_CHANGED, {}),
+    SmsText(
+        "paper_expiry_permit",
+        PAPER_EXPIRY_PERMIT,
+        {"date": "30/09/2027", "link": EXAMPLE_BASE_URL + "/mon-espace/documents"},
+    ),
+    SmsText(
+        "paper_expiry_identity",
+        PAPER_EXPIRY_IDENTITY,
+        {"date": "30/09/2027", "link": EXAMPLE_BASE_URL + "/mon-espace/documents"},
+    ),
 )
 
 
