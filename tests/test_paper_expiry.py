@@ -19,6 +19,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from paris_avenir.aid_requests.models import AidCode, RequestStatus
+from paris_avenir.appointments.models import AppointmentStatus
 from paris_avenir.db import create_database_engine
 from paris_avenir.documents.models import Document, DocumentKind
 from paris_avenir.kit.quiet_hours import DEFAULT as QUIET_HOURS
@@ -36,6 +37,7 @@ from tests.conftest import postgres_schema_url
 from tests.factories import (
     assign,
     create_aid_request,
+    create_appointment,
     create_outreach_attempt,
     create_staff,
     create_youth,
@@ -225,12 +227,13 @@ def test_an_identity_paper_is_reminded_too_and_the_others_are_not(
 
 
 def test_reminders_are_excepted_from_the_frequency_cap_and_do_not_count_in_it(
-    session: Session, youth: Youth
+    session: Session, youth: Youth, referent: StaffUser
 ) -> None:
+    # A message of the watch yesterday: the cap holds other messages for 5 days, not this.
     create_outreach_attempt(
         session,
         youth,
-        reason=OutreachReason.MISSED_APPOINTMENT,
+        reason=OutreachReason.DOCUMENTS_AWAITED,
         step=1,
         period_key="x",
         channel=Channel.SMS,
@@ -238,23 +241,25 @@ def test_reminders_are_excepted_from_the_frequency_cap_and_do_not_count_in_it(
     )
     paper(session, youth, TODAY + timedelta(days=119))
     cycle(session)
-    assert reminders(session, youth) == [(1, Channel.SMS)]  # not held by the cap
-    clause = engine._recently_contacted(Youth.id, NOW + timedelta(days=3), engine.OutreachPolicy())
-    # Three days on, the missed appointment's SMS is 4 days old: within the cap; the
-    # reminder sent today is not what holds the youth in it.
-    assert session.scalar(
-        select(func.count()).select_from(Youth).where(Youth.id == youth.id, clause)
+    assert reminders(session, youth) == [(1, Channel.SMS)]
+    # And the reminder does not hold the next message: a youth reminded today who misses
+    # an appointment tomorrow hears of it at once.
+    other = create_youth(session)
+    assign(session, other, referent)
+    paper(session, other, TODAY + timedelta(days=119))
+    cycle(session)
+    create_appointment(
+        session,
+        other,
+        referent,
+        NOW + timedelta(hours=20),
+        status=AppointmentStatus.MISSED,
     )
-    assert not session.scalar(
-        select(func.count())
-        .select_from(Youth)
-        .where(
-            Youth.id == youth.id,
-            engine._recently_contacted(
-                Youth.id, NOW + timedelta(days=4, hours=1), engine.OutreachPolicy()
-            ),
-        )
-    )
+    cycle(session, NOW + timedelta(days=1))
+    assert [message.template for message in messages(session, other)] == [
+        "outreach_papier_expire",
+        "outreach_rdv_manque",
+    ]
 
 
 def test_an_opted_out_youth_gets_no_reminder(session: Session, youth: Youth) -> None:
