@@ -44,6 +44,7 @@ from tests.factories import (
     jpeg_bytes,
 )
 from tests.helpers import at_once, csrf_token, post_form, sign_in_as
+from tests.servers import SmtpServer
 
 PARIS = ZoneInfo("Europe/Paris")
 NOW = datetime(2026, 12, 2, 10, 0, tzinfo=UTC)  # the frozen clock: Wednesday, 11:00 in Paris
@@ -215,6 +216,36 @@ def test_in_the_youths_language_and_channel_with_what_to_prepare_and_the_booking
     assert body.count("\n- ") == len(papers.TO_PREPARE[DocumentKind.RESIDENCE_PERMIT])
     (sms,) = messages(session, by_sms)
     assert (sms.body_text or "").startswith("Paris avenir: your residence permit expires")
+
+
+def test_the_email_arrives_with_its_list_its_links_and_the_way_to_stop(
+    session: Session,
+    session_factory: sessionmaker[Session],
+    referent: StaffUser,
+    smtp_server: SmtpServer,
+    tmp_path: Path,
+) -> None:
+    youth = create_youth(session, preferred_channel=Channel.EMAIL, first_name="Aman")
+    assign(session, youth, referent)
+    paper(session, youth, TODAY + timedelta(days=119))
+    cycle(session)
+    session.commit()
+    channels = Channels(
+        sms=FileSmsSender(tmp_path / "sms.jsonl"),
+        email=SmtpEmailSender(smtp_server.url, sender="Paris avenir <pa@example.org>"),
+        base_url="http://x",
+        secret_key=SECRET,
+    )
+    outbox.dispatch_due(session_factory, channels, now=NOW)
+    (email,) = smtp_server.inbox
+    assert email["Subject"] == "Titre de séjour : expire le 31/03/2027"
+    text = smtp_server.text_of(email)
+    assert text.startswith("Bonjour Aman,")
+    assert "La préfecture demande le renouvellement 2 à 4 mois avant" in text
+    assert "- 3 photos d’identité récentes" in text
+    assert "http://x/mon-espace/rendez-vous/nouveau?motif=guichet" in text
+    assert email["List-Unsubscribe"]  # an outreach email: stopped in one click
+    assert email.get_body(preferencelist=("html",)) is not None
 
 
 def test_an_identity_paper_is_reminded_too_and_the_others_are_not(
