@@ -29,7 +29,8 @@ from paris_avenir.messaging.channels.email_smtp import SmtpEmailSender
 from paris_avenir.messaging.channels.sms_file import FileSmsSender
 from paris_avenir.messaging.models import OutboxMessage
 from paris_avenir.migrate import upgrade_to_head
-from paris_avenir.outreach import engine, papers
+from paris_avenir.outreach import engine
+from paris_avenir.outreach import notices as outreach_notices
 from paris_avenir.outreach.models import OutreachAttempt, OutreachReason
 from paris_avenir.staff.models import StaffTask, StaffUser, TaskKind, TaskOutcome
 from paris_avenir.youths.models import Channel, Youth
@@ -213,7 +214,9 @@ def test_in_the_youths_language_and_channel_with_what_to_prepare_and_the_booking
     assert "31/03/2027" not in body and "12/03/2027" in body
     assert "http://x/mon-espace/rendez-vous/nouveau?motif=guichet" in body
     assert "Ce qu’il faut" not in body  # in Dari, not in French
-    assert body.count("\n- ") == len(papers.TO_PREPARE[DocumentKind.RESIDENCE_PERMIT])
+    assert body.count("\n- ") == len(
+        outreach_notices.PAPER_TO_PREPARE[DocumentKind.RESIDENCE_PERMIT]
+    )
     (sms,) = messages(session, by_sms)
     assert (sms.body_text or "").startswith("Paris avenir: your residence permit expires")
 
@@ -503,4 +506,4 @@ def test_the_new_texts_are_in_the_sms_size_test() -> None:
     keys = {text.key: text.text for text in sms_texts.ALL}
     assert keys["paper_expiry_permit"] == sms_texts.PAPER_EXPIRY_PERMIT
     assert keys["paper_expiry_identity"] == sms_texts.PAPER_EXPIRY_IDENTITY
-    assert set(papers.SMS.values()) <= set(keys.values())
+    assert set(outreach_notices.PAPER_SMS.values()) <= set(keys.values())

@@ -35,12 +35,13 @@ from sqlalchemy.orm import Session, aliased
 from paris_avenir.documents.models import Document, DocumentKind
 from paris_avenir.documents.service import EXPIRING_KINDS, KIND_LABELS
 from paris_avenir.kit.dates import add_months, paris_day
-from paris_avenir.messaging import notifications, sms_texts
+from paris_avenir.messaging import notifications
 from paris_avenir.messaging.notifications import Notice
+from paris_avenir.outreach import notices
 from paris_avenir.outreach.models import OutreachAttempt, OutreachReason
 from paris_avenir.staff import tasks
 from paris_avenir.staff.models import StaffTask, TaskKind
-from paris_avenir.web.i18n import N_, gettext
+from paris_avenir.web.i18n import gettext
 from paris_avenir.youths.models import Youth
 
 if TYPE_CHECKING:
@@ -53,44 +54,8 @@ TASK_NOTICE = timedelta(days=30)
 # A paper expired this recently still has its task (it must be renewed all the more).
 TASK_AFTER_EXPIRY = timedelta(days=30)
 TASK_KEY_PREFIX = "paper-expiry:"
+BOOKING_PATH = notices.PAPER_BOOKING_PATH
 ALLOCATION_TASK_KEY_PREFIX = "allocation-renewal:"
-BOOKING_PATH = "/mon-espace/rendez-vous/nouveau?motif=guichet"
-VAULT_PATH = "/mon-espace/documents"
-
-SMS = {
-    DocumentKind.RESIDENCE_PERMIT: sms_texts.PAPER_EXPIRY_PERMIT,
-    DocumentKind.IDENTITY: sms_texts.PAPER_EXPIRY_IDENTITY,
-}
-INTROS = {
-    DocumentKind.RESIDENCE_PERMIT: N_(
-        "Votre titre de séjour expire le %(date)s. La préfecture demande le renouvellement 2 "
-        "à 4 mois avant : c’est le moment de le préparer."
-    ),
-    DocumentKind.IDENTITY: N_(
-        "Votre pièce d’identité expire le %(date)s. Les rendez-vous en mairie prennent "
-        "souvent plusieurs semaines : c’est le moment de la renouveler."
-    ),
-}
-PREPARE_HEADING = N_("Ce qu’il faut préparer :")
-TO_PREPARE: dict[DocumentKind, tuple[str, ...]] = {
-    DocumentKind.RESIDENCE_PERMIT: (
-        N_("votre titre de séjour (ou récépissé) actuel et votre passeport"),
-        N_("3 photos d’identité récentes"),
-        N_("un justificatif de domicile de moins de 6 mois"),
-        N_("vos fiches de paie, contrat de travail ou certificat de scolarité"),
-        N_("un timbre fiscal : le guichet vous dit lequel"),
-    ),
-    DocumentKind.IDENTITY: (
-        N_("votre pièce d’identité actuelle"),
-        N_("1 photo d’identité récente"),
-        N_("un justificatif de domicile de moins de 6 mois"),
-    ),
-}
-BOOKING_SENTENCE = N_(
-    "Le guichet « démarches » vous aide à tout préparer, gratuitement. Prenez rendez-vous :"
-)
-SUBJECT = N_("%(paper)s : expire le %(date)s")
-EMAIL = N_("Bonjour %(name)s,\n\n%(intro)s\n\n%(prepare)s\n\n%(booking)s %(booking_link)s")
 
 
 def step_due(expires_on: date, today: date) -> int | None:
@@ -119,15 +84,6 @@ def latest_of_kind() -> ColumnElement[bool]:
     )
 
 
-def _day(value: date) -> str:
-    return value.strftime("%d/%m/%Y")
-
-
-def prepare_list(kind: DocumentKind) -> list[str]:
-    """What to prepare for the renewal, in the current language."""
-    return [gettext(item) for item in TO_PREPARE.get(kind, ())]
-
-
 # --- The youth's reminders ----------------------------------------------------------------
 
 
@@ -140,36 +96,14 @@ class Paper:
 
 
 def notice(planned: _Planned, *, base_url: str) -> Notice:
-    """The reminder of a recorded attempt: the SMS says the date and links to the vault
-    (which says what to prepare); the email says all of it, with the booking link."""
+    """The reminder of an attempt decided by the cycle (outreach/notices.py words it)."""
     assert isinstance(planned.about, Paper)
-    paper = planned.about
-    root = base_url.rstrip("/")
-    kind = paper.kind if paper.kind in SMS else DocumentKind.RESIDENCE_PERMIT
-
-    def prepare(_language: str) -> str:
-        return "\n".join([gettext(PREPARE_HEADING), *(f"- {item}" for item in prepare_list(kind))])
-
-    def intro(_language: str) -> str:
-        return gettext(INTROS[kind], date=_day(paper.expires_on))
-
-    return Notice(
-        template=f"outreach_{OutreachReason.PAPER_EXPIRY.value}",
-        key=f"outreach:{planned.id}",
-        sms=SMS[kind],
-        subject=SUBJECT,
-        text=EMAIL,
-        values={
-            "name": planned.youth.first_name,
-            "date": _day(paper.expires_on),
-            "paper": KIND_LABELS[kind],
-            "link": root + VAULT_PATH,
-            "intro": intro,
-            "prepare": prepare,
-            "booking": BOOKING_SENTENCE,
-            "booking_link": root + BOOKING_PATH,
-        },
-        channel=planned.channel,
+    return notices.for_paper(
+        planned.youth,
+        planned,
+        kind=planned.about.kind,
+        expires_on=planned.about.expires_on,
+        base_url=base_url,
     )
 
 
@@ -375,13 +309,13 @@ def vault_warnings(documents: Sequence[Document], today: date) -> dict[uuid.UUID
         if kind not in EXPIRING_KINDS or not expiring_soon(document.expires_on, today):
             continue
         assert document.expires_on is not None
-        intro_kind = kind if kind in INTROS else DocumentKind.RESIDENCE_PERMIT
+        intro_kind = kind if kind in notices.PAPER_INTROS else DocumentKind.RESIDENCE_PERMIT
         found[document.id] = Expiring(
             document.id,
             kind,
             document.expires_on,
             document.expires_on < today,
-            prepare_list(intro_kind),
-            gettext(INTROS[intro_kind], date=_day(document.expires_on)),
+            notices.paper_prepare_list(intro_kind),
+            gettext(notices.PAPER_INTROS[intro_kind], date=notices.paper_day(document.expires_on)),
         )
     return found
