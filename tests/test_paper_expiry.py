@@ -320,8 +320,9 @@ def _separate_engine(backend: str, tmp_path: Path) -> Iterator[Engine]:
 def test_two_cycles_at_once_send_the_reminder_exactly_once(
     engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Without the advisory lock (two schedulers on two databases' worth of luck), the
-    attempt's unique key is what keeps it to one: both cycles select the paper, one claims."""
+    """Without the advisory lock (as if two schedulers missed it), the attempt's unique key
+    is what keeps the reminder to one, and the task's key the task: every cycle selects the
+    paper, one claims it."""
     from paris_avenir.outreach import engine as watch
 
     @contextmanager
@@ -334,9 +335,10 @@ def test_two_cycles_at_once_send_the_reminder_exactly_once(
         with factory.begin() as session:
             referent = create_staff(session)
             youths = [create_youth(session) for _ in range(20)]
-            for youth in youths:
+            for number, youth in enumerate(youths):
                 assign(session, youth, referent)
-                paper(session, youth, TODAY + timedelta(days=119))
+                # Half within the month: a reminder and the référent's task each.
+                paper(session, youth, TODAY + timedelta(days=119 if number % 2 else 25))
 
         def run(_index: int) -> int:
             with factory() as session:
@@ -350,6 +352,12 @@ def test_two_cycles_at_once_send_the_reminder_exactly_once(
             assert session.scalar(select(func.count()).select_from(OutreachAttempt)) == 20
             keys = list(session.scalars(select(OutboxMessage.idempotency_key)))
             assert len(keys) == 20 == len(set(keys))
+            task_keys = list(
+                session.scalars(
+                    select(StaffTask.key).where(StaffTask.kind == TaskKind.PAPER_EXPIRING)
+                )
+            )
+            assert len(task_keys) == 10 == len(set(task_keys))
 
 
 # --- The référent's task and dashboard -------------------------------------------------------
