@@ -49,6 +49,7 @@ YOUTH_FACING_MODULES = (
     "messaging/texts.py",
     "outreach/engine.py",
     "outreach/notices.py",
+    "outreach/papers.py",
     "outreach/routes.py",
     "web",
     "privacy/deletion.py",

@@ -21,7 +21,7 @@ from paris_avenir.appointments import service as appointments_service
 from paris_avenir.audit import service as audit
 from paris_avenir.auth.dependencies import CurrentStaff, client_ip
 from paris_avenir.auth.permissions import CounterStaff, TeamYouth
-from paris_avenir.backoffice import caseload, task_queue, team
+from paris_avenir.backoffice import caseload, deadlines, task_queue, team
 from paris_avenir.db import SessionDep
 from paris_avenir.documents import service as documents
 from paris_avenir.kit.dates import PARIS, paris_today
@@ -69,6 +69,8 @@ def dashboard(
             if staff.may(Permission.TEAM)
             else [],
             "task_lines": lines,
+            # Papers, the allocation's renewal, the 21st birthday: the caseload's only.
+            "deadlines": deadlines.upcoming(session, staff),
             # The menu's count: the same tasks as "À faire", all of them.
             "task_total": request.state.open_task_count() if lines else 0,
             "result": result,

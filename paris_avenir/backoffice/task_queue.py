@@ -133,6 +133,14 @@ def _why(task: StaffTask) -> list[str]:
     if detail.get("birthday"):
         birthday = _day(date.fromisoformat(detail["birthday"]))
         lines.append(gettext("Anniversaire le %(date)s.", date=birthday))
+    if detail.get("paper") and detail.get("expires_on"):
+        expires_on = _day(date.fromisoformat(detail["expires_on"]))
+        lines.append(
+            gettext("%(paper)s : expire le %(date)s.", paper=detail["paper"], date=expires_on)
+        )
+    if detail.get("renewal_due_on"):
+        due_on = _day(date.fromisoformat(detail["renewal_due_on"]))
+        lines.append(gettext("Renouvellement dû le %(date)s.", date=due_on))
     if task.escalated_at is not None:
         lines.append(
             gettext("Passée au superviseur le %(date)s (en retard).", date=_day(task.escalated_at))

@@ -19,6 +19,7 @@ from paris_avenir.documents.models import Document, DocumentKind
 from paris_avenir.documents.storage import DocumentStore
 from paris_avenir.documents.validation import MAX_BYTES, RefusedFile
 from paris_avenir.kit.dates import paris_today
+from paris_avenir.outreach import papers
 from paris_avenir.staff.scope import deny, youth_for_staff
 from paris_avenir.web.i18n import gettext as _
 from paris_avenir.web.templating import render
@@ -51,6 +52,7 @@ def vault_page(
     date_error: str | None = None,
 ) -> Response:
     documents = service.youth_documents(session, youth_id)  # type: ignore[arg-type]
+    today = paris_today()
     return render(
         request,
         "documents/vault.html",
@@ -59,7 +61,10 @@ def vault_page(
             "kinds": [(kind.value, service.kind_label(kind)) for kind in DocumentKind],
             "expiring_kinds": [kind.value for kind in service.EXPIRING_KINDS],
             "kind_label": service.kind_label,
-            "today": paris_today(),
+            "today": today,
+            # Papers that expire within 4 months: what to prepare, and the guichet.
+            "expiring": papers.vault_warnings(documents, today),
+            "booking_path": papers.BOOKING_PATH,
             "error": error,
             "chosen_kind": chosen_kind,
             "back": back,
@@ -142,6 +147,9 @@ def upload(
     except RefusedFile as refusal:
         return refused(status_code=refusal.status_code, error=str(refusal))
     record_activity(session, youth, Activity.DOCUMENT, utcnow())
+    if kind in service.EXPIRING_KINDS:
+        # A newer paper of the kind: the référent's task about the old one is done.
+        papers.close_replaced(session, now=utcnow(), youth_id=youth.id)
     return RedirectResponse(
         _safe_return(retour) if retour else "/mon-espace/documents?ajoute=1", status_code=303
     )

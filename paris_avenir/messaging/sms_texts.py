@@ -95,6 +95,14 @@ APPOINTMENT_BOOKED_ANSWER = N_("Paris avenir : rendez-vous %(day)s confirmé. An
 APPOINTMENT_REMINDER_ANSWER = N_(
     "Paris avenir : rappel, rendez-vous %(day)s. Vous venez ? %(link)s"
 )
+# Papers that expire (outreach/papers.py): 4, 2 and 1 month before; the link opens the
+# vault, which says what to prepare and books the guichet « démarches ».
+PAPER_EXPIRY_PERMIT = N_(
+    "Paris avenir : votre titre de séjour expire le %(date)s. Préparez le renouvellement : %(link)s"
+)
+PAPER_EXPIRY_IDENTITY = N_(
+    "Paris avenir : votre pièce d’identité expire le %(date)s. Pensez à la renouveler : %(link)s"
+)
 
 _LONGEST_WHEN = "mercredi 30 septembre à 14:30"  # replaced per language in the tests
 _ANSWER_LINK = EXAMPLE_BASE_URL + "/r/" + "x" * 57  # kit.crypto.signed_id's length
@@ -177,6 +185,16 @@ ALL: tuple[SmsText, ...] = (
         "appointment_reminder_answer",
         APPOINTMENT_REMINDER_ANSWER,
         {"day": "mer. 30/9 à 14:30", "link": _ANSWER_LINK},
+    ),
+    SmsText(
+        "paper_expiry_permit",
+        PAPER_EXPIRY_PERMIT,
+        {"date": "30/09/2027", "link": EXAMPLE_BASE_URL + "/mon-espace/documents"},
+    ),
+    SmsText(
+        "paper_expiry_identity",
+        PAPER_EXPIRY_IDENTITY,
+        {"date": "30/09/2027", "link": EXAMPLE_BASE_URL + "/mon-espace/documents"},
     ),
 )
 

@@ -69,6 +69,9 @@ from paris_avenir.staff.tasks import Escalation, TaskDetail
 from paris_avenir.youths.activity import Activity, ActivityEvent, on_activity
 from paris_avenir.youths.models import Channel, Youth
 
+# Reminders are excepted from the frequency cap (PRODUCT.md): a paper's reminder neither
+# waits for it nor counts in it (outreach/papers.py).
+CAP_EXEMPT = (OutreachReason.PAPER_EXPIRY,)
 ADVISORY_LOCK_KEY = 7_414_2026  # any constant shared by every scheduler of this database
 STEP_SMS, STEP_EMAIL, STEP_CALL = 1, 2, 3
 # Contacts written per transaction: a sign-in waits for at most one batch (SQLite), and a
@@ -188,6 +191,7 @@ class _Planned:
     task: TaskKind | None = None  # instead of a message: the call step, or nothing works
     detail: TaskDetail | None = None
     id: uuid.UUID = field(default_factory=uuid.uuid4)  # the attempt's, once written
+    about: Any = None  # what the message says besides (a paper's kind and date: papers.py)
 
 
 @dataclass
@@ -240,6 +244,7 @@ def _recently_contacted(
         exists().where(
             OutreachAttempt.youth_id == youth_id,
             OutreachAttempt.channel.is_not(None),
+            OutreachAttempt.reason.not_in(CAP_EXEMPT),
             OutreachAttempt.attempted_at > since,
         ),
         tasks.last_staff_contact_clause(youth_id, since),
@@ -428,6 +433,10 @@ def _refresh_statistics(session: Session) -> None:
 
 
 def _notice(cycle: _Cycle, planned: _Planned) -> notifications.Notice:
+    if planned.reason is OutreachReason.PAPER_EXPIRY:
+        from paris_avenir.outreach import papers
+
+        return papers.notice(planned, base_url=cycle.base_url)
     link = None
     if planned.reason is OutreachReason.CHECK_IN:
         link = checkin.link(planned.id, secret_key=cycle.secret_key, base_url=cycle.base_url)
@@ -560,6 +569,8 @@ def run_cycle(
 ) -> CycleReport:
     """One pass of the watch. A real pass commits its batches as it goes (the caller
     commits whatever it adds after); a dry run writes nothing and the caller rolls back."""
+    from paris_avenir.outreach import papers
+
     now = now or utcnow()
     report = CycleReport()
     with _exclusive(session) as held:
@@ -576,6 +587,7 @@ def run_cycle(
         # cap).
         run_triggers(cycle)
         run_check_ins(cycle)
+        papers.run_reminders(cycle)  # last: excepted from the frequency cap
         _write_pending(cycle)
         run_hand_overs(cycle)
         run_escalations(cycle)
@@ -895,6 +907,10 @@ def _hand_over_candidates(
                     _paris_noon(max(day - timedelta(days=30), today + timedelta(days=2))),
                 )
             )
+    # A month before a paper expires, or the allocation's renewal is due.
+    from paris_avenir.outreach import papers
+
+    found.extend(papers.hand_overs(session, now, alive))
     return found
 
 
@@ -903,7 +919,11 @@ def _paris_noon(day: date) -> datetime:
 
 
 def run_hand_overs(cycle: _Cycle) -> None:
+    from paris_avenir.outreach import papers
+
     session = cycle.session
+    if not cycle.dry_run and papers.close_replaced(session, now=cycle.now):
+        session.commit()
     with _reading(cycle):
         candidates = _hand_over_candidates(session, cycle.now, cycle.policy)
         existing: set[str] = set()

@@ -17,6 +17,7 @@ REASON_LABELS: dict[OutreachReason, str] = {
     OutreachReason.ALLOCATION_RENEWAL: N_("Renouvellement de l’allocation"),
     OutreachReason.FOLLOW_UP_INTERVIEW: N_("Entretien des 6 mois"),
     OutreachReason.INVITATION: N_("Invitation à ouvrir son espace"),
+    OutreachReason.PAPER_EXPIRY: N_("Papier qui expire"),
 }
 RESPONSE_LABELS: dict[OutreachResponse, str] = {
     OutreachResponse.SIGN_IN: N_("s’est connecté"),
@@ -28,6 +29,8 @@ RESPONSE_LABELS: dict[OutreachResponse, str] = {
 }
 CHANNEL_LABELS: dict[Channel, str] = {Channel.SMS: N_("SMS"), Channel.EMAIL: N_("e-mail")}
 STEP_LABELS = {1: N_("1re relance"), 2: N_("2e relance"), 3: N_("3e étape")}
+# A paper's reminders (outreach/papers.py): how long before it expires.
+PAPER_STEP_LABELS = {1: N_("4 mois avant"), 2: N_("2 mois avant"), 3: N_("1 mois avant")}
 
 
 def reason_label(reason: OutreachReason) -> str:
@@ -45,6 +48,8 @@ def channel_label(channel: Channel | None) -> str:
 
 def step_label(reason: OutreachReason, step: int) -> str:
     """Only the inactivity watch has steps worth naming; the other reasons have one."""
+    if reason is OutreachReason.PAPER_EXPIRY:
+        return gettext(PAPER_STEP_LABELS.get(step, "%(step)s"), step=step)
     if reason is not OutreachReason.INACTIVITY:
         return ""
     return gettext(STEP_LABELS.get(step, "%(step)s"), step=step)

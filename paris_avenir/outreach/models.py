@@ -21,6 +21,8 @@ class OutreachReason(enum.StrEnum):
     ALLOCATION_RENEWAL = "renouvellement_allocation"
     FOLLOW_UP_INTERVIEW = "entretien_6_mois"
     INVITATION = "invitation"
+    # A paper in the vault expires (outreach/papers.py): 4, 2 and 1 month before.
+    PAPER_EXPIRY = "papier_expire"
 
 
 class OutreachResponse(enum.StrEnum):

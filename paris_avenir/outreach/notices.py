@@ -5,12 +5,15 @@ are `outreach_<reason>`: the youth can stop them by email (messaging/unsubscribe
 from __future__ import annotations
 
 import uuid
+from datetime import date
 from typing import Protocol
 
+from paris_avenir.documents.models import DocumentKind
+from paris_avenir.documents.service import KIND_LABELS
 from paris_avenir.messaging import sms_texts
 from paris_avenir.messaging.notifications import Detailed, Notice
 from paris_avenir.outreach.models import OutreachReason
-from paris_avenir.web.i18n import N_
+from paris_avenir.web.i18n import N_, gettext
 from paris_avenir.youths.models import Channel
 
 # A trigger's SMS and email subject; its email says the SMS's words.
@@ -116,4 +119,90 @@ def for_attempt(
         values=values,
         channel=attempt.channel,
         detailed=detailed,
+    )
+
+
+# --- Papers that expire (outreach/papers.py) -------------------------------------------------
+# The SMS says the date and links to the vault, which says what to prepare; the email says
+# all of it, with the link that books the guichet « démarches ».
+PAPER_BOOKING_PATH = "/mon-espace/rendez-vous/nouveau?motif=guichet"
+PAPER_VAULT_PATH = "/mon-espace/documents"
+PAPER_SMS = {
+    DocumentKind.RESIDENCE_PERMIT: sms_texts.PAPER_EXPIRY_PERMIT,
+    DocumentKind.IDENTITY: sms_texts.PAPER_EXPIRY_IDENTITY,
+}
+PAPER_INTROS = {
+    DocumentKind.RESIDENCE_PERMIT: N_(
+        "Votre titre de séjour expire le %(date)s. La préfecture demande le renouvellement 2 "
+        "à 4 mois avant : c’est le moment de le préparer."
+    ),
+    DocumentKind.IDENTITY: N_(
+        "Votre pièce d’identité expire le %(date)s. Les rendez-vous en mairie prennent "
+        "souvent plusieurs semaines : c’est le moment de la renouveler."
+    ),
+}
+PAPER_PREPARE_HEADING = N_("Ce qu’il faut préparer :")
+PAPER_TO_PREPARE: dict[DocumentKind, tuple[str, ...]] = {
+    DocumentKind.RESIDENCE_PERMIT: (
+        N_("votre titre de séjour (ou récépissé) actuel et votre passeport"),
+        N_("3 photos d’identité récentes"),
+        N_("un justificatif de domicile de moins de 6 mois"),
+        N_("vos fiches de paie, contrat de travail ou certificat de scolarité"),
+        N_("un timbre fiscal : le guichet vous dit lequel"),
+    ),
+    DocumentKind.IDENTITY: (
+        N_("votre pièce d’identité actuelle"),
+        N_("1 photo d’identité récente"),
+        N_("un justificatif de domicile de moins de 6 mois"),
+    ),
+}
+PAPER_BOOKING_SENTENCE = N_(
+    "Le guichet « démarches » vous aide à tout préparer, gratuitement. Prenez rendez-vous :"
+)
+PAPER_SUBJECT = N_("%(paper)s : expire le %(date)s")
+PAPER_EMAIL = N_("Bonjour %(name)s,\n\n%(intro)s\n\n%(prepare)s\n\n%(booking)s %(booking_link)s")
+
+
+def paper_day(value: date) -> str:
+    """A paper's date in a message: 31/03/2027, read the same in every language."""
+    return value.strftime("%d/%m/%Y")
+
+
+def paper_prepare_list(kind: DocumentKind) -> list[str]:
+    """What to prepare for the renewal, in the current language."""
+    return [gettext(item) for item in PAPER_TO_PREPARE.get(kind, ())]
+
+
+def for_paper(
+    youth: Named, attempt: Attempted, *, kind: DocumentKind, expires_on: date, base_url: str
+) -> Notice:
+    """A paper's reminder (4, 2 or 1 month before it expires), on the step's channel."""
+    root = base_url.rstrip("/")
+    kind = kind if kind in PAPER_SMS else DocumentKind.RESIDENCE_PERMIT
+    day = paper_day(expires_on)
+
+    def prepare(_language: str) -> str:
+        lines = [gettext(PAPER_PREPARE_HEADING)]
+        return "\n".join(lines + [f"- {item}" for item in paper_prepare_list(kind)])
+
+    def intro(_language: str) -> str:
+        return gettext(PAPER_INTROS[kind], date=day)
+
+    return Notice(
+        template=f"outreach_{OutreachReason.PAPER_EXPIRY.value}",
+        key=f"outreach:{attempt.id}",
+        sms=PAPER_SMS[kind],
+        subject=PAPER_SUBJECT,
+        text=PAPER_EMAIL,
+        values={
+            "name": youth.first_name,
+            "date": day,
+            "paper": KIND_LABELS[kind],
+            "link": root + PAPER_VAULT_PATH,
+            "intro": intro,
+            "prepare": prepare,
+            "booking": PAPER_BOOKING_SENTENCE,
+            "booking_link": root + PAPER_BOOKING_PATH,
+        },
+        channel=attempt.channel,
     )

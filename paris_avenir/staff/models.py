@@ -158,6 +158,8 @@ class TaskKind(enum.StrEnum):
     BIRTHDAY_21 = "passage_21_ans"
     BIRTHDAY_25 = "passage_25_ans"
     REQUEST_WAITING = "demande_en_attente"
+    PAPER_EXPIRING = "papier_expire"  # a month before a paper of the vault expires
+    ALLOCATION_RENEWAL = "renouvellement_allocation"  # a month before it is due
 
 
 class TaskOutcome(enum.StrEnum):

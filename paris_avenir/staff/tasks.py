@@ -104,6 +104,9 @@ class TaskDetail(TypedDict, total=False):
     submitted_on: str  # ISO date
     due_on: str  # the 6-month interview's due date (ISO)
     birthday: str  # the 21st or 25th birthday (ISO date)
+    paper: str  # a paper that expires: its kind in words, and the date (ISO)
+    expires_on: str
+    renewal_due_on: str  # the allocation's renewal date (ISO)
 
 
 @dataclass(frozen=True)
@@ -196,6 +199,22 @@ KINDS: dict[TaskKind, KindSpec] = {
         N_(
             "Préparez le relais vers le droit commun (service social de secteur, Mission "
             "locale, CCAS) avant ses 25 ans."
+        ),
+        MEETINGS,
+    ),
+    TaskKind.PAPER_EXPIRING: KindSpec(
+        N_("Papier qui expire dans un mois"),
+        N_(
+            "Vérifiez avec le jeune que le renouvellement est lancé (rendez-vous en préfecture "
+            "ou en mairie, pièces réunies) ; proposez le guichet « démarches » si besoin."
+        ),
+        MEETINGS,
+    ),
+    TaskKind.ALLOCATION_RENEWAL: KindSpec(
+        N_("Allocation à renouveler dans un mois"),
+        N_(
+            "Vérifiez avec le jeune que la demande de renouvellement est faite, avec ses "
+            "justificatifs de ressources des 3 derniers mois."
         ),
         MEETINGS,
     ),
@@ -772,13 +791,17 @@ def close_done(
     now: datetime,
     youth_id: uuid.UUID | None = None,
     aid_request_id: uuid.UUID | None = None,
+    keys: Iterable[str] | None = None,
 ) -> int:
     """Closes, as "fait", the open tasks the work was done for by other means: a decision
-    taken on the request, an interview booked. Audited like every close. Returns how many."""
+    taken on the request, an interview booked, a newer paper added (`keys`: only those
+    tasks). Audited like every close. Returns how many."""
     conditions: list[ColumnElement[bool]] = [
         StaffTask.kind.in_(list(kinds)),
         StaffTask.done_at.is_(None),
     ]
+    if keys is not None:
+        conditions.append(StaffTask.key.in_(list(keys)))
     if aid_request_id is not None:
         conditions.append(StaffTask.aid_request_id == aid_request_id)
     if youth_id is not None:
