@@ -133,7 +133,7 @@ def test_a_titre_de_sejour_expiring_in_119_days_gets_the_4_month_reminder_exactl
     (sms,) = messages(session, youth)
     assert sms.template == "outreach_papier_expire" and sms.channel is Channel.SMS
     body = sms.body_text or ""
-    assert "votre titre de séjour expire le 31/03/2027" in body
+    assert "un de vos papiers expire le 31/03/2027" in body
     assert body.endswith("http://x/mon-espace/documents")
     attempt = session.scalars(select(OutreachAttempt)).one()
     assert attempt.period_key == str(document.id)
@@ -196,7 +196,7 @@ def test_quiet_hours_hold_the_reminder_until_nine(
     outbox.dispatch_due(
         session_factory, channels, now=datetime(2026, 12, 3, 9, 0, tzinfo=PARIS).astimezone(UTC)
     )
-    assert "titre de séjour expire le 31/03/2027" in (tmp_path / "sms.jsonl").read_text()
+    assert "un de vos papiers expire le 31/03/2027" in (tmp_path / "sms.jsonl").read_text()
 
 
 def test_in_the_youths_language_and_channel_with_what_to_prepare_and_the_booking_link(
@@ -218,7 +218,7 @@ def test_in_the_youths_language_and_channel_with_what_to_prepare_and_the_booking
         outreach_notices.PAPER_TO_PREPARE[DocumentKind.RESIDENCE_PERMIT]
     )
     (sms,) = messages(session, by_sms)
-    assert (sms.body_text or "").startswith("Paris avenir: your residence permit expires")
+    assert (sms.body_text or "").startswith("Paris avenir: one of your papers expires")
 
 
 def test_the_email_arrives_with_its_list_its_links_and_the_way_to_stop(
@@ -241,10 +241,11 @@ def test_the_email_arrives_with_its_list_its_links_and_the_way_to_stop(
     )
     outbox.dispatch_due(session_factory, channels, now=NOW)
     (email,) = smtp_server.inbox
-    assert email["Subject"] == "Titre de séjour : expire le 31/03/2027"
+    assert email["Subject"] == "Un de vos papiers expire le 31/03/2027"
     text = smtp_server.text_of(email)
     assert text.startswith("Bonjour Aman,")
-    assert "La préfecture demande le renouvellement 2 à 4 mois avant" in text
+    # Discreet by default: the first lines (a lock screen's) do not say which paper.
+    assert "Un de vos papiers expire le 31/03/2027 : c’est le moment de préparer" in text
     assert "- 3 photos d’identité récentes" in text
     assert "http://x/mon-espace/rendez-vous/nouveau?motif=guichet" in text
     assert email["List-Unsubscribe"]  # an outreach email: stopped in one click
@@ -255,9 +256,21 @@ def test_an_identity_paper_is_reminded_too_and_the_others_are_not(
     session: Session, youth: Youth
 ) -> None:
     paper(session, youth, TODAY + timedelta(days=110), DocumentKind.IDENTITY)
+    # Which paper is said only to a youth who chose "messages détaillés" (discreet by default).
+    youth.detailed_messages = True
+    session.commit()
     cycle(session)
     (sms,) = messages(session, youth)
     assert "identité expire le 22/03/2027" in (sms.body_text or "")
+
+
+def test_by_default_the_reminder_never_says_which_paper(session: Session, youth: Youth) -> None:
+    paper(session, youth, TODAY + timedelta(days=119))
+    cycle(session)
+    (sms,) = messages(session, youth)
+    body = sms.body_text or ""
+    assert "un de vos papiers expire le 31/03/2027" in body
+    assert "séjour" not in body and "identité" not in body
 
 
 def test_reminders_are_excepted_from_the_frequency_cap_and_do_not_count_in_it(

@@ -103,6 +103,11 @@ PAPER_EXPIRY_PERMIT = N_(
 PAPER_EXPIRY_IDENTITY = N_(
     "Paris avenir : votre pièce d’identité expire le %(date)s. Pensez à la renouveler : %(link)s"
 )
+# The discreet words (the default): which paper is not said on the lock screen — a phone
+# is often shared, and a titre de séjour says more than a date.
+PAPER_EXPIRY_DISCREET = N_(
+    "Paris avenir : un de vos papiers expire le %(date)s. Ce qu’il faut préparer : %(link)s"
+)
 
 _LONGEST_WHEN = "mercredi 30 septembre à 14:30"  # replaced per language in the tests
 _ANSWER_LINK = EXAMPLE_BASE_URL + "/r/" + "x" * 57  # kit.crypto.signed_id's length
@@ -190,10 +195,17 @@ ALL: tuple[SmsText, ...] = (
         "paper_expiry_permit",
         PAPER_EXPIRY_PERMIT,
         {"date": "30/09/2027", "link": EXAMPLE_BASE_URL + "/mon-espace/documents"},
+        detailed=True,
     ),
     SmsText(
         "paper_expiry_identity",
         PAPER_EXPIRY_IDENTITY,
+        {"date": "30/09/2027", "link": EXAMPLE_BASE_URL + "/mon-espace/documents"},
+        detailed=True,
+    ),
+    SmsText(
+        "paper_expiry_discreet",
+        PAPER_EXPIRY_DISCREET,
         {"date": "30/09/2027", "link": EXAMPLE_BASE_URL + "/mon-espace/documents"},
     ),
 )

@@ -160,6 +160,12 @@ PAPER_BOOKING_SENTENCE = N_(
     "Le guichet « démarches » vous aide à tout préparer, gratuitement. Prenez rendez-vous :"
 )
 PAPER_SUBJECT = N_("%(paper)s : expire le %(date)s")
+# The discreet words, the default (messaging.notifications.Detailed): the SMS, the subject
+# and the email's first lines (what a lock screen shows) never say which paper.
+PAPER_SUBJECT_DISCREET = N_("Un de vos papiers expire le %(date)s")
+PAPER_INTRO_DISCREET = N_(
+    "Un de vos papiers expire le %(date)s : c’est le moment de préparer son renouvellement."
+)
 PAPER_EMAIL = N_("Bonjour %(name)s,\n\n%(intro)s\n\n%(prepare)s\n\n%(booking)s %(booking_link)s")
 
 
@@ -188,21 +194,28 @@ def for_paper(
     def intro(_language: str) -> str:
         return gettext(PAPER_INTROS[kind], date=day)
 
+    def discreet_intro(_language: str) -> str:
+        return gettext(PAPER_INTRO_DISCREET, date=day)
+
     return Notice(
         template=f"outreach_{OutreachReason.PAPER_EXPIRY.value}",
         key=f"outreach:{attempt.id}",
-        sms=PAPER_SMS[kind],
-        subject=PAPER_SUBJECT,
+        sms=sms_texts.PAPER_EXPIRY_DISCREET,
+        subject=PAPER_SUBJECT_DISCREET,
         text=PAPER_EMAIL,
         values={
             "name": youth.first_name,
             "date": day,
-            "paper": KIND_LABELS[kind],
             "link": root + PAPER_VAULT_PATH,
-            "intro": intro,
+            "intro": discreet_intro,
             "prepare": prepare,
             "booking": PAPER_BOOKING_SENTENCE,
             "booking_link": root + PAPER_BOOKING_PATH,
         },
         channel=attempt.channel,
+        detailed=Detailed(
+            sms=PAPER_SMS[kind],
+            subject=PAPER_SUBJECT,
+            values={"paper": KIND_LABELS[kind], "intro": intro},
+        ),
     )
