@@ -115,6 +115,10 @@ class Routing:
     probing: bool
 
 
+def _bad_reason(provider: str, health: Health) -> str:
+    return f"{provider}: {health.bad} of {health.sends} sends failed or slow"
+
+
 def counts_as_failure(error: DeliveryError) -> bool:
     """A provider's fault (5xx, timeout, refused request), not the recipient's number or the
     message (those would fail anywhere)."""
@@ -198,7 +202,9 @@ class SmsFailover:
                 if self._bad(other):
                     logger.error("operator alert: both SMS providers are failing")
                 else:
-                    active = self._switch(session, state, self.secondary, health, now)
+                    active = self._switch(
+                        session, state, self.secondary, _bad_reason(active, health), now
+                    )
             return Routing(active, probing=False)
         # On the secondary: probing the primary once the probation is over.
         probe_from = since + policy.probation
@@ -207,7 +213,8 @@ class SmsFailover:
             probes = self.health(session, self.primary, probe_from, now)
             if probes.sends >= policy.min_sends:
                 if probes.rate < policy.threshold:
-                    return Routing(self._switch(session, state, self.primary, probes, now), False)
+                    reason = f"{self.primary}: healthy probes ({probes.bad} of {probes.sends} bad)"
+                    return Routing(self._switch(session, state, self.primary, reason, now), False)
                 # Still failing: another probation.
                 self._restart_probation(session, state, now)
                 return Routing(active, probing=False)
@@ -216,7 +223,8 @@ class SmsFailover:
             # The secondary fails too: back to the primary only if it is not worse.
             primary = self.health(session, self.primary, now - policy.window, now)
             if not self._bad(primary):
-                active = self._switch(session, state, self.primary, health, now)
+                reason = _bad_reason(active, health)
+                active = self._switch(session, state, self.primary, reason, now)
         return Routing(active, probing)
 
     def assign(self, routing: Routing, reference: str, text: str) -> str:
@@ -252,12 +260,11 @@ class SmsFailover:
         session: Session,
         state: SmsFailoverState | None,
         to: str,
-        health: Health,
+        reason: str,
         now: datetime,
     ) -> str:
         """Compare-and-set: of two dispatchers deciding at once, one switches; the other
         reads what the winner chose."""
-        reason = f"{self.other(to)}: {health.bad} of {health.sends} sends failed or slow"
         if state is None:
             try:
                 with session.begin_nested():
