@@ -13,7 +13,7 @@ import os
 import signal
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -21,6 +21,7 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from paris_avenir.config import Settings
 from paris_avenir.db import create_database_engine
 from paris_avenir.messaging import outbox
 from paris_avenir.messaging.channels import Channels
@@ -34,6 +35,7 @@ from paris_avenir.messaging.channels.sms_failover import (
 from paris_avenir.messaging.channels.sms_primotexto import PrimotextoSmsSender, category_of
 from paris_avenir.messaging.models import OutboxMessage, OutboxStatus, OutboxStatusEvent
 from paris_avenir.migrate import upgrade_to_head
+from paris_avenir.monitoring.metrics import DatabaseCollector
 from paris_avenir.youths.models import Channel
 from tests.conftest import BACKENDS, postgres_schema_url
 from tests.helpers import ForkedCli, forked_cli
@@ -323,7 +325,7 @@ def _run(url: str, brevo: BrevoSmsApi, primotexto: PrimotextoSmsApi, now: dateti
     return forked_cli(environment, "outbox", "dispatch", "--now", now.isoformat())
 
 
-def _kill_after(run: ForkedCli, sent: list[object], count: int) -> None:
+def _kill_after(run: ForkedCli, sent: Sequence[object], count: int) -> None:
     deadline = time.monotonic() + 60
     while len(sent) < count and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -420,3 +422,42 @@ def test_sigkill_mid_send_on_either_side_of_a_failover_sends_each_message_once(
         # Looked up at each provider after its kill, and found there: not sent again.
         assert {"brevo", "primotexto"} <= set(recovered)
         assert state(session, "brevo").switches == 1
+
+
+def test_metrics_show_the_active_provider_the_switches_and_sends_per_provider(
+    session_factory: sessionmaker[Session],
+    brevo: BrevoSmsApi,
+    primotexto: PrimotextoSmsApi,
+    settings: Settings,
+) -> None:
+    channels = _channels(brevo, primotexto)
+    collector = DatabaseCollector(
+        session_factory, settings.model_copy(update={"sms_backend": "failover"})
+    )
+
+    def samples() -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        return {
+            (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in collector.collect()
+            for sample in family.samples
+        }
+
+    before = samples()
+    assert before[("paris_avenir_sms_provider_active", (("provider", "brevo"),))] == 1
+    assert before[("paris_avenir_sms_failover_switches", ())] == 0
+
+    for number in range(3):
+        _send(session_factory, channels, f"ok{number}", T0 + timedelta(seconds=number))
+    brevo.next_statuses = [500] * 10
+    for number in range(10):
+        _send(session_factory, channels, f"down{number}", T0 + timedelta(seconds=10 + number))
+    _send(session_factory, channels, "after", T0 + timedelta(seconds=30))
+    # When "down7" was claimed, Brevo had ten sends in the window, seven of them 5xx: it,
+    # the last two and "after" went through Primotexto.
+
+    after = samples()
+    assert after[("paris_avenir_sms_provider_active", (("provider", "brevo"),))] == 0
+    assert after[("paris_avenir_sms_provider_active", (("provider", "primotexto"),))] == 1
+    assert after[("paris_avenir_sms_failover_switches", ())] == 1
+    assert after[("paris_avenir_sms_sent_by_provider", (("provider", "brevo"),))] == 3
+    assert after[("paris_avenir_sms_sent_by_provider", (("provider", "primotexto"),))] == 4
