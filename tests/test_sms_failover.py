@@ -11,9 +11,11 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -28,6 +30,7 @@ from paris_avenir.messaging.channels import Channels
 from paris_avenir.messaging.channels.sms_brevo import BrevoSmsSender
 from paris_avenir.messaging.channels.sms_failover import (
     FailoverPolicy,
+    Sample,
     SmsFailover,
     counts_by_provider,
     state,
@@ -461,3 +464,35 @@ def test_metrics_show_the_active_provider_the_switches_and_sends_per_provider(
     assert after[("paris_avenir_sms_failover_switches", ())] == 1
     assert after[("paris_avenir_sms_sent_by_provider", (("provider", "brevo"),))] == 3
     assert after[("paris_avenir_sms_sent_by_provider", (("provider", "primotexto"),))] == 4
+
+
+def test_forty_dispatchers_judging_at_once_switch_once(
+    brevo: BrevoSmsApi, primotexto: PrimotextoSmsApi, caplog: pytest.LogCaptureFixture
+) -> None:
+    """PostgreSQL, 40 claims in parallel transactions, each seeing Brevo over the threshold:
+    one switch (the compare-and-set), and every one of them then sends through Primotexto."""
+    url = postgres_schema_url("sms_failover_race", needed_for="the failover race")
+    engine = create_database_engine(url, pool_size=40, max_overflow=0)
+    upgrade_to_head(engine)
+    factory = sessionmaker(bind=engine)
+    router = _channels(brevo, primotexto).sms
+    assert isinstance(router, SmsFailover)
+    with factory.begin() as session:
+        router.record(session, [Sample("brevo", False, 0.01)] * 10, T0)
+    barrier = threading.Barrier(40)
+
+    def judge(_index: int) -> str:
+        with factory.begin() as session:
+            barrier.wait(timeout=30)
+            return router.routing(session, T0 + timedelta(seconds=1)).active
+
+    try:
+        with caplog.at_level(logging.ERROR), ThreadPoolExecutor(max_workers=40) as pool:
+            chosen = list(pool.map(judge, range(40)))
+        with factory() as session:
+            current = state(session, "brevo")
+    finally:
+        engine.dispose()
+    assert chosen == ["primotexto"] * 40
+    assert (current.active, current.switches) == ("primotexto", 1)
+    assert sum("switched" in record.getMessage() for record in caplog.records) == 1

@@ -561,7 +561,9 @@ def _tie_to_provider(
     failover chooses now, before it leaves (a crash mid-send is then looked up there)."""
     preferred = router.assign(routing, message.idempotency_key, message.body_text)
     if message.sms_provider is None:
-        message.sms_provider = preferred
+        # Interrupted mid-send and tied to none: left by a dispatcher from before the
+        # failover, which sent through the primary: that is where it is looked up.
+        message.sms_provider = router.primary if outgoing.interrupted else preferred
     move_to = preferred if preferred != message.sms_provider else None
     return replace(outgoing, sms_provider=message.sms_provider, move_to=move_to)
 
