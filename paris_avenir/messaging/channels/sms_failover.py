@@ -61,6 +61,10 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 STATE_KEY = "sms"
+# The providers whose delivery receipts reach us (Brevo's webhook). A message sent through
+# another one (Primotexto: no webhook) stays "sent": what waits for "delivered" must not
+# read its silence as a failure (messaging.fallback, by `outbox_message.sms_provider`).
+PROVIDERS_WITH_RECEIPTS = frozenset({"brevo"})
 # Samples older than this are of no decision any more.
 KEEP_SAMPLES = timedelta(days=1)
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
