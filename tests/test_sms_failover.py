@@ -424,6 +424,14 @@ def test_sigkill_mid_send_on_either_side_of_a_failover_sends_each_message_once(
         ).all()
         # Looked up at each provider after its kill, and found there: not sent again.
         assert {"brevo", "primotexto"} <= set(recovered)
+        # Claimed ahead at Brevo but never sent before the kill: Brevo said "never got it",
+        # so they moved to Primotexto (asked there too before leaving).
+        moved = session.scalars(
+            select(OutboxStatusEvent.detail).where(
+                OutboxStatusEvent.detail == "not at brevo: moves to primotexto"
+            )
+        ).all()
+        assert moved
         assert state(session, "brevo").switches == 1
 
 

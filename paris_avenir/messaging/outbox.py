@@ -659,6 +659,7 @@ def _record(
                 message.next_attempt_at = now
                 message.attempt_count -= 1  # a lookup, not a sending attempt
                 _history(session, message, OutboxStatus.QUEUED, now, detail=attempt.detail)
+                report.retried.append(message.id)
             elif error is None:
                 message.status = OutboxStatus.SENT
                 message.sent_at = now
@@ -670,8 +671,9 @@ def _record(
                 report.sent.append(message.id)
             else:
                 _record_failure(session, message, error, now, report)
-                if attempt.frees:
-                    # The provider answered an error: it does not have the message.
+                if attempt.frees and message.status is OutboxStatus.QUEUED:
+                    # The provider answered an error: it does not have the message, which
+                    # goes to whichever provider is active when it is retried.
                     message.sms_provider = None
             statuses[message.id] = message.status
     return statuses
