@@ -37,7 +37,9 @@ class Settings(BaseSettings):
 
     smtp_url: str = "smtp://127.0.0.1:1025"
     mail_from: str = "Paris avenir <ne-pas-repondre@paris-avenir.example.org>"
-    sms_backend: Literal["file", "http"] = "file"
+    # "http": Brevo; "primotexto": Primotexto alone; "failover": both, the primary first,
+    # the other when it fails (channels/sms_failover.py, docs/sms.md "Second provider").
+    sms_backend: Literal["file", "http", "primotexto", "failover"] = "file"
     sms_file: Path = PROJECT_ROOT / "var" / "sms.jsonl"
     # Brevo's transactional SMS API (see docs/sms.md for why this provider).
     sms_api_url: str = "https://api.brevo.com/v3/transactionalSMS/send"
@@ -45,6 +47,26 @@ class Settings(BaseSettings):
     sms_sender: str = "ParisAvenir"
     # Shared secret the provider presents (Authorization: Bearer …) on its webhooks.
     sms_webhook_token: str = ""
+    # Primotexto's API (the provider rdv-insertion falls back to), base URL of /v2.
+    primotexto_api_url: str = "https://api.primotexto.com/v2"
+    primotexto_api_key: str = ""
+    # Empty: the same sender name as Brevo's (3 to 11 letters or digits for Primotexto).
+    primotexto_sender: str = ""
+    # --- Failover between the two SMS providers (sms_backend "failover") ---
+    sms_failover_primary: Literal["brevo", "primotexto"] = "brevo"
+    # The active provider is left when at least this share of its sends over the window
+    # failed or were slow (GOV.UK Notify: 15 % over 15 minutes), once it has at least
+    # `min_sends` sends in the window (one failure of two is no trend).
+    sms_failover_threshold_percent: float = Field(default=15.0, gt=0, le=100)
+    sms_failover_window_seconds: int = Field(default=900, ge=1)
+    # A send is slow when the provider took longer than this to accept it (our client gives
+    # up at 5 s: a timeout is a failure).
+    sms_failover_slow_seconds: float = Field(default=3.0, gt=0)
+    sms_failover_min_sends: int = Field(default=20, ge=1)
+    # On the secondary, the primary is probed after this long with a share of new
+    # messages; back to the primary once its probes are healthy.
+    sms_failover_probation_seconds: int = Field(default=900, ge=0)
+    sms_failover_probe_percent: int = Field(default=10, ge=0, le=100)
 
     oidc_staff_issuer: str = ""
     oidc_staff_client_id: str = ""

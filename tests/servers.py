@@ -1,5 +1,5 @@
-"""Real servers on loopback for the tests: SMTP (aiosmtpd), the SMS provider's HTTP API
-(Brevo), and an OpenID Connect provider. Each speaks the real protocol over a socket."""
+"""Real servers on loopback for the tests: SMTP (aiosmtpd), the SMS providers' HTTP APIs
+(Brevo, Primotexto), and an OpenID Connect provider. Each speaks the real protocol over a socket."""
 
 from __future__ import annotations
 
@@ -333,6 +333,129 @@ class BrevoSmsApi(_Server):
             name = self.next_errors.pop(0) if self.next_errors else "invalidRecipient"
             return _json(400, brevo_error(name))
         return _json(status, {"code": "internal_error", "message": "Internal error"})
+
+
+# --- Primotexto's notification SMS API ------------------------------------------------
+
+
+PRIMOTEXTO_DEFINITION_PATH = Path(__file__).parent / "primotexto" / "notification-api.json"
+
+
+@functools.cache
+def primotexto_definition() -> dict[str, Any]:
+    """Primotexto's API as its pages describe it, the parts we use (tests/primotexto/)."""
+    definition: dict[str, Any] = json.loads(PRIMOTEXTO_DEFINITION_PATH.read_text(encoding="utf-8"))
+    return definition
+
+
+def primotexto_schema(name: str) -> dict[str, Any]:
+    definition = primotexto_definition()
+    return {"$ref": f"#/components/schemas/{name}", "components": definition["components"]}
+
+
+def primotexto_example(path: str, method: str) -> Any:
+    operation = primotexto_definition()["paths"][path][method]
+    return copy.deepcopy(operation["responses"]["200"]["content"]["application/json"]["example"])
+
+
+class PrimotextoSmsApi(_Server):
+    """Primotexto's API as tests/primotexto/ describes it: POST /v2/notification/messages/send
+    checks the key (X-Primotexto-ApiKey, else code 72) and the body against the stored schema
+    (a bad number: code 11, bad characters: 31, a bad sender: 20, else 73), and answers 200
+    with a fresh snapshotId; GET /v2/messages/stats?category=… counts what left under that
+    category. Fault injection: `next_statuses` (500, 503… or 400 with `next_codes`),
+    `response_delay`/`next_delays` (the SMS has left, the answer is slow), `hang` (no
+    answer until the client gives up), `lookup_status` (the stats answer an error)."""
+
+    API_KEY = "test-primotexto-key"
+    SEND_PATH = "/v2/notification/messages/send"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[SmsApiCall] = []
+        self.sent: list[dict[str, Any]] = []
+        self.next_statuses: list[int] = []
+        self.next_codes: list[int] = []
+        self.response_delay = 0.0
+        self.next_delays: list[float] = []
+        self.lookup_status = 200
+        self._next_id = 386000
+        self._lock = threading.Lock()
+        self._validator = jsonschema.Draft202012Validator(primotexto_schema("notificationMessage"))
+
+    @property
+    def url(self) -> str:
+        return self.base_url + "/v2"
+
+    def _refusal(self, payload: Any) -> int | None:
+        errors = list(self._validator.iter_errors(payload))
+        if not errors:
+            return None
+        fields = {str(error.path[0]) if error.path else "" for error in errors}
+        if "number" in fields:
+            return 11
+        if "message" in fields:
+            return 31
+        if "sender" in fields:
+            return 20
+        return 73
+
+    def _stats(self, query: dict[str, list[str]]) -> tuple[int, dict[str, str], bytes]:
+        if self.lookup_status != 200:
+            return _json(self.lookup_status, {"code": 1000})
+        category = query.get("category", [""])[0]
+        if not category:
+            return _json(400, {"code": 45})
+        left = sum(1 for sent in self.sent if sent["category"] == category)
+        stats = dict.fromkeys(primotexto_example("/messages/stats", "get"), 0)
+        stats |= {"sent": left, "submitted": left, "delivered": left}
+        return _json(200, stats)
+
+    def handle(
+        self,
+        method: str,
+        path: str,
+        query: dict[str, list[str]],
+        headers: dict[str, str],
+        body: bytes,
+    ) -> tuple[int, dict[str, str], bytes]:
+        if headers.get("x-primotexto-apikey") != self.API_KEY:
+            return _json(401, {"code": 72})
+        if method == "GET" and path == "/v2/messages/stats":
+            return self._stats(query)
+        if method != "POST" or path != self.SEND_PATH:
+            return _json(404, {"code": 1000})
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            return _json(400, {"code": 73})
+        self.calls.append(SmsApiCall(headers, payload, time.monotonic()))
+        refused = self._refusal(payload)
+        if refused is not None:
+            return _json(400, {"code": refused})
+        with self._lock:
+            status = self.next_statuses.pop(0) if self.next_statuses else 200
+        if status == 400:
+            return _json(400, {"code": self.next_codes.pop(0) if self.next_codes else 11})
+        if status != 200:
+            return _json(status, {"code": 1000})
+        with self._lock:
+            self._next_id += 1
+            snapshot = str(self._next_id)
+            delay = self.next_delays.pop(0) if self.next_delays else self.response_delay
+            self.sent.append(
+                {
+                    "number": payload["number"],
+                    "message": payload["message"],
+                    "category": payload.get("category"),
+                    "snapshotId": snapshot,
+                }
+            )
+        if delay:
+            time.sleep(delay)  # the SMS has left; the answer is slow
+        answer = primotexto_example("/notification/messages/send", "post")
+        answer["snapshotId"] = snapshot
+        return _json(200, answer)
 
 
 # --- OpenID Connect provider ----------------------------------------------------------

@@ -113,6 +113,11 @@ class OutboxMessage(RecordMixin, Base):
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_error: Mapped[str | None] = mapped_column(String(500))
     provider_message_id: Mapped[str | None] = mapped_column(String(100), index=True)
+    # The SMS provider this message was (or is being) handed to, written when it is claimed
+    # and before it leaves: a lookup after a crash, and the receipts, go to that provider
+    # (channels.sms_failover). Empty: no provider may have it (email, file backend, or a
+    # provider's error answer proved it did not take it).
+    sms_provider: Mapped[str | None] = mapped_column(String(20))
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
@@ -170,3 +175,34 @@ class InboundSms(RecordMixin, Base):
     message_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("message.id", ondelete="SET NULL")
     )
+
+
+class SmsProviderSample(RecordMixin, Base):
+    """One send at an SMS provider as the failover saw it (channels.sms_failover): its
+    outcome and how long the provider took to accept it. Shared in the database so that
+    every dispatcher, on every instance, judges a provider on the same sends."""
+
+    __tablename__ = "sms_provider_sample"
+    __table_args__ = (Index("ix_sms_provider_sample_provider_at", "provider", "occurred_at"),)
+
+    provider: Mapped[str] = mapped_column(String(20))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ok: Mapped[bool] = mapped_column()
+    slow: Mapped[bool] = mapped_column()
+    latency_ms: Mapped[int] = mapped_column()
+
+
+class SmsFailoverState(Base):
+    """Which SMS provider new messages go to, one row (key "sms"); absent: the primary.
+    `version` makes a switch a compare-and-set: of two dispatchers that decide at once,
+    one switches."""
+
+    __tablename__ = "sms_failover_state"
+
+    key: Mapped[str] = mapped_column(String(20), primary_key=True)
+    active: Mapped[str] = mapped_column(String(20))
+    # Since when `active` carries the traffic (or since a failed probation of the primary).
+    since: Mapped[datetime] = mapped_column(UTCDateTime())
+    version: Mapped[int] = mapped_column()
+    switch_count: Mapped[int] = mapped_column()
+    last_reason: Mapped[str | None] = mapped_column(String(200))

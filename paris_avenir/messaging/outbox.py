@@ -29,7 +29,7 @@ import threading
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -46,6 +46,12 @@ from paris_avenir.messaging.channels import (
     DeliveryError,
     OutgoingEmail,
     ProviderRefusedRequest,
+)
+from paris_avenir.messaging.channels.sms_failover import (
+    Routing,
+    Sample,
+    SmsFailover,
+    frees_message,
 )
 from paris_avenir.messaging.models import OutboxMessage, OutboxStatus, OutboxStatusEvent
 from paris_avenir.messaging.sms_segments import fit_gsm7
@@ -295,6 +301,11 @@ class _Outgoing:
     attachment_body: str | None
     attempt_count: int
     interrupted: bool
+    # With two SMS providers (sms_failover): the one this message is tied to (asked first
+    # on a retry, then sent through), and the one it would go to now if that one never got
+    # it (None: the same).
+    sms_provider: str | None = None
+    move_to: str | None = None
 
     @classmethod
     def of(cls, message: OutboxMessage, *, interrupted: bool) -> _Outgoing:
@@ -334,6 +345,11 @@ class _Attempt:
     detail: str | None = None
     error: DeliveryError | None = None
     crashed: bool = False
+    # Two SMS providers: the send's outcome and latency; whether the error proves the
+    # provider did not take it (the message is then free for either); where it moves.
+    sample: Sample | None = None
+    frees: bool = False
+    moved_to: str | None = None
 
 
 def _email_bodies(channels: Channels, message: _Outgoing) -> tuple[str, str, str | None]:
@@ -456,6 +472,7 @@ def _claim_batch(
     quiet: QuietHours | None,
     report: DispatchReport,
     message_id: uuid.UUID | None = None,
+    channels: Channels | None = None,
 ) -> _Claimed:
     """One transaction: the next due messages (or this one) move queued → sending, by this
     worker only; those too late are cancelled and those quiet hours hold go back to the
@@ -507,6 +524,8 @@ def _claim_batch(
         claimed.count = len(won)
         messages = session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(won))).all()
         by_id = {message.id: message for message in messages}
+        router = _router(channels)
+        routing: Routing | None = None
         for message_id_won in previous:  # in the queue's order
             message = by_id.get(message_id_won)
             if message is None:
@@ -520,16 +539,76 @@ def _claim_batch(
                 _hold_for_quiet_hours(session, message, now, quiet)
             else:
                 interrupted = previous[message_id_won] is OutboxStatus.SENDING
-                claimed.to_send.append(_Outgoing.of(message, interrupted=interrupted))
+                outgoing = _Outgoing.of(message, interrupted=interrupted)
+                if router is not None and message.channel is Channel.SMS:
+                    routing = routing or router.routing(session, now)
+                    outgoing = _tie_to_provider(router, routing, message, outgoing)
+                claimed.to_send.append(outgoing)
                 continue
             claimed.statuses[message.id] = message.status
     return claimed
 
 
+def _router(channels: Channels | None) -> SmsFailover | None:
+    sms = channels.sms if channels is not None else None
+    return sms if isinstance(sms, SmsFailover) else None
+
+
+def _tie_to_provider(
+    router: SmsFailover, routing: Routing, message: OutboxMessage, outgoing: _Outgoing
+) -> _Outgoing:
+    """In the claim's transaction: a message free of any provider is tied to the one the
+    failover chooses now, before it leaves (a crash mid-send is then looked up there)."""
+    preferred = router.assign(routing, message.idempotency_key, message.body_text)
+    if message.sms_provider is None:
+        # Interrupted mid-send and tied to none: left by a dispatcher from before the
+        # failover, which sent through the primary: that is where it is looked up.
+        message.sms_provider = router.primary if outgoing.interrupted else preferred
+    move_to = preferred if preferred != message.sms_provider else None
+    return replace(outgoing, sms_provider=message.sms_provider, move_to=move_to)
+
+
+def _attempt_routed(router: SmsFailover, outgoing: _Outgoing) -> _Attempt:
+    """Two providers: ask the one the message is tied to whether it has it; only its "never
+    got it" lets the message move to the other one (recorded first: the next attempt then
+    asks the other one before sending)."""
+    provider = outgoing.sms_provider
+    assert provider is not None
+    if outgoing.attempt_count > 1:
+        try:
+            found = router.find_sent_via(
+                provider, to=outgoing.recipient, reference=outgoing.idempotency_key
+            )
+        except DeliveryError as error:
+            # The provider cannot tell: the message waits, tied to it.
+            return _Attempt(error=error)
+        if found is not None:
+            return _Attempt(found, "found at the provider: not sent again")
+        if outgoing.move_to is not None:
+            return _Attempt(
+                detail=f"not at {provider}: moves to {outgoing.move_to}",
+                moved_to=outgoing.move_to,
+            )
+    sent = router.send_via(
+        provider,
+        to=outgoing.recipient,
+        text=outgoing.body_text,
+        reference=outgoing.idempotency_key,
+        tag=outgoing.template,
+    )
+    if sent.error is not None:
+        return _Attempt(error=sent.error, sample=sent.sample, frees=frees_message(sent.error))
+    detail = "sent again after an interruption" if outgoing.interrupted else None
+    return _Attempt(sent.provider_id, detail, sample=sent.sample)
+
+
 def _attempt(channels: Channels, outgoing: _Outgoing, now: datetime) -> _Attempt:
     """At the provider, on a sending thread: no transaction is open meanwhile (on SQLite it
     would hold the write lock, on PostgreSQL a connection)."""
+    router = _router(channels)
     try:
+        if router is not None and outgoing.sms_provider is not None:
+            return _attempt_routed(router, outgoing)
         # Any earlier attempt may have reached the provider (a crash, or a timeout after
         # the provider accepted): ask before sending an SMS again.
         if outgoing.attempt_count > 1 and outgoing.channel is Channel.SMS:
@@ -556,20 +635,32 @@ def _record(
     results: list[tuple[_Outgoing, _Attempt]],
     now: datetime,
     report: DispatchReport,
+    channels: Channels | None = None,
 ) -> dict[uuid.UUID, OutboxStatus]:
     """What the provider answered, for several messages in one transaction."""
     results = [(outgoing, attempt) for outgoing, attempt in results if not attempt.crashed]
     if not results:
         return {}
     statuses: dict[uuid.UUID, OutboxStatus] = {}
+    router = _router(channels)
     with factory.begin() as session:
+        if router is not None:
+            router.record(session, [a.sample for _o, a in results if a.sample], now)
         ids = [outgoing.id for outgoing, _attempt in results]
         messages = session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(ids))).all()
         by_id = {message.id: message for message in messages}
         for outgoing, attempt in results:
             message = by_id[outgoing.id]
             error = attempt.error
-            if error is None:
+            if attempt.moved_to is not None:
+                # Its provider never got it: tied to the other one, due at once.
+                message.sms_provider = attempt.moved_to
+                message.status = OutboxStatus.QUEUED
+                message.next_attempt_at = now
+                message.attempt_count -= 1  # a lookup, not a sending attempt
+                _history(session, message, OutboxStatus.QUEUED, now, detail=attempt.detail)
+                report.retried.append(message.id)
+            elif error is None:
                 message.status = OutboxStatus.SENT
                 message.sent_at = now
                 message.next_attempt_at = None
@@ -580,6 +671,10 @@ def _record(
                 report.sent.append(message.id)
             else:
                 _record_failure(session, message, error, now, report)
+                if attempt.frees and message.status is OutboxStatus.QUEUED:
+                    # The provider answered an error: it does not have the message, which
+                    # goes to whichever provider is active when it is retried.
+                    message.sms_provider = None
             statuses[message.id] = message.status
     return statuses
 
@@ -627,13 +722,21 @@ def send_one(
     now = now or utcnow()
     report = report if report is not None else DispatchReport()
     claimed = _claim_batch(
-        session_factory, now, limit=1, quiet=quiet, report=report, message_id=message_id
+        session_factory,
+        now,
+        limit=1,
+        quiet=quiet,
+        report=report,
+        message_id=message_id,
+        channels=channels,
     )
     if claimed.count == 0:
         return None
     for outgoing in claimed.to_send:
         attempt = _attempt(channels, outgoing, now)
-        claimed.statuses.update(_record(session_factory, [(outgoing, attempt)], now, report))
+        claimed.statuses.update(
+            _record(session_factory, [(outgoing, attempt)], now, report, channels)
+        )
     # A defect while sending left it `sending` (its lease then runs out).
     return claimed.statuses.get(message_id, OutboxStatus.SENDING)
 
@@ -664,7 +767,12 @@ def dispatch_due(
             wanted = min(window - len(in_flight), limit - report.claimed)
             if not exhausted and len(in_flight) <= concurrency and wanted > 0:
                 claimed = _claim_batch(
-                    session_factory, now, limit=wanted, quiet=quiet, report=report
+                    session_factory,
+                    now,
+                    limit=wanted,
+                    quiet=quiet,
+                    report=report,
+                    channels=channels,
                 )
                 quiet = claimed.quiet
                 report.claimed += claimed.count
@@ -679,9 +787,9 @@ def dispatch_due(
             done, _waiting = wait(in_flight, return_when=FIRST_COMPLETED)
             answered += [(in_flight.pop(future), future.result()) for future in done]
             if len(answered) >= concurrency or not in_flight:
-                _record(session_factory, answered, now, report)
+                _record(session_factory, answered, now, report, channels)
                 answered = []
-        _record(session_factory, answered, now, report)
+        _record(session_factory, answered, now, report, channels)
     return report
 
 

@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from paris_avenir.config import Settings
 from paris_avenir.db import utcnow
 from paris_avenir.messaging import outbox
-from paris_avenir.messaging.channels import provider_names
+from paris_avenir.messaging.channels import provider_names, sms_failover
 from paris_avenir.outreach import last_cycle
 from paris_avenir.staff import tasks
 from paris_avenir.youths.models import Channel
@@ -84,6 +84,9 @@ class DatabaseCollector(Collector):
     def __init__(self, session_factory: sessionmaker[Session], settings: Settings) -> None:
         self.session_factory = session_factory
         self.providers = provider_names(settings)
+        # Two SMS providers: the active one, the switches, and the SMS series by the provider
+        # each message was handed to.
+        self.failover = settings.sms_backend == "failover"
 
     def describe(self) -> Iterable[Metric]:
         # Nothing to check at registration (the default would query the database then).
@@ -95,12 +98,17 @@ class DatabaseCollector(Collector):
             "1 when the database answered this scrape's queries, 0 otherwise.",
         )
         now = utcnow()
+        failover = sms_failover.ProviderState(self.providers["sms"], 0)
+        by_provider: dict[str, tuple[int, int]] = {}
         try:
             with self.session_factory() as session:
                 counts = outbox.counts_by_channel(session)
                 waited = outbox.oldest_due_wait(session, now)
                 overdue = tasks.overdue_counts(session, now)
                 cycle = last_cycle.load(session)
+                if self.failover:
+                    failover = sms_failover.state(session, self.providers["sms"])
+                    by_provider = sms_failover.counts_by_provider(session)
         except SQLAlchemyError:
             logger.warning("metrics: the database did not answer", exc_info=True)
             up.add_metric([], 0)
@@ -109,6 +117,8 @@ class DatabaseCollector(Collector):
         up.add_metric([], 1)
         yield up
         yield from self._outbox(counts, 0.0 if waited is None else waited.total_seconds())
+        if self.failover:
+            yield from self._failover(failover, by_provider)
         yield from self._outreach(cycle)
         late = GaugeMetricFamily(
             f"{PREFIX}_staff_tasks_overdue",
@@ -150,6 +160,39 @@ class DatabaseCollector(Collector):
             "none); what quiet hours hold back is not late. /readyz fails past 600.",
             value=oldest_due,
         )
+        yield sent
+        yield failed
+
+    def _failover(
+        self, state: sms_failover.ProviderState, by_provider: dict[str, tuple[int, int]]
+    ) -> Iterator[Metric]:
+        active = GaugeMetricFamily(
+            f"{PREFIX}_sms_provider_active",
+            "1 for the SMS provider new messages go to, 0 for the other (failover).",
+            labels=["provider"],
+        )
+        for provider in ("brevo", "primotexto"):
+            active.add_metric([provider], 1 if state.active == provider else 0)
+        yield active
+        yield GaugeMetricFamily(
+            f"{PREFIX}_sms_failover_switches",
+            "How many times the SMS failover switched provider (alert on any increase).",
+            value=state.switches,
+        )
+        sent = GaugeMetricFamily(
+            f"{PREFIX}_sms_sent_by_provider",
+            "SMS of the outbox sent, by the provider each was handed to.",
+            labels=["provider"],
+        )
+        failed = GaugeMetricFamily(
+            f"{PREFIX}_sms_failed_by_provider",
+            "SMS of the outbox failed for good, by the provider each was handed to.",
+            labels=["provider"],
+        )
+        for provider in ("brevo", "primotexto"):
+            sent_count, failed_count = by_provider.get(provider, (0, 0))
+            sent.add_metric([provider], sent_count)
+            failed.add_metric([provider], failed_count)
         yield sent
         yield failed
 

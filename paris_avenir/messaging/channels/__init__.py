@@ -28,6 +28,13 @@ class PermanentFailure(DeliveryError):
     flags_recipient = True
 
 
+class OutcomeUnknown(TemporaryFailure):
+    """The request may have reached the provider (no answer within the timeout, a
+    connection broken after sending): whether it took the message is unknown, so the
+    message is looked up at that very provider before it may leave anywhere else. Every
+    other failure is an answer (or no connection at all): the provider did not take it."""
+
+
 class ProviderRefusedRequest(TemporaryFailure):
     """The provider refused our request itself (a bad sender setting, a missing parameter,
     the API key): the recipient is not at fault, the operator must fix the settings, and the
@@ -93,21 +100,50 @@ class Channels:
     send_concurrency: int = 1
 
 
+SMS_PROVIDER_OF_BACKEND = {"http": "brevo", "primotexto": "primotexto", "file": "file"}
+
+
 def provider_names(settings: Settings) -> dict[str, str]:
     """Which provider each channel ("sms", "email") goes through, as build_channels picks it:
-    the provider label of /metrics."""
-    return {"sms": "brevo" if settings.sms_backend == "http" else "file", "email": "smtp"}
+    the provider label of /metrics (with the failover, the primary's; the SMS series by
+    provider then read each message's own, sms_failover.counts_by_provider)."""
+    sms = SMS_PROVIDER_OF_BACKEND.get(settings.sms_backend, settings.sms_failover_primary)
+    return {"sms": sms, "email": "smtp"}
+
+
+def _sms_provider(settings: Settings, name: str) -> SmsSender:
+    from paris_avenir.messaging.channels.sms_brevo import BrevoSmsSender
+    from paris_avenir.messaging.channels.sms_primotexto import PrimotextoSmsSender
+
+    if name == "primotexto":
+        return PrimotextoSmsSender(
+            api_url=settings.primotexto_api_url,
+            api_key=settings.primotexto_api_key,
+            sender=settings.primotexto_sender or settings.sms_sender,
+        )
+    return BrevoSmsSender(
+        api_url=settings.sms_api_url, api_key=settings.sms_api_key, sender=settings.sms_sender
+    )
 
 
 def build_channels(settings: Settings) -> Channels:
     from paris_avenir.messaging.channels.email_smtp import SmtpEmailSender
-    from paris_avenir.messaging.channels.sms_brevo import BrevoSmsSender
+    from paris_avenir.messaging.channels.sms_failover import SmsFailover
     from paris_avenir.messaging.channels.sms_file import FileSmsSender
 
     sms: SmsSender
     if settings.sms_backend == "http":
-        sms = BrevoSmsSender(
-            api_url=settings.sms_api_url, api_key=settings.sms_api_key, sender=settings.sms_sender
+        sms = _sms_provider(settings, "brevo")
+    elif settings.sms_backend == "primotexto":
+        sms = _sms_provider(settings, "primotexto")
+    elif settings.sms_backend == "failover":
+        primary = settings.sms_failover_primary
+        secondary = "primotexto" if primary == "brevo" else "brevo"
+        sms = SmsFailover(
+            {name: _sms_provider(settings, name) for name in (primary, secondary)},
+            primary=primary,
+            secondary=secondary,
+            policy=SmsFailover.policy_of(settings),
         )
     else:
         sms = FileSmsSender(settings.sms_file)

@@ -26,6 +26,7 @@ import httpx
 from paris_avenir.messaging.channels import (
     DeliveryError,
     MessageRefused,
+    OutcomeUnknown,
     PermanentFailure,
     ProviderRefusedRequest,
     TemporaryFailure,
@@ -99,6 +100,8 @@ def classify_events(events: list[Any]) -> str | None:
 
 
 class BrevoSmsSender:
+    name = "brevo"
+
     def __init__(
         self,
         *,
@@ -128,8 +131,12 @@ class BrevoSmsSender:
         }
         try:
             response = self.client.post(self.api_url, json=payload)
-        except httpx.HTTPError as error:
+        except (httpx.ConnectError, httpx.ConnectTimeout) as error:
+            # No connection: Brevo never saw the request.
             raise TemporaryFailure(f"SMS provider unreachable ({type(error).__name__})") from None
+        except httpx.HTTPError as error:
+            # Sent, but no answer: Brevo may have taken it (looked up before anything else).
+            raise OutcomeUnknown(f"SMS provider did not answer ({type(error).__name__})") from None
         if response.status_code in REQUEST_ERROR_STATUSES:
             raise refusal(response)
         if response.status_code >= 300:
