@@ -1,7 +1,7 @@
 """sms providers failover: samples, state, provider of a message
 
 Revision ID: 02a4452ff826
-Revises: 733ec5f787c7
+Revises: 8d5f89f519a9
 Create Date: 2026-12-03 08:07:11.373956+00:00
 
 """
@@ -15,7 +15,7 @@ import paris_avenir.db
 
 
 revision: str = "02a4452ff826"
-down_revision: str | None = "733ec5f787c7"
+down_revision: str | None = "8d5f89f519a9"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
