@@ -45,7 +45,7 @@ from paris_avenir.config import Settings
 from paris_avenir.db import SessionDep, utcnow
 from paris_avenir.kit import phone as phones
 from paris_avenir.kit.crypto import constant_time_equals, keyed_hash
-from paris_avenir.messaging import inbound, outbox
+from paris_avenir.messaging import fallback, inbound, outbox
 from paris_avenir.messaging.models import OutboxMessage, OutboxStatus, ProviderEvent
 from paris_avenir.youths import service as youth_service
 from paris_avenir.youths.models import Channel
@@ -225,13 +225,16 @@ def _handle(session: Session, settings: Settings, payload: dict[str, Any]) -> JS
     if event in RECEIPT_EVENTS:
         message_id = _first(payload, "messageId", "message_id")
         if message_id is not None:
-            outbox.apply_receipt(
+            message = outbox.apply_receipt(
                 session,
                 str(message_id),
                 RECEIPT_EVENTS[event],
                 detail=f"provider event: {event}",
                 flags_recipient=event not in NOT_THE_NUMBER,
             )
+            if message is not None and message.status is OutboxStatus.FAILED:
+                # Bounced: the notice goes by email now, not at the next fallback pass.
+                fallback.fall_back_now(session, message, base_url=settings.base_url)
         return JSONResponse({"status": "ok"})
     text = str(_first(payload, "reply", "text", "content") or "")
     if event in UNSUBSCRIBE_EVENTS or is_stop_reply(text):

@@ -158,6 +158,8 @@ class TaskKind(enum.StrEnum):
     BIRTHDAY_21 = "passage_21_ans"
     BIRTHDAY_25 = "passage_25_ans"
     REQUEST_WAITING = "demande_en_attente"
+    # A message and its fallback on the other channel both failed (messaging/fallback.py).
+    NUMBER_TO_CHECK = "numero_a_verifier"
 
 
 class TaskOutcome(enum.StrEnum):
