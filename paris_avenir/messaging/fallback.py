@@ -173,7 +173,7 @@ def _queue_fallback(
     quiet: QuietHours,
 ) -> OutboxMessage:
     link = base_url.rstrip("/") + _page(original.template)
-    with i18n.using_locale(original.language):
+    with i18n.using_locale(youth.language):
         if channel is Channel.EMAIL:
             recipient, subject = youth.email, i18n.gettext(EMAIL_SUBJECT)
             body = i18n.gettext(EMAIL_TEXT, link=link)
@@ -191,7 +191,7 @@ def _queue_fallback(
         body_text=body,
         idempotency_key=fallback_key(original.id),
         youth_id=youth.id,
-        language=original.language,
+        language=youth.language,
         now=now,
         not_before=quiet.next_sending_time(now),
         expires_at=original.expires_at,
@@ -304,6 +304,7 @@ def run_pass(
         )
         .order_by(OutboxMessage.created_at)
         .limit(BATCH)
+        .execution_options(populate_existing=True)
     ).all()
     for original in originals:
         _take(session, original, base_url=base_url, now=now, quiet=quiet, report=report)
@@ -330,6 +331,7 @@ def _second_failures(
             _not_reached(delay, now, receipts=receipts),
         )
         .limit(BATCH)
+        .execution_options(populate_existing=True)
     ).all()
     for record, fallback in rows:
         # One pass records it, whatever the others running at the same moment do.
