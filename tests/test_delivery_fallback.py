@@ -479,3 +479,18 @@ def test_36_passes_at_once_queue_one_fallback_and_open_one_task(
             )
         ).all()
         assert len(opened) == 1
+
+
+def test_the_scheduler_counts_receipts_only_when_the_webhook_is_set_up(
+    session: Session, session_factory: sessionmaker[Session], settings: Any, referent: StaffUser
+) -> None:
+    from paris_avenir.scheduler import delivery_fallback
+
+    youth = followed_youth(session, referent)
+    sent(session, youth, at=NOW - timedelta(hours=25))
+    delivery_fallback(session_factory, settings)  # no webhook token: no receipt ever comes
+    session.expire_all()
+    assert fallbacks(session, youth) == []
+    delivery_fallback(session_factory, settings.model_copy(update={"sms_webhook_token": TOKEN}))
+    session.expire_all()
+    assert [message.channel for message in fallbacks(session, youth)] == [Channel.EMAIL]

@@ -57,7 +57,7 @@ KEY_PREFIX = "fallback:"
 DEFAULT_DELAY = timedelta(hours=24)
 # Messages older than this (past the delay) are not looked at: a first pass after a
 # deployment does not follow up a year of history.
-LOOKBACK = timedelta(days=7)
+LOOKBACK = timedelta(days=2)
 BATCH = 500
 
 # The notices worth a fallback (their template), and the page of the youth's space that
