@@ -20,6 +20,9 @@ the reply names that SMS (Brevo's messageId), else the inbound's sender (`from`)
 number read from any other field. A reply whose sender contradicts the SMS it answers is
 ignored.
 
+A receipt that fails a message (a hard bounce, a blacklisted or rejected number) queues its
+fallback on the other channel at once (messaging/fallback.py).
+
 Any other reply is an answer to the référent (messaging.inbound): into the conversation of
 the one youth whose number sent it, or into the supervisors' queue when the number is
 several youths' or nobody's — never into a file chosen by guess. Its sender is found the
