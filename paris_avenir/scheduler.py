@@ -78,6 +78,24 @@ def _record_cycle(
         logger.warning("outreach: the last cycle's figures could not be recorded", exc_info=True)
 
 
+def delivery_fallback(session_factory: sessionmaker[Session], settings: Settings) -> None:
+    """What did not reach a youth, followed up on the other channel (outreach/delivery.py).
+    Receipts count only when the SMS webhook is set up (without it, no SMS is ever
+    "delivered")."""
+    from paris_avenir.outreach import delivery
+
+    with session_factory.begin() as session:
+        report = delivery.run(
+            session, base_url=settings.base_url, receipts=bool(settings.sms_webhook_token)
+        )
+    if report.queued or report.tasks:
+        logger.info(
+            "delivery fallback: %d messages followed up, %d numbers to check",
+            report.queued,
+            len(report.tasks),
+        )
+
+
 def propose_interviews(session_factory: sessionmaker[Session], base_url: str) -> None:
     from paris_avenir.appointments.service import propose_follow_up_interviews
 
@@ -144,6 +162,15 @@ def build_scheduler(
         # At start too: after a restart or a deployment, nothing waits half an hour (the
         # cycle is idempotent, and several schedulers share it through a lock).
         next_run_time=datetime.now(UTC),
+    )
+    scheduler.add_job(
+        delivery_fallback,
+        "interval",
+        minutes=5,
+        args=[session_factory, settings],
+        id="delivery_fallback",
+        max_instances=1,
+        coalesce=True,
     )
     scheduler.add_job(
         propose_interviews,

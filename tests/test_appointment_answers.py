@@ -224,7 +224,7 @@ async def test_etre_rappele_opens_one_call_task_for_the_referent(
     assert "votre référent va vous rappeler" in page.text
     session.expire_all()
     [task] = session.scalars(select(StaffTask).where(StaffTask.youth_id == youth.id)).all()
-    assert task.kind is TaskKind.PHONE_YOUTH and task.assignee_id == referent.id
+    assert task.kind is TaskKind.CALL_BACK and task.assignee_id == referent.id
     assert "demande à être rappelé·e" in task.detail["about"]
     assert "(Rendez-vous avec votre référent)" in task.detail["about"]
 

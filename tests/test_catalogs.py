@@ -42,6 +42,7 @@ YOUTH_FACING_MODULES = (
     "auth/routes.py",
     "auth/sign_in.py",
     "documents",
+    "messaging/fallback.py",
     "messaging/notifications.py",
     "messaging/notices.py",
     "messaging/service.py",

@@ -118,6 +118,7 @@ def test_the_scheduler_runs_the_purge_every_night(settings: Settings, tmp_path: 
         "follow_up_interviews",
         "retention_purge",
         "document_sweep",
+        "delivery_fallback",
     }
     assert str(jobs["retention_purge"].trigger) == "cron[hour='3', minute='30']"
 

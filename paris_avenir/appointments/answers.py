@@ -204,7 +204,7 @@ def ask_call_back(
     tasks.open_task(
         session,
         youth_id=appointment.youth_id,
-        kind=TaskKind.PHONE_YOUTH,
+        kind=TaskKind.CALL_BACK,
         key=f"appointment-call-back:{appointment.id}",
         now=now,
         due_at=tasks.end_of_next_working_day(now),

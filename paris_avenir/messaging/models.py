@@ -135,6 +135,34 @@ class OutboxStatusEvent(RecordMixin, Base):
     detail: Mapped[str | None] = mapped_column(String(500))
 
 
+class DeliveryFallback(RecordMixin, Base):
+    """A message to a youth that did not reach them (failed, bounced, or an SMS with no
+    "delivered" receipt within the admin's delay), taken once by the fallback pass
+    (messaging/fallback.py): the same notice queued on the other channel (`fallback_id`),
+    or nothing when no other channel could work. `second_failure_at`: the other channel
+    failed too (or could not be tried), the youth's number was flagged and the référent
+    given a task "Numéro à vérifier"."""
+
+    __tablename__ = "delivery_fallback"
+
+    original_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("outbox_message.id", ondelete="CASCADE"), unique=True
+    )
+    youth_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("youth.id", ondelete="CASCADE"), index=True
+    )
+    failed_channel: Mapped[Channel] = mapped_column(str_enum(Channel, "channel"))
+    # True: no delivery receipt within the delay; False: failed or bounced.
+    undelivered: Mapped[bool] = mapped_column(default=False)
+    fallback_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("outbox_message.id", ondelete="SET NULL"), index=True
+    )
+    # Taken, but nothing to do (the youth changed the number since, came by, the notice
+    # expired): never looked at again.
+    skipped: Mapped[bool] = mapped_column(default=False)
+    second_failure_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
 class ProviderEvent(RecordMixin, Base):
     """A webhook event of the SMS provider, taken once: its key (a keyed hash of what
     identifies the event, never a number in clear) is unique, so a replay — the provider

@@ -56,6 +56,8 @@ APPOINTMENT_CANCELLED = N_(
 APPOINTMENT_REMINDER = N_("Paris avenir : rappel, rendez-vous le %(when)s. Voir : %(link)s")
 INTERVIEW_INVITATION = N_("Paris avenir : entretien des 6 mois. Choisissez la date ici : %(link)s")
 INVITATION = N_("Paris avenir : votre espace est ouvert. Entrez ici : %(link)s")
+# An email of ours bounced: the SMS that follows it (messaging/fallback.py).
+EMAIL_FALLBACK = N_("Paris avenir : notre e-mail ne vous est pas arrivé. Lisez-le ici : %(link)s")
 CHECK_IN = N_("Paris avenir : tout va bien ? Répondez en 1 clic : %(link)s")
 INACTIVITY = N_(
     "Paris avenir : cela fait longtemps ! Votre référent peut vous aider. Votre espace : %(link)s"
@@ -151,6 +153,9 @@ ALL: tuple[SmsText, ...] = (
     ),
     SmsText("interview_invitation", INTERVIEW_INVITATION, {"link": _SIGN_IN_LINK}),
     SmsText("invitation", INVITATION, {"link": _SIGN_IN_LINK}),
+    SmsText(
+        "email_fallback", EMAIL_FALLBACK, {"link": EXAMPLE_BASE_URL + "/mon-espace/rendez-vous"}
+    ),
     SmsText("check_in", CHECK_IN, {"link": _CHECK_IN_LINK}),
     SmsText("inactivity", INACTIVITY, {"link": EXAMPLE_BASE_URL + "/mon-espace"}),
     SmsText(

@@ -20,6 +20,9 @@ the reply names that SMS (Brevo's messageId), else the inbound's sender (`from`)
 number read from any other field. A reply whose sender contradicts the SMS it answers is
 ignored.
 
+A receipt that fails a message (a hard bounce, a blacklisted or rejected number) queues its
+fallback on the other channel at once (messaging/fallback.py).
+
 Any other reply is an answer to the référent (messaging.inbound): into the conversation of
 the one youth whose number sent it, or into the supervisors' queue when the number is
 several youths' or nobody's — never into a file chosen by guess. Its sender is found the
@@ -45,7 +48,7 @@ from paris_avenir.config import Settings
 from paris_avenir.db import SessionDep, utcnow
 from paris_avenir.kit import phone as phones
 from paris_avenir.kit.crypto import constant_time_equals, keyed_hash
-from paris_avenir.messaging import inbound, outbox
+from paris_avenir.messaging import fallback, inbound, outbox
 from paris_avenir.messaging.models import OutboxMessage, OutboxStatus, ProviderEvent
 from paris_avenir.youths import service as youth_service
 from paris_avenir.youths.models import Channel
@@ -225,13 +228,16 @@ def _handle(session: Session, settings: Settings, payload: dict[str, Any]) -> JS
     if event in RECEIPT_EVENTS:
         message_id = _first(payload, "messageId", "message_id")
         if message_id is not None:
-            outbox.apply_receipt(
+            message = outbox.apply_receipt(
                 session,
                 str(message_id),
                 RECEIPT_EVENTS[event],
                 detail=f"provider event: {event}",
                 flags_recipient=event not in NOT_THE_NUMBER,
             )
+            if message is not None and message.status is OutboxStatus.FAILED:
+                # Bounced: the notice goes by email now, not at the next fallback pass.
+                fallback.fall_back_now(session, message, base_url=settings.base_url)
         return JSONResponse({"status": "ok"})
     text = str(_first(payload, "reply", "text", "content") or "")
     if event in UNSUBSCRIBE_EVENTS or is_stop_reply(text):

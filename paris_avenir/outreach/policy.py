@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
@@ -39,10 +39,17 @@ class OutreachPolicy:
     response_window_days: int = 7
     # A task still open this many days after its due date moves to the team's supervisor.
     task_escalation_days: int = 3
+    # An SMS with no "delivered" receipt after this many hours is followed by the email
+    # (messaging/fallback.py).
+    fallback_delay_hours: int = 24
 
     @property
     def quiet_hours(self) -> quiet_hours.QuietHours:
         return quiet_hours.QuietHours(self.quiet_hours_start, self.quiet_hours_end)
+
+    @property
+    def fallback_delay(self) -> timedelta:
+        return timedelta(hours=self.fallback_delay_hours)
 
 
 LABELS: dict[str, str] = {
@@ -60,8 +67,11 @@ LABELS: dict[str, str] = {
     "birthday_25_notice_days": N_("Prévenir … jours avant les 25 ans"),
     "response_window_days": N_("Une réponse compte pour la relance pendant … jours"),
     "task_escalation_days": N_("Une tâche en retard de … jours passe au superviseur de l’équipe"),
+    "fallback_delay_hours": N_("Un SMS non reçu après … heures est suivi d’un e-mail"),
 }
 HOURS = {"quiet_hours_start", "quiet_hours_end"}
+# The fallback's delay, in hours: from one hour to a week.
+FALLBACK_DELAY_RANGE = (1, 168)
 # Every field of the admin's page: the outreach's, then the appointments'.
 ALL_LABELS: dict[str, str] = {**LABELS, **appointment_policy.LABELS}
 
@@ -98,6 +108,17 @@ def save(
                 )
             )
         value = int(raw)
+        low, high = FALLBACK_DELAY_RANGE
+        if field.name == "fallback_delay_hours" and not low <= value <= high:
+            raise PolicyError(
+                gettext(
+                    "« %(label)s » : écrivez un nombre d’heures entre %(low)s et %(high)s "
+                    "(une semaine).",
+                    label=gettext(ALL_LABELS[field.name]),
+                    low=low,
+                    high=high,
+                )
+            )
         if (field.name in HOURS and value > 23) or (
             field.name not in HOURS and not 1 <= value <= 400
         ):

@@ -160,6 +160,10 @@ class TaskKind(enum.StrEnum):
     REQUEST_WAITING = "demande_en_attente"
     PAPER_EXPIRING = "papier_expire"  # a month before a paper of the vault expires
     ALLOCATION_RENEWAL = "renouvellement_allocation"  # a month before it is due
+    # A message and its fallback on the other channel both failed (messaging/fallback.py).
+    NUMBER_TO_CHECK = "numero_a_verifier"
+    # "Je ne peux pas venir" then "Être rappelé·e" from a reminder's one-tap link.
+    CALL_BACK = "rappel_demande"
 
 
 class TaskOutcome(enum.StrEnum):

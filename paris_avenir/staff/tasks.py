@@ -40,7 +40,7 @@ from paris_avenir.db import insert_many_ignoring_conflicts, utcnow
 from paris_avenir.kit import quiet_hours
 from paris_avenir.kit.dates import PARIS, paris_day
 from paris_avenir.kit.holidays import is_public_holiday
-from paris_avenir.messaging import outbox
+from paris_avenir.messaging import fallback, outbox
 from paris_avenir.staff import assignments, journal
 from paris_avenir.staff.models import (
     CaseloadAssignment,
@@ -141,6 +141,23 @@ KINDS: dict[TaskKind, KindSpec] = {
             "mettez à jour son numéro ou son e-mail avec lui."
         ),
         CALLS,
+    ),
+    TaskKind.NUMBER_TO_CHECK: KindSpec(
+        N_("Numéro à vérifier"),
+        N_(
+            "Nos messages ne lui arrivent plus, ni par SMS ni par e-mail : joignez-le "
+            "autrement (téléphone, guichet, partenaires) et vérifiez son numéro avec lui."
+        ),
+        CALLS,
+    ),
+    TaskKind.CALL_BACK: KindSpec(
+        N_("Demande à être rappelé·e"),
+        N_(
+            "Rappelez le jeune : il ne peut pas venir à son rendez-vous et attend votre appel "
+            "pour en fixer un autre."
+        ),
+        CALLS,
+        offers_slots=True,
     ),
     TaskKind.MISSED_APPOINTMENT: KindSpec(
         N_("Rendez-vous manqué"),
@@ -417,6 +434,60 @@ def open_tasks(
             }
         )
     return opened | set(insert_many_ignoring_conflicts(session, StaffTask, rows, "key"))
+
+
+# --- A number to check (messaging/fallback.py) ---------------------------------------------
+
+FAILURE_WORDS = {
+    (Channel.SMS, True): N_("SMS du %(date)s : pas reçu (aucun accusé de réception)."),
+    (Channel.SMS, False): N_("SMS du %(date)s : échec (numéro refusé par l’opérateur)."),
+    (Channel.EMAIL, True): N_("E-mail du %(date)s : pas reçu."),
+    (Channel.EMAIL, False): N_("E-mail du %(date)s : échec (adresse refusée)."),
+}
+
+
+def open_number_check(
+    session: Session, failure: fallback.SecondFailure, *, now: datetime
+) -> StaffTask | None:
+    """A message and its fallback both failed (or the other channel could not be tried):
+    the référent checks the number. One open at a time per youth (the youth's row is
+    locked meanwhile, so two passes at once open one); the line says which channels failed
+    and the number's last two digits, never the number."""
+    session.execute(select(Youth.id).where(Youth.id == failure.youth_id).with_for_update())
+    already = session.scalar(
+        select(StaffTask.id).where(
+            StaffTask.youth_id == failure.youth_id,
+            StaffTask.kind == TaskKind.NUMBER_TO_CHECK,
+            StaffTask.done_at.is_(None),
+        )
+    )
+    if already is not None:
+        return None
+    phone = session.scalar(select(Youth.phone).where(Youth.id == failure.youth_id))
+    with using_locale(SOURCE_LOCALE):
+        facts = [
+            gettext(FAILURE_WORDS[item.channel, item.undelivered], date=_paris_date(item.at))
+            for item in failure.failures
+        ]
+        if len(failure.failures) == 1:
+            facts.append(gettext("Pas d’autre moyen de le joindre par message."))
+        facts.append(
+            gettext("Numéro enregistré : se termine par %(digits)s.", digits=phone[-2:])
+            if phone
+            else gettext("Pas de numéro de téléphone.")
+        )
+    return open_task(
+        session,
+        youth_id=failure.youth_id,
+        kind=TaskKind.NUMBER_TO_CHECK,
+        key=f"numero-a-verifier:{failure.record_id}",
+        now=now,
+        detail={"about": " ".join(facts)},
+    )
+
+
+def _paris_date(instant: datetime) -> str:
+    return paris_day(instant).strftime("%d/%m/%Y")
 
 
 def _youth_short_name(session: Session, youth_id: uuid.UUID) -> str:
