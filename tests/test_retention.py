@@ -21,7 +21,13 @@ from paris_avenir.config import Settings
 from paris_avenir.db import utcnow
 from paris_avenir.messaging import outbox
 from paris_avenir.messaging.channels import build_channels
-from paris_avenir.messaging.models import OutboxMessage, OutboxStatus, ProviderEvent
+from paris_avenir.messaging.models import (
+    InboundSms,
+    InboundSmsStatus,
+    OutboxMessage,
+    OutboxStatus,
+    ProviderEvent,
+)
 from paris_avenir.messaging.outbox import ERASED
 from paris_avenir.retention.service import purge
 from paris_avenir.staff.models import StaffRole
@@ -163,3 +169,39 @@ def test_the_purge_forgets_expired_activations_checked_imports_and_old_webhook_e
     assert session.scalars(select(StaffActivation.expires_at)).all() == [now + timedelta(days=2)]
     assert session.scalars(select(ImportPreview.expires_at)).all() == [now + timedelta(minutes=20)]
     assert _count(session, ProviderEvent) == 1
+
+
+def test_an_sms_reply_nobody_placed_in_30_days_is_discarded_and_its_text_erased(
+    session: Session,
+) -> None:
+    """The supervisors' queue (a number shared by several youths, or nobody's) does not keep
+    a text for ever: after 30 days unplaced it is discarded, its text and candidates gone."""
+    now = utcnow()
+    youth = create_youth(session)
+    for days in (31, 29):
+        session.add(
+            InboundSms(
+                received_at=now - timedelta(days=days),
+                sender_last_digits="42",
+                body=f"Bonjour, c'est moi ({days})",
+                candidate_ids=[str(youth.id)],
+            )
+        )
+    session.commit()
+
+    report = purge(session, now=now)
+    session.commit()
+
+    assert report.inbound_sms == 1
+    items = {
+        item.body: item.status
+        for item in session.scalars(select(InboundSms).order_by(InboundSms.received_at))
+    }
+    assert items == {
+        "": InboundSmsStatus.DISCARDED,
+        "Bonjour, c'est moi (29)": InboundSmsStatus.WAITING,
+    }
+    old = session.scalars(
+        select(InboundSms).where(InboundSms.status == InboundSmsStatus.DISCARDED)
+    ).one()
+    assert old.candidate_ids == [] and old.resolved_at is not None

@@ -11,6 +11,9 @@ its deletion goes through the référent (a task), who checks what the law requi
 - outgoing SMS and email: their texts are erased as soon as they are final (the outbox does it
   when it sends; this catches what was cancelled in bulk), their address 90 days after they
   were written; the row stays (status history, statistics, exactly-once key);
+- SMS replies waiting in the supervisors' queue (a number shared by several youths, or
+  nobody's): discarded and their text erased after 30 days — what nobody could place in a
+  month will not be placed, and a text from an unknown number must not wait for ever;
 - audit entries: after the retention period the admin sets (audit.service, 12 months by
   default), through the database's purge function, the only way they can be deleted.
 """
@@ -33,7 +36,14 @@ from paris_avenir.auth.models import (
     UserSession,
 )
 from paris_avenir.db import utcnow
-from paris_avenir.messaging.models import OutboxMessage, OutboxStatus, ProviderEvent
+from paris_avenir.messaging import inbound
+from paris_avenir.messaging.models import (
+    InboundSms,
+    InboundSmsStatus,
+    OutboxMessage,
+    OutboxStatus,
+    ProviderEvent,
+)
 from paris_avenir.messaging.outbox import ERASED, ERASED_CONTENT
 from paris_avenir.youths.import_models import ImportPreview
 
@@ -42,6 +52,7 @@ SESSIONS_KEPT = timedelta(days=30)
 LINKS_KEPT = timedelta(days=7)
 OUTBOX_ADDRESS_KEPT = timedelta(days=90)
 PROVIDER_EVENTS_KEPT = timedelta(days=90)
+INBOUND_SMS_WAITING_KEPT = timedelta(days=30)
 FINAL_STATUSES = [
     OutboxStatus.SENT,
     OutboxStatus.DELIVERED,
@@ -62,6 +73,7 @@ class PurgeReport:
     staff_activations: int = 0
     import_previews: int = 0
     provider_events: int = 0
+    inbound_sms: int = 0
 
 
 def _count(result: object) -> int:
@@ -111,6 +123,20 @@ def purge(session: Session, *, now: datetime | None = None) -> PurgeReport:
         .values(recipient=ERASED, last_error=None)
         .execution_options(synchronize_session=False)
     )
+    unplaced = session.execute(
+        update(InboundSms)
+        .where(
+            InboundSms.status == InboundSmsStatus.WAITING,
+            InboundSms.received_at < now - INBOUND_SMS_WAITING_KEPT,
+        )
+        .values(
+            status=InboundSmsStatus.DISCARDED,
+            resolved_at=now,
+            body=inbound.ERASED,
+            candidate_ids=[],
+        )
+        .execution_options(synchronize_session=False)
+    )
     audit_events = audit.purge(session, now=now)
     return PurgeReport(
         sign_in_attempts=_count(attempts),
@@ -123,4 +149,5 @@ def purge(session: Session, *, now: datetime | None = None) -> PurgeReport:
         staff_activations=_count(activations),
         import_previews=_count(previews),
         provider_events=_count(events),
+        inbound_sms=_count(unplaced),
     )
