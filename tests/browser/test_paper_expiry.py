@@ -105,7 +105,9 @@ def test_the_youth_and_the_referent_see_the_paper_that_expires(
     text = warning.inner_text()
     assert f"Votre titre de séjour expire le {expires}." in text
     assert "Ce qu’il faut préparer :" in text and "3 photos d’identité récentes" in text
-    assert "Expire bientôt : le" in page.locator(".document-list").inner_text()
+    assert (
+        "Expire bientôt : le" in page.locator(".document-list", has_text="titre.pdf").inner_text()
+    )
     if javascript:
         assert_accessible(page)
     assert_fits(page)
