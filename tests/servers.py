@@ -175,16 +175,24 @@ BREVO_DEFINITION_PATH = Path(__file__).parent / "brevo" / "transactional-sms.jso
 
 
 @functools.cache
-def brevo_definition() -> dict[str, Any]:
-    """Brevo's published API definition, the parts we use (tests/brevo/README.md)."""
-    definition: dict[str, Any] = json.loads(BREVO_DEFINITION_PATH.read_text(encoding="utf-8"))
+def _stored_definition(path: Path) -> dict[str, Any]:
+    """A provider's API definition as stored under tests/ (its README gives the source)."""
+    definition: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     return definition
 
 
-def brevo_schema(name: str) -> dict[str, Any]:
-    """One of the definition's schemas, with its references resolvable."""
-    definition = brevo_definition()
+def _schema_in(definition: dict[str, Any], name: str) -> dict[str, Any]:
+    """One of a definition's schemas, with its references resolvable."""
     return {"$ref": f"#/components/schemas/{name}", "components": definition["components"]}
+
+
+def brevo_definition() -> dict[str, Any]:
+    """Brevo's published API definition, the parts we use (tests/brevo/README.md)."""
+    return _stored_definition(BREVO_DEFINITION_PATH)
+
+
+def brevo_schema(name: str) -> dict[str, Any]:
+    return _schema_in(brevo_definition(), name)
 
 
 def brevo_example(path: str, method: str, status: str) -> Any:
@@ -341,16 +349,13 @@ class BrevoSmsApi(_Server):
 PRIMOTEXTO_DEFINITION_PATH = Path(__file__).parent / "primotexto" / "notification-api.json"
 
 
-@functools.cache
 def primotexto_definition() -> dict[str, Any]:
     """Primotexto's API as its pages describe it, the parts we use (tests/primotexto/)."""
-    definition: dict[str, Any] = json.loads(PRIMOTEXTO_DEFINITION_PATH.read_text(encoding="utf-8"))
-    return definition
+    return _stored_definition(PRIMOTEXTO_DEFINITION_PATH)
 
 
 def primotexto_schema(name: str) -> dict[str, Any]:
-    definition = primotexto_definition()
-    return {"$ref": f"#/components/schemas/{name}", "components": definition["components"]}
+    return _schema_in(primotexto_definition(), name)
 
 
 def primotexto_example(path: str, method: str) -> Any:
