@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from paris_avenir import demo
@@ -28,7 +28,7 @@ from paris_avenir.db import create_database_engine, make_session_factory
 from paris_avenir.demo import TEAM_NAME, load_demo_data
 from paris_avenir.kit.crypto import build_cipher
 from paris_avenir.migrate import upgrade_to_head
-from paris_avenir.staff.models import StaffRole
+from paris_avenir.staff.models import StaffRole, StaffUser
 from paris_avenir.web import i18n
 from tests import html_check
 from tests.conftest import BACKENDS, postgres_schema_url, skip_or_fail
@@ -277,23 +277,20 @@ def sign_in_youth(
     return str(text)
 
 
-_LAST_TOTP_STEP: dict[str, int] = {}
-
-
-def unused_totp(account: str, secret: str = demo.DEMO_TOTP_SECRET) -> str:
-    """A TOTP code this account has not signed in with yet. The platform refuses a step
-    used twice (replay), and the browser tests share one live server: a second sign-in of
-    the same demo account within 30 seconds waits for the next step instead of failing
-    depending on the order the tests run in."""
+def unused_totp(live: LiveServer, account: str, secret: str = demo.DEMO_TOTP_SECRET) -> str:
+    """The current TOTP code of a demo account, which this live server then accepts. The
+    platform refuses a step used twice (replay) and the browser tests share a live server, so
+    the account's replay guard (the last step it signed in with) is cleared in the server's
+    database first, as an operator with the database could. Waiting for the next step
+    instead cost up to 30 seconds a sign-in (a minute and a half a run). The guard itself
+    is tested without a browser (tests/test_auth_staff.py, tests/test_security_races.py)."""
     import pyotp
 
-    totp = pyotp.TOTP(secret)
-    while True:
-        step = int(time.time()) // totp.interval
-        if step > _LAST_TOTP_STEP.get(account, -1):
-            _LAST_TOTP_STEP[account] = step
-            return str(totp.at(step * totp.interval))
-        time.sleep((step + 1) * totp.interval - time.time() + 0.05)
+    with live.session_factory.begin() as session:
+        session.execute(
+            update(StaffUser).where(StaffUser.email == account).values(totp_last_step=None)
+        )
+    return str(pyotp.TOTP(secret).now())
 
 
 def sign_in_staff(page: Any, live: LiveServer, email: str = PAGES_STAFF) -> None:

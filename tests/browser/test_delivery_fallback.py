@@ -70,7 +70,7 @@ def test_the_referent_reads_the_number_to_check_in_a_faire(
     page.get_by_label("E-mail professionnel").fill(referent_email)
     page.get_by_label("Mot de passe").fill(DEMO_STAFF_PASSWORD)
     page.get_by_label("Code de votre application d’authentification").fill(
-        unused_totp(referent_email)
+        unused_totp(live_server, referent_email)
     )
     page.get_by_role("button", name="Se connecter").click()
     page.wait_for_url(lambda url: "/pro/connexion" not in url)

@@ -50,7 +50,7 @@ def test_a_refusal_reads_in_clear_on_the_pages_and_nowhere_in_the_database(
     staff.get_by_label("E-mail professionnel").fill("referent.diallo@example.org")
     staff.get_by_label("Mot de passe").fill(DEMO_STAFF_PASSWORD)
     staff.get_by_label("Code de votre application d’authentification").fill(
-        unused_totp("referent.diallo@example.org")
+        unused_totp(live_server, "referent.diallo@example.org")
     )
     staff.get_by_role("button", name="Se connecter").click()
     staff.get_by_role("heading", name="Mes jeunes").wait_for()

@@ -49,6 +49,7 @@ FRENCH_WORDS = {
     "formation",
     "guichet",
     "inconnu",
+    "injoignable",  # « numéro injoignable », a badge of the caseload
     "invitation",
     "joint",
     "lien",
@@ -106,7 +107,9 @@ def sign_in_demo(page: Any, live: LiveServer, email: str) -> None:
         page.goto(live.url + "/pro/connexion")
         page.get_by_label("E-mail professionnel").fill(email)
         page.get_by_label("Mot de passe").fill(DEMO_STAFF_PASSWORD)
-        page.get_by_label("Code de votre application d’authentification").fill(unused_totp(email))
+        page.get_by_label("Code de votre application d’authentification").fill(
+            unused_totp(live, email)
+        )
         page.get_by_role("button", name="Se connecter").click()
         try:
             page.wait_for_url(lambda url: "/pro/connexion" not in url, timeout=8000)

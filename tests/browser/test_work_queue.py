@@ -132,7 +132,7 @@ def test_an_alert_reaches_the_referent_who_closes_it_and_the_watch_yields(
     staff.get_by_label("E-mail professionnel").fill(referent_email)
     staff.get_by_label("Mot de passe").fill(DEMO_STAFF_PASSWORD)
     staff.get_by_label("Code de votre application d’authentification").fill(
-        unused_totp(referent_email)
+        unused_totp(live_server, referent_email)
     )
     staff.get_by_role("button", name="Se connecter").click()
     staff.get_by_role("heading", name="À faire", exact=True).wait_for()
