@@ -123,8 +123,23 @@ def first_load(page: Any, url: str) -> tuple[int, set[str]]:
     """Bytes transferred (bodies and headers, compressed) to load `url` with a cold cache,
     and the hosts asked."""
     finished: list[Any] = []
-    page.on("requestfinished", lambda request: finished.append(request))
-    page.goto(url, wait_until="networkidle")
+    pending: set[Any] = set()
+
+    def done(request: Any) -> None:
+        pending.discard(request)
+        finished.append(request)
+
+    page.on("request", lambda request: pending.add(request))
+    page.on("requestfinished", done)
+    page.on("requestfailed", lambda request: pending.discard(request))
+    page.goto(url, wait_until="load")
+    # And what the page asks for after its load event (app.js registers the service worker
+    # then): settled once nothing is in flight for 100 ms. Playwright's "networkidle" waits
+    # 500 ms whatever happens, a minute and a half over this test's 230 runs.
+    quiet = 0
+    while quiet < 4:
+        page.wait_for_timeout(25)
+        quiet = 0 if pending else quiet + 1
     transferred = 0
     for request in finished:
         sizes = request.sizes()
