@@ -2,7 +2,8 @@
 from the SMS file backend) opens without signing in; "Je viendrai" is said back; then "Je
 ne peux pas venir" frees the slot,
 shows the next ones and "Être rappelé·e"; a second youth books the freed slot at once; the
-staff member sees the notice on their agenda."""
+staff member sees the notice on their agenda; "Être rappelé·e" puts a call task in the
+référent's « À faire »."""
 
 from __future__ import annotations
 
@@ -195,4 +196,48 @@ def test_je_ne_peux_pas_venir_frees_the_slot_for_another_youth_and_tells_the_sta
     assert f"{name} ne peut pas venir" in notice and "Un autre rendez-vous a été pris." in notice
     phone.close()
     other.close()
+    desk.close()
+
+
+@pytest.mark.parametrize("javascript", [True, False], ids=["js", "no-js"])
+def test_etre_rappele_puts_a_call_task_in_the_referents_a_faire(
+    live_server: LiveServer, browser: Any, javascript: bool
+) -> None:
+    """Rather than another slot, the youth asks to be called back: the task the référent
+    gets is on their « À faire », with the appointment it came from."""
+    link, _key, _second, staff_login, name, _appointment = _setting(live_server)
+    phone = new_phone_context(browser, javascript=javascript)
+    page = phone.new_page()
+    page.goto(link)
+    page.get_by_role("button", name="Je ne peux pas venir").click()
+    page.get_by_role("heading", name="Votre rendez-vous est annulé").wait_for()
+    page.get_by_role("button", name="Être rappelé·e").click()
+    page.get_by_text("C’est noté : votre référent va vous rappeler.").wait_for()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    phone.close()
+
+    email, secret = staff_login.split("\n")
+    desk = browser.new_context(
+        viewport={"width": 1280, "height": 800}, locale="fr-FR", java_script_enabled=javascript
+    )
+    staff = desk.new_page()
+    staff.goto(live_server.url + "/pro/connexion")
+    staff.get_by_label("E-mail professionnel").fill(email)
+    staff.get_by_label("Mot de passe").fill(PASSWORD)
+    staff.get_by_label("Code de votre application d’authentification").fill(
+        pyotp.TOTP(secret).now()
+    )
+    staff.get_by_role("button", name="Se connecter").click()
+    staff.wait_for_url(lambda url: "/pro/connexion" not in url)
+    staff.goto(live_server.url + "/pro/a-faire")
+    task = staff.locator("li.task", has_text=name)
+    text = task.inner_text()
+    assert "Demande à être rappelé·e" in text
+    # Which appointment, the number to call, by when (the next working day's end).
+    assert re.search(r"A annulé son rendez-vous du \d\d/\d\d/\d{4} à 09:\d\d", text), text
+    assert "par le lien du rappel et demande à être rappelé·e" in text
+    assert "Téléphone : 06 39 98" in text
+    assert "À faire avant le" in text
+    if javascript:
+        assert Axe().run(staff).violations_count == 0
     desk.close()
