@@ -1,7 +1,8 @@
 """Papers that expire (issue 18, part 6) in Chromium at 360x640, JavaScript on and off: a
 titre de séjour expiring in 30 days is, for the youth, a warning in the vault with what to
 prepare and the guichet to book; for their référent, a task in "À faire" and a line of the
-dashboard's "Échéances à venir"; another référent sees neither."""
+dashboard's "Échéances à venir" — and the same for the youth's allocation, to renew in 25 days;
+another référent sees neither."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from paris_avenir.aid_requests.models import AidCode, RequestStatus
 from paris_avenir.db import utcnow
 from paris_avenir.demo import DEMO_STAFF_PASSWORD
 from paris_avenir.documents.models import DocumentKind
@@ -23,7 +25,7 @@ from paris_avenir.staff.models import StaffRole, StaffUser
 from paris_avenir.youths.models import Youth
 from tests.browser.conftest import DemoYouth, LiveServer, new_phone_context, unused_totp
 from tests.browser.test_work_queue import _sign_in_by_link, assert_accessible, assert_fits
-from tests.factories import create_document
+from tests.factories import create_aid_request, create_document
 
 pytestmark = pytest.mark.browser
 
@@ -49,6 +51,14 @@ def _expiring_permit(live: LiveServer, youth: DemoYouth) -> tuple[Any, str, str,
             DocumentKind.RESIDENCE_PERMIT,
             filename="titre.pdf",
             expires_on=expires_on,
+        )
+        # Her allocation is to renew in 25 days: the same hand-over opens its task.
+        create_aid_request(
+            session,
+            found,
+            AidCode.ALLOCATION,
+            RequestStatus.GRANTED,
+            renewal_due_on=now + timedelta(days=25),
         )
         candidates = papers.hand_overs(session, now, [Youth.id == found.id])
         tasks.open_tasks(
@@ -122,7 +132,12 @@ def test_the_youth_and_the_referent_see_the_paper_that_expires(
     staff = desk.new_page()
     _sign_in_staff(staff, live_server, referent_email)
     section = staff.locator("section", has=staff.get_by_role("heading", name="Échéances à venir"))
-    line = section.locator("li", has_text=youth.first_name)
+    line = section.locator("li", has_text=youth.first_name).filter(has_text="Titre de séjour")
+    renewal_due = (paris_day(utcnow()) + timedelta(days=25)).strftime("%d/%m/%Y")
+    renewing = section.locator("li", has_text=youth.first_name).filter(has_text="Renouvellement")
+    assert f"Renouvellement de l’allocation : le {renewal_due} (dans 25 jours)" in (
+        renewing.inner_text()
+    )
     assert f"Titre de séjour : le {expires} (dans 30 jours)" in line.inner_text()
     # The section fits the phone (the caseload's table below it scrolls on its own).
     box = section.bounding_box()
@@ -132,6 +147,10 @@ def test_the_youth_and_the_referent_see_the_paper_that_expires(
         has_text=youth.first_name
     )
     assert f"Titre de séjour : expire le {expires}." in task.inner_text()
+    renewal = staff.locator("li.task", has_text="Allocation à renouveler dans un mois").filter(
+        has_text=youth.first_name
+    )
+    assert f"Renouvellement dû le {renewal_due}." in renewal.inner_text()
     if javascript:
         assert_accessible(staff)
     assert_fits(staff)
