@@ -433,6 +433,7 @@ async def test_wrong_number_flags_the_phone_and_the_youth_confirms_it_at_sign_in
     task = create_task(session, youth, TaskKind.MISSED_APPOINTMENT, now=NOW)
     tasks.close_task(session, _cipher(), task, by=referent, outcome="mauvais_numero", now=NOW)
     assert youth.phone_unreachable_at == NOW
+    check = create_task(session, youth, TaskKind.NUMBER_TO_CHECK, now=NOW)
     session.commit()
     # Next sign-in (by email): before anything else, "is this still your number?"
     assert youth.email is not None
@@ -475,6 +476,8 @@ async def test_wrong_number_flags_the_phone_and_the_youth_confirms_it_at_sign_in
     session.expire_all()
     proven = session.get_one(Youth, youth.id)
     assert proven.phone_unreachable_at is None and proven.phone_reported_wrong_at is None
+    # Proven by the code sent to it: the référent's « Numéro à vérifier » is done.
+    assert session.get_one(StaffTask, check.id).outcome is TaskOutcome.DONE
 
 
 async def test_a_code_that_arrives_by_sms_proves_a_number_whose_messages_bounced(
@@ -482,6 +485,11 @@ async def test_a_code_that_arrives_by_sms_proves_a_number_whose_messages_bounced
 ) -> None:
 
     youth = followed_youth(session, referent, phone_unreachable_at=NOW)  # a hard bounce
+    # Its message and the email both failed: the référent was asked to check the number.
+    check = create_task(session, youth, TaskKind.NUMBER_TO_CHECK, now=NOW)
+    other = create_task(
+        session, followed_youth(session, referent), TaskKind.NUMBER_TO_CHECK, now=NOW
+    )
     start = factories.request_code(
         session,
         secret_key=app.state.settings.secret_key,
@@ -497,6 +505,11 @@ async def test_a_code_that_arrives_by_sms_proves_a_number_whose_messages_bounced
     assert signed_in.headers["location"] == "/mon-espace"  # not asked: the SMS arrived
     session.expire_all()
     assert session.get_one(Youth, youth.id).phone_unreachable_at is None
+    # The check is done by itself, as "fait"; another youth's stays open.
+    closed = session.get_one(StaffTask, check.id)
+    assert closed.done_at is not None and closed.outcome is TaskOutcome.DONE
+    assert closed.closed_by_id is None
+    assert session.get_one(StaffTask, other.id).done_at is None
 
 
 def test_an_unanswered_call_keeps_an_urgent_alert_open(
@@ -1148,6 +1161,7 @@ async def test_no_sign_in_code_goes_to_a_number_reported_wrong_and_its_code_sess
         session, secret_key=app.state.settings.secret_key, attempt_token=known.attempt_token
     )
     assert fallback is not None and fallback.recipient == youth.email
+    check = create_task(session, youth, TaskKind.NUMBER_TO_CHECK, now=NOW)
     # The référent, told it was a mistake, undoes it; the youth sees who did.
     session.commit()
     sign_in_as(client, app, session, staff=referent)
@@ -1158,6 +1172,8 @@ async def test_no_sign_in_code_goes_to_a_number_reported_wrong_and_its_code_sess
     session.expire_all()
     fixed = session.get_one(Youth, youth.id)
     assert fixed.phone_reported_wrong_at is None and fixed.phone_unreachable_at is None
+    done = session.get_one(StaffTask, check.id)
+    assert done.outcome is TaskOutcome.DONE and done.closed_by_id == referent.id
 
 
 async def test_another_caseload_cannot_undo_a_wrong_number(

@@ -26,7 +26,8 @@ from paris_avenir.auth.sign_in import (
     start_sign_in,
     to_provider_page,
 )
-from paris_avenir.db import SessionDep
+from paris_avenir.db import SessionDep, utcnow
+from paris_avenir.staff import tasks
 from paris_avenir.web.i18n import N_
 from paris_avenir.web.i18n import gettext as _
 from paris_avenir.web.language import chosen_language, safe_next
@@ -165,9 +166,10 @@ def code_submit(
     )
     if check.outcome is codes.CodeOutcome.ACCEPTED and check.youth is not None:
         response = see_other(safe_next(suite, "/mon-espace"))
-        if check.proved_phone:
-            # The code just arrived by SMS: a number flagged because messages bounced works.
-            youths_service.confirm_phone(session, check.youth)
+        # The code just arrived by SMS: a number flagged because messages bounced works, and
+        # the référent's « Numéro à vérifier » is done.
+        if check.proved_phone and youths_service.confirm_phone(session, check.youth):
+            tasks.number_proven(session, check.youth.id, now=utcnow())
         open_session(request, session, response, youth=check.youth, method=AuthMethod.CODE)
         response.delete_cookie(ATTEMPT_COOKIE, path=ATTEMPT_COOKIE_PATH)
         return response

@@ -22,13 +22,13 @@ from paris_avenir.audit import service as audit
 from paris_avenir.auth.dependencies import CurrentStaff, client_ip
 from paris_avenir.auth.permissions import CounterStaff, TeamYouth
 from paris_avenir.backoffice import caseload, deadlines, task_queue, team
-from paris_avenir.db import SessionDep
+from paris_avenir.db import SessionDep, utcnow
 from paris_avenir.documents import service as documents
 from paris_avenir.kit.dates import PARIS, paris_today
 from paris_avenir.messaging import service as messaging
 from paris_avenir.outreach import labels as outreach_labels
 from paris_avenir.outreach import results as outreach_results
-from paris_avenir.staff import assignments, journal, reassignment
+from paris_avenir.staff import assignments, journal, reassignment, tasks
 from paris_avenir.staff.models import Permission, StaffUser
 from paris_avenir.staff.scope import youth_for_staff
 from paris_avenir.web.i18n import gettext as _
@@ -220,7 +220,8 @@ def phone_is_right(
 ) -> Response:
     """ "Mauvais numéro" was a mistake: the number works again, for messages and sign-in."""
     youth = youth_for_staff(session, staff, youth_id, ip_address=client_ip(request), action=None)
-    youths_service.confirm_phone(session, youth, by_staff_id=staff.id)
+    if youths_service.confirm_phone(session, youth, by_staff_id=staff.id):
+        tasks.number_proven(session, youth.id, by_id=staff.id, now=utcnow())
     return see_other(f"/pro/jeunes/{youth.id}")
 
 

@@ -27,8 +27,10 @@ fallback's outbox key is derived from the first message (`fallback:<id>`).
 When the fallback fails too (or no other channel could be tried), the youth's number is
 flagged (they are asked to confirm it at their next sign-in, youths/routes.py) and the
 pass reports a second failure: the caller (outreach/delivery.py) gives the référent a task
-"Numéro à vérifier" (staff/tasks.py). A hard bounce reported by the webhook queues the
-fallback at once (`fall_back_now`); the rest is found by the periodic pass.
+"Numéro à vérifier" (staff/tasks.py), done by itself once the number is proven (a code
+sent to it came back, or the team said it works: staff.tasks.number_proven). A hard bounce
+reported by the webhook queues the fallback at once (`fall_back_now`); the rest is found by
+the periodic pass.
 """
 
 from __future__ import annotations

@@ -486,6 +486,17 @@ def open_number_check(
     )
 
 
+def number_proven(
+    session: Session, youth_id: uuid.UUID, *, by_id: uuid.UUID | None = None, now: datetime
+) -> int:
+    """The youth's number works after all (a code sent to it came back, a new number was
+    proven, or the team said so): their open « Numéro à vérifier » is done by itself, as
+    "fait", audited. Returns how many were closed."""
+    return close_done(
+        session, kinds=[TaskKind.NUMBER_TO_CHECK], by_id=by_id, now=now, youth_id=youth_id
+    )
+
+
 def _paris_date(instant: datetime) -> str:
     return paris_day(instant).strftime("%d/%m/%Y")
 

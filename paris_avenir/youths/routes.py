@@ -24,7 +24,7 @@ from paris_avenir.messaging.send_soon import SendSoon
 from paris_avenir.privacy import deletion, export
 from paris_avenir.privacy.export import export_youth_data
 from paris_avenir.staff import accesses as staff_accesses
-from paris_avenir.staff import alerts
+from paris_avenir.staff import alerts, tasks
 from paris_avenir.web.i18n import LANGUAGES, get_locale, is_offered
 from paris_avenir.web.i18n import gettext as _
 from paris_avenir.web.language import remember_language, safe_next
@@ -301,7 +301,7 @@ def confirm_contact(
     request: Request, session: SessionDep, youth: CurrentYouth, code: Annotated[str, Form()] = ""
 ) -> Response:
     try:
-        contact_change.confirm_contact_change(
+        channel = contact_change.confirm_contact_change(
             session, youth, secret_key=settings_of(request).secret_key, code=code
         )
     except contact_change.ContactError as error:
@@ -311,6 +311,8 @@ def confirm_contact(
             {"new_value": "", "error": str(error)},
             status_code=422,
         )
+    if channel is Channel.SMS:  # a number proven by the code sent to it
+        tasks.number_proven(session, youth.id, now=utcnow())
     return see_other("/mon-espace/profil?enregistre=1")
 
 

@@ -131,13 +131,14 @@ def confirm_phone(
     *,
     by_staff_id: uuid.UUID | None = None,
     now: datetime | None = None,
-) -> None:
+) -> bool:
     """The number flagged as not working is the youth's after all: messages and sign-in
     codes go to it again. Proven by the youth (a sign-in code sent to it by SMS came back),
-    or said by the team when "mauvais numéro" was a mistake; audited either way."""
+    or said by the team when "mauvais numéro" was a mistake; audited either way. False when
+    it was not flagged (nothing changes)."""
     now = now or utcnow()
     if youth.phone_unreachable_at is None and youth.phone_reported_wrong_at is None:
-        return
+        return False
     youth.phone_unreachable_at = None
     youth.phone_reported_wrong_at = None
     audit.record(
@@ -150,3 +151,4 @@ def confirm_phone(
     )
     if by_staff_id is None:
         record_activity(session, youth, Activity.PHONE_CONFIRMED, now)
+    return True

@@ -100,7 +100,7 @@ def test_the_referent_reads_the_number_to_check_in_a_faire(
 def test_the_youth_confirms_the_number_at_next_sign_in(
     live_server: LiveServer, browser: Any, javascript: bool, youth: DemoYouth
 ) -> None:
-    youth_id, _referent = _failed_twice(live_server, youth)
+    youth_id, referent_email = _failed_twice(live_server, youth)
     phone = new_phone_context(browser, javascript=javascript)
     page = phone.new_page()
     # A sign-in that does not prove the number (a link sent to their email).
@@ -122,3 +122,22 @@ def test_the_youth_confirms_the_number_at_next_sign_in(
     phone.close()
     with live_server.session_factory() as session:
         assert session.get_one(Youth, youth_id).phone_unreachable_at is None
+
+    # The number is proven: the référent's « Numéro à vérifier » is done by itself.
+    desk = browser.new_context(
+        viewport={"width": 1280, "height": 800}, locale="fr-FR", java_script_enabled=javascript
+    )
+    staff = desk.new_page()
+    staff.goto(live_server.url + "/pro/connexion")
+    staff.get_by_label("E-mail professionnel").fill(referent_email)
+    staff.get_by_label("Mot de passe").fill(DEMO_STAFF_PASSWORD)
+    staff.get_by_label("Code de votre application d’authentification").fill(
+        unused_totp(live_server, referent_email)
+    )
+    staff.get_by_role("button", name="Se connecter").click()
+    staff.wait_for_url(lambda url: "/pro/connexion" not in url)
+    staff.goto(live_server.url + "/pro/a-faire")
+    staff.get_by_role("heading", name="À faire", exact=True).wait_for()
+    lines = staff.locator("li.task", has_text=youth.first_name)
+    assert lines.filter(has_text="Numéro à vérifier").count() == 0
+    desk.close()
