@@ -34,7 +34,7 @@ from paris_avenir.youths.models import Channel, Youth
 from tests.conftest import postgres_schema_url
 from tests.factories import assign, create_outbox_message, create_staff, create_youth, request_code
 from tests.helpers import at_once, post_form, sign_in_as
-from tests.servers import BrevoSmsApi, brevo_webhook_schema, free_port
+from tests.servers import BrevoSmsApi, SmtpServer, brevo_webhook_schema, free_port
 
 NOW = datetime(2026, 12, 2, 10, 0, tzinfo=UTC)  # a Wednesday, 11:00 in Paris
 PHONE = "+33639980042"
@@ -323,6 +323,55 @@ async def test_a_hard_bounce_sends_the_email_at_once_then_its_failure_opens_the_
     assert closed.status_code == 303
     session.expire_all()
     assert session.get_one(StaffTask, task.id).done_at is not None
+
+
+async def test_a_late_delivered_receipt_cancels_the_fallback_still_waiting_for_the_morning(
+    webhook_app: FastAPI,
+    client: httpx.AsyncClient,
+    session: Session,
+    session_factory: sessionmaker[Session],
+    referent: StaffUser,
+    sms_api: BrevoSmsApi,
+    smtp_server: SmtpServer,
+) -> None:
+    evening = datetime(2026, 12, 2, 20, 0, tzinfo=UTC)  # 21:00 in Paris
+    youth = followed_youth(session, referent)
+    notice = create_outbox_message(
+        session, youth, template="new_message", key="new-message:tard", now=evening
+    )
+    other = followed_youth(session, referent, phone="+33639980044")
+    other_notice = create_outbox_message(
+        session, other, template="new_message", key="new-message:autre", now=evening
+    )
+    session.commit()
+    notice.respects_quiet_hours = other_notice.respects_quiet_hours = False  # a référent's
+    session.commit()
+    sending = channels(sms_api, smtp_server.url)
+    report = outbox.dispatch_due(session_factory, sending, now=evening)
+    assert sorted(report.sent) == sorted([notice.id, other_notice.id])
+    # No receipt 24 h later, in quiet hours: both emails wait for 09:00.
+    assert run(session, evening + timedelta(hours=24)).queued == 2
+    [email] = fallbacks(session, youth)
+    [other_email] = fallbacks(session, other)
+    assert email.next_attempt_at == datetime(2026, 12, 4, 8, 0, tzinfo=UTC)
+
+    # At 23:00 the SMS's receipt comes at last: delivered.
+    session.refresh(notice)
+    late = brevo_event(notice, "delivered", evening + timedelta(hours=26))
+    answer = await client.post(WEBHOOK, json=late, headers={"Authorization": f"Bearer {TOKEN}"})
+    assert answer.status_code == 200
+    session.expire_all()
+    assert session.get_one(OutboxMessage, notice.id).status is OutboxStatus.DELIVERED
+    assert session.get_one(OutboxMessage, email.id).status is OutboxStatus.CANCELLED
+    assert session.get_one(OutboxMessage, other_email.id).status is OutboxStatus.QUEUED
+
+    # In the morning only the other youth's email leaves; no task for anyone.
+    morning = outbox.dispatch_due(
+        session_factory, sending, now=datetime(2026, 12, 4, 8, 0, tzinfo=UTC)
+    )
+    assert morning.sent == [other_email.id]
+    assert [message["To"] for message in smtp_server.inbox] == [other.email]
+    assert run(session, datetime(2026, 12, 5, 9, 0, tzinfo=UTC)).tasks == []
 
 
 async def test_another_referent_cannot_see_or_close_the_task(

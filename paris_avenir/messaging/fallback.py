@@ -7,7 +7,8 @@ What counts as not reaching them:
 - an SMS still without a "delivered" receipt `delay` after it was sent (the admin's policy,
   24 h by default). Only when delivery receipts come at all (the SMS webhook is set up):
   without them every SMS would look undelivered. Emails have no receipts: a sent email
-  counts as delivered.
+  counts as delivered. A "delivered" receipt that comes after the fallback was queued (held
+  for the morning, say) cancels it before it leaves (`first_delivered`).
 
 Which messages: the notices a youth must learn something from (outreach, a message of the
 référent, an appointment, news of a request). Never a sign-in or contact code (the youth,
@@ -280,6 +281,22 @@ def fall_back_now(
     )
     session.flush()
     return session.get(OutboxMessage, report.queued[0]) if report.queued else None
+
+
+def first_delivered(
+    session: Session, message: OutboxMessage, *, now: datetime | None = None
+) -> int:
+    """A "delivered" receipt for a first message that came late, after its fallback was
+    queued (held for the morning by the quiet hours, say): the youth has it, so the
+    fallback never leaves. A fallback already sent stays sent. Returns how many were
+    cancelled (0 or 1)."""
+    if message.status is not OutboxStatus.DELIVERED or message.idempotency_key.startswith(
+        KEY_PREFIX
+    ):
+        return 0
+    return outbox.cancel_queued(
+        session, keys=[fallback_key(message.id)], now=now, detail="first message delivered"
+    )
 
 
 def run_pass(

@@ -238,6 +238,9 @@ def _handle(session: Session, settings: Settings, payload: dict[str, Any]) -> JS
             if message is not None and message.status is OutboxStatus.FAILED:
                 # Bounced: the notice goes by email now, not at the next fallback pass.
                 fallback.fall_back_now(session, message, base_url=settings.base_url)
+            elif message is not None and message.status is OutboxStatus.DELIVERED:
+                # Delivered late: a fallback still waiting to leave never does.
+                fallback.first_delivered(session, message)
         return JSONResponse({"status": "ok"})
     text = str(_first(payload, "reply", "text", "content") or "")
     if event in UNSUBSCRIBE_EVENTS or is_stop_reply(text):
