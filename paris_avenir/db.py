@@ -457,9 +457,11 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
     """One transaction per request (see transaction_scope), in as few thread hops as can be.
 
     Making a Session does no I/O (the connection is checked out by the first query, in the
-    worker thread of a sync dependency or handler), so it is made here on the event loop;
-    its end (commit or rollback, then close) takes one hop to a worker thread. As a sync
-    generator it took two hops of its own, a quarter of a signed-in page's four.
+    worker thread of a sync dependency or handler), so it is made here on the event loop.
+    A sync endpoint commits it in its own thread as it returns (web.routing.Route), so on
+    success the end is a close on the event loop; otherwise (an error, an async endpoint
+    that read) the end (commit or rollback, then close) takes one hop to a worker thread.
+    As a sync generator it took two hops of its own, a quarter of a signed-in page's four.
     The end is shielded from cancellation (a client gone mid-request): an unended session
     would keep its connection, and on SQLite the write lock. Like FastAPI's own exit of a
     sync dependency, it runs outside the thread pool's limit, which requests waiting for a

@@ -23,13 +23,13 @@ from paris_avenir.documents.validation import MAX_BYTES, RefusedFile
 from paris_avenir.kit.dates import paris_today
 from paris_avenir.web.forms import FormDep
 from paris_avenir.web.i18n import gettext as _
-from paris_avenir.web.routing import see_other
+from paris_avenir.web.routing import Route, see_other
 from paris_avenir.web.templating import render
 from paris_avenir.youths.activity import Activity, record_activity
 
-router = APIRouter(prefix="/mon-espace")
+router = APIRouter(route_class=Route, prefix="/mon-espace")
 # Public: a landlord, a bank or the CAF checks an attestation without an account.
-verification_router = APIRouter(prefix="/verifier")
+verification_router = APIRouter(route_class=Route, prefix="/verifier")
 
 
 def _today() -> Any:

@@ -26,12 +26,12 @@ from paris_avenir.kit.forms import parse_euros
 from paris_avenir.staff import reasons
 from paris_avenir.staff.models import StaffUser
 from paris_avenir.web.i18n import gettext as _
-from paris_avenir.web.routing import base_url, see_other
+from paris_avenir.web.routing import Route, base_url, see_other
 from paris_avenir.web.templating import render
 from paris_avenir.youths import labels as youth_labels
 from paris_avenir.youths.models import Youth
 
-router = APIRouter(prefix="/pro")
+router = APIRouter(route_class=Route, prefix="/pro")
 # --- Instruction --------------------------------------------------------------------------
 
 

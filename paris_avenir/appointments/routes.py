@@ -22,11 +22,11 @@ from paris_avenir.db import SessionDep, utcnow
 from paris_avenir.kit.dates import paris_day
 from paris_avenir.web.i18n import get_locale, gettext, using_locale
 from paris_avenir.web.language import chosen_language
-from paris_avenir.web.routing import base_url, settings_of
+from paris_avenir.web.routing import Route, base_url, settings_of
 from paris_avenir.web.templating import render
 from paris_avenir.youths.models import Youth
 
-router = APIRouter(prefix="/mon-espace/rendez-vous")
+router = APIRouter(route_class=Route, prefix="/mon-espace/rendez-vous")
 BOOKABLE = (AppointmentKind.REFERENT, AppointmentKind.COUNTER, AppointmentKind.PSYCHOLOGIST)
 MOTIFS = {
     "referent": AppointmentKind.REFERENT,
@@ -319,7 +319,7 @@ def move(
 
 # --- One-tap answers from the SMS or the email, without signing in ------------------------
 
-answer_router = APIRouter()
+answer_router = APIRouter(route_class=Route)
 ANSWER_PAGE = "appointments/answer.html"
 
 

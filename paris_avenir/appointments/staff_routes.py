@@ -25,9 +25,10 @@ from paris_avenir.db import SessionDep, utcnow
 from paris_avenir.kit.dates import PARIS, paris_day, paris_today
 from paris_avenir.staff.models import StaffRole, StaffUser
 from paris_avenir.web.i18n import gettext as _
+from paris_avenir.web.routing import Route
 from paris_avenir.web.templating import FormPage, render
 
-router = APIRouter()
+router = APIRouter(route_class=Route)
 WEEKDAYS = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
 
 

@@ -31,12 +31,12 @@ from paris_avenir.staff import tasks
 from paris_avenir.web.i18n import N_
 from paris_avenir.web.i18n import gettext as _
 from paris_avenir.web.language import chosen_language, safe_next
-from paris_avenir.web.routing import see_other, settings_of
+from paris_avenir.web.routing import Route, see_other, settings_of
 from paris_avenir.web.templating import render
 from paris_avenir.youths import service as youths_service
 from paris_avenir.youths.models import Youth
 
-router = APIRouter()
+router = APIRouter(route_class=Route)
 ATTEMPT_COOKIE = "tentative_connexion"
 ATTEMPT_COOKIE_PATH = "/connexion"
 

@@ -17,9 +17,10 @@ from paris_avenir.auth.staff_local import provisioning_uri
 from paris_avenir.db import SessionDep
 from paris_avenir.staff.models import StaffUser
 from paris_avenir.web.i18n import gettext as _
+from paris_avenir.web.routing import Route
 from paris_avenir.web.templating import render
 
-router = APIRouter()
+router = APIRouter(route_class=Route)
 
 
 def qr_code(uri: str) -> Markup:

@@ -26,10 +26,10 @@ from paris_avenir.db import SessionDep
 from paris_avenir.web.i18n import N_
 from paris_avenir.web.i18n import gettext as _
 from paris_avenir.web.language import safe_next
-from paris_avenir.web.routing import see_other, settings_of
+from paris_avenir.web.routing import Route, see_other, settings_of
 from paris_avenir.web.templating import render
 
-router = APIRouter()
+router = APIRouter(route_class=Route)
 
 STAFF_SSO_DOWN = N_(
     "Le compte de la Ville ne répond pas pour le moment. Connectez-vous avec votre e-mail, "

@@ -32,9 +32,10 @@ from paris_avenir.web.forms import FormDep
 from paris_avenir.web.i18n import LANGUAGES, is_offered, using_locale
 from paris_avenir.web.i18n import gettext as _
 from paris_avenir.web.i18n import gettext as i18n_gettext
+from paris_avenir.web.routing import Route
 from paris_avenir.web.templating import FormPage, render
 
-router = APIRouter(prefix="/pro/admin")
+router = APIRouter(route_class=Route, prefix="/pro/admin")
 
 
 @router.get("")

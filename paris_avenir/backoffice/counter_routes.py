@@ -28,11 +28,11 @@ from paris_avenir.documents.validation import MAX_BYTES, RefusedFile
 from paris_avenir.staff.models import StaffUser
 from paris_avenir.web.forms import FormDep
 from paris_avenir.web.i18n import gettext as _
-from paris_avenir.web.routing import base_url, parse_enum, see_other
+from paris_avenir.web.routing import Route, base_url, parse_enum, see_other
 from paris_avenir.web.templating import render
 from paris_avenir.youths.models import Youth
 
-router = APIRouter(prefix="/pro")
+router = APIRouter(route_class=Route, prefix="/pro")
 # --- Counter mode -------------------------------------------------------------------------
 
 

@@ -23,11 +23,11 @@ from paris_avenir.db import SessionDep, utcnow
 from paris_avenir.kit.crypto import new_token, token_hash
 from paris_avenir.staff.models import Permission, StaffUser
 from paris_avenir.web.i18n import gettext as _
-from paris_avenir.web.routing import settings_of
+from paris_avenir.web.routing import Route, settings_of
 from paris_avenir.web.templating import render
 from paris_avenir.youths.import_models import ImportPreview
 
-router = APIRouter(prefix="/pro")
+router = APIRouter(route_class=Route, prefix="/pro")
 MAX_IMPORT_BYTES = 5 * 1024 * 1024
 # Long enough to read the list of changes; short enough that the file does not linger.
 PREVIEW_LIFETIME = timedelta(minutes=30)

@@ -32,12 +32,12 @@ from paris_avenir.staff import assignments, journal, reassignment, tasks
 from paris_avenir.staff.models import Permission, StaffUser
 from paris_avenir.staff.scope import youth_for_staff
 from paris_avenir.web.i18n import gettext as _
-from paris_avenir.web.routing import base_url, parse_enum, see_other
+from paris_avenir.web.routing import Route, base_url, parse_enum, see_other
 from paris_avenir.web.templating import render
 from paris_avenir.youths import labels as youth_labels
 from paris_avenir.youths import service as youths_service
 
-router = APIRouter(prefix="/pro")
+router = APIRouter(route_class=Route, prefix="/pro")
 DASHBOARD_TASKS = 5
 
 

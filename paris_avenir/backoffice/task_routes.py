@@ -21,9 +21,10 @@ from paris_avenir.staff import tasks
 from paris_avenir.staff.models import StaffRole, StaffUser, TaskOutcome
 from paris_avenir.web.i18n import gettext as _
 from paris_avenir.web.language import safe_next
+from paris_avenir.web.routing import Route
 from paris_avenir.web.templating import render
 
-router = APIRouter(prefix="/pro")
+router = APIRouter(route_class=Route, prefix="/pro")
 PROPOSED_SLOTS = 3
 
 

@@ -22,9 +22,10 @@ from paris_avenir.outreach import results
 from paris_avenir.staff.models import StaffUser
 from paris_avenir.staff.scope import deny, one_in_scope, youth_for_staff
 from paris_avenir.web.i18n import gettext as _
+from paris_avenir.web.routing import Route
 from paris_avenir.web.templating import render
 
-router = APIRouter(prefix="/pro")
+router = APIRouter(route_class=Route, prefix="/pro")
 
 
 def team_member(

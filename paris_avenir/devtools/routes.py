@@ -15,9 +15,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from paris_avenir.config import Settings
 from paris_avenir.db import SessionDep
 from paris_avenir.devtools import service
+from paris_avenir.web.routing import Route
 from paris_avenir.web.templating import render
 
-router = APIRouter(prefix="/dev", include_in_schema=False)
+router = APIRouter(route_class=Route, prefix="/dev", include_in_schema=False)
 
 
 @router.get("/messages", response_class=HTMLResponse)

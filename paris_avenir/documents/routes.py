@@ -22,12 +22,13 @@ from paris_avenir.kit.dates import paris_today
 from paris_avenir.outreach import papers
 from paris_avenir.staff.scope import deny, youth_for_staff
 from paris_avenir.web.i18n import gettext as _
+from paris_avenir.web.routing import Route
 from paris_avenir.web.templating import render
 from paris_avenir.youths.activity import Activity, record_activity
 
 logger = logging.getLogger(__name__)
 
-router = APIRouter()
+router = APIRouter(route_class=Route)
 
 
 def _store(request: Request) -> DocumentStore:

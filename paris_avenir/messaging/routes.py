@@ -19,12 +19,13 @@ from paris_avenir.staff.scope import youth_for_staff
 from paris_avenir.web import i18n
 from paris_avenir.web.forms import FormDep
 from paris_avenir.web.language import chosen_language
+from paris_avenir.web.routing import Route
 from paris_avenir.web.templating import render
 from paris_avenir.youths import service as youth_service
 from paris_avenir.youths.activity import Activity, record_activity
 from paris_avenir.youths.models import Youth
 
-router = APIRouter()
+router = APIRouter(route_class=Route)
 
 
 def _thread_page(

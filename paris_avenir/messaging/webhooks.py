@@ -50,12 +50,13 @@ from paris_avenir.kit import phone as phones
 from paris_avenir.kit.crypto import constant_time_equals, keyed_hash
 from paris_avenir.messaging import fallback, inbound, outbox
 from paris_avenir.messaging.models import OutboxMessage, OutboxStatus, ProviderEvent
+from paris_avenir.web.routing import Route
 from paris_avenir.youths import service as youth_service
 from paris_avenir.youths.models import Channel
 
 logger = logging.getLogger(__name__)
 
-router = APIRouter(prefix="/webhooks")
+router = APIRouter(route_class=Route, prefix="/webhooks")
 
 # The SMS events Brevo's webhooks send (its definition: accepted, delivered, softBounce,
 # hardBounce, unsubscribe, reply, subscribe, sent, blacklisted, skip), lower-cased. Only

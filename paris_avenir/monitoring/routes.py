@@ -9,8 +9,9 @@ from prometheus_client.exposition import choose_encoder
 from paris_avenir.config import Settings
 from paris_avenir.kit.crypto import constant_time_equals
 from paris_avenir.monitoring.metrics import Metrics
+from paris_avenir.web.routing import Route
 
-router = APIRouter()
+router = APIRouter(route_class=Route)
 
 
 @router.get("/metrics", include_in_schema=False)

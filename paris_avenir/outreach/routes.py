@@ -13,11 +13,11 @@ from paris_avenir.outreach.models import OutreachAttempt
 from paris_avenir.staff import alerts
 from paris_avenir.web import i18n
 from paris_avenir.web.language import chosen_language
-from paris_avenir.web.routing import settings_of
+from paris_avenir.web.routing import Route, settings_of
 from paris_avenir.web.templating import render
 from paris_avenir.youths.models import Youth
 
-router = APIRouter()
+router = APIRouter(route_class=Route)
 
 
 def _secret(request: Request) -> str:

@@ -12,9 +12,10 @@ from paris_avenir.auth.permissions import StatisticsStaff
 from paris_avenir.db import SessionDep
 from paris_avenir.staff.models import StaffUser
 from paris_avenir.stats import service
+from paris_avenir.web.routing import Route
 from paris_avenir.web.templating import render
 
-router = APIRouter(prefix="/pro")
+router = APIRouter(route_class=Route, prefix="/pro")
 
 
 @router.get("/statistiques")

@@ -11,8 +11,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from paris_avenir.web import i18n
 from paris_avenir.web.middleware import LOCALE_COOKIE
+from paris_avenir.web.routing import Route
 
-router = APIRouter()
+router = APIRouter(route_class=Route)
 
 ONE_YEAR = 365 * 24 * 3600
 

@@ -11,9 +11,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from paris_avenir.db import utcnow
 from paris_avenir.messaging import outbox
+from paris_avenir.web.routing import Route
 from paris_avenir.web.templating import render
 
-router = APIRouter()
+router = APIRouter(route_class=Route)
 # The dispatcher runs every 15 s and retries with backoff: ten minutes late is a fault.
 OUTBOX_LAG_LIMIT = timedelta(minutes=10)
 

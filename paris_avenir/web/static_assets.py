@@ -13,6 +13,7 @@ from fastapi import APIRouter, HTTPException
 from fastapi.responses import FileResponse
 
 from paris_avenir.config import PROJECT_ROOT
+from paris_avenir.web.routing import Route
 
 STATIC_DIR = PROJECT_ROOT / "static"
 LONG_CACHE = "public, max-age=31536000, immutable"
@@ -36,7 +37,7 @@ class StaticAssets:
         return f"/static/{digest}/{relative_path}"
 
     def router(self) -> APIRouter:
-        router = APIRouter()
+        router = APIRouter(route_class=Route)
 
         @router.get("/static/{digest}/{relative_path:path}", include_in_schema=False)
         def serve_static(digest: str, relative_path: str) -> FileResponse:

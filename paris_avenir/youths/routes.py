@@ -28,12 +28,12 @@ from paris_avenir.staff import alerts, tasks
 from paris_avenir.web.i18n import LANGUAGES, get_locale, is_offered
 from paris_avenir.web.i18n import gettext as _
 from paris_avenir.web.language import remember_language, safe_next
-from paris_avenir.web.routing import see_other, settings_of
+from paris_avenir.web.routing import Route, see_other, settings_of
 from paris_avenir.web.templating import render
 from paris_avenir.youths import service
 from paris_avenir.youths.models import Channel, Youth
 
-router = APIRouter(prefix="/mon-espace")
+router = APIRouter(route_class=Route, prefix="/mon-espace")
 
 
 @router.get("")

@@ -1,0 +1,75 @@
+"""A signed-in page costs two hand-offs to a worker thread, not three (issue 17): the sign-in
+check (a sync dependency), then the page itself, which commits its request's transaction as
+it returns (web.routing.Route), so that db.get_session closes the session on the event loop.
+Hops are counted at anyio.to_thread.run_sync, which Starlette's thread pool and
+db.get_session both go through."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator
+from typing import Any
+
+import anyio.to_thread
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from paris_avenir.db import get_session
+from paris_avenir.youths.models import Youth
+from tests.factories import create_youth
+from tests.helpers import csrf_token, sign_in_as
+
+
+def _name(function: Any) -> str:
+    """What runs in the thread: through functools.partial and FastAPI's own wrapper."""
+    while isinstance(function, functools.partial):
+        function = function.keywords.get("function", function.func)
+    return str(getattr(function, "__name__", function))
+
+
+@pytest.fixture
+def hops(app: FastAPI, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    # The real request session (db.get_session, on the test's connection), not the tests'
+    # usual stand-in, whose sync generator makes hops of its own.
+    app.dependency_overrides.pop(get_session)
+    counted: list[str] = []
+    real = anyio.to_thread.run_sync
+
+    async def counting(function: Any, *args: Any, **kwargs: Any) -> Any:
+        counted.append(_name(function))
+        return await real(function, *args, **kwargs)
+
+    monkeypatch.setattr(anyio.to_thread, "run_sync", counting)
+    yield counted
+
+
+async def test_the_youth_dashboard_takes_two_thread_hops(
+    app: FastAPI, client: httpx.AsyncClient, session: Session, hops: list[str]
+) -> None:
+    youth = create_youth(session, first_name="Samia")
+    session.commit()
+    sign_in_as(client, app, session, youth=youth)
+    hops.clear()
+    page = await client.get("/mon-espace")
+    assert page.status_code == 200 and "Bonjour Samia" in page.text
+    assert hops == ["require_youth", "my_space"]
+
+
+async def test_a_saved_form_is_committed_before_its_answer_leaves(
+    app: FastAPI, client: httpx.AsyncClient, session: Session, hops: list[str]
+) -> None:
+    youth = create_youth(session, first_name="Samia", language="fr")
+    session.commit()
+    sign_in_as(client, app, session, youth=youth)
+    token = await csrf_token(client)
+    hops.clear()
+    saved = await client.post(
+        "/mon-espace/profil", data={"csrftoken": token, "langue": "en", "canal": "sms"}
+    )
+    assert saved.status_code == 303
+    assert "_end_request_session" not in hops  # committed in the page's own hop
+    session.expire_all()
+    assert session.scalar(select(Youth.language).where(Youth.id == youth.id)) == "en"
