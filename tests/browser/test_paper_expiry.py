@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from paris_avenir import demo
 from paris_avenir.aid_requests.models import AidCode, RequestStatus
 from paris_avenir.db import utcnow
 from paris_avenir.demo import DEMO_STAFF_PASSWORD
@@ -78,11 +79,17 @@ def _expiring_permit(live: LiveServer, youth: DemoYouth) -> tuple[Any, str, str,
         referent = assignments.current_referent(session, found.id)
         assert referent is not None
         other = session.scalars(
-            select(StaffUser).where(
+            select(StaffUser)
+            .where(
                 StaffUser.role == StaffRole.REFERENT,
                 StaffUser.id != referent.id,
-                StaffUser.email.like("referent.%@example.org"),
+                # A demo référent (the demo's password): other tests add référents of their
+                # own, and PostgreSQL returns rows in no set order.
+                StaffUser.email.in_(
+                    [email for email, _name, role in demo.STAFF if role is StaffRole.REFERENT]
+                ),
             )
+            .order_by(StaffUser.email)
         ).first()
         assert other is not None
         return found.id, expires_on.strftime("%d/%m/%Y"), referent.email, other.email

@@ -63,6 +63,7 @@ FRENCH_WORDS = {
     "poste",
     "psychologue",
     "recherche",
+    "ressources",  # « justificatifs de ressources », in a task's hint
     "rue",
     "seul",
     "stable",
