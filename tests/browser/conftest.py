@@ -293,18 +293,29 @@ def unused_totp(live: LiveServer, account: str, secret: str = demo.DEMO_TOTP_SEC
     return str(pyotp.TOTP(secret).now())
 
 
+def submit_staff_sign_in(
+    page: Any, live: LiveServer, email: str, password: str, totp_code: str
+) -> None:
+    """The staff sign-in form, filled and sent, until the browser has left it."""
+    page.goto(live.url + "/pro/connexion")
+    page.get_by_label("E-mail professionnel").fill(email)
+    page.get_by_label("Mot de passe").fill(password)
+    page.get_by_label("Code de votre application d’authentification").fill(totp_code)
+    page.get_by_role("button", name="Se connecter").click()
+    page.wait_for_url(lambda url: "/pro/connexion" not in url)
+
+
+def sign_in_demo_staff(page: Any, live: LiveServer, email: str) -> None:
+    """A demo account (the demo's password and TOTP secret)."""
+    submit_staff_sign_in(page, live, email, demo.DEMO_STAFF_PASSWORD, unused_totp(live, email))
+
+
 def sign_in_staff(page: Any, live: LiveServer, email: str = PAGES_STAFF) -> None:
     import pyotp
 
-    page.goto(live.url + "/pro/connexion")
-    page.get_by_label("E-mail professionnel").fill(email)
-    page.get_by_label("Mot de passe").fill(STAFF_PASSWORD)
-    page.get_by_label("Code de votre application d’authentification").fill(
-        pyotp.TOTP(pyotp.parse_uri(live.staff_accounts[email]).secret).now()
-    )
-    page.get_by_role("button", name="Se connecter").click()
+    secret = pyotp.parse_uri(live.staff_accounts[email]).secret
+    submit_staff_sign_in(page, live, email, STAFF_PASSWORD, pyotp.TOTP(secret).now())
     # Each role has its home ("Mes jeunes", the admin's settings, the psychologist's agenda).
-    page.wait_for_url(lambda url: "/pro/connexion" not in url)
     page.locator("h1").first.wait_for()
 
 

@@ -29,7 +29,7 @@ from paris_avenir.auth.staff_local import create_staff
 from paris_avenir.kit.crypto import build_cipher
 from paris_avenir.staff.models import CaseloadAssignment, StaffRole
 from paris_avenir.youths.models import Channel, Youth
-from tests.browser.conftest import LiveServer, new_phone_context
+from tests.browser.conftest import LiveServer, new_phone_context, submit_staff_sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -182,14 +182,7 @@ def test_je_ne_peux_pas_venir_frees_the_slot_for_another_youth_and_tells_the_sta
         viewport={"width": 1280, "height": 800}, locale="fr-FR", java_script_enabled=javascript
     )
     staff = desk.new_page()
-    staff.goto(live_server.url + "/pro/connexion")
-    staff.get_by_label("E-mail professionnel").fill(email)
-    staff.get_by_label("Mot de passe").fill(PASSWORD)
-    staff.get_by_label("Code de votre application d’authentification").fill(
-        pyotp.TOTP(secret).now()
-    )
-    staff.get_by_role("button", name="Se connecter").click()
-    staff.wait_for_url(lambda url: "/pro/connexion" not in url)
+    submit_staff_sign_in(staff, live_server, email, PASSWORD, pyotp.TOTP(secret).now())
     staff.goto(live_server.url + "/pro/agenda")
     staff.get_by_role("heading", name="Créneaux libérés par les jeunes").wait_for()
     notice = staff.locator("#freed-title + ul").inner_text()
@@ -221,14 +214,7 @@ def test_etre_rappele_puts_a_call_task_in_the_referents_a_faire(
         viewport={"width": 1280, "height": 800}, locale="fr-FR", java_script_enabled=javascript
     )
     staff = desk.new_page()
-    staff.goto(live_server.url + "/pro/connexion")
-    staff.get_by_label("E-mail professionnel").fill(email)
-    staff.get_by_label("Mot de passe").fill(PASSWORD)
-    staff.get_by_label("Code de votre application d’authentification").fill(
-        pyotp.TOTP(secret).now()
-    )
-    staff.get_by_role("button", name="Se connecter").click()
-    staff.wait_for_url(lambda url: "/pro/connexion" not in url)
+    submit_staff_sign_in(staff, live_server, email, PASSWORD, pyotp.TOTP(secret).now())
     staff.goto(live_server.url + "/pro/a-faire")
     task = staff.locator("li.task", has_text=name)
     text = task.inner_text()

@@ -13,13 +13,18 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from paris_avenir.demo import DEMO_STAFF_PASSWORD
 from paris_avenir.messaging.models import OutboxMessage, OutboxStatus
 from paris_avenir.outreach import delivery
 from paris_avenir.staff.assignments import current_referent
 from paris_avenir.staff.models import StaffTask, TaskKind
 from paris_avenir.youths.models import Youth
-from tests.browser.conftest import DemoYouth, LiveServer, new_phone_context, unused_totp, words
+from tests.browser.conftest import (
+    DemoYouth,
+    LiveServer,
+    new_phone_context,
+    sign_in_demo_staff,
+    words,
+)
 from tests.browser.test_work_queue import _sign_in_by_link, assert_accessible, assert_fits
 from tests.factories import create_outbox_message
 
@@ -66,14 +71,7 @@ def test_the_referent_reads_the_number_to_check_in_a_faire(
     youth_id, referent_email = _failed_twice(live_server, youth)
     desk = browser.new_context(viewport={"width": 1280, "height": 800}, locale="fr-FR")
     page = desk.new_page()
-    page.goto(live_server.url + "/pro/connexion")
-    page.get_by_label("E-mail professionnel").fill(referent_email)
-    page.get_by_label("Mot de passe").fill(DEMO_STAFF_PASSWORD)
-    page.get_by_label("Code de votre application d’authentification").fill(
-        unused_totp(live_server, referent_email)
-    )
-    page.get_by_role("button", name="Se connecter").click()
-    page.wait_for_url(lambda url: "/pro/connexion" not in url)
+    sign_in_demo_staff(page, live_server, referent_email)
     page.goto(live_server.url + "/pro/a-faire")
     line = page.locator("li.task", has_text=youth.first_name).filter(has_text="Numéro à vérifier")
     text = line.inner_text()
@@ -128,14 +126,7 @@ def test_the_youth_confirms_the_number_at_next_sign_in(
         viewport={"width": 1280, "height": 800}, locale="fr-FR", java_script_enabled=javascript
     )
     staff = desk.new_page()
-    staff.goto(live_server.url + "/pro/connexion")
-    staff.get_by_label("E-mail professionnel").fill(referent_email)
-    staff.get_by_label("Mot de passe").fill(DEMO_STAFF_PASSWORD)
-    staff.get_by_label("Code de votre application d’authentification").fill(
-        unused_totp(live_server, referent_email)
-    )
-    staff.get_by_role("button", name="Se connecter").click()
-    staff.wait_for_url(lambda url: "/pro/connexion" not in url)
+    sign_in_demo_staff(staff, live_server, referent_email)
     staff.goto(live_server.url + "/pro/a-faire")
     staff.get_by_role("heading", name="À faire", exact=True).wait_for()
     lines = staff.locator("li.task", has_text=youth.first_name)

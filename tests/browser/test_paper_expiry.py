@@ -15,7 +15,6 @@ from sqlalchemy import select
 from paris_avenir import demo
 from paris_avenir.aid_requests.models import AidCode, RequestStatus
 from paris_avenir.db import utcnow
-from paris_avenir.demo import DEMO_STAFF_PASSWORD
 from paris_avenir.documents.models import DocumentKind
 from paris_avenir.documents.storage import DocumentStore
 from paris_avenir.kit.crypto import build_cipher
@@ -24,7 +23,7 @@ from paris_avenir.outreach import papers
 from paris_avenir.staff import assignments, tasks
 from paris_avenir.staff.models import StaffRole, StaffUser
 from paris_avenir.youths.models import Youth
-from tests.browser.conftest import DemoYouth, LiveServer, new_phone_context, unused_totp
+from tests.browser.conftest import DemoYouth, LiveServer, new_phone_context, sign_in_demo_staff
 from tests.browser.test_work_queue import _sign_in_by_link, assert_accessible, assert_fits
 from tests.factories import create_aid_request, create_document
 
@@ -96,12 +95,7 @@ def _expiring_permit(live: LiveServer, youth: DemoYouth) -> tuple[Any, str, str,
 
 
 def _sign_in_staff(page: Any, live: LiveServer, email: str) -> None:
-    page.goto(live.url + "/pro/connexion")
-    page.get_by_label("E-mail professionnel").fill(email)
-    page.get_by_label("Mot de passe").fill(DEMO_STAFF_PASSWORD)
-    page.get_by_label("Code de votre application d’authentification").fill(unused_totp(live, email))
-    page.get_by_role("button", name="Se connecter").click()
-    page.wait_for_url(lambda url: "/pro/connexion" not in url)
+    sign_in_demo_staff(page, live, email)
     page.locator("h1").first.wait_for()
 
 
