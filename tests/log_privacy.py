@@ -62,7 +62,9 @@ PATTERNS: dict[str, re.Pattern[str]] = {
     "query string": re.compile(r"/[\w./\-{}]*\?[\w%.\-]+=[^\s\"']*"),
 }
 CANDIDATE_TOKEN = re.compile(r"[A-Za-z0-9_\-]{20,}")
-CANDIDATE_CODE = re.compile(r"(?<!\d)\d{6}(?!\d)")
+# Six digits inside an identifier (the head of a UUID such as 318204c6-874b-…) are not a
+# code, even when they happen to equal one of the thousands of codes the run generated.
+CANDIDATE_CODE = re.compile(r"(?<![\w\-])\d{6}(?![\w\-])")
 
 
 @dataclass

@@ -68,6 +68,14 @@ def test_the_scan_finds_the_tokens_and_codes_the_run_generated() -> None:
     assert [finding.kinds for finding in findings] == [("token",), ("code",)]
 
 
+def test_six_digits_heading_an_identifier_are_not_a_code() -> None:
+    # CI failed once on an outbox UUID whose first six characters were digits equal to a
+    # sign-in code generated earlier in the run.
+    line = "INFO paris_avenir.messaging.outbox outbox 482913c6-874b-494c-b020-4354b00f1e3e queued"
+    assert scan([line], codes={"482913"}) == []
+    assert scan(["INFO x sent 482913 to the provider"], codes={"482913"}) != []
+
+
 def test_the_platform_s_ordinary_lines_are_clean() -> None:
     lines = [
         "2026-12-01 12:44:15,123 INFO alembic.runtime.migration Running upgrade 1d119ac6a627",
