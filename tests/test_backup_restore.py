@@ -304,12 +304,8 @@ async def test_restored_with_other_keys_nothing_is_read_and_nothing_crashes(
     assert "Traceback" not in restored.stderr
 
     async with _platform(settings) as client:
-        with caplog.at_level(logging.ERROR):
-            asked = await post_form(client, "/connexion", {"destination": PHONE})
-        assert asked.status_code == 503
-        assert "Service indisponible" in asked.text
-        assert "does not decrypt with PARIS_AVENIR_ENCRYPTION_KEYS" in caplog.text
-        # Signed in all the same (a session made directly), the document cannot be read either.
+        # Signed in (a session made directly; asking for a code reads no encrypted column),
+        # neither the encrypted facts of the file nor the document can be read.
         engine = create_database_engine(settings.database_url)
         with make_session_factory(engine).begin() as session:
             token = sessions.start_session(
@@ -317,6 +313,10 @@ async def test_restored_with_other_keys_nothing_is_read_and_nothing_crashes(
             ).token
         engine.dispose()
         client.cookies.set(settings.session_cookie_name, token)
+        with caplog.at_level(logging.ERROR):
+            rights = await client.get("/mon-espace/droits")  # eligibility reads them
+        assert rights.status_code == 503 and "Service indisponible" in rights.text
+        assert "does not decrypt with PARIS_AVENIR_ENCRYPTION_KEYS" in caplog.text
         document = await client.get(f"/mon-espace/documents/{backup.document_id}")
         assert document.status_code == 503 and "Service indisponible" in document.text
         assert backup.document not in document.content

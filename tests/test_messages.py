@@ -162,3 +162,21 @@ async def test_a_long_conversation_costs_no_more_queries(
         return counter.count
 
     assert await queries_after(2) == await queries_after(20)
+
+
+async def test_the_youth_file_shows_the_conversation_s_last_30_messages_in_order(
+    app: FastAPI, client: httpx.AsyncClient, session: Session, youth: Youth, referent: StaffUser
+) -> None:
+    thread = service.general_thread(session, youth.id)
+    with time_machine.travel(datetime(2026, 11, 2, 9, 0, tzinfo=UTC)) as clock:
+        for number in range(1, 36):
+            service.post_message(
+                session, thread, body=f"Message numéro {number:02d}", author_staff_id=referent.id
+            )
+            clock.shift(60)
+    session.commit()
+    sign_in_as(client, app, session, staff=referent)
+    page = (await client.get(f"/pro/jeunes/{youth.id}")).text
+    shown = [f"Message numéro {number:02d}" in page for number in range(1, 36)]
+    assert shown == [False] * 5 + [True] * 30  # the 30 newest, none of the 5 oldest
+    assert page.index("Message numéro 06") < page.index("Message numéro 35")  # oldest first

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, ClassVar
 
-from sqlalchemy import exists, select
+from sqlalchemy import bindparam, exists, select
 from sqlalchemy.orm import Session, selectinload
 
 from paris_avenir.aid_requests import kinds as catalogue
@@ -148,14 +148,17 @@ def open_aid_codes(session: Session) -> set[AidCode]:
 # --- Reading -----------------------------------------------------------------------------
 
 
+# Built once, with a bound value: the youth's dashboard runs it on every visit, and building
+# a statement costs about as much as running it (see auth.sessions).
+_REQUESTS_OF_YOUTH = (
+    select(AidRequest)
+    .where(AidRequest.youth_id == bindparam("youth_id"))
+    .order_by(AidRequest.created_at.desc())
+)
+
+
 def youth_requests(session: Session, youth_id: uuid.UUID) -> list[AidRequest]:
-    return list(
-        session.scalars(
-            select(AidRequest)
-            .where(AidRequest.youth_id == youth_id)
-            .order_by(AidRequest.created_at.desc())
-        )
-    )
+    return list(session.scalars(_REQUESTS_OF_YOUTH, {"youth_id": youth_id}))
 
 
 def request_of_youth(session: Session, youth_id: uuid.UUID, request_id: str) -> AidRequest | None:

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -291,20 +291,24 @@ def slot_page(
     return SlotPage(page, first_day, first_day + timedelta(days=PAGE_DAYS - 1), slots)
 
 
+# Built once: the youth's dashboard asks on every visit (see auth.sessions).
+_NEXT_APPOINTMENT = (
+    select(Appointment)
+    .where(
+        Appointment.youth_id == bindparam("youth_id"),
+        Appointment.status == AppointmentStatus.BOOKED,
+        Appointment.ends_at > bindparam("now"),
+    )
+    .order_by(Appointment.starts_at)
+    .limit(1)
+)
+
+
 def next_appointment(
     session: Session, youth_id: uuid.UUID, *, now: datetime | None = None
 ) -> Appointment | None:
     """The youth's next booked appointment, including one going on right now (today's)."""
-    return session.scalar(
-        select(Appointment)
-        .where(
-            Appointment.youth_id == youth_id,
-            Appointment.status == AppointmentStatus.BOOKED,
-            Appointment.ends_at > (now or utcnow()),
-        )
-        .order_by(Appointment.starts_at)
-        .limit(1)
-    )
+    return session.scalar(_NEXT_APPOINTMENT, {"youth_id": youth_id, "now": now or utcnow()})
 
 
 def _find(slots: list[Slot], key: str) -> Slot | None:
@@ -616,20 +620,22 @@ def appointments_for_staff(
 ) -> list[Appointment]:
     """The youth's latest appointments as their file shows them to the team: psychological
     support is health data, hidden unless the youth shares it."""
-    return list(
-        session.scalars(
-            select(Appointment)
-            .where(
-                Appointment.youth_id == youth_id,
-                or_(
-                    Appointment.kind != AppointmentKind.PSYCHOLOGIST,
-                    Appointment.shared_with_referent,
-                ),
-            )
-            .order_by(Appointment.starts_at.desc())
-            .limit(limit)
-        )
+    return list(session.scalars(_APPOINTMENTS_FOR_STAFF, {"youth_id": youth_id, "limit": limit}))
+
+
+# Built once: every youth file runs it (see auth.sessions).
+_APPOINTMENTS_FOR_STAFF = (
+    select(Appointment)
+    .where(
+        Appointment.youth_id == bindparam("youth_id"),
+        or_(
+            Appointment.kind != AppointmentKind.PSYCHOLOGIST,
+            Appointment.shared_with_referent,
+        ),
     )
+    .order_by(Appointment.starts_at.desc())
+    .limit(bindparam("limit"))
+)
 
 
 def moved_ids(appointments: list[Appointment]) -> set[uuid.UUID]:

@@ -47,8 +47,13 @@ def _sign_in_url(base: str, request: Request) -> str:
 
 
 def require_youth(request: Request, session: SessionDep) -> Youth:
-    record = current_user_session(request, session)
-    youth = session.get(Youth, record.youth_id) if record and record.youth_id else None
+    youth: Youth | None
+    if getattr(request.state, "user_session", _UNSET) is _UNSET:
+        record, youth = sessions.find_active_with_youth(session, sessions.session_token(request))
+        request.state.user_session = record
+    else:
+        record = current_user_session(request, session)
+        youth = session.get(Youth, record.youth_id) if record and record.youth_id else None
     if youth is None:
         raise SignInRequired(_sign_in_url("/connexion", request))
     request.state.viewer_youth = youth

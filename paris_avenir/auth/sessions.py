@@ -83,14 +83,38 @@ def start_session(
 _BY_TOKEN_HASH = select(UserSession).where(UserSession.token_hash == bindparam("token_hash"))
 
 
+_WITH_YOUTH_BY_TOKEN_HASH = (
+    select(UserSession, Youth)
+    .outerjoin(Youth, Youth.id == UserSession.youth_id)
+    .where(UserSession.token_hash == bindparam("token_hash"))
+)
+
+
 def find_active(
     session: Session, token: str | None, *, now: datetime | None = None
 ) -> UserSession | None:
     """The live session behind a cookie, or None (unknown, revoked, expired or idle)."""
     if not token:
         return None
-    now = now or utcnow()
     record = session.scalar(_BY_TOKEN_HASH, {"token_hash": token_hash(token)})
+    return _still_live(record, now or utcnow())
+
+
+def find_active_with_youth(
+    session: Session, token: str | None, *, now: datetime | None = None
+) -> tuple[UserSession | None, Youth | None]:
+    """find_active, and the youth it belongs to, in one statement: every page of the
+    youth's space starts with both."""
+    if not token:
+        return None, None
+    row = session.execute(_WITH_YOUTH_BY_TOKEN_HASH, {"token_hash": token_hash(token)}).first()
+    if row is None:
+        return None, None
+    record = _still_live(row[0], now or utcnow())
+    return record, (row[1] if record is not None else None)
+
+
+def _still_live(record: UserSession | None, now: datetime) -> UserSession | None:
     if record is None or record.revoked_at is not None or record.expires_at <= now:
         return None
     if record.youth_id is not None and now >= record.authenticated_at + YOUTH_MAX_LIFETIME:

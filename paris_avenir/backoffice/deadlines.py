@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 
 from sqlalchemy import Select, bindparam, exists, select
 from sqlalchemy.orm import Session, aliased
@@ -20,7 +21,7 @@ from paris_avenir.documents.service import EXPIRING_KINDS, kind_label
 from paris_avenir.kit.dates import add_months, birthday, paris_day
 from paris_avenir.outreach import papers
 from paris_avenir.staff.models import StaffUser
-from paris_avenir.staff.scope import youth_scope
+from paris_avenir.staff.scope import ScopeKey, scope_key, youth_scope_of
 from paris_avenir.web.i18n import gettext
 from paris_avenir.youths.models import Youth
 
@@ -46,7 +47,7 @@ class Deadline:
 def upcoming(session: Session, staff: StaffUser, *, now: datetime | None = None) -> list[Deadline]:
     now = now or utcnow()
     today = paris_day(now)
-    papers_due, renewals_due, birthdays_due = _statements(staff)
+    papers_due, renewals_due, birthdays_due = _statements(scope_key(staff))
     found: list[tuple[uuid.UUID, str, str, date]] = []
     for youth_id, first, last, kind, expires_on in session.execute(
         papers_due,
@@ -96,22 +97,17 @@ def upcoming(session: Session, staff: StaffUser, *, now: datetime | None = None)
 # The three statements of a staff member's scope, built once and run with the dates as
 # parameters: building them (ORM attributes, aliases, the scope's subquery) cost a quarter
 # of the référent dashboard's time, every request (py-spy, issue 17). Keyed by what
-# staff.scope.youth_scope reads of the staff member.
+# staff.scope.youth_scope reads of the staff member (scope_key).
 _Statements = tuple[
     Select[uuid.UUID, str, str, DocumentKind, date | None],
     Select[uuid.UUID, str, str, datetime | None],
     Select[uuid.UUID, str, str, date],
 ]
-_BUILT: dict[tuple[object, ...], _Statements] = {}
-_BUILT_MAX = 1024
 
 
-def _statements(staff: StaffUser) -> _Statements:
-    key = (staff.role, staff.id, staff.team_id)
-    built = _BUILT.get(key)
-    if built is not None:
-        return built
-    scope = youth_scope(staff)
+@lru_cache(maxsize=1024)
+def _statements(key: ScopeKey) -> _Statements:
+    scope = youth_scope_of(key)
     papers_due = (
         select(Youth.id, Youth.first_name, Youth.last_name, Document.kind, Document.expires_on)
         .join(Document, Document.youth_id == Youth.id)
@@ -156,8 +152,4 @@ def _statements(staff: StaffUser) -> _Statements:
         .order_by(Youth.birth_date)
         .limit(LIMIT)
     )
-    if len(_BUILT) >= _BUILT_MAX:
-        _BUILT.clear()
-    statements = (papers_due, renewals_due, birthdays_due)
-    _BUILT[key] = statements
-    return statements
+    return papers_due, renewals_due, birthdays_due

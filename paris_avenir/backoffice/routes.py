@@ -128,7 +128,7 @@ def youth_file_page(
             "referent": current,
             "requests": requests_service.youth_requests(session, youth.id),
             "documents": documents.youth_documents(session, youth.id),
-            "messages": messaging.thread_messages(session, thread.id)[-30:],
+            "messages": messaging.thread_messages(session, thread.id, last=30),
             "appointments": appointments_service.appointments_for_staff(session, youth.id),
             "attempts": outreach_results.latest_attempts(session, youth.id),
             "journal": journal.journal(session, request.app.state.cipher, youth.id),

@@ -12,8 +12,9 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 
-from sqlalchemy import ColumnElement, Select, case, func, select
+from sqlalchemy import ColumnElement, Select, bindparam, case, func, select
 from sqlalchemy.orm import Session, aliased
 
 from paris_avenir.db import utcnow
@@ -22,13 +23,14 @@ from paris_avenir.kit.phone import mask
 from paris_avenir.messaging.models import OutboxMessage, OutboxStatus
 from paris_avenir.outreach.models import OutreachAttempt
 from paris_avenir.staff.models import StaffTask, StaffUser, TaskKind
+from paris_avenir.staff.scope import ScopeKey, scope_key
 from paris_avenir.staff.tasks import (
     KINDS,
     kind_label,
     outcome_label,
-    own_open,
+    own_open_of,
     scoped_youth_ids,
-    visible_to,
+    visible_to_of,
 )
 from paris_avenir.web.i18n import N_, gettext
 from paris_avenir.youths.models import Channel, Youth
@@ -181,7 +183,22 @@ def _lines(
 ) -> list[TaskLine]:
     """The tasks that meet the conditions, as people read them (_query's order), at most
     `limit` of them."""
-    rows = session.execute(_query(*conditions).limit(limit)).all()
+    return _lines_of(session, now, _query(*conditions).limit(limit))
+
+
+@lru_cache(maxsize=1024)
+def _own_queue(key: ScopeKey, limit: int) -> Select[StaffTask, Youth, str]:
+    """queue_for's statement, built once per scope and length (every dashboard runs it)."""
+    return _query(own_open_of(key)).limit(limit)
+
+
+def _lines_of(
+    session: Session,
+    now: datetime,
+    statement: Select[StaffTask, Youth, str],
+    values: dict[str, object] | None = None,
+) -> list[TaskLine]:
+    rows = session.execute(statement, values or {}).all()
     messages = _watch_messages(session, [task for task, _youth, _name in rows])
     lines = []
     for task, youth, assignee_name in rows:
@@ -263,7 +280,7 @@ def queue_for(
     number of queries whatever their number. The dashboard asks for its first few only
     (each line decrypts its youth's contact details)."""
     now = now or utcnow()
-    return _lines(session, now, own_open(staff), limit=limit)
+    return _lines_of(session, now, _own_queue(scope_key(staff), limit))
 
 
 def open_for_youth(
@@ -271,9 +288,17 @@ def open_for_youth(
 ) -> list[TaskLine]:
     """The youth's open tasks the staff member may act on, for the youth file."""
     now = now or utcnow()
-    return _lines(
-        session, now, visible_to(staff), StaffTask.youth_id == youth_id, StaffTask.done_at.is_(None)
-    )
+    return _lines_of(session, now, _youth_open_tasks(scope_key(staff)), {"youth_id": youth_id})
+
+
+@lru_cache(maxsize=1024)
+def _youth_open_tasks(key: ScopeKey) -> Select[StaffTask, Youth, str]:
+    """open_for_youth's statement, built once per scope (every youth file runs it)."""
+    return _query(
+        visible_to_of(key),
+        StaffTask.youth_id == bindparam("youth_id"),
+        StaffTask.done_at.is_(None),
+    ).limit(QUEUE_LIMIT)
 
 
 def team_overdue(
@@ -341,16 +366,19 @@ class HistoryEntry:
     assignee: str | None
 
 
+_YOUTH_HISTORY = (
+    select(StaffTask, CLOSER.full_name, ASSIGNEE.full_name)
+    .outerjoin(CLOSER, CLOSER.id == StaffTask.closed_by_id)
+    .outerjoin(ASSIGNEE, ASSIGNEE.id == StaffTask.assignee_id)
+    .where(StaffTask.youth_id == bindparam("youth_id"))
+    .order_by(StaffTask.opened_at.desc())
+    .limit(bindparam("limit"))
+)
+
+
 def youth_history(session: Session, youth_id: uuid.UUID, *, limit: int = 30) -> list[HistoryEntry]:
     """The youth file's task history, newest first, open ones included (one query)."""
-    rows = session.execute(
-        select(StaffTask, CLOSER.full_name, ASSIGNEE.full_name)
-        .outerjoin(CLOSER, CLOSER.id == StaffTask.closed_by_id)
-        .outerjoin(ASSIGNEE, ASSIGNEE.id == StaffTask.assignee_id)
-        .where(StaffTask.youth_id == youth_id)
-        .order_by(StaffTask.opened_at.desc())
-        .limit(limit)
-    ).all()
+    rows = session.execute(_YOUTH_HISTORY, {"youth_id": youth_id, "limit": limit}).all()
     return [
         HistoryEntry(
             task,

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from cryptography.fernet import InvalidToken
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from paris_avenir.documents.models import Document, DocumentKind
@@ -76,14 +76,16 @@ def add_document(
     return document
 
 
+# Built once: the vault and the staff youth file run it on every view (see auth.sessions).
+_YOUTH_DOCUMENTS = (
+    select(Document)
+    .where(Document.youth_id == bindparam("youth_id"))
+    .order_by(Document.created_at.desc())
+)
+
+
 def youth_documents(session: Session, youth_id: uuid.UUID) -> list[Document]:
-    return list(
-        session.scalars(
-            select(Document)
-            .where(Document.youth_id == youth_id)
-            .order_by(Document.created_at.desc())
-        )
-    )
+    return list(session.scalars(_YOUTH_DOCUMENTS, {"youth_id": youth_id}))
 
 
 def document_of_youth(session: Session, youth_id: uuid.UUID, document_id: str) -> Document | None:

@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, Update, bindparam, func, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from paris_avenir.db import utcnow
@@ -22,13 +22,18 @@ class MessageError(DomainError):
     """Refused message; the text is for the writer."""
 
 
+# Statements the youth file and the youth's pages run on every view are built once, with
+# bound values: building one costs about as much as running it (see auth.sessions).
+_GENERAL_THREAD = (
+    select(MessageThread)
+    .where(MessageThread.youth_id == bindparam("youth_id"), MessageThread.aid_request_id.is_(None))
+    .order_by(MessageThread.created_at)
+    .limit(1)
+)
+
+
 def general_thread(session: Session, youth_id: uuid.UUID) -> MessageThread:
-    thread = session.scalar(
-        select(MessageThread)
-        .where(MessageThread.youth_id == youth_id, MessageThread.aid_request_id.is_(None))
-        .order_by(MessageThread.created_at)
-        .limit(1)
-    )
+    thread = session.scalar(_GENERAL_THREAD, {"youth_id": youth_id})
     if thread is None:
         thread = MessageThread(youth_id=youth_id, subject="Votre suivi")
         session.add(thread)
@@ -68,20 +73,20 @@ def threads_for_youth(session: Session, youth_id: uuid.UUID) -> list[ThreadSumma
     return [ThreadSummary(thread, int(unread.get(thread.id, 0))) for thread in threads]
 
 
-def unread_count_for_youth(session: Session, youth_id: uuid.UUID) -> int:
-    return int(
-        session.scalar(
-            select(func.count())
-            .select_from(Message)
-            .join(MessageThread, MessageThread.id == Message.thread_id)
-            .where(
-                MessageThread.youth_id == youth_id,
-                Message.author_staff_id.is_not(None),
-                Message.read_at.is_(None),
-            )
-        )
-        or 0
+_UNREAD_FOR_YOUTH = (
+    select(func.count())
+    .select_from(Message)
+    .join(MessageThread, MessageThread.id == Message.thread_id)
+    .where(
+        MessageThread.youth_id == bindparam("youth_id"),
+        Message.author_staff_id.is_not(None),
+        Message.read_at.is_(None),
     )
+)
+
+
+def unread_count_for_youth(session: Session, youth_id: uuid.UUID) -> int:
+    return int(session.scalar(_UNREAD_FOR_YOUTH, {"youth_id": youth_id}) or 0)
 
 
 def thread_of_youth(session: Session, youth_id: uuid.UUID, thread_id: str) -> MessageThread | None:
@@ -94,31 +99,55 @@ def thread_of_youth(session: Session, youth_id: uuid.UUID, thread_id: str) -> Me
     )
 
 
-def thread_messages(session: Session, thread_id: uuid.UUID) -> list[Message]:
-    return list(
-        session.scalars(
-            select(Message)
-            .where(Message.thread_id == thread_id)
-            .options(selectinload(Message.attachments))
-            .order_by(Message.sent_at, Message.created_at)
-        )
-    )
+_THREAD_MESSAGES = (
+    select(Message)
+    .where(Message.thread_id == bindparam("thread_id"))
+    .options(selectinload(Message.attachments))
+    .order_by(Message.sent_at, Message.created_at)
+)
+_LAST_THREAD_MESSAGES = (
+    select(Message)
+    .where(Message.thread_id == bindparam("thread_id"))
+    .options(selectinload(Message.attachments))
+    .order_by(Message.sent_at.desc(), Message.created_at.desc())
+    .limit(bindparam("last"))
+)
+
+
+def thread_messages(
+    session: Session, thread_id: uuid.UUID, *, last: int | None = None
+) -> list[Message]:
+    """The thread's messages, oldest first; only the `last` ones when given (read from
+    the database as such: a conversation of years is not loaded to show its end)."""
+    if last is None:
+        return list(session.scalars(_THREAD_MESSAGES, {"thread_id": thread_id}))
+    newest = list(session.scalars(_LAST_THREAD_MESSAGES, {"thread_id": thread_id, "last": last}))
+    return newest[::-1]
 
 
 def mark_read(
     session: Session, thread: MessageThread, *, by_youth: bool, now: datetime | None = None
 ) -> int:
     """The reader has seen the other side's messages: the read receipts."""
-    author_filter = (
-        Message.author_staff_id.is_not(None) if by_youth else Message.author_staff_id.is_(None)
-    )
-    result = session.execute(
+    statement = _MARK_READ_BY_YOUTH if by_youth else _MARK_READ_BY_STAFF
+    result = session.execute(statement, {"of_thread": thread.id, "when_read": now or utcnow()})
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def _mark_read(author_filter: ColumnElement[bool]) -> Update:
+    # Built once per side: the conversation and the youth file run it on every view.
+    return (
         update(Message)
-        .where(Message.thread_id == thread.id, author_filter, Message.read_at.is_(None))
-        .values(read_at=now or utcnow())
+        .where(
+            Message.thread_id == bindparam("of_thread"), author_filter, Message.read_at.is_(None)
+        )
+        .values(read_at=bindparam("when_read"))
         .execution_options(synchronize_session=False)
     )
-    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+_MARK_READ_BY_YOUTH = _mark_read(Message.author_staff_id.is_not(None))
+_MARK_READ_BY_STAFF = _mark_read(Message.author_staff_id.is_(None))
 
 
 def post_message(

@@ -10,7 +10,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from paris_avenir.outreach import labels
@@ -94,11 +94,13 @@ def latest_attempts(
     session: Session, youth_id: uuid.UUID, *, limit: int = 20
 ) -> list[OutreachAttempt]:
     """The watch's latest contacts with the youth, for their file."""
-    return list(
-        session.scalars(
-            select(OutreachAttempt)
-            .where(OutreachAttempt.youth_id == youth_id)
-            .order_by(OutreachAttempt.attempted_at.desc())
-            .limit(limit)
-        )
-    )
+    return list(session.scalars(_LATEST_ATTEMPTS, {"youth_id": youth_id, "limit": limit}))
+
+
+# Built once: every youth file runs it (see auth.sessions).
+_LATEST_ATTEMPTS = (
+    select(OutreachAttempt)
+    .where(OutreachAttempt.youth_id == bindparam("youth_id"))
+    .order_by(OutreachAttempt.attempted_at.desc())
+    .limit(bindparam("limit"))
+)

@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from paris_avenir.db import utcnow
@@ -35,29 +35,32 @@ def _when(due_at: datetime, now: datetime) -> str:
     return "today" if days == 0 else "tomorrow" if days == 1 else "later"
 
 
+# Columns, built once: the youth's dashboard asks on every visit (see auth.sessions).
+_OPEN_ALERT_OF_YOUTH = (
+    select(StaffTask.opened_at, StaffTask.due_at, StaffUser.full_name, StaffUser.role)
+    .outerjoin(StaffUser, StaffUser.id == StaffTask.assignee_id)
+    .where(
+        StaffTask.youth_id == bindparam("youth_id"),
+        StaffTask.kind == TaskKind.NEEDS_HELP_ALERT,
+        StaffTask.done_at.is_(None),
+    )
+    .order_by(StaffTask.opened_at.desc())
+    .limit(1)
+)
+
+
 def open_alert_for_youth(
     session: Session, youth_id: uuid.UUID, *, now: datetime | None = None
 ) -> AlertForYouth | None:
-    row = session.execute(
-        select(StaffTask, StaffUser)
-        .outerjoin(StaffUser, StaffUser.id == StaffTask.assignee_id)
-        .where(
-            StaffTask.youth_id == youth_id,
-            StaffTask.kind == TaskKind.NEEDS_HELP_ALERT,
-            StaffTask.done_at.is_(None),
-        )
-        .order_by(StaffTask.opened_at.desc())
-        .limit(1)
-    ).first()
+    row = session.execute(_OPEN_ALERT_OF_YOUTH, {"youth_id": youth_id}).first()
     if row is None:
         return None
-    task, person = row
     return AlertForYouth(
-        asked_at=task.opened_at,
-        due_at=task.due_at,
-        told_name=person.full_name if person else None,
-        told_is_referent=person is not None and person.role is StaffRole.REFERENT,
-        when=_when(task.due_at, now or utcnow()),
+        asked_at=row.opened_at,
+        due_at=row.due_at,
+        told_name=row.full_name,
+        told_is_referent=row.role is StaffRole.REFERENT,
+        when=_when(row.due_at, now or utcnow()),
     )
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from cryptography.fernet import MultiFernet
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from paris_avenir.audit import service as audit
@@ -64,13 +64,17 @@ class JournalEntry:
     text: str
 
 
+# Built once: every youth file runs it (see auth.sessions).
+_JOURNAL = (
+    select(FollowUpNote, StaffUser.full_name)
+    .join(StaffUser, StaffUser.id == FollowUpNote.author_staff_id)
+    .where(FollowUpNote.youth_id == bindparam("youth_id"))
+    .order_by(FollowUpNote.written_at.desc())
+)
+
+
 def journal(session: Session, cipher: MultiFernet, youth_id: uuid.UUID) -> list[JournalEntry]:
-    rows = session.execute(
-        select(FollowUpNote, StaffUser.full_name)
-        .join(StaffUser, StaffUser.id == FollowUpNote.author_staff_id)
-        .where(FollowUpNote.youth_id == youth_id)
-        .order_by(FollowUpNote.written_at.desc())
-    ).all()
+    rows = session.execute(_JOURNAL, {"youth_id": youth_id}).all()
     return [
         JournalEntry(note.written_at, name, cipher.decrypt(note.body_encrypted.encode()).decode())
         for note, name in rows

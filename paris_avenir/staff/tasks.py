@@ -27,7 +27,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any, TypedDict
 
 from cryptography.fernet import MultiFernet
@@ -50,7 +50,7 @@ from paris_avenir.staff.models import (
     TaskKind,
     TaskOutcome,
 )
-from paris_avenir.staff.scope import one_in_scope, youth_scope
+from paris_avenir.staff.scope import ScopeKey, one_in_scope, scope_key, youth_scope, youth_scope_of
 from paris_avenir.web.i18n import N_, SOURCE_LOCALE, gettext, using_locale
 from paris_avenir.youths.activity import Activity, record_activity, report_phone_wrong
 from paris_avenir.youths.models import Channel, Youth
@@ -652,11 +652,18 @@ def visible_to(staff: StaffUser) -> ColumnElement[bool]:
     """Always within the staff member's scope (a task held for a youth one no longer
     follows shows nothing): a référent acts on the tasks assigned to them, a supervisor on
     every task of a youth of their team."""
-    in_scope = StaffTask.youth_id.in_(scoped_youth_ids(staff))
-    if staff.role is StaffRole.SUPERVISOR:
+    return visible_to_of(scope_key(staff))
+
+
+@lru_cache(maxsize=1024)
+def visible_to_of(key: ScopeKey) -> ColumnElement[bool]:
+    """visible_to, by scope key (staff.scope.scope_key)."""
+    role, staff_id, _team_id = key
+    in_scope = StaffTask.youth_id.in_(select(Youth.id).where(youth_scope_of(key)))
+    if role is StaffRole.SUPERVISOR:
         return in_scope
-    if staff.role is StaffRole.REFERENT:
-        return and_(StaffTask.assignee_id == staff.id, in_scope)
+    if role is StaffRole.REFERENT:
+        return and_(StaffTask.assignee_id == staff_id, in_scope)
     return StaffTask.id.is_(None)
 
 
@@ -685,17 +692,28 @@ def task_for_staff(
 
 def open_count(session: Session, staff: StaffUser) -> int:
     """For the menu: the same tasks as "À faire", counted in one query."""
-    return int(
-        session.scalar(select(func.count()).select_from(StaffTask).where(own_open(staff))) or 0
-    )
+    return int(session.scalar(_open_count_statement(scope_key(staff))) or 0)
+
+
+@lru_cache(maxsize=1024)
+def _open_count_statement(key: ScopeKey) -> Select[int]:
+    # Built once per scope: every staff page shows the count.
+    return select(func.count()).select_from(StaffTask).where(own_open_of(key))
 
 
 def own_open(staff: StaffUser) -> ColumnElement[bool]:
     """The staff member's open tasks, within their scope."""
+    return own_open_of(scope_key(staff))
+
+
+@lru_cache(maxsize=1024)
+def own_open_of(key: ScopeKey) -> ColumnElement[bool]:
+    """own_open, by scope key (staff.scope.scope_key)."""
+    _role, staff_id, _team_id = key
     return and_(
-        StaffTask.assignee_id == staff.id,
+        StaffTask.assignee_id == staff_id,
         StaffTask.done_at.is_(None),
-        StaffTask.youth_id.in_(scoped_youth_ids(staff)),
+        StaffTask.youth_id.in_(select(Youth.id).where(youth_scope_of(key))),
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import gettext as gettext_module
 import re
 from contextvars import ContextVar
-from functools import cache
+from functools import cache, lru_cache
 from io import BytesIO
 from typing import Any
 
@@ -72,6 +72,7 @@ def get_locale() -> str:
     return _current_locale.get()
 
 
+@lru_cache(maxsize=64)  # every page asks; Babel parses the locale each time
 def text_direction(locale_code: str) -> str:
     return Locale.parse(locale_code).text_direction  # "ltr" or "rtl"
 

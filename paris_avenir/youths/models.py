@@ -35,6 +35,9 @@ class EmploymentSituation(enum.StrEnum):
     UNKNOWN = "inconnu"
 
 
+AT_REST = "encrypted_at_rest"  # the deferred group of Youth's encrypted columns
+
+
 class Youth(RecordMixin, Base):
     """A young adult (18–25) who left ASE care."""
 
@@ -62,17 +65,28 @@ class Youth(RecordMixin, Base):
     # The most sensitive facts of the file (PRODUCT.md: immigration, housing, income, family)
     # are encrypted at rest (kit.crypto). Nothing filters or groups on them in SQL: who needs
     # them (eligibility, the youth's export, the file page) reads them in Python.
-    former_unaccompanied_minor: Mapped[bool] = mapped_column(EncryptedBool(), default=False)
+    # They are loaded (and decrypted, about 10 µs a value) only when read: a caseload page
+    # shows 25 youths and none of these, and every page of the youth's space loads the youth.
+    former_unaccompanied_minor: Mapped[bool] = mapped_column(
+        EncryptedBool(), default=False, deferred=True, deferred_group=AT_REST
+    )
     housing_situation: Mapped[HousingSituation] = mapped_column(
-        EncryptedStrEnum(HousingSituation), default=HousingSituation.UNKNOWN
+        EncryptedStrEnum(HousingSituation),
+        default=HousingSituation.UNKNOWN,
+        deferred=True,
+        deferred_group=AT_REST,
     )
     employment_situation: Mapped[EmploymentSituation] = mapped_column(
         str_enum(EmploymentSituation, "employment_situation"),
         default=EmploymentSituation.UNKNOWN,
         server_default=EmploymentSituation.UNKNOWN.value,
     )
-    monthly_income_cents: Mapped[int | None] = mapped_column(EncryptedInt())
-    has_family_support: Mapped[bool | None] = mapped_column(EncryptedBool())
+    monthly_income_cents: Mapped[int | None] = mapped_column(
+        EncryptedInt(), deferred=True, deferred_group=AT_REST
+    )
+    has_family_support: Mapped[bool | None] = mapped_column(
+        EncryptedBool(), deferred=True, deferred_group=AT_REST
+    )
     in_higher_education: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
     lives_in_ile_de_france: Mapped[bool] = mapped_column(default=True, server_default=text("true"))
 
