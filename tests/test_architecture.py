@@ -13,6 +13,7 @@ from fastapi.routing import APIRoute
 from paris_avenir.app import create_app
 from paris_avenir.config import Settings
 from paris_avenir.db import get_session
+from paris_avenir.web.routing import Route
 
 PACKAGE = Path(__file__).resolve().parent.parent / "paris_avenir"
 
@@ -77,3 +78,13 @@ def test_the_app_subscribes_to_a_youths_activity(tmp_path: Path) -> None:
     on_activity, on_phone = activity.subscribers()
     assert on_activity == ["paris_avenir.outreach.engine.credit_activity"]
     assert on_phone == ["paris_avenir.auth.sessions.end_code_sessions"]
+
+
+def test_every_route_computes_its_in_thread_dependencies(tmp_path: Path) -> None:
+    """The sign-in and permission checks (auth.dependencies, auth.permissions) are computed
+    by the endpoint's wrapper that web.routing.Route installs: a route of another class
+    would receive them uncomputed, and a page that only declares its check would skip it."""
+    app: FastAPI = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'a.sqlite3'}"))
+    routes = list(_api_routes(app.routes))
+    assert len(routes) > 100
+    assert [route.path for route in routes if not isinstance(route, Route)] == []

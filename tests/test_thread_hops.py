@@ -1,6 +1,7 @@
-"""A signed-in page costs two hand-offs to a worker thread, not three (issue 17): the sign-in
-check (a sync dependency), then the page itself, which commits its request's transaction as
-it returns (web.routing.Route), so that db.get_session closes the session on the event loop.
+"""A signed-in page costs one hand-off to a worker thread, not three (issue 17): the sign-in
+check is computed in the page's own thread (web.routing.in_endpoint_thread), and the page
+commits its request's transaction as it returns (web.routing.Route), so that
+db.get_session closes the session on the event loop.
 Hops are counted at anyio.to_thread.run_sync, which Starlette's thread pool and
 db.get_session both go through."""
 
@@ -13,13 +14,15 @@ from typing import Any
 import anyio.to_thread
 import httpx
 import pytest
-from fastapi import FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from paris_avenir.auth.dependencies import require_youth
 from paris_avenir.db import get_session
+from paris_avenir.web.routing import Route
 from paris_avenir.youths.models import Youth
-from tests.factories import create_youth
+from tests.factories import create_staff, create_youth
 from tests.helpers import csrf_token, sign_in_as
 
 
@@ -46,7 +49,7 @@ def hops(app: FastAPI, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     yield counted
 
 
-async def test_the_youth_dashboard_takes_two_thread_hops(
+async def test_the_youth_dashboard_takes_one_thread_hop(
     app: FastAPI, client: httpx.AsyncClient, session: Session, hops: list[str]
 ) -> None:
     youth = create_youth(session, first_name="Samia")
@@ -55,7 +58,7 @@ async def test_the_youth_dashboard_takes_two_thread_hops(
     hops.clear()
     page = await client.get("/mon-espace")
     assert page.status_code == 200 and "Bonjour Samia" in page.text
-    assert hops == ["require_youth", "my_space"]
+    assert hops == ["my_space"]
 
 
 async def test_a_saved_form_is_committed_before_its_answer_leaves(
@@ -73,3 +76,36 @@ async def test_a_saved_form_is_committed_before_its_answer_leaves(
     assert "_end_request_session" not in hops  # committed in the page's own hop
     session.expire_all()
     assert session.scalar(select(Youth.language).where(Youth.id == youth.id)) == "en"
+
+
+async def test_a_staff_page_checks_the_sign_in_and_the_permission_in_its_one_hop(
+    app: FastAPI, client: httpx.AsyncClient, session: Session, hops: list[str]
+) -> None:
+    referent = create_staff(session, full_name="Awa Diallo")
+    session.commit()
+    sign_in_as(client, app, session, staff=referent)
+    hops.clear()
+    assert (await client.get("/pro")).status_code == 200
+    assert hops == ["dashboard"]
+    hops.clear()
+    # The same check, in the page's hop, refuses what the role may not open (then the
+    # request's transaction is rolled back in a hop of its own, as after any error).
+    assert (await client.get("/pro/admin")).status_code == 403
+    assert hops[1:] == ["_end_request_session"]
+    assert not {"require_staff", "dependency"} & set(hops)
+
+
+async def test_signed_out_the_page_s_hop_sends_to_the_sign_in_page(
+    client: httpx.AsyncClient, hops: list[str]
+) -> None:
+    page = await client.get("/mon-espace")
+    assert page.status_code == 303 and page.headers["location"].startswith("/connexion")
+    assert hops == ["my_space"]  # the check ran there, and the page did not
+
+
+def test_an_in_thread_dependency_cannot_be_declared_where_no_endpoint_computes_it() -> None:
+    router = APIRouter(route_class=Route)
+    with pytest.raises(TypeError, match="declare it as a parameter"):
+
+        @router.get("/x", dependencies=[Depends(require_youth)])
+        def page() -> None: ...

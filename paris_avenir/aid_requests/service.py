@@ -10,7 +10,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, ClassVar
 
 from sqlalchemy import bindparam, exists, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, defer, selectinload
 
 from paris_avenir.aid_requests import kinds as catalogue
 from paris_avenir.aid_requests.kinds.base import AidKind, AmountPeriod, FieldKind, FormField
@@ -150,9 +150,12 @@ def open_aid_codes(session: Session) -> set[AidCode]:
 
 # Built once, with a bound value: the youth's dashboard runs it on every visit, and building
 # a statement costs about as much as running it (see auth.sessions).
+# The answers and the decision's reason (encrypted) load when read: the lists that run it
+# (the youth's dashboard, the youth file) show neither, and decrypting is most of a row's cost.
 _REQUESTS_OF_YOUTH = (
     select(AidRequest)
     .where(AidRequest.youth_id == bindparam("youth_id"))
+    .options(defer(AidRequest.form_data), defer(AidRequest.decision_reason))
     .order_by(AidRequest.created_at.desc())
 )
 

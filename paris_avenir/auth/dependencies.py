@@ -13,6 +13,7 @@ from paris_avenir.auth.models import UserSession
 from paris_avenir.db import SessionDep
 from paris_avenir.staff import assignments, tasks
 from paris_avenir.staff.models import StaffUser
+from paris_avenir.web.routing import in_endpoint_thread
 from paris_avenir.youths.models import Youth
 
 
@@ -46,6 +47,7 @@ def _sign_in_url(base: str, request: Request) -> str:
     return f"{base}?suite={quote(request.url.path)}"
 
 
+@in_endpoint_thread  # one thread hop for the check and the page
 def require_youth(request: Request, session: SessionDep) -> Youth:
     youth: Youth | None
     if getattr(request.state, "user_session", _UNSET) is _UNSET:
@@ -62,6 +64,7 @@ def require_youth(request: Request, session: SessionDep) -> Youth:
     return youth
 
 
+@in_endpoint_thread
 def require_staff(request: Request, session: SessionDep) -> StaffUser:
     record = current_user_session(request, session)
     staff = session.get(StaffUser, record.staff_id) if record and record.staff_id else None

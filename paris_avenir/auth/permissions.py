@@ -11,7 +11,7 @@ sent to the sign-in page.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
 
@@ -19,19 +19,20 @@ from paris_avenir.auth.dependencies import CurrentStaff, client_ip
 from paris_avenir.db import SessionDep
 from paris_avenir.staff.models import Permission, StaffUser
 from paris_avenir.staff.scope import youth_for_staff
+from paris_avenir.web.routing import in_endpoint_thread
 from paris_avenir.youths.models import Youth
 
 
-def require(permission: Permission) -> Callable[[StaffUser], StaffUser]:
+def require(permission: Permission) -> Callable[..., Any]:
     def dependency(staff: CurrentStaff) -> StaffUser:
         if not staff.may(permission):
             raise HTTPException(status_code=403)
         return staff
 
-    return dependency
+    return in_endpoint_thread(dependency)
 
 
-def youth_for(permission: Permission) -> Callable[[Request, SessionDep, StaffUser, str], Youth]:
+def youth_for(permission: Permission) -> Callable[..., Any]:
     """The youth of the path's `youth_id`, for a page that needs `permission`. The scope
     comes first, so another caseload's youth is a 404 with its audit entry for everyone
     (whatever their role); then a youth in scope with the wrong role is a 403."""
@@ -46,7 +47,7 @@ def youth_for(permission: Permission) -> Callable[[Request, SessionDep, StaffUse
             raise HTTPException(status_code=403)
         return youth
 
-    return dependency
+    return in_endpoint_thread(dependency)
 
 
 CaseloadStaff = Annotated[StaffUser, Depends(require(Permission.CASELOAD))]
