@@ -18,7 +18,7 @@ from fastapi import APIRouter, Depends, FastAPI
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from paris_avenir.auth.dependencies import require_youth
+from paris_avenir.auth.dependencies import signed_in_youth
 from paris_avenir.db import get_session
 from paris_avenir.web.routing import Route
 from paris_avenir.youths.models import Youth
@@ -95,17 +95,30 @@ async def test_a_staff_page_checks_the_sign_in_and_the_permission_in_its_one_hop
     assert not {"require_staff", "dependency"} & set(hops)
 
 
-async def test_signed_out_the_page_s_hop_sends_to_the_sign_in_page(
+async def test_signed_out_the_sign_in_page_comes_at_once_without_a_hop(
     client: httpx.AsyncClient, hops: list[str]
 ) -> None:
     page = await client.get("/mon-espace")
-    assert page.status_code == 303 and page.headers["location"].startswith("/connexion")
-    assert hops == ["my_space"]  # the check ran there, and the page did not
+    assert page.status_code == 303 and page.headers["location"] == "/connexion?suite=/mon-espace"
+    # Before the page's own parameters are read: a malformed one does not turn it into 400.
+    staff_page = await client.get("/pro?page=abc")
+    assert staff_page.status_code == 303
+    assert staff_page.headers["location"] == "/pro/connexion?suite=/pro"
+    assert hops == []
+
+
+async def test_with_a_dead_session_cookie_the_page_s_hop_sends_to_the_sign_in_page(
+    client: httpx.AsyncClient, hops: list[str]
+) -> None:
+    client.cookies.set("session", "not-a-session-anybody-has")
+    page = await client.get("/mon-espace")
+    assert page.status_code == 303 and page.headers["location"] == "/connexion?suite=/mon-espace"
+    assert hops[:1] == ["my_space"]  # the check ran there, and the page did not
 
 
 def test_an_in_thread_dependency_cannot_be_declared_where_no_endpoint_computes_it() -> None:
     router = APIRouter(route_class=Route)
     with pytest.raises(TypeError, match="declare it as a parameter"):
 
-        @router.get("/x", dependencies=[Depends(require_youth)])
+        @router.get("/x", dependencies=[Depends(signed_in_youth)])
         def page() -> None: ...

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache, partial
 from typing import Annotated
 from urllib.parse import quote
@@ -47,7 +48,14 @@ def _sign_in_url(base: str, request: Request) -> str:
     return f"{base}?suite={quote(request.url.path)}"
 
 
-@in_endpoint_thread  # one thread hop for the check and the page
+def _without_session_cookie_to(sign_in_page: str) -> Callable[..., None]:
+    def check(request: Request, **_others: object) -> None:
+        if not sessions.session_token(request):
+            raise SignInRequired(_sign_in_url(sign_in_page, request))
+
+    return check
+
+
 def require_youth(request: Request, session: SessionDep) -> Youth:
     youth: Youth | None
     if getattr(request.state, "user_session", _UNSET) is _UNSET:
@@ -64,7 +72,6 @@ def require_youth(request: Request, session: SessionDep) -> Youth:
     return youth
 
 
-@in_endpoint_thread
 def require_staff(request: Request, session: SessionDep) -> StaffUser:
     record = current_user_session(request, session)
     staff = session.get(StaffUser, record.staff_id) if record and record.staff_id else None
@@ -77,5 +84,13 @@ def require_staff(request: Request, session: SessionDep) -> StaffUser:
     return staff
 
 
-CurrentYouth = Annotated[Youth, Depends(require_youth)]
-CurrentStaff = Annotated[StaffUser, Depends(require_staff)]
+# Computed in the page's own worker thread: one thread hop for the check and the page.
+# Signed out (no session cookie), the sign-in page at once, on the event loop.
+signed_in_youth = in_endpoint_thread(
+    require_youth, on_the_loop=_without_session_cookie_to("/connexion")
+)
+signed_in_staff = in_endpoint_thread(
+    require_staff, on_the_loop=_without_session_cookie_to("/pro/connexion")
+)
+CurrentYouth = Annotated[Youth, Depends(signed_in_youth)]
+CurrentStaff = Annotated[StaffUser, Depends(signed_in_staff)]

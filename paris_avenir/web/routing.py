@@ -53,15 +53,21 @@ def resolved(value: Any) -> Any:
     return value.value() if isinstance(value, InEndpointThread) else value
 
 
-def in_endpoint_thread(dependency: Callable[..., T]) -> Callable[..., Any]:
+def in_endpoint_thread(
+    dependency: Callable[..., T], *, on_the_loop: Callable[..., None] | None = None
+) -> Callable[..., Any]:
     """A sync dependency, computed in its endpoint's thread (InEndpointThread). FastAPI
     reads the dependency's own parameters (functools.wraps) and awaits this on the event
-    loop, where it only keeps its arguments. Only for parameters of endpoints and of other
-    such dependencies: Route refuses it in a route's `dependencies=[...]`, where no
+    loop, where it only keeps its arguments, after `on_the_loop(**arguments)` (a check
+    that needs no I/O, such as "no session cookie at all", may refuse there at once, before
+    FastAPI validates the page's own parameters). Only for parameters of endpoints and of
+    other such dependencies: Route refuses it in a route's `dependencies=[...]`, where no
     endpoint would ever compute it."""
 
     @functools.wraps(dependency)
     async def deferred(**arguments: Any) -> InEndpointThread[T]:
+        if on_the_loop is not None:
+            on_the_loop(**arguments)
         return InEndpointThread(dependency, arguments)
 
     deferred.__in_endpoint_thread__ = True  # type: ignore[attr-defined]
