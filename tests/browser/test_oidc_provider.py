@@ -75,6 +75,14 @@ def sso(
 ) -> Iterator[SsoPlatform]:
     _browser_tests_enabled()
     directory = tmp_path_factory.mktemp(f"sso-{request.param}")
+    # Skipped (no PostgreSQL) before the providers start: a skip after them would leave
+    # both node processes running, since the teardown below is never reached.
+    if request.param == "sqlite":
+        engine = _server_engine("sqlite", directory)
+    else:
+        engine = create_database_engine(
+            postgres_schema_url("browser_oidc", needed_for="PostgreSQL browser tests")
+        )
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     franceconnect = PanvaProvider(
@@ -112,12 +120,6 @@ def sso(
         },
         client_auth_methods=["client_secret_basic"],
     ).start()
-    if request.param == "sqlite":
-        engine = _server_engine("sqlite", directory)
-    else:
-        engine = create_database_engine(
-            postgres_schema_url("browser_oidc", needed_for="PostgreSQL browser tests")
-        )
     upgrade_to_head(engine)
     smtp = SmtpServer()
     smtp.start()
