@@ -170,11 +170,15 @@ def request_of_youth(session: Session, youth_id: uuid.UUID, request_id: str) -> 
         parsed = uuid.UUID(request_id)
     except ValueError:
         return None
-    return session.scalar(
-        select(AidRequest)
-        .where(AidRequest.id == parsed, AidRequest.youth_id == youth_id)
-        .options(selectinload(AidRequest.events), selectinload(AidRequest.documents))
-    )
+    return session.scalar(_REQUEST_OF_YOUTH, {"request_id": parsed, "youth_id": youth_id})
+
+
+# Built once: the request page runs it on every view (see auth.sessions).
+_REQUEST_OF_YOUTH = (
+    select(AidRequest)
+    .where(AidRequest.id == bindparam("request_id"), AidRequest.youth_id == bindparam("youth_id"))
+    .options(selectinload(AidRequest.events), selectinload(AidRequest.documents))
+)
 
 
 def renewals_due(requests: list[AidRequest], today: date) -> list[AidRequest]:
