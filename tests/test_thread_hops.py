@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import anyio.to_thread
@@ -22,7 +23,7 @@ from paris_avenir.auth.dependencies import signed_in_youth
 from paris_avenir.db import get_session
 from paris_avenir.web.routing import Route
 from paris_avenir.youths.models import Youth
-from tests.factories import create_staff, create_youth
+from tests.factories import assign, create_staff, create_youth
 from tests.helpers import csrf_token, sign_in_as
 
 
@@ -122,3 +123,23 @@ def test_an_in_thread_dependency_cannot_be_declared_where_no_endpoint_computes_i
 
         @router.get("/x", dependencies=[Depends(signed_in_youth)])
         def page() -> None: ...
+
+
+async def test_the_sign_in_statement_names_the_current_referent_only(
+    app: FastAPI, client: httpx.AsyncClient, session: Session
+) -> None:
+    """The référent every youth page shows comes with the sign-in check's one statement
+    (staff.assignments.with_current_referent): the current one, not an earlier one."""
+    youth = create_youth(session, first_name="Samia")
+    session.commit()
+    sign_in_as(client, app, session, youth=youth)
+    alone = (await client.get("/mon-espace")).text
+    assert "Vous n’avez pas encore de référent" in alone
+
+    earlier = create_staff(session, full_name="Paul Ancien")
+    now = create_staff(session, full_name="Awa Diallo")
+    assign(session, youth, earlier, ended_at=datetime.now(UTC) - timedelta(days=1))
+    assign(session, youth, now)
+    session.commit()
+    page = (await client.get("/mon-espace")).text
+    assert "Awa Diallo" in page and "Paul Ancien" not in page

@@ -57,18 +57,20 @@ def _without_session_cookie_to(sign_in_page: str) -> Callable[..., None]:
 
 
 def require_youth(request: Request, session: SessionDep) -> Youth:
+    # Every youth page shows how to reach their référent: looked up with the session.
     youth: Youth | None
     if getattr(request.state, "user_session", _UNSET) is _UNSET:
-        record, youth = sessions.find_active_with_youth(session, sessions.session_token(request))
-        request.state.user_session = record
+        found = sessions.find_active_with_youth(session, sessions.session_token(request))
+        request.state.user_session = found.record
+        youth, referent = found.youth, found.referent
     else:
         record = current_user_session(request, session)
         youth = session.get(Youth, record.youth_id) if record and record.youth_id else None
+        referent = assignments.current_referent(session, youth.id) if youth else None
     if youth is None:
         raise SignInRequired(_sign_in_url("/connexion", request))
     request.state.viewer_youth = youth
-    # Every youth page shows how to reach their référent.
-    request.state.viewer_referent = assignments.current_referent(session, youth.id)
+    request.state.viewer_referent = referent
     return youth
 
 

@@ -21,6 +21,7 @@ from paris_avenir.auth.models import AuthMethod, UserSession
 from paris_avenir.config import Settings
 from paris_avenir.db import utcnow
 from paris_avenir.kit.crypto import new_token, token_hash
+from paris_avenir.staff import assignments
 from paris_avenir.staff.models import StaffUser
 from paris_avenir.youths.activity import on_phone_reported_wrong
 from paris_avenir.youths.models import Youth
@@ -83,10 +84,11 @@ def start_session(
 _BY_TOKEN_HASH = select(UserSession).where(UserSession.token_hash == bindparam("token_hash"))
 
 
-_WITH_YOUTH_BY_TOKEN_HASH = (
+_WITH_YOUTH_BY_TOKEN_HASH = assignments.with_current_referent(
     select(UserSession, Youth)
     .outerjoin(Youth, Youth.id == UserSession.youth_id)
-    .where(UserSession.token_hash == bindparam("token_hash"))
+    .where(UserSession.token_hash == bindparam("token_hash")),
+    UserSession.youth_id,
 )
 
 
@@ -100,18 +102,25 @@ def find_active(
     return _still_live(record, now or utcnow())
 
 
+@dataclass(frozen=True)
+class YouthSignedIn:
+    record: UserSession | None
+    youth: Youth | None  # None unless the session is live and a youth's
+    referent: StaffUser | None  # who follows that youth now (staff.assignments)
+
+
 def find_active_with_youth(
     session: Session, token: str | None, *, now: datetime | None = None
-) -> tuple[UserSession | None, Youth | None]:
-    """find_active, and the youth it belongs to, in one statement: every page of the
-    youth's space starts with both."""
+) -> YouthSignedIn:
+    """find_active, the youth it belongs to and their current référent, in one statement:
+    every page of the youth's space starts with the three."""
     if not token:
-        return None, None
+        return YouthSignedIn(None, None, None)
     row = session.execute(_WITH_YOUTH_BY_TOKEN_HASH, {"token_hash": token_hash(token)}).first()
-    if row is None:
-        return None, None
-    record = _still_live(row[0], now or utcnow())
-    return record, (row[1] if record is not None else None)
+    record = _still_live(row[0], now or utcnow()) if row is not None else None
+    if row is None or record is None or row[1] is None:
+        return YouthSignedIn(record, None, None)
+    return YouthSignedIn(record, row[1], row[2])
 
 
 def _still_live(record: UserSession | None, now: datetime) -> UserSession | None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, bindparam, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Select, SQLColumnExpression, and_, bindparam, select
+from sqlalchemy.orm import Session, aliased
 
 from paris_avenir.db import utcnow
 from paris_avenir.staff.models import CaseloadAssignment, StaffRole, StaffUser
@@ -48,6 +49,23 @@ _CURRENT_REFERENT = (
 def current_referent(session: Session, youth_id: uuid.UUID) -> StaffUser | None:
     """The référent who follows the youth now (one query), if any."""
     return session.scalar(_CURRENT_REFERENT, {"youth_id": youth_id})
+
+
+# The référent as one more entity of another statement (the sign-in check's).
+_REFERENT = aliased(StaffUser, name="current_referent")
+
+
+def with_current_referent(
+    statement: Select[*tuple[Any, ...]], youth_id: SQLColumnExpression[uuid.UUID | None]
+) -> Select[*tuple[Any, ...]]:
+    """`statement` with the current référent of the youth `youth_id` names (a StaffUser, or
+    None when nobody follows them) as a last entity: current_referent's definition, joined
+    instead of run on its own (the sign-in check of every youth page)."""
+    return (
+        statement.add_columns(_REFERENT)
+        .outerjoin(CaseloadAssignment, and_(CaseloadAssignment.youth_id == youth_id, is_current()))
+        .outerjoin(_REFERENT, _REFERENT.id == CaseloadAssignment.referent_id)
+    )
 
 
 def current_referents(
