@@ -148,10 +148,9 @@ def open_aid_codes(session: Session) -> set[AidCode]:
 # --- Reading -----------------------------------------------------------------------------
 
 
-# Built once, with a bound value: the youth's dashboard runs it on every visit, and building
-# a statement costs about as much as running it (see auth.sessions).
-# The answers and the decision's reason (encrypted) load when read: the lists that run it
-# (the youth's dashboard, the youth file) show neither, and decrypting is most of a row's cost.
+# Built once, with a bound value (see auth.sessions): the youth's dashboard and the youth
+# file run it on every view. The answers and the decision's reason (encrypted) load when
+# read: neither list shows them, and decrypting is most of a row's cost.
 _REQUESTS_OF_YOUTH = (
     select(AidRequest)
     .where(AidRequest.youth_id == bindparam("youth_id"))

@@ -50,7 +50,7 @@ from paris_avenir.staff.models import (
     TaskKind,
     TaskOutcome,
 )
-from paris_avenir.staff.scope import ScopeKey, one_in_scope, scope_key, youth_scope, youth_scope_of
+from paris_avenir.staff.scope import ScopeKey, one_in_scope, scope_key, youth_scope_of
 from paris_avenir.web.i18n import N_, SOURCE_LOCALE, gettext, using_locale
 from paris_avenir.youths.activity import Activity, record_activity, report_phone_wrong
 from paris_avenir.youths.models import Channel, Youth
@@ -659,7 +659,7 @@ def visible_to(staff: StaffUser) -> ColumnElement[bool]:
 def visible_to_of(key: ScopeKey) -> ColumnElement[bool]:
     """visible_to, by scope key (staff.scope.scope_key)."""
     role, staff_id, _team_id = key
-    in_scope = StaffTask.youth_id.in_(select(Youth.id).where(youth_scope_of(key)))
+    in_scope = StaffTask.youth_id.in_(scoped_youth_ids_of(key))
     if role is StaffRole.SUPERVISOR:
         return in_scope
     if role is StaffRole.REFERENT:
@@ -669,7 +669,12 @@ def visible_to_of(key: ScopeKey) -> ColumnElement[bool]:
 
 def scoped_youth_ids(staff: StaffUser) -> Select[uuid.UUID]:
     """The youths the staff member follows now (staff.scope's rule), for an IN clause."""
-    return select(Youth.id).where(youth_scope(staff))
+    return scoped_youth_ids_of(scope_key(staff))
+
+
+def scoped_youth_ids_of(key: ScopeKey) -> Select[uuid.UUID]:
+    """scoped_youth_ids, by scope key (staff.scope.scope_key)."""
+    return select(Youth.id).where(youth_scope_of(key))
 
 
 def task_for_staff(
@@ -701,19 +706,15 @@ def _open_count_statement(key: ScopeKey) -> Select[int]:
     return select(func.count()).select_from(StaffTask).where(own_open_of(key))
 
 
-def own_open(staff: StaffUser) -> ColumnElement[bool]:
-    """The staff member's open tasks, within their scope."""
-    return own_open_of(scope_key(staff))
-
-
 @lru_cache(maxsize=1024)
 def own_open_of(key: ScopeKey) -> ColumnElement[bool]:
-    """own_open, by scope key (staff.scope.scope_key)."""
+    """The staff member's open tasks, within their scope, by scope key
+    (staff.scope.scope_key)."""
     _role, staff_id, _team_id = key
     return and_(
         StaffTask.assignee_id == staff_id,
         StaffTask.done_at.is_(None),
-        StaffTask.youth_id.in_(select(Youth.id).where(youth_scope_of(key))),
+        StaffTask.youth_id.in_(scoped_youth_ids_of(key)),
     )
 
 
